@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds and runs the whole test suite (unit, integration, fuzz-corpus replay).
+#   scripts/test.sh            normal build in build/
+#   scripts/test.sh --asan     AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--asan" ]; then
+  export BUILD_DIR=build-asan
+  scripts/build.sh -DMILLSTONE_SANITIZE=ON -DCMAKE_CXX_COMPILER=clang++
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+else
+  export BUILD_DIR=build
+  scripts/build.sh
+fi
+cd "$BUILD_DIR"
+ctest --output-on-failure --timeout 300 -j2

@@ -1,0 +1,67 @@
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+
+namespace millstone::cli {
+
+int main_command(int argc, char** argv) {
+  CLI::App app{"millstone: load, latency and failure-drill tester for networked services"};
+  app.set_version_flag("--version", std::string("millstone ") + MILLSTONE_VERSION);
+  app.require_subcommand(1);
+
+  RunOptions run;
+  CLI::App* run_cmd = app.add_subcommand("run", "Send load to a URL and report what happened");
+  run_cmd->add_option("url", run.url, "Target, http://HOST[:PORT]/PATH")->required();
+  run_cmd
+      ->add_option("-c,--connections", run.connections,
+                   "Connections (closed model: each keeps one request in flight)")
+      ->capture_default_str();
+  run_cmd->add_option("-d,--duration", run.duration, "How long to run (10s, 2m...)")
+      ->capture_default_str();
+  run_cmd->add_option("-r,--rate", run.rate,
+                      "Open model: requests per second, started on a fixed schedule; latency "
+                      "counts from when each was due");
+  run_cmd->add_option("-m,--method", run.method, "HTTP method")->capture_default_str();
+  run_cmd->add_option("-H,--header", run.headers, "Request header 'Name: value' (repeatable)");
+  run_cmd->add_option("--body", run.body, "Request body");
+  run_cmd->add_option("--body-file", run.body_file, "Read the request body from a file");
+  run_cmd->add_option("--timeout", run.timeout, "Per-request timeout")->capture_default_str();
+  run_cmd->add_option("--connect-timeout", run.connect_timeout, "Connect timeout")
+      ->capture_default_str();
+  run_cmd->add_option("-w,--workers", run.workers,
+                      "Worker processes (default: one per core, more if the open-file limit "
+                      "needs it)");
+  run_cmd->add_option("-o,--out", run.out, "Write the summary as JSON to this file");
+  run_cmd->add_flag("-q,--quiet", run.quiet, "No live progress line");
+
+  MockOptions mock;
+  CLI::App* mock_cmd = app.add_subcommand("mock", "Serve HTTP routes from a mock configuration");
+  mock_cmd->add_option("--config", mock.config,
+                       "Mock configuration (YAML, see docs/mock.md); default: the demo routes");
+  mock_cmd->add_option("--listen", mock.listen, "Address to listen on, HOST:PORT")
+      ->capture_default_str();
+  mock_cmd->add_option("-w,--workers", mock.workers, "Worker processes (default: one per core)");
+  mock_cmd->add_option("--seed", mock.seed, "Seed for latency and error randomness");
+  mock_cmd->add_flag("-q,--quiet", mock.quiet, "Do not print per-route counts at exit");
+
+  DemoOptions demo;
+  CLI::App* demo_cmd =
+      app.add_subcommand("demo", "Start the built-in mock server and run a short load against it");
+  demo_cmd->add_option("-d,--duration", demo.duration, "How long to run")->capture_default_str();
+  demo_cmd->add_option("-c,--connections", demo.connections, "Connections")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  if (run_cmd->parsed()) return run_command(run);
+  if (mock_cmd->parsed()) return mock_command(mock);
+  if (demo_cmd->parsed()) return demo_command(demo);
+  return kExitUsage;
+}
+
+}  // namespace millstone::cli

@@ -1,0 +1,48 @@
+#pragma once
+// The `millstone` command line: one function per subcommand, all returning an
+// exit code from exit_codes.h. Exceptions from configuration loading stop
+// here and become one line on stderr.
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace millstone::cli {
+
+struct RunOptions {
+  std::string url;
+  uint32_t connections = 50;
+  std::string duration = "10s";
+  double rate = 0;  // 0 = closed model
+  std::string method = "GET";
+  std::vector<std::string> headers;  // "Name: value"
+  std::string body;
+  std::string body_file;
+  std::string timeout = "10s";
+  std::string connect_timeout = "5s";
+  uint32_t workers = 0;  // 0 = one per core (more if the fd limit needs it)
+  std::string out;       // JSON summary path
+  bool quiet = false;    // no progress line
+};
+
+struct MockOptions {
+  std::string config;  // empty = the built-in demo routes
+  std::string listen = "127.0.0.1:8080";
+  uint32_t workers = 0;  // 0 = one per core
+  int64_t seed = -1;     // -1 = from the config (or 0)
+  bool quiet = false;
+};
+
+struct DemoOptions {
+  std::string duration = "5s";
+  uint32_t connections = 50;
+};
+
+int run_command(const RunOptions& options);
+int mock_command(const MockOptions& options);
+int demo_command(const DemoOptions& options);
+
+// Entry point for main(): parses argv and dispatches.
+int main_command(int argc, char** argv);
+
+}  // namespace millstone::cli

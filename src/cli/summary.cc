@@ -1,0 +1,173 @@
+#include "cli/summary.h"
+
+#include <fmt/format.h>
+
+#include "metrics/snapshot.h"
+
+namespace millstone::cli {
+
+using metrics::ErrorCause;
+
+std::string group_thousands(uint64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string format_latency(uint64_t us) {
+  if (us < 10'000) return fmt::format("{:.2f}ms", us / 1e3);
+  if (us < 1'000'000) return fmt::format("{:.1f}ms", us / 1e3);
+  return fmt::format("{:.2f}s", us / 1e6);
+}
+
+namespace {
+
+std::string format_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 4) {
+    bytes /= 1024;
+    ++u;
+  }
+  return fmt::format("{:.1f} {}", bytes, units[u]);
+}
+
+double rate_of(uint64_t n, double seconds) {
+  return seconds > 0 ? n / seconds : 0;
+}
+
+double ms(uint64_t us) {
+  return static_cast<double>(us) / 1e3;
+}
+
+}  // namespace
+
+std::string format_summary(const RunDescription& run, const cluster::RunResult& result) {
+  const metrics::Snapshot& t = result.total;
+  const metrics::Histogram& h = t.latency;
+  std::string out;
+  std::string model =
+      run.rate > 0 ? fmt::format("open model, {:g} req/s", run.rate) : std::string("closed model");
+  out += fmt::format("\n{} {}  ({}, {} connections, {} workers, {:.1f}s{})\n\n", run.method,
+                     run.url, model, run.connections, result.workers, result.duration_s,
+                     result.interrupted ? ", interrupted" : "");
+  out += fmt::format("  {:<13}{}  ({:.1f} req/s)\n", "requests", group_thousands(t.requests),
+                     rate_of(t.requests, result.duration_s));
+  if (h.count()) {
+    out += fmt::format("  {:<13}min {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {}\n",
+                       "latency", format_latency(h.min()), format_latency(h.value_at(0.5)),
+                       format_latency(h.value_at(0.9)), format_latency(h.value_at(0.99)),
+                       format_latency(h.value_at(0.999)), format_latency(h.max()),
+                       format_latency(static_cast<uint64_t>(h.mean())));
+  } else {
+    out += fmt::format("  {:<13}no complete responses\n", "latency");
+  }
+  std::string statuses;
+  for (const auto& [code, count] : t.status_counts) {
+    statuses += fmt::format("{}{}: {}", statuses.empty() ? "" : "  ", code, group_thousands(count));
+  }
+  out += fmt::format("  {:<13}{}\n", "status", statuses.empty() ? "none" : statuses);
+  std::string errors;
+  for (size_t i = 0; i < static_cast<size_t>(ErrorCause::kCount); ++i) {
+    if (!t.error_counts[i]) continue;
+    errors += fmt::format("{}{}: {}", errors.empty() ? "" : "  ",
+                          metrics::error_cause_name(static_cast<ErrorCause>(i)),
+                          group_thousands(t.error_counts[i]));
+  }
+  out += fmt::format("  {:<13}{}\n", "errors", errors.empty() ? "none" : errors);
+  out += fmt::format("  {:<13}sent {} ({}/s)  received {} ({}/s)\n", "bytes",
+                     format_bytes(static_cast<double>(t.bytes_sent)),
+                     format_bytes(rate_of(t.bytes_sent, result.duration_s)),
+                     format_bytes(static_cast<double>(t.bytes_received)),
+                     format_bytes(rate_of(t.bytes_received, result.duration_s)));
+  out += fmt::format("  {:<13}{} opened\n", "connections", group_thousands(t.connections_opened));
+  if (run.rate > 0) {
+    double late_pct = t.scheduled ? 100.0 * t.started_late / t.scheduled : 0;
+    out += fmt::format(
+        "  {:<13}{} due, {} started late ({:.2f}%), {} not started; generator lag max {}\n",
+        "schedule", group_thousands(t.scheduled), group_thousands(t.started_late), late_pct,
+        group_thousands(t.not_started), format_latency(t.max_schedule_lag_us));
+    if (t.started_late || t.not_started) {
+      out +=
+          "               (late or missing requests mean the target, or too few connections,"
+          " could not keep up;\n                latency above is measured from when each was "
+          "due)\n";
+    }
+  }
+  for (const std::string& failure : result.worker_failures) {
+    out += fmt::format("\n  WARNING: {}\n", failure);
+  }
+  if (!result.worker_failures.empty()) {
+    out += "  The results above are incomplete.\n";
+  }
+  return out;
+}
+
+nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult& result) {
+  const metrics::Snapshot& t = result.total;
+  const metrics::Histogram& h = t.latency;
+  nlohmann::json j;
+  j["schema_version"] = 1;
+  j["millstone_version"] = MILLSTONE_VERSION;
+  j["url"] = run.url;
+  j["method"] = run.method;
+  j["model"] = run.rate > 0 ? "open" : "closed";
+  j["connections"] = run.connections;
+  if (run.rate > 0) j["rate"] = run.rate;
+  j["workers"] = result.workers;
+  j["planned_duration_s"] = static_cast<double>(run.duration_ms) / 1e3;
+  j["duration_s"] = result.duration_s;
+  j["interrupted"] = result.interrupted;
+  j["complete"] = result.worker_failures.empty();
+  j["worker_failures"] = result.worker_failures;
+  j["requests"] = t.requests;
+  j["rps"] = rate_of(t.requests, result.duration_s);
+  nlohmann::json errors = nlohmann::json::object();
+  for (size_t i = 0; i < static_cast<size_t>(ErrorCause::kCount); ++i) {
+    if (t.error_counts[i]) {
+      errors[metrics::error_cause_name(static_cast<ErrorCause>(i))] = t.error_counts[i];
+    }
+  }
+  j["errors"] = errors;
+  j["error_total"] = t.errors;
+  nlohmann::json status = nlohmann::json::object();
+  for (const auto& [code, count] : t.status_counts)
+    status[std::to_string(code)] = count;
+  j["status"] = status;
+  j["latency_ms"] = {
+      {"min", ms(h.min())},
+      {"p50", ms(h.value_at(0.5))},
+      {"p90", ms(h.value_at(0.9))},
+      {"p99", ms(h.value_at(0.99))},
+      {"p999", ms(h.value_at(0.999))},
+      {"max", ms(h.max())},
+      {"mean", h.mean() / 1e3},
+      {"count", h.count()},
+  };
+  j["bytes_sent"] = t.bytes_sent;
+  j["bytes_received"] = t.bytes_received;
+  j["connections_opened"] = t.connections_opened;
+  if (run.rate > 0) {
+    j["schedule"] = {{"scheduled", t.scheduled},
+                     {"started_late", t.started_late},
+                     {"not_started", t.not_started},
+                     {"max_generator_lag_ms", ms(t.max_schedule_lag_us)}};
+  }
+  nlohmann::json timeline = nlohmann::json::array();
+  for (const auto& [index, s] : result.seconds) {
+    timeline.push_back({{"second", index},
+                        {"requests", s.requests},
+                        {"errors", s.errors},
+                        {"p50_ms", ms(s.latency.value_at(0.5))},
+                        {"p99_ms", ms(s.latency.value_at(0.99))},
+                        {"max_ms", ms(s.latency.max())}});
+  }
+  j["timeline"] = timeline;
+  return j;
+}
+
+}  // namespace millstone::cli

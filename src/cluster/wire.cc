@@ -1,0 +1,375 @@
+#include "cluster/wire.h"
+
+#include <bit>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+namespace millstone::cluster {
+
+const char* message_type_name(MessageType type) {
+  switch (type) {
+    case MessageType::kHello:
+      return "hello";
+    case MessageType::kStart:
+      return "start";
+    case MessageType::kStop:
+      return "stop";
+    case MessageType::kSnapshot:
+      return "snapshot";
+    case MessageType::kError:
+      return "error";
+    case MessageType::kDone:
+      return "done";
+  }
+  return "unknown";
+}
+
+bool is_known_message_type(uint8_t type) {
+  return type >= static_cast<uint8_t>(MessageType::kHello) &&
+         type <= static_cast<uint8_t>(MessageType::kDone);
+}
+
+// ---- Encoder ----
+
+void Encoder::put_u8(uint8_t v) {
+  out_->push_back(static_cast<char>(v));
+}
+
+void Encoder::put_u32(uint32_t v) {
+  for (int i = 0; i < 4; ++i)
+    put_u8(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+void Encoder::put_u64(uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    put_u8(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+void Encoder::put_varint(uint64_t v) {
+  while (v >= 0x80) {
+    put_u8(static_cast<uint8_t>(v) | 0x80);
+    v >>= 7;
+  }
+  put_u8(static_cast<uint8_t>(v));
+}
+
+void Encoder::put_bool(bool v) {
+  put_u8(v ? 1 : 0);
+}
+
+void Encoder::put_double(double v) {
+  put_u64(std::bit_cast<uint64_t>(v));
+}
+
+void Encoder::put_string(std::string_view v) {
+  put_varint(v.size());
+  out_->append(v);
+}
+
+// ---- Decoder ----
+
+bool Decoder::read_u8(uint8_t* out) {
+  if (remaining() < 1) return false;
+  *out = static_cast<uint8_t>(data_[pos_++]);
+  return true;
+}
+
+bool Decoder::read_u32(uint32_t* out) {
+  if (remaining() < 4) return false;
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i)
+    v |= uint32_t{static_cast<uint8_t>(data_[pos_++])} << (8 * i);
+  *out = v;
+  return true;
+}
+
+bool Decoder::read_u64(uint64_t* out) {
+  if (remaining() < 8) return false;
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i)
+    v |= uint64_t{static_cast<uint8_t>(data_[pos_++])} << (8 * i);
+  *out = v;
+  return true;
+}
+
+bool Decoder::read_varint(uint64_t* out) {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    uint8_t byte = 0;
+    if (!read_u8(&byte)) return false;
+    // The tenth byte carries only bit 63; anything more would be lost.
+    if (shift == 63 && byte > 1) return false;
+    v |= uint64_t{byte & 0x7fu} << shift;
+    if ((byte & 0x80) == 0) {
+      *out = v;
+      return true;
+    }
+  }
+  return false;  // more than ten bytes
+}
+
+bool Decoder::read_varint32(uint32_t* out) {
+  uint64_t v = 0;
+  if (!read_varint(&v) || v > UINT32_MAX) return false;
+  *out = static_cast<uint32_t>(v);
+  return true;
+}
+
+bool Decoder::read_varint16(uint16_t* out) {
+  uint64_t v = 0;
+  if (!read_varint(&v) || v > UINT16_MAX) return false;
+  *out = static_cast<uint16_t>(v);
+  return true;
+}
+
+bool Decoder::read_bool(bool* out) {
+  uint8_t v = 0;
+  if (!read_u8(&v) || v > 1) return false;
+  *out = v == 1;
+  return true;
+}
+
+bool Decoder::read_double(double* out) {
+  uint64_t bits = 0;
+  if (!read_u64(&bits)) return false;
+  *out = std::bit_cast<double>(bits);
+  return true;
+}
+
+bool Decoder::read_string(std::string* out) {
+  uint64_t size = 0;
+  // Checked against what is left before allocating anything.
+  if (!read_varint(&size) || size > remaining()) return false;
+  out->assign(data_.substr(pos_, size));
+  pos_ += size;
+  return true;
+}
+
+// ---- Messages ----
+
+std::string encode_frame(MessageType type, std::string_view payload) {
+  std::string frame;
+  if (payload.size() > kMaxPayloadSize) return frame;
+  frame.reserve(kFrameHeaderSize + payload.size());
+  Encoder e(&frame);
+  e.put_u32(static_cast<uint32_t>(payload.size()));
+  e.put_u8(static_cast<uint8_t>(type));
+  frame.append(payload);
+  return frame;
+}
+
+std::string encode_hello(const Hello& hello) {
+  std::string out;
+  Encoder e(&out);
+  // Fixed width so any future version can still read the version field.
+  e.put_u32(hello.protocol_version);
+  e.put_u32(hello.worker_index);
+  return out;
+}
+
+bool decode_hello(std::string_view payload, Hello* out) {
+  Decoder d(payload);
+  Hello h;
+  if (!d.read_u32(&h.protocol_version) || !d.read_u32(&h.worker_index) || !d.at_end()) {
+    return false;
+  }
+  *out = h;
+  return true;
+}
+
+std::string encode_error(std::string_view text) {
+  std::string out;
+  Encoder(&out).put_string(text);
+  return out;
+}
+
+bool decode_error(std::string_view payload, std::string* text) {
+  Decoder d(payload);
+  std::string t;
+  if (!d.read_string(&t) || !d.at_end()) return false;
+  *text = std::move(t);
+  return true;
+}
+
+std::string encode_run_plan(const engine::RunPlan& plan) {
+  std::string out;
+  out.reserve(64 + plan.address.size() + plan.url.size() + plan.request_bytes.size());
+  Encoder e(&out);
+  e.put_string(plan.address);
+  e.put_varint(plan.port);
+  e.put_string(plan.url);
+  e.put_string(plan.request_bytes);
+  e.put_bool(plan.head_request);
+  e.put_varint(plan.connections);
+  e.put_double(plan.rate);
+  e.put_varint(plan.duration_ms);
+  e.put_varint(plan.timeout_ms);
+  e.put_varint(plan.connect_timeout_ms);
+  e.put_varint(plan.worker_index);
+  e.put_varint(plan.worker_count);
+  return out;
+}
+
+bool decode_run_plan(std::string_view payload, engine::RunPlan* out) {
+  Decoder d(payload);
+  engine::RunPlan p;
+  const bool read =
+      d.read_string(&p.address) && d.read_varint16(&p.port) && d.read_string(&p.url) &&
+      d.read_string(&p.request_bytes) && d.read_bool(&p.head_request) &&
+      d.read_varint32(&p.connections) && d.read_double(&p.rate) && d.read_varint(&p.duration_ms) &&
+      d.read_varint(&p.timeout_ms) && d.read_varint(&p.connect_timeout_ms) &&
+      d.read_varint32(&p.worker_index) && d.read_varint32(&p.worker_count) && d.at_end();
+  if (!read) return false;
+  if (!std::isfinite(p.rate) || p.rate < 0.0) return false;
+  if (p.worker_count == 0 || p.worker_index >= p.worker_count) return false;
+  *out = std::move(p);
+  return true;
+}
+
+std::string encode_snapshot(const metrics::Snapshot& s) {
+  std::string out;
+  Encoder e(&out);
+  e.put_varint(s.interval_index);
+  e.put_varint(s.requests);
+  e.put_varint(s.errors);
+  e.put_varint(metrics::kErrorCauseCount);
+  for (uint64_t n : s.error_counts)
+    e.put_varint(n);
+  e.put_varint(s.status_counts.size());
+  for (const auto& [status, count] : s.status_counts) {
+    e.put_varint(status);
+    e.put_varint(count);
+  }
+  e.put_varint(s.bytes_sent);
+  e.put_varint(s.bytes_received);
+  e.put_varint(s.connections_opened);
+  e.put_varint(s.scheduled);
+  e.put_varint(s.started_late);
+  e.put_varint(s.not_started);
+  e.put_varint(s.max_schedule_lag_us);
+  // Sparse histogram: totals, then (gap, count) pairs where the gap to the
+  // previous non-empty bucket keeps indexes small and strictly increasing.
+  const std::vector<metrics::Histogram::Bucket> buckets = s.latency.nonzero_buckets();
+  e.put_varint(s.latency.min());
+  e.put_varint(s.latency.max());
+  e.put_varint(s.latency.sum());
+  e.put_varint(buckets.size());
+  uint64_t next_index = 0;
+  for (const auto& b : buckets) {
+    e.put_varint(b.index - next_index);
+    e.put_varint(b.count);
+    next_index = uint64_t{b.index} + 1;
+  }
+  return out;
+}
+
+namespace {
+
+bool decode_histogram(Decoder* d, metrics::Histogram* out) {
+  uint64_t min = 0;
+  uint64_t max = 0;
+  uint64_t sum = 0;
+  uint64_t n = 0;
+  if (!d->read_varint(&min) || !d->read_varint(&max) || !d->read_varint(&sum) ||
+      !d->read_varint(&n)) {
+    return false;
+  }
+  // Each bucket takes at least two bytes, which bounds n before allocating.
+  if (n > metrics::Histogram::kBucketCount || n > d->remaining() / 2) return false;
+  std::vector<metrics::Histogram::Bucket> buckets;
+  buckets.reserve(n);
+  uint64_t next_index = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t gap = 0;
+    uint64_t count = 0;
+    if (!d->read_varint(&gap) || !d->read_varint(&count)) return false;
+    if (gap >= metrics::Histogram::kBucketCount - next_index) return false;
+    const uint64_t index = next_index + gap;
+    buckets.push_back({static_cast<uint32_t>(index), count});
+    next_index = index + 1;
+  }
+  return out->restore(buckets, min, max, sum);
+}
+
+}  // namespace
+
+bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
+  Decoder d(payload);
+  metrics::Snapshot s;
+  uint64_t causes = 0;
+  if (!d.read_varint(&s.interval_index) || !d.read_varint(&s.requests) ||
+      !d.read_varint(&s.errors) || !d.read_varint(&causes)) {
+    return false;
+  }
+  // The protocol version pins the list of causes; a mismatch is a peer bug.
+  if (causes != metrics::kErrorCauseCount) return false;
+  uint64_t error_total = 0;
+  for (uint64_t& n : s.error_counts) {
+    if (!d.read_varint(&n) || __builtin_add_overflow(error_total, n, &error_total)) return false;
+  }
+  if (error_total != s.errors) return false;
+
+  uint64_t statuses = 0;
+  if (!d.read_varint(&statuses) || statuses > d.remaining() / 2) return false;
+  for (uint64_t i = 0; i < statuses; ++i) {
+    uint16_t status = 0;
+    uint64_t count = 0;
+    if (!d.read_varint16(&status) || !d.read_varint(&count)) return false;
+    // Strictly increasing, as a std::map writes them: no duplicates to resolve.
+    if (!s.status_counts.empty() && status <= s.status_counts.rbegin()->first) return false;
+    s.status_counts.emplace_hint(s.status_counts.end(), status, count);
+  }
+
+  if (!d.read_varint(&s.bytes_sent) || !d.read_varint(&s.bytes_received) ||
+      !d.read_varint(&s.connections_opened) || !d.read_varint(&s.scheduled) ||
+      !d.read_varint(&s.started_late) || !d.read_varint(&s.not_started) ||
+      !d.read_varint(&s.max_schedule_lag_us) || !decode_histogram(&d, &s.latency) || !d.at_end()) {
+    return false;
+  }
+  *out = std::move(s);
+  return true;
+}
+
+// ---- FrameReader ----
+
+void FrameReader::append(const char* data, size_t size) {
+  // Drop what was already returned before growing, so a long-lived
+  // connection's buffer stays about one frame big.
+  if (consumed_ > 0 && consumed_ >= buffer_.size() / 2) {
+    buffer_.erase(0, consumed_);
+    consumed_ = 0;
+  }
+  buffer_.append(data, size);
+}
+
+FrameReader::Next FrameReader::next(MessageType* type, std::string* payload) {
+  if (!error_.empty()) return Next::kError;
+  if (buffered() < kFrameHeaderSize) return Next::kNeedMore;
+  uint32_t size = 0;
+  uint8_t raw_type = 0;
+  Decoder header(std::string_view(buffer_).substr(consumed_, kFrameHeaderSize));
+  header.read_u32(&size);
+  header.read_u8(&raw_type);
+  // Judged from the header alone, so a bad peer cannot make us wait for 4 GiB.
+  if (size > kMaxPayloadSize) {
+    error_ = "frame of " + std::to_string(size) + " bytes exceeds the limit of " +
+             std::to_string(kMaxPayloadSize) + " bytes";
+    return Next::kError;
+  }
+  if (!is_known_message_type(raw_type)) {
+    error_ = "unknown message type " + std::to_string(raw_type);
+    return Next::kError;
+  }
+  if (buffered() < kFrameHeaderSize + size) return Next::kNeedMore;
+  *type = static_cast<MessageType>(raw_type);
+  payload->assign(buffer_, consumed_ + kFrameHeaderSize, size);
+  consumed_ += kFrameHeaderSize + size;
+  if (consumed_ == buffer_.size()) {
+    buffer_.clear();
+    consumed_ = 0;
+  }
+  return Next::kFrame;
+}
+
+}  // namespace millstone::cluster

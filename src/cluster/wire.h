@@ -1,0 +1,126 @@
+#pragma once
+// The coordinator <-> worker protocol. Local workers speak it over a
+// socketpair; it is plain bytes with no host assumptions (little-endian, fixed
+// layouts, bounds-checked decoding) so a remote agent can speak it over TCP.
+//
+// Frame:   u32 LE payload length | u8 MessageType | payload
+// Payload: fixed little-endian ints, LEB128 varints, varint-length-prefixed
+//          strings, doubles as their IEEE-754 bits in a fixed u64.
+//
+// Decoding never trusts the peer: every read is bounds-checked and a decode
+// function either fills its output completely or returns false and leaves it
+// untouched.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "engine/run_plan.h"
+#include "metrics/snapshot.h"
+
+namespace millstone::cluster {
+
+// Bumped on any incompatible change; exchanged in kHello.
+inline constexpr uint32_t kProtocolVersion = 1;
+// Largest payload accepted or produced; bounds what a bad peer can make us buffer.
+inline constexpr size_t kMaxPayloadSize = size_t{16} << 20;
+inline constexpr size_t kFrameHeaderSize = 5;
+
+enum class MessageType : uint8_t {
+  kHello = 1,     // worker -> coordinator: protocol version, worker index
+  kStart = 2,     // coordinator -> worker: a RunPlan
+  kStop = 3,      // coordinator -> worker: stop early (empty)
+  kSnapshot = 4,  // worker -> coordinator: one interval's Snapshot
+  kError = 5,     // either way: text, the sender gives up
+  kDone = 6,      // worker -> coordinator: sent after the final snapshot (empty)
+};
+// "hello", "start", ...; "unknown" for values outside the enum.
+const char* message_type_name(MessageType type);
+bool is_known_message_type(uint8_t type);
+
+// Appends encoded values to a string it does not own.
+class Encoder {
+ public:
+  explicit Encoder(std::string* out) : out_(out) {}
+  void put_u8(uint8_t v);
+  void put_u32(uint32_t v);  // fixed, little-endian
+  void put_u64(uint64_t v);  // fixed, little-endian
+  void put_varint(uint64_t v);
+  void put_bool(bool v);
+  void put_double(double v);
+  void put_string(std::string_view v);
+
+ private:
+  std::string* out_;
+};
+
+// Bounds-checked reader. A failed read returns false, consumes nothing useful,
+// and the decoder should be abandoned.
+class Decoder {
+ public:
+  explicit Decoder(std::string_view data) : data_(data) {}
+  bool read_u8(uint8_t* out);
+  bool read_u32(uint32_t* out);
+  bool read_u64(uint64_t* out);
+  // False on truncation and on varints longer than 10 bytes or above 2^64 - 1.
+  bool read_varint(uint64_t* out);
+  // Varint that must also fit in 32 / 16 bits.
+  bool read_varint32(uint32_t* out);
+  bool read_varint16(uint16_t* out);
+  bool read_bool(bool* out);  // only 0 or 1
+  bool read_double(double* out);
+  bool read_string(std::string* out);
+  size_t remaining() const { return data_.size() - pos_; }
+  bool at_end() const { return pos_ == data_.size(); }
+
+ private:
+  std::string_view data_;
+  size_t pos_ = 0;
+};
+
+// Returns the framed message, or an empty string when the payload exceeds
+// kMaxPayloadSize (a real frame is never empty).
+std::string encode_frame(MessageType type, std::string_view payload);
+
+struct Hello {
+  uint32_t protocol_version = kProtocolVersion;
+  uint32_t worker_index = 0;
+  friend bool operator==(const Hello&, const Hello&) = default;
+};
+std::string encode_hello(const Hello& hello);
+bool decode_hello(std::string_view payload, Hello* out);
+
+std::string encode_error(std::string_view text);
+bool decode_error(std::string_view payload, std::string* text);
+
+std::string encode_run_plan(const engine::RunPlan& plan);
+// Also rejects plans no worker could run (negative or non-finite rate,
+// worker_count 0, worker_index out of range) and trailing bytes.
+bool decode_run_plan(std::string_view payload, engine::RunPlan* out);
+
+std::string encode_snapshot(const metrics::Snapshot& snapshot);
+// Rejects a different number of error causes than this build knows, errors not
+// equal to the sum of error_counts, status codes out of order, and histograms
+// that Histogram::restore() refuses.
+bool decode_snapshot(std::string_view payload, metrics::Snapshot* out);
+
+// Splits a byte stream into frames, however the bytes arrive.
+class FrameReader {
+ public:
+  enum class Next { kFrame, kNeedMore, kError };
+
+  void append(const char* data, size_t size);
+  // kFrame fills *type and *payload. kError is final: the stream cannot be
+  // resynchronised, so the connection should be dropped; see error().
+  Next next(MessageType* type, std::string* payload);
+  const std::string& error() const { return error_; }
+  // Bytes received but not yet returned as frames.
+  size_t buffered() const { return buffer_.size() - consumed_; }
+
+ private:
+  std::string buffer_;
+  size_t consumed_ = 0;  // prefix of buffer_ already returned
+  std::string error_;
+};
+
+}  // namespace millstone::cluster

@@ -1,0 +1,81 @@
+#pragma once
+// The load model of one worker: owns its connections and decides when each
+// sends. Closed model: every connection keeps one request in flight. Open
+// model: requests are due on a fixed schedule (start + k / rate), whether or
+// not the target keeps up; latency is measured from the due time, so a
+// stalled server cannot hide its stall (no coordinated omission).
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "engine/run_plan.h"
+#include "http/client_connection.h"
+#include "metrics/snapshot.h"
+#include "net/event_loop.h"
+
+namespace millstone::engine {
+
+class LoadGenerator final : public http::ClientListener {
+ public:
+  // Receives one snapshot per second of the run, then the last partial one
+  // with `final` set. The generator is finished after the final one.
+  using SnapshotSink = std::function<void(const metrics::Snapshot&, bool final)>;
+
+  // A request counts as started late when sent this long after it was due.
+  static constexpr int64_t kLateThresholdNs = 1'000'000;
+
+  LoadGenerator(net::EventLoop& loop, const RunPlan& plan, SnapshotSink sink);
+  ~LoadGenerator() override;
+
+  // Returns false (with *error) if the plan cannot run (bad address...).
+  bool start(std::string* error);
+  // Ends the run now (deadline reached or stop requested).
+  void stop();
+  bool finished() const { return finished_; }
+
+  void on_connected(http::ClientConnection& connection) override;
+  void on_response(http::ClientConnection& connection, int status, int64_t done_ns) override;
+  void on_failure(http::ClientConnection& connection, metrics::ErrorCause cause,
+                  bool had_request) override;
+  void on_idle_close(http::ClientConnection& connection) override;
+
+ private:
+  struct Slot {
+    Slot(net::EventLoop& loop, LoadGenerator& owner, http::ClientContext& context, uint32_t index);
+    http::ClientConnection connection;
+    net::Timer reconnect;
+    uint32_t consecutive_failures = 0;
+  };
+
+  bool open_model() const { return plan_.rate > 0; }
+  void became_idle(http::ClientConnection& connection, int64_t now);
+  void send(http::ClientConnection& connection, int64_t intended, int64_t now);
+  void schedule_reconnect(Slot& slot, bool after_failure);
+  void on_pace();
+  int64_t due_time(uint64_t k) const;
+  void on_second();
+  void on_sweep();
+
+  net::EventLoop& loop_;
+  RunPlan plan_;
+  SnapshotSink sink_;
+  http::ClientContext context_;
+  metrics::Snapshot current_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<http::ClientConnection*> idle_;  // open model: connections ready to send
+  std::deque<int64_t> backlog_;                // open model: due times waiting for a connection
+  net::Timer second_timer_;
+  net::Timer end_timer_;
+  net::Timer sweep_timer_;
+  net::Timer pace_timer_;
+  int64_t start_ns_ = 0;
+  int64_t end_ns_ = 0;
+  uint64_t next_due_index_ = 0;
+  uint64_t interval_index_ = 0;
+  bool running_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace millstone::engine

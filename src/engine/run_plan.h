@@ -1,0 +1,28 @@
+#pragma once
+// What one worker process must do: built once by the coordinator from the
+// command line, sent to each worker (locally over a socketpair, later to remote
+// agents over TCP), and never changed while the run goes on.
+#include <cstdint>
+#include <string>
+
+namespace millstone::engine {
+
+struct RunPlan {
+  // Target, already resolved by the coordinator (numeric address, no DNS in workers).
+  std::string address;  // "127.0.0.1" or "::1"
+  uint16_t port = 0;
+  std::string url;  // for messages only
+  // The complete request, serialized once; every request of the run is these bytes.
+  std::string request_bytes;
+  bool head_request = false;  // HEAD responses carry no body
+
+  uint32_t connections = 1;  // this worker's share of -c
+  double rate = 0.0;         // this worker's requests per second; 0 = closed model
+  uint64_t duration_ms = 10'000;
+  uint64_t timeout_ms = 10'000;  // per request, from send to complete response
+  uint64_t connect_timeout_ms = 5'000;
+  uint32_t worker_index = 0;
+  uint32_t worker_count = 1;
+};
+
+}  // namespace millstone::engine

@@ -1,0 +1,227 @@
+#include "http/client_connection.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "net/clock.h"
+
+namespace millstone::http {
+
+using metrics::ErrorCause;
+
+namespace {
+
+ErrorCause connect_error_cause(int err) {
+  switch (err) {
+    case ECONNREFUSED:
+      return ErrorCause::kConnectRefused;
+    case ETIMEDOUT:
+      return ErrorCause::kConnectTimeout;
+    default:
+      return ErrorCause::kConnectOther;
+  }
+}
+
+ErrorCause parse_error_cause(ParseError error) {
+  switch (error) {
+    case ParseError::kMalformedStatus:
+      return ErrorCause::kMalformedStatus;
+    case ParseError::kMalformedHeader:
+      return ErrorCause::kMalformedHeader;
+    case ParseError::kHeaderTooLarge:
+      return ErrorCause::kHeaderTooLarge;
+    case ParseError::kBadChunk:
+      return ErrorCause::kBadChunk;
+    case ParseError::kShortBody:
+      return ErrorCause::kShortBody;
+    case ParseError::kNoResponse:
+      return ErrorCause::kClosed;
+    case ParseError::kNone:
+      break;
+  }
+  return ErrorCause::kIoOther;
+}
+
+}  // namespace
+
+ClientConnection::ClientConnection(net::EventLoop& loop, ClientListener& listener,
+                                   ClientContext& context, uint32_t index)
+    : loop_(loop), listener_(listener), context_(context), index_(index) {}
+
+ClientConnection::~ClientConnection() {
+  close_socket(false);
+}
+
+void ClientConnection::close() {
+  close_socket(false);
+}
+
+void ClientConnection::close_socket(bool reset) {
+  if (fd_ < 0) return;
+  loop_.remove(registration_, fd_);
+  if (reset) {
+    net::close_with_reset(fd_);
+  } else {
+    ::close(fd_);
+  }
+  fd_ = -1;
+  state_ = State::kClosed;
+}
+
+void ClientConnection::connect(int64_t now_ns) {
+  close_socket(false);
+  connect_started_ns_ = now_ns;
+  fd_ = net::tcp_socket(context_.endpoint.family());
+  if (fd_ < 0) {
+    int err = errno;
+    state_ = State::kClosed;
+    listener_.on_failure(*this, connect_error_cause(err), false);
+    return;
+  }
+  net::set_no_delay(fd_);
+  registration_ = loop_.add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
+  if (registration_ == 0) {
+    int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    listener_.on_failure(*this, connect_error_cause(err), false);
+    return;
+  }
+  ++context_.stats->connections_opened;
+  state_ = State::kConnecting;
+  // Even an immediate success is reported through EPOLLOUT, so the listener
+  // is never re-entered from inside connect().
+  if (net::start_connect(fd_, context_.endpoint) < 0) {
+    int err = errno;
+    close_socket(false);
+    listener_.on_failure(*this, connect_error_cause(err), false);
+  }
+}
+
+void ClientConnection::send(int64_t intended_ns, int64_t now_ns) {
+  intended_ns_ = intended_ns;
+  sent_ns_ = now_ns;
+  written_ = 0;
+  parser_.reset(context_.head_request);
+  state_ = State::kWriting;
+  write_some();
+}
+
+void ClientConnection::fail(ErrorCause cause) {
+  bool had_request = busy();
+  close_socket(cause == ErrorCause::kTimeout);
+  listener_.on_failure(*this, cause, had_request);
+}
+
+void ClientConnection::on_io(uint32_t events) {
+  if (state_ == State::kConnecting) {
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connect_ready();
+    return;
+  }
+  if (state_ == State::kWriting && (events & (EPOLLOUT | EPOLLERR))) {
+    write_some();
+    if (state_ == State::kClosed) return;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    read_some((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+  }
+}
+
+void ClientConnection::on_connect_ready() {
+  int err = net::connect_result(fd_);
+  if (err != 0) {
+    close_socket(false);
+    listener_.on_failure(*this, connect_error_cause(err), false);
+    return;
+  }
+  state_ = State::kIdle;
+  listener_.on_connected(*this);
+}
+
+void ClientConnection::write_some() {
+  const std::string& request = context_.request_bytes;
+  while (written_ < request.size()) {
+    ssize_t n = ::send(fd_, request.data() + written_, request.size() - written_, MSG_NOSIGNAL);
+    if (n > 0) {
+      written_ += static_cast<size_t>(n);
+      context_.stats->bytes_sent += static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;  // EPOLLOUT will resume us
+    fail(n < 0 && errno != EPIPE && errno != ECONNRESET ? ErrorCause::kIoOther
+                                                        : ErrorCause::kReset);
+    return;
+  }
+  state_ = State::kReading;
+}
+
+void ClientConnection::read_some(bool peer_closing) {
+  std::string& buffer = context_.read_buffer;
+  for (;;) {
+    ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), 0);
+    if (n > 0) {
+      context_.stats->bytes_received += static_cast<uint64_t>(n);
+      if (!busy()) {
+        fail(ErrorCause::kUnexpectedData);
+        return;
+      }
+      ResponseParser::Result result = parser_.feed(buffer.data(), static_cast<size_t>(n));
+      if (result.state == ResponseParser::State::kError) {
+        fail(parse_error_cause(parser_.error()));
+        return;
+      }
+      if (result.state == ResponseParser::State::kComplete) {
+        if (result.consumed != static_cast<size_t>(n)) {
+          // We never pipeline, so bytes after the response are garbage.
+          fail(ErrorCause::kUnexpectedData);
+          return;
+        }
+        complete_response(net::now_ns());
+        return;
+      }
+      // A short read means the socket is drained for now; edge-triggered
+      // epoll reports the next arrival, so skip the extra EAGAIN syscall.
+      // Not when the peer is closing: its FIN came with this edge, and no
+      // other edge will tell us to read the end of the stream.
+      if (static_cast<size_t>(n) < buffer.size() && !peer_closing) return;
+      continue;
+    }
+    if (n == 0) {
+      if (!busy()) {
+        close_socket(false);
+        listener_.on_idle_close(*this);
+        return;
+      }
+      if (state_ == State::kReading && parser_.finish_eof() == ResponseParser::State::kComplete) {
+        complete_response(net::now_ns());
+        return;
+      }
+      fail(parser_.started() ? parse_error_cause(parser_.error()) : ErrorCause::kClosed);
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) return;
+    if (!busy() && errno == ECONNRESET) {
+      close_socket(false);
+      listener_.on_idle_close(*this);
+      return;
+    }
+    fail(errno == ECONNRESET ? ErrorCause::kReset : ErrorCause::kIoOther);
+    return;
+  }
+}
+
+void ClientConnection::complete_response(int64_t done_ns) {
+  int status = parser_.status();
+  if (parser_.keep_alive() && state_ == State::kReading) {
+    state_ = State::kIdle;
+  } else {
+    close_socket(false);
+  }
+  listener_.on_response(*this, status, done_ns);
+}
+
+}  // namespace millstone::http

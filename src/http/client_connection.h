@@ -1,0 +1,94 @@
+#pragma once
+// One HTTP/1.1 keep-alive client connection of the load generator: connects,
+// writes a pre-serialized request, parses the response incrementally, and
+// reports each outcome to its listener. One request in flight at a time (no
+// pipelining). The connection never decides what to do next; the load model
+// that owns it does (see engine/load_generator.h).
+#include <cstdint>
+#include <string>
+
+#include "http/response_parser.h"
+#include "metrics/snapshot.h"
+#include "net/event_loop.h"
+#include "net/socket.h"
+
+namespace millstone::http {
+
+class ClientConnection;
+
+class ClientListener {
+ public:
+  virtual ~ClientListener() = default;
+  // Connected and ready for a request.
+  virtual void on_connected(ClientConnection& connection) = 0;
+  // A complete response. If !connection.connected() the server closed it.
+  virtual void on_response(ClientConnection& connection, int status, int64_t done_ns) = 0;
+  // The connection failed and is closed. `had_request`: a request was lost.
+  virtual void on_failure(ClientConnection& connection, metrics::ErrorCause cause,
+                          bool had_request) = 0;
+  // The server closed an idle keep-alive connection; not an error.
+  virtual void on_idle_close(ClientConnection& connection) = 0;
+};
+
+// Shared by all connections of one worker: what they send and where.
+struct ClientContext {
+  net::Endpoint endpoint;
+  std::string request_bytes;
+  bool head_request = false;
+  std::string read_buffer;             // scratch space; the parser keeps what it needs
+  metrics::Snapshot* stats = nullptr;  // bytes and connection counters go here
+};
+
+class ClientConnection final : public net::IoHandler {
+ public:
+  enum class State : uint8_t { kClosed, kConnecting, kIdle, kWriting, kReading };
+
+  ClientConnection(net::EventLoop& loop, ClientListener& listener, ClientContext& context,
+                   uint32_t index);
+  ~ClientConnection() override;
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  // Starts connecting; the outcome arrives as on_connected or on_failure.
+  void connect(int64_t now_ns);
+  // Sends the request; only when idle. `intended_ns` is when it should have
+  // been sent (open model); latency is measured from it.
+  void send(int64_t intended_ns, int64_t now_ns);
+  // Closes silently (end of run): no callback.
+  void close();
+  // Fails the current attempt with `cause` (for timeouts found by the owner).
+  void fail(metrics::ErrorCause cause);
+
+  State state() const { return state_; }
+  bool connected() const { return state_ >= State::kIdle; }
+  bool idle() const { return state_ == State::kIdle; }
+  bool busy() const { return state_ == State::kWriting || state_ == State::kReading; }
+  int64_t intended_ns() const { return intended_ns_; }
+  int64_t sent_ns() const { return sent_ns_; }
+  int64_t connect_started_ns() const { return connect_started_ns_; }
+  uint32_t index() const { return index_; }
+
+  void on_io(uint32_t events) override;
+
+ private:
+  void on_connect_ready();
+  void write_some();
+  void read_some(bool peer_closing);
+  void complete_response(int64_t done_ns);
+  void close_socket(bool reset);
+
+  net::EventLoop& loop_;
+  ClientListener& listener_;
+  ClientContext& context_;
+  ResponseParser parser_;
+  int fd_ = -1;
+  uint64_t registration_ = 0;
+  State state_ = State::kClosed;
+  uint32_t index_;
+  size_t written_ = 0;
+  int64_t intended_ns_ = 0;
+  int64_t sent_ns_ = 0;
+  int64_t connect_started_ns_ = 0;
+};
+
+}  // namespace millstone::http

@@ -1,0 +1,77 @@
+#include "metrics/snapshot.h"
+
+#include <algorithm>
+
+namespace millstone::metrics {
+
+const char* error_cause_name(ErrorCause cause) {
+  switch (cause) {
+    case ErrorCause::kConnectRefused:
+      return "connect_refused";
+    case ErrorCause::kConnectTimeout:
+      return "connect_timeout";
+    case ErrorCause::kConnectOther:
+      return "connect_error";
+    case ErrorCause::kReset:
+      return "reset";
+    case ErrorCause::kClosed:
+      return "closed";
+    case ErrorCause::kTimeout:
+      return "timeout";
+    case ErrorCause::kMalformedStatus:
+      return "malformed_status";
+    case ErrorCause::kMalformedHeader:
+      return "malformed_header";
+    case ErrorCause::kHeaderTooLarge:
+      return "header_too_large";
+    case ErrorCause::kBadChunk:
+      return "bad_chunk";
+    case ErrorCause::kShortBody:
+      return "short_body";
+    case ErrorCause::kUnexpectedData:
+      return "unexpected_data";
+    case ErrorCause::kIoOther:
+      return "io_error";
+    case ErrorCause::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+void Snapshot::merge(const Snapshot& other) {
+  interval_index = std::max(interval_index, other.interval_index);
+  requests += other.requests;
+  errors += other.errors;
+  for (size_t i = 0; i < kErrorCauseCount; ++i)
+    error_counts[i] += other.error_counts[i];
+  for (const auto& [status, count] : other.status_counts)
+    status_counts[status] += count;
+  bytes_sent += other.bytes_sent;
+  bytes_received += other.bytes_received;
+  connections_opened += other.connections_opened;
+  scheduled += other.scheduled;
+  started_late += other.started_late;
+  not_started += other.not_started;
+  max_schedule_lag_us = std::max(max_schedule_lag_us, other.max_schedule_lag_us);
+  latency.merge(other.latency);
+}
+
+void Snapshot::clear() {
+  // Field by field rather than `*this = Snapshot()`, which would reallocate the
+  // histogram's buckets every second.
+  interval_index = 0;
+  requests = 0;
+  errors = 0;
+  std::fill(std::begin(error_counts), std::end(error_counts), 0);
+  status_counts.clear();
+  bytes_sent = 0;
+  bytes_received = 0;
+  connections_opened = 0;
+  scheduled = 0;
+  started_late = 0;
+  not_started = 0;
+  max_schedule_lag_us = 0;
+  latency.reset();
+}
+
+}  // namespace millstone::metrics

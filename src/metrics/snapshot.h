@@ -1,0 +1,65 @@
+#pragma once
+// What a worker reports about one interval (normally one second) of its run.
+// Snapshots add up exactly: the coordinator merges them across workers and
+// across seconds to print progress and the final summary.
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "metrics/histogram.h"
+
+namespace millstone::metrics {
+
+// Why a request or connection failed. Stable names: they appear in JSON output.
+enum class ErrorCause : uint8_t {
+  kConnectRefused,
+  kConnectTimeout,
+  kConnectOther,     // unreachable network, no route, too many open files...
+  kReset,            // connection reset by peer
+  kClosed,           // peer closed before a complete response
+  kTimeout,          // no complete response within --timeout
+  kMalformedStatus,  // bad status line
+  kMalformedHeader,  // bad header line or bad Content-Length
+  kHeaderTooLarge,
+  kBadChunk,        // bad chunk size or chunk framing
+  kShortBody,       // connection closed before Content-Length bytes arrived
+  kUnexpectedData,  // bytes arrived while no request was in flight
+  kIoOther,         // any other socket error
+  kCount
+};
+// Stable snake_case name ("connect_refused"); "unknown" for out-of-range values.
+const char* error_cause_name(ErrorCause cause);
+inline constexpr size_t kErrorCauseCount = static_cast<size_t>(ErrorCause::kCount);
+
+struct Snapshot {
+  uint64_t interval_index = 0;  // seconds since the worker started (0-based)
+  uint64_t requests = 0;        // complete responses (any status)
+  uint64_t errors = 0;          // sum of error_counts
+  uint64_t error_counts[static_cast<size_t>(ErrorCause::kCount)] = {};
+  std::map<uint16_t, uint64_t> status_counts;
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+  uint64_t connections_opened = 0;
+  // Open model only.
+  uint64_t scheduled = 0;            // requests whose intended start fell in this interval
+  uint64_t started_late = 0;         // sent >= 1 ms after their intended start
+  uint64_t not_started = 0;          // still waiting when the run ended
+  uint64_t max_schedule_lag_us = 0;  // how late the generator itself woke up
+  Histogram latency;                 // complete responses only, microseconds
+
+  void add_error(ErrorCause cause, uint64_t n = 1) {
+    error_counts[static_cast<size_t>(cause)] += n;
+    errors += n;
+  }
+  // Merge serves two purposes: combining workers' snapshots of the same second,
+  // and accumulating seconds into run totals. Counters add; the lag and the
+  // interval index keep the maximum (the latest second seen), since neither
+  // is a quantity that adds up.
+  void merge(const Snapshot& other);
+  void clear();
+
+  friend bool operator==(const Snapshot&, const Snapshot&) = default;
+};
+
+}  // namespace millstone::metrics

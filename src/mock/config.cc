@@ -1,0 +1,953 @@
+#include "mock/config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <sstream>
+#include <system_error>
+#include <unordered_set>
+
+#include <fmt/format.h>
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
+namespace millstone::mock {
+namespace {
+
+using Keys = std::span<const std::string_view>;
+
+constexpr size_t kMaxRoutes = 10000;
+// YAML aliases let a small file expand into a huge config ("billion laughs").
+// Every map entry and copied string is charged against this budget.
+constexpr size_t kExpansionBudget = size_t{256} << 20;
+constexpr size_t kEntryCost = 64;
+constexpr double kUsPerUnit[] = {1, 1e3, 1e6, 60e6, 3600e6};
+constexpr std::string_view kUnits[] = {"us", "ms", "s", "m", "h"};
+constexpr double kMaxDurationUs = 24 * 3600e6;
+constexpr std::string_view kDurationHint =
+    "expected a number and a unit, such as 20ms, 1.5s, 250us or 2m";
+
+constexpr std::string_view kTopKeys[] = {"seed", "routes"};
+constexpr std::string_view kRouteKeys[] = {"name", "method",    "path",    "status", "headers",
+                                           "body", "body_file", "latency", "errors"};
+constexpr std::string_view kLatencyKeys[] = {"distribution", "value",  "min", "max",  "mean",
+                                             "stddev",       "median", "p99", "sigma"};
+constexpr std::string_view kErrorKeys[] = {"rate", "status", "body", "headers", "reset", "stall"};
+
+// User text quoted into a one-line message: escaped and shortened.
+std::string shown(std::string_view text) {
+  constexpr size_t kMax = 60;
+  std::string out = "\"";
+  for (size_t i = 0; i < text.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (text.size() > kMax) out += "...";
+  out += '"';
+  return out;
+}
+
+std::string join(Keys keys) {
+  std::string out;
+  for (std::string_view key : keys) {
+    if (!out.empty()) out += ", ";
+    out += key;
+  }
+  return out;
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                        std::tolower(static_cast<unsigned char>(b[j - 1]));
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string_view kind_of(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+      return "empty";
+    case YAML::NodeType::Scalar:
+      return "a single value";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    default:
+      return "undefined";
+  }
+}
+
+bool is_tchar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// Parses the whole of text as a finite double, or nothing.
+std::optional<double> parse_double(std::string_view text) {
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+// Reads up to limit bytes of a file into out; returns 0 or an errno value.
+int read_whole_file(const std::string& path, size_t limit, std::string& out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int error = 0;
+  char buffer[65536];
+  while (out.size() < limit) {
+    const ssize_t n = ::read(fd, buffer, std::min(sizeof buffer, limit - out.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) error = errno;
+    if (n <= 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return error;
+}
+
+struct Field {
+  std::string key;
+  YAML::Mark key_mark;
+  YAML::Node value;
+  YAML::Mark mark;  // of the value; of the key when the value is empty
+};
+
+struct MapFields {
+  YAML::Mark mark;
+  std::vector<Field> fields;
+
+  const Field* find(std::string_view key) const {
+    for (const Field& field : fields) {
+      if (field.key == key) return &field;
+    }
+    return nullptr;
+  }
+};
+
+class Parser {
+ public:
+  Parser(std::string source_name) : source_(std::move(source_name)) {
+    base_dir_ = std::filesystem::path(source_).parent_path();
+  }
+
+  MockConfig parse(const YAML::Node& root);
+
+ private:
+  [[noreturn]] void fail(const YAML::Mark& mark, std::string_view message) const;
+  void charge(size_t cost, const YAML::Mark& mark);
+  MapFields read_map(const YAML::Node& node, const YAML::Mark& mark, std::string_view what,
+                     Keys allowed);
+
+  std::string scalar(const Field& field, std::string_view expected);
+  int parse_status(const Field& field);
+  double parse_duration_us(const Field& field);
+  double parse_rate(const Field& field);
+  Headers parse_headers(const Field& field);
+  LatencyModel parse_latency(const Field& field);
+  ErrorRule parse_error_rule(const YAML::Node& node);
+  std::vector<ErrorRule> parse_errors(const Field& field);
+  std::string read_body_file(const Field& field);
+  Route parse_route(const YAML::Node& node);
+  void check_reachable(const std::vector<Route>& routes, const std::vector<YAML::Mark>& marks);
+
+  std::string source_;
+  std::filesystem::path base_dir_;
+  size_t spent_ = 0;
+};
+
+void Parser::fail(const YAML::Mark& mark, std::string_view message) const {
+  if (mark.is_null()) throw ConfigError(fmt::format("{}: {}", source_, message));
+  throw ConfigError(fmt::format("{}:{}:{}: {}", source_, mark.line + 1, mark.column + 1, message));
+}
+
+void Parser::charge(size_t cost, const YAML::Mark& mark) {
+  spent_ += cost;
+  if (spent_ > kExpansionBudget) {
+    fail(mark,
+         "the config expands to more than 256 MiB (through YAML aliases or body files); "
+         "expected a smaller config");
+  }
+}
+
+MapFields Parser::read_map(const YAML::Node& node, const YAML::Mark& mark, std::string_view what,
+                           Keys allowed) {
+  if (!node.IsMap()) fail(mark, fmt::format("{} is {}; expected a map", what, kind_of(node)));
+  MapFields map;
+  map.mark = mark;
+  for (const auto& entry : node) {
+    YAML::Mark key_mark = entry.first.Mark();
+    if (key_mark.is_null()) key_mark = mark;
+    if (!entry.first.IsScalar()) {
+      fail(key_mark,
+           fmt::format("{} has {} as a key; expected a key name", what, kind_of(entry.first)));
+    }
+    std::string key = entry.first.Scalar();
+    charge(kEntryCost + key.size(), key_mark);
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      std::string_view suggestion;
+      size_t best = 3;
+      for (std::string_view candidate : allowed) {
+        const size_t distance = edit_distance(key, candidate);
+        if (distance < best && distance < candidate.size()) {
+          best = distance;
+          suggestion = candidate;
+        }
+      }
+      const std::string hint =
+          suggestion.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", suggestion);
+      fail(key_mark, fmt::format("unknown key {} in {}{}; expected one of: {}", shown(key), what,
+                                 hint, join(allowed)));
+    }
+    if (map.find(key) != nullptr) {
+      fail(key_mark,
+           fmt::format("duplicate key {} in {}; expected each key once", shown(key), what));
+    }
+    YAML::Mark value_mark = entry.second.Mark();
+    if (entry.second.IsNull() || value_mark.is_null()) value_mark = key_mark;
+    map.fields.push_back(Field{std::move(key), key_mark, entry.second, value_mark});
+  }
+  return map;
+}
+
+std::string Parser::scalar(const Field& field, std::string_view expected) {
+  if (!field.value.IsScalar()) {
+    fail(field.mark,
+         fmt::format("{} is {}; expected {}", field.key, kind_of(field.value), expected));
+  }
+  charge(field.value.Scalar().size(), field.mark);
+  return field.value.Scalar();
+}
+
+int Parser::parse_status(const Field& field) {
+  const std::string text = scalar(field, "an HTTP status code from 200 to 599");
+  int status = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), status);
+  if (ec != std::errc() || end != text.data() + text.size() || status < 200 || status > 599) {
+    fail(field.mark,
+         fmt::format("status {} is not a final HTTP status; expected 200 to 599", shown(text)));
+  }
+  return status;
+}
+
+double Parser::parse_duration_us(const Field& field) {
+  const std::string raw = scalar(field, "a duration such as 20ms");
+  const std::string_view text = trim(raw);
+  // No exponents: "1e3ms" would only confuse, so the unit starts at the first letter.
+  const size_t unit_at = std::min(text.size(), text.find_first_not_of("0123456789.-+ \t"));
+  const std::optional<double> number = parse_double(trim(text.substr(0, unit_at)));
+  std::string_view unit = trim(text.substr(unit_at));
+  if (!number) {
+    fail(field.mark,
+         fmt::format("{} {} is not a duration; {}", field.key, shown(raw), kDurationHint));
+  }
+  if (unit.empty()) {
+    fail(field.mark, fmt::format("{} {} has no unit; {}", field.key, shown(raw), kDurationHint));
+  }
+  if (unit == "\xc2\xb5s") unit = "us";  // µs
+  const auto found = std::find(std::begin(kUnits), std::end(kUnits), unit);
+  if (found == std::end(kUnits)) {
+    fail(field.mark, fmt::format("{} {} has unknown unit {}; expected one of us, ms, s, m, h",
+                                 field.key, shown(raw), shown(unit)));
+  }
+  if (*number < 0) {
+    fail(field.mark,
+         fmt::format("{} {} is negative; expected a duration of 0 or more", field.key, shown(raw)));
+  }
+  const double us = *number * kUsPerUnit[found - std::begin(kUnits)];
+  if (us > kMaxDurationUs) {
+    fail(field.mark,
+         fmt::format("{} {} is longer than 24h; expected at most 24h", field.key, shown(raw)));
+  }
+  return us;
+}
+
+double Parser::parse_rate(const Field& field) {
+  const std::string raw = scalar(field, "a rate between 0 and 1, such as 0.01 or 1%");
+  std::string_view text = trim(raw);
+  double scale = 1;
+  if (!text.empty() && text.back() == '%') {
+    text = trim(text.substr(0, text.size() - 1));
+    scale = 0.01;
+  }
+  const std::optional<double> number = parse_double(text);
+  if (!number || *number * scale < 0 || *number * scale > 1) {
+    fail(field.mark, fmt::format("rate {} is not a probability; expected a number between 0 and "
+                                 "1, such as 0.01 or 1%",
+                                 shown(raw)));
+  }
+  return *number * scale;
+}
+
+Headers Parser::parse_headers(const Field& field) {
+  // Any header name is a valid key, so the map is read without a key list.
+  const MapFields map = read_map(field.value, field.mark, "headers", {});
+  Headers headers;
+  for (const Field& header : map.fields) {
+    const std::string& name = header.key;
+    if (name.empty() || !std::all_of(name.begin(), name.end(), is_tchar)) {
+      fail(header.key_mark, fmt::format("header name {} is not an HTTP token; expected letters, "
+                                        "digits and !#$%&'*+-.^_`|~",
+                                        shown(name)));
+    }
+    for (std::string_view computed : {"Content-Length", "Transfer-Encoding", "Connection"}) {
+      if (iequals(name, computed)) {
+        fail(header.key_mark, fmt::format("header {} is set by the mock server; expected other "
+                                          "headers (it follows body and keep-alive)",
+                                          name));
+      }
+    }
+    std::string value = scalar(header, "a header value");
+    const bool clean = std::all_of(value.begin(), value.end(), [](char c) {
+      const auto u = static_cast<unsigned char>(c);
+      return u == '\t' || (u >= 0x20 && u != 0x7f);
+    });
+    if (!clean) {
+      fail(header.mark, fmt::format("header {} value {} contains control characters; expected "
+                                    "one line of text",
+                                    name, shown(value)));
+    }
+    headers.emplace_back(name, std::move(value));
+  }
+  return headers;
+}
+
+LatencyModel Parser::parse_latency(const Field& field) {
+  if (field.value.IsScalar()) return LatencyModel::fixed(parse_duration_us(field));
+  if (!field.value.IsMap()) {
+    fail(field.mark, fmt::format("latency is {}; expected a duration such as 20ms or a map such "
+                                 "as {{distribution: uniform, min: 5ms, max: 15ms}}",
+                                 kind_of(field.value)));
+  }
+  const MapFields map = read_map(field.value, field.mark, "latency", kLatencyKeys);
+  const Field* distribution = map.find("distribution");
+  if (distribution == nullptr) {
+    fail(map.mark,
+         "latency has no distribution; expected distribution: fixed, uniform, normal, "
+         "lognormal or exponential");
+  }
+  const std::string name = scalar(*distribution, "a distribution name");
+
+  // The parameters each distribution takes, and how to build it from them.
+  struct Shape {
+    std::string_view name;
+    std::vector<std::string_view> keys;  // after "distribution"
+    std::string_view usage;
+  };
+  static const Shape kShapes[] = {
+      {"fixed", {"value"}, "value"},
+      {"uniform", {"min", "max"}, "min and max"},
+      {"normal", {"mean", "stddev"}, "mean and stddev"},
+      {"lognormal", {"median", "p99", "sigma"}, "median and either p99 or sigma"},
+      {"exponential", {"mean"}, "mean"},
+  };
+  const Shape* shape = nullptr;
+  for (const Shape& candidate : kShapes) {
+    if (candidate.name == name) shape = &candidate;
+  }
+  if (shape == nullptr) {
+    fail(distribution->mark, fmt::format("unknown distribution {}; expected fixed, uniform, "
+                                         "normal, lognormal or exponential",
+                                         shown(name)));
+  }
+  for (const Field& param : map.fields) {
+    if (param.key != "distribution" &&
+        std::find(shape->keys.begin(), shape->keys.end(), param.key) == shape->keys.end()) {
+      fail(param.key_mark, fmt::format("{} does not apply to a {} latency; expected {}", param.key,
+                                       name, shape->usage));
+    }
+  }
+  auto duration = [&](std::string_view key) {
+    const Field* param = map.find(key);
+    if (param == nullptr) {
+      fail(map.mark, fmt::format("{} latency needs {}; expected {}", name, key, shape->usage));
+    }
+    return parse_duration_us(*param);
+  };
+
+  if (name == "fixed") return LatencyModel::fixed(duration("value"));
+  if (name == "uniform") {
+    const double min = duration("min");
+    const double max = duration("max");
+    if (max < min) {
+      fail(map.find("max")->mark, "uniform latency max is below min; expected min <= max");
+    }
+    return LatencyModel::uniform(min, max);
+  }
+  if (name == "normal") {
+    const double mean = duration("mean");
+    return LatencyModel::normal(mean, duration("stddev"));
+  }
+  if (name == "exponential") {
+    const double mean = duration("mean");
+    if (mean <= 0) {
+      fail(map.find("mean")->mark, "exponential latency mean is 0; expected a mean above 0");
+    }
+    return LatencyModel::exponential(mean);
+  }
+  // lognormal
+  const double median = duration("median");
+  if (median <= 0) {
+    fail(map.find("median")->mark, "lognormal latency median is 0; expected a median above 0");
+  }
+  const Field* p99 = map.find("p99");
+  const Field* sigma = map.find("sigma");
+  if ((p99 == nullptr) == (sigma == nullptr)) {
+    fail(p99 != nullptr ? sigma->key_mark : map.mark,
+         "lognormal latency needs exactly one of p99 or sigma; expected median and either p99 "
+         "or sigma");
+  }
+  if (p99 != nullptr) {
+    const double p99_us = parse_duration_us(*p99);
+    if (p99_us < median) {
+      fail(p99->mark, "lognormal latency p99 is below the median; expected p99 >= median");
+    }
+    return LatencyModel::lognormal_from_p99(median, p99_us);
+  }
+  const std::string raw = scalar(*sigma, "a number such as 0.5");
+  const std::optional<double> value = parse_double(trim(raw));
+  if (!value || *value < 0 || *value > 10) {
+    fail(sigma->mark, fmt::format("sigma {} is out of range; expected a plain number from 0 to "
+                                  "10 (the spread of ln(latency), e.g. 0.5)",
+                                  shown(raw)));
+  }
+  return LatencyModel::lognormal(median, *value);
+}
+
+ErrorRule Parser::parse_error_rule(const YAML::Node& node) {
+  const MapFields map = read_map(node, node.Mark(), "error rule", kErrorKeys);
+  ErrorRule rule;
+  const Field* rate = map.find("rate");
+  if (rate == nullptr) {
+    fail(map.mark, "error rule has no rate; expected a rate such as {rate: 0.01, status: 503}");
+  }
+  rule.rate = parse_rate(*rate);
+
+  const Field* kind = nullptr;
+  for (const Field& field : map.fields) {
+    if (field.key != "status" && field.key != "reset" && field.key != "stall") continue;
+    if (kind != nullptr) {
+      fail(field.key_mark, fmt::format("error rule has both {} and {}; expected exactly one of "
+                                       "status, reset or stall",
+                                       kind->key, field.key));
+    }
+    kind = &field;
+  }
+  if (kind == nullptr) {
+    fail(map.mark,
+         "error rule says what to do in none of status, reset or stall; expected "
+         "e.g. {rate: 0.01, status: 503}");
+  }
+  if (kind->key != "status") {
+    for (std::string_view key : {"body", "headers"}) {
+      if (const Field* extra = map.find(key)) {
+        fail(extra->key_mark, fmt::format("{} applies only to status errors; expected no {} "
+                                          "with {}",
+                                          key, key, kind->key));
+      }
+    }
+  }
+
+  if (kind->key == "status") {
+    rule.kind = ErrorRule::kStatus;
+    rule.status = parse_status(*kind);
+    if (const Field* body = map.find("body")) {
+      rule.body = scalar(*body, "a string");
+      if ((rule.status == 204 || rule.status == 304) && !rule.body.empty()) {
+        fail(body->mark,
+             fmt::format("status {} has no body in HTTP; expected no body", rule.status));
+      }
+    }
+    if (const Field* headers = map.find("headers")) rule.headers = parse_headers(*headers);
+  } else if (kind->key == "reset") {
+    rule.kind = ErrorRule::kReset;
+    if (!kind->value.IsScalar() || kind->value.Scalar() != "true") {
+      fail(kind->mark, "reset must be true; expected {rate: 0.001, reset: true}");
+    }
+  } else {
+    rule.kind = ErrorRule::kStall;
+    if (kind->value.IsScalar() && kind->value.Scalar() == "forever") {
+      rule.stall_us = kStallForever;
+    } else {
+      rule.stall_us = std::llround(parse_duration_us(*kind));
+    }
+  }
+  return rule;
+}
+
+std::vector<ErrorRule> Parser::parse_errors(const Field& field) {
+  if (!field.value.IsSequence()) {
+    fail(field.mark, fmt::format("errors is {}; expected a list such as "
+                                 "[{{rate: 0.01, status: 503}}]",
+                                 kind_of(field.value)));
+  }
+  std::vector<ErrorRule> errors;
+  double total = 0;
+  for (const YAML::Node& item : field.value) {
+    errors.push_back(parse_error_rule(item));
+    total += errors.back().rate;
+  }
+  // A little slack so that 0.1 + 0.2 + 0.7 is not rejected for rounding.
+  if (total > 1 + 1e-9) {
+    fail(field.key_mark, fmt::format("error rates add up to {:g}; expected at most 1", total));
+  }
+  return errors;
+}
+
+std::string Parser::read_body_file(const Field& field) {
+  const std::string name = scalar(field, "a file path");
+  std::filesystem::path path(name);
+  if (path.is_relative()) path = base_dir_ / path;
+  // Only regular files: a FIFO or /dev/zero would block or never end.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    fail(field.mark, fmt::format("body_file {} is not a readable regular file; expected a path "
+                                 "relative to the config file",
+                                 shown(path.string())));
+  }
+  std::string body;
+  if (const int error = read_whole_file(path.string(), kExpansionBudget - spent_ + 1, body)) {
+    fail(field.mark,
+         fmt::format("body_file {}: cannot read: {}", shown(path.string()), std::strerror(error)));
+  }
+  charge(body.size(), field.mark);
+  return body;
+}
+
+Route Parser::parse_route(const YAML::Node& node) {
+  const MapFields map = read_map(node, node.Mark(), "route", kRouteKeys);
+  Route route;
+
+  const Field* path = map.find("path");
+  if (path == nullptr) fail(map.mark, "route has no path; expected e.g. path: /hello");
+  route.path = scalar(*path, "a path such as /hello or /api/*");
+  {
+    std::string_view p = route.path;
+    if (p.empty() || p.front() != '/') {
+      fail(path->mark, fmt::format("path {} does not start with /; expected e.g. /hello or "
+                                   "/api/*",
+                                   shown(p)));
+    }
+    const size_t bad = p.find_first_of(" \t?#*\r\n");
+    if (bad != std::string_view::npos && !(p[bad] == '*' && bad == p.size() - 1)) {
+      fail(path->mark, fmt::format("path {} contains {}; expected a plain path, with * only at "
+                                   "the end for a prefix match (queries are ignored)",
+                                   shown(p), shown(p.substr(bad, 1))));
+    }
+    if (std::any_of(p.begin(), p.end(), [](char c) {
+          const auto u = static_cast<unsigned char>(c);
+          return u < 0x20 || u == 0x7f;
+        })) {
+      fail(path->mark,
+           fmt::format("path {} contains control characters; expected a plain path", shown(p)));
+    }
+    if (p.back() == '*') {
+      route.prefix = true;
+      route.path.pop_back();
+    }
+  }
+
+  if (const Field* method = map.find("method")) {
+    route.method = scalar(*method, "an HTTP method such as GET, or *");
+    const bool token =
+        !route.method.empty() && std::all_of(route.method.begin(), route.method.end(), is_tchar);
+    if (route.method != "*" && !token) {
+      fail(method->mark, fmt::format("method {} is not an HTTP method; expected e.g. GET, POST "
+                                     "or * for any",
+                                     shown(route.method)));
+    }
+    if (std::any_of(route.method.begin(), route.method.end(),
+                    [](char c) { return std::islower(static_cast<unsigned char>(c)); })) {
+      std::string upper = route.method;
+      for (char& c : upper)
+        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      fail(method->mark, fmt::format("method {} has lowercase letters, and HTTP methods are "
+                                     "case-sensitive; expected {}",
+                                     shown(route.method), upper));
+    }
+  } else {
+    route.method = "GET";
+  }
+
+  if (const Field* name = map.find("name")) {
+    route.name = scalar(*name, "a route name");
+    if (route.name.empty()) fail(name->mark, "route name is empty; expected a short label");
+  } else {
+    route.name = route.method + " " + route.path + (route.prefix ? "*" : "");
+  }
+
+  if (const Field* status = map.find("status")) route.status = parse_status(*status);
+  if (const Field* headers = map.find("headers")) route.headers = parse_headers(*headers);
+
+  const Field* body = map.find("body");
+  const Field* body_file = map.find("body_file");
+  if (body != nullptr && body_file != nullptr) {
+    fail(body_file->key_mark, "route has both body and body_file; expected one of them");
+  }
+  if (body != nullptr) route.body = scalar(*body, "a string");
+  if (body_file != nullptr) route.body = read_body_file(*body_file);
+  if ((route.status == 204 || route.status == 304) && !route.body.empty()) {
+    fail((body != nullptr ? body : body_file)->mark,
+         fmt::format("status {} has no body in HTTP; expected no body", route.status));
+  }
+
+  if (const Field* latency = map.find("latency")) route.latency = parse_latency(*latency);
+  if (const Field* errors = map.find("errors")) route.errors = parse_errors(*errors);
+  return route;
+}
+
+// Route order is match order, so a route that an earlier one covers entirely
+// would be dead configuration; that is almost always a mistake in the order.
+void Parser::check_reachable(const std::vector<Route>& routes,
+                             const std::vector<YAML::Mark>& marks) {
+  std::unordered_map<std::string, std::vector<size_t>> exact_by_path;
+  std::vector<size_t> prefixes;
+  std::unordered_map<std::string, size_t> names;
+  auto covers = [&](size_t earlier, size_t later) {
+    const Route& a = routes[earlier];
+    const Route& b = routes[later];
+    return a.method == "*" || a.method == b.method;
+  };
+  for (size_t i = 0; i < routes.size(); ++i) {
+    const Route& route = routes[i];
+    std::optional<size_t> shadow;
+    if (!route.prefix) {
+      if (auto it = exact_by_path.find(route.path); it != exact_by_path.end()) {
+        for (size_t j : it->second) {
+          if (covers(j, i)) {
+            shadow = j;
+            break;
+          }
+        }
+      }
+    }
+    for (size_t j : prefixes) {
+      if (shadow && *shadow < j) break;
+      if (covers(j, i) && route.path.starts_with(routes[j].path)) {
+        shadow = j;
+        break;
+      }
+    }
+    if (shadow) {
+      fail(marks[i],
+           fmt::format("route {} can never match: route {} at line {} takes all its "
+                       "requests; expected every route to be reachable (put more "
+                       "specific routes first)",
+                       shown(route.name), shown(routes[*shadow].name), marks[*shadow].line + 1));
+    }
+    if (auto [it, inserted] = names.emplace(route.name, i); !inserted) {
+      fail(marks[i], fmt::format("route name {} is already used at line {}; expected unique "
+                                 "names (they label per-route counts)",
+                                 shown(route.name), marks[it->second].line + 1));
+    }
+    if (route.prefix) {
+      prefixes.push_back(i);
+    } else {
+      exact_by_path[route.path].push_back(i);
+    }
+  }
+}
+
+MockConfig Parser::parse(const YAML::Node& root) {
+  const YAML::Mark start = root.Mark().is_null() ? YAML::Mark() : root.Mark();
+  if (root.IsNull()) {
+    fail(start, "the config is empty; expected a map with a routes list");
+  }
+  const MapFields map = read_map(root, start, "the config", kTopKeys);
+  MockConfig config;
+
+  if (const Field* seed = map.find("seed")) {
+    const std::string text = scalar(*seed, "a whole number");
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), config.seed);
+    if (ec != std::errc() || end != text.data() + text.size()) {
+      fail(seed->mark,
+           fmt::format("seed {} is not a whole number; expected 0 to {}", shown(text), UINT64_MAX));
+    }
+    config.seed_given = true;
+  }
+
+  const Field* routes = map.find("routes");
+  if (routes == nullptr) fail(map.mark, "the config has no routes; expected a routes list");
+  if (!routes->value.IsSequence() || routes->value.size() == 0) {
+    fail(routes->mark,
+         fmt::format("routes is {}; expected a list of routes, each starting with "
+                     "\"- path: ...\"",
+                     routes->value.IsSequence() ? "an empty list" : kind_of(routes->value)));
+  }
+  std::vector<YAML::Mark> marks;
+  for (const YAML::Node& item : routes->value) {
+    const YAML::Mark mark = item.Mark().is_null() ? routes->mark : item.Mark();
+    if (config.routes.size() == kMaxRoutes) {
+      fail(mark, fmt::format("more than {} routes; expected at most {}", kMaxRoutes, kMaxRoutes));
+    }
+    config.routes.push_back(parse_route(item));
+    marks.push_back(mark);
+  }
+  check_reachable(config.routes, marks);
+  return config;
+}
+
+// yaml-cpp 0.7 does not advance past a stray token at document level (",a"):
+// LoadAll loops forever and Load returns an empty document. So walk the
+// event stream for at most two documents first: a second one starting where
+// the first did means the parser is stuck; any second one is an error.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> marks;
+
+  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+void check_single_document(const std::string& text, const std::string& source) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts starts;
+  if (!parser.HandleNextDocument(starts) || !parser.HandleNextDocument(starts)) return;
+  const YAML::Mark& first = starts.marks.at(0);
+  const YAML::Mark& second = starts.marks.at(1);
+  if (second.pos == first.pos) {
+    const char c = static_cast<size_t>(second.pos) < text.size() ? text[second.pos] : ' ';
+    throw ConfigError(
+        fmt::format("{}:{}:{}: invalid YAML: unexpected {}; expected well-formed "
+                    "YAML",
+                    source, second.line + 1, second.column + 1, shown(std::string_view(&c, 1))));
+  }
+  throw ConfigError(
+      fmt::format("{}:{}:{}: a second YAML document starts here; expected one "
+                  "document per file",
+                  source, second.line + 1, second.column + 1));
+}
+
+// Messages from yaml-cpp are constant one-liners, but the contract is one
+// line, so make sure.
+std::string one_line(std::string text) {
+  std::replace_if(
+      text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  return text;
+}
+
+std::string yaml_error(const std::string& source, const YAML::Exception& e) {
+  if (e.mark.is_null()) {
+    return one_line(fmt::format("{}: invalid YAML: {}; expected well-formed YAML", source, e.msg));
+  }
+  return one_line(fmt::format("{}:{}:{}: invalid YAML: {}; expected well-formed YAML", source,
+                              e.mark.line + 1, e.mark.column + 1, e.msg));
+}
+
+}  // namespace
+
+MockConfig parse_mock_config(std::string_view yaml_text, const std::string& source_name) {
+  if (yaml_text.size() > kMaxConfigBytes) {
+    throw ConfigError(
+        fmt::format("{}: the config is {} bytes; expected at most 1 MiB (put large "
+                    "bodies in body_file)",
+                    source_name, yaml_text.size()));
+  }
+  try {
+    const std::string text(yaml_text);
+    check_single_document(text, source_name);
+    Parser parser(source_name);
+    return parser.parse(YAML::Load(text));
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own message for this is "bad file".
+    throw ConfigError(
+        fmt::format("{}:{}:{}: invalid YAML: nested {} levels deep; expected a "
+                    "shallower document",
+                    source_name, e.mark.line + 1, e.mark.column + 1, e.depth()));
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(yaml_error(source_name, e));
+  }
+}
+
+MockConfig load_mock_config_file(const std::string& path) {
+  std::string text;
+  // One byte over the limit is enough for parse_mock_config to report the size.
+  if (const int error = read_whole_file(path, kMaxConfigBytes + 1, text)) {
+    throw ConfigError(fmt::format("{}: cannot read: {}", path, std::strerror(error)));
+  }
+  return parse_mock_config(text, path);
+}
+
+Router::Router(const MockConfig& config) {
+  for (size_t i = 0; i < config.routes.size(); ++i) {
+    const Route& route = config.routes[i];
+    const int index = static_cast<int>(i);
+    if (route.prefix) {
+      prefixes_.push_back(PrefixRoute{index, route.method, route.path});
+    } else {
+      exact_[route.path].push_back(Candidate{index, route.method});
+    }
+  }
+}
+
+int Router::match(std::string_view method, std::string_view target) const {
+  const std::string_view path = target.substr(0, target.find('?'));
+  int best = -1;
+  if (auto it = exact_.find(path); it != exact_.end()) {
+    for (const Candidate& candidate : it->second) {
+      if (candidate.method == "*" || candidate.method == method) {
+        best = candidate.index;
+        break;
+      }
+    }
+  }
+  for (const PrefixRoute& route : prefixes_) {
+    if (best >= 0 && route.index > best) break;
+    if ((route.method == "*" || route.method == method) && path.starts_with(route.prefix)) {
+      return route.index;
+    }
+  }
+  return best;
+}
+
+const Route* match_route(const MockConfig& config, std::string_view method,
+                         std::string_view target) {
+  const std::string_view path = target.substr(0, target.find('?'));
+  for (const Route& route : config.routes) {
+    if (route.method != "*" && route.method != method) continue;
+    if (route.prefix ? path.starts_with(route.path) : path == route.path) return &route;
+  }
+  return nullptr;
+}
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Content";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "";
+  }
+}
+
+std::string build_response(int status, const Headers& headers, std::string_view body,
+                           bool keep_alive) {
+  const bool bodiless = status == 204 || status == 304 || (status >= 100 && status < 200);
+  std::string out = fmt::format("HTTP/1.1 {} {}\r\n", status, reason_phrase(status));
+  for (const auto& [name, value] : headers) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  if (!bodiless) out += fmt::format("Content-Length: {}\r\n", body.size());
+  if (!keep_alive) out += "Connection: close\r\n";
+  out += "\r\n";
+  if (!bodiless) out += body;
+  return out;
+}
+
+}  // namespace millstone::mock

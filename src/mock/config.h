@@ -1,0 +1,112 @@
+// Configuration of `millstone mock`: the YAML format (docs/mock.md), its
+// validation, request routing and the prebuilt response bytes. Loaded once at
+// start-up; immutable afterwards and shared by all workers.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "mock/randomness.h"
+
+namespace millstone::mock {
+
+using Header = std::pair<std::string, std::string>;
+using Headers = std::vector<Header>;
+
+// Start-up only. what() is one line: "FILE:LINE:COL: what was wrong; what was
+// expected", or "FILE: ..." when there is no position.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+inline constexpr int64_t kStallForever = -1;
+
+struct ErrorRule {
+  enum Kind { kStatus, kReset, kStall };
+
+  double rate = 0;  // in [0, 1]; the rates of one route add up to at most 1
+  Kind kind = kStatus;
+  int status = 0;  // kStatus
+  std::string body;
+  Headers headers;
+  int64_t stall_us = 0;  // kStall: silence before the normal answer, or kStallForever
+};
+
+struct Route {
+  std::string name;    // from the config, or "METHOD PATH"
+  std::string method;  // "*" matches any method
+  std::string path;    // without the trailing "*" when prefix is true
+  bool prefix = false;
+  int status = 200;
+  Headers headers;
+  std::string body;
+  LatencyModel latency;
+  std::vector<ErrorRule> errors;
+};
+
+struct MockConfig {
+  uint64_t seed = 0;
+  bool seed_given = false;
+  std::vector<Route> routes;  // in match order
+};
+
+// Larger inputs are rejected before parsing: a mock config is small, and
+// yaml-cpp's cost and recursion grow with the input (big bodies belong in
+// body_file).
+inline constexpr size_t kMaxConfigBytes = size_t{1} << 20;
+
+MockConfig load_mock_config_file(const std::string& path);
+// source_name prefixes error messages; body_file paths resolve against its folder.
+MockConfig parse_mock_config(std::string_view yaml_text, const std::string& source_name);
+
+// Finds the first route, in config order, matching a request. Compiled once:
+// an exact-path hash lookup plus a scan of the (usually few) prefix routes.
+class Router {
+ public:
+  explicit Router(const MockConfig& config);
+
+  // The index into config.routes, or -1 for the implicit 404. target may be
+  // the full request-target; the query ("?...") is ignored.
+  int match(std::string_view method, std::string_view target) const;
+
+ private:
+  struct Candidate {
+    int index;
+    std::string method;
+  };
+  struct PrefixRoute {
+    int index;
+    std::string method;
+    std::string prefix;
+  };
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  // Candidates per exact path, in config order.
+  std::unordered_map<std::string, std::vector<Candidate>, StringHash, std::equal_to<>> exact_;
+  std::vector<PrefixRoute> prefixes_;  // in config order
+};
+
+// The same answer as Router::match by a plain scan; the reference the Router
+// is tested against, and enough for one-off lookups.
+const Route* match_route(const MockConfig& config, std::string_view method,
+                         std::string_view target);
+
+// Complete HTTP/1.1 response bytes, built once per route at start-up. Adds
+// Content-Length (not for 204/304, which carry no body) and "Connection: close"
+// when !keep_alive. No Date header: see docs/mock.md.
+std::string build_response(int status, const Headers& headers, std::string_view body,
+                           bool keep_alive);
+// "" for statuses without a well-known phrase (the status line stays valid).
+std::string_view reason_phrase(int status);
+
+}  // namespace millstone::mock

@@ -1,0 +1,588 @@
+#include "mock/server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "http/request_parser.h"
+#include "net/clock.h"
+#include "net/event_loop.h"
+
+namespace millstone::mock {
+
+namespace {
+
+// Counters of one route in one worker. Only that worker writes them (relaxed
+// stores, no contention); readers sum the rows of all workers.
+struct RouteCounters {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> error_status{0};
+  std::atomic<uint64_t> error_reset{0};
+  std::atomic<uint64_t> error_stall{0};
+};
+
+// Shared between the processes of one server: rows [worker][route], with two
+// extra routes at the end: unmatched (404) and malformed requests (400).
+class SharedCounters {
+ public:
+  SharedCounters(uint32_t workers, size_t routes) : workers_(workers), routes_(routes + 2) {
+    bytes_ = sizeof(RouteCounters) * workers_ * routes_;
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    base_ = p == MAP_FAILED ? nullptr : static_cast<RouteCounters*>(p);
+    if (base_) {
+      for (size_t i = 0; i < workers_ * routes_; ++i)
+        new (&base_[i]) RouteCounters();
+    }
+  }
+  ~SharedCounters() {
+    if (base_) munmap(base_, bytes_);
+  }
+  SharedCounters(const SharedCounters&) = delete;
+  SharedCounters& operator=(const SharedCounters&) = delete;
+
+  bool ok() const { return base_ != nullptr; }
+  size_t routes() const { return routes_; }
+  size_t unmatched() const { return routes_ - 2; }
+  size_t malformed() const { return routes_ - 1; }
+  RouteCounters& at(uint32_t worker, size_t route) { return base_[worker * routes_ + route]; }
+  uint64_t sum(size_t route, std::atomic<uint64_t> RouteCounters::*field) {
+    uint64_t total = 0;
+    for (uint32_t w = 0; w < workers_; ++w) {
+      total += (at(w, route).*field).load(std::memory_order_relaxed);
+    }
+    return total;
+  }
+
+ private:
+  uint32_t workers_;
+  size_t routes_;
+  size_t bytes_ = 0;
+  RouteCounters* base_ = nullptr;
+};
+
+void bump(std::atomic<uint64_t>& counter) {
+  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", c);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string stats_json(const MockConfig& config, SharedCounters& counters) {
+  std::string out = "{\"routes\":[";
+  uint64_t total = 0;
+  for (size_t r = 0; r < counters.routes(); ++r) {
+    std::string name = r < config.routes.size()    ? config.routes[r].name
+                       : r == counters.unmatched() ? "unmatched (404)"
+                                                   : "malformed (400)";
+    uint64_t requests = counters.sum(r, &RouteCounters::requests);
+    total += requests;
+    out += fmt::format(
+        "{}{{\"name\":\"{}\",\"requests\":{},\"error_status\":{},\"error_reset\":{},"
+        "\"error_stall\":{}}}",
+        r ? "," : "", json_escape(name), requests, counters.sum(r, &RouteCounters::error_status),
+        counters.sum(r, &RouteCounters::error_reset), counters.sum(r, &RouteCounters::error_stall));
+  }
+  out += fmt::format("],\"requests\":{}}}\n", total);
+  return out;
+}
+
+// A complete prebuilt response and where its header block ends (for HEAD).
+struct Prebuilt {
+  std::string bytes;
+  size_t header_bytes = 0;
+};
+
+Prebuilt prebuild(int status, const Headers& headers, std::string_view body, bool keep_alive) {
+  Prebuilt p;
+  p.bytes = build_response(status, headers, body, keep_alive);
+  size_t end = p.bytes.find("\r\n\r\n");
+  p.header_bytes = end == std::string::npos ? p.bytes.size() : end + 4;
+  return p;
+}
+
+// Everything a worker answers with, built once before the first request.
+struct Responses {
+  struct PerRoute {
+    Prebuilt normal[2];                           // [keep_alive]
+    std::vector<std::array<Prebuilt, 2>> errors;  // per error rule (status kind only)
+  };
+  std::vector<PerRoute> routes;
+  Prebuilt not_found[2];
+  Prebuilt bad_request;  // always closes
+
+  explicit Responses(const MockConfig& config) {
+    for (const Route& route : config.routes) {
+      PerRoute r;
+      for (int ka = 0; ka < 2; ++ka)
+        r.normal[ka] = prebuild(route.status, route.headers, route.body, ka);
+      for (const ErrorRule& rule : route.errors) {
+        std::array<Prebuilt, 2> e;
+        if (rule.kind == ErrorRule::kStatus) {
+          for (int ka = 0; ka < 2; ++ka)
+            e[ka] = prebuild(rule.status, rule.headers, rule.body, ka);
+        }
+        r.errors.push_back(std::move(e));
+      }
+      routes.push_back(std::move(r));
+    }
+    Headers text{{"Content-Type", "text/plain"}};
+    for (int ka = 0; ka < 2; ++ka)
+      not_found[ka] = prebuild(404, text, "no route matches\n", ka);
+    bad_request = prebuild(400, text, "malformed request\n", false);
+  }
+};
+
+class Worker;
+
+class Connection final : public net::IoHandler {
+ public:
+  Connection(Worker& worker, int fd);
+  ~Connection() override;
+  void on_io(uint32_t events) override;
+  bool closed() const { return fd_ < 0; }
+  int slot() const { return slot_; }
+  uint64_t registration = 0;
+
+ private:
+  void process_input();
+  void handle_request();
+  void respond(const Prebuilt& response, bool head, bool keep_alive);
+  void flush();
+  void close_now(bool reset);
+
+  Worker& worker_;
+  int fd_;
+  int slot_;  // index in the worker's table: the fd it was accepted as
+  http::RequestParser parser_;
+  std::string input_;   // received bytes not yet given to the parser
+  std::string output_;  // response bytes not yet written
+  size_t output_offset_ = 0;
+  net::Timer delay_;
+  // What to send when the delay ends.
+  const Prebuilt* pending_ = nullptr;
+  bool pending_head_ = false;
+  bool pending_keep_alive_ = false;
+  bool waiting_ = false;  // a response is delayed or stalled: do not parse more yet
+  bool close_after_write_ = false;
+  bool continue_sent_ = false;
+  bool peer_closed_ = false;
+};
+
+class Worker final : public net::IoHandler {
+ public:
+  Worker(const MockConfig& config, const Responses& responses, SharedCounters& counters,
+         uint32_t index, int listen_fd)
+      : config(config),
+        responses(responses),
+        counters(counters),
+        index(index),
+        prng(Prng::for_worker(config.seed, index)),
+        router(config),
+        listen_fd_(listen_fd) {}
+
+  int run() {
+    if (loop.add(listen_fd_, EPOLLIN, this) == 0) return 1;
+    return loop.run() ? 0 : 1;
+  }
+
+  void on_io(uint32_t) override {
+    for (;;) {
+      int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        return;  // EAGAIN, or EMFILE: the backlog waits for the next edge
+      }
+      net::set_no_delay(fd);
+      if (static_cast<size_t>(fd) >= connections_.size()) connections_.resize(fd + 1024);
+      connections_[fd] = std::make_unique<Connection>(*this, fd);
+      Connection* c = connections_[fd].get();
+      c->registration = loop.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c);
+      if (c->registration == 0) connections_[fd].reset();
+    }
+  }
+
+  // Called as the connection's last act: it is destroyed here.
+  void release(Connection* c) { connections_[static_cast<size_t>(c->slot())].reset(); }
+
+  const MockConfig& config;
+  const Responses& responses;
+  SharedCounters& counters;
+  uint32_t index;
+  Prng prng;
+  Router router;
+  net::EventLoop loop;
+
+ private:
+  int listen_fd_;
+  std::vector<std::unique_ptr<Connection>> connections_;
+};
+
+Connection::Connection(Worker& worker, int fd)
+    : worker_(worker), fd_(fd), slot_(fd), delay_(worker.loop, [this] {
+        waiting_ = false;
+        if (pending_) respond(*pending_, pending_head_, pending_keep_alive_);
+        pending_ = nullptr;
+        if (!closed()) process_input();
+      }) {}
+
+Connection::~Connection() {
+  close_now(false);
+}
+
+void Connection::close_now(bool reset) {
+  if (fd_ < 0) return;
+  worker_.loop.remove(registration, fd_);
+  if (reset) {
+    net::close_with_reset(fd_);
+  } else {
+    ::close(fd_);
+  }
+  fd_ = -1;
+  delay_.cancel();
+}
+
+void Connection::on_io(uint32_t events) {
+  if (events & EPOLLOUT) flush();
+  if (!closed() && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+    char buffer[16384];
+    for (;;) {
+      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n > 0) {
+        input_.append(buffer, static_cast<size_t>(n));
+        if (static_cast<size_t>(n) < sizeof buffer) break;
+        continue;
+      }
+      if (n == 0) {
+        peer_closed_ = true;
+        break;
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) peer_closed_ = true;
+      break;
+    }
+    if (!closed()) process_input();
+    // A client that went away is done, even if a response was delayed for it.
+    if (!closed() && peer_closed_ && (waiting_ || input_.empty()) && output_.empty()) {
+      close_now(false);
+    }
+  }
+  if (closed()) worker_.release(this);  // destroys *this: nothing may follow
+}
+
+void Connection::process_input() {
+  while (!waiting_ && !closed() && !input_.empty() && !close_after_write_) {
+    http::RequestParser::Result r = parser_.feed(input_.data(), input_.size());
+    input_.erase(0, r.consumed);
+    if (r.state == http::RequestParser::State::kError) {
+      bump(worker_.counters.at(worker_.index, worker_.counters.malformed()).requests);
+      respond(worker_.responses.bad_request, false, false);
+      return;
+    }
+    if (r.state == http::RequestParser::State::kNeedMore) {
+      if (parser_.headers_complete() && parser_.expects_continue() && !continue_sent_) {
+        continue_sent_ = true;
+        output_ += "HTTP/1.1 100 Continue\r\n\r\n";
+        flush();
+      }
+      return;
+    }
+    handle_request();
+    parser_.reset();
+    continue_sent_ = false;
+  }
+}
+
+void Connection::handle_request() {
+  std::string_view method = parser_.method();
+  std::string_view target = parser_.target();
+  bool keep_alive = parser_.keep_alive();
+  bool head = method == "HEAD";
+  if (method == "GET" && target == kStatsPath) {
+    std::string body = stats_json(worker_.config, worker_.counters);
+    static const Headers json{{"Content-Type", "application/json"}};
+    Prebuilt p = prebuild(200, json, body, keep_alive);
+    respond(p, false, keep_alive);
+    return;
+  }
+  int index = worker_.router.match(head ? std::string_view("GET") : method, target);
+  if (index < 0 && head) index = worker_.router.match(method, target);
+  if (index < 0) {
+    bump(worker_.counters.at(worker_.index, worker_.counters.unmatched()).requests);
+    respond(worker_.responses.not_found[keep_alive], head, keep_alive);
+    return;
+  }
+  const Route& route = worker_.config.routes[static_cast<size_t>(index)];
+  const auto& prebuilt = worker_.responses.routes[static_cast<size_t>(index)];
+  RouteCounters& counters = worker_.counters.at(worker_.index, static_cast<size_t>(index));
+  bump(counters.requests);
+
+  const Prebuilt* response = &prebuilt.normal[keep_alive];
+  int64_t delay_us = route.latency.sample_us(worker_.prng);
+  if (const ErrorRule* rule = pick_error(route, worker_.prng)) {
+    size_t rule_index = static_cast<size_t>(rule - route.errors.data());
+    switch (rule->kind) {
+      case ErrorRule::kStatus:
+        bump(counters.error_status);
+        response = &prebuilt.errors[rule_index][keep_alive];
+        break;
+      case ErrorRule::kReset:
+        bump(counters.error_reset);
+        close_now(true);
+        return;
+      case ErrorRule::kStall:
+        bump(counters.error_stall);
+        if (rule->stall_us == kStallForever) {
+          waiting_ = true;  // never answer; the client gives up and closes
+          return;
+        }
+        delay_us += rule->stall_us;
+        break;
+    }
+  }
+  if (delay_us <= 0) {
+    respond(*response, head, keep_alive);
+    return;
+  }
+  pending_ = response;
+  pending_head_ = head;
+  pending_keep_alive_ = keep_alive;
+  waiting_ = true;
+  delay_.arm_after(delay_us * net::kNsPerUs);
+}
+
+void Connection::respond(const Prebuilt& response, bool head, bool keep_alive) {
+  size_t size = head ? response.header_bytes : response.bytes.size();
+  if (output_.empty()) {
+    // Common case: write straight from the prebuilt bytes, copy only a remainder.
+    ssize_t n = ::send(fd_, response.bytes.data(), size, MSG_NOSIGNAL);
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
+      close_now(false);
+      return;
+    }
+    size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
+    if (sent < size) output_.assign(response.bytes.data() + sent, size - sent);
+  } else {
+    output_.append(response.bytes.data(), size);
+  }
+  if (!keep_alive) close_after_write_ = true;
+  if (output_.empty() && close_after_write_) close_now(false);
+}
+
+void Connection::flush() {
+  while (output_offset_ < output_.size()) {
+    ssize_t n =
+        ::send(fd_, output_.data() + output_offset_, output_.size() - output_offset_, MSG_NOSIGNAL);
+    if (n > 0) {
+      output_offset_ += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    close_now(false);
+    return;
+  }
+  output_.clear();
+  output_offset_ = 0;
+  if (close_after_write_) close_now(false);
+}
+
+int worker_main(const MockConfig& config, SharedCounters& counters, uint32_t index, int listen_fd) {
+  Responses responses(config);
+  Worker worker(config, responses, counters, index, listen_fd);
+  return worker.run();
+}
+
+void print_stats(const MockConfig& config, SharedCounters& counters) {
+  std::printf("millstone mock: requests served per route\n");
+  for (size_t r = 0; r < counters.routes(); ++r) {
+    std::string name = r < config.routes.size()    ? config.routes[r].name
+                       : r == counters.unmatched() ? "unmatched (404)"
+                                                   : "malformed (400)";
+    uint64_t requests = counters.sum(r, &RouteCounters::requests);
+    if (r >= config.routes.size() && requests == 0) continue;
+    std::printf("  %-32s %12llu requests  (injected: %llu status, %llu reset, %llu stall)\n",
+                name.c_str(), static_cast<unsigned long long>(requests),
+                static_cast<unsigned long long>(counters.sum(r, &RouteCounters::error_status)),
+                static_cast<unsigned long long>(counters.sum(r, &RouteCounters::error_reset)),
+                static_cast<unsigned long long>(counters.sum(r, &RouteCounters::error_stall)));
+  }
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int run_mock_server(const MockConfig& config, const ServerOptions& options) {
+  uint32_t workers = std::max<uint32_t>(1, options.workers);
+  SharedCounters counters(workers, config.routes.size());
+  if (!counters.ok()) {
+    std::fprintf(stderr, "millstone mock: cannot map shared counters: %s\n", strerror(errno));
+    return 1;
+  }
+  // The first socket fixes the port (port 0 = any free one); the other
+  // workers bind the same port with SO_REUSEPORT.
+  int first_fd = net::listen_socket(options.listen, 4096);
+  if (first_fd < 0) {
+    std::fprintf(stderr, "millstone mock: cannot listen on %s: %s\n",
+                 options.listen.to_string().c_str(), strerror(errno));
+    return 1;
+  }
+  net::Endpoint bound = net::local_endpoint(first_fd).value_or(options.listen);
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  sigset_t previous;
+  sigprocmask(SIG_BLOCK, &stop_signals, &previous);
+
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) != 0) return 1;
+  std::vector<pid_t> children;
+  for (uint32_t i = 0; i < workers; ++i) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      sigprocmask(SIG_SETMASK, &previous, nullptr);
+      signal(SIGINT, SIG_DFL);
+      signal(SIGTERM, SIG_DFL);
+      close(ready[0]);
+      int fd = first_fd;
+      if (i > 0) {
+        close(first_fd);
+        fd = net::listen_socket(bound, 4096);
+      }
+      char status = fd >= 0 ? 'y' : 'n';
+      if (write(ready[1], &status, 1) != 1) _exit(1);
+      close(ready[1]);
+      if (fd < 0) _exit(1);
+      _exit(worker_main(config, counters, i, fd));
+    }
+    if (pid > 0) children.push_back(pid);
+  }
+  close(first_fd);
+  close(ready[1]);
+  uint32_t listening = 0;
+  char status;
+  while (read(ready[0], &status, 1) == 1) {
+    if (status == 'y') ++listening;
+  }
+  close(ready[0]);
+  if (listening < workers) {
+    std::fprintf(stderr, "millstone mock: only %u of %u workers could listen on %s\n", listening,
+                 workers, bound.to_string().c_str());
+  }
+  if (options.announce) {
+    std::printf("millstone mock: listening on %s with %u workers and %zu routes (counts: GET %s)\n",
+                bound.to_string().c_str(), listening, config.routes.size(), kStatsPath);
+    std::fflush(stdout);
+  }
+
+  int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
+  size_t alive = children.size();
+  int exit_code = listening == workers ? 0 : 1;
+  while (alive > 0) {
+    pollfd p{signal_fd, POLLIN, 0};
+    int n = poll(&p, 1, 200);
+    if (n > 0) break;  // SIGINT or SIGTERM: shut down
+    int wstatus;
+    pid_t pid;
+    while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+      --alive;
+      if (!(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGTERM)) {
+        std::fprintf(stderr, "millstone mock: worker pid %d ended unexpectedly (%s)\n", pid,
+                     WIFSIGNALED(wstatus) ? strsignal(WTERMSIG(wstatus)) : "exited");
+        exit_code = 1;
+      }
+    }
+  }
+  for (pid_t pid : children)
+    kill(pid, SIGTERM);
+  while (waitpid(-1, nullptr, 0) > 0) {
+  }
+  if (options.print_stats_on_exit) print_stats(config, counters);
+  if (signal_fd >= 0) close(signal_fd);
+  sigprocmask(SIG_SETMASK, &previous, nullptr);
+  return exit_code;
+}
+
+pid_t start_mock_server(const MockConfig& config, ServerOptions options, net::Endpoint* bound,
+                        std::string* error) {
+  // Pick the port here so the caller knows it before the server starts.
+  int probe = net::listen_socket(options.listen, 16);
+  if (probe < 0) {
+    *error = fmt::format("cannot listen on {}: {}", options.listen.to_string(), strerror(errno));
+    return -1;
+  }
+  options.listen = net::local_endpoint(probe).value_or(options.listen);
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) != 0) {
+    close(probe);
+    *error = "pipe failed";
+    return -1;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(ready[0]);
+    close(probe);
+    options.announce = false;
+    // Tell the parent once the workers listen: run_mock_server returns only at
+    // shutdown, so readiness is signalled by a connect probe instead.
+    (void)write(ready[1], "y", 1);
+    close(ready[1]);
+    _exit(run_mock_server(config, options));
+  }
+  close(ready[1]);
+  close(probe);
+  char c;
+  (void)read(ready[0], &c, 1);
+  close(ready[0]);
+  if (pid < 0) {
+    *error = fmt::format("fork failed: {}", strerror(errno));
+    return -1;
+  }
+  // Wait until the port accepts connections (bounded).
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    int fd = socket(options.listen.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = fd >= 0 && connect(fd, options.listen.addr(), options.listen.length) == 0;
+    if (fd >= 0) close(fd);
+    if (ok) break;
+    usleep(10'000);
+  }
+  *bound = options.listen;
+  return pid;
+}
+
+int stop_mock_server(pid_t pid) {
+  int status = 0;
+  if (pid <= 0) return -1;
+  kill(pid, SIGTERM);
+  waitpid(pid, &status, 0);
+  return status;
+}
+
+}  // namespace millstone::mock

@@ -1,0 +1,37 @@
+#pragma once
+// The mock server's runtime: N worker processes, each with its own event loop
+// and its own SO_REUSEPORT listening socket (the kernel spreads connections),
+// answering from the immutable MockConfig. What each worker served is counted
+// in shared memory, one row per worker, so any worker can report the totals.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "mock/config.h"
+#include "net/socket.h"
+
+namespace millstone::mock {
+
+inline constexpr const char* kStatsPath = "/__millstone/stats";
+
+struct ServerOptions {
+  net::Endpoint listen;
+  uint32_t workers = 1;
+  bool print_stats_on_exit = true;  // per-route counts to stdout at shutdown
+  bool announce = true;             // "listening on ..." line on stdout
+};
+
+// Runs until SIGINT or SIGTERM; returns the process exit code. Errors at
+// start-up (port in use...) are printed as one line on stderr.
+int run_mock_server(const MockConfig& config, const ServerOptions& options);
+
+// For the demo and tests: runs the server in a child process and returns once
+// it listens. *bound receives the address actually bound (port 0 = any free
+// port). Returns the child's pid, or -1 with *error set.
+pid_t start_mock_server(const MockConfig& config, ServerOptions options, net::Endpoint* bound,
+                        std::string* error);
+// SIGTERM, then wait. Returns the child's exit status as from waitpid.
+int stop_mock_server(pid_t pid);
+
+}  // namespace millstone::mock

@@ -1,0 +1,98 @@
+#pragma once
+// One single-threaded event loop per process (epoll, edge-triggered) with a
+// timer heap. Every socket of a worker is driven from here; there is no
+// thread per connection and no locking.
+//
+// Handlers register under a slot whose generation changes when they are
+// removed, so events already fetched for a closed socket are dropped instead
+// of reaching the wrong (or a destroyed) handler.
+#include <sys/epoll.h>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace millstone::net {
+
+class EventLoop;
+
+class IoHandler {
+ public:
+  virtual ~IoHandler() = default;
+  // `events` is an EPOLL* mask.
+  virtual void on_io(uint32_t events) = 0;
+};
+
+// A timer that belongs to its owner: destroying it cancels it. Arming an
+// armed timer moves it. The callback is set once; arming never allocates
+// beyond the heap's own growth.
+class Timer {
+ public:
+  Timer(EventLoop& loop, std::function<void()> callback);
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  void arm_at(int64_t when_ns);
+  void arm_after(int64_t delay_ns);
+  void cancel();
+  bool armed() const { return heap_index_ != kNotArmed; }
+  int64_t deadline() const { return when_ns_; }
+
+ private:
+  friend class EventLoop;
+  static constexpr size_t kNotArmed = SIZE_MAX;
+  EventLoop& loop_;
+  std::function<void()> callback_;
+  int64_t when_ns_ = 0;
+  uint64_t sequence_ = 0;  // FIFO among timers with equal deadlines
+  size_t heap_index_ = kNotArmed;
+};
+
+class EventLoop {
+ public:
+  EventLoop();
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Registers fd for `events` (EPOLLIN/EPOLLOUT/...; EPOLLET is added).
+  // Returns a registration id for remove(), or 0 on failure (errno set).
+  uint64_t add(int fd, uint32_t events, IoHandler* handler);
+  // Unregisters; pending events for it are discarded. The caller closes fd.
+  void remove(uint64_t registration, int fd);
+
+  // Runs until stop() is called. Returns false if epoll itself failed.
+  bool run();
+  void stop() { running_ = false; }
+  bool running() const { return running_; }
+  // Runs ready handlers and due timers once, waiting at most timeout_ns.
+  bool run_once(int64_t timeout_ns);
+
+  size_t armed_timers() const { return heap_.size(); }
+
+ private:
+  friend class Timer;
+  void timer_arm(Timer* timer, int64_t when_ns);
+  void timer_cancel(Timer* timer);
+  void heap_swap(size_t a, size_t b);
+  void sift_up(size_t i);
+  void sift_down(size_t i);
+  bool less(size_t a, size_t b) const;
+  void run_due_timers();
+
+  struct Slot {
+    IoHandler* handler = nullptr;
+    uint32_t generation = 0;
+  };
+
+  int epoll_fd_ = -1;
+  bool running_ = false;
+  std::vector<Slot> slots_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<Timer*> heap_;
+  uint64_t timer_sequence_ = 0;
+  std::vector<epoll_event> events_;
+};
+
+}  // namespace millstone::net

@@ -1,0 +1,44 @@
+#pragma once
+// Thin, errno-preserving helpers over BSD sockets. Addresses are numeric:
+// name resolution happens once in the coordinator, never on the data plane.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace millstone::net {
+
+struct Endpoint {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+
+  int family() const { return storage.ss_family; }
+  const sockaddr* addr() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  uint16_t port() const;
+  std::string to_string() const;  // "127.0.0.1:8080" or "[::1]:8080"
+};
+
+// Numeric address only ("127.0.0.1", "::1").
+std::optional<Endpoint> make_endpoint(const std::string& address, uint16_t port);
+// Resolves a host name (or numeric address); on failure *error says why.
+std::optional<Endpoint> resolve(const std::string& host, uint16_t port, std::string* error);
+// Parses "HOST:PORT" / "[V6]:PORT" for --listen flags.
+std::optional<Endpoint> parse_listen_address(const std::string& text, std::string* error);
+std::string numeric_host(const Endpoint& endpoint);
+
+// Non-blocking, close-on-exec TCP socket; -1 on failure (errno set).
+int tcp_socket(int family);
+// Starts a non-blocking connect: 0 connected, 1 in progress, -1 failed (errno).
+int start_connect(int fd, const Endpoint& endpoint);
+// Result of a finished non-blocking connect (SO_ERROR): 0 or an errno value.
+int connect_result(int fd);
+void set_no_delay(int fd);
+// Closes with an RST instead of a FIN (SO_LINGER 0).
+void close_with_reset(int fd);
+// Listening socket with SO_REUSEADDR and SO_REUSEPORT; -1 on failure (errno set).
+int listen_socket(const Endpoint& endpoint, int backlog);
+std::optional<Endpoint> local_endpoint(int fd);
+
+}  // namespace millstone::net

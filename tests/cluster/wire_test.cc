@@ -1,0 +1,395 @@
+#include "cluster/wire.h"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace millstone::cluster {
+namespace {
+
+engine::RunPlan sample_plan() {
+  engine::RunPlan p;
+  p.address = "::1";
+  p.port = 8080;
+  p.url = "http://[::1]:8080/items?id=7";
+  p.request_bytes = std::string("GET /items?id=7 HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n") +
+                    std::string(1, '\0') + "\xff";  // any bytes survive
+  p.head_request = true;
+  p.connections = 64;
+  p.rate = 12345.678;
+  p.duration_ms = 30'000;
+  p.timeout_ms = 2'000;
+  p.connect_timeout_ms = 1'500;
+  p.worker_index = 2;
+  p.worker_count = 4;
+  return p;
+}
+
+void expect_plans_equal(const engine::RunPlan& a, const engine::RunPlan& b) {
+  EXPECT_EQ(a.address, b.address);
+  EXPECT_EQ(a.port, b.port);
+  EXPECT_EQ(a.url, b.url);
+  EXPECT_EQ(a.request_bytes, b.request_bytes);
+  EXPECT_EQ(a.head_request, b.head_request);
+  EXPECT_EQ(a.connections, b.connections);
+  EXPECT_EQ(a.rate, b.rate);
+  EXPECT_EQ(a.duration_ms, b.duration_ms);
+  EXPECT_EQ(a.timeout_ms, b.timeout_ms);
+  EXPECT_EQ(a.connect_timeout_ms, b.connect_timeout_ms);
+  EXPECT_EQ(a.worker_index, b.worker_index);
+  EXPECT_EQ(a.worker_count, b.worker_count);
+}
+
+metrics::Snapshot sample_snapshot() {
+  metrics::Snapshot s;
+  s.interval_index = 17;
+  s.requests = 5000;
+  s.add_error(metrics::ErrorCause::kConnectRefused, 3);
+  s.add_error(metrics::ErrorCause::kIoOther, 1);
+  s.add_error(metrics::ErrorCause::kTimeout, 300);
+  s.status_counts[200] = 4900;
+  s.status_counts[404] = 99;
+  s.status_counts[599] = 1;
+  s.bytes_sent = uint64_t{1} << 40;
+  s.bytes_received = UINT64_MAX;
+  s.connections_opened = 64;
+  s.scheduled = 5010;
+  s.started_late = 12;
+  s.not_started = 10;
+  s.max_schedule_lag_us = 4321;
+  std::mt19937_64 rng(1);
+  std::lognormal_distribution<double> lognormal(7.0, 2.0);
+  for (int i = 0; i < 5000; ++i)
+    s.latency.record(static_cast<uint64_t>(lognormal(rng)));
+  s.latency.record(metrics::Histogram::kMaxValue);
+  s.latency.record(0);
+  return s;
+}
+
+TEST(WireTest, VarintBoundaries) {
+  std::string buf;
+  Encoder e(&buf);
+  const std::vector<uint64_t> values = {
+      0, 1, 127, 128, 16383, 16384, UINT32_MAX, UINT64_MAX - 1, UINT64_MAX};
+  for (uint64_t v : values)
+    e.put_varint(v);
+  Decoder d(buf);
+  for (uint64_t v : values) {
+    uint64_t got = 0;
+    ASSERT_TRUE(d.read_varint(&got));
+    EXPECT_EQ(got, v);
+  }
+  EXPECT_TRUE(d.at_end());
+  uint64_t v = 0;
+  EXPECT_FALSE(d.read_varint(&v));
+}
+
+TEST(WireTest, RejectsOverlongVarints) {
+  uint64_t v = 0;
+  // Eleven bytes.
+  EXPECT_FALSE(Decoder(std::string(10, '\x80') + '\x00').read_varint(&v));
+  // Ten bytes but more than 64 bits.
+  EXPECT_FALSE(Decoder(std::string(9, '\xff') + '\x02').read_varint(&v));
+  EXPECT_TRUE(Decoder(std::string(9, '\xff') + '\x01').read_varint(&v));
+  EXPECT_EQ(v, UINT64_MAX);
+  // Truncated: continuation bit set on the last byte.
+  EXPECT_FALSE(Decoder("\x80\x80").read_varint(&v));
+  uint32_t v32 = 0;
+  std::string big;
+  Encoder(&big).put_varint(uint64_t{UINT32_MAX} + 1);
+  EXPECT_FALSE(Decoder(big).read_varint32(&v32));
+  uint16_t v16 = 0;
+  std::string big16;
+  Encoder(&big16).put_varint(65536);
+  EXPECT_FALSE(Decoder(big16).read_varint16(&v16));
+}
+
+TEST(WireTest, FixedIntsAreLittleEndian) {
+  std::string buf;
+  Encoder e(&buf);
+  e.put_u32(0x01020304);
+  e.put_u64(0x0102030405060708);
+  EXPECT_EQ(buf, std::string("\x04\x03\x02\x01\x08\x07\x06\x05\x04\x03\x02\x01", 12));
+  Decoder d(buf);
+  uint32_t a = 0;
+  uint64_t b = 0;
+  ASSERT_TRUE(d.read_u32(&a));
+  ASSERT_TRUE(d.read_u64(&b));
+  EXPECT_EQ(a, 0x01020304u);
+  EXPECT_EQ(b, 0x0102030405060708u);
+  EXPECT_FALSE(d.read_u8(nullptr));  // never dereferenced when out of bytes
+}
+
+TEST(WireTest, StringsAndDoubles) {
+  std::string buf;
+  Encoder e(&buf);
+  e.put_string("");
+  e.put_string(std::string("a\0b", 3));
+  e.put_double(-0.0);
+  e.put_double(std::numeric_limits<double>::infinity());
+  e.put_bool(true);
+  Decoder d(buf);
+  std::string s;
+  double x = 0;
+  bool flag = false;
+  ASSERT_TRUE(d.read_string(&s));
+  EXPECT_EQ(s, "");
+  ASSERT_TRUE(d.read_string(&s));
+  EXPECT_EQ(s, std::string("a\0b", 3));
+  ASSERT_TRUE(d.read_double(&x));
+  EXPECT_TRUE(std::signbit(x));
+  ASSERT_TRUE(d.read_double(&x));
+  EXPECT_TRUE(std::isinf(x));
+  ASSERT_TRUE(d.read_bool(&flag));
+  EXPECT_TRUE(flag);
+  EXPECT_TRUE(d.at_end());
+  // A length longer than what is left fails without allocating it.
+  std::string lying;
+  Encoder(&lying).put_varint(uint64_t{1} << 60);
+  lying += "abc";
+  EXPECT_FALSE(Decoder(lying).read_string(&s));
+  EXPECT_FALSE(Decoder("\x02").read_bool(&flag));
+}
+
+TEST(WireTest, RunPlanRoundTrip) {
+  const engine::RunPlan plan = sample_plan();
+  engine::RunPlan decoded;
+  ASSERT_TRUE(decode_run_plan(encode_run_plan(plan), &decoded));
+  expect_plans_equal(decoded, plan);
+
+  const engine::RunPlan defaults;
+  ASSERT_TRUE(decode_run_plan(encode_run_plan(defaults), &decoded));
+  expect_plans_equal(decoded, defaults);
+}
+
+TEST(WireTest, RunPlanRejectsNonsense) {
+  engine::RunPlan unchanged = sample_plan();
+  auto rejects = [&](const engine::RunPlan& bad) {
+    engine::RunPlan out = unchanged;
+    EXPECT_FALSE(decode_run_plan(encode_run_plan(bad), &out));
+    expect_plans_equal(out, unchanged);
+  };
+  engine::RunPlan p = sample_plan();
+  p.rate = std::nan("");
+  rejects(p);
+  p.rate = -1;
+  rejects(p);
+  p.rate = std::numeric_limits<double>::infinity();
+  rejects(p);
+  p = sample_plan();
+  p.worker_count = 0;
+  p.worker_index = 0;
+  rejects(p);
+  p = sample_plan();
+  p.worker_index = p.worker_count;
+  rejects(p);
+
+  engine::RunPlan out;
+  EXPECT_FALSE(decode_run_plan(encode_run_plan(sample_plan()) + "x", &out));  // trailing bytes
+}
+
+TEST(WireTest, SnapshotRoundTrip) {
+  const metrics::Snapshot s = sample_snapshot();
+  metrics::Snapshot decoded;
+  decoded.requests = 99;  // overwritten completely
+  ASSERT_TRUE(decode_snapshot(encode_snapshot(s), &decoded));
+  EXPECT_EQ(decoded, s);
+  EXPECT_EQ(decoded.latency.value_at(0.99), s.latency.value_at(0.99));
+
+  const metrics::Snapshot empty;
+  ASSERT_TRUE(decode_snapshot(encode_snapshot(empty), &decoded));
+  EXPECT_EQ(decoded, empty);
+}
+
+TEST(WireTest, SnapshotRejectsInconsistentCounts) {
+  metrics::Snapshot s = sample_snapshot();
+  s.errors += 1;  // no longer the sum of error_counts
+  metrics::Snapshot out;
+  EXPECT_FALSE(decode_snapshot(encode_snapshot(s), &out));
+  EXPECT_EQ(out, metrics::Snapshot());
+
+  // A peer with a different list of error causes.
+  std::string payload;
+  Encoder e(&payload);
+  e.put_varint(0);                              // interval
+  e.put_varint(0);                              // requests
+  e.put_varint(0);                              // errors
+  e.put_varint(metrics::kErrorCauseCount + 1);  // causes
+  for (size_t i = 0; i <= metrics::kErrorCauseCount; ++i)
+    e.put_varint(0);
+  EXPECT_FALSE(decode_snapshot(payload, &out));
+}
+
+TEST(WireTest, SnapshotRejectsDuplicateStatuses) {
+  metrics::Snapshot s;
+  s.status_counts[200] = 1;
+  s.status_counts[201] = 1;
+  std::string payload = encode_snapshot(s);
+  // Statuses follow the 3 header varints, the cause count and the causes
+  // (all one byte here) and the pair count: patch 201 into 200.
+  const size_t first_status = 3 + 1 + metrics::kErrorCauseCount + 1;
+  ASSERT_EQ(static_cast<uint8_t>(payload[first_status]), 200);
+  ASSERT_EQ(static_cast<uint8_t>(payload[first_status + 1]), 1);  // 200 is a 2-byte varint
+  payload[first_status + 3] = payload[first_status];
+  payload[first_status + 4] = payload[first_status + 1];
+  metrics::Snapshot out;
+  EXPECT_FALSE(decode_snapshot(payload, &out));
+}
+
+TEST(WireTest, EveryTruncationIsRejected) {
+  const std::string plan = encode_run_plan(sample_plan());
+  const std::string snap = encode_snapshot(sample_snapshot());
+  engine::RunPlan p;
+  metrics::Snapshot s;
+  for (size_t n = 0; n < plan.size(); ++n) {
+    EXPECT_FALSE(decode_run_plan(std::string_view(plan).substr(0, n), &p)) << n;
+  }
+  for (size_t n = 0; n < snap.size(); ++n) {
+    EXPECT_FALSE(decode_snapshot(std::string_view(snap).substr(0, n), &s)) << n;
+  }
+}
+
+TEST(WireTest, GarbageNeverCrashes) {
+  std::mt19937_64 rng(99);
+  const std::string valid = encode_snapshot(sample_snapshot());
+  engine::RunPlan p;
+  metrics::Snapshot s;
+  for (int i = 0; i < 20'000; ++i) {
+    std::string bytes;
+    if (i % 2 == 0) {
+      bytes.resize(rng() % 64);
+      for (char& c : bytes)
+        c = static_cast<char>(rng());
+    } else {
+      bytes = valid;  // valid prefix with a few flipped bytes reaches deeper
+      for (int k = 0; k < 3; ++k)
+        bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    }
+    decode_run_plan(bytes, &p);
+    if (decode_snapshot(bytes, &s)) {
+      metrics::Snapshot again;
+      ASSERT_TRUE(decode_snapshot(encode_snapshot(s), &again));
+      EXPECT_EQ(again, s);
+    }
+  }
+}
+
+TEST(WireTest, HelloAndError) {
+  Hello h{kProtocolVersion, 3};
+  Hello got{0, 0};
+  ASSERT_TRUE(decode_hello(encode_hello(h), &got));
+  EXPECT_EQ(got, h);
+  EXPECT_FALSE(decode_hello("\x01\x00\x00", &got));
+  std::string text;
+  ASSERT_TRUE(decode_error(encode_error("connect: refused"), &text));
+  EXPECT_EQ(text, "connect: refused");
+  EXPECT_FALSE(
+      decode_error("\x05"
+                   "ab",
+                   &text));
+}
+
+TEST(WireTest, FrameLayout) {
+  const std::string frame = encode_frame(MessageType::kError, "abc");
+  EXPECT_EQ(frame, std::string("\x03\x00\x00\x00\x05"
+                               "abc",
+                               8));
+  EXPECT_EQ(encode_frame(MessageType::kStop, ""), std::string("\0\0\0\0\x03", 5));
+  EXPECT_TRUE(encode_frame(MessageType::kStart, std::string(kMaxPayloadSize + 1, 'x')).empty());
+  EXPECT_STREQ(message_type_name(MessageType::kSnapshot), "snapshot");
+  EXPECT_STREQ(message_type_name(static_cast<MessageType>(99)), "unknown");
+}
+
+TEST(WireTest, FramesSplitByteByByte) {
+  const std::string plan = encode_run_plan(sample_plan());
+  const std::string snap = encode_snapshot(sample_snapshot());
+  const std::string stream =
+      encode_frame(MessageType::kHello, encode_hello({kProtocolVersion, 1})) +
+      encode_frame(MessageType::kStart, plan) + encode_frame(MessageType::kStop, "") +
+      encode_frame(MessageType::kSnapshot, snap) + encode_frame(MessageType::kDone, "");
+  FrameReader reader;
+  std::vector<std::pair<MessageType, std::string>> frames;
+  for (char c : stream) {
+    reader.append(&c, 1);
+    MessageType type{};
+    std::string payload;
+    FrameReader::Next next;
+    while ((next = reader.next(&type, &payload)) == FrameReader::Next::kFrame) {
+      frames.emplace_back(type, payload);
+    }
+    ASSERT_EQ(next, FrameReader::Next::kNeedMore);
+  }
+  ASSERT_EQ(frames.size(), 5u);
+  EXPECT_EQ(frames[0].first, MessageType::kHello);
+  EXPECT_EQ(frames[1].first, MessageType::kStart);
+  EXPECT_EQ(frames[1].second, plan);
+  EXPECT_EQ(frames[2].first, MessageType::kStop);
+  EXPECT_EQ(frames[2].second, "");
+  EXPECT_EQ(frames[3].first, MessageType::kSnapshot);
+  EXPECT_EQ(frames[3].second, snap);
+  EXPECT_EQ(frames[4].first, MessageType::kDone);
+  EXPECT_EQ(reader.buffered(), 0u);
+
+  metrics::Snapshot decoded;
+  ASSERT_TRUE(decode_snapshot(frames[3].second, &decoded));
+  EXPECT_EQ(decoded, sample_snapshot());
+}
+
+TEST(WireTest, ManyFramesInOneAppend) {
+  std::string stream;
+  for (int i = 0; i < 100; ++i)
+    stream += encode_frame(MessageType::kError, encode_error("e"));
+  FrameReader reader;
+  reader.append(stream.data(), stream.size() - 1);  // last frame incomplete
+  MessageType type{};
+  std::string payload;
+  int frames = 0;
+  while (reader.next(&type, &payload) == FrameReader::Next::kFrame)
+    ++frames;
+  EXPECT_EQ(frames, 99);
+  reader.append(stream.data() + stream.size() - 1, 1);
+  EXPECT_EQ(reader.next(&type, &payload), FrameReader::Next::kFrame);
+  EXPECT_EQ(reader.next(&type, &payload), FrameReader::Next::kNeedMore);
+}
+
+TEST(WireTest, OversizeFrameRejectedFromHeaderAlone) {
+  FrameReader reader;
+  std::string header;
+  Encoder e(&header);
+  e.put_u32(static_cast<uint32_t>(kMaxPayloadSize + 1));
+  e.put_u8(static_cast<uint8_t>(MessageType::kSnapshot));
+  reader.append(header.data(), header.size());
+  MessageType type{};
+  std::string payload;
+  EXPECT_EQ(reader.next(&type, &payload), FrameReader::Next::kError);
+  EXPECT_NE(reader.error().find("exceeds"), std::string::npos) << reader.error();
+  // Errors are final.
+  const std::string ok = encode_frame(MessageType::kStop, "");
+  reader.append(ok.data(), ok.size());
+  EXPECT_EQ(reader.next(&type, &payload), FrameReader::Next::kError);
+
+  FrameReader at_limit;
+  std::string limit_header;
+  Encoder(&limit_header).put_u32(static_cast<uint32_t>(kMaxPayloadSize));
+  limit_header.push_back(static_cast<char>(MessageType::kSnapshot));
+  at_limit.append(limit_header.data(), limit_header.size());
+  EXPECT_EQ(at_limit.next(&type, &payload), FrameReader::Next::kNeedMore);
+}
+
+TEST(WireTest, UnknownMessageTypeRejected) {
+  for (uint8_t bad : {uint8_t{0}, uint8_t{7}, uint8_t{255}}) {
+    FrameReader reader;
+    const char frame[] = {0, 0, 0, 0, static_cast<char>(bad)};
+    reader.append(frame, sizeof frame);
+    MessageType type{};
+    std::string payload;
+    EXPECT_EQ(reader.next(&type, &payload), FrameReader::Next::kError);
+    EXPECT_EQ(reader.error(), "unknown message type " + std::to_string(bad));
+  }
+}
+
+}  // namespace
+}  // namespace millstone::cluster

@@ -1,0 +1,145 @@
+// A server that answers with garbage must produce classified errors and a
+// finished run: never a crash, never a hang.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "support.h"
+
+namespace millstone::testing {
+namespace {
+
+struct Garbage {
+  const char* name;
+  std::string response;        // sent after each request ("" = send nothing)
+  bool close_after = false;    // close after sending
+  bool reset_after = false;    // close with RST after sending
+  const char* expected_cause;  // in the JSON errors object
+};
+
+// Loopback server thread: reads a request, answers with garbage, repeats.
+class GarbageServer {
+ public:
+  explicit GarbageServer(Garbage g) : garbage_(std::move(g)) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    listen(listen_fd_, 128);
+    socklen_t len = sizeof addr;
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~GarbageServer() {
+    stop_ = true;
+    thread_.join();
+    close(listen_fd_);
+    for (int fd : open_)
+      close(fd);
+  }
+  int port() const { return port_; }
+
+ private:
+  void serve() {
+    std::vector<pollfd> fds;
+    while (!stop_) {
+      fds.clear();
+      fds.push_back({listen_fd_, POLLIN, 0});
+      for (int fd : open_)
+        fds.push_back({fd, POLLIN, 0});
+      if (poll(fds.data(), fds.size(), 50) <= 0) continue;
+      if (fds[0].revents & POLLIN) open_.push_back(accept(listen_fd_, nullptr, nullptr));
+      for (size_t i = 1; i < fds.size(); ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        int fd = fds[i].fd;
+        char buf[4096];
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) {
+          drop(fd, false);
+          continue;
+        }
+        if (!garbage_.response.empty()) {
+          (void)!send(fd, garbage_.response.data(), garbage_.response.size(), MSG_NOSIGNAL);
+        }
+        if (garbage_.close_after || garbage_.reset_after) drop(fd, garbage_.reset_after);
+      }
+    }
+  }
+  void drop(int fd, bool reset) {
+    if (reset) {
+      linger l{1, 0};
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    close(fd);
+    std::erase(open_, fd);
+  }
+
+  Garbage garbage_;
+  int listen_fd_;
+  int port_;
+  std::vector<int> open_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+void PrintTo(const Garbage& g, std::ostream* os) {
+  *os << g.name;
+}
+
+class GarbageTest : public ::testing::TestWithParam<Garbage> {};
+
+TEST_P(GarbageTest, ProducesAClassifiedErrorAndAFinishedRun) {
+  GarbageServer server(GetParam());
+  std::string out = write_temp_file("", ".json");
+  auto r = run_millstone({"run", "http://127.0.0.1:" + std::to_string(server.port()) + "/", "-c",
+                          "4", "-d", "1500ms", "--timeout", "300ms", "-w", "1", "-q", "-o", out},
+                         30);
+  ASSERT_FALSE(r.timed_out);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = read_json(out);
+  EXPECT_TRUE(j["errors"].contains(GetParam().expected_cause)) << j["errors"].dump();
+  EXPECT_GT(j["error_total"].get<uint64_t>(), 0u);
+}
+
+std::string huge_headers() {
+  std::string r = "HTTP/1.1 200 OK\r\n";
+  for (int i = 0; i < 5000; ++i)
+    r += "X-Filler-" + std::to_string(i) + ": aaaaaaaaaaaaaaaa\r\n";
+  return r + "Content-Length: 0\r\n\r\n";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, GarbageTest,
+    ::testing::Values(
+        Garbage{"bad_status_line", "HTTQ/1.1 200 OK\r\n\r\n", true, false, "malformed_status"},
+        Garbage{"not_http", "SSH-2.0-OpenSSH_9.2\r\n", false, false, "malformed_status"},
+        Garbage{"huge_headers", huge_headers(), false, false, "header_too_large"},
+        Garbage{"bad_chunk_size",
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+                false, false, "bad_chunk"},
+        Garbage{"short_body", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly a few", true,
+                false, "short_body"},
+        Garbage{"bad_content_length", "HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n", false, false,
+                "malformed_header"},
+        Garbage{"reset", "", false, true, "reset"},
+        Garbage{"close_without_answer", "", true, false, "closed"},
+        Garbage{"silence", "", false, false, "timeout"},
+        Garbage{"extra_bytes_after_response", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA",
+                false, false, "unexpected_data"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace millstone::testing

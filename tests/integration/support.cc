@@ -1,0 +1,173 @@
+#include "support.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace millstone::testing {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string temp_path(const std::string& suffix) {
+  static int counter = 0;
+  return "/tmp/millstone-test-" + std::to_string(getpid()) + "-" + std::to_string(++counter) +
+         suffix;
+}
+
+}  // namespace
+
+std::string write_temp_file(const std::string& content, const std::string& suffix) {
+  std::string path = temp_path(suffix);
+  std::ofstream(path) << content;
+  return path;
+}
+
+nlohmann::json read_json(const std::string& path) {
+  return nlohmann::json::parse(read_file(path));
+}
+
+Process::Process(const std::vector<std::string>& args) {
+  out_path_ = temp_path(".out");
+  err_path_ = temp_path(".err");
+  pid_ = fork();
+  if (pid_ == 0) {
+    int out = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    dup2(err, 2);
+    int null = open("/dev/null", O_RDONLY);
+    dup2(null, 0);
+    std::vector<char*> argv;
+    std::string binary = MILLSTONE_BINARY;
+    argv.push_back(binary.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+}
+
+Process::~Process() {
+  if (!waited_ && pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  unlink(out_path_.c_str());
+  unlink(err_path_.c_str());
+}
+
+void Process::signal(int sig) {
+  kill(pid_, sig);
+}
+
+std::string Process::stdout_so_far() const {
+  return read_file(out_path_);
+}
+
+ProcessResult Process::wait(double timeout_s) {
+  ProcessResult result;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  int status = 0;
+  for (;;) {
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      result.timed_out = true;
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  waited_ = true;
+  if (!result.timed_out && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  result.out = read_file(out_path_);
+  result.err = read_file(err_path_);
+  return result;
+}
+
+ProcessResult run_millstone(const std::vector<std::string>& args, double timeout_s) {
+  Process p(args);
+  return p.wait(timeout_s);
+}
+
+MockServer::MockServer(const std::string& yaml, int workers) {
+  config_path_ = write_temp_file(yaml, ".yaml");
+  process_ = std::make_unique<Process>(
+      std::vector<std::string>{"mock", "--config", config_path_, "--listen", "127.0.0.1:0",
+                               "--workers", std::to_string(workers), "--quiet"});
+  std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
+  for (int i = 0; i < 500 && port_ == 0; ++i) {
+    std::smatch m;
+    std::string out = process_->stdout_so_far();
+    if (std::regex_search(out, m, listening))
+      port_ = std::stoi(m[1]);
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (port_ == 0)
+    throw std::runtime_error("mock server did not start: " + process_->stdout_so_far());
+}
+
+MockServer::~MockServer() {
+  process_->signal(SIGTERM);
+  process_->wait(10);
+  unlink(config_path_.c_str());
+}
+
+std::string MockServer::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+nlohmann::json MockServer::stats() const {
+  std::string body = http_get(port_, "/__millstone/stats");
+  return nlohmann::json::parse(body);
+}
+
+std::string http_get(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  (void)!send(fd, request.data(), request.size(), 0);
+  std::string response;
+  char buf[4096];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof buf, 0)) > 0)
+    response.append(buf, static_cast<size_t>(n));
+  close(fd);
+  size_t body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+}  // namespace millstone::testing

@@ -1,0 +1,65 @@
+#pragma once
+// Starts real millstone processes on loopback for integration tests. Every
+// process is bounded: a test waits at most a given time, then kills it.
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace millstone::testing {
+
+struct ProcessResult {
+  int exit_code = -1;  // -1 when killed by a signal or timed out
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+
+// Runs the millstone binary with args; kills it after timeout_s.
+ProcessResult run_millstone(const std::vector<std::string>& args, double timeout_s = 60);
+
+class Process {
+ public:
+  // Starts the millstone binary with args; stdout/stderr go to temporary files.
+  explicit Process(const std::vector<std::string>& args);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  pid_t pid() const { return pid_; }
+  // Waits up to timeout_s for the process to end (then kills it).
+  ProcessResult wait(double timeout_s);
+  void signal(int sig);
+  // Reads what the process has printed to stdout so far.
+  std::string stdout_so_far() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::string out_path_;
+  std::string err_path_;
+  bool waited_ = false;
+};
+
+// A `millstone mock` on 127.0.0.1 with a free port, from YAML text.
+class MockServer {
+ public:
+  explicit MockServer(const std::string& yaml, int workers = 1);
+  ~MockServer();
+  int port() const { return port_; }
+  std::string url(const std::string& path) const;
+  // GET /__millstone/stats, parsed.
+  nlohmann::json stats() const;
+
+ private:
+  std::string config_path_;
+  std::unique_ptr<Process> process_;
+  int port_ = 0;
+};
+
+// Plain blocking HTTP GET on loopback; returns the body ("" on failure).
+std::string http_get(int port, const std::string& path);
+std::string write_temp_file(const std::string& content, const std::string& suffix);
+nlohmann::json read_json(const std::string& path);
+
+}  // namespace millstone::testing

@@ -1,0 +1,90 @@
+#include "metrics/snapshot.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+namespace millstone::metrics {
+namespace {
+
+TEST(SnapshotTest, ErrorCauseNamesAreStableAndUnique) {
+  EXPECT_STREQ(error_cause_name(ErrorCause::kConnectRefused), "connect_refused");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kConnectTimeout), "connect_timeout");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kConnectOther), "connect_error");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kReset), "reset");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kClosed), "closed");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kTimeout), "timeout");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kMalformedStatus), "malformed_status");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kMalformedHeader), "malformed_header");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kHeaderTooLarge), "header_too_large");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kBadChunk), "bad_chunk");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kShortBody), "short_body");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kUnexpectedData), "unexpected_data");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kIoOther), "io_error");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kCount), "unknown");
+  std::set<std::string> names;
+  for (size_t i = 0; i < kErrorCauseCount; ++i) {
+    names.insert(error_cause_name(static_cast<ErrorCause>(i)));
+  }
+  EXPECT_EQ(names.size(), kErrorCauseCount);
+}
+
+Snapshot sample(uint64_t interval, uint64_t scale) {
+  Snapshot s;
+  s.interval_index = interval;
+  s.requests = 10 * scale;
+  s.add_error(ErrorCause::kTimeout, scale);
+  s.add_error(ErrorCause::kReset);
+  s.status_counts[200] = 9 * scale;
+  s.status_counts[503] = scale;
+  s.bytes_sent = 1000 * scale;
+  s.bytes_received = 5000 * scale;
+  s.connections_opened = scale;
+  s.scheduled = 11 * scale;
+  s.started_late = scale;
+  s.not_started = 1;
+  s.max_schedule_lag_us = 100 * scale;
+  for (uint64_t i = 0; i < s.requests; ++i)
+    s.latency.record(1000 * scale + i);
+  return s;
+}
+
+TEST(SnapshotTest, MergeAddsCountersAndKeepsMaxima) {
+  Snapshot a = sample(3, 1);
+  const Snapshot b = sample(5, 2);
+  a.merge(b);
+  EXPECT_EQ(a.interval_index, 5u);
+  EXPECT_EQ(a.requests, 30u);
+  EXPECT_EQ(a.errors, 5u);
+  EXPECT_EQ(a.error_counts[static_cast<size_t>(ErrorCause::kTimeout)], 3u);
+  EXPECT_EQ(a.error_counts[static_cast<size_t>(ErrorCause::kReset)], 2u);
+  EXPECT_EQ(a.status_counts.at(200), 27u);
+  EXPECT_EQ(a.status_counts.at(503), 3u);
+  EXPECT_EQ(a.bytes_sent, 3000u);
+  EXPECT_EQ(a.bytes_received, 15000u);
+  EXPECT_EQ(a.connections_opened, 3u);
+  EXPECT_EQ(a.scheduled, 33u);
+  EXPECT_EQ(a.started_late, 3u);
+  EXPECT_EQ(a.not_started, 2u);
+  EXPECT_EQ(a.max_schedule_lag_us, 200u);
+  EXPECT_EQ(a.latency.count(), 30u);
+  EXPECT_EQ(a.latency.min(), 1000u);
+  EXPECT_EQ(a.latency.max(), 2019u);
+}
+
+TEST(SnapshotTest, MergeIntoEmptyIsCopy) {
+  Snapshot total;
+  const Snapshot s = sample(4, 3);
+  total.merge(s);
+  EXPECT_EQ(total, s);
+}
+
+TEST(SnapshotTest, ClearResetsToDefault) {
+  Snapshot s = sample(9, 2);
+  s.clear();
+  EXPECT_EQ(s, Snapshot());
+}
+
+}  // namespace
+}  // namespace millstone::metrics
