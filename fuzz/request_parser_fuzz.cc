@@ -45,12 +45,11 @@ std::vector<Outcome> run(const char* data, size_t size, const std::vector<size_t
         if (parser.header_name(i).empty()) die("empty header name");
       }
     }
-    out.push_back({state, parser.error(), std::string(parser.method()),
-                   std::string(parser.target()), std::string(parser.path()),
-                   std::string(parser.query()), std::string(parser.body()),
-                   std::string(parser.header("host")), parser.version_minor(),
-                   parser.keep_alive(), parser.expects_continue(), parser.header_count(),
-                   state == State::kComplete ? end : 0});
+    out.push_back(
+        {state, parser.error(), std::string(parser.method()), std::string(parser.target()),
+         std::string(parser.path()), std::string(parser.query()), std::string(parser.body()),
+         std::string(parser.header("host")), parser.version_minor(), parser.keep_alive(),
+         parser.expects_continue(), parser.header_count(), state == State::kComplete ? end : 0});
   };
   size_t start = 0;
   std::vector<size_t> ends = cuts;
@@ -75,8 +74,19 @@ std::vector<Outcome> run(const char* data, size_t size, const std::vector<size_t
   }
   // Only what is settled is compared: a request still in its header block
   // has views that are legitimately incomplete.
-  out.push_back({State::kNeedMore, parser.error(), {}, {}, {}, {}, {}, {}, 0, false,
-                 false, 0, parser.headers_complete() ? 1u : 0u});
+  out.push_back({State::kNeedMore,
+                 parser.error(),
+                 {},
+                 {},
+                 {},
+                 {},
+                 {},
+                 {},
+                 0,
+                 false,
+                 false,
+                 0,
+                 parser.headers_complete() ? 1u : 0u});
   return out;
 }
 
@@ -98,12 +108,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
     splits.push_back(a < b ? std::vector<size_t>{a, b} : std::vector<size_t>{b, a});
     std::vector<size_t> stride;
     size_t step = 1 + static_cast<uint8_t>(data[size / 2]) % 13;
-    for (size_t i = step; i < size; i += step) stride.push_back(i);
+    for (size_t i = step; i < size; i += step)
+      stride.push_back(i);
     splits.push_back(std::move(stride));
   }
   if (size > 1 && size <= 4096) {
     std::vector<size_t> bytewise;
-    for (size_t i = 1; i < size; ++i) bytewise.push_back(i);
+    for (size_t i = 1; i < size; ++i)
+      bytewise.push_back(i);
     splits.push_back(std::move(bytewise));
   }
   for (const auto& cuts : splits) {

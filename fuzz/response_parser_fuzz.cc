@@ -43,9 +43,9 @@ std::vector<Outcome> run(const char* data, size_t size, const std::vector<size_t
   parser.reset(head);
   std::vector<Outcome> out;
   auto record = [&](State state, size_t end) {
-    out.push_back({state, parser.error(), parser.status(), parser.keep_alive(),
-                   parser.body_bytes(), state == State::kComplete ? end : 0,
-                   std::string(parser.body()), std::string(parser.header("content-type"))});
+    out.push_back({state, parser.error(), parser.status(), parser.keep_alive(), parser.body_bytes(),
+                   state == State::kComplete ? end : 0, std::string(parser.body()),
+                   std::string(parser.header("content-type"))});
   };
   size_t start = 0;
   std::vector<size_t> ends = cuts;
@@ -94,12 +94,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
     splits.push_back(a < b ? std::vector<size_t>{a, b} : std::vector<size_t>{b, a});
     std::vector<size_t> stride;
     size_t step = 1 + static_cast<uint8_t>(data[size / 2]) % 13;
-    for (size_t i = step; i < size; i += step) stride.push_back(i);
+    for (size_t i = step; i < size; i += step)
+      stride.push_back(i);
     splits.push_back(std::move(stride));
   }
   if (size > 1 && size <= 4096) {
     std::vector<size_t> bytewise;
-    for (size_t i = 1; i < size; ++i) bytewise.push_back(i);
+    for (size_t i = 1; i < size; ++i)
+      bytewise.push_back(i);
     splits.push_back(std::move(bytewise));
   }
   for (const auto& cuts : splits) {

@@ -62,9 +62,15 @@ void parse_responses(benchmark::State& state, const std::string& wire, bool capt
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(wire.size()));
 }
 
-void BM_Response200(benchmark::State& state) { parse_responses(state, kResponse, false); }
-void BM_ResponseChunked(benchmark::State& state) { parse_responses(state, kChunkedResponse, false); }
-void BM_Response200Capture(benchmark::State& state) { parse_responses(state, kResponse, true); }
+void BM_Response200(benchmark::State& state) {
+  parse_responses(state, kResponse, false);
+}
+void BM_ResponseChunked(benchmark::State& state) {
+  parse_responses(state, kChunkedResponse, false);
+}
+void BM_Response200Capture(benchmark::State& state) {
+  parse_responses(state, kResponse, true);
+}
 
 // The rare path: the header block is cut in the middle of a line.
 void BM_Response200SplitHeader(benchmark::State& state) {
@@ -98,3 +104,5 @@ BENCHMARK(BM_Request);
 
 }  // namespace
 }  // namespace millstone::http
+
+BENCHMARK_MAIN();

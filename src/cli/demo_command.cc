@@ -34,10 +34,10 @@ int demo_command(const DemoOptions& options) {
   mock::stop_mock_server(mock);
   if (code == kExitOk) {
     fmt::print(
-        "\nNext: try the open model (latency measured from when each request was due):\n"
-        "  millstone run {}/api/items --rate 2000 -d 10s\n"
-        "or serve the mock yourself:  millstone mock --listen 127.0.0.1:8080\n",
-        base);
+        "\nNext: serve the mock yourself and try the open model (latency counted from when\n"
+        "each request was due, so stalls cannot hide):\n"
+        "  millstone mock --listen 127.0.0.1:8080 &\n"
+        "  millstone run http://127.0.0.1:8080/api/items --rate 2000 -d 10s\n");
   }
   return code;
 }

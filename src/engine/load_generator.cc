@@ -80,8 +80,9 @@ void LoadGenerator::stop() {
   backlog_.clear();
   // Requests due up to now that the pacer has not reached yet are not started either.
   if (open_model()) {
-    int64_t limit = std::min(now, end_ns_);
-    while (due_time(next_due_index_) <= limit) {
+    // Same window as on_pace(): due before the end, and already due now.
+    for (int64_t due = due_time(next_due_index_); due < end_ns_ && due <= now;
+         due = due_time(next_due_index_)) {
       ++current_.scheduled;
       ++current_.not_started;
       ++next_due_index_;

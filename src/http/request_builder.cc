@@ -34,15 +34,17 @@ std::string build_request(std::string_view method, const Url& url, const HeaderL
                     (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH");
   std::string length = add_length ? std::to_string(body.size()) : std::string();
 
-  size_t size = method.size() + url.target.size() + 16 + host.size() + 8 + kUserAgent.size() +
-                16 + length.size() + 20 + body.size();
-  for (const auto& [n, v] : headers) size += n.size() + v.size() + 4;
+  size_t size = method.size() + url.target.size() + 16 + host.size() + 8 + kUserAgent.size() + 16 +
+                length.size() + 20 + body.size();
+  for (const auto& [n, v] : headers)
+    size += n.size() + v.size() + 4;
   std::string out;
   out.reserve(size);
   out.append(method).append(" ").append(url.target).append(" HTTP/1.1\r\n");
   if (!host.empty()) append_header(&out, "Host", host);
   if (!has_header(headers, "user-agent")) append_header(&out, "User-Agent", kUserAgent);
-  for (const auto& [n, v] : headers) append_header(&out, n, v);
+  for (const auto& [n, v] : headers)
+    append_header(&out, n, v);
   if (add_length) append_header(&out, "Content-Length", length);
   out.append("\r\n").append(body);
   return out;

@@ -270,8 +270,8 @@ void RequestParser::on_header_line(std::string_view line) {
 }
 
 void RequestParser::on_header_block_end() {
-  keep_alive_ = version_minor_ == 1 ? !connection_close_
-                                    : connection_keep_alive_ && !connection_close_;
+  keep_alive_ =
+      version_minor_ == 1 ? !connection_close_ : connection_keep_alive_ && !connection_close_;
   if (has_transfer_encoding_) {
     // A request body must have a knowable length; anything but chunked last is unusable.
     if (!chunked_) return fail(RequestError::kMalformedHeader);

@@ -60,7 +60,7 @@ class RequestParser {
   // Target without "?query"; for an absolute-form target ("http://h/p?q")
   // just the path, "/" when it has none.
   std::string_view path() const;
-  std::string_view query() const { return view(query_); }    // after '?', may be empty
+  std::string_view query() const { return view(query_); }  // after '?', may be empty
   int version_minor() const { return version_minor_; }
   bool keep_alive() const { return keep_alive_; }
   // First header with that name (case-insensitive), empty when absent.
@@ -114,9 +114,9 @@ class RequestParser {
 
   size_t max_header_bytes_;
   size_t max_body_bytes_;
-  std::string head_;     // request line and header lines, terminators included
+  std::string head_;       // request line and header lines, terminators included
   size_t line_start_ = 0;  // in the sink of next_line: where the current line begins
-  std::string scratch_;  // chunk-size and trailer lines
+  std::string scratch_;    // chunk-size and trailer lines
   size_t trailer_bytes_ = 0;
   std::vector<HeaderSpan> headers_;
   std::string body_;

@@ -277,8 +277,8 @@ void ResponseParser::on_header_block_end() {
     start_header_block();
     return;
   }
-  keep_alive_ = version_minor_ == 1 ? !connection_close_
-                                    : connection_keep_alive_ && !connection_close_;
+  keep_alive_ =
+      version_minor_ == 1 ? !connection_close_ : connection_keep_alive_ && !connection_close_;
   if (status_ == 101) keep_alive_ = false;  // the connection now speaks another protocol
   if (head_request_ || status_ < 200 || status_ == 204 || status_ == 304) {
     phase_ = Phase::kDone;
@@ -328,7 +328,7 @@ ResponseParser::State ResponseParser::finish_eof() {
       phase_ = Phase::kDone;
       return State::kComplete;
     case Phase::kHeaders:
-      fail(!started_       ? ParseError::kNoResponse
+      fail(!started_      ? ParseError::kNoResponse
            : status_seen_ ? ParseError::kMalformedHeader
                           : ParseError::kMalformedStatus);
       return State::kError;

@@ -110,10 +110,10 @@ class ResponseParser {
   void fail(ParseError error);
 
   size_t max_header_bytes_;
-  size_t header_bytes_ = 0;     // of the current header or trailer block
-  std::string partial_;         // a line split across feed() calls
+  size_t header_bytes_ = 0;        // of the current header or trailer block
+  std::string partial_;            // a line split across feed() calls
   bool partial_complete_ = false;  // partial_ holds a finished line, clear it next
-  uint64_t remaining_ = 0;      // of the Content-Length body or current chunk
+  uint64_t remaining_ = 0;         // of the Content-Length body or current chunk
   uint64_t content_length_ = 0;
   uint64_t body_bytes_ = 0;
   int status_ = 0;

@@ -14,10 +14,14 @@ namespace detail {
 
 constexpr std::array<bool, 256> make_token_table() {
   std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  for (int c = '0'; c <= '9'; ++c)
+    t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c)
+    t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c)
+    t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+    t[static_cast<unsigned char>(c)] = true;
   return t;
 }
 
@@ -26,8 +30,10 @@ constexpr std::array<bool, 256> make_token_table() {
 constexpr std::array<bool, 256> make_field_table() {
   std::array<bool, 256> t{};
   t['\t'] = true;
-  for (int c = 0x20; c < 0x7f; ++c) t[c] = true;
-  for (int c = 0x80; c < 0x100; ++c) t[c] = true;
+  for (int c = 0x20; c < 0x7f; ++c)
+    t[c] = true;
+  for (int c = 0x80; c < 0x100; ++c)
+    t[c] = true;
   return t;
 }
 
@@ -36,10 +42,18 @@ constexpr std::array<bool, 256> make_field_table() {
 inline constexpr std::array<bool, 256> kTokenChars = detail::make_token_table();
 inline constexpr std::array<bool, 256> kFieldChars = detail::make_field_table();
 
-constexpr bool is_token_char(char c) { return kTokenChars[static_cast<unsigned char>(c)]; }
-constexpr bool is_field_char(char c) { return kFieldChars[static_cast<unsigned char>(c)]; }
-constexpr bool is_ows(char c) { return c == ' ' || c == '\t'; }
-constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
+constexpr bool is_token_char(char c) {
+  return kTokenChars[static_cast<unsigned char>(c)];
+}
+constexpr bool is_field_char(char c) {
+  return kFieldChars[static_cast<unsigned char>(c)];
+}
+constexpr bool is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+constexpr bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 constexpr bool is_token(std::string_view s) {
   if (s.empty()) return false;
@@ -56,7 +70,9 @@ constexpr bool is_field_value(std::string_view s) {
   return true;
 }
 
-constexpr char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+constexpr char to_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 
 // Case-insensitive ASCII comparison; both sides may be mixed case.
 constexpr bool iequals(std::string_view a, std::string_view b) {
@@ -68,8 +84,10 @@ constexpr bool iequals(std::string_view a, std::string_view b) {
 }
 
 constexpr std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_ows(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back()))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -128,7 +146,8 @@ constexpr int hex_value(char c) {
   return -1;
 }
 
-// Chunk sizes must stay below this; bigger sizes are treated as garbage rather than risking overflow in body accounting.
+// Chunk sizes must stay below this; bigger sizes are treated as garbage rather than risking
+// overflow in body accounting.
 inline constexpr uint64_t kMaxChunkSize = uint64_t{1} << 60;
 // A chunk-size line (size plus extensions) longer than this is rejected: no
 // sane peer sends kilobytes of chunk extensions.
@@ -147,7 +166,8 @@ constexpr ChunkLine parse_chunk_size_line(std::string_view line, uint64_t* size)
     v = (v << 4) | static_cast<uint64_t>(h);
   }
   if (i == 0) return ChunkLine::kBad;
-  while (i < line.size() && is_ows(line[i])) ++i;
+  while (i < line.size() && is_ows(line[i]))
+    ++i;
   if (i < line.size()) {
     // Extensions are ignored but must be free of control characters, so a
     // response with binary junk in the size line is reported, not skipped.
@@ -183,7 +203,8 @@ inline bool is_field_value_fast(std::string_view s) {
 inline bool split_header_line(std::string_view line, std::string_view* name,
                               std::string_view* value) {
   size_t colon = 0;
-  while (colon < line.size() && is_token_char(line[colon])) ++colon;
+  while (colon < line.size() && is_token_char(line[colon]))
+    ++colon;
   if (colon == 0 || colon == line.size() || line[colon] != ':') return false;
   std::string_view v = trim_ows(line.substr(colon + 1));
   if (!is_field_value_fast(v)) return false;

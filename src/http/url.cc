@@ -26,7 +26,9 @@ bool set_error(std::string* error, std::string message) {
   return false;
 }
 
-bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_alpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
 bool parse_scheme(std::string_view text, Url* url, std::string* error) {
   std::string_view scheme = text;
@@ -37,7 +39,8 @@ bool parse_scheme(std::string_view text, Url* url, std::string* error) {
   if (!valid) {
     return set_error(error, "bad scheme '" + std::string(scheme) + "': " + std::string(kExpected));
   }
-  for (char c : scheme) url->scheme.push_back(syntax::to_lower(c));
+  for (char c : scheme)
+    url->scheme.push_back(syntax::to_lower(c));
   if (url->scheme == "https") return set_error(error, "https is not supported yet: use http://");
   if (url->scheme != "http") {
     return set_error(error, "unsupported scheme '" + url->scheme + "': only http:// is supported");
@@ -100,16 +103,16 @@ bool parse_authority(std::string_view authority, Url* url, std::string* error) {
   if (host.empty()) return set_error(error, "empty host: " + std::string(kExpected));
   for (char c : host) {
     if (!(is_alpha(c) || syntax::is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~')) {
-      return set_error(error, "bad character " + describe_char(c) + " in host '" +
-                                  std::string(host) + "'");
+      return set_error(
+          error, "bad character " + describe_char(c) + " in host '" + std::string(host) + "'");
     }
   }
   url->host = std::string(host);
   if (colon == std::string_view::npos) return true;
   std::string_view port = authority.substr(colon + 1);
   if (port.find(':') != std::string_view::npos) {
-    return set_error(error, "an IPv6 address must be in brackets: http://[" +
-                                std::string(authority) + "]/");
+    return set_error(
+        error, "an IPv6 address must be in brackets: http://[" + std::string(authority) + "]/");
   }
   return parse_port(port, url, error);
 }
@@ -122,15 +125,15 @@ bool parse_target(std::string_view target, Url* url, std::string* error) {
     if (c == '?') in_query = true;
     auto u = static_cast<unsigned char>(c);
     if (c == ' ') {
-      return set_error(error, std::string("bad character ' ' in ") + part +
-                                  ": percent-encode spaces as %20");
+      return set_error(
+          error, std::string("bad character ' ' in ") + part + ": percent-encode spaces as %20");
     }
     if (u < 0x20 || u == 0x7f) {
       return set_error(error, "bad character " + describe_char(c) + " in " + part);
     }
     if (u >= 0x80) {
-      return set_error(error, "non-ASCII " + describe_char(c) + " in " + part +
-                                  ": percent-encode it");
+      return set_error(error,
+                       "non-ASCII " + describe_char(c) + " in " + part + ": percent-encode it");
     }
     if (c == '%' && (i + 2 >= target.size() || syntax::hex_value(target[i + 1]) < 0 ||
                      syntax::hex_value(target[i + 2]) < 0)) {
@@ -165,14 +168,15 @@ std::optional<Url> parse_url(std::string_view text, std::string* error) {
   }
   size_t sep = text.find("://");
   if (sep == std::string_view::npos) {
-    set_error(error, "missing scheme: " + std::string(kExpected) + ", got '" + std::string(text) + "'");
+    set_error(error,
+              "missing scheme: " + std::string(kExpected) + ", got '" + std::string(text) + "'");
     return std::nullopt;
   }
   Url url;
   std::string_view rest = text.substr(sep + 3);
   size_t authority_end = rest.find_first_of("/?#");
-  std::string_view target = authority_end == std::string_view::npos ? std::string_view()
-                                                                     : rest.substr(authority_end);
+  std::string_view target =
+      authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
   target = target.substr(0, target.find('#'));  // fragments stay in the browser
   if (!parse_scheme(text.substr(0, sep), &url, error) ||
       !parse_authority(rest.substr(0, authority_end), &url, error) ||

@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -14,6 +14,7 @@
 #include <span>
 #include <sstream>
 #include <system_error>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -59,7 +60,9 @@ std::string shown(std::string_view text) {
       out += static_cast<char>(c);
     }
   }
-  if (text.size() > kMax) out += "...";
+  if (text.size() > kMax) {
+    out += "...";
+  }
   out += '"';
   return out;
 }
@@ -67,7 +70,9 @@ std::string shown(std::string_view text) {
 std::string join(Keys keys) {
   std::string out;
   for (std::string_view key : keys) {
-    if (!out.empty()) out += ", ";
+    if (!out.empty()) {
+      out += ", ";
+    }
     out += key;
   }
   return out;
@@ -75,8 +80,9 @@ std::string join(Keys keys) {
 
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j)
+  for (size_t j = 0; j <= b.size(); ++j) {
     row[j] = j;
+  }
   for (size_t i = 1; i <= a.size(); ++i) {
     size_t diagonal = row[0];
     row[0] = i;
@@ -119,10 +125,12 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
     s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
     s.remove_suffix(1);
+  }
   return s;
 }
 
@@ -139,14 +147,22 @@ std::optional<double> parse_double(std::string_view text) {
 // Reads up to limit bytes of a file into out; returns 0 or an errno value.
 int read_whole_file(const std::string& path, size_t limit, std::string& out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno;
+  if (fd < 0) {
+    return errno;
+  }
   int error = 0;
   char buffer[65536];
   while (out.size() < limit) {
     const ssize_t n = ::read(fd, buffer, std::min(sizeof buffer, limit - out.size()));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) error = errno;
-    if (n <= 0) break;
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      error = errno;
+    }
+    if (n <= 0) {
+      break;
+    }
     out.append(buffer, static_cast<size_t>(n));
   }
   ::close(fd);
@@ -166,7 +182,9 @@ struct MapFields {
 
   const Field* find(std::string_view key) const {
     for (const Field& field : fields) {
-      if (field.key == key) return &field;
+      if (field.key == key) {
+        return &field;
+      }
     }
     return nullptr;
   }
@@ -174,7 +192,7 @@ struct MapFields {
 
 class Parser {
  public:
-  Parser(std::string source_name) : source_(std::move(source_name)) {
+  explicit Parser(std::string source_name) : source_(std::move(source_name)) {
     base_dir_ = std::filesystem::path(source_).parent_path();
   }
 
@@ -204,7 +222,9 @@ class Parser {
 };
 
 void Parser::fail(const YAML::Mark& mark, std::string_view message) const {
-  if (mark.is_null()) throw ConfigError(fmt::format("{}: {}", source_, message));
+  if (mark.is_null()) {
+    throw ConfigError(fmt::format("{}: {}", source_, message));
+  }
   throw ConfigError(fmt::format("{}:{}:{}: {}", source_, mark.line + 1, mark.column + 1, message));
 }
 
@@ -219,12 +239,17 @@ void Parser::charge(size_t cost, const YAML::Mark& mark) {
 
 MapFields Parser::read_map(const YAML::Node& node, const YAML::Mark& mark, std::string_view what,
                            Keys allowed) {
-  if (!node.IsMap()) fail(mark, fmt::format("{} is {}; expected a map", what, kind_of(node)));
+  if (!node.IsMap()) {
+    fail(mark, fmt::format("{} is {}; expected a map", what, kind_of(node)));
+  }
   MapFields map;
   map.mark = mark;
+  std::unordered_set<std::string> seen;  // headers maps can be long
   for (const auto& entry : node) {
     YAML::Mark key_mark = entry.first.Mark();
-    if (key_mark.is_null()) key_mark = mark;
+    if (key_mark.is_null()) {
+      key_mark = mark;
+    }
     if (!entry.first.IsScalar()) {
       fail(key_mark,
            fmt::format("{} has {} as a key; expected a key name", what, kind_of(entry.first)));
@@ -246,12 +271,14 @@ MapFields Parser::read_map(const YAML::Node& node, const YAML::Mark& mark, std::
       fail(key_mark, fmt::format("unknown key {} in {}{}; expected one of: {}", shown(key), what,
                                  hint, join(allowed)));
     }
-    if (map.find(key) != nullptr) {
+    if (!seen.insert(key).second) {
       fail(key_mark,
            fmt::format("duplicate key {} in {}; expected each key once", shown(key), what));
     }
     YAML::Mark value_mark = entry.second.Mark();
-    if (entry.second.IsNull() || value_mark.is_null()) value_mark = key_mark;
+    if (entry.second.IsNull() || value_mark.is_null()) {
+      value_mark = key_mark;
+    }
     map.fields.push_back(Field{std::move(key), key_mark, entry.second, value_mark});
   }
   return map;
@@ -291,7 +318,9 @@ double Parser::parse_duration_us(const Field& field) {
   if (unit.empty()) {
     fail(field.mark, fmt::format("{} {} has no unit; {}", field.key, shown(raw), kDurationHint));
   }
-  if (unit == "\xc2\xb5s") unit = "us";  // µs
+  if (unit == "\xc2\xb5s") {
+    unit = "us";  // µs
+  }
   const auto found = std::find(std::begin(kUnits), std::end(kUnits), unit);
   if (found == std::end(kUnits)) {
     fail(field.mark, fmt::format("{} {} has unknown unit {}; expected one of us, ms, s, m, h",
@@ -360,7 +389,9 @@ Headers Parser::parse_headers(const Field& field) {
 }
 
 LatencyModel Parser::parse_latency(const Field& field) {
-  if (field.value.IsScalar()) return LatencyModel::fixed(parse_duration_us(field));
+  if (field.value.IsScalar()) {
+    return LatencyModel::fixed(parse_duration_us(field));
+  }
   if (!field.value.IsMap()) {
     fail(field.mark, fmt::format("latency is {}; expected a duration such as 20ms or a map such "
                                  "as {{distribution: uniform, min: 5ms, max: 15ms}}",
@@ -390,7 +421,9 @@ LatencyModel Parser::parse_latency(const Field& field) {
   };
   const Shape* shape = nullptr;
   for (const Shape& candidate : kShapes) {
-    if (candidate.name == name) shape = &candidate;
+    if (candidate.name == name) {
+      shape = &candidate;
+    }
   }
   if (shape == nullptr) {
     fail(distribution->mark, fmt::format("unknown distribution {}; expected fixed, uniform, "
@@ -412,7 +445,9 @@ LatencyModel Parser::parse_latency(const Field& field) {
     return parse_duration_us(*param);
   };
 
-  if (name == "fixed") return LatencyModel::fixed(duration("value"));
+  if (name == "fixed") {
+    return LatencyModel::fixed(duration("value"));
+  }
   if (name == "uniform") {
     const double min = duration("min");
     const double max = duration("max");
@@ -472,7 +507,9 @@ ErrorRule Parser::parse_error_rule(const YAML::Node& node) {
 
   const Field* kind = nullptr;
   for (const Field& field : map.fields) {
-    if (field.key != "status" && field.key != "reset" && field.key != "stall") continue;
+    if (field.key != "status" && field.key != "reset" && field.key != "stall") {
+      continue;
+    }
     if (kind != nullptr) {
       fail(field.key_mark, fmt::format("error rule has both {} and {}; expected exactly one of "
                                        "status, reset or stall",
@@ -505,7 +542,9 @@ ErrorRule Parser::parse_error_rule(const YAML::Node& node) {
              fmt::format("status {} has no body in HTTP; expected no body", rule.status));
       }
     }
-    if (const Field* headers = map.find("headers")) rule.headers = parse_headers(*headers);
+    if (const Field* headers = map.find("headers")) {
+      rule.headers = parse_headers(*headers);
+    }
   } else if (kind->key == "reset") {
     rule.kind = ErrorRule::kReset;
     if (!kind->value.IsScalar() || kind->value.Scalar() != "true") {
@@ -544,7 +583,9 @@ std::vector<ErrorRule> Parser::parse_errors(const Field& field) {
 std::string Parser::read_body_file(const Field& field) {
   const std::string name = scalar(field, "a file path");
   std::filesystem::path path(name);
-  if (path.is_relative()) path = base_dir_ / path;
+  if (path.is_relative()) {
+    path = base_dir_ / path;
+  }
   // Only regular files: a FIFO or /dev/zero would block or never end.
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
@@ -566,7 +607,9 @@ Route Parser::parse_route(const YAML::Node& node) {
   Route route;
 
   const Field* path = map.find("path");
-  if (path == nullptr) fail(map.mark, "route has no path; expected e.g. path: /hello");
+  if (path == nullptr) {
+    fail(map.mark, "route has no path; expected e.g. path: /hello");
+  }
   route.path = scalar(*path, "a path such as /hello or /api/*");
   {
     std::string_view p = route.path;
@@ -606,8 +649,9 @@ Route Parser::parse_route(const YAML::Node& node) {
     if (std::any_of(route.method.begin(), route.method.end(),
                     [](char c) { return std::islower(static_cast<unsigned char>(c)); })) {
       std::string upper = route.method;
-      for (char& c : upper)
+      for (char& c : upper) {
         c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      }
       fail(method->mark, fmt::format("method {} has lowercase letters, and HTTP methods are "
                                      "case-sensitive; expected {}",
                                      shown(route.method), upper));
@@ -618,28 +662,42 @@ Route Parser::parse_route(const YAML::Node& node) {
 
   if (const Field* name = map.find("name")) {
     route.name = scalar(*name, "a route name");
-    if (route.name.empty()) fail(name->mark, "route name is empty; expected a short label");
+    if (route.name.empty()) {
+      fail(name->mark, "route name is empty; expected a short label");
+    }
   } else {
     route.name = route.method + " " + route.path + (route.prefix ? "*" : "");
   }
 
-  if (const Field* status = map.find("status")) route.status = parse_status(*status);
-  if (const Field* headers = map.find("headers")) route.headers = parse_headers(*headers);
+  if (const Field* status = map.find("status")) {
+    route.status = parse_status(*status);
+  }
+  if (const Field* headers = map.find("headers")) {
+    route.headers = parse_headers(*headers);
+  }
 
   const Field* body = map.find("body");
   const Field* body_file = map.find("body_file");
   if (body != nullptr && body_file != nullptr) {
     fail(body_file->key_mark, "route has both body and body_file; expected one of them");
   }
-  if (body != nullptr) route.body = scalar(*body, "a string");
-  if (body_file != nullptr) route.body = read_body_file(*body_file);
+  if (body != nullptr) {
+    route.body = scalar(*body, "a string");
+  }
+  if (body_file != nullptr) {
+    route.body = read_body_file(*body_file);
+  }
   if ((route.status == 204 || route.status == 304) && !route.body.empty()) {
     fail((body != nullptr ? body : body_file)->mark,
          fmt::format("status {} has no body in HTTP; expected no body", route.status));
   }
 
-  if (const Field* latency = map.find("latency")) route.latency = parse_latency(*latency);
-  if (const Field* errors = map.find("errors")) route.errors = parse_errors(*errors);
+  if (const Field* latency = map.find("latency")) {
+    route.latency = parse_latency(*latency);
+  }
+  if (const Field* errors = map.find("errors")) {
+    route.errors = parse_errors(*errors);
+  }
   return route;
 }
 
@@ -669,7 +727,9 @@ void Parser::check_reachable(const std::vector<Route>& routes,
       }
     }
     for (size_t j : prefixes) {
-      if (shadow && *shadow < j) break;
+      if (shadow && *shadow < j) {
+        break;
+      }
       if (covers(j, i) && route.path.starts_with(routes[j].path)) {
         shadow = j;
         break;
@@ -714,7 +774,9 @@ MockConfig Parser::parse(const YAML::Node& root) {
   }
 
   const Field* routes = map.find("routes");
-  if (routes == nullptr) fail(map.mark, "the config has no routes; expected a routes list");
+  if (routes == nullptr) {
+    fail(map.mark, "the config has no routes; expected a routes list");
+  }
   if (!routes->value.IsSequence() || routes->value.size() == 0) {
     fail(routes->mark,
          fmt::format("routes is {}; expected a list of routes, each starting with "
@@ -760,7 +822,9 @@ void check_single_document(const std::string& text, const std::string& source) {
   std::istringstream in(text);
   YAML::Parser parser(in);
   DocumentStarts starts;
-  if (!parser.HandleNextDocument(starts) || !parser.HandleNextDocument(starts)) return;
+  if (!parser.HandleNextDocument(starts) || !parser.HandleNextDocument(starts)) {
+    return;
+  }
   const YAML::Mark& first = starts.marks.at(0);
   const YAML::Mark& second = starts.marks.at(1);
   if (second.pos == first.pos) {
@@ -850,7 +914,9 @@ int Router::match(std::string_view method, std::string_view target) const {
     }
   }
   for (const PrefixRoute& route : prefixes_) {
-    if (best >= 0 && route.index > best) break;
+    if (best >= 0 && route.index > best) {
+      break;
+    }
     if ((route.method == "*" || route.method == method) && path.starts_with(route.prefix)) {
       return route.index;
     }
@@ -862,75 +928,54 @@ const Route* match_route(const MockConfig& config, std::string_view method,
                          std::string_view target) {
   const std::string_view path = target.substr(0, target.find('?'));
   for (const Route& route : config.routes) {
-    if (route.method != "*" && route.method != method) continue;
-    if (route.prefix ? path.starts_with(route.path) : path == route.path) return &route;
+    if (route.method != "*" && route.method != method) {
+      continue;
+    }
+    if (route.prefix ? path.starts_with(route.path) : path == route.path) {
+      return &route;
+    }
   }
   return nullptr;
 }
 
 std::string_view reason_phrase(int status) {
-  switch (status) {
-    case 100:
-      return "Continue";
-    case 200:
-      return "OK";
-    case 201:
-      return "Created";
-    case 202:
-      return "Accepted";
-    case 204:
-      return "No Content";
-    case 206:
-      return "Partial Content";
-    case 301:
-      return "Moved Permanently";
-    case 302:
-      return "Found";
-    case 303:
-      return "See Other";
-    case 304:
-      return "Not Modified";
-    case 307:
-      return "Temporary Redirect";
-    case 308:
-      return "Permanent Redirect";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 409:
-      return "Conflict";
-    case 410:
-      return "Gone";
-    case 413:
-      return "Content Too Large";
-    case 415:
-      return "Unsupported Media Type";
-    case 422:
-      return "Unprocessable Content";
-    case 429:
-      return "Too Many Requests";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "";
+  static constexpr std::pair<int, std::string_view> kPhrases[] = {
+      {100, "Continue"},
+      {200, "OK"},
+      {201, "Created"},
+      {202, "Accepted"},
+      {204, "No Content"},
+      {206, "Partial Content"},
+      {301, "Moved Permanently"},
+      {302, "Found"},
+      {303, "See Other"},
+      {304, "Not Modified"},
+      {307, "Temporary Redirect"},
+      {308, "Permanent Redirect"},
+      {400, "Bad Request"},
+      {401, "Unauthorized"},
+      {403, "Forbidden"},
+      {404, "Not Found"},
+      {405, "Method Not Allowed"},
+      {408, "Request Timeout"},
+      {409, "Conflict"},
+      {410, "Gone"},
+      {413, "Content Too Large"},
+      {415, "Unsupported Media Type"},
+      {422, "Unprocessable Content"},
+      {429, "Too Many Requests"},
+      {500, "Internal Server Error"},
+      {501, "Not Implemented"},
+      {502, "Bad Gateway"},
+      {503, "Service Unavailable"},
+      {504, "Gateway Timeout"},
+  };
+  for (const auto& [code, phrase] : kPhrases) {
+    if (code == status) {
+      return phrase;
+    }
   }
+  return "";
 }
 
 std::string build_response(int status, const Headers& headers, std::string_view body,
@@ -943,10 +988,16 @@ std::string build_response(int status, const Headers& headers, std::string_view 
     out += value;
     out += "\r\n";
   }
-  if (!bodiless) out += fmt::format("Content-Length: {}\r\n", body.size());
-  if (!keep_alive) out += "Connection: close\r\n";
+  if (!bodiless) {
+    out += fmt::format("Content-Length: {}\r\n", body.size());
+  }
+  if (!keep_alive) {
+    out += "Connection: close\r\n";
+  }
   out += "\r\n";
-  if (!bodiless) out += body;
+  if (!bodiless) {
+    out += body;
+  }
   return out;
 }
 

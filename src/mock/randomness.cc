@@ -24,16 +24,21 @@ constexpr double kZ99 = 2.3263478740408408;
 int64_t clamp_to_us(double us) {
   // NaN cannot arise from validated parameters, but a comparison-based clamp
   // would pass it through, so treat it as zero.
-  if (!(us > 0)) return 0;
-  if (us >= static_cast<double>(kMaxLatencyUs)) return kMaxLatencyUs;
+  if (!(us > 0)) {
+    return 0;
+  }
+  if (us >= static_cast<double>(kMaxLatencyUs)) {
+    return kMaxLatencyUs;
+  }
   return std::llround(us);
 }
 
 }  // namespace
 
 Prng::Prng(uint64_t seed) {
-  for (uint64_t& word : s_)
+  for (uint64_t& word : s_) {
     word = splitmix64(seed);
+  }
 }
 
 double Prng::standard_normal() {
@@ -101,12 +106,16 @@ int64_t LatencyModel::sample_us(Prng& prng) const {
 }
 
 const ErrorRule* pick_error(const Route& route, Prng& prng) {
-  if (route.errors.empty()) return nullptr;
+  if (route.errors.empty()) {
+    return nullptr;
+  }
   const double u = prng.uniform();
   double cumulative = 0;
   for (const ErrorRule& rule : route.errors) {
     cumulative += rule.rate;
-    if (u < cumulative) return &rule;
+    if (u < cumulative) {
+      return &rule;
+    }
   }
   return nullptr;
 }

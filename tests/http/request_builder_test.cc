@@ -50,8 +50,8 @@ TEST(BuildRequestTest, EmptyBodyContentLengthDependsOnMethod) {
 }
 
 TEST(BuildRequestTest, UserFramingHeadersAreRespected) {
-  std::string chunked = build_request("POST", url_of("http://h/"),
-                                      {{"Transfer-Encoding", "chunked"}}, "0\r\n\r\n");
+  std::string chunked =
+      build_request("POST", url_of("http://h/"), {{"Transfer-Encoding", "chunked"}}, "0\r\n\r\n");
   EXPECT_EQ(chunked.find("Content-Length"), std::string::npos);
   std::string explicit_length =
       build_request("POST", url_of("http://h/"), {{"content-length", "2"}}, "ab");
@@ -116,8 +116,7 @@ TEST(ParseHeaderArgTest, Invalid) {
             "bad character byte 0x20 in header name 'X Y': names are letters, digits and "
             "!#$%&'*+-.^_`|~");
   EXPECT_NE(header_error("X(Y): z").find("bad character '('"), std::string::npos);
-  EXPECT_EQ(header_error("X: a\r\nEvil: 1"),
-            "header 'X' has a line break (CR or LF) in its value");
+  EXPECT_EQ(header_error("X: a\r\nEvil: 1"), "header 'X' has a line break (CR or LF) in its value");
   EXPECT_EQ(header_error("X: a\nb"), "header 'X' has a line break (CR or LF) in its value");
   EXPECT_EQ(header_error(std::string_view("X: a\0b", 6)),
             "header 'X' has control character 0x00 in its value");

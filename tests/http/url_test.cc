@@ -98,7 +98,9 @@ TEST(UrlTest, MissingScheme) {
   EXPECT_NE(error_of("http:/example.com").find("missing scheme"), std::string::npos);
 }
 
-TEST(UrlTest, Empty) { EXPECT_NE(error_of("").find("empty URL"), std::string::npos); }
+TEST(UrlTest, Empty) {
+  EXPECT_NE(error_of("").find("empty URL"), std::string::npos);
+}
 
 TEST(UrlTest, Https) {
   EXPECT_EQ(error_of("https://example.com/"), "https is not supported yet: use http://");
@@ -106,8 +108,7 @@ TEST(UrlTest, Https) {
 }
 
 TEST(UrlTest, OtherSchemes) {
-  EXPECT_EQ(error_of("ftp://example.com/"),
-            "unsupported scheme 'ftp': only http:// is supported");
+  EXPECT_EQ(error_of("ftp://example.com/"), "unsupported scheme 'ftp': only http:// is supported");
   EXPECT_NE(error_of("://example.com/").find("bad scheme"), std::string::npos);
   EXPECT_NE(error_of("1http://example.com/").find("bad scheme '1http'"), std::string::npos);
 }
@@ -144,8 +145,7 @@ TEST(UrlTest, BadHostCharacters) {
   EXPECT_EQ(error_of("http://a!b/"), "bad character '!' in host 'a!b'");
   EXPECT_EQ(error_of("http://h\n/"), "bad character byte 0x0a in host 'h\n'");
   EXPECT_EQ(error_of("http://::1/"), "empty host: expected http://HOST[:PORT]/PATH");
-  EXPECT_EQ(error_of("http://fe80::1/"),
-            "an IPv6 address must be in brackets: http://[fe80::1]/");
+  EXPECT_EQ(error_of("http://fe80::1/"), "an IPv6 address must be in brackets: http://[fe80::1]/");
 }
 
 TEST(UrlTest, BadIpv6) {
@@ -153,14 +153,14 @@ TEST(UrlTest, BadIpv6) {
   EXPECT_EQ(error_of("http://[::g]/"), "bad character 'g' in IPv6 address");
   EXPECT_NE(error_of("http://[fe80::1%25eth0]/").find("zone"), std::string::npos);
   EXPECT_NE(error_of("http://[1.2.3.4]/").find("not an IPv6 address"), std::string::npos);
-  EXPECT_EQ(error_of("http://[::1]x/"), "unexpected 'x' after IPv6 address: expected ':PORT' or '/'");
+  EXPECT_EQ(error_of("http://[::1]x/"),
+            "unexpected 'x' after IPv6 address: expected ':PORT' or '/'");
   EXPECT_EQ(error_of("http://[::1]:99999/"), "port 99999 out of range 1-65535");
 }
 
 TEST(UrlTest, BadPathCharacters) {
   EXPECT_EQ(error_of("http://h/a b"), "bad character ' ' in path: percent-encode spaces as %20");
-  EXPECT_EQ(error_of("http://h/a?b c"),
-            "bad character ' ' in query: percent-encode spaces as %20");
+  EXPECT_EQ(error_of("http://h/a?b c"), "bad character ' ' in query: percent-encode spaces as %20");
   EXPECT_EQ(error_of("http://h/a\tb"), "bad character byte 0x09 in path");
   EXPECT_EQ(error_of("http://h/a\r\nHost: evil"), "bad character byte 0x0d in path");
   EXPECT_EQ(error_of("http://h/caf\xc3\xa9"), "non-ASCII byte 0xc3 in path: percent-encode it");

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -196,6 +197,22 @@ struct ErrorCase {
   const char* text;
   const char* message;
 };
+
+// Short, shell-safe, distinct test names for ctest: the start of the expected
+// message and the length of the input.
+void PrintTo(const ErrorCase& error, std::ostream* os) {
+  std::string_view message = error.message;
+  message.remove_prefix(std::min(message.size(), message.find(": ") + 2));
+  std::string name;
+  for (char c : message.substr(0, 40)) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      name += c;
+    } else if (!name.empty() && name.back() != '_') {
+      name += '_';
+    }
+  }
+  *os << name << std::string_view(error.text).size();
+}
 
 class MockConfigErrorTest : public ::testing::TestWithParam<ErrorCase> {};
 
@@ -421,8 +438,9 @@ TEST(MockConfigTest, AliasExpansionIsBounded) {
   // Under 1 MiB of YAML, but every route copies the same 100 KB body through
   // an alias: 10,000 routes would be a gigabyte.
   std::string text = "routes:\n  - {path: /r0, body: &b \"" + std::string(100'000, 'x') + "\"}\n";
-  for (int i = 1; i < 10'000; ++i)
+  for (int i = 1; i < 10'000; ++i) {
     text += "  - {path: /r" + std::to_string(i) + ", body: *b}\n";
+  }
   ASSERT_LT(text.size(), kMaxConfigBytes);
   EXPECT_THAT(error_of(text), HasSubstr(": the config expands to more than 256 MiB (through YAML "
                                         "aliases or body files); expected a smaller config"));

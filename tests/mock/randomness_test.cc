@@ -16,23 +16,26 @@ constexpr int kSamples = 100'000;
 std::vector<int64_t> draw(const LatencyModel& model, uint64_t seed = 7) {
   Prng prng(seed);
   std::vector<int64_t> samples(kSamples);
-  for (int64_t& s : samples)
+  for (int64_t& s : samples) {
     s = model.sample_us(prng);
+  }
   return samples;
 }
 
 double mean_of(const std::vector<int64_t>& v) {
   double sum = 0;
-  for (int64_t x : v)
+  for (int64_t x : v) {
     sum += static_cast<double>(x);
+  }
   return sum / static_cast<double>(v.size());
 }
 
 double stddev_of(const std::vector<int64_t>& v) {
   const double mean = mean_of(v);
   double sum = 0;
-  for (int64_t x : v)
+  for (int64_t x : v) {
     sum += (static_cast<double>(x) - mean) * (static_cast<double>(x) - mean);
+  }
   return std::sqrt(sum / static_cast<double>(v.size() - 1));
 }
 
@@ -45,8 +48,9 @@ double quantile_of(std::vector<int64_t> v, double q) {
 TEST(PrngTest, SameSeedSameStream) {
   Prng a(42);
   Prng b(42);
-  for (int i = 0; i < 1000; ++i)
+  for (int i = 0; i < 1000; ++i) {
     ASSERT_EQ(a(), b());
+  }
 }
 
 TEST(PrngTest, StreamIsPinned) {
@@ -61,8 +65,9 @@ TEST(PrngTest, WorkersGetDifferentStreams) {
   Prng w0 = Prng::for_worker(42, 0);
   Prng w1 = Prng::for_worker(42, 1);
   int same = 0;
-  for (int i = 0; i < 1000; ++i)
+  for (int i = 0; i < 1000; ++i) {
     same += w0() == w1() ? 1 : 0;
+  }
   EXPECT_EQ(same, 0);
   // Documented: worker i of seed s uses seed s + i.
   Prng w1_again = Prng::for_worker(42, 1);
@@ -153,7 +158,7 @@ TEST(LatencyModelTest, SameSeedSameSamples) {
   EXPECT_NE(draw(model, 99), draw(model, 100));
 }
 
-Route route_with_errors(std::vector<double> rates) {
+Route route_with_errors(const std::vector<double>& rates) {
   Route route;
   for (double rate : rates) {
     ErrorRule rule;
@@ -187,8 +192,9 @@ TEST(PickErrorTest, RatesAreRespected) {
 TEST(PickErrorTest, RateOneAlwaysFires) {
   const Route route = route_with_errors({1.0});
   Prng prng(5);
-  for (int i = 0; i < 10'000; ++i)
+  for (int i = 0; i < 10'000; ++i) {
     ASSERT_EQ(pick_error(route, prng), &route.errors[0]);
+  }
 }
 
 TEST(PickErrorTest, NoRulesDrawsNothing) {
@@ -203,8 +209,9 @@ TEST(PickErrorTest, SameSeedSameChoices) {
   const Route route = route_with_errors({0.2, 0.3});
   Prng a = Prng::for_worker(42, 3);
   Prng b = Prng::for_worker(42, 3);
-  for (int i = 0; i < 10'000; ++i)
+  for (int i = 0; i < 10'000; ++i) {
     ASSERT_EQ(pick_error(route, a), pick_error(route, b));
+  }
 }
 
 }  // namespace
