@@ -7,7 +7,7 @@ packages=(
   # toolchain
   g++ clang clang-format cmake ninja-build pkg-config libclang-rt-14-dev
   # libraries
-  libyaml-cpp-dev libfmt-dev libcli11-dev libsimdjson-dev nlohmann-json3-dev libssl-dev
+  libyaml-cpp-dev libfmt-dev libcli11-dev libsimdjson-dev nlohmann-json3-dev libssl-dev libre2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl
   # peers we test and benchmark against

@@ -563,3 +563,26 @@ def busy_note():
         return la, (f"note: load average before the benchmark is {la} on {n} cores; "
                     "other processes (e.g. compilers) are competing for CPU, expect noise")
     return la, None
+
+
+# --------------------------------------------------------------------------
+# added for bench/scenario_cpu.sh and bench/vu_memory.sh
+
+
+def start_mock_config(tools, config_path, workers, path="/hello", pin_cpus=None):
+    """`millstone mock --config FILE` on a free 127.0.0.1 port; waits until GET path is 200."""
+    tmp = make_tmpdir("bench-mock-")
+    port = free_port()
+    log = open(os.path.join(tmp, "mock.log"), "w")
+    cmd = pin_prefix(tools, pin_cpus) + [tools["millstone"], "mock", "--config", config_path,
+                                         "--listen", f"{HOST}:{port}", "-w", str(workers),
+                                         "--quiet"]
+    proc = spawn(cmd, "millstone mock", stdout=log, stderr=log)
+    srv = Server("mock", proc, port, tmp, workers)
+    try:
+        srv.body, srv.header_bytes, _ = wait_http_ready(port, path, proc)
+    except BenchError as e:
+        with open(os.path.join(tmp, "mock.log")) as f:
+            err = f.read()[-2000:]
+        raise BenchError(f"millstone mock --config {config_path} failed to start: {e}\n{err}")
+    return srv

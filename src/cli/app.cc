@@ -12,8 +12,12 @@ int main_command(int argc, char** argv) {
   app.require_subcommand(1);
 
   RunOptions run;
-  CLI::App* run_cmd = app.add_subcommand("run", "Send load to a URL and report what happened");
-  run_cmd->add_option("url", run.url, "Target, http://HOST[:PORT]/PATH")->required();
+  CLI::App* run_cmd =
+      app.add_subcommand("run", "Send load to a URL, or run a scenario file, and report");
+  run_cmd->add_option("target", run.url, "http://HOST[:PORT]/PATH, or a scenario file (.yaml)")
+      ->required();
+  run_cmd->add_option("--target", run.target,
+                      "Scenario files: send to this base URL instead of the file's target:");
   run_cmd
       ->add_option("-c,--connections", run.connections,
                    "Connections (closed model: each keeps one request in flight)")
@@ -46,6 +50,11 @@ int main_command(int argc, char** argv) {
   mock_cmd->add_option("--seed", mock.seed, "Seed for latency and error randomness");
   mock_cmd->add_flag("-q,--quiet", mock.quiet, "Do not print per-route counts at exit");
 
+  std::string validate_path;
+  CLI::App* validate_cmd =
+      app.add_subcommand("validate", "Check a scenario file without sending anything");
+  validate_cmd->add_option("file", validate_path, "Scenario file")->required();
+
   DemoOptions demo;
   CLI::App* demo_cmd =
       app.add_subcommand("demo", "Start the built-in mock server and run a short load against it");
@@ -58,7 +67,14 @@ int main_command(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? kExitOk : kExitUsage;
   }
-  if (run_cmd->parsed()) return run_command(run);
+  if (run_cmd->parsed()) {
+    for (const char* flag : {"--connections", "--rate", "--duration", "--method", "--header",
+                             "--body", "--body-file"}) {
+      run.url_only_flags = run.url_only_flags || run_cmd->count(flag) > 0;
+    }
+    return run_command(run);
+  }
+  if (validate_cmd->parsed()) return validate_command(validate_path);
   if (mock_cmd->parsed()) return mock_command(mock);
   if (demo_cmd->parsed()) return demo_command(demo);
   return kExitUsage;

@@ -10,7 +10,9 @@
 namespace millstone::cli {
 
 struct RunOptions {
-  std::string url;
+  std::string url;  // a URL, or a scenario file (docs/scenarios.md)
+  std::string target;  // scenario files: replaces the file's target:
+  bool url_only_flags = false;  // -c, --rate, -d, -m, -H or --body were given
   uint32_t connections = 50;
   std::string duration = "10s";
   double rate = 0;  // 0 = closed model
@@ -39,6 +41,9 @@ struct DemoOptions {
 };
 
 int run_command(const RunOptions& options);
+int validate_command(const std::string& path);
+// A run target that is not an http(s) URL and names a file or ends in .yaml/.yml.
+bool looks_like_scenario(const std::string& target);
 int mock_command(const MockOptions& options);
 int demo_command(const DemoOptions& options);
 

@@ -16,11 +16,14 @@
 #include "cli/duration.h"
 #include "cli/exit_codes.h"
 #include "cli/progress.h"
+#include "cli/scenario_summary.h"
 #include "cli/summary.h"
 #include "cluster/coordinator.h"
 #include "http/request_builder.h"
 #include "http/url.h"
 #include "net/socket.h"
+#include "scenario/loader.h"
+#include "scenario/thresholds.h"
 
 namespace millstone::cli {
 
@@ -69,23 +72,175 @@ uint64_t raise_fd_limit() {
 
 }  // namespace
 
+bool looks_like_scenario(const std::string& target) {
+  if (target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0) return false;
+  auto ends_with = [&](std::string_view suffix) {
+    return target.size() >= suffix.size() &&
+           target.compare(target.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends_with(".yaml") || ends_with(".yml") || access(target.c_str(), F_OK) == 0;
+}
+
+namespace {
+
+struct Timeouts {
+  int64_t timeout_us = 0;
+  int64_t connect_timeout_us = 0;
+};
+
+// Resolves the target, checks it accepts connections, starts the workers,
+// prints and writes the summary. Shared by URL and scenario runs.
+int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& url,
+            RunDescription description, const scenario::Plan* scenario) {
+  std::string error;
+  auto endpoint = net::resolve(url.host, url.port, &error);
+  if (!endpoint) {
+    fmt::print(stderr, "millstone run: {} is unreachable: {}\n", description.url, error);
+    return kExitUnreachable;
+  }
+  if (!preflight_connect(*endpoint, static_cast<int64_t>(plan.connect_timeout_ms) * 1000,
+                         &error)) {
+    fmt::print(stderr, "millstone run: cannot connect to {} ({}): {}\n", endpoint->to_string(),
+               description.url, error);
+    return kExitUnreachable;
+  }
+  plan.address = net::numeric_host(*endpoint);
+  plan.port = url.port;
+
+  uint64_t fd_limit = raise_fd_limit();
+  uint32_t workers = options.workers;
+  if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+  // Keep some descriptors per worker for its event loop and channel.
+  uint64_t per_worker = fd_limit > 64 ? fd_limit - 32 : fd_limit;
+  uint32_t needed = static_cast<uint32_t>((plan.connections + per_worker - 1) / per_worker);
+  if (needed > workers) {
+    if (options.workers != 0) {
+      return usage_error(fmt::format(
+          "{} connections on {} workers need {} descriptors per worker, above the open-file "
+          "limit of {}; use --workers {} or more (or raise 'ulimit -n')",
+          plan.connections, workers, (plan.connections + workers - 1) / workers, fd_limit,
+          needed));
+    }
+    workers = needed;
+  }
+
+  description.workers = workers;
+  bool terminal = isatty(STDERR_FILENO);
+  ConsoleProgress progress(stderr, terminal, static_cast<double>(plan.duration_ms) / 1e3);
+  cluster::RunResult result =
+      cluster::run_local(plan, workers, options.quiet ? nullptr : &progress);
+  description.workers = result.workers;
+
+  std::vector<scenario::ThresholdOutcome> thresholds;
+  std::string text = format_summary(description, result);
+  nlohmann::json json = summary_json(description, result);
+  if (scenario) {
+    thresholds = scenario::evaluate_thresholds(*scenario, result.total, result.duration_s);
+    text += format_scenario_summary(*scenario, result.total, thresholds);
+    add_scenario_json(*scenario, result.total, thresholds, &json);
+  }
+  std::cout << text << std::flush;
+  if (!options.out.empty()) {
+    std::ofstream out(options.out);
+    out << json.dump(2) << "\n";
+    if (!out) {
+      fmt::print(stderr, "millstone run: --out {}: cannot write: {}\n", options.out,
+                 strerror(errno));
+      return kExitConfig;
+    }
+  }
+  if (!result.worker_failures.empty()) return kExitIncomplete;
+  if (result.interrupted) return kExitInterrupted;
+  bool thresholds_ok = std::all_of(thresholds.begin(), thresholds.end(),
+                                   [](const auto& t) { return t.passed; });
+  if (!thresholds_ok) {
+    fmt::print(stderr, "millstone run: thresholds failed\n");
+    return kExitThresholds;
+  }
+  return kExitOk;
+}
+
+bool parse_timeouts(const RunOptions& options, Timeouts* t) {
+  std::string error;
+  auto timeout_us = parse_duration_us(options.timeout, &error);
+  if (!timeout_us || *timeout_us <= 0) {
+    usage_error(fmt::format("--timeout: {}", timeout_us ? "must be positive" : error));
+    return false;
+  }
+  auto connect_timeout_us = parse_duration_us(options.connect_timeout, &error);
+  if (!connect_timeout_us || *connect_timeout_us <= 0) {
+    usage_error(fmt::format("--connect-timeout: {}",
+                            connect_timeout_us ? "must be positive" : error));
+    return false;
+  }
+  t->timeout_us = *timeout_us;
+  t->connect_timeout_us = *connect_timeout_us;
+  return true;
+}
+
+int run_scenario(const RunOptions& options) {
+  if (options.url_only_flags) {
+    return usage_error(
+        "-c, --rate, -d, -m, -H and --body apply to a URL; a scenario file sets its load in "
+        "scenarios: and its requests in flows:");
+  }
+  std::unique_ptr<scenario::Plan> plan;
+  std::string source;
+  try {
+    plan = scenario::load_scenario_file(options.url);
+    std::ifstream in(options.url, std::ios::binary);
+    std::ostringstream content;
+    content << in.rdbuf();
+    source = content.str();
+  } catch (const scenario::ScenarioError& e) {
+    fmt::print(stderr, "millstone run: {}\n", e.what());
+    return kExitConfig;
+  }
+  std::string error;
+  if (!options.target.empty()) {
+    auto url = http::parse_url(options.target, &error);
+    if (!url) return usage_error(fmt::format("--target '{}': {}", options.target, error));
+    plan->target = *url;
+  }
+  Timeouts timeouts;
+  if (!parse_timeouts(options, &timeouts)) return kExitUsage;
+
+  engine::RunPlan run;
+  run.url = options.url;
+  run.scenario_path = options.url;
+  run.scenario_source = source;
+  std::string dir = options.url.substr(0, options.url.find_last_of('/') + 1);
+  run.scenario_base_dir = dir.empty() ? "." : dir;
+  run.target_override = options.target;
+  run.duration_ms = static_cast<uint64_t>(plan->total_duration_us() / 1000);
+  run.timeout_ms = static_cast<uint64_t>(plan->timeout_us / 1000);
+  run.connect_timeout_ms = static_cast<uint64_t>(timeouts.connect_timeout_us / 1000);
+  // Workers are not limited by connections here: VUs are shared out per executor.
+  run.connections = options.workers ? options.workers : 1024;
+
+  std::string target = fmt::format("http://{}", plan->target.host_header());
+  fmt::print("millstone run {}: target {}, {} flows, {} scenarios, {:.0f}s\n", options.url, target,
+             plan->flows.size(), plan->scenarios.size(),
+             static_cast<double>(plan->total_duration_us()) / 1e6);
+  std::fflush(stdout);
+  RunDescription description{options.url + " -> " + target, "", 0, 0, 0, run.duration_ms, true};
+  return execute(options, run, plan->target, description, plan.get());
+}
+
+}  // namespace
+
 int run_command(const RunOptions& options) {
+  if (looks_like_scenario(options.url)) return run_scenario(options);
   std::string error;
   auto url = http::parse_url(options.url, &error);
   if (!url) return usage_error(fmt::format("bad URL '{}': {}", options.url, error));
+  if (!options.target.empty()) return usage_error("--target applies to scenario files only");
   auto duration_us = parse_duration_us(options.duration, &error);
   if (!duration_us || *duration_us <= 0) {
     return usage_error(fmt::format("--duration: {}", duration_us ? "must be positive" : error));
   }
-  auto timeout_us = parse_duration_us(options.timeout, &error);
-  if (!timeout_us || *timeout_us <= 0) {
-    return usage_error(fmt::format("--timeout: {}", timeout_us ? "must be positive" : error));
-  }
-  auto connect_timeout_us = parse_duration_us(options.connect_timeout, &error);
-  if (!connect_timeout_us || *connect_timeout_us <= 0) {
-    return usage_error(
-        fmt::format("--connect-timeout: {}", connect_timeout_us ? "must be positive" : error));
-  }
+  Timeouts timeouts;
+  if (!parse_timeouts(options, &timeouts)) return kExitUsage;
   if (options.connections == 0) return usage_error("--connections must be at least 1");
   if (options.rate < 0) return usage_error("--rate must be positive (requests per second)");
   std::vector<std::pair<std::string, std::string>> headers;
@@ -110,69 +265,47 @@ int run_command(const RunOptions& options) {
     std::ostringstream content;
     content << in.rdbuf();
     body = content.str();
-  }
-
-  auto endpoint = net::resolve(url->host, url->port, &error);
-  if (!endpoint) {
-    fmt::print(stderr, "millstone run: {} is unreachable: {}\n", options.url, error);
-    return kExitUnreachable;
-  }
-  if (!preflight_connect(*endpoint, *connect_timeout_us, &error)) {
-    fmt::print(stderr, "millstone run: cannot connect to {} ({}): {}\n", endpoint->to_string(),
-               options.url, error);
-    return kExitUnreachable;
+    if (body.size() > 8 * 1024 * 1024) {
+      return usage_error(fmt::format("--body-file {}: {} bytes; at most 8 MiB", options.body_file,
+                                     body.size()));
+    }
   }
 
   engine::RunPlan plan;
-  plan.address = net::numeric_host(*endpoint);
-  plan.port = url->port;
   plan.url = options.url;
   plan.request_bytes = http::build_request(options.method, *url, headers, body);
   plan.head_request = options.method == "HEAD";
   plan.connections = options.connections;
   plan.rate = options.rate;
   plan.duration_ms = static_cast<uint64_t>(*duration_us / 1000);
-  plan.timeout_ms = static_cast<uint64_t>(std::max<int64_t>(1, *timeout_us / 1000));
-  plan.connect_timeout_ms = static_cast<uint64_t>(std::max<int64_t>(1, *connect_timeout_us / 1000));
+  plan.timeout_ms = static_cast<uint64_t>(std::max<int64_t>(1, timeouts.timeout_us / 1000));
+  plan.connect_timeout_ms =
+      static_cast<uint64_t>(std::max<int64_t>(1, timeouts.connect_timeout_us / 1000));
+  RunDescription description{options.url, options.method, options.connections, options.rate, 0,
+                             plan.duration_ms};
+  return execute(options, plan, *url, description, nullptr);
+}
 
-  uint64_t fd_limit = raise_fd_limit();
-  uint32_t workers = options.workers;
-  if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
-  // Keep some descriptors per worker for its event loop and channel.
-  uint64_t per_worker = fd_limit > 64 ? fd_limit - 32 : fd_limit;
-  uint32_t needed = static_cast<uint32_t>((options.connections + per_worker - 1) / per_worker);
-  if (needed > workers) {
-    if (options.workers != 0) {
-      return usage_error(fmt::format(
-          "{} connections on {} workers need {} descriptors per worker, above the open-file "
-          "limit of {}; use --workers {} or more (or raise 'ulimit -n')",
-          options.connections, workers, (options.connections + workers - 1) / workers, fd_limit,
-          needed));
+int validate_command(const std::string& path) {
+  try {
+    auto plan = scenario::load_scenario_file(path);
+    fmt::print("{}: ok\n  target  http://{}\n", path, plan->target.host_header());
+    for (const scenario::Flow& flow : plan->flows) {
+      fmt::print("  flow    {} (weight {:g}): {} requests, {} think times\n", flow.name,
+                 flow.weight, flow.requests.size(), flow.think_times.size());
     }
-    workers = needed;
-  }
-
-  RunDescription description{options.url,  options.method, options.connections,
-                             options.rate, workers,        plan.duration_ms};
-  bool terminal = isatty(STDERR_FILENO);
-  ConsoleProgress progress(stderr, terminal, static_cast<double>(plan.duration_ms) / 1e3);
-  cluster::RunResult result =
-      cluster::run_local(plan, workers, options.quiet ? nullptr : &progress);
-  description.workers = result.workers;
-
-  std::cout << format_summary(description, result) << std::flush;
-  if (!options.out.empty()) {
-    std::ofstream out(options.out);
-    out << summary_json(description, result).dump(2) << "\n";
-    if (!out) {
-      fmt::print(stderr, "millstone run: --out {}: cannot write: {}\n", options.out,
-                 strerror(errno));
-      return kExitConfig;
+    for (const scenario::ScenarioRun& run : plan->scenarios) {
+      fmt::print("  run     {}: from {:.1f}s to {:.1f}s\n", run.name,
+                 static_cast<double>(run.start_us) / 1e6, static_cast<double>(run.end_us()) / 1e6);
     }
+    fmt::print("  steps   {}; checks {}; thresholds {}; data sources {}\n",
+               plan->step_names.size(), plan->check_names.size(), plan->thresholds.size(),
+               plan->data.size());
+    return kExitOk;
+  } catch (const scenario::ScenarioError& e) {
+    fmt::print(stderr, "millstone validate: {}\n", e.what());
+    return kExitConfig;
   }
-  if (!result.worker_failures.empty()) return kExitIncomplete;
-  if (result.interrupted) return kExitInterrupted;
-  return kExitOk;
 }
 
 }  // namespace millstone::cli

@@ -1,5 +1,7 @@
 #include "cli/summary.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "metrics/snapshot.h"
@@ -46,15 +48,27 @@ double ms(uint64_t us) {
 
 }  // namespace
 
+uint64_t peak_vus(const cluster::RunResult& result) {
+  uint64_t peak = 0;
+  for (const auto& [index, second] : result.seconds) peak = std::max(peak, second.vus);
+  return peak;
+}
+
 std::string format_summary(const RunDescription& run, const cluster::RunResult& result) {
   const metrics::Snapshot& t = result.total;
   const metrics::Histogram& h = t.latency;
   std::string out;
-  std::string model =
-      run.rate > 0 ? fmt::format("open model, {:g} req/s", run.rate) : std::string("closed model");
-  out += fmt::format("\n{} {}  ({}, {} connections, {} workers, {:.1f}s{})\n\n", run.method,
-                     run.url, model, run.connections, result.workers, result.duration_s,
-                     result.interrupted ? ", interrupted" : "");
+  if (run.scenario) {
+    out += fmt::format("\n{}  (scenario, up to {} VUs, {} workers, {:.1f}s{})\n\n", run.url,
+                       peak_vus(result), result.workers, result.duration_s,
+                       result.interrupted ? ", interrupted" : "");
+  } else {
+    std::string model = run.rate > 0 ? fmt::format("open model, {:g} req/s", run.rate)
+                                     : std::string("closed model");
+    out += fmt::format("\n{} {}  ({}, {} connections, {} workers, {:.1f}s{})\n\n", run.method,
+                       run.url, model, run.connections, result.workers, result.duration_s,
+                       result.interrupted ? ", interrupted" : "");
+  }
   out += fmt::format("  {:<13}{}  ({:.1f} req/s)\n", "requests", group_thousands(t.requests),
                      rate_of(t.requests, result.duration_s));
   if (h.count()) {
@@ -114,9 +128,14 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
   j["schema_version"] = 1;
   j["millstone_version"] = MILLSTONE_VERSION;
   j["url"] = run.url;
-  j["method"] = run.method;
-  j["model"] = run.rate > 0 ? "open" : "closed";
-  j["connections"] = run.connections;
+  if (run.scenario) {
+    j["model"] = "scenario";
+    j["peak_vus"] = peak_vus(result);
+  } else {
+    j["method"] = run.method;
+    j["model"] = run.rate > 0 ? "open" : "closed";
+    j["connections"] = run.connections;
+  }
   if (run.rate > 0) j["rate"] = run.rate;
   j["workers"] = result.workers;
   j["planned_duration_s"] = static_cast<double>(run.duration_ms) / 1e3;

@@ -18,10 +18,13 @@ struct RunDescription {
   double rate = 0;  // 0 = closed model
   uint32_t workers = 0;
   uint64_t duration_ms = 0;
+  bool scenario = false;  // a scenario file: VUs instead of connections, no single method
 };
 
 std::string format_summary(const RunDescription& run, const cluster::RunResult& result);
 nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult& result);
+// Most VUs alive in any one second (all workers together).
+uint64_t peak_vus(const cluster::RunResult& result);
 // "1,234,567"
 std::string group_thousands(uint64_t n);
 // Milliseconds with sensible precision, from microseconds: "0.62ms", "12.3ms", "1.52s".

@@ -124,15 +124,15 @@ RunResult run_local(const engine::RunPlan& plan, uint32_t workers, ProgressSink*
 
   std::map<uint64_t, uint32_t> reports;  // interval -> number of workers that sent it
   uint64_t next_progress = 0;
-  auto live_workers = [&] {
-    return static_cast<uint32_t>(
-        std::count_if(handles.begin(), handles.end(), [](auto& h) { return !h.gone || h.done; }));
-  };
   auto emit_progress = [&](bool flush_all) {
     while (progress) {
       auto it = result.seconds.find(next_progress);
       if (it == result.seconds.end()) return;
-      uint32_t expected = live_workers();
+      // Workers still running, and finished ones that reported this second.
+      uint32_t expected = static_cast<uint32_t>(
+          std::count_if(handles.begin(), handles.end(), [&](const WorkerHandle& h) {
+            return !h.gone || (h.done && h.last_interval >= next_progress);
+          }));
       if (!flush_all && reports[next_progress] < expected) return;
       // The last, partial interval comes with kDone; it is not a whole second.
       bool partial = std::any_of(handles.begin(), handles.end(), [&](auto& h) {

@@ -208,6 +208,10 @@ std::string encode_run_plan(const engine::RunPlan& plan) {
   e.put_varint(plan.connect_timeout_ms);
   e.put_varint(plan.worker_index);
   e.put_varint(plan.worker_count);
+  e.put_string(plan.scenario_path);
+  e.put_string(plan.scenario_source);
+  e.put_string(plan.scenario_base_dir);
+  e.put_string(plan.target_override);
   return out;
 }
 
@@ -219,13 +223,36 @@ bool decode_run_plan(std::string_view payload, engine::RunPlan* out) {
       d.read_string(&p.request_bytes) && d.read_bool(&p.head_request) &&
       d.read_varint32(&p.connections) && d.read_double(&p.rate) && d.read_varint(&p.duration_ms) &&
       d.read_varint(&p.timeout_ms) && d.read_varint(&p.connect_timeout_ms) &&
-      d.read_varint32(&p.worker_index) && d.read_varint32(&p.worker_count) && d.at_end();
+      d.read_varint32(&p.worker_index) && d.read_varint32(&p.worker_count) &&
+      d.read_string(&p.scenario_path) && d.read_string(&p.scenario_source) &&
+      d.read_string(&p.scenario_base_dir) && d.read_string(&p.target_override) && d.at_end();
   if (!read) return false;
   if (!std::isfinite(p.rate) || p.rate < 0.0) return false;
   if (p.worker_count == 0 || p.worker_index >= p.worker_count) return false;
   *out = std::move(p);
   return true;
 }
+
+namespace {
+
+void encode_histogram(Encoder* encoder, const metrics::Histogram& h) {
+  Encoder& e = *encoder;
+  // Sparse histogram: totals, then (gap, count) pairs where the gap to the
+  // previous non-empty bucket keeps indexes small and strictly increasing.
+  const std::vector<metrics::Histogram::Bucket> buckets = h.nonzero_buckets();
+  e.put_varint(h.min());
+  e.put_varint(h.max());
+  e.put_varint(h.sum());
+  e.put_varint(buckets.size());
+  uint64_t next_index = 0;
+  for (const auto& b : buckets) {
+    e.put_varint(b.index - next_index);
+    e.put_varint(b.count);
+    next_index = uint64_t{b.index} + 1;
+  }
+}
+
+}  // namespace
 
 std::string encode_snapshot(const metrics::Snapshot& s) {
   std::string out;
@@ -248,19 +275,30 @@ std::string encode_snapshot(const metrics::Snapshot& s) {
   e.put_varint(s.started_late);
   e.put_varint(s.not_started);
   e.put_varint(s.max_schedule_lag_us);
-  // Sparse histogram: totals, then (gap, count) pairs where the gap to the
-  // previous non-empty bucket keeps indexes small and strictly increasing.
-  const std::vector<metrics::Histogram::Bucket> buckets = s.latency.nonzero_buckets();
-  e.put_varint(s.latency.min());
-  e.put_varint(s.latency.max());
-  e.put_varint(s.latency.sum());
-  e.put_varint(buckets.size());
-  uint64_t next_index = 0;
-  for (const auto& b : buckets) {
-    e.put_varint(b.index - next_index);
-    e.put_varint(b.count);
-    next_index = uint64_t{b.index} + 1;
+  encode_histogram(&e, s.latency);
+  // Scenario sections; empty vectors cost one byte each.
+  e.put_varint(s.steps.size());
+  for (const metrics::StepStats& step : s.steps) {
+    e.put_varint(step.requests);
+    e.put_varint(step.errors);
+    e.put_varint(step.failed);
+    e.put_varint(step.extract_failed);
+    encode_histogram(&e, step.latency);
   }
+  e.put_varint(s.checks.size());
+  for (const metrics::CheckStats& check : s.checks) {
+    e.put_varint(check.passed);
+    e.put_varint(check.failed);
+    e.put_varint(check.samples.size());
+    for (const std::string& sample : check.samples) e.put_string(sample);
+  }
+  e.put_varint(s.flows.size());
+  for (const metrics::FlowStats& flow : s.flows) {
+    e.put_varint(flow.iterations);
+    e.put_varint(flow.aborted);
+  }
+  e.put_varint(s.dropped_iterations);
+  e.put_varint(s.vus);
   return out;
 }
 
@@ -324,7 +362,41 @@ bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
   if (!d.read_varint(&s.bytes_sent) || !d.read_varint(&s.bytes_received) ||
       !d.read_varint(&s.connections_opened) || !d.read_varint(&s.scheduled) ||
       !d.read_varint(&s.started_late) || !d.read_varint(&s.not_started) ||
-      !d.read_varint(&s.max_schedule_lag_us) || !decode_histogram(&d, &s.latency) || !d.at_end()) {
+      !d.read_varint(&s.max_schedule_lag_us) || !decode_histogram(&d, &s.latency)) {
+    return false;
+  }
+  // Each element takes at least one byte per field (a step: 4 counters and a
+  // histogram of at least 4), which bounds the counts
+  // before anything is allocated.
+  uint64_t n = 0;
+  if (!d.read_varint(&n) || n > d.remaining() / 8 || n > kMaxSteps) return false;
+  s.steps.resize(n);
+  for (metrics::StepStats& step : s.steps) {
+    if (!d.read_varint(&step.requests) || !d.read_varint(&step.errors) ||
+        !d.read_varint(&step.failed) ||
+        !d.read_varint(&step.extract_failed) || !decode_histogram(&d, &step.latency)) {
+      return false;
+    }
+  }
+  if (!d.read_varint(&n) || n > d.remaining() / 3 || n > kMaxChecks) return false;
+  s.checks.resize(n);
+  for (metrics::CheckStats& check : s.checks) {
+    uint64_t samples = 0;
+    if (!d.read_varint(&check.passed) || !d.read_varint(&check.failed) ||
+        !d.read_varint(&samples) || samples > metrics::CheckStats::kMaxSamples) {
+      return false;
+    }
+    check.samples.resize(samples);
+    for (std::string& sample : check.samples) {
+      if (!d.read_string(&sample)) return false;
+    }
+  }
+  if (!d.read_varint(&n) || n > d.remaining() / 2 || n > kMaxFlows) return false;
+  s.flows.resize(n);
+  for (metrics::FlowStats& flow : s.flows) {
+    if (!d.read_varint(&flow.iterations) || !d.read_varint(&flow.aborted)) return false;
+  }
+  if (!d.read_varint(&s.dropped_iterations) || !d.read_varint(&s.vus) || !d.at_end()) {
     return false;
   }
   *out = std::move(s);

@@ -1,10 +1,14 @@
 #include "cluster/worker_process.h"
 
+#include <memory>
 #include <string>
 
 #include "cluster/channel.h"
 #include "engine/load_generator.h"
+#include "http/url.h"
 #include "net/event_loop.h"
+#include "scenario/loader.h"
+#include "scenario/workload.h"
 
 namespace millstone::cluster {
 
@@ -13,7 +17,7 @@ namespace {
 // Watches the control channel: Stop (or the coordinator vanishing) ends the run.
 class ControlHandler final : public net::IoHandler {
  public:
-  ControlHandler(Channel& channel, engine::LoadGenerator& generator)
+  ControlHandler(Channel& channel, engine::Workload& generator)
       : channel_(channel), generator_(generator) {}
   void on_io(uint32_t) override {
     bool open = channel_.receive_available();
@@ -27,7 +31,7 @@ class ControlHandler final : public net::IoHandler {
 
  private:
   Channel& channel_;
-  engine::LoadGenerator& generator_;
+  engine::Workload& generator_;
 };
 
 }  // namespace
@@ -47,13 +51,39 @@ int run_worker(int control_fd, unsigned worker_index) {
 
   net::EventLoop loop;
   bool channel_ok = true;
-  engine::LoadGenerator generator(loop, plan, [&](const metrics::Snapshot& snapshot, bool final) {
+  engine::Workload::SnapshotSink sink = [&](const metrics::Snapshot& snapshot, bool final) {
     channel_ok = channel_ok && channel.send(MessageType::kSnapshot, encode_snapshot(snapshot));
     if (final) {
       channel_ok = channel_ok && channel.send(MessageType::kDone, {});
       loop.stop();
     }
-  });
+  };
+  // A scenario compiles here, once, from the text the coordinator sent: a
+  // remote agent will do the same without access to the coordinator's files.
+  std::unique_ptr<scenario::Plan> scenario_plan;
+  std::unique_ptr<engine::Workload> workload;
+  if (!plan.scenario_source.empty()) {
+    try {
+      scenario_plan = scenario::parse_scenario(plan.scenario_source, plan.scenario_path,
+                                               plan.scenario_base_dir);
+    } catch (const scenario::ScenarioError& e) {
+      channel.send(MessageType::kError, encode_error(e.what()));
+      return 1;
+    }
+    scenario::WorkerShare share;
+    share.index = plan.worker_index;
+    share.count = plan.worker_count;
+    share.address = plan.address;
+    share.port = plan.port;
+    share.connect_timeout_us = static_cast<int64_t>(plan.connect_timeout_ms) * 1000;
+    if (!plan.target_override.empty()) {
+      if (auto url = http::parse_url(plan.target_override, nullptr)) scenario_plan->target = *url;
+    }
+    workload = std::make_unique<scenario::ScenarioWorkload>(loop, *scenario_plan, share, sink);
+  } else {
+    workload = std::make_unique<engine::LoadGenerator>(loop, plan, sink);
+  }
+  engine::Workload& generator = *workload;
   ControlHandler control(channel, generator);
   uint64_t registration = loop.add(control_fd, EPOLLIN | EPOLLRDHUP, &control);
   std::string error;

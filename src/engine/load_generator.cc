@@ -41,8 +41,6 @@ bool LoadGenerator::start(std::string* error) {
     return false;
   }
   context_.endpoint = *endpoint;
-  context_.request_bytes = plan_.request_bytes;
-  context_.head_request = plan_.head_request;
   context_.read_buffer.resize(kReadBufferBytes);
   context_.stats = &current_;
 
@@ -155,7 +153,7 @@ void LoadGenerator::on_pace() {
 
 void LoadGenerator::send(ClientConnection& connection, int64_t intended, int64_t now) {
   if (now - intended >= kLateThresholdNs) ++current_.started_late;
-  connection.send(intended, now);
+  connection.send(plan_.request_bytes, plan_.head_request, intended, now);
 }
 
 void LoadGenerator::became_idle(ClientConnection& connection, int64_t now) {

@@ -11,29 +11,24 @@
 #include <vector>
 
 #include "engine/run_plan.h"
+#include "engine/workload.h"
 #include "http/client_connection.h"
 #include "metrics/snapshot.h"
 #include "net/event_loop.h"
 
 namespace millstone::engine {
 
-class LoadGenerator final : public http::ClientListener {
+class LoadGenerator final : public Workload, public http::ClientListener {
  public:
-  // Receives one snapshot per second of the run, then the last partial one
-  // with `final` set. The generator is finished after the final one.
-  using SnapshotSink = std::function<void(const metrics::Snapshot&, bool final)>;
-
   // A request counts as started late when sent this long after it was due.
   static constexpr int64_t kLateThresholdNs = 1'000'000;
 
   LoadGenerator(net::EventLoop& loop, const RunPlan& plan, SnapshotSink sink);
   ~LoadGenerator() override;
 
-  // Returns false (with *error) if the plan cannot run (bad address...).
-  bool start(std::string* error);
-  // Ends the run now (deadline reached or stop requested).
-  void stop();
-  bool finished() const { return finished_; }
+  bool start(std::string* error) override;
+  void stop() override;
+  bool finished() const override { return finished_; }
 
   void on_connected(http::ClientConnection& connection) override;
   void on_response(http::ClientConnection& connection, int status, int64_t done_ns) override;

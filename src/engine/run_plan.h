@@ -23,6 +23,15 @@ struct RunPlan {
   uint64_t connect_timeout_ms = 5'000;
   uint32_t worker_index = 0;
   uint32_t worker_count = 1;
+
+  // Scenario runs: the scenario file travels as text and every worker
+  // compiles it into the same immutable plan (a remote agent has no access
+  // to the coordinator's files). The target address/port above is the
+  // scenario's target, resolved once by the coordinator. Empty = quick mode.
+  std::string scenario_path;      // for messages
+  std::string scenario_source;    // the YAML text
+  std::string scenario_base_dir;  // where its data files are
+  std::string target_override;    // --target URL, replaces the file's target
 };
 
 }  // namespace millstone::engine

@@ -100,11 +100,13 @@ void ClientConnection::connect(int64_t now_ns) {
   }
 }
 
-void ClientConnection::send(int64_t intended_ns, int64_t now_ns) {
+void ClientConnection::send(std::string_view request, bool head, int64_t intended_ns,
+                            int64_t now_ns) {
+  request_ = request;
   intended_ns_ = intended_ns;
   sent_ns_ = now_ns;
   written_ = 0;
-  parser_.reset(context_.head_request);
+  parser_.reset(head);
   state_ = State::kWriting;
   write_some();
 }
@@ -141,7 +143,7 @@ void ClientConnection::on_connect_ready() {
 }
 
 void ClientConnection::write_some() {
-  const std::string& request = context_.request_bytes;
+  std::string_view request = request_;
   while (written_ < request.size()) {
     ssize_t n = ::send(fd_, request.data() + written_, request.size() - written_, MSG_NOSIGNAL);
     if (n > 0) {

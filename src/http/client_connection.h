@@ -6,6 +6,7 @@
 // that owns it does (see engine/load_generator.h).
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "http/response_parser.h"
 #include "metrics/snapshot.h"
@@ -51,9 +52,16 @@ class ClientConnection final : public net::IoHandler {
 
   // Starts connecting; the outcome arrives as on_connected or on_failure.
   void connect(int64_t now_ns);
-  // Sends the request; only when idle. `intended_ns` is when it should have
-  // been sent (open model); latency is measured from it.
-  void send(int64_t intended_ns, int64_t now_ns);
+  // Sends a complete serialized request; only when idle. The bytes must stay
+  // valid until the response (or failure) is reported. `intended_ns` is when
+  // it should have been sent (open model); latency is measured from it.
+  void send(std::string_view request, bool head, int64_t intended_ns, int64_t now_ns);
+  // Keep headers and up to max_body_bytes of each response (scenario checks).
+  void set_capture(bool capture, size_t max_body_bytes) {
+    parser_.set_capture(capture, max_body_bytes);
+  }
+  // The last response, valid in on_response.
+  const ResponseParser& response() const { return parser_; }
   // Closes silently (end of run): no callback.
   void close();
   // Fails the current attempt with `cause` (for timeouts found by the owner).
@@ -85,6 +93,7 @@ class ClientConnection final : public net::IoHandler {
   uint64_t registration_ = 0;
   State state_ = State::kClosed;
   uint32_t index_;
+  std::string_view request_;
   size_t written_ = 0;
   int64_t intended_ns_ = 0;
   int64_t sent_ns_ = 0;

@@ -82,6 +82,18 @@ class ResponseParser {
   // First header with that name (case-insensitive); empty when absent or when
   // capture is off.
   std::string_view header(std::string_view name) const;
+  // Every captured header of the final response in arrival order, names as
+  // sent, duplicates kept (several Set-Cookie lines matter). 0 headers when
+  // capture is off; i must be < header_count().
+  size_t header_count() const { return captured_headers_.size(); }
+  std::string_view header_name(size_t i) const {
+    const HeaderSpan& h = captured_headers_[i];
+    return {captured_header_bytes_.data() + h.name_offset, h.name_size};
+  }
+  std::string_view header_value(size_t i) const {
+    const HeaderSpan& h = captured_headers_[i];
+    return {captured_header_bytes_.data() + h.value_offset, h.value_size};
+  }
   std::string_view body() const { return captured_body_; }
 
  private:

@@ -54,6 +54,42 @@ void Snapshot::merge(const Snapshot& other) {
   not_started += other.not_started;
   max_schedule_lag_us = std::max(max_schedule_lag_us, other.max_schedule_lag_us);
   latency.merge(other.latency);
+  if (steps.size() < other.steps.size()) steps.resize(other.steps.size());
+  for (size_t i = 0; i < other.steps.size(); ++i) steps[i].merge(other.steps[i]);
+  if (checks.size() < other.checks.size()) checks.resize(other.checks.size());
+  for (size_t i = 0; i < other.checks.size(); ++i) checks[i].merge(other.checks[i]);
+  if (flows.size() < other.flows.size()) flows.resize(other.flows.size());
+  for (size_t i = 0; i < other.flows.size(); ++i) {
+    flows[i].iterations += other.flows[i].iterations;
+    flows[i].aborted += other.flows[i].aborted;
+  }
+  dropped_iterations += other.dropped_iterations;
+  vus += other.vus;
+}
+
+void StepStats::merge(const StepStats& other) {
+  requests += other.requests;
+  errors += other.errors;
+  failed += other.failed;
+  extract_failed += other.extract_failed;
+  latency.merge(other.latency);
+}
+
+void StepStats::clear() {
+  requests = 0;
+  errors = 0;
+  failed = 0;
+  extract_failed = 0;
+  latency.reset();
+}
+
+void CheckStats::merge(const CheckStats& other) {
+  passed += other.passed;
+  failed += other.failed;
+  for (const std::string& sample : other.samples) {
+    if (samples.size() >= kMaxSamples) break;
+    samples.push_back(sample);
+  }
 }
 
 void Snapshot::clear() {
@@ -72,6 +108,17 @@ void Snapshot::clear() {
   not_started = 0;
   max_schedule_lag_us = 0;
   latency.reset();
+  // Keep the vectors' sizes (and the step histograms' buckets): the same
+  // steps report every second.
+  for (StepStats& step : steps) step.clear();
+  for (CheckStats& check : checks) {
+    check.passed = 0;
+    check.failed = 0;
+    check.samples.clear();
+  }
+  for (FlowStats& flow : flows) flow = FlowStats{};
+  dropped_iterations = 0;
+  vus = 0;
 }
 
 }  // namespace millstone::metrics

@@ -6,10 +6,40 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "metrics/histogram.h"
 
 namespace millstone::metrics {
+
+// Scenario runs: one per request step ("shopper/login"), indexed like Plan::step_names.
+struct StepStats {
+  uint64_t requests = 0;        // complete responses
+  uint64_t errors = 0;          // transport errors (no complete response)
+  uint64_t failed = 0;          // transport errors plus responses with status >= 400
+  uint64_t extract_failed = 0;  // a value to extract was absent (the iteration aborts)
+  Histogram latency;
+  void merge(const StepStats& other);
+  void clear();
+  friend bool operator==(const StepStats&, const StepStats&) = default;
+};
+
+// One per check, indexed like Plan::check_names.
+struct CheckStats {
+  static constexpr size_t kMaxSamples = 3;  // "why" texts kept per interval and worker
+  uint64_t passed = 0;
+  uint64_t failed = 0;
+  std::vector<std::string> samples;
+  void merge(const CheckStats& other);
+  friend bool operator==(const CheckStats&, const CheckStats&) = default;
+};
+
+// One per flow, indexed like Plan::flows.
+struct FlowStats {
+  uint64_t iterations = 0;  // completed
+  uint64_t aborted = 0;     // ended early: transport error, failed extraction, or a failed check with abort
+  friend bool operator==(const FlowStats&, const FlowStats&) = default;
+};
 
 // Why a request or connection failed. Stable names: they appear in JSON output.
 enum class ErrorCause : uint8_t {
@@ -47,6 +77,12 @@ struct Snapshot {
   uint64_t not_started = 0;          // still waiting when the run ended
   uint64_t max_schedule_lag_us = 0;  // how late the generator itself woke up
   Histogram latency;                 // complete responses only, microseconds
+  // Scenario runs only (empty in quick mode).
+  std::vector<StepStats> steps;
+  std::vector<CheckStats> checks;
+  std::vector<FlowStats> flows;
+  uint64_t dropped_iterations = 0;  // arrival-rate executors: due, but every VU was busy
+  uint64_t vus = 0;  // VUs alive at the end of the interval; adds across workers
 
   void add_error(ErrorCause cause, uint64_t n = 1) {
     error_counts[static_cast<size_t>(cause)] += n;

@@ -192,7 +192,8 @@ struct MapFields {
 
 class Parser {
  public:
-  explicit Parser(std::string source_name) : source_(std::move(source_name)) {
+  Parser(std::string source_name, std::string_view text)
+      : source_(std::move(source_name)), text_(text) {
     base_dir_ = std::filesystem::path(source_).parent_path();
   }
 
@@ -200,6 +201,8 @@ class Parser {
 
  private:
   [[noreturn]] void fail(const YAML::Mark& mark, std::string_view message) const;
+  [[noreturn]] void fail_in_scalar(const YAML::Mark& mark, std::string_view value, size_t offset,
+                                   std::string_view message) const;
   void charge(size_t cost, const YAML::Mark& mark);
   MapFields read_map(const YAML::Node& node, const YAML::Mark& mark, std::string_view what,
                      Keys allowed);
@@ -208,17 +211,25 @@ class Parser {
   int parse_status(const Field& field);
   double parse_duration_us(const Field& field);
   double parse_rate(const Field& field);
-  Headers parse_headers(const Field& field);
+  Headers parse_headers(const Field& field, std::vector<YAML::Mark>* value_marks);
+  Template compile_template(std::string_view text, const YAML::Mark& mark,
+                            std::span<const PathSegment> pattern);
+  std::optional<ResponseTemplate> compile_response(int status, Headers& headers,
+                                                   const std::vector<YAML::Mark>& header_marks,
+                                                   std::string& body, const Field* body_field,
+                                                   std::span<const PathSegment> pattern);
   LatencyModel parse_latency(const Field& field);
-  ErrorRule parse_error_rule(const YAML::Node& node);
-  std::vector<ErrorRule> parse_errors(const Field& field);
+  ErrorRule parse_error_rule(const YAML::Node& node, std::span<const PathSegment> pattern);
+  std::vector<ErrorRule> parse_errors(const Field& field, std::span<const PathSegment> pattern);
   std::string read_body_file(const Field& field);
   Route parse_route(const YAML::Node& node);
   void check_reachable(const std::vector<Route>& routes, const std::vector<YAML::Mark>& marks);
 
   std::string source_;
+  std::string_view text_;  // the whole file, to place errors inside a scalar
   std::filesystem::path base_dir_;
   size_t spent_ = 0;
+  std::vector<std::string> counter_names_;
 };
 
 void Parser::fail(const YAML::Mark& mark, std::string_view message) const {
@@ -235,6 +246,97 @@ void Parser::charge(size_t cost, const YAML::Mark& mark) {
          "the config expands to more than 256 MiB (through YAML aliases or body files); "
          "expected a smaller config");
   }
+}
+
+// yaml-cpp marks only where a scalar starts. To point at the expression
+// inside it, find the same text in the file after that mark: the k-th
+// occurrence in the value is taken to be the k-th in the source. Quoting and
+// escapes can make the source differ from the value; then the scalar's own
+// mark is the best there is.
+void Parser::fail_in_scalar(const YAML::Mark& mark, std::string_view value, size_t offset,
+                            std::string_view message) const {
+  if (mark.is_null() || mark.pos < 0 || static_cast<size_t>(mark.pos) >= text_.size() ||
+      offset >= value.size()) {
+    fail(mark, message);
+  }
+  std::string_view needle = value.substr(offset, 24);
+  needle = needle.substr(0, needle.find_first_of("\"'\\\n\r\t"));
+  if (needle.empty()) {
+    fail(mark, message);
+  }
+  size_t occurrence = 0;
+  for (size_t at = value.find(needle); at < offset; at = value.find(needle, at + 1)) {
+    ++occurrence;
+  }
+  const size_t begin = static_cast<size_t>(mark.pos);
+  // Escapes make the source at most a few times longer than the value.
+  const std::string_view window = text_.substr(begin, 4 * value.size() + 64);
+  size_t found = window.find(needle);
+  for (size_t i = 0; i < occurrence && found != std::string_view::npos; ++i) {
+    found = window.find(needle, found + 1);
+  }
+  if (found == std::string_view::npos) {
+    fail(mark, message);
+  }
+  YAML::Mark at = mark;
+  const std::string_view before = window.substr(0, found);
+  const size_t newline = before.rfind('\n');
+  if (newline == std::string_view::npos) {
+    at.column += static_cast<int>(found);
+  } else {
+    at.line += static_cast<int>(std::count(before.begin(), before.end(), '\n'));
+    at.column = static_cast<int>(found - newline - 1);
+  }
+  at.pos += static_cast<int>(found);
+  fail(at, message);
+}
+
+Template Parser::compile_template(std::string_view text, const YAML::Mark& mark,
+                                  std::span<const PathSegment> pattern) {
+  std::string error;
+  size_t offset = 0;
+  const Template::Scope scope{pattern, &counter_names_};
+  std::optional<Template> compiled = Template::compile(text, scope, &error, &offset);
+  if (!compiled) {
+    fail_in_scalar(mark, text, offset, error);
+  }
+  return std::move(*compiled);
+}
+
+// Compiles the templates of one response. When nothing needs evaluating, the
+// headers and body get their literal text ("\{{" unescaped) and the response
+// stays prebuilt; otherwise they keep their source and the result is set.
+std::optional<ResponseTemplate> Parser::compile_response(
+    int status, Headers& headers, const std::vector<YAML::Mark>& header_marks, std::string& body,
+    const Field* body_field, std::span<const PathSegment> pattern) {
+  ResponseTemplate response;
+  response.status = status;
+  bool literal = true;
+  for (size_t i = 0; i < headers.size(); ++i) {
+    Template value = compile_template(headers[i].second, header_marks[i], pattern);
+    literal = literal && value.is_literal();
+    response.headers.emplace_back(headers[i].first, std::move(value));
+  }
+  if (body_field != nullptr) {
+    response.body = compile_template(body, body_field->mark, pattern);
+    literal = literal && response.body.is_literal();
+  } else {
+    response.body = Template::literal(body);
+  }
+  if (literal) {
+    for (size_t i = 0; i < headers.size(); ++i) {
+      headers[i].second = response.headers[i].second.literal_text();
+    }
+    if (body_field != nullptr) {
+      body = response.body.literal_text();
+    }
+    return std::nullopt;
+  }
+  response.uses_json = response.body.uses_json();
+  for (const auto& [name, value] : response.headers) {
+    response.uses_json = response.uses_json || value.uses_json();
+  }
+  return response;
 }
 
 MapFields Parser::read_map(const YAML::Node& node, const YAML::Mark& mark, std::string_view what,
@@ -355,7 +457,7 @@ double Parser::parse_rate(const Field& field) {
   return *number * scale;
 }
 
-Headers Parser::parse_headers(const Field& field) {
+Headers Parser::parse_headers(const Field& field, std::vector<YAML::Mark>* value_marks) {
   // Any header name is a valid key, so the map is read without a key list.
   const MapFields map = read_map(field.value, field.mark, "headers", {});
   Headers headers;
@@ -384,6 +486,7 @@ Headers Parser::parse_headers(const Field& field) {
                                     name, shown(value)));
     }
     headers.emplace_back(name, std::move(value));
+    value_marks->push_back(header.mark);
   }
   return headers;
 }
@@ -496,7 +599,7 @@ LatencyModel Parser::parse_latency(const Field& field) {
   return LatencyModel::lognormal(median, *value);
 }
 
-ErrorRule Parser::parse_error_rule(const YAML::Node& node) {
+ErrorRule Parser::parse_error_rule(const YAML::Node& node, std::span<const PathSegment> pattern) {
   const MapFields map = read_map(node, node.Mark(), "error rule", kErrorKeys);
   ErrorRule rule;
   const Field* rate = map.find("rate");
@@ -535,16 +638,20 @@ ErrorRule Parser::parse_error_rule(const YAML::Node& node) {
   if (kind->key == "status") {
     rule.kind = ErrorRule::kStatus;
     rule.status = parse_status(*kind);
-    if (const Field* body = map.find("body")) {
+    const Field* body = map.find("body");
+    if (body != nullptr) {
       rule.body = scalar(*body, "a string");
       if ((rule.status == 204 || rule.status == 304) && !rule.body.empty()) {
         fail(body->mark,
              fmt::format("status {} has no body in HTTP; expected no body", rule.status));
       }
     }
+    std::vector<YAML::Mark> header_marks;
     if (const Field* headers = map.find("headers")) {
-      rule.headers = parse_headers(*headers);
+      rule.headers = parse_headers(*headers, &header_marks);
     }
+    rule.templated =
+        compile_response(rule.status, rule.headers, header_marks, rule.body, body, pattern);
   } else if (kind->key == "reset") {
     rule.kind = ErrorRule::kReset;
     if (!kind->value.IsScalar() || kind->value.Scalar() != "true") {
@@ -561,7 +668,8 @@ ErrorRule Parser::parse_error_rule(const YAML::Node& node) {
   return rule;
 }
 
-std::vector<ErrorRule> Parser::parse_errors(const Field& field) {
+std::vector<ErrorRule> Parser::parse_errors(const Field& field,
+                                            std::span<const PathSegment> pattern) {
   if (!field.value.IsSequence()) {
     fail(field.mark, fmt::format("errors is {}; expected a list such as "
                                  "[{{rate: 0.01, status: 503}}]",
@@ -570,7 +678,7 @@ std::vector<ErrorRule> Parser::parse_errors(const Field& field) {
   std::vector<ErrorRule> errors;
   double total = 0;
   for (const YAML::Node& item : field.value) {
-    errors.push_back(parse_error_rule(item));
+    errors.push_back(parse_error_rule(item, pattern));
     total += errors.back().rate;
   }
   // A little slack so that 0.1 + 0.2 + 0.7 is not rejected for rounding.
@@ -631,6 +739,18 @@ Route Parser::parse_route(const YAML::Node& node) {
       fail(path->mark,
            fmt::format("path {} contains control characters; expected a plain path", shown(p)));
     }
+    if (p.find("/:") != std::string_view::npos) {
+      if (p.back() == '*') {
+        fail(path->mark, fmt::format("path {} has both parameters and a trailing *; expected "
+                                     "one or the other",
+                                     shown(p)));
+      }
+      std::string error;
+      route.pattern = parse_path_pattern(p, &error);
+      if (!error.empty()) {
+        fail(path->mark, fmt::format("path {}: {}", shown(p), error));
+      }
+    }
     if (p.back() == '*') {
       route.prefix = true;
       route.path.pop_back();
@@ -672,8 +792,9 @@ Route Parser::parse_route(const YAML::Node& node) {
   if (const Field* status = map.find("status")) {
     route.status = parse_status(*status);
   }
+  std::vector<YAML::Mark> header_marks;
   if (const Field* headers = map.find("headers")) {
-    route.headers = parse_headers(*headers);
+    route.headers = parse_headers(*headers, &header_marks);
   }
 
   const Field* body = map.find("body");
@@ -691,12 +812,16 @@ Route Parser::parse_route(const YAML::Node& node) {
     fail((body != nullptr ? body : body_file)->mark,
          fmt::format("status {} has no body in HTTP; expected no body", route.status));
   }
+  // body_file is served as it is: a file is often JSON or HTML of its own,
+  // where "{{" may well be literal.
+  route.templated =
+      compile_response(route.status, route.headers, header_marks, route.body, body, route.pattern);
 
   if (const Field* latency = map.find("latency")) {
     route.latency = parse_latency(*latency);
   }
   if (const Field* errors = map.find("errors")) {
-    route.errors = parse_errors(*errors);
+    route.errors = parse_errors(*errors, route.pattern);
   }
   return route;
 }
@@ -707,6 +832,7 @@ void Parser::check_reachable(const std::vector<Route>& routes,
                              const std::vector<YAML::Mark>& marks) {
   std::unordered_map<std::string, std::vector<size_t>> exact_by_path;
   std::vector<size_t> prefixes;
+  std::vector<size_t> patterns;  // routes with path parameters
   std::unordered_map<std::string, size_t> names;
   auto covers = [&](size_t earlier, size_t later) {
     const Route& a = routes[earlier];
@@ -715,24 +841,40 @@ void Parser::check_reachable(const std::vector<Route>& routes,
   };
   for (size_t i = 0; i < routes.size(); ++i) {
     const Route& route = routes[i];
+    const bool has_pattern = !route.pattern.empty();
     std::optional<size_t> shadow;
-    if (!route.prefix) {
+    auto shadowed_by = [&](size_t j) {
+      if (!shadow || j < *shadow) {
+        shadow = j;
+      }
+    };
+    if (!route.prefix && !has_pattern) {
       if (auto it = exact_by_path.find(route.path); it != exact_by_path.end()) {
         for (size_t j : it->second) {
           if (covers(j, i)) {
-            shadow = j;
+            shadowed_by(j);
             break;
           }
         }
       }
     }
+    // Every path a pattern matches starts with its literal head.
+    const std::string head = has_pattern ? pattern_literal_head(route.pattern) : route.path;
     for (size_t j : prefixes) {
-      if (shadow && *shadow < j) {
+      if (covers(j, i) && head.starts_with(routes[j].path)) {
+        shadowed_by(j);
         break;
       }
-      if (covers(j, i) && route.path.starts_with(routes[j].path)) {
-        shadow = j;
-        break;
+    }
+    if (!route.prefix) {
+      for (size_t j : patterns) {
+        const bool takes_all = has_pattern
+                                   ? pattern_covers(routes[j].pattern, route.pattern)
+                                   : match_path_pattern(routes[j].pattern, route.path, nullptr);
+        if (covers(j, i) && takes_all) {
+          shadowed_by(j);
+          break;
+        }
       }
     }
     if (shadow) {
@@ -749,6 +891,8 @@ void Parser::check_reachable(const std::vector<Route>& routes,
     }
     if (route.prefix) {
       prefixes.push_back(i);
+    } else if (has_pattern) {
+      patterns.push_back(i);
     } else {
       exact_by_path[route.path].push_back(i);
     }
@@ -793,6 +937,7 @@ MockConfig Parser::parse(const YAML::Node& root) {
     marks.push_back(mark);
   }
   check_reachable(config.routes, marks);
+  config.counter_names = std::move(counter_names_);
   return config;
 }
 
@@ -868,7 +1013,7 @@ MockConfig parse_mock_config(std::string_view yaml_text, const std::string& sour
   try {
     const std::string text(yaml_text);
     check_single_document(text, source_name);
-    Parser parser(source_name);
+    Parser parser(source_name, yaml_text);
     return parser.parse(YAML::Load(text));
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's own message for this is "bad file".
@@ -894,15 +1039,15 @@ Router::Router(const MockConfig& config) {
   for (size_t i = 0; i < config.routes.size(); ++i) {
     const Route& route = config.routes[i];
     const int index = static_cast<int>(i);
-    if (route.prefix) {
-      prefixes_.push_back(PrefixRoute{index, route.method, route.path});
+    if (route.prefix || !route.pattern.empty()) {
+      scanned_.push_back(ScannedRoute{index, route.method, route.path, route.pattern});
     } else {
       exact_[route.path].push_back(Candidate{index, route.method});
     }
   }
 }
 
-int Router::match(std::string_view method, std::string_view target) const {
+int Router::match(std::string_view method, std::string_view target, PathParams* params) const {
   const std::string_view path = target.substr(0, target.find('?'));
   int best = -1;
   if (auto it = exact_.find(path); it != exact_.end()) {
@@ -913,11 +1058,16 @@ int Router::match(std::string_view method, std::string_view target) const {
       }
     }
   }
-  for (const PrefixRoute& route : prefixes_) {
+  for (const ScannedRoute& route : scanned_) {
     if (best >= 0 && route.index > best) {
       break;
     }
-    if ((route.method == "*" || route.method == method) && path.starts_with(route.prefix)) {
+    if (route.method != "*" && route.method != method) {
+      continue;
+    }
+    const bool matches = route.pattern.empty() ? path.starts_with(route.prefix)
+                                               : match_path_pattern(route.pattern, path, params);
+    if (matches) {
       return route.index;
     }
   }
@@ -931,7 +1081,10 @@ const Route* match_route(const MockConfig& config, std::string_view method,
     if (route.method != "*" && route.method != method) {
       continue;
     }
-    if (route.prefix ? path.starts_with(route.path) : path == route.path) {
+    const bool matches = route.prefix            ? path.starts_with(route.path)
+                         : route.pattern.empty() ? path == route.path
+                                                 : match_path_pattern(route.pattern, path, nullptr);
+    if (matches) {
       return &route;
     }
   }

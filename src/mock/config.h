@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -13,7 +14,9 @@
 #include <utility>
 #include <vector>
 
+#include "mock/path_pattern.h"
 #include "mock/randomness.h"
+#include "mock/template.h"
 
 namespace millstone::mock {
 
@@ -38,6 +41,9 @@ struct ErrorRule {
   std::string body;
   Headers headers;
   int64_t stall_us = 0;  // kStall: silence before the normal answer, or kStallForever
+  // kStatus with {{ }} in its body or a header value: rendered per request
+  // (body and headers above then keep the template source).
+  std::optional<ResponseTemplate> templated;
 };
 
 struct Route {
@@ -45,17 +51,26 @@ struct Route {
   std::string method;  // "*" matches any method
   std::string path;    // without the trailing "*" when prefix is true
   bool prefix = false;
+  // Non-empty when the path has parameters ("/orders/:id"); never with prefix.
+  std::vector<PathSegment> pattern;
   int status = 200;
   Headers headers;
   std::string body;
   LatencyModel latency;
   std::vector<ErrorRule> errors;
+  // Set when the body or a header value has {{ }} expressions: the response
+  // is rendered per request (body and headers above then keep the template
+  // source). Without it the response is prebuilt bytes, as fast as ever.
+  std::optional<ResponseTemplate> templated;
 };
 
 struct MockConfig {
   uint64_t seed = 0;
   bool seed_given = false;
   std::vector<Route> routes;  // in match order
+  // {{ counter.NAME }} names, in order of first use; Template segments index
+  // into this. Each route's own {{ counter }} needs no name.
+  std::vector<std::string> counter_names;
 };
 
 // Larger inputs are rejected before parsing: a mock config is small, and
@@ -68,24 +83,28 @@ MockConfig load_mock_config_file(const std::string& path);
 MockConfig parse_mock_config(std::string_view yaml_text, const std::string& source_name);
 
 // Finds the first route, in config order, matching a request. Compiled once:
-// an exact-path hash lookup plus a scan of the (usually few) prefix routes.
+// an exact-path hash lookup plus a scan of the (usually few) prefix and
+// parameter routes that come before the exact match.
 class Router {
  public:
   explicit Router(const MockConfig& config);
 
   // The index into config.routes, or -1 for the implicit 404. target may be
-  // the full request-target; the query ("?...") is ignored.
-  int match(std::string_view method, std::string_view target) const;
+  // the full request-target; the query ("?...") is ignored. For a route with
+  // path parameters, *params (when given) receives the captured segments.
+  int match(std::string_view method, std::string_view target, PathParams* params = nullptr) const;
 
  private:
   struct Candidate {
     int index;
     std::string method;
   };
-  struct PrefixRoute {
+  // A prefix route (pattern empty) or a route with path parameters.
+  struct ScannedRoute {
     int index;
     std::string method;
     std::string prefix;
+    std::vector<PathSegment> pattern;
   };
   struct StringHash {
     using is_transparent = void;
@@ -94,7 +113,7 @@ class Router {
 
   // Candidates per exact path, in config order.
   std::unordered_map<std::string, std::vector<Candidate>, StringHash, std::equal_to<>> exact_;
-  std::vector<PrefixRoute> prefixes_;  // in config order
+  std::vector<ScannedRoute> scanned_;  // in config order
 };
 
 // The same answer as Router::match by a plain scan; the reference the Router

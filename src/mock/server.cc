@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include <fmt/format.h>
@@ -74,6 +75,36 @@ class SharedCounters {
   RouteCounters* base_ = nullptr;
 };
 
+// The values behind {{ counter }} (one per route, index = route) and
+// {{ counter.NAME }} (after the routes), shared by all workers: unlike the
+// statistics above, every worker increments the same slot, with fetch_add,
+// so that no two requests get the same value.
+class SharedSequences {
+ public:
+  explicit SharedSequences(size_t slots) : slots_(std::max<size_t>(slots, 1)) {
+    bytes_ = sizeof(std::atomic<uint64_t>) * slots_;
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    base_ = p == MAP_FAILED ? nullptr : static_cast<std::atomic<uint64_t>*>(p);
+    if (base_) {
+      for (size_t i = 0; i < slots_; ++i)
+        new (&base_[i]) std::atomic<uint64_t>(0);
+    }
+  }
+  ~SharedSequences() {
+    if (base_) munmap(base_, bytes_);
+  }
+  SharedSequences(const SharedSequences&) = delete;
+  SharedSequences& operator=(const SharedSequences&) = delete;
+
+  bool ok() const { return base_ != nullptr; }
+  std::span<std::atomic<uint64_t>> slots() { return {base_, slots_}; }
+
+ private:
+  size_t slots_;
+  size_t bytes_ = 0;
+  std::atomic<uint64_t>* base_ = nullptr;
+};
+
 void bump(std::atomic<uint64_t>& counter) {
   counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
@@ -127,6 +158,7 @@ Prebuilt prebuild(int status, const Headers& headers, std::string_view body, boo
 }
 
 // Everything a worker answers with, built once before the first request.
+// Templated responses (Route::templated) are rendered per request instead.
 struct Responses {
   struct PerRoute {
     Prebuilt normal[2];                           // [keep_alive]
@@ -139,11 +171,13 @@ struct Responses {
   explicit Responses(const MockConfig& config) {
     for (const Route& route : config.routes) {
       PerRoute r;
-      for (int ka = 0; ka < 2; ++ka)
-        r.normal[ka] = prebuild(route.status, route.headers, route.body, ka);
+      if (!route.templated) {
+        for (int ka = 0; ka < 2; ++ka)
+          r.normal[ka] = prebuild(route.status, route.headers, route.body, ka);
+      }
       for (const ErrorRule& rule : route.errors) {
         std::array<Prebuilt, 2> e;
-        if (rule.kind == ErrorRule::kStatus) {
+        if (rule.kind == ErrorRule::kStatus && !rule.templated) {
           for (int ka = 0; ka < 2; ++ka)
             e[ka] = prebuild(rule.status, rule.headers, rule.body, ka);
         }
@@ -186,6 +220,7 @@ class Connection final : public net::IoHandler {
   net::Timer delay_;
   // What to send when the delay ends.
   const Prebuilt* pending_ = nullptr;
+  Prebuilt rendered_;  // a templated response; one at a time, as requests are
   bool pending_head_ = false;
   bool pending_keep_alive_ = false;
   bool waiting_ = false;  // a response is delayed or stalled: do not parse more yet
@@ -197,12 +232,13 @@ class Connection final : public net::IoHandler {
 class Worker final : public net::IoHandler {
  public:
   Worker(const MockConfig& config, const Responses& responses, SharedCounters& counters,
-         uint32_t index, int listen_fd)
+         std::span<std::atomic<uint64_t>> sequences, uint32_t index, int listen_fd)
       : config(config),
         responses(responses),
         counters(counters),
         index(index),
         prng(Prng::for_worker(config.seed, index)),
+        renderer(prng, sequences, config.routes.size()),
         router(config),
         listen_fd_(listen_fd) {}
 
@@ -235,6 +271,7 @@ class Worker final : public net::IoHandler {
   SharedCounters& counters;
   uint32_t index;
   Prng prng;
+  TemplateRenderer renderer;  // draws from prng
   Router router;
   net::EventLoop loop;
 
@@ -330,8 +367,9 @@ void Connection::handle_request() {
     respond(p, false, keep_alive);
     return;
   }
-  int index = worker_.router.match(head ? std::string_view("GET") : method, target);
-  if (index < 0 && head) index = worker_.router.match(method, target);
+  PathParams params;
+  int index = worker_.router.match(head ? std::string_view("GET") : method, target, &params);
+  if (index < 0 && head) index = worker_.router.match(method, target, &params);
   if (index < 0) {
     bump(worker_.counters.at(worker_.index, worker_.counters.unmatched()).requests);
     respond(worker_.responses.not_found[keep_alive], head, keep_alive);
@@ -343,6 +381,7 @@ void Connection::handle_request() {
   bump(counters.requests);
 
   const Prebuilt* response = &prebuilt.normal[keep_alive];
+  const ResponseTemplate* templated = route.templated ? &*route.templated : nullptr;
   int64_t delay_us = route.latency.sample_us(worker_.prng);
   if (const ErrorRule* rule = pick_error(route, worker_.prng)) {
     size_t rule_index = static_cast<size_t>(rule - route.errors.data());
@@ -350,6 +389,7 @@ void Connection::handle_request() {
       case ErrorRule::kStatus:
         bump(counters.error_status);
         response = &prebuilt.errors[rule_index][keep_alive];
+        templated = rule->templated ? &*rule->templated : nullptr;
         break;
       case ErrorRule::kReset:
         bump(counters.error_reset);
@@ -364,6 +404,14 @@ void Connection::handle_request() {
         delay_us += rule->stall_us;
         break;
     }
+  }
+  if (templated) {
+    // Rendered now, while the request's bytes are still in the parser, even
+    // if the answer is delayed.
+    worker_.renderer.begin(RenderRequest{&parser_, params, static_cast<size_t>(index)});
+    worker_.renderer.render_response(*templated, keep_alive, &rendered_.bytes,
+                                     &rendered_.header_bytes);
+    response = &rendered_;
   }
   if (delay_us <= 0) {
     respond(*response, head, keep_alive);
@@ -412,9 +460,10 @@ void Connection::flush() {
   if (close_after_write_) close_now(false);
 }
 
-int worker_main(const MockConfig& config, SharedCounters& counters, uint32_t index, int listen_fd) {
+int worker_main(const MockConfig& config, SharedCounters& counters,
+                std::span<std::atomic<uint64_t>> sequences, uint32_t index, int listen_fd) {
   Responses responses(config);
-  Worker worker(config, responses, counters, index, listen_fd);
+  Worker worker(config, responses, counters, sequences, index, listen_fd);
   return worker.run();
 }
 
@@ -440,7 +489,8 @@ void print_stats(const MockConfig& config, SharedCounters& counters) {
 int run_mock_server(const MockConfig& config, const ServerOptions& options) {
   uint32_t workers = std::max<uint32_t>(1, options.workers);
   SharedCounters counters(workers, config.routes.size());
-  if (!counters.ok()) {
+  SharedSequences sequences(config.routes.size() + config.counter_names.size());
+  if (!counters.ok() || !sequences.ok()) {
     std::fprintf(stderr, "millstone mock: cannot map shared counters: %s\n", strerror(errno));
     return 1;
   }
@@ -480,7 +530,7 @@ int run_mock_server(const MockConfig& config, const ServerOptions& options) {
       if (write(ready[1], &status, 1) != 1) _exit(1);
       close(ready[1]);
       if (fd < 0) _exit(1);
-      _exit(worker_main(config, counters, i, fd));
+      _exit(worker_main(config, counters, sequences.slots(), i, fd));
     }
     if (pid > 0) children.push_back(pid);
   }

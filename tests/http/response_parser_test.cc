@@ -1099,3 +1099,63 @@ TEST(ResponseParserTest, SplitHeadersReuseBufferCapacity) {
 
 }  // namespace
 }  // namespace millstone::http
+
+namespace millstone::http {
+namespace {
+
+TEST(ResponseParserTest, HeaderIterationListsEveryCapturedHeaderInOrder) {
+  ResponseParser parser;
+  parser.set_capture(true, 100);
+  parser.reset(false);
+  std::string wire =
+      "HTTP/1.1 100 Continue\r\nX-Interim: yes\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nSet-Cookie: a=1; Path=/\r\nContent-Length: 0\r\n"
+      "set-cookie: b=2\r\nX-Empty:\r\n\r\n";
+  ASSERT_EQ(parser.feed(wire.data(), wire.size()).state, State::kComplete);
+  ASSERT_EQ(parser.header_count(), 4u) << "interim response headers are not kept";
+  EXPECT_EQ(parser.header_name(0), "Set-Cookie");
+  EXPECT_EQ(parser.header_value(0), "a=1; Path=/");
+  EXPECT_EQ(parser.header_name(1), "Content-Length");
+  EXPECT_EQ(parser.header_value(1), "0");
+  EXPECT_EQ(parser.header_name(2), "set-cookie");
+  EXPECT_EQ(parser.header_value(2), "b=2");
+  EXPECT_EQ(parser.header_name(3), "X-Empty");
+  EXPECT_EQ(parser.header_value(3), "");
+
+  // The next response starts from an empty list.
+  parser.reset(false);
+  std::string next = "HTTP/1.1 204 No Content\r\nX-Only: 1\r\n\r\n";
+  ASSERT_EQ(parser.feed(next.data(), next.size()).state, State::kComplete);
+  ASSERT_EQ(parser.header_count(), 1u);
+  EXPECT_EQ(parser.header_name(0), "X-Only");
+  EXPECT_EQ(parser.header_value(0), "1");
+}
+
+TEST(ResponseParserTest, HeaderIterationSurvivesSplitReads) {
+  ResponseParser parser;
+  parser.set_capture(true, 100);
+  parser.reset(false);
+  std::string wire = "HTTP/1.1 200 OK\r\nX-A: one\r\nX-B: two\r\nContent-Length: 0\r\n\r\n";
+  for (char c : wire)
+    parser.feed(&c, 1);
+  ASSERT_EQ(parser.header_count(), 3u);
+  EXPECT_EQ(parser.header_name(1), "X-B");
+  EXPECT_EQ(parser.header_value(1), "two");
+}
+
+TEST(ResponseParserTest, HeaderIterationIsEmptyWhenCaptureIsOff) {
+  ResponseParser parser;
+  std::string wire = "HTTP/1.1 200 OK\r\nX-A: one\r\nContent-Length: 0\r\n\r\n";
+  ASSERT_EQ(parser.feed(wire.data(), wire.size()).state, State::kComplete);
+  EXPECT_EQ(parser.header_count(), 0u);
+
+  parser.set_capture(true, 100);
+  parser.reset(false);
+  ASSERT_EQ(parser.feed(wire.data(), wire.size()).state, State::kComplete);
+  EXPECT_EQ(parser.header_count(), 2u);
+  parser.set_capture(false, 100);
+  EXPECT_EQ(parser.header_count(), 0u);
+}
+
+}  // namespace
+}  // namespace millstone::http

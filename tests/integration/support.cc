@@ -170,4 +170,39 @@ std::string http_get(int port, const std::string& path) {
   return body == std::string::npos ? "" : response.substr(body + 4);
 }
 
+HttpResponse http_request(int port, const std::string& method, const std::string& path,
+                          const std::string& body,
+                          const std::vector<std::pair<std::string, std::string>>& headers) {
+  HttpResponse result;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return result;
+  }
+  std::string request = method + " " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+  for (const auto& [name, value] : headers)
+    request += name + ": " + value + "\r\n";
+  if (!body.empty()) request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  request += "\r\n" + body;
+  (void)!send(fd, request.data(), request.size(), 0);
+  std::string response;
+  char buf[4096];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof buf, 0)) > 0)
+    response.append(buf, static_cast<size_t>(n));
+  close(fd);
+  size_t end = response.find("\r\n\r\n");
+  if (end == std::string::npos || response.compare(0, 9, "HTTP/1.1 ") != 0) return result;
+  result.status = std::atoi(response.c_str() + 9);
+  result.head = response.substr(0, end);
+  result.body = response.substr(end + 4);
+  return result;
+}
+
 }  // namespace millstone::testing

@@ -59,6 +59,18 @@ class MockServer {
 
 // Plain blocking HTTP GET on loopback; returns the body ("" on failure).
 std::string http_get(int port, const std::string& path);
+
+struct HttpResponse {
+  int status = 0;    // 0 when there was no parsable answer
+  std::string head;  // status line and headers
+  std::string body;
+};
+
+// One request on its own connection (Connection: close), any method; a
+// Content-Length is added for a non-empty body.
+HttpResponse http_request(int port, const std::string& method, const std::string& path,
+                          const std::string& body = "",
+                          const std::vector<std::pair<std::string, std::string>>& headers = {});
 std::string write_temp_file(const std::string& content, const std::string& suffix);
 nlohmann::json read_json(const std::string& path);
 

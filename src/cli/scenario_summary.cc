@@ -1,0 +1,128 @@
+#include "cli/scenario_summary.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "cli/summary.h"
+
+namespace millstone::cli {
+
+namespace {
+
+double ms(uint64_t us) { return static_cast<double>(us) / 1e3; }
+
+nlohmann::json latency_json(const metrics::Histogram& h) {
+  return {{"min", ms(h.min())},          {"p50", ms(h.value_at(0.5))},
+          {"p90", ms(h.value_at(0.9))},  {"p95", ms(h.value_at(0.95))},
+          {"p99", ms(h.value_at(0.99))}, {"p999", ms(h.value_at(0.999))},
+          {"max", ms(h.max())},          {"mean", h.mean() / 1e3},
+          {"count", h.count()}};
+}
+
+}  // namespace
+
+std::string format_scenario_summary(const scenario::Plan& plan, const metrics::Snapshot& total,
+                                    const std::vector<scenario::ThresholdOutcome>& thresholds) {
+  std::string out;
+  size_t width = 12;
+  for (const std::string& name : plan.step_names) width = std::max(width, name.size());
+  width = std::min<size_t>(width, 48);
+  out += fmt::format("\n  {:<{}}  {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}\n", "step", width,
+                     "requests", "failed", "p50", "p90", "p99", "max");
+  for (size_t i = 0; i < plan.step_names.size() && i < total.steps.size(); ++i) {
+    const metrics::StepStats& s = total.steps[i];
+    const metrics::Histogram& h = s.latency;
+    auto lat = [&](uint64_t us) { return h.count() ? format_latency(us) : std::string("-"); };
+    out += fmt::format("  {:<{}}  {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}\n", plan.step_names[i],
+                       width, group_thousands(s.requests), group_thousands(s.failed),
+                       lat(h.value_at(0.5)), lat(h.value_at(0.9)), lat(h.value_at(0.99)),
+                       lat(h.max()));
+    if (s.extract_failed) {
+      out += fmt::format("  {:<{}}  {} responses lacked a value to extract\n", "", width,
+                         group_thousands(s.extract_failed));
+    }
+  }
+  if (!plan.check_names.empty()) {
+    out += "\n  checks\n";
+    for (size_t i = 0; i < plan.check_names.size() && i < total.checks.size(); ++i) {
+      const metrics::CheckStats& c = total.checks[i];
+      uint64_t n = c.passed + c.failed;
+      out += fmt::format("    {} {}  {}/{}{}\n", c.failed ? "FAIL" : "ok  ", plan.check_names[i],
+                         group_thousands(c.passed), group_thousands(n),
+                         n ? fmt::format(" ({:.2f}%)", 100.0 * c.passed / n) : "");
+      for (const std::string& sample : c.samples) out += fmt::format("           e.g. {}\n", sample);
+    }
+  }
+  out += "\n  flows       ";
+  for (size_t f = 0; f < plan.flows.size() && f < total.flows.size(); ++f) {
+    out += fmt::format("{}{}: {} iterations", f ? "; " : "", plan.flows[f].name,
+                       group_thousands(total.flows[f].iterations));
+    if (total.flows[f].aborted) {
+      out += fmt::format(" ({} aborted)", group_thousands(total.flows[f].aborted));
+    }
+  }
+  out += "\n";
+  if (total.dropped_iterations) {
+    out += fmt::format(
+        "  dropped     {} iterations could not start on time: every VU was busy (raise "
+        "max_vus)\n",
+        group_thousands(total.dropped_iterations));
+  }
+  if (!thresholds.empty()) {
+    out += "\n  thresholds\n";
+    for (const auto& t : thresholds) {
+      out += fmt::format("    {} {:<40} observed {}\n", t.passed ? "ok  " : "FAIL",
+                         t.threshold->text, t.observed_text);
+    }
+  }
+  return out;
+}
+
+void add_scenario_json(const scenario::Plan& plan, const metrics::Snapshot& total,
+                       const std::vector<scenario::ThresholdOutcome>& thresholds,
+                       nlohmann::json* summary) {
+  nlohmann::json& j = *summary;
+  j["scenario"] = plan.name;
+  nlohmann::json steps = nlohmann::json::array();
+  for (size_t i = 0; i < plan.step_names.size() && i < total.steps.size(); ++i) {
+    const metrics::StepStats& s = total.steps[i];
+    steps.push_back({{"name", plan.step_names[i]},
+                     {"requests", s.requests},
+                     {"failed", s.failed},
+                     {"errors", s.errors},
+                     {"extract_failed", s.extract_failed},
+                     {"latency_ms", latency_json(s.latency)}});
+  }
+  j["steps"] = steps;
+  nlohmann::json checks = nlohmann::json::array();
+  for (size_t i = 0; i < plan.check_names.size() && i < total.checks.size(); ++i) {
+    const metrics::CheckStats& c = total.checks[i];
+    checks.push_back({{"name", plan.check_names[i]},
+                      {"passed", c.passed},
+                      {"failed", c.failed},
+                      {"samples", c.samples}});
+  }
+  j["checks"] = checks;
+  nlohmann::json flows = nlohmann::json::array();
+  for (size_t f = 0; f < plan.flows.size() && f < total.flows.size(); ++f) {
+    flows.push_back({{"name", plan.flows[f].name},
+                     {"iterations", total.flows[f].iterations},
+                     {"aborted", total.flows[f].aborted}});
+  }
+  j["flows"] = flows;
+  j["dropped_iterations"] = total.dropped_iterations;
+  nlohmann::json ts = nlohmann::json::array();
+  bool all = true;
+  for (const auto& t : thresholds) {
+    all = all && t.passed;
+    ts.push_back({{"threshold", t.threshold->text},
+                  {"location", t.threshold->location},
+                  {"passed", t.passed},
+                  {"observed", t.observed_text}});
+  }
+  j["thresholds"] = ts;
+  j["thresholds_passed"] = all;
+}
+
+}  // namespace millstone::cli

@@ -1,0 +1,21 @@
+#pragma once
+// The scenario parts of the summary: per-step latency, checks with sampled
+// failures, flows, and thresholds with their verdicts.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "metrics/snapshot.h"
+#include "scenario/plan.h"
+#include "scenario/thresholds.h"
+
+namespace millstone::cli {
+
+std::string format_scenario_summary(const scenario::Plan& plan, const metrics::Snapshot& total,
+                                    const std::vector<scenario::ThresholdOutcome>& thresholds);
+void add_scenario_json(const scenario::Plan& plan, const metrics::Snapshot& total,
+                       const std::vector<scenario::ThresholdOutcome>& thresholds,
+                       nlohmann::json* summary);
+
+}  // namespace millstone::cli

@@ -1,0 +1,65 @@
+#pragma once
+// Shared state of one scenario compile, split across loader.cc (top level,
+// variables, data, thresholds), loader_flows.cc (flows, steps, requests,
+// checks, extraction) and loader_scenarios.cc (executors and the timeline).
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "scenario/plan.h"
+#include "scenario/yaml_fields.h"
+
+namespace millstone::scenario::detail {
+
+// Names templates may not define: they are built-ins of the template language.
+inline constexpr std::string_view kReservedNames[] = {"vu",  "iteration", "worker",  "uuid",
+                                                      "now", "now_ms",    "now_iso", "random"};
+
+struct LoadContext {
+  LoadContext(yaml::Reader& r, Plan& p) : reader(r), plan(p) {}
+
+  yaml::Reader& reader;
+  Plan& plan;
+
+  std::vector<std::string> constant_names;      // from vars:, for messages
+  std::vector<int> slot_data_source;            // variable slot -> index into plan.data, or -1
+  std::map<std::string, YAML::Mark> extracted;  // names set by some extract:, first place seen
+  // defaults: headers. Literal ones go to Plan::default_headers; templated ones
+  // are copied into every request (the engine renders only request headers).
+  std::vector<std::pair<std::string, Template>> templated_default_headers;
+  bool default_content_type = false;  // defaults: headers has a Content-Type
+
+  // Name components of every step ("shopper", "checkout", "pay") and every
+  // check, by index, for resolving the short names thresholds may use.
+  std::vector<std::vector<std::string>> step_components;
+  std::vector<std::vector<std::string>> check_components;
+
+  // The variable slot of a data column, or -1.
+  int data_source_of_slot(uint32_t slot) const {
+    return slot < slot_data_source.size() ? slot_data_source[slot] : -1;
+  }
+};
+
+bool is_reserved_name(std::string_view name);
+
+// Compiles a scalar's text as a template against ctx.plan.variables, with
+// errors at the exact column. `what` names the field in messages.
+Template compile_template(LoadContext& ctx, const YAML::Node& node, const YAML::Mark& mark,
+                          std::string_view text, std::string_view what);
+
+// A headers: map: names are HTTP tokens, values templates.
+std::vector<std::pair<std::string, Template>> compile_headers(LoadContext& ctx,
+                                                              const yaml::Field& field);
+
+// Pass one: interns every name an extract: declares, anywhere in the file, so
+// a template may use a value that another step (or flow) extracts.
+void collect_extracted_names(LoadContext& ctx, const yaml::Field& flows);
+// Pass two: flows, in file order.
+void compile_flows(LoadContext& ctx, const yaml::Field& flows);
+// scenarios: (or the default), with start times laid out.
+void compile_scenarios(LoadContext& ctx, const yaml::Field* scenarios);
+
+}  // namespace millstone::scenario::detail

@@ -1,0 +1,1045 @@
+// flows: -> Plan::flows. Each flow's steps become a flat program (groups are
+// name prefixes, loops are jumps); requests get their templates, checks and
+// extractions compiled, and every request and check gets a result index.
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <memory>
+#include <regex>
+#include <set>
+
+#include <fmt/format.h>
+#include <re2/re2.h>
+
+#include "scenario/loader.h"
+#include "scenario/loader_context.h"
+
+namespace millstone::scenario::detail {
+namespace {
+
+using yaml::Field;
+using yaml::Keys;
+using yaml::MapFields;
+using yaml::shown;
+
+constexpr size_t kMaxFlows = 1000;
+constexpr size_t kMaxSteps = 100000;
+constexpr double kMaxLoopCount = 1e6;
+constexpr int kMaxNesting = 16;
+
+constexpr std::string_view kFlowKeys[] = {"weight", "on_check_failure", "steps"};
+constexpr std::string_view kMethodKeys[] = {"get",    "post", "put",    "patch",
+                                            "delete", "head", "options"};
+constexpr std::string_view kStepKeys[] = {
+    "name",    "get",     "post",    "put",   "patch", "delete", "head",
+    "options", "request", "headers", "query", "json",  "body",   "form",
+    "timeout", "check",   "extract", "think", "group", "loop",   "steps"};
+constexpr std::string_view kRequestStepKeys[] = {"name", "headers", "query", "json",   "body",
+                                                 "form", "timeout", "check", "extract"};
+constexpr std::string_view kRequestKeys[] = {"method", "path"};
+constexpr std::string_view kCheckKeys[] = {"status", "header", "body", "json", "duration"};
+constexpr std::string_view kExtractKeys[] = {"json",   "regex",  "group", "header",
+                                             "cookie", "status", "body",  "default"};
+constexpr std::string_view kExtractSources[] = {"json",   "regex",  "header",
+                                                "cookie", "status", "body"};
+constexpr std::string_view kHeaderOps[] = {"equals",  "not_equals", "contains", "not_contains",
+                                           "matches", "exists",     "one_of"};
+constexpr std::string_view kBodyOps[] = {"contains", "not_contains", "matches", "equals"};
+constexpr std::string_view kJsonOps[] = {
+    "equals", "not_equals", "contains", "not_contains", "matches", "exists", "not_exists",
+    "lt",     "le",         "gt",       "ge",           "length",  "one_of"};
+constexpr std::string_view kDurationOps[] = {"lt", "le", "gt", "ge"};
+
+constexpr std::string_view kActionsHint =
+    "one of get, post, put, patch, delete, head, options, request, think, group or loop";
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool contains(Keys keys, std::string_view key) {
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+std::string upper(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+// A template split the way Template::compile splits it: literal text (with
+// "\{{" already unescaped) and the inside of each {{ ... }}.
+struct TemplatePart {
+  bool expression = false;
+  std::string text;
+};
+
+std::vector<TemplatePart> split_template(std::string_view text) {
+  std::vector<TemplatePart> parts;
+  std::string literal;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t brace = text.find("{{", pos);
+    if (brace == std::string_view::npos) {
+      literal.append(text.substr(pos));
+      break;
+    }
+    if (brace > pos && text[brace - 1] == '\\') {
+      literal.append(text.substr(pos, brace - 1 - pos));
+      literal.append("{{");
+      pos = brace + 2;
+      continue;
+    }
+    literal.append(text.substr(pos, brace - pos));
+    const size_t close = text.find("}}", brace + 2);  // compiled already: it exists
+    if (!literal.empty()) {
+      parts.push_back({false, std::move(literal)});
+      literal.clear();
+    }
+    parts.push_back({true, std::string(text.substr(brace + 2, close - brace - 2))});
+    pos = close + 2;
+  }
+  if (!literal.empty()) {
+    parts.push_back({false, std::move(literal)});
+  }
+  return parts;
+}
+
+void append_urlencoded(std::string_view in, std::string* out) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (char c : in) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '.' || c == '_' || c == '~') {
+      *out += c;
+    } else {
+      *out += '%';
+      *out += kHex[u >> 4];
+      *out += kHex[u & 15];
+    }
+  }
+}
+
+std::string json_escaped(std::string_view in) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : in) {
+    const auto u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (u < 0x20) {
+          out += "\\u00";
+          out += kHex[u >> 4];
+          out += kHex[u & 15];
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+// Template text that renders `parts` with every literal encoded at load time
+// and every expression through `filter`, unless it names a filter itself.
+std::string compose(const std::vector<TemplatePart>& parts, std::string_view filter) {
+  std::string out;
+  for (const TemplatePart& part : parts) {
+    if (part.expression) {
+      out += "{{";
+      out += part.text;
+      if (part.text.find('|') == std::string::npos) {
+        out += " | ";
+        out += filter;
+        out += ' ';
+      }
+      out += "}}";
+    } else if (filter == "json") {
+      out += Template::escape(json_escaped(part.text));
+    } else {
+      append_urlencoded(part.text, &out);  // no braces survive encoding
+    }
+  }
+  return out;
+}
+
+bool is_json_number(std::string_view text) {
+  static const std::regex kNumber(R"(-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?)");
+  return std::regex_match(text.begin(), text.end(), kNumber);
+}
+
+// What a plain YAML scalar means as a JSON value: a number, a literal, or a string.
+enum class PlainKind { kString, kNumber, kTrue, kFalse, kNull };
+
+PlainKind plain_kind(const YAML::Node& node) {
+  if (node.Tag() != "?") {
+    return PlainKind::kString;  // quoted, a block scalar or tagged !!str
+  }
+  const std::string& text = node.Scalar();
+  if (text == "true" || text == "True" || text == "TRUE") return PlainKind::kTrue;
+  if (text == "false" || text == "False" || text == "FALSE") return PlainKind::kFalse;
+  if (text == "null" || text == "Null" || text == "NULL" || text == "~") return PlainKind::kNull;
+  if (is_json_number(text)) return PlainKind::kNumber;
+  return PlainKind::kString;
+}
+
+// Step, group and flow names are joined with "/" into result names and
+// written inside {step=...} in thresholds.
+void check_label(yaml::Reader& reader, std::string_view name, const YAML::Mark& mark,
+                 std::string_view what) {
+  if (name.empty() || yaml::trim(name) != name) {
+    reader.fail(mark, fmt::format("{} name {} is empty or has spaces at an end; expected a short "
+                                  "label such as login",
+                                  what, shown(name)));
+  }
+  const size_t bad = name.find_first_of("/{}");
+  if (bad != std::string_view::npos) {
+    reader.fail(mark, fmt::format("{} name {} contains '{}'; expected a label without / {{ }} "
+                                  "(/ joins flow, group and step names)",
+                                  what, shown(name), name[bad]));
+  }
+  if (std::any_of(name.begin(), name.end(), [](char c) {
+        const auto u = static_cast<unsigned char>(c);
+        return u < 0x20 || u == 0x7f;
+      })) {
+    reader.fail(mark, fmt::format("{} name {} contains control characters; expected a short "
+                                  "label",
+                                  what, shown(name)));
+  }
+}
+
+void collect_from_steps(LoadContext& ctx, const YAML::Node& steps, int depth) {
+  if (!steps.IsSequence() || depth > kMaxNesting) {
+    return;  // pass two reports the shape
+  }
+  for (const YAML::Node& step : steps) {
+    if (!step.IsMap()) {
+      continue;
+    }
+    for (const auto& entry : step) {
+      if (!entry.first.IsScalar()) {
+        continue;
+      }
+      const std::string& key = entry.first.Scalar();
+      if (key == "steps") {
+        collect_from_steps(ctx, entry.second, depth + 1);
+      }
+      if (key != "extract" || !entry.second.IsMap()) {
+        continue;
+      }
+      for (const auto& extraction : entry.second) {
+        if (!extraction.first.IsScalar()) {
+          continue;
+        }
+        const std::string& name = extraction.first.Scalar();
+        const YAML::Mark mark = extraction.first.Mark();
+        if (!yaml::is_identifier(name)) {
+          ctx.reader.fail(mark, fmt::format("extracted name {} is not usable in templates; "
+                                            "expected letters, digits and _, not starting with a "
+                                            "digit",
+                                            shown(name)));
+        }
+        if (is_reserved_name(name)) {
+          ctx.reader.fail(mark, fmt::format("extracted name {} is a built-in of templates; "
+                                            "expected another name",
+                                            shown(name)));
+        }
+        if (std::find(ctx.constant_names.begin(), ctx.constant_names.end(), name) !=
+            ctx.constant_names.end()) {
+          ctx.reader.fail(mark, fmt::format("extracted name {} is a constant in vars:; expected "
+                                            "another name (constants never change)",
+                                            shown(name)));
+        }
+        for (const DataSource& source : ctx.plan.data) {
+          if (source.name == name) {
+            ctx.reader.fail(mark, fmt::format("extracted name {} is the name of a data source; "
+                                              "expected another name",
+                                              shown(name)));
+          }
+        }
+        ctx.extracted.emplace(name, mark);
+        ctx.plan.variables.intern(name);
+      }
+    }
+  }
+}
+
+class FlowCompiler {
+ public:
+  FlowCompiler(LoadContext& ctx, Flow& flow) : ctx_(ctx), reader_(ctx.reader), flow_(flow) {}
+
+  void compile(const Field& field);
+
+ private:
+  void compile_steps(const Field& field, int depth);
+  void compile_step(const YAML::Node& node, const YAML::Mark& mark, int depth);
+  void compile_request(const MapFields& map, const Field& action);
+  void compile_path(HttpRequest& request, const MapFields& map, const Field& action,
+                    std::string* path_text);
+  void compile_query(const Field& field, std::string* target_text);
+  void compile_body(HttpRequest& request, const MapFields& map, bool step_content_type);
+  std::string json_text(const YAML::Node& node, const YAML::Mark& mark, int depth);
+  void compile_checks(HttpRequest& request, const Field& field,
+                      const std::vector<std::string>& step_components);
+  std::vector<Expectation> expectations(const Field& spec, Keys ops, bool shorthand,
+                                        std::string_view subject, bool durations);
+  Expectation expectation(const Field& op, std::string_view subject, bool durations);
+  void compile_extractions(HttpRequest& request, const Field& field);
+  Template tracked(Template t);
+
+  LoadContext& ctx_;
+  yaml::Reader& reader_;
+  Flow& flow_;
+  std::vector<std::string> groups_;               // enclosing group names
+  std::map<std::string, YAML::Mark> step_names_;  // full names used in this flow
+  std::set<uint32_t> data_sources_;
+  uint32_t loop_depth_ = 0;
+};
+
+void FlowCompiler::compile(const Field& field) {
+  const MapFields map =
+      reader_.read_map(field.value, field.mark, fmt::format("flow {}", field.key), kFlowKeys);
+  if (const Field* weight = map.find("weight")) {
+    flow_.weight = reader_.number(*weight, 0, 1e6, /*whole=*/false);
+    if (flow_.weight <= 0) {
+      reader_.fail(weight->mark,
+                   "weight is 0; expected a number above 0 (to leave a flow out, "
+                   "list the others in the scenario's flows:)");
+    }
+  }
+  if (const Field* policy = map.find("on_check_failure")) {
+    const std::string text = reader_.scalar(*policy, "abort_iteration or continue");
+    if (text != "abort_iteration" && text != "continue") {
+      reader_.fail(policy->mark, fmt::format("on_check_failure {} is not a policy; expected "
+                                             "abort_iteration or continue",
+                                             shown(text)));
+    }
+    flow_.abort_on_check_failure = text == "abort_iteration";
+  }
+  const Field* steps = map.find("steps");
+  if (steps == nullptr) {
+    reader_.fail(map.mark, fmt::format("flow {} has no steps; expected steps: with a list such as "
+                                       "[{{get: /}}]",
+                                       shown(field.key)));
+  }
+  compile_steps(*steps, 0);
+  flow_.data_sources.assign(data_sources_.begin(), data_sources_.end());
+}
+
+void FlowCompiler::compile_steps(const Field& field, int depth) {
+  if (depth > kMaxNesting) {
+    reader_.fail(field.mark, fmt::format("groups and loops nest more than {} deep; expected a "
+                                         "flatter flow",
+                                         kMaxNesting));
+  }
+  if (!field.value.IsSequence() || field.value.size() == 0) {
+    reader_.fail(field.mark, fmt::format("steps is {}; expected a list of steps, each starting "
+                                         "with \"- \"",
+                                         field.value.IsSequence() ? "an empty list"
+                                                                  : yaml::kind_of(field.value)));
+  }
+  for (const YAML::Node& item : field.value) {
+    compile_step(item, item.Mark().is_null() ? field.mark : item.Mark(), depth);
+  }
+}
+
+void FlowCompiler::compile_step(const YAML::Node& node, const YAML::Mark& mark, int depth) {
+  if (!node.IsMap()) {
+    reader_.fail(mark, fmt::format("step is {}; expected a map such as {{get: /path}}, {{think: "
+                                   "1s}}, {{group: NAME, steps: [...]}} or {{loop: 3, steps: "
+                                   "[...]}}",
+                                   yaml::kind_of(node)));
+  }
+  const MapFields map = reader_.read_map(node, mark, "step", kStepKeys);
+  const Field* action = nullptr;
+  for (const Field& field : map.fields) {
+    const bool is_action = contains(kMethodKeys, field.key) || field.key == "request" ||
+                           field.key == "think" || field.key == "group" || field.key == "loop";
+    if (!is_action) {
+      continue;
+    }
+    if (action != nullptr) {
+      reader_.fail(field.key_mark, fmt::format("step has both {} and {}; expected one action per "
+                                               "step (make two steps)",
+                                               action->key, field.key));
+    }
+    action = &field;
+  }
+  if (action == nullptr) {
+    reader_.fail(map.mark, fmt::format("step has no action; expected {}", kActionsHint));
+  }
+  const bool is_request = action->key != "think" && action->key != "group" && action->key != "loop";
+  for (const Field& field : map.fields) {
+    const bool applies =
+        &field == action || (is_request ? contains(kRequestStepKeys, field.key)
+                                        : action->key != "think" && field.key == "steps");
+    if (!applies) {
+      const std::string_view allowed =
+          is_request ? "name, headers, query, json, body, form, timeout, check, extract"
+          : action->key == "think" ? "think alone"
+                                   : "steps";
+      reader_.fail(field.key_mark,
+                   fmt::format("{} does not apply to a {} step; expected {}", field.key,
+                               is_request ? "request" : action->key, allowed));
+    }
+  }
+  if (ctx_.plan.step_names.size() >= kMaxSteps) {
+    reader_.fail(mark, fmt::format("more than {} steps; expected fewer", kMaxSteps));
+  }
+
+  if (is_request) {
+    compile_request(map, *action);
+    return;
+  }
+  if (action->key == "think") {
+    flow_.think_times.push_back(reader_.latency(*action));
+    Instruction think;
+    think.op = Instruction::Op::kThink;
+    think.arg = static_cast<uint32_t>(flow_.think_times.size() - 1);
+    flow_.program.push_back(think);
+    return;
+  }
+  const Field* steps = map.find("steps");
+  if (steps == nullptr) {
+    reader_.fail(map.mark, fmt::format("{} step has no steps; expected steps: with a list of "
+                                       "steps",
+                                       action->key));
+  }
+  if (action->key == "group") {
+    const std::string name = reader_.scalar(*action, "a group name");
+    check_label(reader_, name, action->mark, "group");
+    groups_.push_back(name);
+    compile_steps(*steps, depth + 1);
+    groups_.pop_back();
+    return;
+  }
+  // A loop: begin, body, end. Begin jumps past the end when done; end jumps
+  // back to the first body instruction while iterations remain.
+  const auto count =
+      static_cast<uint32_t>(reader_.number(*action, 1, kMaxLoopCount, /*whole=*/true));
+  const size_t begin = flow_.program.size();
+  Instruction loop_begin;
+  loop_begin.op = Instruction::Op::kLoopBegin;
+  loop_begin.count = count;
+  flow_.program.push_back(loop_begin);
+  ++loop_depth_;
+  flow_.max_loop_depth = std::max(flow_.max_loop_depth, loop_depth_);
+  compile_steps(*steps, depth + 1);
+  --loop_depth_;
+  Instruction loop_end;
+  loop_end.op = Instruction::Op::kLoopEnd;
+  loop_end.arg = static_cast<uint32_t>(begin);
+  loop_end.jump = static_cast<uint32_t>(begin + 1);
+  flow_.program.push_back(loop_end);
+  flow_.program[begin].jump = static_cast<uint32_t>(flow_.program.size());
+}
+
+Template FlowCompiler::tracked(Template t) {
+  for (uint32_t slot : t.variables_used()) {
+    const int source = ctx_.data_source_of_slot(slot);
+    if (source >= 0) {
+      data_sources_.insert(static_cast<uint32_t>(source));
+    }
+  }
+  return t;
+}
+
+void FlowCompiler::compile_request(const MapFields& map, const Field& action) {
+  HttpRequest request;
+  std::string path_text;
+  compile_path(request, map, action, &path_text);
+
+  // Step headers override defaults of the same name; literal defaults are sent
+  // by the engine unless overridden, templated ones are copied in here.
+  std::vector<std::pair<std::string, Template>> step_headers;
+  if (const Field* headers = map.find("headers")) {
+    step_headers = compile_headers(ctx_, *headers);
+  }
+  bool step_content_type = false;
+  for (const auto& [name, value] : step_headers) {
+    step_content_type = step_content_type || iequals(name, "Content-Type");
+  }
+  for (const auto& [name, value] : ctx_.templated_default_headers) {
+    const bool overridden =
+        std::any_of(step_headers.begin(), step_headers.end(),
+                    [&, &name = name](const auto& header) { return iequals(header.first, name); });
+    if (!overridden) {
+      request.headers.emplace_back(name, tracked(value));
+    }
+  }
+  for (auto& [name, value] : step_headers) {
+    request.headers.emplace_back(std::move(name), tracked(std::move(value)));
+  }
+  compile_body(request, map, step_content_type);
+
+  if (const Field* timeout = map.find("timeout")) {
+    request.timeout_us = reader_.duration_us(*timeout);
+    if (request.timeout_us <= 0) {
+      reader_.fail(timeout->mark, "timeout is 0; expected a duration above 0, such as 2s");
+    }
+  }
+
+  // The step's result name: "flow/group/name".
+  std::string name = request.method + " " + path_text;
+  YAML::Mark name_mark = action.key_mark;
+  if (const Field* given = map.find("name")) {
+    name = reader_.scalar(*given, "a step name");
+    check_label(reader_, name, given->mark, "step");
+    name_mark = given->mark;
+  }
+  std::vector<std::string> components{flow_.name};
+  components.insert(components.end(), groups_.begin(), groups_.end());
+  components.push_back(name);
+  std::string full_name;
+  for (const std::string& component : components) {
+    full_name += full_name.empty() ? component : "/" + component;
+  }
+  if (auto [it, added] = step_names_.emplace(full_name, name_mark); !added) {
+    reader_.fail(name_mark, fmt::format("step name {} is already used at line {}; expected "
+                                        "unique step names within a flow (give one of them a "
+                                        "name:)",
+                                        shown(full_name), it->second.line + 1));
+  }
+
+  if (const Field* extract = map.find("extract")) {
+    compile_extractions(request, *extract);
+  }
+  if (const Field* check = map.find("check")) {
+    compile_checks(request, *check, components);
+  }
+
+  Instruction instruction;
+  instruction.op = Instruction::Op::kRequest;
+  instruction.arg = static_cast<uint32_t>(flow_.requests.size());
+  instruction.metric = static_cast<uint32_t>(ctx_.plan.step_names.size());
+  ctx_.plan.step_names.push_back(full_name);
+  ctx_.step_components.push_back(std::move(components));
+  flow_.requests.push_back(std::move(request));
+  flow_.program.push_back(instruction);
+}
+
+void FlowCompiler::compile_path(HttpRequest& request, const MapFields& map, const Field& action,
+                                std::string* path_text) {
+  const Field* path = &action;
+  std::optional<MapFields> explicit_request;
+  if (action.key == "request") {
+    explicit_request = reader_.read_map(action.value, action.mark, "request", kRequestKeys);
+    const Field* method = explicit_request->find("method");
+    path = explicit_request->find("path");
+    if (method == nullptr || path == nullptr) {
+      reader_.fail(explicit_request->mark, fmt::format("request has no {}; expected e.g. "
+                                                       "{{method: PURGE, path: /cache}}",
+                                                       method == nullptr ? "method" : "path"));
+    }
+    request.method = reader_.scalar(*method, "an HTTP method such as GET");
+    const bool token =
+        !request.method.empty() &&
+        std::all_of(request.method.begin(), request.method.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) ||
+                 std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+        });
+    if (!token) {
+      reader_.fail(method->mark, fmt::format("method {} is not an HTTP method; expected e.g. "
+                                             "GET, POST or PURGE",
+                                             shown(request.method)));
+    }
+    if (upper(request.method) != request.method) {
+      reader_.fail(method->mark, fmt::format("method {} has lowercase letters, and HTTP methods "
+                                             "are case-sensitive; expected {}",
+                                             shown(request.method), upper(request.method)));
+    }
+  } else {
+    request.method = upper(action.key);
+  }
+
+  *path_text = reader_.scalar(*path, "a path such as /login");
+  const std::string& text = *path_text;
+  const size_t scheme = text.find("://");
+  if (scheme != std::string::npos && text.find('/') > scheme) {
+    reader_.fail(path->mark, fmt::format("path {} is a URL; use a path; the host comes from "
+                                         "target: (one target per file), e.g. /login",
+                                         shown(text)));
+  }
+  if (text.empty() || text.front() != '/') {
+    reader_.fail(path->mark, fmt::format("path {} does not start with /; expected e.g. /login or "
+                                         "/items/{{{{ id }}}}",
+                                         shown(text)));
+  }
+  tracked(compile_template(ctx_, path->value, path->mark, text, "path"));
+  // Literal text goes on the request line as written, so it must be clean;
+  // expressions are the user's to encode (| urlencode).
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text.compare(i, 2, "{{") == 0 && (i == 0 || text[i - 1] != '\\')) {
+      i = text.find("}}", i) + 1;
+      continue;
+    }
+    const auto u = static_cast<unsigned char>(text[i]);
+    if (u <= 0x20 || u == 0x7f || text[i] == '#') {
+      reader_.fail(reader_.mark_at(path->value, path->mark, i),
+                   fmt::format("path {} contains {}; expected %20 for a space, and no fragment "
+                               "(#) or control characters",
+                               shown(text), text[i] == '#' ? "'#'" : "a space or control byte"));
+    }
+  }
+  std::string target_text = text;
+  if (const Field* query = map.find("query")) {
+    compile_query(*query, &target_text);
+  }
+  std::string error;
+  size_t offset = 0;
+  std::optional<Template> target =
+      Template::compile(target_text, ctx_.plan.variables, false, &error, &offset);
+  if (!target) {
+    reader_.fail(path->mark, fmt::format("path and query do not form a template ({}); expected "
+                                         "a path such as /items/{{{{ id }}}}",
+                                         error));
+  }
+  request.target = tracked(std::move(*target));
+}
+
+void FlowCompiler::compile_query(const Field& field, std::string* target_text) {
+  const MapFields map = reader_.read_map(field.value, field.mark, "query", {});
+  bool first = target_text->find('?') == std::string::npos;
+  for (const Field& parameter : map.fields) {
+    const std::string value = reader_.scalar(parameter, "a text or template");
+    compile_template(ctx_, parameter.value, parameter.mark, value,
+                     fmt::format("query {}", parameter.key));
+    *target_text += first ? '?' : '&';
+    first = false;
+    append_urlencoded(parameter.key, target_text);
+    *target_text += '=';
+    *target_text += compose(split_template(value), "urlencode");
+  }
+}
+
+void FlowCompiler::compile_body(HttpRequest& request, const MapFields& map,
+                                bool step_content_type) {
+  const Field* body = nullptr;
+  for (std::string_view key : {"json", "body", "form"}) {
+    if (const Field* field = map.find(key)) {
+      if (body != nullptr) {
+        reader_.fail(field->key_mark, fmt::format("step has both {} and {}; expected one body",
+                                                  body->key, field->key));
+      }
+      body = field;
+    }
+  }
+  if (body == nullptr) {
+    return;
+  }
+  std::string_view content_type;
+  std::string text;
+  if (body->key == "body") {
+    text = reader_.scalar(*body, "the body text");
+    request.body = tracked(compile_template(ctx_, body->value, body->mark, text, "body"));
+    return;
+  }
+  if (body->key == "json") {
+    if (!body->value.IsMap() && !body->value.IsSequence()) {
+      reader_.fail(body->mark, fmt::format("json is {}; expected a map or a list (for JSON "
+                                           "written as text use body: with a Content-Type "
+                                           "header)",
+                                           yaml::kind_of(body->value)));
+    }
+    text = json_text(body->value, body->mark, 0);
+    content_type = "application/json";
+  } else {
+    const MapFields form = reader_.read_map(body->value, body->mark, "form", {});
+    for (const Field& field : form.fields) {
+      const std::string value = reader_.scalar(field, "a text or template");
+      compile_template(ctx_, field.value, field.mark, value, fmt::format("form {}", field.key));
+      if (!text.empty()) {
+        text += '&';
+      }
+      append_urlencoded(field.key, &text);
+      text += '=';
+      text += compose(split_template(value), "urlencode");
+    }
+    content_type = "application/x-www-form-urlencoded";
+  }
+  std::string error;
+  size_t offset = 0;
+  std::optional<Template> compiled =
+      Template::compile(text, ctx_.plan.variables, false, &error, &offset);
+  if (!compiled) {
+    reader_.fail(body->mark, fmt::format("{} does not form a template ({}); expected plain "
+                                         "values and {{{{ name }}}} expressions",
+                                         body->key, error));
+  }
+  request.body = tracked(std::move(*compiled));
+  // A json:/form: body says what it is, even over a default Content-Type;
+  // only the step's own header beats it.
+  if (!step_content_type) {
+    if (ctx_.default_content_type) {
+      request.headers.emplace_back("Content-Type", Template::literal(std::string(content_type)));
+    } else {
+      request.content_type = content_type;
+    }
+  }
+}
+
+// YAML -> JSON text with templates inside strings (rendered through | json).
+// Plain numbers, true/false and null stay JSON literals; quoted ones are
+// strings; !raw "{{ n }}" inserts a template's output unquoted.
+std::string FlowCompiler::json_text(const YAML::Node& node, const YAML::Mark& mark, int depth) {
+  if (depth > 64) {
+    reader_.fail(mark, "json nests more than 64 levels; expected a shallower body");
+  }
+  reader_.charge(16, mark);
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+      return "null";
+    case YAML::NodeType::Sequence: {
+      std::string out = "[";
+      for (const YAML::Node& item : node) {
+        out += out.size() > 1 ? "," : "";
+        out += json_text(item, item.Mark().is_null() ? mark : item.Mark(), depth + 1);
+      }
+      return out + "]";
+    }
+    case YAML::NodeType::Map: {
+      const MapFields map = reader_.read_map(node, mark, "json object", {});
+      std::string out = "{";
+      for (const Field& field : map.fields) {
+        out += out.size() > 1 ? "," : "";
+        out += "\"" + Template::escape(json_escaped(field.key)) + "\":";
+        out += json_text(field.value, field.mark, depth + 1);
+      }
+      return out + "}";
+    }
+    case YAML::NodeType::Scalar:
+      break;
+    default:
+      reader_.fail(mark, "json has an undefined value; expected plain YAML values");
+  }
+  const std::string& text = reader_.scalar(node, mark, "json value", "a value");
+  const std::string& tag = node.Tag();
+  if (tag == "!raw") {
+    compile_template(ctx_, node, mark, text, "json value");
+    return text;
+  }
+  if (tag != "?" && tag != "!" && tag != "tag:yaml.org,2002:str") {
+    reader_.fail(mark, fmt::format("json value has the tag {}; expected no tag, !!str, or !raw "
+                                   "(a template inserted without quotes)",
+                                   shown(tag)));
+  }
+  switch (plain_kind(node)) {
+    case PlainKind::kNumber:
+      return text;
+    case PlainKind::kTrue:
+      return "true";
+    case PlainKind::kFalse:
+      return "false";
+    case PlainKind::kNull:
+      return "null";
+    case PlainKind::kString:
+      break;
+  }
+  compile_template(ctx_, node, mark, text, "json value");
+  return "\"" + compose(split_template(text), "json") + "\"";
+}
+
+void FlowCompiler::compile_extractions(HttpRequest& request, const Field& field) {
+  const MapFields map = reader_.read_map(field.value, field.mark, "extract", {});
+  for (const Field& item : map.fields) {
+    const MapFields spec =
+        reader_.read_map(item.value, item.mark, fmt::format("extract {}", item.key), kExtractKeys);
+    const Field* source = nullptr;
+    for (const Field& key : spec.fields) {
+      if (!contains(kExtractSources, key.key)) {
+        continue;
+      }
+      if (source != nullptr) {
+        reader_.fail(key.key_mark, fmt::format("extract {} has both {} and {}; expected one "
+                                               "source",
+                                               item.key, source->key, key.key));
+      }
+      source = &key;
+    }
+    if (source == nullptr) {
+      reader_.fail(spec.mark, fmt::format("extract {} has no source; expected one of json, regex, "
+                                          "header, cookie, status or body, e.g. {{json: $.token}}",
+                                          item.key));
+    }
+    const Field* group = spec.find("group");
+    if (group != nullptr && source->key != "regex") {
+      reader_.fail(group->key_mark, "group applies only to regex; expected no group here");
+    }
+    std::optional<Extractor> extractor;
+    std::string error;
+    if (source->key == "json") {
+      const std::string path = reader_.scalar(*source, "a JSON path such as $.token");
+      extractor = Extractor::json(path, &error);
+    } else if (source->key == "regex") {
+      const std::string pattern = reader_.scalar(*source, "a regular expression");
+      RE2::Options options;
+      options.set_log_errors(false);
+      const RE2 probe(pattern, options);
+      const int groups = probe.ok() ? probe.NumberOfCapturingGroups() : 0;
+      // Without group:, the first capture group if there is one: what
+      // 'order-(\d+)' is written for.
+      int index = groups > 0 ? 1 : 0;
+      if (group != nullptr) {
+        index = static_cast<int>(reader_.number(*group, 0, 1000, /*whole=*/true));
+        if (probe.ok() && index > groups) {
+          reader_.fail(group->mark, fmt::format("group {} is out of range: the regex has {} "
+                                                "capture group{}; expected 0 (the whole match) "
+                                                "to {}",
+                                                index, groups, groups == 1 ? "" : "s", groups));
+        }
+      }
+      extractor = Extractor::regex(pattern, index, &error);
+    } else if (source->key == "header" || source->key == "cookie") {
+      const std::string name = reader_.scalar(*source, "a name");
+      if (name.empty()) {
+        reader_.fail(source->mark, fmt::format("{} name is empty; expected a name", source->key));
+      }
+      extractor = source->key == "header" ? Extractor::header(name) : Extractor::cookie(name);
+    } else {
+      if (!reader_.boolean(*source)) {
+        reader_.fail(source->mark, fmt::format("{}: false extracts nothing; expected {}: true",
+                                               source->key, source->key));
+      }
+      extractor = source->key == "status" ? Extractor::status() : Extractor::body();
+    }
+    if (!extractor) {
+      reader_.fail(source->mark,
+                   error.find("expected") != std::string::npos
+                       ? fmt::format("extract {}: {}", item.key, error)
+                       : fmt::format("extract {}: {}; expected a valid {}", item.key, error,
+                                     source->key == "json" ? "JSON path such as $.items[0].id"
+                                                           : "RE2 pattern"));
+    }
+    Extraction extraction{static_cast<uint32_t>(ctx_.plan.variables.intern(item.key)),
+                          std::move(*extractor), std::nullopt};
+    if (const Field* fallback = spec.find("default")) {
+      extraction.default_value = reader_.scalar(*fallback, "a text");
+    }
+    request.extractions.push_back(std::move(extraction));
+  }
+}
+
+void FlowCompiler::compile_checks(HttpRequest& request, const Field& field,
+                                  const std::vector<std::string>& step_components) {
+  const MapFields map = reader_.read_map(field.value, field.mark, "check", kCheckKeys);
+  std::vector<Check> checks;
+  for (const Field& subject : map.fields) {
+    if (subject.key == "status") {
+      auto code = [&](const YAML::Node& node, const YAML::Mark& mark) {
+        const std::string text = reader_.scalar(node, mark, "status", "a status code");
+        const std::optional<double> value = yaml::parse_double(text);
+        if (!value || *value != static_cast<int>(*value) || *value < 100 || *value > 599) {
+          reader_.fail(mark, fmt::format("status {} is not an HTTP status; expected 100 to 599, a "
+                                         "list such as [200, 201], or a class such as \"2xx\"",
+                                         shown(text)));
+        }
+        return static_cast<int>(*value);
+      };
+      if (subject.value.IsSequence()) {
+        std::vector<int> codes;
+        for (const YAML::Node& item : subject.value) {
+          codes.push_back(code(item, item.Mark().is_null() ? subject.mark : item.Mark()));
+        }
+        if (codes.empty()) {
+          reader_.fail(subject.mark, "status is an empty list; expected e.g. [200, 201]");
+        }
+        checks.push_back(Check::status_in(std::move(codes)));
+      } else if (subject.value.IsScalar() && subject.value.Scalar().size() == 3 &&
+                 (subject.value.Scalar().ends_with("xx") ||
+                  subject.value.Scalar().ends_with("XX"))) {
+        const char digit = subject.value.Scalar()[0];
+        if (digit < '1' || digit > '5') {
+          reader_.fail(subject.mark, fmt::format("status class {} does not exist; expected 1xx to "
+                                                 "5xx",
+                                                 shown(subject.value.Scalar())));
+        }
+        checks.push_back(Check::status_class(digit - '0'));
+      } else {
+        checks.push_back(Check::status_in({code(subject.value, subject.mark)}));
+      }
+    } else if (subject.key == "header") {
+      const MapFields headers = reader_.read_map(subject.value, subject.mark, "header", {});
+      for (const Field& header : headers.fields) {
+        for (Expectation& e :
+             expectations(header, kHeaderOps, true, fmt::format("header {}", header.key), false)) {
+          checks.push_back(Check::header(header.key, std::move(e)));
+        }
+      }
+    } else if (subject.key == "body") {
+      for (Expectation& e : expectations(subject, kBodyOps, false, "body", false)) {
+        checks.push_back(Check::body(std::move(e)));
+      }
+    } else if (subject.key == "json") {
+      const MapFields paths = reader_.read_map(subject.value, subject.mark, "json", {});
+      for (const Field& path : paths.fields) {
+        for (Expectation& e :
+             expectations(path, kJsonOps, true, fmt::format("json {}", path.key), false)) {
+          std::string error;
+          std::optional<Check> check = Check::json(path.key, std::move(e), &error);
+          if (!check) {
+            reader_.fail(path.key_mark,
+                         error.find("expected") != std::string::npos
+                             ? fmt::format("json check: {}", error)
+                             : fmt::format("json check: {}; expected a JSON path such as $.token "
+                                           "or $.items[0].id",
+                                           error));
+          }
+          checks.push_back(std::move(*check));
+        }
+      }
+    } else {
+      for (Expectation& e : expectations(subject, kDurationOps, false, "duration", true)) {
+        checks.push_back(Check::duration(std::move(e)));
+      }
+    }
+  }
+  for (Check& check : checks) {
+    std::vector<std::string> components = step_components;
+    components.back() += ": " + check.name();
+    std::string full_name;
+    for (const std::string& component : components) {
+      full_name += full_name.empty() ? component : "/" + component;
+    }
+    const auto index = static_cast<uint32_t>(ctx_.plan.check_names.size());
+    ctx_.plan.check_names.push_back(std::move(full_name));
+    ctx_.check_components.push_back(std::move(components));
+    request.checks.push_back(NamedCheck{index, std::move(check)});
+  }
+}
+
+// A check's expectations: a scalar (equals, where `shorthand`), a map of
+// operators ({gt: 1, lt: 10} is two checks) or a list of such maps.
+std::vector<Expectation> FlowCompiler::expectations(const Field& spec, Keys ops, bool shorthand,
+                                                    std::string_view subject, bool durations) {
+  std::vector<Expectation> out;
+  const std::string usage =
+      fmt::format("a map of {}, e.g. {{{}: ...}}", yaml::join(ops, " | "), ops.front());
+  if (spec.value.IsScalar() && shorthand) {
+    Field equals = spec;
+    equals.key = "equals";
+    out.push_back(expectation(equals, subject, durations));
+    return out;
+  }
+  if (spec.value.IsSequence()) {
+    for (const YAML::Node& item : spec.value) {
+      Field element = spec;
+      element.value = item;
+      element.mark = item.Mark().is_null() ? spec.mark : item.Mark();
+      if (!item.IsMap()) {
+        reader_.fail(element.mark, fmt::format("check on {} is {}; expected {}", subject,
+                                               yaml::kind_of(item), usage));
+      }
+      for (Expectation& e : expectations(element, ops, false, subject, durations)) {
+        out.push_back(std::move(e));
+      }
+    }
+    return out;
+  }
+  if (!spec.value.IsMap()) {
+    reader_.fail(spec.mark,
+                 fmt::format("check on {} is {}; expected {}{}", subject, yaml::kind_of(spec.value),
+                             usage, shorthand ? " or a value to equal" : ""));
+  }
+  const MapFields map =
+      reader_.read_map(spec.value, spec.mark, fmt::format("check on {}", subject), ops);
+  if (map.fields.empty()) {
+    reader_.fail(spec.mark, fmt::format("check on {} is empty; expected {}", subject, usage));
+  }
+  for (const Field& op : map.fields) {
+    out.push_back(expectation(op, subject, durations));
+  }
+  return out;
+}
+
+Expectation FlowCompiler::expectation(const Field& op, std::string_view subject, bool durations) {
+  std::string error;
+  std::optional<Expectation> e;
+  if (op.value.IsSequence()) {
+    std::vector<std::string> values;
+    for (const YAML::Node& item : op.value) {
+      values.push_back(
+          reader_.scalar(item, item.Mark().is_null() ? op.mark : item.Mark(), op.key, "a value"));
+    }
+    e = make_expectation(op.key, std::move(values), &error);
+  } else {
+    std::string text = reader_.scalar(op, "a value");
+    bool is_number = op.value.Tag() == "?" && yaml::parse_double(yaml::trim(text)).has_value();
+    if (durations) {
+      text = std::to_string(reader_.duration_us(op));
+      is_number = true;
+    }
+    e = make_expectation(op.key, text, is_number, &error);
+  }
+  if (!e) {
+    std::string_view hint = "a value";
+    if (op.key == "lt" || op.key == "le" || op.key == "gt" || op.key == "ge") {
+      hint = "a number, such as {gt: 10}";
+    } else if (op.key == "length") {
+      hint = "a whole number, such as {length: 3}";
+    } else if (op.key == "matches") {
+      hint = "an RE2 regular expression, such as 'id\":\\d+'";
+    } else if (op.key == "exists" || op.key == "not_exists") {
+      hint = "true or false";
+    } else if (op.key == "one_of") {
+      hint = "a list such as {one_of: [paid, created]}";
+    }
+    reader_.fail(op.mark, fmt::format("check on {}: {}; expected {}", subject, error, hint));
+  }
+  return std::move(*e);
+}
+
+}  // namespace
+
+void collect_extracted_names(LoadContext& ctx, const Field& flows) {
+  if (!flows.value.IsMap()) {
+    return;  // compile_flows reports it
+  }
+  for (const auto& flow : flows.value) {
+    if (flow.second.IsMap()) {
+      for (const auto& entry : flow.second) {
+        if (entry.first.IsScalar() && entry.first.Scalar() == "steps") {
+          collect_from_steps(ctx, entry.second, 0);
+        }
+      }
+    }
+  }
+}
+
+void compile_flows(LoadContext& ctx, const Field& flows) {
+  const MapFields map = ctx.reader.read_map(flows.value, flows.mark, "flows", {});
+  if (map.fields.empty()) {
+    ctx.reader.fail(flows.mark,
+                    "flows is empty; expected at least one flow, e.g. flows: {browse: "
+                    "{steps: [{get: /}]}}");
+  }
+  if (map.fields.size() > kMaxFlows) {
+    ctx.reader.fail(flows.mark, fmt::format("more than {} flows; expected fewer", kMaxFlows));
+  }
+  for (const Field& field : map.fields) {
+    check_label(ctx.reader, field.key, field.key_mark, "flow");
+    Flow flow;
+    flow.name = field.key;
+    FlowCompiler(ctx, flow).compile(field);
+    ctx.plan.flows.push_back(std::move(flow));
+  }
+}
+
+}  // namespace millstone::scenario::detail

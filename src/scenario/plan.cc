@@ -1,0 +1,29 @@
+#include "scenario/plan.h"
+
+#include <algorithm>
+
+namespace millstone::scenario {
+
+int64_t ScenarioRun::end_us() const {
+  int64_t active_us = executor.duration_us;
+  if (executor.kind == Executor::Kind::kRampingVus ||
+      executor.kind == Executor::Kind::kRampingArrivalRate) {
+    active_us = 0;
+    for (const Stage& stage : executor.stages) {
+      active_us += stage.duration_us;
+    }
+  }
+  // An iterations executor may end early, but the timeline has to assume the
+  // longest it may take: its max duration.
+  return start_us + active_us + executor.graceful_stop_us;
+}
+
+int64_t Plan::total_duration_us() const {
+  int64_t end = 0;
+  for (const ScenarioRun& scenario : scenarios) {
+    end = std::max(end, scenario.end_us());
+  }
+  return end;
+}
+
+}  // namespace millstone::scenario

@@ -1,0 +1,106 @@
+#pragma once
+// Runs a compiled scenario in one worker process: its share of every
+// scenario's virtual users (or arrival rate), each VU executing its flow's
+// program over its own keep-alive connection, with think times, data rows,
+// extraction, checks and cookies. Reports per-second snapshots with
+// per-step, per-check and per-flow statistics.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/workload.h"
+#include "http/client_connection.h"
+#include "metrics/snapshot.h"
+#include "mock/randomness.h"
+#include "net/event_loop.h"
+#include "scenario/extract.h"
+#include "scenario/plan.h"
+
+namespace millstone::scenario {
+
+class VirtualUser;
+struct RunState;
+
+struct WorkerShare {
+  uint32_t index = 0;
+  uint32_t count = 1;
+  std::string address;  // the target, resolved by the coordinator
+  uint16_t port = 0;
+  int64_t connect_timeout_us = 5'000'000;
+};
+
+class ScenarioWorkload final : public engine::Workload, public http::ClientListener {
+ public:
+  ScenarioWorkload(net::EventLoop& loop, const Plan& plan, WorkerShare share, SnapshotSink sink);
+  ~ScenarioWorkload() override;
+
+  bool start(std::string* error) override;
+  void stop() override;
+  bool finished() const override { return finished_; }
+
+  void on_connected(http::ClientConnection& connection) override;
+  void on_response(http::ClientConnection& connection, int status, int64_t done_ns) override;
+  void on_failure(http::ClientConnection& connection, metrics::ErrorCause cause,
+                  bool had_request) override;
+  void on_idle_close(http::ClientConnection& connection) override;
+
+  // Integer share of a whole-run count for this worker (exact across workers).
+  static uint64_t share_of(uint64_t total, uint32_t index, uint32_t count);
+
+ private:
+  friend struct RunState;
+  friend class VirtualUser;
+  void on_vu_timer(VirtualUser& vu);
+  // JSON paths of one request, evaluated with one parse per response.
+  struct RequestPaths {
+    std::vector<const JsonPath*> paths;
+    std::vector<int> extraction_path;  // per extraction: index in paths, or -1
+    std::vector<int> check_path;       // per check: index in paths, or -1
+  };
+
+  VirtualUser* new_vu(RunState& run);
+  uint32_t pick_flow(const RunState& run, uint64_t sequence) const;
+  void start_iteration(VirtualUser& vu, int64_t intended_ns);
+  void execute(VirtualUser& vu);
+  void send_request(VirtualUser& vu);
+  void transmit(VirtualUser& vu, int64_t now);
+  void render_request(VirtualUser& vu, const HttpRequest& request, int64_t now);
+  void process_response(VirtualUser& vu, int status, int64_t done_ns);
+  void finish_iteration(VirtualUser& vu, bool completed);
+  bool take_data_rows(VirtualUser& vu);
+  void after_iteration(VirtualUser& vu);
+  void retire(VirtualUser& vu);
+  void on_tick(RunState& run);
+  void on_run_end(RunState& run);
+  void on_run_hard_end(RunState& run);
+  void on_second();
+  void on_sweep();
+  void check_finished();
+  int64_t arrival_due(const RunState& run, uint64_t k) const;
+
+  net::EventLoop& loop_;
+  const Plan& plan_;
+  WorkerShare share_;
+  SnapshotSink sink_;
+  http::ClientContext context_;
+  metrics::Snapshot current_;
+  mock::Prng prng_;
+  JsonEvaluator json_;
+  std::vector<std::vector<RequestPaths>> paths_;  // [flow][request]
+  std::vector<std::unique_ptr<RunState>> runs_;
+  std::vector<std::unique_ptr<VirtualUser>> vus_;
+  std::vector<uint64_t> data_cursor_;  // per data source: rows taken by this worker
+  std::string host_header_;
+  std::string scratch_;
+  net::Timer second_timer_;
+  net::Timer sweep_timer_;
+  net::Timer end_timer_;
+  int64_t start_ns_ = 0;
+  uint64_t interval_index_ = 0;
+  uint64_t vus_created_ = 0;
+  bool running_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace millstone::scenario

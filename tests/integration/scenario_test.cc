@@ -1,0 +1,196 @@
+// End-to-end scenario runs: `millstone run FILE.yaml` against `millstone mock`.
+#include <fstream>
+#include <regex>
+
+#include <gtest/gtest.h>
+
+#include "support.h"
+
+namespace millstone::testing {
+namespace {
+
+const char* kMock = R"(
+routes:
+  - path: /api/items
+    headers: {Content-Type: application/json}
+    body: '{"items":[{"id":7,"name":"bolt"},{"id":9,"name":"nut"}]}'
+  - path: /api/echo/:id
+    headers: {Content-Type: application/json, Set-Cookie: "seen={{ path.id }}; Path=/"}
+    body: '{"id":"{{ path.id }}","cookie":"{{ request.header.Cookie | json }}"}'
+  - method: POST
+    path: /api/orders
+    status: 201
+    headers: {Content-Type: application/json}
+    body: '{"id":{{ counter }},"user":"{{ request.json.user | json }}"}'
+  - path: /slow
+    body: "slow\n"
+    latency: 50ms
+)";
+
+std::string scenario_file(const std::string& body) {
+  std::string users = write_temp_file("name,age\nann,31\nbob,42\n", ".csv");
+  std::string text = body;
+  text = std::regex_replace(text, std::regex("USERS_CSV"), users);
+  return write_temp_file(text, ".yaml");
+}
+
+const char* kFlow = R"(
+name: flow-test
+target: http://127.0.0.1:1
+data:
+  users: {file: USERS_CSV, mode: sequential}
+flows:
+  buyer:
+    on_check_failure: abort_iteration
+    steps:
+      - name: items
+        get: /api/items
+        check:
+          status: 200
+          json: {"$.items[0].id": 7, "$.items": {length: 2}}
+        extract:
+          item: {json: "$.items[-1].id"}
+      - name: order
+        post: /api/orders
+        json: {user: "{{ users.name }}", item: "{{ item }}"}
+        check:
+          status: 201
+          json: {"$.user": {one_of: [ann, bob]}}
+        extract:
+          order: {json: $.id}
+      - name: echo
+        get: "/api/echo/{{ order }}"
+        check:
+          json: {"$.id": {exists: true}}
+      - name: echo again
+        get: "/api/echo/{{ item }}"
+        check:
+          body: {contains: "seen="}
+scenarios:
+  main: {executor: constant-vus, vus: 4, duration: 2s}
+thresholds:
+  - latency.p99 < 1s
+  - checks > 99%
+  - error_rate < 1%
+  - iterations{flow=buyer} > 10
+)";
+
+TEST(ScenarioIntegration, ExtractsCarriesCookiesAndPassesThresholds) {
+  MockServer mock(kMock);
+  std::string path = scenario_file(kFlow);
+  std::string out = write_temp_file("", ".json");
+  auto r = run_millstone({"run", path, "--target", mock.url(""), "-w", "2", "-q", "-o", out}, 60);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = read_json(out);
+  EXPECT_TRUE(j["thresholds_passed"].get<bool>());
+  ASSERT_EQ(j["steps"].size(), 4u);
+  EXPECT_EQ(j["steps"][0]["name"], "buyer/items");
+  uint64_t iterations = j["flows"][0]["iterations"].get<uint64_t>();
+  EXPECT_GT(iterations, 10u);
+  for (const auto& step : j["steps"]) {
+    EXPECT_GE(step["requests"].get<uint64_t>(), iterations) << step.dump();
+    EXPECT_EQ(step["failed"].get<uint64_t>(), 0u) << step.dump();
+  }
+  for (const auto& check : j["checks"]) {
+    EXPECT_EQ(check["failed"].get<uint64_t>(), 0u) << check.dump();
+  }
+  // The cookie set by the first echo came back on the second request.
+  EXPECT_EQ(j["requests"].get<uint64_t>(), mock.stats()["requests"].get<uint64_t>())
+      << "every request the mock served was counted";
+}
+
+TEST(ScenarioIntegration, AFailedCheckExits99AndSaysWhichAndWhy) {
+  MockServer mock(kMock);
+  std::string text = std::regex_replace(std::string(kFlow), std::regex("\"\\$.items\\[0\\].id\": 7"),
+                                        "\"$.items[0].id\": 8");
+  std::string path = scenario_file(text);
+  std::string out = write_temp_file("", ".json");
+  auto r = run_millstone({"run", path, "--target", mock.url(""), "-w", "1", "-q", "-o", out}, 60);
+  EXPECT_EQ(r.exit_code, 99) << r.out << r.err;
+  EXPECT_NE(r.out.find("FAIL buyer/items: json $.items[0].id"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("is 7"), std::string::npos) << r.out;
+  auto j = read_json(out);
+  EXPECT_FALSE(j["thresholds_passed"].get<bool>());
+  // abort_iteration: nothing after the failed step ran.
+  EXPECT_EQ(j["steps"][1]["requests"].get<uint64_t>(), 0u);
+  EXPECT_GT(j["flows"][0]["aborted"].get<uint64_t>(), 0u);
+}
+
+TEST(ScenarioIntegration, ArrivalRateStartsIterationsOnScheduleAndCountsDrops) {
+  MockServer mock(kMock);
+  std::string path = scenario_file(R"(
+name: rate
+target: http://127.0.0.1:1
+flows:
+  slow:
+    steps:
+      - {name: slow, get: /slow}
+scenarios:
+  main: {executor: constant-arrival-rate, rate: 100, duration: 2s, pre_allocated_vus: 2, max_vus: 2}
+)");
+  std::string out = write_temp_file("", ".json");
+  auto r = run_millstone({"run", path, "--target", mock.url(""), "-w", "1", "-q", "-o", out}, 60);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = read_json(out);
+  // Two VUs at 50 ms per iteration manage about 40/s of the 100/s asked for.
+  uint64_t done = j["flows"][0]["iterations"].get<uint64_t>();
+  uint64_t dropped = j["dropped_iterations"].get<uint64_t>();
+  EXPECT_GT(dropped, 60u);
+  EXPECT_NEAR(static_cast<double>(done + dropped), 200, 10);
+}
+
+TEST(ScenarioIntegration, RampingVusFollowsItsStages) {
+  MockServer mock(kMock);
+  std::string path = scenario_file(R"(
+name: ramp
+target: http://127.0.0.1:1
+flows:
+  reader:
+    steps:
+      - {name: items, get: /api/items}
+      - think: 100ms
+scenarios:
+  main:
+    executor: ramping-vus
+    start_vus: 0
+    stages: [{duration: 1s, target: 10}, {duration: 1s, target: 10}, {duration: 1s, target: 0}]
+)");
+  std::string out = write_temp_file("", ".json");
+  auto r = run_millstone({"run", path, "--target", mock.url(""), "-w", "2", "-q", "-o", out}, 60);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = read_json(out);
+  // About 10 VUs x 10 iterations/s during the plateau, half that while ramping.
+  uint64_t iterations = j["flows"][0]["iterations"].get<uint64_t>();
+  EXPECT_GT(iterations, 120u);
+  EXPECT_LT(iterations, 260u);
+}
+
+TEST(ScenarioIntegration, ValidateReportsFileLineAndColumn) {
+  std::string path = write_temp_file(
+      "name: x\ntarget: http://127.0.0.1:1\nflows:\n  f:\n    steps:\n      - get: /a\n"
+      "        chek: {status: 200}\n",
+      ".yaml");
+  auto r = run_millstone({"validate", path});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find(path + ":7:9"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("chek"), std::string::npos) << r.err;
+  auto ok = run_millstone({"validate", std::string(MILLSTONE_SOURCE_DIR) + "/examples/shop.yaml"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
+TEST(ScenarioIntegration, ShopExamplePassesAgainstTheShopMock) {
+  std::ifstream in(std::string(MILLSTONE_SOURCE_DIR) + "/examples/shop-mock.yaml");
+  std::string mock_yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  MockServer mock(mock_yaml, 2);
+  std::string out = write_temp_file("", ".json");
+  auto r = run_millstone({"run", std::string(MILLSTONE_SOURCE_DIR) + "/examples/shop.yaml",
+                          "--target", mock.url(""), "-q", "-o", out},
+                         120);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = read_json(out);
+  EXPECT_TRUE(j["thresholds_passed"].get<bool>()) << j["thresholds"].dump(2);
+  EXPECT_EQ(j["error_total"].get<uint64_t>(), 0u);
+}
+
+}  // namespace
+}  // namespace millstone::testing
