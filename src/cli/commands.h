@@ -10,8 +10,8 @@
 namespace millstone::cli {
 
 struct RunOptions {
-  std::string url;  // a URL, or a scenario file (docs/scenarios.md)
-  std::string target;  // scenario files: replaces the file's target:
+  std::string url;              // a URL, or a scenario file (docs/scenarios.md)
+  std::string target;           // scenario files: replaces the file's target:
   bool url_only_flags = false;  // -c, --rate, -d, -m, -H or --body were given
   uint32_t connections = 50;
   std::string duration = "10s";

@@ -98,8 +98,7 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     fmt::print(stderr, "millstone run: {} is unreachable: {}\n", description.url, error);
     return kExitUnreachable;
   }
-  if (!preflight_connect(*endpoint, static_cast<int64_t>(plan.connect_timeout_ms) * 1000,
-                         &error)) {
+  if (!preflight_connect(*endpoint, static_cast<int64_t>(plan.connect_timeout_ms) * 1000, &error)) {
     fmt::print(stderr, "millstone run: cannot connect to {} ({}): {}\n", endpoint->to_string(),
                description.url, error);
     return kExitUnreachable;
@@ -118,8 +117,7 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
       return usage_error(fmt::format(
           "{} connections on {} workers need {} descriptors per worker, above the open-file "
           "limit of {}; use --workers {} or more (or raise 'ulimit -n')",
-          plan.connections, workers, (plan.connections + workers - 1) / workers, fd_limit,
-          needed));
+          plan.connections, workers, (plan.connections + workers - 1) / workers, fd_limit, needed));
     }
     workers = needed;
   }
@@ -151,8 +149,8 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   }
   if (!result.worker_failures.empty()) return kExitIncomplete;
   if (result.interrupted) return kExitInterrupted;
-  bool thresholds_ok = std::all_of(thresholds.begin(), thresholds.end(),
-                                   [](const auto& t) { return t.passed; });
+  bool thresholds_ok =
+      std::all_of(thresholds.begin(), thresholds.end(), [](const auto& t) { return t.passed; });
   if (!thresholds_ok) {
     fmt::print(stderr, "millstone run: thresholds failed\n");
     return kExitThresholds;
@@ -169,8 +167,8 @@ bool parse_timeouts(const RunOptions& options, Timeouts* t) {
   }
   auto connect_timeout_us = parse_duration_us(options.connect_timeout, &error);
   if (!connect_timeout_us || *connect_timeout_us <= 0) {
-    usage_error(fmt::format("--connect-timeout: {}",
-                            connect_timeout_us ? "must be positive" : error));
+    usage_error(
+        fmt::format("--connect-timeout: {}", connect_timeout_us ? "must be positive" : error));
     return false;
   }
   t->timeout_us = *timeout_us;
@@ -200,6 +198,11 @@ int run_scenario(const RunOptions& options) {
   if (!options.target.empty()) {
     auto url = http::parse_url(options.target, &error);
     if (!url) return usage_error(fmt::format("--target '{}': {}", options.target, error));
+    if (url->target != "/") {
+      return usage_error(fmt::format(
+          "--target '{}': expected http://HOST[:PORT] only; paths come from the scenario's steps",
+          options.target));
+    }
     plan->target = *url;
   }
   Timeouts timeouts;
@@ -266,8 +269,8 @@ int run_command(const RunOptions& options) {
     content << in.rdbuf();
     body = content.str();
     if (body.size() > 8 * 1024 * 1024) {
-      return usage_error(fmt::format("--body-file {}: {} bytes; at most 8 MiB", options.body_file,
-                                     body.size()));
+      return usage_error(
+          fmt::format("--body-file {}: {} bytes; at most 8 MiB", options.body_file, body.size()));
     }
   }
 
@@ -281,8 +284,8 @@ int run_command(const RunOptions& options) {
   plan.timeout_ms = static_cast<uint64_t>(std::max<int64_t>(1, timeouts.timeout_us / 1000));
   plan.connect_timeout_ms =
       static_cast<uint64_t>(std::max<int64_t>(1, timeouts.connect_timeout_us / 1000));
-  RunDescription description{options.url, options.method, options.connections, options.rate, 0,
-                             plan.duration_ms};
+  RunDescription description{options.url, options.method,  options.connections, options.rate,
+                             0,           plan.duration_ms};
   return execute(options, plan, *url, description, nullptr);
 }
 
@@ -298,9 +301,8 @@ int validate_command(const std::string& path) {
       fmt::print("  run     {}: from {:.1f}s to {:.1f}s\n", run.name,
                  static_cast<double>(run.start_us) / 1e6, static_cast<double>(run.end_us()) / 1e6);
     }
-    fmt::print("  steps   {}; checks {}; thresholds {}; data sources {}\n",
-               plan->step_names.size(), plan->check_names.size(), plan->thresholds.size(),
-               plan->data.size());
+    fmt::print("  steps   {}; checks {}; thresholds {}; data sources {}\n", plan->step_names.size(),
+               plan->check_names.size(), plan->thresholds.size(), plan->data.size());
     return kExitOk;
   } catch (const scenario::ScenarioError& e) {
     fmt::print(stderr, "millstone validate: {}\n", e.what());

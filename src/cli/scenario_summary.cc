@@ -10,14 +10,29 @@ namespace millstone::cli {
 
 namespace {
 
-double ms(uint64_t us) { return static_cast<double>(us) / 1e3; }
+double ms(uint64_t us) {
+  return static_cast<double>(us) / 1e3;
+}
+
+// Checks are named "flow/step: ...", so a flow's checks share its prefix.
+std::pair<uint64_t, uint64_t> flow_checks(const scenario::Plan& plan,
+                                          const metrics::Snapshot& total, const std::string& flow) {
+  uint64_t passed = 0;
+  uint64_t failed = 0;
+  std::string prefix = flow + "/";
+  for (size_t i = 0; i < plan.check_names.size() && i < total.checks.size(); ++i) {
+    if (plan.check_names[i].compare(0, prefix.size(), prefix) != 0) continue;
+    passed += total.checks[i].passed;
+    failed += total.checks[i].failed;
+  }
+  return {passed, failed};
+}
 
 nlohmann::json latency_json(const metrics::Histogram& h) {
-  return {{"min", ms(h.min())},          {"p50", ms(h.value_at(0.5))},
-          {"p90", ms(h.value_at(0.9))},  {"p95", ms(h.value_at(0.95))},
-          {"p99", ms(h.value_at(0.99))}, {"p999", ms(h.value_at(0.999))},
-          {"max", ms(h.max())},          {"mean", h.mean() / 1e3},
-          {"count", h.count()}};
+  return {
+      {"min", ms(h.min())},          {"p50", ms(h.value_at(0.5))},  {"p90", ms(h.value_at(0.9))},
+      {"p95", ms(h.value_at(0.95))}, {"p99", ms(h.value_at(0.99))}, {"p999", ms(h.value_at(0.999))},
+      {"max", ms(h.max())},          {"mean", h.mean() / 1e3},      {"count", h.count()}};
 }
 
 }  // namespace
@@ -26,7 +41,8 @@ std::string format_scenario_summary(const scenario::Plan& plan, const metrics::S
                                     const std::vector<scenario::ThresholdOutcome>& thresholds) {
   std::string out;
   size_t width = 12;
-  for (const std::string& name : plan.step_names) width = std::max(width, name.size());
+  for (const std::string& name : plan.step_names)
+    width = std::max(width, name.size());
   width = std::min<size_t>(width, 48);
   out += fmt::format("\n  {:<{}}  {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}\n", "step", width,
                      "requests", "failed", "p50", "p90", "p99", "max");
@@ -34,10 +50,10 @@ std::string format_scenario_summary(const scenario::Plan& plan, const metrics::S
     const metrics::StepStats& s = total.steps[i];
     const metrics::Histogram& h = s.latency;
     auto lat = [&](uint64_t us) { return h.count() ? format_latency(us) : std::string("-"); };
-    out += fmt::format("  {:<{}}  {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}\n", plan.step_names[i],
-                       width, group_thousands(s.requests), group_thousands(s.failed),
-                       lat(h.value_at(0.5)), lat(h.value_at(0.9)), lat(h.value_at(0.99)),
-                       lat(h.max()));
+    out +=
+        fmt::format("  {:<{}}  {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}\n", plan.step_names[i], width,
+                    group_thousands(s.requests), group_thousands(s.failed), lat(h.value_at(0.5)),
+                    lat(h.value_at(0.9)), lat(h.value_at(0.99)), lat(h.max()));
     if (s.extract_failed) {
       out += fmt::format("  {:<{}}  {} responses lacked a value to extract\n", "", width,
                          group_thousands(s.extract_failed));
@@ -51,7 +67,8 @@ std::string format_scenario_summary(const scenario::Plan& plan, const metrics::S
       out += fmt::format("    {} {}  {}/{}{}\n", c.failed ? "FAIL" : "ok  ", plan.check_names[i],
                          group_thousands(c.passed), group_thousands(n),
                          n ? fmt::format(" ({:.2f}%)", 100.0 * c.passed / n) : "");
-      for (const std::string& sample : c.samples) out += fmt::format("           e.g. {}\n", sample);
+      for (const std::string& sample : c.samples)
+        out += fmt::format("           e.g. {}\n", sample);
     }
   }
   out += "\n  flows       ";
@@ -61,6 +78,10 @@ std::string format_scenario_summary(const scenario::Plan& plan, const metrics::S
     if (total.flows[f].aborted) {
       out += fmt::format(" ({} aborted)", group_thousands(total.flows[f].aborted));
     }
+    auto [passed, failed] = flow_checks(plan, total, plan.flows[f].name);
+    if (failed)
+      out += fmt::format(", {} of {} checks failed", group_thousands(failed),
+                         group_thousands(passed + failed));
   }
   out += "\n";
   if (total.dropped_iterations) {
@@ -106,9 +127,12 @@ void add_scenario_json(const scenario::Plan& plan, const metrics::Snapshot& tota
   j["checks"] = checks;
   nlohmann::json flows = nlohmann::json::array();
   for (size_t f = 0; f < plan.flows.size() && f < total.flows.size(); ++f) {
+    auto [passed, failed] = flow_checks(plan, total, plan.flows[f].name);
     flows.push_back({{"name", plan.flows[f].name},
                      {"iterations", total.flows[f].iterations},
-                     {"aborted", total.flows[f].aborted}});
+                     {"aborted", total.flows[f].aborted},
+                     {"checks_passed", passed},
+                     {"checks_failed", failed}});
   }
   j["flows"] = flows;
   j["dropped_iterations"] = total.dropped_iterations;

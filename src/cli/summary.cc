@@ -50,7 +50,8 @@ double ms(uint64_t us) {
 
 uint64_t peak_vus(const cluster::RunResult& result) {
   uint64_t peak = 0;
-  for (const auto& [index, second] : result.seconds) peak = std::max(peak, second.vus);
+  for (const auto& [index, second] : result.seconds)
+    peak = std::max(peak, second.vus);
   return peak;
 }
 

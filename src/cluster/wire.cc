@@ -290,7 +290,8 @@ std::string encode_snapshot(const metrics::Snapshot& s) {
     e.put_varint(check.passed);
     e.put_varint(check.failed);
     e.put_varint(check.samples.size());
-    for (const std::string& sample : check.samples) e.put_string(sample);
+    for (const std::string& sample : check.samples)
+      e.put_string(sample);
   }
   e.put_varint(s.flows.size());
   for (const metrics::FlowStats& flow : s.flows) {
@@ -373,8 +374,8 @@ bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
   s.steps.resize(n);
   for (metrics::StepStats& step : s.steps) {
     if (!d.read_varint(&step.requests) || !d.read_varint(&step.errors) ||
-        !d.read_varint(&step.failed) ||
-        !d.read_varint(&step.extract_failed) || !decode_histogram(&d, &step.latency)) {
+        !d.read_varint(&step.failed) || !d.read_varint(&step.extract_failed) ||
+        !decode_histogram(&d, &step.latency)) {
       return false;
     }
   }

@@ -55,9 +55,11 @@ void Snapshot::merge(const Snapshot& other) {
   max_schedule_lag_us = std::max(max_schedule_lag_us, other.max_schedule_lag_us);
   latency.merge(other.latency);
   if (steps.size() < other.steps.size()) steps.resize(other.steps.size());
-  for (size_t i = 0; i < other.steps.size(); ++i) steps[i].merge(other.steps[i]);
+  for (size_t i = 0; i < other.steps.size(); ++i)
+    steps[i].merge(other.steps[i]);
   if (checks.size() < other.checks.size()) checks.resize(other.checks.size());
-  for (size_t i = 0; i < other.checks.size(); ++i) checks[i].merge(other.checks[i]);
+  for (size_t i = 0; i < other.checks.size(); ++i)
+    checks[i].merge(other.checks[i]);
   if (flows.size() < other.flows.size()) flows.resize(other.flows.size());
   for (size_t i = 0; i < other.flows.size(); ++i) {
     flows[i].iterations += other.flows[i].iterations;
@@ -110,13 +112,15 @@ void Snapshot::clear() {
   latency.reset();
   // Keep the vectors' sizes (and the step histograms' buckets): the same
   // steps report every second.
-  for (StepStats& step : steps) step.clear();
+  for (StepStats& step : steps)
+    step.clear();
   for (CheckStats& check : checks) {
     check.passed = 0;
     check.failed = 0;
     check.samples.clear();
   }
-  for (FlowStats& flow : flows) flow = FlowStats{};
+  for (FlowStats& flow : flows)
+    flow = FlowStats{};
   dropped_iterations = 0;
   vus = 0;
 }

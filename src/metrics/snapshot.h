@@ -37,7 +37,8 @@ struct CheckStats {
 // One per flow, indexed like Plan::flows.
 struct FlowStats {
   uint64_t iterations = 0;  // completed
-  uint64_t aborted = 0;     // ended early: transport error, failed extraction, or a failed check with abort
+  uint64_t aborted =
+      0;  // ended early: transport error, failed extraction, or a failed check with abort
   friend bool operator==(const FlowStats&, const FlowStats&) = default;
 };
 
@@ -82,7 +83,7 @@ struct Snapshot {
   std::vector<CheckStats> checks;
   std::vector<FlowStats> flows;
   uint64_t dropped_iterations = 0;  // arrival-rate executors: due, but every VU was busy
-  uint64_t vus = 0;  // VUs alive at the end of the interval; adds across workers
+  uint64_t vus = 0;                 // VUs alive at the end of the interval; adds across workers
 
   void add_error(ErrorCause cause, uint64_t n = 1) {
     error_counts[static_cast<size_t>(cause)] += n;

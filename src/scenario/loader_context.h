@@ -1,7 +1,8 @@
 #pragma once
 // Shared state of one scenario compile, split across loader.cc (top level,
-// variables, data, thresholds), loader_flows.cc (flows, steps, requests,
-// checks, extraction) and loader_scenarios.cc (executors and the timeline).
+// variables, data, thresholds), loader_flows.cc (flows, steps, requests),
+// loader_checks.cc (checks and extraction) and loader_scenarios.cc
+// (executors and the timeline).
 #include <cstdint>
 #include <map>
 #include <string>
@@ -53,6 +54,11 @@ Template compile_template(LoadContext& ctx, const YAML::Node& node, const YAML::
 // A headers: map: names are HTTP tokens, values templates.
 std::vector<std::pair<std::string, Template>> compile_headers(LoadContext& ctx,
                                                               const yaml::Field& field);
+
+// A request's extract: and check: (loader_checks.cc). Checks come back in
+// file order, unnamed: the caller gives them indexes and names.
+std::vector<Extraction> compile_extractions(LoadContext& ctx, const yaml::Field& field);
+std::vector<Check> compile_checks(LoadContext& ctx, const yaml::Field& field);
 
 // Pass one: interns every name an extract: declares, anywhere in the file, so
 // a template may use a value that another step (or flow) extracts.

@@ -81,7 +81,8 @@ std::vector<ThresholdOutcome> evaluate_thresholds(const Plan& plan, const metric
             attempts += s.requests + s.errors;
           }
           if (total.steps.empty()) {  // quick mode: no steps, use the totals
-            for (const auto& [code, n] : total.status_counts) failed += code >= 400 ? n : 0;
+            for (const auto& [code, n] : total.status_counts)
+              failed += code >= 400 ? n : 0;
             failed += total.errors;
             attempts = total.requests + total.errors;
           }

@@ -11,8 +11,8 @@ namespace millstone::scenario {
 struct ThresholdOutcome {
   const Threshold* threshold = nullptr;
   bool passed = false;
-  bool has_data = false;  // no samples (e.g. no requests) fails the threshold
-  double observed = 0;    // same unit as Threshold::value
+  bool has_data = false;      // no samples (e.g. no requests) fails the threshold
+  double observed = 0;        // same unit as Threshold::value
   std::string observed_text;  // "212.4ms", "99.95%", "1,204"
 };
 

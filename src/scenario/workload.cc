@@ -213,7 +213,8 @@ VirtualUser* ScenarioWorkload::new_vu(RunState& run) {
   raw->run = &run;
   raw->id = share_.index + 1 + vus_created_++ * share_.count;
   raw->variables.resize(plan_.variables.size());
-  for (const auto& [slot, value] : plan_.constants) raw->variables[slot] = value;
+  for (const auto& [slot, value] : plan_.constants)
+    raw->variables[slot] = value;
   raw->per_vu_row = static_cast<uint32_t>(raw->id - 1);
   raw->flow = pick_flow(run, raw->id - 1);
   run.members.push_back(raw);
@@ -381,7 +382,8 @@ void ScenarioWorkload::render_request(VirtualUser& vu, const HttpRequest& reques
 }
 
 void ScenarioWorkload::send_request(VirtualUser& vu) {
-  const HttpRequest& request = plan_.flows[vu.flow].requests[plan_.flows[vu.flow].program[vu.pc].arg];
+  const HttpRequest& request =
+      plan_.flows[vu.flow].requests[plan_.flows[vu.flow].program[vu.pc].arg];
   int64_t now = net::now_ns();
   render_request(vu, request, now);
   vu.request_timeout_ns =
@@ -395,7 +397,8 @@ void ScenarioWorkload::send_request(VirtualUser& vu) {
 }
 
 void ScenarioWorkload::transmit(VirtualUser& vu, int64_t now) {
-  const HttpRequest& request = plan_.flows[vu.flow].requests[plan_.flows[vu.flow].program[vu.pc].arg];
+  const HttpRequest& request =
+      plan_.flows[vu.flow].requests[plan_.flows[vu.flow].program[vu.pc].arg];
   // The first request of an arrival-rate iteration counts from when the
   // iteration was due: a late start is latency the user would have seen.
   int64_t intended = vu.first_request ? std::min(vu.iteration_intended_ns, now) : now;
@@ -533,7 +536,8 @@ void ScenarioWorkload::finish_iteration(VirtualUser& vu, bool completed) {
   if (vu.failures > 0) {
     // After a transport failure, wait before the next iteration so a dead
     // target is not hammered in a busy loop.
-    int64_t backoff = std::min(kMaxBackoffNs, kFirstBackoffNs << std::min<uint32_t>(vu.failures, 7));
+    int64_t backoff =
+        std::min(kMaxBackoffNs, kFirstBackoffNs << std::min<uint32_t>(vu.failures, 7));
     vu.resume_after_timer = false;
     vu.timer.arm_after(backoff);
     return;
@@ -655,10 +659,11 @@ void ScenarioWorkload::on_tick(RunState& run) {
         break;  // the adjustment below starts them
       case Executor::Kind::kConstantArrivalRate:
       case Executor::Kind::kRampingArrivalRate: {
-        run.vu_limit = std::max<uint64_t>(1, share_of(std::max(ex.max_vus, ex.pre_allocated_vus),
-                                                      share_.index, share_.count));
+        run.vu_limit = std::max<uint64_t>(
+            1, share_of(std::max(ex.max_vus, ex.pre_allocated_vus), share_.index, share_.count));
         uint64_t pre = share_of(ex.pre_allocated_vus, share_.index, share_.count);
-        for (uint64_t i = 0; i < pre; ++i) run.idle.push_back(new_vu(run));
+        for (uint64_t i = 0; i < pre; ++i)
+          run.idle.push_back(new_vu(run));
         break;
       }
     }
@@ -667,8 +672,8 @@ void ScenarioWorkload::on_tick(RunState& run) {
     case Executor::Kind::kRampingVus: {
       int64_t t_us = (now - run.start_ns) / net::kNsPerUs;
       double total = stage_target(ex.vus, ex.stages, t_us);
-      uint64_t target = share_of(static_cast<uint64_t>(std::llround(total)), share_.index,
-                                 share_.count);
+      uint64_t target =
+          share_of(static_cast<uint64_t>(std::llround(total)), share_.index, share_.count);
       uint64_t wanted = target;
       // Count VUs not already told to stop.
       uint64_t staying = 0;
@@ -698,8 +703,8 @@ void ScenarioWorkload::on_tick(RunState& run) {
     case Executor::Kind::kRampingArrivalRate: {
       int64_t due = arrival_due(run, run.next_arrival);
       if (due <= now) {
-        current_.max_schedule_lag_us =
-            std::max<uint64_t>(current_.max_schedule_lag_us, static_cast<uint64_t>(now - due) / 1000);
+        current_.max_schedule_lag_us = std::max<uint64_t>(current_.max_schedule_lag_us,
+                                                          static_cast<uint64_t>(now - due) / 1000);
       }
       while (due <= now && due < run.end_ns) {
         VirtualUser* vu = nullptr;
@@ -753,8 +758,8 @@ void ScenarioWorkload::check_finished() {
   if (!running_) return;
   for (const auto& run : runs_) {
     if (run->done) continue;
-    bool exhausted = run->run.executor.kind == Executor::Kind::kIterations &&
-                     run->iterations_left == 0;
+    bool exhausted =
+        run->run.executor.kind == Executor::Kind::kIterations && run->iterations_left == 0;
     if (!run->started || (run->accepting && !exhausted) || run->alive > 0) return;
     run->done = true;
   }
@@ -764,7 +769,8 @@ void ScenarioWorkload::check_finished() {
 void ScenarioWorkload::on_second() {
   current_.interval_index = interval_index_++;
   current_.vus = 0;
-  for (const auto& run : runs_) current_.vus += run->alive;
+  for (const auto& run : runs_)
+    current_.vus += run->alive;
   sink_(current_, false);
   current_.clear();
   second_timer_.arm_at(start_ns_ + static_cast<int64_t>(interval_index_ + 1) * net::kNsPerSec);

@@ -94,15 +94,14 @@ TEST(ScenarioIntegration, ExtractsCarriesCookiesAndPassesThresholds) {
   for (const auto& check : j["checks"]) {
     EXPECT_EQ(check["failed"].get<uint64_t>(), 0u) << check.dump();
   }
-  // The cookie set by the first echo came back on the second request.
   EXPECT_EQ(j["requests"].get<uint64_t>(), mock.stats()["requests"].get<uint64_t>())
       << "every request the mock served was counted";
 }
 
 TEST(ScenarioIntegration, AFailedCheckExits99AndSaysWhichAndWhy) {
   MockServer mock(kMock);
-  std::string text = std::regex_replace(std::string(kFlow), std::regex("\"\\$.items\\[0\\].id\": 7"),
-                                        "\"$.items[0].id\": 8");
+  std::string text = std::regex_replace(
+      std::string(kFlow), std::regex("\"\\$.items\\[0\\].id\": 7"), "\"$.items[0].id\": 8");
   std::string path = scenario_file(text);
   std::string out = write_temp_file("", ".json");
   auto r = run_millstone({"run", path, "--target", mock.url(""), "-w", "1", "-q", "-o", out}, 60);
@@ -165,6 +164,41 @@ scenarios:
   EXPECT_LT(iterations, 260u);
 }
 
+TEST(ScenarioIntegration, IterationsExecutorRunsExactlyItsIterationsThenTheNextScenario) {
+  MockServer mock(kMock);
+  std::string path = scenario_file(R"(
+name: sequence
+target: http://127.0.0.1:1
+flows:
+  first:
+    steps:
+      - {name: items, get: /api/items}
+  second:
+    steps:
+      - {name: slow, get: /slow}
+scenarios:
+  fixed: {executor: iterations, vus: 3, iterations: 50, max_duration: 2s, flows: [first], graceful_stop: 0s}
+  then:
+    executor: ramping-arrival-rate
+    start_rate: 10
+    stages: [{duration: 1s, target: 30}]
+    pre_allocated_vus: 5
+    max_vus: 20
+    flows: [second]
+    start: after fixed
+)");
+  std::string out = write_temp_file("", ".json");
+  auto r = run_millstone({"run", path, "--target", mock.url(""), "-w", "2", "-q", "-o", out}, 60);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = read_json(out);
+  EXPECT_EQ(j["flows"][0]["iterations"].get<uint64_t>(), 50u) << j["flows"].dump();
+  // A ramp from 10/s to 30/s over one second starts about 20 iterations.
+  uint64_t ramped = j["flows"][1]["iterations"].get<uint64_t>();
+  EXPECT_GE(ramped, 17u);
+  EXPECT_LE(ramped, 21u);
+  EXPECT_EQ(j["dropped_iterations"].get<uint64_t>(), 0u);
+}
+
 TEST(ScenarioIntegration, ValidateReportsFileLineAndColumn) {
   std::string path = write_temp_file(
       "name: x\ntarget: http://127.0.0.1:1\nflows:\n  f:\n    steps:\n      - get: /a\n"
@@ -190,6 +224,29 @@ TEST(ScenarioIntegration, ShopExamplePassesAgainstTheShopMock) {
   auto j = read_json(out);
   EXPECT_TRUE(j["thresholds_passed"].get<bool>()) << j["thresholds"].dump(2);
   EXPECT_EQ(j["error_total"].get<uint64_t>(), 0u);
+}
+
+TEST(ScenarioIntegration, ShopExampleWithABrokenCheckExits99AndShowsTheCheck) {
+  std::string dir = std::string(MILLSTONE_SOURCE_DIR) + "/examples/";
+  std::ifstream mock_in(dir + "shop-mock.yaml");
+  std::string mock_yaml((std::istreambuf_iterator<char>(mock_in)),
+                        std::istreambuf_iterator<char>());
+  MockServer mock(mock_yaml, 2);
+  std::ifstream in(dir + "shop.yaml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The same file, shorter, expecting an order status the shop never sends.
+  text = std::regex_replace(text, std::regex("duration: 10s"), "duration: 2s");
+  text = std::regex_replace(text, std::regex("\\$\\.status\": created"), "$.status\": shipped");
+  text = std::regex_replace(text, std::regex("shop-users\\.csv"), dir + "shop-users.csv");
+  ASSERT_NE(text.find("shipped"), std::string::npos);
+  std::string path = write_temp_file(text, ".yaml");
+  auto r = run_millstone({"run", path, "--target", mock.url(""), "-q"}, 60);
+  EXPECT_EQ(r.exit_code, 99) << r.out << r.err;
+  EXPECT_NE(r.out.find("FAIL shopper/checkout/order: json $.status == \"shipped\""),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("$.status is \"created\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("FAIL checks > 99%"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -447,6 +447,21 @@ flows:
   EXPECT_EQ(vu.render(b.body), "{}");
 }
 
+TEST(LoaderTest, TemplatedDefaultContentTypeIsReplacedNotDuplicated) {
+  const auto plan = parse(R"(
+target: http://localhost:9
+defaults: {headers: {Content-Type: "text/{{ vu }}"}}
+flows: {a: {steps: [{post: /, form: {a: 1}}, {post: /b, body: x}]}}
+)");
+  Vu vu(*plan);
+  const HttpRequest& form = plan->flows[0].requests[0];
+  ASSERT_EQ(form.headers.size(), 1u);
+  EXPECT_EQ(vu.render(form.headers[0].second), "application/x-www-form-urlencoded");
+  const HttpRequest& text = plan->flows[0].requests[1];
+  ASSERT_EQ(text.headers.size(), 1u);
+  EXPECT_EQ(vu.render(text.headers[0].second), "text/7");
+}
+
 TEST(LoaderTest, ShopExampleCompiles) {
   const auto plan = load_scenario_file(MILLSTONE_SOURCE_DIR "/examples/shop.yaml");
   EXPECT_EQ(plan->name, "shop");
