@@ -11,9 +11,18 @@
 namespace millstone::scenario {
 
 // Start-up only. what() is one line: "FILE:LINE:COL: what was wrong; what was expected".
+// The one-line promise is kept here, whatever text a message quotes.
 class ScenarioError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit ScenarioError(const std::string& message) : std::runtime_error(one_line(message)) {}
+
+ private:
+  static std::string one_line(std::string text) {
+    for (char& c : text) {
+      if (c == '\n' || c == '\r') c = ' ';
+    }
+    return text;
+  }
 };
 
 // Data files (CSV, JSON) are read relative to the scenario file's folder.
