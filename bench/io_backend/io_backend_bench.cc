@@ -67,11 +67,11 @@ struct Options {
   int conns = 50;
   double duration_s = 5.0;
   double warmup_s = 0.5;
-  size_t rbuf = 4096;         // io_uring: bytes per recv buffer
-  unsigned ring_bufs = 256;   // uring-mshot: buffers in the provided ring
-  bool fixed_files = true;    // io_uring: register sockets as fixed files
-  bool poll_first = true;     // uring: IORING_RECVSEND_POLL_FIRST on recv
-  std::string setup = "auto"; // io_uring: auto|defer|coop|none
+  size_t rbuf = 4096;          // io_uring: bytes per recv buffer
+  unsigned ring_bufs = 256;    // uring-mshot: buffers in the provided ring
+  bool fixed_files = true;     // io_uring: register sockets as fixed files
+  bool poll_first = true;      // uring: IORING_RECVSEND_POLL_FIRST on recv
+  std::string setup = "auto";  // io_uring: auto|defer|coop|none
 };
 
 [[noreturn]] void usage() {
@@ -91,19 +91,32 @@ Options parse_options(int argc, char** argv) {
       if (i + 1 >= argc) usage();
       return argv[++i];
     };
-    if (a == "--backend") o.backend = value();
-    else if (a == "--host") o.host = value();
-    else if (a == "--port") o.port = std::atoi(value());
-    else if (a == "--path") o.path = value();
-    else if (a == "--conns") o.conns = std::atoi(value());
-    else if (a == "--duration") o.duration_s = std::atof(value());
-    else if (a == "--warmup") o.warmup_s = std::atof(value());
-    else if (a == "--rbuf") o.rbuf = static_cast<size_t>(std::atol(value()));
-    else if (a == "--ring-bufs") o.ring_bufs = static_cast<unsigned>(std::atol(value()));
-    else if (a == "--no-fixed") o.fixed_files = false;
-    else if (a == "--no-poll-first") o.poll_first = false;
-    else if (a == "--setup") o.setup = value();
-    else usage();
+    if (a == "--backend")
+      o.backend = value();
+    else if (a == "--host")
+      o.host = value();
+    else if (a == "--port")
+      o.port = std::atoi(value());
+    else if (a == "--path")
+      o.path = value();
+    else if (a == "--conns")
+      o.conns = std::atoi(value());
+    else if (a == "--duration")
+      o.duration_s = std::atof(value());
+    else if (a == "--warmup")
+      o.warmup_s = std::atof(value());
+    else if (a == "--rbuf")
+      o.rbuf = static_cast<size_t>(std::atol(value()));
+    else if (a == "--ring-bufs")
+      o.ring_bufs = static_cast<unsigned>(std::atol(value()));
+    else if (a == "--no-fixed")
+      o.fixed_files = false;
+    else if (a == "--no-poll-first")
+      o.poll_first = false;
+    else if (a == "--setup")
+      o.setup = value();
+    else
+      usage();
   }
   if (o.port <= 0 || o.port > 65535 || o.conns <= 0 || o.duration_s <= 0 || o.warmup_s < 0 ||
       o.rbuf < 256 || o.ring_bufs == 0 || (o.ring_bufs & (o.ring_bufs - 1)) != 0 ||
@@ -150,8 +163,8 @@ Cpu cpu_now() {
 // in a small per-connection string (rare: nginx's reply is ~150 bytes).
 
 struct Parser {
-  std::string partial;        // header bytes carried over from earlier reads
-  size_t body_left = 0;       // body bytes still expected
+  std::string partial;   // header bytes carried over from earlier reads
+  size_t body_left = 0;  // body bytes still expected
   bool in_body = false;
 
   enum Result { kNeedMore, kComplete, kError };
@@ -170,8 +183,10 @@ struct Parser {
         size_t v = 0;
         for (size_t k = kName.size(); k < line.size(); ++k) {
           char ch = line[k];
-          if (ch >= '0' && ch <= '9') v = v * 10 + static_cast<size_t>(ch - '0');
-          else if (ch != ' ' && ch != '\t') return false;
+          if (ch >= '0' && ch <= '9')
+            v = v * 10 + static_cast<size_t>(ch - '0');
+          else if (ch != ' ' && ch != '\t')
+            return false;
         }
         *content_length = v;
         return true;
@@ -225,7 +240,8 @@ int connect_one(const sockaddr_in& addr) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   // Blocking connect (setup is outside the measured window), then non-blocking.
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) die("connect", errno);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0)
+    die("connect", errno);
   int fl = fcntl(fd, F_GETFL);
   fcntl(fd, F_SETFL, fl | O_NONBLOCK);
   return fd;
@@ -234,13 +250,13 @@ int connect_one(const sockaddr_in& addr) {
 // ---------------------------------------------------------------- bookkeeping
 
 struct Counters {
-  uint64_t responses = 0;     // completed responses in the measured window
-  uint64_t total = 0;         // including warm-up
+  uint64_t responses = 0;  // completed responses in the measured window
+  uint64_t total = 0;      // including warm-up
   uint64_t bad_status = 0;
   uint64_t errors = 0;
-  uint64_t syscalls_wait = 0; // epoll_pwait2 / io_uring_enter calls (measured window)
-  uint64_t events = 0;        // epoll events / CQEs processed (measured window)
-  uint64_t recv_calls = 0;    // epoll: recv() calls; uring: recv CQEs
+  uint64_t syscalls_wait = 0;  // epoll_pwait2 / io_uring_enter calls (measured window)
+  uint64_t events = 0;         // epoll events / CQEs processed (measured window)
+  uint64_t recv_calls = 0;     // epoll: recv() calls; uring: recv CQEs
   uint64_t send_calls = 0;
 };
 
@@ -287,8 +303,8 @@ void print_result(const Options& o, const Window& w, const Counters& c, const Re
       "cpu_us_per_req=%.3f cpu_pct=%.1f waits_per_req=%.3f events_per_req=%.3f "
       "recv_per_req=%.3f send_per_req=%.3f vcsw=%ld ivcsw=%ld errors=%llu bad_status=%llu "
       "rbuf_bytes_per_conn=%.0f detail=%s mem_note=%s\n",
-      o.backend.c_str(), o.conns, static_cast<unsigned long long>(req), wall, req / wall, user,
-      sys, req ? cpu * 1e6 / req : 0.0, 100.0 * cpu / wall,
+      o.backend.c_str(), o.conns, static_cast<unsigned long long>(req), wall, req / wall, user, sys,
+      req ? cpu * 1e6 / req : 0.0, 100.0 * cpu / wall,
       per(c.syscalls_wait, w.at_start.syscalls_wait), per(c.events, w.at_start.events),
       per(c.recv_calls, w.at_start.recv_calls), per(c.send_calls, w.at_start.send_calls),
       w.cpu1.nvcsw - w.cpu0.nvcsw, w.cpu1.nivcsw - w.cpu0.nivcsw,
@@ -301,7 +317,7 @@ void print_result(const Options& o, const Window& w, const Counters& c, const Re
 
 struct EpollConn {
   int fd = -1;
-  size_t written = 0;   // bytes of the current request already sent
+  size_t written = 0;  // bytes of the current request already sent
   bool writing = false;
   Parser parser;
 };
@@ -323,7 +339,8 @@ void run_epoll(const Options& /*o*/, const std::vector<int>& fds, const std::str
 
   auto write_some = [&](EpollConn& k) {
     while (k.written < request.size()) {
-      ssize_t n = ::send(k.fd, request.data() + k.written, request.size() - k.written, MSG_NOSIGNAL);
+      ssize_t n =
+          ::send(k.fd, request.data() + k.written, request.size() - k.written, MSG_NOSIGNAL);
       if (measuring) ++c.send_calls;
       if (n > 0) {
         k.written += static_cast<size_t>(n);
@@ -364,13 +381,15 @@ void run_epoll(const Options& /*o*/, const std::vector<int>& fds, const std::str
     }
   };
 
-  for (auto& k : conns) start_request(k);
+  for (auto& k : conns)
+    start_request(k);
   std::vector<epoll_event> events(256);
   while (w.tick(c)) {
     measuring = w.measuring;
     timespec ts{0, 100 * 1000 * 1000};
     int n = epoll_pwait2(ep, events.data(), static_cast<int>(events.size()), &ts, nullptr);
-    if (n < 0 && errno == ENOSYS) n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 100);
+    if (n < 0 && errno == ENOSYS)
+      n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 100);
     if (measuring) ++c.syscalls_wait;
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -383,7 +402,8 @@ void run_epoll(const Options& /*o*/, const std::vector<int>& fds, const std::str
       if (k.writing && (ev & (EPOLLOUT | EPOLLERR))) write_some(k);
       if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) read_some(k);
     }
-    if (n == static_cast<int>(events.size()) && events.size() < 65536) events.resize(events.size() * 2);
+    if (n == static_cast<int>(events.size()) && events.size() < 65536)
+      events.resize(events.size() * 2);
   }
   close(ep);
   r.backend_detail = "epoll_pwait2+ET";
@@ -395,11 +415,13 @@ void run_epoll(const Options& /*o*/, const std::vector<int>& fds, const std::str
 
 // user_data: low 32 bits connection index, bits 32..39 op kind.
 enum Op : uint64_t { kRecv = 1, kSend = 2 };
-uint64_t tag(Op op, uint32_t idx) { return (uint64_t{op} << 32) | idx; }
+uint64_t tag(Op op, uint32_t idx) {
+  return (uint64_t{op} << 32) | idx;
+}
 
 struct UringConn {
-  int fd = -1;       // real fd
-  int sqe_fd = -1;   // what goes into SQEs: fixed index or real fd
+  int fd = -1;      // real fd
+  int sqe_fd = -1;  // what goes into SQEs: fixed index or real fd
   size_t written = 0;
   Parser parser;
   char* buf = nullptr;  // uring (plain): per-connection buffer
@@ -407,23 +429,28 @@ struct UringConn {
 
 unsigned round_pow2(unsigned v) {
   unsigned p = 1;
-  while (p < v) p <<= 1;
+  while (p < v)
+    p <<= 1;
   return p;
 }
 
-void run_uring(const Options& o, const std::vector<int>& fds, const std::string& request,
-               Window& w, Counters& c, Result& r, bool multishot) {
+void run_uring(const Options& o, const std::vector<int>& fds, const std::string& request, Window& w,
+               Counters& c, Result& r, bool multishot) {
   const unsigned nconn = static_cast<unsigned>(fds.size());
   // Per connection at most one recv and one send in flight.
   unsigned sq_entries = round_pow2(std::max(64u, std::min(2 * nconn, 32768u)));
   io_uring ring;
   io_uring_params p{};
   std::string setup_used;
-  struct Try { const char* name; unsigned flags; };
+  struct Try {
+    const char* name;
+    unsigned flags;
+  };
   std::vector<Try> tries;
   const unsigned kDefer = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
   const unsigned kCoop = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-  if (o.setup == "auto" || o.setup == "defer") tries.push_back({"SINGLE_ISSUER|DEFER_TASKRUN", kDefer});
+  if (o.setup == "auto" || o.setup == "defer")
+    tries.push_back({"SINGLE_ISSUER|DEFER_TASKRUN", kDefer});
   if (o.setup == "auto" || o.setup == "coop") tries.push_back({"COOP_TASKRUN|TASKRUN_FLAG", kCoop});
   if (o.setup == "auto" || o.setup == "none") tries.push_back({"none", 0});
   int ret = -EINVAL;
@@ -461,8 +488,8 @@ void run_uring(const Options& o, const std::vector<int>& fds, const std::string&
   const unsigned sqe_flags = fixed ? IOSQE_FIXED_FILE : 0;
 
   // Buffers.
-  std::vector<char> per_conn;           // plain recv
-  char* ring_mem = nullptr;             // multishot: buffer ring + buffers
+  std::vector<char> per_conn;  // plain recv
+  char* ring_mem = nullptr;    // multishot: buffer ring + buffers
   size_t ring_mem_size = 0;
   io_uring_buf_ring* br = nullptr;
   const int kBgid = 0;
@@ -470,12 +497,14 @@ void run_uring(const Options& o, const std::vector<int>& fds, const std::string&
   char* ring_bufs = nullptr;
   if (!multishot) {
     per_conn.resize(o.rbuf * nconn);
-    for (unsigned i = 0; i < nconn; ++i) conns[i].buf = per_conn.data() + o.rbuf * i;
+    for (unsigned i = 0; i < nconn; ++i)
+      conns[i].buf = per_conn.data() + o.rbuf * i;
     detail += o.poll_first ? ",recv_POLL_FIRST" : ",recv";
   } else {
     size_t ring_hdr = sizeof(io_uring_buf) * o.ring_bufs;
     ring_mem_size = ring_hdr + o.rbuf * o.ring_bufs;
-    void* m = mmap(nullptr, ring_mem_size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    void* m =
+        mmap(nullptr, ring_mem_size, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (m == MAP_FAILED) die("mmap", errno);
     ring_mem = static_cast<char*>(m);
     br = reinterpret_cast<io_uring_buf_ring*>(ring_mem);
@@ -586,7 +615,8 @@ void run_uring(const Options& o, const std::vector<int>& fds, const std::string&
       Parser::Result pr = k.parser.feed(data, static_cast<size_t>(res), &bad);
       if (multishot) {  // give the buffer back at once; it has been parsed
         io_uring_buf_ring_add(br, const_cast<char*>(data), static_cast<unsigned>(o.rbuf),
-                              static_cast<unsigned short>(bid), br_mask, static_cast<int>(recycled));
+                              static_cast<unsigned short>(bid), br_mask,
+                              static_cast<int>(recycled));
         ++recycled;
       }
       if (pr == Parser::kError) die("bad response", EPROTO);
@@ -634,7 +664,8 @@ int main(int argc, char** argv) {
                         std::to_string(o.port) + "\r\nUser-Agent: io_backend_bench\r\n\r\n";
   std::vector<int> fds;
   fds.reserve(static_cast<size_t>(o.conns));
-  for (int i = 0; i < o.conns; ++i) fds.push_back(connect_one(addr));
+  for (int i = 0; i < o.conns; ++i)
+    fds.push_back(connect_one(addr));
 
   Window w;
   w.start_ns = now_ns();
@@ -642,9 +673,12 @@ int main(int argc, char** argv) {
   w.end_ns = w.warm_ns + static_cast<int64_t>(o.duration_s * 1e9);
   Counters c;
   Result r;
-  if (o.backend == "epoll") run_epoll(o, fds, request, w, c, r);
-  else run_uring(o, fds, request, w, c, r, o.backend == "uring-mshot");
+  if (o.backend == "epoll")
+    run_epoll(o, fds, request, w, c, r);
+  else
+    run_uring(o, fds, request, w, c, r, o.backend == "uring-mshot");
   print_result(o, w, c, r);
-  for (int fd : fds) close(fd);
+  for (int fd : fds)
+    close(fd);
   return c.responses - w.at_start.responses > 0 && c.errors == 0 ? 0 : 1;
 }

@@ -33,7 +33,7 @@ struct HttpRequest {
   std::string method = "GET";
   Template target;  // path and query, e.g. "/items/{{ id }}?page=2"
   std::vector<std::pair<std::string, Template>> headers;  // rendered per request
-  Template body;    // empty literal = no body
+  Template body;                                          // empty literal = no body
   std::string content_type;  // set from json:/form: bodies unless given in headers
   std::vector<Extraction> extractions;
   std::vector<NamedCheck> checks;
@@ -81,24 +81,30 @@ struct Stage {
 };
 
 struct Executor {
-  enum class Kind { kConstantVus, kRampingVus, kConstantArrivalRate, kRampingArrivalRate, kIterations };
+  enum class Kind {
+    kConstantVus,
+    kRampingVus,
+    kConstantArrivalRate,
+    kRampingArrivalRate,
+    kIterations
+  };
   Kind kind = Kind::kConstantVus;
-  uint32_t vus = 1;              // constant-vus, iterations; start VUs for ramping-vus
-  int64_t duration_us = 0;       // constant-*; max duration for iterations
-  std::vector<Stage> stages;     // ramping-*
-  double rate = 0;               // constant-arrival-rate: iterations per second
-  double start_rate = 0;         // ramping-arrival-rate
+  uint32_t vus = 1;                // constant-vus, iterations; start VUs for ramping-vus
+  int64_t duration_us = 0;         // constant-*; max duration for iterations
+  std::vector<Stage> stages;       // ramping-*
+  double rate = 0;                 // constant-arrival-rate: iterations per second
+  double start_rate = 0;           // ramping-arrival-rate
   uint32_t pre_allocated_vus = 0;  // arrival-rate: VUs created at start
   uint32_t max_vus = 0;            // arrival-rate: upper bound; beyond it iterations are dropped
-  uint64_t iterations = 0;       // iterations executor: total across all workers
-  int64_t graceful_stop_us = 0;  // running iterations may finish within this after the end
+  uint64_t iterations = 0;         // iterations executor: total across all workers
+  int64_t graceful_stop_us = 0;    // running iterations may finish within this after the end
 };
 
 struct ScenarioRun {
   std::string name;
   Executor executor;
   std::vector<uint32_t> flows;  // indexes into Plan::flows (weights come from the flows)
-  int64_t start_us = 0;         // offset from the run's start (sequential scenarios are laid out here)
+  int64_t start_us = 0;  // offset from the run's start (sequential scenarios are laid out here)
   // Total length including graceful stop; computed by the loader.
   int64_t end_us() const;
 };
@@ -116,9 +122,9 @@ struct Threshold {
     kDroppedIterations,
   };
   Metric metric = Metric::kLatency;
-  std::string step;    // empty = all steps; else a name from Plan::step_names
-  std::string flow;    // for kIterations; empty = all flows
-  std::string check;   // for kCheckPassRate; empty = all checks
+  std::string step;   // empty = all steps; else a name from Plan::step_names
+  std::string flow;   // for kIterations; empty = all flows
+  std::string check;  // for kCheckPassRate; empty = all checks
   enum class Statistic { kPercentile, kMin, kMax, kMean } statistic = Statistic::kPercentile;
   double percentile = 0;  // 0..100, kLatency with kPercentile
   enum class Op { kLt, kLe, kGt, kGe, kEq } op = Op::kLt;
@@ -128,7 +134,7 @@ struct Threshold {
 struct Plan {
   std::string source_path;
   std::string name;
-  http::Url target;              // base of every request
+  http::Url target;  // base of every request
   std::vector<std::pair<std::string, std::string>> default_headers;
   int64_t timeout_us = 10'000'000;
   size_t max_body_capture = 64 * 1024;  // bytes of each response kept for checks/extraction
