@@ -22,8 +22,19 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "mock/yaml_text.h"
+
 namespace millstone::mock {
 namespace {
+
+using text::shown;
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
 
 using Keys = std::span<const std::string_view>;
 
@@ -45,28 +56,6 @@ constexpr std::string_view kLatencyKeys[] = {"distribution", "value",  "min", "m
                                              "stddev",       "median", "p99", "sigma"};
 constexpr std::string_view kErrorKeys[] = {"rate", "status", "body", "headers", "reset", "stall"};
 
-// User text quoted into a one-line message: escaped and shortened.
-std::string shown(std::string_view text) {
-  constexpr size_t kMax = 60;
-  std::string out = "\"";
-  for (size_t i = 0; i < text.size() && i < kMax; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      out += fmt::format("\\x{:02x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (text.size() > kMax) {
-    out += "...";
-  }
-  out += '"';
-  return out;
-}
-
 std::string join(Keys keys) {
   std::string out;
   for (std::string_view key : keys) {
@@ -76,25 +65,6 @@ std::string join(Keys keys) {
     out += key;
   }
   return out;
-}
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) {
-    row[j] = j;
-  }
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                        std::tolower(static_cast<unsigned char>(b[j - 1]));
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
 }
 
 std::string_view kind_of(const YAML::Node& node) {
@@ -361,8 +331,10 @@ MapFields Parser::read_map(const YAML::Node& node, const YAML::Mark& mark, std::
     if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       std::string_view suggestion;
       size_t best = 3;
+      const std::string lowered = ascii_lower(key);
       for (std::string_view candidate : allowed) {
-        const size_t distance = edit_distance(key, candidate);
+        // Case-insensitive: "Status" suggests "status".
+        const size_t distance = text::edit_distance(lowered, ascii_lower(candidate));
         if (distance < best && distance < candidate.size()) {
           best = distance;
           suggestion = candidate;
@@ -941,48 +913,11 @@ MockConfig Parser::parse(const YAML::Node& root) {
   return config;
 }
 
-// yaml-cpp 0.7 does not advance past a stray token at document level (",a"):
-// LoadAll loops forever and Load returns an empty document. So walk the
-// event stream for at most two documents first: a second one starting where
-// the first did means the parser is stuck; any second one is an error.
-class DocumentStarts : public YAML::EventHandler {
- public:
-  std::vector<YAML::Mark> marks;
-
-  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
-};
-
 void check_single_document(const std::string& text, const std::string& source) {
-  std::istringstream in(text);
-  YAML::Parser parser(in);
-  DocumentStarts starts;
-  if (!parser.HandleNextDocument(starts) || !parser.HandleNextDocument(starts)) {
-    return;
+  if (auto problem = text::find_document_problem(text)) {
+    throw ConfigError(fmt::format("{}:{}:{}: {}", source, problem->mark.line + 1,
+                                  problem->mark.column + 1, problem->message));
   }
-  const YAML::Mark& first = starts.marks.at(0);
-  const YAML::Mark& second = starts.marks.at(1);
-  if (second.pos == first.pos) {
-    const char c = static_cast<size_t>(second.pos) < text.size() ? text[second.pos] : ' ';
-    throw ConfigError(
-        fmt::format("{}:{}:{}: invalid YAML: unexpected {}; expected well-formed "
-                    "YAML",
-                    source, second.line + 1, second.column + 1, shown(std::string_view(&c, 1))));
-  }
-  throw ConfigError(
-      fmt::format("{}:{}:{}: a second YAML document starts here; expected one "
-                  "document per file",
-                  source, second.line + 1, second.column + 1));
 }
 
 // Messages from yaml-cpp are constant one-liners, but the contract is one

@@ -10,11 +10,14 @@
 
 #include "http/request_parser.h"
 #include "mock/config.h"
+#include "mock/yaml_text.h"
 
 namespace millstone::mock {
 namespace {
 
 using Kind = Template::Segment::Kind;
+using text::edit_distance;
+using text::shown;
 
 constexpr std::string_view kKnown =
     "request.method, request.path, request.query.NAME, request.header.NAME, request.body, "
@@ -25,44 +28,6 @@ constexpr std::string_view kHeads[] = {"request.method", "request.path", "reques
                                        "request.header", "request.body", "request.json",
                                        "path",           "uuid",         "random",
                                        "counter",        "now_ms"};
-
-std::string shown(std::string_view text) {
-  constexpr size_t kMax = 60;
-  std::string out = "\"";
-  for (size_t i = 0; i < text.size() && i < kMax; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      out += fmt::format("\\x{:02x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (text.size() > kMax) {
-    out += "...";
-  }
-  out += '"';
-  return out;
-}
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) {
-    row[j] = j;
-  }
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';

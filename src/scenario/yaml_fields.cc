@@ -16,10 +16,13 @@
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 
+#include "mock/yaml_text.h"
 #include "scenario/loader.h"
 
 namespace millstone::scenario::yaml {
 namespace {
+
+using mock::text::edit_distance;
 
 constexpr double kUsPerUnit[] = {1, 1, 1e3, 1e6, 60e6, 3600e6};
 constexpr std::string_view kUnits[] = {"us", "\xc2\xb5s", "ms", "s", "m", "h"};
@@ -60,25 +63,6 @@ constexpr std::pair<std::string_view, std::string_view> kForeignNames[] = {
     {"starttime", "start"},
     {"vu", "vus"},
 };
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) {
-    row[j] = j;
-  }
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                        std::tolower(static_cast<unsigned char>(b[j - 1]));
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
 
 // "preAllocatedVUs", "pre-allocated-vus" and "pre_allocated_vus" all become
 // "preallocatedvus", so camelCase keys from k6 find their snake_case match.
@@ -146,24 +130,7 @@ const Field* MapFields::find(std::string_view key) const {
 }
 
 std::string shown(std::string_view text) {
-  constexpr size_t kMax = 60;
-  std::string out = "\"";
-  for (size_t i = 0; i < text.size() && i < kMax; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      out += fmt::format("\\x{:02x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (text.size() > kMax) {
-    out += "...";
-  }
-  out += '"';
-  return out;
+  return mock::text::shown(text);
 }
 
 std::string join(Keys keys, std::string_view separator) {
@@ -590,47 +557,11 @@ mock::LatencyModel Reader::latency(const Field& field) {
 
 namespace {
 
-// yaml-cpp 0.7 does not advance past a stray token at document level (",a"):
-// LoadAll loops forever and Load returns an empty document. So walk the event
-// stream for at most two documents first (as the mock's reader does).
-class DocumentStarts : public YAML::EventHandler {
- public:
-  std::vector<YAML::Mark> marks;
-
-  void OnDocumentStart(const YAML::Mark& mark) override { marks.push_back(mark); }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
-  void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
-  void OnMapEnd() override {}
-};
-
 void check_single_document(const std::string& text, const std::string& source) {
-  std::istringstream in(text);
-  YAML::Parser parser(in);
-  DocumentStarts starts;
-  if (!parser.HandleNextDocument(starts) || !parser.HandleNextDocument(starts)) {
-    return;
+  if (auto problem = mock::text::find_document_problem(text)) {
+    throw ScenarioError(fmt::format("{}:{}:{}: {}", source, problem->mark.line + 1,
+                                    problem->mark.column + 1, problem->message));
   }
-  const YAML::Mark& first = starts.marks.at(0);
-  const YAML::Mark& second = starts.marks.at(1);
-  if (second.pos == first.pos) {
-    const char c = static_cast<size_t>(second.pos) < text.size() ? text[second.pos] : ' ';
-    throw ScenarioError(
-        fmt::format("{}:{}:{}: invalid YAML: unexpected {}; expected well-formed "
-                    "YAML",
-                    source, second.line + 1, second.column + 1, shown(std::string_view(&c, 1))));
-  }
-  throw ScenarioError(
-      fmt::format("{}:{}:{}: a second YAML document starts here; expected one "
-                  "document per file",
-                  source, second.line + 1, second.column + 1));
 }
 
 std::string one_line(std::string text) {
