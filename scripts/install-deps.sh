@@ -8,10 +8,13 @@ packages=(
   g++ clang clang-format cmake ninja-build pkg-config libclang-rt-14-dev
   # libraries
   libyaml-cpp-dev libfmt-dev libcli11-dev libsimdjson-dev nlohmann-json3-dev libssl-dev libre2-dev
+  libsqlite3-dev libcurl4-openssl-dev sqlite3
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl
   # peers we test and benchmark against
-  wrk nginx-light apache2-utils nghttp2-client
+  wrk nginx-light apache2-utils nghttp2-client websocketd prometheus
+  # the HTML report test renders in headless Chromium
+  chromium
 )
 
 SUDO=""
@@ -21,15 +24,29 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm: the machine's own when present (it may be newer than Debian's).
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages already installed"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # nginx-light and prometheus start system services on some images; our
+  # tests and benches run their own instances, so stop the system ones.
+  if command -v systemctl >/dev/null 2>&1; then
+    $SUDO systemctl stop nginx prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+  fi
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# nginx-light starts a system nginx on port 80 on some images; our benches
-# run their own instance, so stop the system one if it was just started.
-if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl stop nginx >/dev/null 2>&1 || true; fi
+
+# npm packages, pinned by their lock files: uPlot is embedded into the HTML
+# report at build time; ws is a third-party WebSocket peer for the tests.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+for dir in report tests/interop; do
+  if [ ! -d "$root/$dir/node_modules" ] || [ "$root/$dir/package-lock.json" -nt "$root/$dir/node_modules" ]; then
+    (cd "$root/$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$root/$dir/node_modules"
+  fi
+done
 echo "install-deps: done"

@@ -39,6 +39,18 @@ int main_command(int argc, char** argv) {
                       "needs it)");
   run_cmd->add_option("-o,--out", run.out, "Write the summary as JSON to this file");
   run_cmd->add_flag("-q,--quiet", run.quiet, "No live progress line");
+  run_cmd->add_option("--report", run.report, "Write a self-contained HTML report to this file");
+  run_cmd->add_option("--junit", run.junit, "Write thresholds and checks as JUnit XML");
+  run_cmd->add_option("--timeseries", run.timeseries,
+                      "Write the per-second series (FILE.csv or FILE.ndjson)");
+  run_cmd->add_option("--history", run.history,
+                      "Run history database (default: $MILLSTONE_HISTORY, else "
+                      "~/.local/share/millstone/history.db)");
+  run_cmd->add_flag("--no-history", run.no_history, "Do not record this run in the history");
+  run_cmd->add_option("--metrics-listen", run.metrics_listen,
+                      "Serve live Prometheus metrics at http://HOST:PORT/metrics during the run");
+  run_cmd->add_option("--webhook", run.webhook,
+                      "POST the summary (Slack-compatible JSON) to this URL when the run ends");
 
   MockOptions mock;
   CLI::App* mock_cmd = app.add_subcommand("mock", "Serve HTTP routes from a mock configuration");
@@ -54,6 +66,36 @@ int main_command(int argc, char** argv) {
   CLI::App* validate_cmd =
       app.add_subcommand("validate", "Check a scenario file without sending anything");
   validate_cmd->add_option("file", validate_path, "Scenario file")->required();
+
+  HistoryOptions history;
+  auto history_flag = [&history](CLI::App* cmd) {
+    cmd->add_option("--history", history.history, "Run history database");
+  };
+  CLI::App* runs_cmd = app.add_subcommand("runs", "List the runs in the history, newest first");
+  history_flag(runs_cmd);
+  runs_cmd->add_option("-n,--limit", history.limit, "How many runs")->capture_default_str();
+  runs_cmd->add_option("--scenario", history.key, "Only runs of this scenario file or URL");
+  CLI::App* show_cmd = app.add_subcommand("show", "Print a recorded run's summary");
+  history_flag(show_cmd);
+  show_cmd->add_option("run", history.run, "Run id (or a unique prefix), 'last' or 'baseline'")
+      ->required();
+  show_cmd->add_flag("--json", history.json, "Print the run's JSON summary");
+  CLI::App* compare_cmd = app.add_subcommand(
+      "compare", "Compare a run with a baseline; exit 98 on a regression beyond the tolerance");
+  history_flag(compare_cmd);
+  compare_cmd->add_option("run", history.run, "Run id (or a unique prefix), or 'last'")->required();
+  compare_cmd->add_option("baseline", history.baseline,
+                          "Run to compare with (default: the baseline of the run's scenario)");
+  compare_cmd
+      ->add_option("--tolerance", history.tolerance,
+                   "Allowed worsening of throughput, latency and error rate")
+      ->capture_default_str();
+  compare_cmd->add_flag("--json", history.json, "Print the comparison as JSON");
+  CLI::App* baseline_cmd =
+      app.add_subcommand("baseline", "Mark a run as the baseline of its scenario");
+  history_flag(baseline_cmd);
+  baseline_cmd->add_option("run", history.run, "Run id (or a unique prefix), or 'last'")
+      ->required();
 
   DemoOptions demo;
   CLI::App* demo_cmd =
@@ -72,8 +114,16 @@ int main_command(int argc, char** argv) {
                              "--body", "--body-file"}) {
       run.url_only_flags = run.url_only_flags || run_cmd->count(flag) > 0;
     }
+    for (int i = 0; i < argc; ++i) {
+      if (i > 0) run.command_line += ' ';
+      run.command_line += argv[i];
+    }
     return run_command(run);
   }
+  if (runs_cmd->parsed()) return runs_command(history);
+  if (show_cmd->parsed()) return show_command(history);
+  if (compare_cmd->parsed()) return compare_command(history);
+  if (baseline_cmd->parsed()) return baseline_command(history);
   if (validate_cmd->parsed()) return validate_command(validate_path);
   if (mock_cmd->parsed()) return mock_command(mock);
   if (demo_cmd->parsed()) return demo_command(demo);

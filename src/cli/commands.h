@@ -25,6 +25,25 @@ struct RunOptions {
   uint32_t workers = 0;  // 0 = one per core (more if the fd limit needs it)
   std::string out;       // JSON summary path
   bool quiet = false;    // no progress line
+  // Results (docs/reports.md).
+  std::string report;          // --report FILE.html
+  std::string junit;           // --junit FILE.xml
+  std::string timeseries;      // --timeseries FILE.csv|.ndjson
+  std::string history;         // --history DB (default: results::default_history_path())
+  bool no_history = false;     // --no-history
+  std::string metrics_listen;  // --metrics-listen HOST:PORT
+  std::string webhook;         // --webhook URL
+  std::string command_line;    // argv, for the run record
+};
+
+struct HistoryOptions {
+  std::string history;            // --history DB
+  std::string run;                // RUN: an id, a unique id prefix, "last", or "baseline"
+  std::string baseline;           // compare: BASELINE (default: the scenario's baseline)
+  std::string key;                // runs: only runs of this scenario/URL
+  uint32_t limit = 20;            // runs: how many
+  std::string tolerance = "10%";  // compare: allowed worsening before it is a regression
+  bool json = false;              // show/compare: print JSON
 };
 
 struct MockOptions {
@@ -45,6 +64,11 @@ int validate_command(const std::string& path);
 // A run target that is not an http(s) URL and names a file or ends in .yaml/.yml.
 bool looks_like_scenario(const std::string& target);
 int mock_command(const MockOptions& options);
+// The run history (src/cli/history_commands.cc).
+int runs_command(const HistoryOptions& options);
+int show_command(const HistoryOptions& options);
+int compare_command(const HistoryOptions& options);
+int baseline_command(const HistoryOptions& options);
 int demo_command(const DemoOptions& options);
 
 // Entry point for main(): parses argv and dispatches.

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -15,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "cli/exit_codes.h"
+#include "cli/history_commands.h"
 #include "cli/progress.h"
 #include "cli/scenario_summary.h"
 #include "cli/summary.h"
@@ -22,6 +25,12 @@
 #include "http/request_builder.h"
 #include "http/url.h"
 #include "net/socket.h"
+#include "results/junit.h"
+#include "results/metrics_exporter.h"
+#include "results/record.h"
+#include "results/report.h"
+#include "results/timeseries.h"
+#include "results/webhook.h"
 #include "scenario/loader.h"
 #include "scenario/thresholds.h"
 
@@ -83,6 +92,71 @@ bool looks_like_scenario(const std::string& target) {
 
 namespace {
 
+int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Runs of the same thing are compared with each other: a scenario by its
+// absolute path, a URL by method and URL.
+std::string run_key(const RunOptions& options, const RunDescription& description,
+                    const scenario::Plan* scenario) {
+  if (!scenario) return fmt::format("{} {}", description.method, description.url);
+  char* real = realpath(options.url.c_str(), nullptr);
+  std::string key = real ? real : options.url;
+  free(real);
+  return key;
+}
+
+nlohmann::json run_config_json(const RunOptions& options, const engine::RunPlan& plan) {
+  nlohmann::json j = {{"target", options.url},
+                      {"duration_ms", plan.duration_ms},
+                      {"timeout_ms", plan.timeout_ms},
+                      {"connect_timeout_ms", plan.connect_timeout_ms},
+                      {"workers_requested", options.workers}};
+  if (plan.scenario_source.empty()) {
+    j["connections"] = options.connections;
+    j["rate"] = options.rate;
+    j["method"] = options.method;
+    j["headers"] = options.headers;
+    j["body_bytes"] = options.body_file.empty() ? options.body.size() : 0;
+    if (!options.body_file.empty()) j["body_file"] = options.body_file;
+  } else {
+    j["scenario_file"] = plan.scenario_path;
+    j["scenario_source"] = plan.scenario_source;
+    if (!options.target.empty()) j["target_override"] = options.target;
+  }
+  return j;
+}
+
+// The --out, --report, --junit and --timeseries files. Each failure is one
+// line naming the flag and the file; false if any failed.
+bool write_outputs(const RunOptions& options, const results::RunRecord& record) {
+  bool ok = true;
+  auto attempt = [&](const std::string& flag, const std::string& path, auto&& write) {
+    if (path.empty()) return;
+    try {
+      write(path);
+    } catch (const results::ResultsError& e) {
+      fmt::print(stderr, "millstone run: {} {}: {}\n", flag, path, e.what());
+      ok = false;
+    }
+  };
+  attempt("--out", options.out, [&](const std::string& path) {
+    std::ofstream out(path);
+    out << record.summary.dump(2) << "\n";
+    if (!out) throw results::ResultsError(fmt::format("cannot write: {}", strerror(errno)));
+  });
+  attempt("--report", options.report,
+          [&](const std::string& path) { results::write_html_report(record, path); });
+  attempt("--junit", options.junit,
+          [&](const std::string& path) { results::write_junit(record, path); });
+  attempt("--timeseries", options.timeseries,
+          [&](const std::string& path) { results::write_timeseries(record, path); });
+  return ok;
+}
+
 struct Timeouts {
   int64_t timeout_us = 0;
   int64_t connect_timeout_us = 0;
@@ -122,11 +196,41 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     workers = needed;
   }
 
+  results::SeriesFormat series_format;
+  if (!options.timeseries.empty() &&
+      !results::series_format_for(options.timeseries, &series_format)) {
+    return usage_error(fmt::format(
+        "--timeseries {}: expected a file name ending in .csv or .ndjson", options.timeseries));
+  }
   description.workers = workers;
+  results::RunRecord record;
+  record.env = results::current_environment();
+  record.env.command_line = options.command_line;
+  record.env.started_unix_ms = unix_ms_now();
+  record.id = results::make_run_id(record.env.started_unix_ms);
+  record.name = options.url;
+  record.key = run_key(options, description, scenario);
+  record.config = run_config_json(options, plan);
+
   bool terminal = isatty(STDERR_FILENO);
-  ConsoleProgress progress(stderr, terminal, static_cast<double>(plan.duration_ms) / 1e3);
-  cluster::RunResult result =
-      cluster::run_local(plan, workers, options.quiet ? nullptr : &progress);
+  ConsoleProgress console(stderr, terminal, static_cast<double>(plan.duration_ms) / 1e3);
+  FanoutProgress progress;
+  if (!options.quiet) progress.add(&console);
+  std::unique_ptr<results::MetricsExporter> exporter;
+  if (!options.metrics_listen.empty()) {
+    results::ExporterLabels labels{record.id, record.name, {}, {}};
+    if (scenario) {
+      labels.step_names = scenario->step_names;
+      labels.check_names = scenario->check_names;
+    }
+    exporter = results::MetricsExporter::start(options.metrics_listen, labels, &error);
+    if (!exporter)
+      return usage_error(fmt::format("--metrics-listen {}: {}", options.metrics_listen, error));
+    fmt::print(stderr, "millstone run: live metrics at http://{}/metrics\n",
+               exporter->bound_address());
+    progress.add(exporter.get());
+  }
+  cluster::RunResult result = cluster::run_local(plan, workers, &progress);
   description.workers = result.workers;
 
   std::vector<scenario::ThresholdOutcome> thresholds;
@@ -138,24 +242,33 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     add_scenario_json(*scenario, result.total, thresholds, &json);
   }
   std::cout << text << std::flush;
-  if (!options.out.empty()) {
-    std::ofstream out(options.out);
-    out << json.dump(2) << "\n";
-    if (!out) {
-      fmt::print(stderr, "millstone run: --out {}: cannot write: {}\n", options.out,
-                 strerror(errno));
-      return kExitConfig;
-    }
-  }
-  if (!result.worker_failures.empty()) return kExitIncomplete;
-  if (result.interrupted) return kExitInterrupted;
+
+  int code = kExitOk;
   bool thresholds_ok =
       std::all_of(thresholds.begin(), thresholds.end(), [](const auto& t) { return t.passed; });
-  if (!thresholds_ok) {
+  if (!result.worker_failures.empty()) {
+    code = kExitIncomplete;
+  } else if (result.interrupted) {
+    code = kExitInterrupted;
+  } else if (!thresholds_ok) {
     fmt::print(stderr, "millstone run: thresholds failed\n");
-    return kExitThresholds;
+    code = kExitThresholds;
   }
-  return kExitOk;
+  json["run_id"] = record.id;
+  json["exit_code"] = code;
+  json["environment"] = results::to_json(record.env);
+  record.summary = std::move(json);
+  record.exit_code = code;
+  // Output files first: a file that cannot be written is a configuration
+  // error, but the others are still written and the run is still recorded.
+  if (!write_outputs(options, record)) code = code == kExitOk ? kExitConfig : code;
+  record_in_history(options, record);
+  if (!options.webhook.empty()) {
+    if (!results::post_webhook(options.webhook, record, &error)) {
+      fmt::print(stderr, "millstone run: --webhook {}: {}\n", options.webhook, error);
+    }
+  }
+  return code;
 }
 
 bool parse_timeouts(const RunOptions& options, Timeouts* t) {

@@ -1,0 +1,2 @@
+// Implemented in this session (see frame.h).
+#include "ws/frame.h"
