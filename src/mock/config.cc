@@ -23,6 +23,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "mock/yaml_text.h"
+#include "ws/frame.h"
 
 namespace millstone::mock {
 namespace {
@@ -49,7 +50,16 @@ constexpr double kMaxDurationUs = 24 * 3600e6;
 constexpr std::string_view kDurationHint =
     "expected a number and a unit, such as 20ms, 1.5s, 250us or 2m";
 
-constexpr std::string_view kTopKeys[] = {"seed", "routes"};
+constexpr std::string_view kTopKeys[] = {"seed", "routes", "websockets", "tcp"};
+constexpr std::string_view kWebSocketKeys[] = {
+    "name",       "path",       "subprotocols", "echo",       "push",
+    "on_message", "ping_every", "close_after",  "close_code", "max_message_bytes"};
+constexpr std::string_view kTcpKeys[] = {"name", "listen",     "framing",     "echo",
+                                         "push", "on_message", "close_after", "max_message_bytes"};
+constexpr std::string_view kPushKeys[] = {"every", "message"};
+constexpr std::string_view kReplyKeys[] = {"match", "reply", "then_push"};
+constexpr std::string_view kMatchKeys[] = {"contains", "equals", "regex"};
+constexpr std::string_view kFramings[] = {"line", "length32", "raw"};
 constexpr std::string_view kRouteKeys[] = {"name", "method",    "path",    "status", "headers",
                                            "body", "body_file", "latency", "errors"};
 constexpr std::string_view kLatencyKeys[] = {"distribution", "value",  "min", "max",  "mean",
@@ -193,6 +203,12 @@ class Parser {
   std::vector<ErrorRule> parse_errors(const Field& field, std::span<const PathSegment> pattern);
   std::string read_body_file(const Field& field);
   Route parse_route(const YAML::Node& node);
+  bool parse_bool(const Field& field);
+  SocketPush parse_push(const Field& field);
+  std::vector<SocketReply> parse_on_message(const Field& field);
+  void parse_socket_common(const MapFields& map, SocketRoute* route);
+  SocketRoute parse_websocket(const YAML::Node& node);
+  SocketRoute parse_tcp(const YAML::Node& node);
   void check_reachable(const std::vector<Route>& routes, const std::vector<YAML::Mark>& marks);
 
   std::string source_;
@@ -871,6 +887,204 @@ void Parser::check_reachable(const std::vector<Route>& routes,
   }
 }
 
+bool Parser::parse_bool(const Field& field) {
+  const std::string text = scalar(field, "true or false");
+  if (text == "true") return true;
+  if (text == "false") return false;
+  fail(field.mark,
+       fmt::format("{} {} is not a boolean; expected true or false", field.key, shown(text)));
+}
+
+SocketPush Parser::parse_push(const Field& field) {
+  const MapFields map = read_map(field.value, field.mark, field.key, kPushKeys);
+  SocketPush push;
+  const Field* every = map.find("every");
+  const Field* message = map.find("message");
+  if (every == nullptr || message == nullptr) {
+    fail(map.mark, fmt::format("{} needs every and message; expected e.g. {{every: 1s, message: "
+                               "'{{\\\"seq\\\":{{{{ counter }}}}}}'}}",
+                               field.key));
+  }
+  const double us = parse_duration_us(*every);
+  if (us < 1000) {
+    fail(every->mark, fmt::format("every {} is shorter than 1ms; expected 1ms or more",
+                                  shown(every->value.Scalar())));
+  }
+  push.every_us = static_cast<int64_t>(us);
+  const std::string text = scalar(*message, "the message text");
+  push.message = compile_template(text, message->mark, {});
+  return push;
+}
+
+std::vector<SocketReply> Parser::parse_on_message(const Field& field) {
+  if (!field.value.IsSequence()) {
+    fail(field.mark, fmt::format("on_message is {}; expected a list of {{match: ..., reply: ...}}",
+                                 kind_of(field.value)));
+  }
+  std::vector<SocketReply> replies;
+  for (const YAML::Node& item : field.value) {
+    const YAML::Mark mark = item.Mark().is_null() ? field.mark : item.Mark();
+    const MapFields map = read_map(item, mark, "on_message rule", kReplyKeys);
+    SocketReply rule;
+    const Field* match = map.find("match");
+    if (match == nullptr) {
+      fail(map.mark, "on_message rule has no match; expected e.g. match: {contains: subscribe}");
+    }
+    const MapFields m = read_map(match->value, match->mark, "match", kMatchKeys);
+    if (m.fields.size() != 1) {
+      fail(m.mark, "match has " + std::to_string(m.fields.size()) +
+                       " conditions; expected exactly one of contains, equals or regex");
+    }
+    const Field& condition = m.fields[0];
+    rule.pattern = scalar(condition, "the text to match");
+    if (condition.key == "contains") {
+      rule.match = SocketReply::kContains;
+    } else if (condition.key == "equals") {
+      rule.match = SocketReply::kEquals;
+    } else {
+      rule.match = SocketReply::kRegex;
+      re2::RE2::Options options;
+      options.set_log_errors(false);
+      auto regex = std::make_shared<const re2::RE2>(rule.pattern, options);
+      if (!regex->ok()) {
+        fail(condition.mark, fmt::format("regex {} does not compile ({}); expected an RE2 "
+                                         "regular expression",
+                                         shown(rule.pattern), regex->error()));
+      }
+      rule.regex = std::move(regex);
+    }
+    if (const Field* reply = map.find("reply")) {
+      rule.reply = compile_template(scalar(*reply, "the reply text"), reply->mark, {});
+    }
+    if (const Field* then_push = map.find("then_push")) {
+      rule.then_push = parse_push(*then_push);
+    }
+    if (!rule.reply && !rule.then_push) {
+      fail(map.mark, "on_message rule does nothing; expected reply, then_push or both");
+    }
+    replies.push_back(std::move(rule));
+  }
+  if (replies.size() > 32) {
+    fail(field.mark, "on_message has more than 32 rules; expected at most 32");
+  }
+  return replies;
+}
+
+void Parser::parse_socket_common(const MapFields& map, SocketRoute* route) {
+  if (const Field* name = map.find("name")) route->name = scalar(*name, "a name");
+  if (const Field* echo = map.find("echo")) route->echo = parse_bool(*echo);
+  if (const Field* push = map.find("push")) route->push = parse_push(*push);
+  if (const Field* on_message = map.find("on_message")) {
+    route->on_message = parse_on_message(*on_message);
+  }
+  if (const Field* close_after = map.find("close_after")) {
+    route->close_after_us = static_cast<int64_t>(parse_duration_us(*close_after));
+    if (route->close_after_us <= 0) {
+      fail(close_after->mark, "close_after is 0; expected a duration above 0 (or no close_after)");
+    }
+  }
+  if (const Field* max = map.find("max_message_bytes")) {
+    const std::string text = scalar(*max, "a number of bytes");
+    uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value < 1 || value > (64u << 20)) {
+      fail(max->mark, fmt::format("max_message_bytes {} is out of range; expected 1 to 67108864",
+                                  shown(text)));
+    }
+    route->max_message_bytes = static_cast<size_t>(value);
+  }
+  if (!route->echo && !route->push && route->on_message.empty() && route->close_after_us == 0 &&
+      route->ping_every_us == 0) {
+    fail(map.mark,
+         "socket route does nothing; expected at least one of echo, push, on_message, "
+         "ping_every or close_after");
+  }
+}
+
+SocketRoute Parser::parse_websocket(const YAML::Node& node) {
+  const MapFields map = read_map(node, node.Mark(), "websocket route", kWebSocketKeys);
+  SocketRoute route;
+  const Field* path = map.find("path");
+  if (path == nullptr) fail(map.mark, "websocket route has no path; expected e.g. path: /ws/echo");
+  route.path = scalar(*path, "a path such as /ws/echo");
+  if (route.path.empty() || route.path.front() != '/' ||
+      route.path.find_first_of(" \t?#*\r\n") != std::string::npos) {
+    fail(path->mark, fmt::format("path {} is not a plain path; expected an exact path such as "
+                                 "/ws/echo (no *, no parameters)",
+                                 shown(route.path)));
+  }
+  if (const Field* subs = map.find("subprotocols")) {
+    if (!subs->value.IsSequence()) {
+      fail(subs->mark, fmt::format("subprotocols is {}; expected a list such as [chat.v1]",
+                                   kind_of(subs->value)));
+    }
+    for (const YAML::Node& item : subs->value) {
+      const std::string name = item.IsScalar() ? item.Scalar() : std::string();
+      if (name.empty() || !std::all_of(name.begin(), name.end(), is_tchar)) {
+        fail(item.Mark().is_null() ? subs->mark : item.Mark(),
+             fmt::format("subprotocol {} is not a token; expected letters, digits and "
+                         "!#$%&'*+-.^_`|~",
+                         shown(name)));
+      }
+      route.subprotocols.push_back(name);
+    }
+  }
+  if (const Field* ping = map.find("ping_every")) {
+    route.ping_every_us = static_cast<int64_t>(parse_duration_us(*ping));
+    if (route.ping_every_us < 1000) {
+      fail(ping->mark, "ping_every is shorter than 1ms; expected 1ms or more");
+    }
+  }
+  if (const Field* code = map.find("close_code")) {
+    const std::string text = scalar(*code, "a WebSocket close code");
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value > 65535 ||
+        !ws::close_code_allowed(static_cast<uint16_t>(value))) {
+      fail(code->mark, fmt::format("close_code {} cannot be sent; expected 1000-1003, 1007-1014 "
+                                   "or 3000-4999",
+                                   shown(text)));
+    }
+    route.close_code = static_cast<uint16_t>(value);
+  }
+  parse_socket_common(map, &route);
+  if (route.name.empty()) route.name = "ws " + route.path;
+  return route;
+}
+
+SocketRoute Parser::parse_tcp(const YAML::Node& node) {
+  const MapFields map = read_map(node, node.Mark(), "tcp listener", kTcpKeys);
+  SocketRoute route;
+  const Field* listen = map.find("listen");
+  if (listen == nullptr) fail(map.mark, "tcp listener has no listen; expected e.g. 127.0.0.1:9100");
+  route.listen_text = scalar(*listen, "an address such as 127.0.0.1:9100");
+  std::string error;
+  std::optional<net::Endpoint> endpoint = net::parse_listen_address(route.listen_text, &error);
+  if (!endpoint) {
+    fail(listen->mark, fmt::format("listen {} is not an address ({}); expected e.g. "
+                                   "127.0.0.1:9100",
+                                   shown(route.listen_text), error));
+  }
+  route.listen = *endpoint;
+  if (const Field* framing = map.find("framing")) {
+    const std::string text = scalar(*framing, "line, length32 or raw");
+    const auto found = std::find(std::begin(kFramings), std::end(kFramings), text);
+    if (found == std::end(kFramings)) {
+      std::string_view suggestion;
+      for (std::string_view candidate : kFramings)
+        if (text::edit_distance(ascii_lower(text), candidate) < 3) suggestion = candidate;
+      fail(framing->mark,
+           fmt::format(
+               "framing {} is unknown{}; expected line, length32 or raw", shown(text),
+               suggestion.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", suggestion)));
+    }
+    route.framing = static_cast<SocketRoute::Framing>(found - std::begin(kFramings));
+  }
+  parse_socket_common(map, &route);
+  if (route.name.empty()) route.name = "tcp " + route.listen_text;
+  return route;
+}
+
 MockConfig Parser::parse(const YAML::Node& root) {
   const YAML::Mark start = root.Mark().is_null() ? YAML::Mark() : root.Mark();
   if (root.IsNull()) {
@@ -889,9 +1103,52 @@ MockConfig Parser::parse(const YAML::Node& root) {
     config.seed_given = true;
   }
 
+  std::vector<std::string> socket_names;
+  auto check_name = [&](const SocketRoute& route, const YAML::Mark& mark) {
+    if (std::find(socket_names.begin(), socket_names.end(), route.name) != socket_names.end()) {
+      fail(mark, fmt::format("socket route name {} is used twice; expected unique names",
+                             shown(route.name)));
+    }
+    socket_names.push_back(route.name);
+  };
+  for (const char* key : {"websockets", "tcp"}) {
+    const Field* list = map.find(key);
+    if (list == nullptr) continue;
+    if (!list->value.IsSequence() || list->value.size() == 0) {
+      fail(list->mark,
+           fmt::format("{} is {}; expected a non-empty list", key,
+                       list->value.IsSequence() ? "an empty list" : kind_of(list->value)));
+    }
+    for (const YAML::Node& item : list->value) {
+      const YAML::Mark mark = item.Mark().is_null() ? list->mark : item.Mark();
+      if (config.websockets.size() + config.tcp.size() >= 1000) {
+        fail(mark, "more than 1000 socket routes; expected at most 1000");
+      }
+      if (std::string_view(key) == "websockets") {
+        SocketRoute route = parse_websocket(item);
+        for (const SocketRoute& other : config.websockets) {
+          if (other.path == route.path) {
+            fail(mark, fmt::format("websocket path {} is declared twice; expected each path once",
+                                   shown(route.path)));
+          }
+        }
+        check_name(route, mark);
+        config.websockets.push_back(std::move(route));
+      } else {
+        SocketRoute route = parse_tcp(item);
+        check_name(route, mark);
+        config.tcp.push_back(std::move(route));
+      }
+    }
+  }
+
   const Field* routes = map.find("routes");
   if (routes == nullptr) {
-    fail(map.mark, "the config has no routes; expected a routes list");
+    if (!config.websockets.empty() || !config.tcp.empty()) {
+      config.counter_names = std::move(counter_names_);
+      return config;
+    }
+    fail(map.mark, "the config has no routes; expected a routes list (or websockets or tcp)");
   }
   if (!routes->value.IsSequence() || routes->value.size() == 0) {
     fail(routes->mark,

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -14,9 +15,12 @@
 #include <utility>
 #include <vector>
 
+#include <re2/re2.h>
+
 #include "mock/path_pattern.h"
 #include "mock/randomness.h"
 #include "mock/template.h"
+#include "net/socket.h"
 
 namespace millstone::mock {
 
@@ -64,10 +68,53 @@ struct Route {
   std::optional<ResponseTemplate> templated;
 };
 
+// A message a socket route sends on a timer: rendered once per tick and
+// written to every connection it applies to (docs/mock.md#websockets).
+struct SocketPush {
+  int64_t every_us = 0;
+  Template message;
+};
+
+// on_message: when a received message matches, reply once and optionally
+// subscribe the connection to a push of its own.
+struct SocketReply {
+  enum Match : uint8_t { kContains, kEquals, kRegex };
+  Match match = kContains;
+  std::string pattern;
+  std::shared_ptr<const re2::RE2> regex;  // kRegex
+  std::optional<Template> reply;
+  std::optional<SocketPush> then_push;
+};
+
+// A WebSocket route (matched by exact path on an HTTP upgrade) or a raw TCP
+// listener. Same behaviour keys for both.
+struct SocketRoute {
+  enum Framing : uint8_t { kLine, kLength32, kRaw };
+
+  std::string name;  // from the config, or "ws PATH" / "tcp ADDRESS"
+  // WebSocket only.
+  std::string path;
+  std::vector<std::string> subprotocols;
+  int64_t ping_every_us = 0;  // 0: no server pings
+  // TCP only.
+  net::Endpoint listen{};
+  std::string listen_text;
+  Framing framing = kLine;
+
+  bool echo = false;
+  std::optional<SocketPush> push;
+  std::vector<SocketReply> on_message;
+  int64_t close_after_us = 0;  // 0: never
+  uint16_t close_code = 1000;  // WebSocket close code used by close_after
+  size_t max_message_bytes = 1 << 20;
+};
+
 struct MockConfig {
   uint64_t seed = 0;
   bool seed_given = false;
   std::vector<Route> routes;  // in match order
+  std::vector<SocketRoute> websockets;
+  std::vector<SocketRoute> tcp;
   // {{ counter.NAME }} names, in order of first use; Template segments index
   // into this. Each route's own {{ counter }} needs no name.
   std::vector<std::string> counter_names;

@@ -20,8 +20,11 @@
 #include <fmt/format.h>
 
 #include "http/request_parser.h"
+#include "mock/socket_routes.h"
 #include "net/clock.h"
 #include "net/event_loop.h"
+#include "ws/frame.h"
+#include "ws/handshake.h"
 
 namespace millstone::mock {
 
@@ -105,6 +108,46 @@ class SharedSequences {
   std::atomic<uint64_t>* base_ = nullptr;
 };
 
+// Rows [worker][socket route] of SocketCounters: websockets, then tcp.
+class SharedSocketCounters {
+ public:
+  SharedSocketCounters(uint32_t workers, size_t rows) : workers_(workers), rows_(rows) {
+    bytes_ = sizeof(SocketCounters) * workers_ * std::max<size_t>(rows_, 1);
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    base_ = p == MAP_FAILED ? nullptr : static_cast<SocketCounters*>(p);
+    if (base_) {
+      for (size_t i = 0; i < workers_ * rows_; ++i)
+        new (&base_[i]) SocketCounters();
+    }
+  }
+  ~SharedSocketCounters() {
+    if (base_) munmap(base_, bytes_);
+  }
+  SharedSocketCounters(const SharedSocketCounters&) = delete;
+  SharedSocketCounters& operator=(const SharedSocketCounters&) = delete;
+
+  bool ok() const { return base_ != nullptr; }
+  size_t rows() const { return rows_; }
+  SocketCounters* row_of(uint32_t worker) { return base_ + worker * rows_; }
+  uint64_t sum(size_t row, std::atomic<uint64_t> SocketCounters::*field) {
+    uint64_t total = 0;
+    for (uint32_t w = 0; w < workers_; ++w)
+      total += (base_[w * rows_ + row].*field).load(std::memory_order_relaxed);
+    return total;
+  }
+
+ private:
+  uint32_t workers_;
+  size_t rows_;
+  size_t bytes_ = 0;
+  SocketCounters* base_ = nullptr;
+};
+
+const SocketRoute& socket_route(const MockConfig& config, size_t row) {
+  return row < config.websockets.size() ? config.websockets[row]
+                                        : config.tcp[row - config.websockets.size()];
+}
+
 void bump(std::atomic<uint64_t>& counter) {
   counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
@@ -124,7 +167,28 @@ std::string json_escape(std::string_view s) {
   return out;
 }
 
-std::string stats_json(const MockConfig& config, SharedCounters& counters) {
+std::string sockets_json(const MockConfig& config, SharedSocketCounters& sockets) {
+  std::string out = "\"sockets\":[";
+  for (size_t row = 0; row < sockets.rows(); ++row) {
+    const SocketRoute& r = socket_route(config, row);
+    const bool ws = row < config.websockets.size();
+    out += fmt::format(
+        "{}{{\"name\":\"{}\",\"kind\":\"{}\",\"{}\":\"{}\",\"open\":{},\"total\":{},"
+        "\"messages_in\":{},\"messages_out\":{},\"pushes\":{},\"protocol_errors\":{},"
+        "\"overflow_closes\":{}}}",
+        row ? "," : "", json_escape(r.name), ws ? "websocket" : "tcp", ws ? "path" : "listen",
+        json_escape(ws ? r.path : r.listen_text), sockets.sum(row, &SocketCounters::open),
+        sockets.sum(row, &SocketCounters::total), sockets.sum(row, &SocketCounters::messages_in),
+        sockets.sum(row, &SocketCounters::messages_out), sockets.sum(row, &SocketCounters::pushes),
+        sockets.sum(row, &SocketCounters::protocol_errors),
+        sockets.sum(row, &SocketCounters::overflow_closes));
+  }
+  out += "]";
+  return out;
+}
+
+std::string stats_json(const MockConfig& config, SharedCounters& counters,
+                       SharedSocketCounters& sockets) {
   std::string out = "{\"routes\":[";
   uint64_t total = 0;
   for (size_t r = 0; r < counters.routes(); ++r) {
@@ -139,7 +203,7 @@ std::string stats_json(const MockConfig& config, SharedCounters& counters) {
         r ? "," : "", json_escape(name), requests, counters.sum(r, &RouteCounters::error_status),
         counters.sum(r, &RouteCounters::error_reset), counters.sum(r, &RouteCounters::error_stall));
   }
-  out += fmt::format("],\"requests\":{}}}\n", total);
+  out += fmt::format("],\"requests\":{},{}}}\n", total, sockets_json(config, sockets));
   return out;
 }
 
@@ -166,7 +230,8 @@ struct Responses {
   };
   std::vector<PerRoute> routes;
   Prebuilt not_found[2];
-  Prebuilt bad_request;  // always closes
+  Prebuilt bad_request;          // always closes
+  Prebuilt upgrade_required[2];  // a plain GET on a WebSocket path
 
   explicit Responses(const MockConfig& config) {
     for (const Route& route : config.routes) {
@@ -189,6 +254,9 @@ struct Responses {
     for (int ka = 0; ka < 2; ++ka)
       not_found[ka] = prebuild(404, text, "no route matches\n", ka);
     bad_request = prebuild(400, text, "malformed request\n", false);
+    Headers upgrade{{"Content-Type", "text/plain"}, {"Upgrade", "websocket"}};
+    for (int ka = 0; ka < 2; ++ka)
+      upgrade_required[ka] = prebuild(426, upgrade, "this path speaks WebSocket\n", ka);
   }
 };
 
@@ -206,6 +274,7 @@ class Connection final : public net::IoHandler {
  private:
   void process_input();
   void handle_request();
+  bool try_upgrade(int route, bool keep_alive);
   void respond(const Prebuilt& response, bool head, bool keep_alive);
   void flush();
   void close_now(bool reset);
@@ -232,35 +301,43 @@ class Connection final : public net::IoHandler {
 class Worker final : public net::IoHandler {
  public:
   Worker(const MockConfig& config, const Responses& responses, SharedCounters& counters,
-         std::span<std::atomic<uint64_t>> sequences, uint32_t index, int listen_fd)
+         SharedSocketCounters& socket_counters, std::span<std::atomic<uint64_t>> sequences,
+         uint32_t index, int listen_fd)
       : config(config),
         responses(responses),
         counters(counters),
+        socket_counters(socket_counters),
         index(index),
         prng(Prng::for_worker(config.seed, index)),
         renderer(prng, sequences, config.routes.size()),
         router(config),
-        listen_fd_(listen_fd) {}
+        sockets(config, loop, renderer, socket_counters.row_of(index),
+                config.routes.size() + config.counter_names.size()),
+        listen_fd_(listen_fd),
+        accept_retry_(loop, [this] { on_io(EPOLLIN); }) {}
 
   int run() {
+    std::string error;
+    if (!sockets.listen_tcp(&error)) {
+      std::fprintf(stderr, "millstone mock: %s\n", error.c_str());
+      return 1;
+    }
     if (loop.add(listen_fd_, EPOLLIN, this) == 0) return 1;
     return loop.run() ? 0 : 1;
   }
 
   void on_io(uint32_t) override {
-    for (;;) {
-      int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) {
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        return;  // EAGAIN, or EMFILE: the backlog waits for the next edge
-      }
+    const bool retry = accept_all(listen_fd_, [this](int fd) {
       net::set_no_delay(fd);
       if (static_cast<size_t>(fd) >= connections_.size()) connections_.resize(fd + 1024);
       connections_[fd] = std::make_unique<Connection>(*this, fd);
       Connection* c = connections_[fd].get();
       c->registration = loop.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c);
       if (c->registration == 0) connections_[fd].reset();
-    }
+    });
+    // Out of descriptors: connections wait in the backlog, and with an
+    // edge-triggered listener no new event comes for them; try again soon.
+    if (retry) accept_retry_.arm_after(100 * net::kNsPerMs);
   }
 
   // Called as the connection's last act: it is destroyed here.
@@ -269,14 +346,17 @@ class Worker final : public net::IoHandler {
   const MockConfig& config;
   const Responses& responses;
   SharedCounters& counters;
+  SharedSocketCounters& socket_counters;
   uint32_t index;
   Prng prng;
+  net::EventLoop loop;
   TemplateRenderer renderer;  // draws from prng
   Router router;
-  net::EventLoop loop;
+  SocketRuntime sockets;  // WebSocket sessions and TCP listeners
 
  private:
   int listen_fd_;
+  net::Timer accept_retry_;
   std::vector<std::unique_ptr<Connection>> connections_;
 };
 
@@ -361,11 +441,14 @@ void Connection::handle_request() {
   bool keep_alive = parser_.keep_alive();
   bool head = method == "HEAD";
   if (method == "GET" && target == kStatsPath) {
-    std::string body = stats_json(worker_.config, worker_.counters);
+    std::string body = stats_json(worker_.config, worker_.counters, worker_.socket_counters);
     static const Headers json{{"Content-Type", "application/json"}};
     Prebuilt p = prebuild(200, json, body, keep_alive);
     respond(p, false, keep_alive);
     return;
+  }
+  if (const int ws_route = worker_.sockets.websocket_route(target); ws_route >= 0) {
+    if (try_upgrade(ws_route, keep_alive)) return;
   }
   PathParams params;
   int index = worker_.router.match(head ? std::string_view("GET") : method, target, &params);
@@ -424,6 +507,47 @@ void Connection::handle_request() {
   delay_.arm_after(delay_us * net::kNsPerUs);
 }
 
+// A request on a WebSocket path. Returns false to let the HTTP routes answer
+// a request that asks for no upgrade (when none matches: 426).
+bool Connection::try_upgrade(int route, bool keep_alive) {
+  const std::string_view upgrade = parser_.header("upgrade");
+  if (upgrade.empty()) {
+    if (worker_.router.match(parser_.method(), parser_.target()) >= 0) return false;
+    respond(worker_.responses.upgrade_required[keep_alive], parser_.method() == "HEAD", keep_alive);
+    return true;
+  }
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  headers.reserve(parser_.header_count());
+  for (size_t i = 0; i < parser_.header_count(); ++i)
+    headers.emplace_back(parser_.header_name(i), parser_.header_value(i));
+  std::string response, error;
+  const SocketRoute& r = worker_.config.websockets[static_cast<size_t>(route)];
+  if (!ws::build_server_response(parser_.method(), headers, r.subprotocols, &response, &error)) {
+    bump(worker_.counters.at(worker_.index, worker_.counters.malformed()).requests);
+    static const Headers text{{"Content-Type", "text/plain"}, {"Sec-WebSocket-Version", "13"}};
+    rendered_ = prebuild(400, text, "bad WebSocket upgrade: " + error + "\n", false);
+    respond(rendered_, false, false);
+    return true;
+  }
+  if (!output_.empty() || parser_.body().size() != 0) {
+    // Pipelined answers still queued, or a body on an upgrade: not a clean
+    // hand-over point.
+    rendered_ = prebuild(400, {{"Content-Type", "text/plain"}}, "bad WebSocket upgrade\n", false);
+    respond(rendered_, false, false);
+    return true;
+  }
+  // Hand the socket to the WebSocket session: it sends the 101 first, then
+  // frames; bytes the client sent after its request are its first input.
+  const int fd = fd_;
+  worker_.loop.remove(registration, fd_);
+  fd_ = -1;
+  delay_.cancel();
+  std::string leftover = std::move(input_);
+  input_.clear();
+  worker_.sockets.adopt_websocket(fd, static_cast<size_t>(route), response, leftover);
+  return true;
+}
+
 void Connection::respond(const Prebuilt& response, bool head, bool keep_alive) {
   size_t size = head ? response.header_bytes : response.bytes.size();
   if (output_.empty()) {
@@ -461,10 +585,30 @@ void Connection::flush() {
 }
 
 int worker_main(const MockConfig& config, SharedCounters& counters,
-                std::span<std::atomic<uint64_t>> sequences, uint32_t index, int listen_fd) {
+                SharedSocketCounters& socket_counters, std::span<std::atomic<uint64_t>> sequences,
+                uint32_t index, int listen_fd) {
   Responses responses(config);
-  Worker worker(config, responses, counters, sequences, index, listen_fd);
+  Worker worker(config, responses, counters, socket_counters, sequences, index, listen_fd);
   return worker.run();
+}
+
+void print_socket_stats(const MockConfig& config, SharedSocketCounters& sockets) {
+  if (sockets.rows() == 0) return;
+  std::printf("millstone mock: socket routes\n");
+  for (size_t row = 0; row < sockets.rows(); ++row) {
+    std::printf(
+        "  %-32s %8llu connections (%llu open)  %llu in  %llu out  %llu pushes  %llu protocol "
+        "errors  %llu overflow closes\n",
+        socket_route(config, row).name.c_str(),
+        static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::total)),
+        static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::open)),
+        static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::messages_in)),
+        static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::messages_out)),
+        static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::pushes)),
+        static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::protocol_errors)),
+        static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::overflow_closes)));
+  }
+  std::fflush(stdout);
 }
 
 void print_stats(const MockConfig& config, SharedCounters& counters) {
@@ -488,9 +632,14 @@ void print_stats(const MockConfig& config, SharedCounters& counters) {
 
 int run_mock_server(const MockConfig& config, const ServerOptions& options) {
   uint32_t workers = std::max<uint32_t>(1, options.workers);
+  // Benchmarks hold 100k+ connections: use all the descriptors allowed.
+  raise_fd_limit();
+  const size_t socket_rows = config.websockets.size() + config.tcp.size();
   SharedCounters counters(workers, config.routes.size());
-  SharedSequences sequences(config.routes.size() + config.counter_names.size());
-  if (!counters.ok() || !sequences.ok()) {
+  SharedSocketCounters socket_counters(workers, socket_rows);
+  // Slots: each HTTP route's counter, the named counters, each socket route's counter.
+  SharedSequences sequences(config.routes.size() + config.counter_names.size() + socket_rows);
+  if (!counters.ok() || !sequences.ok() || !socket_counters.ok()) {
     std::fprintf(stderr, "millstone mock: cannot map shared counters: %s\n", strerror(errno));
     return 1;
   }
@@ -530,7 +679,7 @@ int run_mock_server(const MockConfig& config, const ServerOptions& options) {
       if (write(ready[1], &status, 1) != 1) _exit(1);
       close(ready[1]);
       if (fd < 0) _exit(1);
-      _exit(worker_main(config, counters, sequences.slots(), i, fd));
+      _exit(worker_main(config, counters, socket_counters, sequences.slots(), i, fd));
     }
     if (pid > 0) children.push_back(pid);
   }
@@ -574,7 +723,10 @@ int run_mock_server(const MockConfig& config, const ServerOptions& options) {
     kill(pid, SIGTERM);
   while (waitpid(-1, nullptr, 0) > 0) {
   }
-  if (options.print_stats_on_exit) print_stats(config, counters);
+  if (options.print_stats_on_exit) {
+    print_stats(config, counters);
+    print_socket_stats(config, socket_counters);
+  }
   if (signal_fd >= 0) close(signal_fd);
   sigprocmask(SIG_SETMASK, &previous, nullptr);
   return exit_code;

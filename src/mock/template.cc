@@ -21,13 +21,13 @@ using text::shown;
 
 constexpr std::string_view kKnown =
     "request.method, request.path, request.query.NAME, request.header.NAME, request.body, "
-    "request.json.FIELD, path.NAME, uuid, random(A, B), counter, counter.NAME or now_ms";
+    "request.json.FIELD, path.NAME, uuid, random(A, B), counter, counter.NAME, now_ms or now_us";
 
 // Heads of the expressions, for "did you mean" on a misspelt one.
 constexpr std::string_view kHeads[] = {"request.method", "request.path", "request.query",
                                        "request.header", "request.body", "request.json",
                                        "path",           "uuid",         "random",
-                                       "counter",        "now_ms"};
+                                       "counter",        "now_ms",       "now_us"};
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -119,6 +119,8 @@ class Compiler {
       s->kind = Kind::kUuid;
     } else if (e == "now_ms") {
       s->kind = Kind::kNowMs;
+    } else if (e == "now_us") {
+      s->kind = Kind::kNowUs;
     } else if (e == "counter") {
       s->kind = Kind::kRouteCounter;
     } else if (e.starts_with("request.query.")) {
@@ -521,7 +523,7 @@ void TemplateRenderer::begin(const RenderRequest& request) {
   request_ = request;
   counter_values_.clear();
   uuid_.clear();
-  now_ms_ = -1;
+  now_us_ = -1;
   json_parsed_ = false;
 }
 
@@ -605,12 +607,14 @@ void TemplateRenderer::append_value(const Template::Segment& s, std::string* out
       append_number(counter_value(named_base_ + s.index), out);
       break;
     case Kind::kNowMs:
-      if (now_ms_ < 0) {
+    case Kind::kNowUs:
+      // One clock reading per render: now_ms and now_us agree.
+      if (now_us_ < 0) {
         timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        now_ms_ = static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+        now_us_ = static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
       }
-      append_signed(now_ms_, out);
+      append_signed(s.kind == Kind::kNowMs ? now_us_ / 1000 : now_us_, out);
       break;
   }
 }

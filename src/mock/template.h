@@ -44,6 +44,7 @@ class Template {
       kRouteCounter,  // counter: the route's own
       kNamedCounter,  // counter.NAME; index into the config's counter names
       kNowMs,         // once per request
+      kNowUs,         // once per request (the same clock reading as now_ms)
     };
     Kind kind = Kind::kLiteral;
     std::vector<Filter> filters;  // applied left to right
@@ -126,7 +127,7 @@ class TemplateRenderer {
   // Per-request values, filled on first use.
   std::vector<std::pair<size_t, uint64_t>> counter_values_;  // slot, value
   std::string uuid_;
-  int64_t now_ms_ = -1;
+  int64_t now_us_ = -1;
   std::unique_ptr<Json> json_;
   bool json_parsed_ = false;
   std::string scratch_;   // a value before filtering

@@ -52,12 +52,18 @@ enum class FrameError : uint8_t {
 const char* frame_error_name(FrameError error);
 // The close code to send back for an error (1002, 1007 or 1009).
 uint16_t close_code_for(FrameError error);
+// Whether a close code may be sent on the wire (1000-1003, 1007-1014,
+// 3000-4999): 1005, 1006 and 1015 are reserved for reporting.
+bool close_code_allowed(uint16_t code);
 
 // A complete message or a control frame.
 struct Event {
   enum class Kind : uint8_t { kText, kBinary, kPing, kPong, kClose };
   Kind kind = Kind::kText;
-  std::string_view payload;              // unmasked; valid until the next parse() call
+  // Unmasked. A single-frame message points into the caller's buffer; a
+  // reassembled one into the parser, valid until the next parse() call or
+  // until a later fragmented message in the same call starts. Copy to keep.
+  std::string_view payload;
   uint16_t close_code = kCloseNoStatus;  // kClose only
   std::string_view close_reason;         // kClose only
 };
@@ -92,6 +98,10 @@ class FrameParser {
   bool in_fragmented_message() const { return fragmented_; }
   // Bytes held for a fragmented message (0 when none is in progress).
   size_t buffered_bytes() const { return fragments_.size(); }
+  // Frees the reassembly buffer when no fragmented message is in progress
+  // (parse() also does this on entry). For servers holding many idle
+  // connections.
+  void trim();
 
  private:
   Role role_;

@@ -23,8 +23,18 @@ std::string build_client_request(std::string_view host_header, std::string_view 
 // and including the blank line). On success sets *subprotocol to the chosen
 // one ("" when none) and returns true; otherwise *error says what was wrong
 // ("status 200, expected 101", "Sec-WebSocket-Accept does not match").
+// This form accepts any single subprotocol the server names; use the one
+// below to also check that it is one the client asked for.
 bool check_server_response(std::string_view head, std::string_view key, std::string* subprotocol,
                            std::string* error);
+// `requested_subprotocols` is the Sec-WebSocket-Protocol value the client
+// sent (one name or a comma-separated list; "" when none). With
+// `check_requested`, a subprotocol in the response must be one of them (RFC
+// 6455 4.1: the client fails the connection otherwise), so a response naming
+// one when none was asked for is an error.
+bool check_server_response(std::string_view head, std::string_view key,
+                           std::string_view requested_subprotocols, std::string* subprotocol,
+                           std::string* error, bool check_requested = true);
 
 // Server side: given a parsed request's headers, the 101 response, or an
 // error describing why the request is not a valid upgrade (answer 400).

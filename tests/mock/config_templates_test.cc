@@ -141,8 +141,8 @@ TEST_P(MockTemplateErrorTest, PointsIntoTheScalar) {
 
 constexpr std::string_view kKnown =
     "expected one of request.method, request.path, request.query.NAME, request.header.NAME, "
-    "request.body, request.json.FIELD, path.NAME, uuid, random(A, B), counter, counter.NAME or "
-    "now_ms";
+    "request.body, request.json.FIELD, path.NAME, uuid, random(A, B), counter, counter.NAME, "
+    "now_ms or now_us";
 
 INSTANTIATE_TEST_SUITE_P(
     Positions, MockTemplateErrorTest,

@@ -1,0 +1,662 @@
+#include "mock/socket_routes.h"
+
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+
+#include "net/clock.h"
+#include "net/socket.h"
+#include "ws/frame.h"
+
+namespace millstone::mock {
+
+namespace {
+
+void bump(std::atomic<uint64_t>& counter, uint64_t by = 1) {
+  counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+void drop(std::atomic<uint64_t>& counter) {
+  counter.store(counter.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+}
+
+int64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// How long a closing connection may wait for the peer's close before the
+// socket is simply closed.
+constexpr int64_t kClosingGraceNs = 3'000'000'000;
+constexpr int64_t kSweepEveryNs = 50'000'000;
+
+bool message_matches(const SocketReply& rule, std::string_view message) {
+  switch (rule.match) {
+    case SocketReply::kContains:
+      return message.find(rule.pattern) != std::string_view::npos;
+    case SocketReply::kEquals:
+      return message == rule.pattern;
+    case SocketReply::kRegex:
+      return re2::RE2::PartialMatch(re2::StringPiece(message.data(), message.size()), *rule.regex);
+  }
+  return false;
+}
+
+}  // namespace
+
+// One WebSocket or TCP connection. Kept small: idle, it owns no heap memory
+// (input_ and output_ are empty strings, the parser's reassembly buffer is
+// released), so its cost is sizeof(SocketSession) plus the runtime's table
+// slot and the event loop's slot.
+class SocketSession final : public net::IoHandler, private ws::EventSink {
+ public:
+  SocketSession(SocketRuntime& runtime, int fd, uint32_t row, bool websocket)
+      : runtime_(runtime),
+        fd_(fd),
+        row_(row),
+        websocket_(websocket),
+        parser_(ws::Role::kServer, route().max_message_bytes) {
+    connected_ns_ = now_ns();
+  }
+  ~SocketSession() override {
+    if (registration_ != 0) {
+      runtime_.loop().remove(registration_, fd_);
+      drop(counters().open);
+    }
+    ::close(fd_);
+  }
+
+  const SocketRoute& route() const {
+    const MockConfig& c = runtime_.config();
+    return row_ < c.websockets.size() ? c.websockets[row_] : c.tcp[row_ - c.websockets.size()];
+  }
+  SocketCounters& counters() { return runtime_.counters(row_); }
+  int fd() const { return fd_; }
+  uint32_t row() const { return row_; }
+  bool closing() const { return closing_; }
+  bool subscribed(int rule) const { return rule < 0 || (subscriptions_ >> rule) & 1; }
+  int64_t connected_ns() const { return connected_ns_; }
+  int64_t closing_ns() const { return closing_ns_; }
+
+  bool start(std::string_view unsent, std::string_view input) {
+    registration_ = runtime_.loop().add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
+    if (registration_ == 0) return false;
+    bump(counters().open);
+    bump(counters().total);
+    if (!unsent.empty()) output_.assign(unsent);
+    if (!input.empty()) {
+      input_.assign(input);
+      consume_input();
+    }
+    return true;
+  }
+
+  // Sends bytes already framed; queues what the socket does not take.
+  void send_bytes(std::string_view bytes) {
+    if (fd_ < 0 || dead_) return;
+    if (output_.size() - output_offset_ == 0) {
+      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        dead_ = true;
+        return;
+      }
+      const size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
+      if (sent == bytes.size()) return;
+      bytes.remove_prefix(sent);
+    }
+    if (output_.size() - output_offset_ + bytes.size() > kMaxQueuedBytes) {
+      // The client does not read: drop it instead of growing without bound.
+      bump(counters().overflow_closes);
+      if (websocket_ && !close_sent_) {
+        std::string close;
+        ws::append_close(&close, 1008, "send queue full", std::nullopt);
+        (void)::send(fd_, close.data(), close.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      }
+      dead_ = true;
+      return;
+    }
+    output_.append(bytes);
+  }
+
+  // A message from the route's logic (echo, reply, push), framed for this
+  // connection.
+  void send_message(std::string_view payload, bool text = true) {
+    std::string framed;
+    frame(payload, text, &framed);
+    send_bytes(framed);
+    bump(counters().messages_out);
+  }
+
+  void frame(std::string_view payload, bool text, std::string* out) const {
+    if (websocket_) {
+      ws::append_frame(out, text ? ws::Opcode::kText : ws::Opcode::kBinary, payload, true,
+                       std::nullopt);
+      return;
+    }
+    switch (route().framing) {
+      case SocketRoute::kLine:
+        out->append(payload);
+        if (payload.empty() || payload.back() != '\n') out->push_back('\n');
+        break;
+      case SocketRoute::kLength32: {
+        const uint32_t n = static_cast<uint32_t>(payload.size());
+        const char prefix[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                                static_cast<char>(n >> 8), static_cast<char>(n)};
+        out->append(prefix, 4);
+        out->append(payload);
+        break;
+      }
+      case SocketRoute::kRaw:
+        out->append(payload);
+        break;
+    }
+  }
+
+  void send_ping() {
+    if (!websocket_ || closing_) return;
+    std::string ping;
+    ws::append_frame(&ping, ws::Opcode::kPing, "millstone", true, std::nullopt);
+    send_bytes(ping);
+  }
+
+  // Server-initiated close (close_after, or an error). WebSocket: a close
+  // frame, then the peer's close or the grace period; TCP: FIN at once.
+  void begin_close(uint16_t code, std::string_view reason) {
+    if (closing_ || fd_ < 0) return;
+    if (websocket_) {
+      std::string close;
+      ws::append_close(&close, code, reason, std::nullopt);
+      send_bytes(close);
+      close_sent_ = true;
+    }
+    if (output_.size() == output_offset_) ::shutdown(fd_, SHUT_WR);
+    runtime_.start_closing(this);  // moves this session to the closing list
+  }
+
+  void on_io(uint32_t events) override {
+    if (events & EPOLLOUT) flush();
+    if (!dead_ && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) read_input();
+    finish();  // may destroy *this
+  }
+
+  // Called after any outside action (a push) too: destroys a dead session.
+  void finish() {
+    const bool done = peer_closed_ || (close_sent_ && close_received_);
+    if (dead_ || (done && output_.size() == output_offset_)) {
+      runtime_.release(this);  // destroys *this
+    }
+  }
+
+  // Intrusive list links: the route's open sessions, or the closing list.
+  SocketSession* prev = nullptr;
+  SocketSession* next = nullptr;
+  bool in_closing_list = false;
+
+ private:
+  void flush() {
+    while (output_offset_ < output_.size()) {
+      ssize_t n = ::send(fd_, output_.data() + output_offset_, output_.size() - output_offset_,
+                         MSG_NOSIGNAL);
+      if (n > 0) {
+        output_offset_ += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      dead_ = true;
+      return;
+    }
+    std::string().swap(output_);  // idle again: no buffer
+    output_offset_ = 0;
+    if (closing_) ::shutdown(fd_, SHUT_WR);
+  }
+
+  void read_input() {
+    char* buffer = runtime_.read_buffer();
+    const size_t capacity = SocketRuntime::kReadBufferBytes;
+    for (;;) {
+      ssize_t n = ::recv(fd_, buffer, capacity, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) dead_ = true;
+        return;
+      }
+      if (n == 0) {
+        peer_closed_ = true;
+        return;
+      }
+      if (closing_ && close_received_) continue;  // discard after the close handshake
+      if (input_.empty()) {
+        // Common case: parse straight from the shared buffer; keep only an
+        // incomplete tail.
+        const size_t used = consume(buffer, static_cast<size_t>(n));
+        if (!dead_ && used < static_cast<size_t>(n)) {
+          input_.assign(buffer + used, static_cast<size_t>(n) - used);
+        }
+      } else {
+        input_.append(buffer, static_cast<size_t>(n));
+        consume_input();
+      }
+      if (dead_) return;
+      if (static_cast<size_t>(n) < capacity) return;
+    }
+  }
+
+  void consume_input() {
+    const size_t used = consume(input_.data(), input_.size());
+    input_.erase(0, used);
+    if (input_.empty()) std::string().swap(input_);
+  }
+
+  // Returns the bytes used; the rest is an incomplete frame or line.
+  size_t consume(char* data, size_t size) {
+    if (websocket_) {
+      ws::FrameParser::Result r = parser_.parse(data, size, *this);
+      if (r.error != ws::FrameError::kNone) {
+        bump(counters().protocol_errors);
+        begin_close(ws::close_code_for(r.error), ws::frame_error_name(r.error));
+        close_received_ = true;  // nothing more is parsed
+        return size;
+      }
+      if (!parser_.in_fragmented_message()) parser_.trim();
+      return r.stopped ? size : r.consumed;
+    }
+    return consume_tcp(data, size);
+  }
+
+  size_t consume_tcp(char* data, size_t size) {
+    const SocketRoute& r = route();
+    size_t at = 0;
+    while (at < size && !dead_ && !closing_) {
+      std::string_view rest(data + at, size - at);
+      switch (r.framing) {
+        case SocketRoute::kRaw:
+          on_message(rest, true);
+          at = size;
+          break;
+        case SocketRoute::kLine: {
+          const size_t nl = rest.find('\n');
+          if (nl == std::string_view::npos) {
+            if (rest.size() > r.max_message_bytes) return too_big(size);
+            return at;
+          }
+          std::string_view line = rest.substr(0, nl);
+          if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+          on_message(line, true);
+          at += nl + 1;
+          break;
+        }
+        case SocketRoute::kLength32: {
+          if (rest.size() < 4) return at;
+          const uint32_t n = (static_cast<uint32_t>(static_cast<uint8_t>(rest[0])) << 24) |
+                             (static_cast<uint32_t>(static_cast<uint8_t>(rest[1])) << 16) |
+                             (static_cast<uint32_t>(static_cast<uint8_t>(rest[2])) << 8) |
+                             static_cast<uint8_t>(rest[3]);
+          if (n > r.max_message_bytes) return too_big(size);
+          if (rest.size() - 4 < n) return at;
+          on_message(rest.substr(4, n), true);
+          at += 4 + n;
+          break;
+        }
+      }
+    }
+    return size;
+  }
+
+  size_t too_big(size_t size) {
+    bump(counters().protocol_errors);
+    begin_close(0, "");
+    close_received_ = true;
+    return size;
+  }
+
+  bool on_event(const ws::Event& e) override {
+    switch (e.kind) {
+      case ws::Event::Kind::kText:
+      case ws::Event::Kind::kBinary:
+        if (!closing_) on_message(e.payload, e.kind == ws::Event::Kind::kText);
+        break;
+      case ws::Event::Kind::kPing: {
+        if (closing_) break;
+        std::string pong;
+        ws::append_frame(&pong, ws::Opcode::kPong, e.payload, true, std::nullopt);
+        send_bytes(pong);
+        break;
+      }
+      case ws::Event::Kind::kPong:
+        break;
+      case ws::Event::Kind::kClose:
+        close_received_ = true;
+        if (!close_sent_) {
+          // Answer with the same code (RFC 6455 5.5.1), then the server
+          // closes the TCP connection first.
+          std::string close;
+          ws::append_close(&close, e.close_code, "", std::nullopt);
+          send_bytes(close);
+          close_sent_ = true;
+        }
+        if (!closing_) runtime_.start_closing(this);
+        if (output_.size() == output_offset_) {
+          peer_closed_ = true;  // done: close now
+        }
+        return false;
+    }
+    return !dead_;
+  }
+
+  void on_message(std::string_view message, bool text) {
+    bump(counters().messages_in);
+    const SocketRoute& r = route();
+    if (r.echo) send_message(message, text);
+    for (size_t i = 0; i < r.on_message.size(); ++i) {
+      const SocketReply& rule = r.on_message[i];
+      if (!message_matches(rule, message)) continue;
+      if (rule.reply) {
+        std::string reply;
+        runtime_.render(*rule.reply, row_, &reply);
+        send_message(reply);
+      }
+      if (rule.then_push) subscriptions_ |= uint32_t{1} << i;
+    }
+  }
+
+  SocketRuntime& runtime_;
+  int fd_;
+  uint32_t row_;
+  bool websocket_;
+  bool closing_ = false;
+  bool close_sent_ = false;
+  bool close_received_ = false;
+  bool peer_closed_ = false;
+  bool dead_ = false;
+  uint32_t subscriptions_ = 0;  // then_push rules this connection triggered
+  uint64_t registration_ = 0;
+  int64_t connected_ns_ = 0;
+  int64_t closing_ns_ = 0;
+  ws::FrameParser parser_;
+  std::string input_;   // an incomplete frame or line; empty when idle
+  std::string output_;  // what the socket did not take yet; empty when idle
+  size_t output_offset_ = 0;
+
+  friend class SocketRuntime;
+};
+
+// The idle cost promised in docs/mock.md; a change that breaks it should
+// be deliberate.
+static_assert(sizeof(SocketSession) <= 256, "an idle socket session must stay small");
+
+struct SocketRuntime::Route {
+  SocketSession* head = nullptr;  // open sessions, oldest first
+  SocketSession* tail = nullptr;
+  std::unique_ptr<net::Timer> push;
+  std::vector<std::unique_ptr<net::Timer>> rule_pushes;  // per on_message rule with then_push
+  std::unique_ptr<net::Timer> ping;
+
+  void link(SocketSession* s) {
+    s->prev = tail;
+    s->next = nullptr;
+    (tail ? tail->next : head) = s;
+    tail = s;
+  }
+  void unlink(SocketSession* s) {
+    (s->prev ? s->prev->next : head) = s->next;
+    (s->next ? s->next->prev : tail) = s->prev;
+    s->prev = s->next = nullptr;
+  }
+};
+
+struct SocketRuntime::Listener : net::IoHandler {
+  SocketRuntime* runtime = nullptr;
+  size_t index = 0;  // into config.tcp
+  int fd = -1;
+  uint64_t registration = 0;
+  std::unique_ptr<net::Timer> retry;
+  void on_io(uint32_t) override { runtime->on_tcp_accept(index); }
+  ~Listener() override {
+    if (fd >= 0) {
+      runtime->loop().remove(registration, fd);
+      ::close(fd);
+    }
+  }
+};
+
+SocketRuntime::SocketRuntime(const MockConfig& config, net::EventLoop& loop,
+                             TemplateRenderer& renderer, SocketCounters* counters,
+                             size_t counter_slot_base)
+    : config_(config),
+      loop_(loop),
+      renderer_(renderer),
+      counters_(counters),
+      counter_slot_base_(counter_slot_base),
+      read_buffer_(new char[kReadBufferBytes]) {
+  const size_t rows = config.websockets.size() + config.tcp.size();
+  for (size_t row = 0; row < rows; ++row) {
+    auto route = std::make_unique<Route>();
+    const SocketRoute& r = row < config.websockets.size()
+                               ? config.websockets[row]
+                               : config.tcp[row - config.websockets.size()];
+    if (r.push) {
+      route->push = std::make_unique<net::Timer>(loop, [this, row] { push_tick(row, -1); });
+      route->push->arm_after(r.push->every_us * net::kNsPerUs);
+    }
+    for (size_t i = 0; i < r.on_message.size(); ++i) {
+      if (!r.on_message[i].then_push) {
+        route->rule_pushes.push_back(nullptr);
+        continue;
+      }
+      const int rule = static_cast<int>(i);
+      route->rule_pushes.push_back(
+          std::make_unique<net::Timer>(loop, [this, row, rule] { push_tick(row, rule); }));
+      route->rule_pushes.back()->arm_after(r.on_message[i].then_push->every_us * net::kNsPerUs);
+    }
+    if (r.ping_every_us > 0) {
+      route->ping = std::make_unique<net::Timer>(loop, [this, row] { ping_tick(row); });
+      route->ping->arm_after(r.ping_every_us * net::kNsPerUs);
+    }
+    routes_.push_back(std::move(route));
+  }
+  sweep_timer_ = std::make_unique<net::Timer>(loop, [this] { sweep(); });
+  if (rows > 0) sweep_timer_->arm_after(kSweepEveryNs);
+}
+
+SocketRuntime::~SocketRuntime() {
+  sessions_.clear();
+}
+
+int SocketRuntime::websocket_route(std::string_view target) const {
+  const std::string_view path = target.substr(0, target.find('?'));
+  for (size_t i = 0; i < config_.websockets.size(); ++i)
+    if (config_.websockets[i].path == path) return static_cast<int>(i);
+  return -1;
+}
+
+void SocketRuntime::add_session(std::unique_ptr<SocketSession> session) {
+  const size_t fd = static_cast<size_t>(session->fd());
+  if (fd >= sessions_.size()) sessions_.resize(fd + 1024);
+  SocketSession* s = session.get();
+  sessions_[fd] = std::move(session);
+  routes_[s->row()]->link(s);
+}
+
+void SocketRuntime::adopt_websocket(int fd, size_t route, std::string_view unsent,
+                                    std::string_view input) {
+  auto session = std::make_unique<SocketSession>(*this, fd, static_cast<uint32_t>(route), true);
+  SocketSession* s = session.get();
+  add_session(std::move(session));
+  if (!s->start(unsent, input)) {
+    release(s);
+    return;
+  }
+  s->finish();
+}
+
+void SocketRuntime::release(SocketSession* s) {
+  if (s->in_closing_list) {
+    (s->prev ? s->prev->next : closing_head_) = s->next;
+    (s->next ? s->next->prev : closing_tail_) = s->prev;
+  } else {
+    routes_[s->row()]->unlink(s);
+  }
+  sessions_[static_cast<size_t>(s->fd())].reset();
+}
+
+void SocketRuntime::start_closing(SocketSession* s) {
+  if (s->in_closing_list) return;
+  routes_[s->row()]->unlink(s);
+  s->closing_ = true;
+  s->closing_ns_ = now_ns();
+  s->in_closing_list = true;
+  s->prev = closing_tail_;
+  s->next = nullptr;
+  (closing_tail_ ? closing_tail_->next : closing_head_) = s;
+  closing_tail_ = s;
+}
+
+void SocketRuntime::render(const Template& message, size_t row, std::string* out) {
+  renderer_.begin(RenderRequest{nullptr, {}, counter_slot_base_ + row});
+  renderer_.render(message, out);
+}
+
+void SocketRuntime::push_tick(size_t row, int rule) {
+  Route& route = *routes_[row];
+  const SocketRoute& r = row < config_.websockets.size()
+                             ? config_.websockets[row]
+                             : config_.tcp[row - config_.websockets.size()];
+  const SocketPush& push = rule < 0 ? *r.push : *r.on_message[static_cast<size_t>(rule)].then_push;
+  net::Timer& timer = rule < 0 ? *route.push : *route.rule_pushes[static_cast<size_t>(rule)];
+  // Next tick from this one's deadline: no drift however long the fan-out takes.
+  timer.arm_at(timer.deadline() + push.every_us * net::kNsPerUs);
+  if (route.head == nullptr) return;
+  // Rendered once per tick: now_us is the tick's time for every connection.
+  rendered_.clear();
+  render(push.message, row, &rendered_);
+  frame_.clear();
+  route.head->frame(rendered_, true, &frame_);
+  bump(counters_[row].pushes);
+  uint64_t sent = 0;
+  std::vector<SocketSession*> dead;
+  for (SocketSession* s = route.head; s != nullptr; s = s->next) {
+    if (!s->subscribed(rule)) continue;
+    s->send_bytes(frame_);
+    ++sent;
+    if (s->dead_) dead.push_back(s);
+  }
+  bump(counters_[row].messages_out, sent);
+  for (SocketSession* s : dead)
+    release(s);
+}
+
+void SocketRuntime::ping_tick(size_t row) {
+  Route& route = *routes_[row];
+  route.ping->arm_at(route.ping->deadline() +
+                     config_.websockets[row].ping_every_us * net::kNsPerUs);
+  std::vector<SocketSession*> dead;
+  for (SocketSession* s = route.head; s != nullptr; s = s->next) {
+    s->send_ping();
+    if (s->dead_) dead.push_back(s);
+  }
+  for (SocketSession* s : dead)
+    release(s);
+}
+
+void SocketRuntime::sweep() {
+  sweep_timer_->arm_after(kSweepEveryNs);
+  const int64_t now = now_ns();
+  // Sessions past close_after; each route's list is in connection order.
+  for (size_t row = 0; row < routes_.size(); ++row) {
+    const SocketRoute& r = row < config_.websockets.size()
+                               ? config_.websockets[row]
+                               : config_.tcp[row - config_.websockets.size()];
+    if (r.close_after_us <= 0) continue;
+    const int64_t limit = r.close_after_us * net::kNsPerUs;
+    while (SocketSession* s = routes_[row]->head) {
+      if (now - s->connected_ns() < limit) break;
+      s->begin_close(r.close_code, "close_after");  // moves s to the closing list
+      if (s->dead_ || !s->websocket_ || routes_[row]->head == s) release(s);
+    }
+  }
+  // Closing sessions whose peer never answered.
+  while (closing_head_ && now - closing_head_->closing_ns() >= kClosingGraceNs)
+    release(closing_head_);
+}
+
+bool SocketRuntime::listen_tcp(std::string* error) {
+  for (size_t i = 0; i < config_.tcp.size(); ++i) {
+    auto listener = std::make_unique<Listener>();
+    listener->runtime = this;
+    listener->index = i;
+    listener->fd = net::listen_socket(config_.tcp[i].listen, 4096);
+    if (listener->fd < 0) {
+      *error = "cannot listen on " + config_.tcp[i].listen_text + ": " + strerror(errno);
+      return false;
+    }
+    listener->registration = loop_.add(listener->fd, EPOLLIN, listener.get());
+    listener->retry = std::make_unique<net::Timer>(loop_, [this, i] { on_tcp_accept(i); });
+    listeners_.push_back(std::move(listener));
+  }
+  return true;
+}
+
+void SocketRuntime::on_tcp_accept(size_t index) {
+  Listener& l = *listeners_[index];
+  const uint32_t row = static_cast<uint32_t>(config_.websockets.size() + index);
+  const bool retry = accept_all(l.fd, [&](int fd) {
+    net::set_no_delay(fd);
+    auto session = std::make_unique<SocketSession>(*this, fd, row, false);
+    SocketSession* s = session.get();
+    add_session(std::move(session));
+    if (!s->start({}, {})) release(s);
+  });
+  if (retry) l.retry->arm_after(100 * net::kNsPerMs);
+}
+
+bool accept_all(int listen_fd, const std::function<void(int fd)>& on_accept) {
+  for (;;) {
+    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      on_accept(fd);
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    const int error = errno;
+    if (error == EMFILE || error == ENFILE) {
+      static bool said = false;  // once per process: a full table repeats every retry
+      if (!said) {
+        said = true;
+        rlimit limit{};
+        getrlimit(RLIMIT_NOFILE, &limit);
+        if (error == EMFILE) {
+          std::fprintf(stderr,
+                       "millstone mock: out of file descriptors (the per-process limit, %llu, "
+                       "was hit); raise it with `ulimit -n` (the hard limit caps it) or use more "
+                       "--workers; still serving the connections already open\n",
+                       static_cast<unsigned long long>(limit.rlim_cur));
+        } else {
+          std::fprintf(stderr,
+                       "millstone mock: the system-wide file table is full (ENFILE); raise "
+                       "fs.file-max (sysctl) or close other programs; still serving\n");
+        }
+      }
+      return true;
+    }
+    return false;  // EAGAIN, or an error the next edge may clear
+  }
+}
+
+uint64_t raise_fd_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+    getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  return limit.rlim_cur;
+}
+
+}  // namespace millstone::mock
