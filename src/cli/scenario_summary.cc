@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/socket_summary.h"
 #include "cli/summary.h"
 
 namespace millstone::cli {
@@ -90,6 +91,7 @@ std::string format_scenario_summary(const scenario::Plan& plan, const metrics::S
         "max_vus)\n",
         group_thousands(total.dropped_iterations));
   }
+  out += format_socket_summary(plan, total);
   if (!thresholds.empty()) {
     out += "\n  thresholds\n";
     for (const auto& t : thresholds) {
@@ -113,9 +115,27 @@ void add_scenario_json(const scenario::Plan& plan, const metrics::Snapshot& tota
                      {"failed", s.failed},
                      {"errors", s.errors},
                      {"extract_failed", s.extract_failed},
-                     {"latency_ms", latency_json(s.latency)}});
+                     {"latency_ms", latency_json(s.latency)},
+                     {"latency_percentiles", percentile_curve_json(s.latency)}});
   }
   j["steps"] = steps;
+  // summary_json() left each second's steps as an array indexed like
+  // plan.step_names: key them by name, and leave out steps idle that second.
+  if (j.contains("timeline")) {
+    for (nlohmann::json& second : j["timeline"]) {
+      nlohmann::json named = nlohmann::json::object();
+      if (second.contains("steps") && second["steps"].is_array()) {
+        const nlohmann::json& by_index = second["steps"];
+        for (size_t i = 0; i < by_index.size() && i < plan.step_names.size(); ++i) {
+          const nlohmann::json& step = by_index[i];
+          if (step["requests"].get<uint64_t>() == 0 && step["failed"].get<uint64_t>() == 0)
+            continue;
+          named[plan.step_names[i]] = step;
+        }
+      }
+      second["steps"] = std::move(named);
+    }
+  }
   nlohmann::json checks = nlohmann::json::array();
   for (size_t i = 0; i < plan.check_names.size() && i < total.checks.size(); ++i) {
     const metrics::CheckStats& c = total.checks[i];
@@ -136,6 +156,7 @@ void add_scenario_json(const scenario::Plan& plan, const metrics::Snapshot& tota
   }
   j["flows"] = flows;
   j["dropped_iterations"] = total.dropped_iterations;
+  add_socket_json(plan, total, &j);
   nlohmann::json ts = nlohmann::json::array();
   bool all = true;
   for (const auto& t : thresholds) {

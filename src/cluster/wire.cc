@@ -212,21 +212,31 @@ std::string encode_run_plan(const engine::RunPlan& plan) {
   e.put_string(plan.scenario_source);
   e.put_string(plan.scenario_base_dir);
   e.put_string(plan.target_override);
+  e.put_varint(plan.source_addresses.size());
+  for (const std::string& source : plan.source_addresses)
+    e.put_string(source);
   return out;
 }
 
 bool decode_run_plan(std::string_view payload, engine::RunPlan* out) {
   Decoder d(payload);
   engine::RunPlan p;
-  const bool read =
-      d.read_string(&p.address) && d.read_varint16(&p.port) && d.read_string(&p.url) &&
-      d.read_string(&p.request_bytes) && d.read_bool(&p.head_request) &&
-      d.read_varint32(&p.connections) && d.read_double(&p.rate) && d.read_varint(&p.duration_ms) &&
-      d.read_varint(&p.timeout_ms) && d.read_varint(&p.connect_timeout_ms) &&
-      d.read_varint32(&p.worker_index) && d.read_varint32(&p.worker_count) &&
-      d.read_string(&p.scenario_path) && d.read_string(&p.scenario_source) &&
-      d.read_string(&p.scenario_base_dir) && d.read_string(&p.target_override) && d.at_end();
+  const bool read = d.read_string(&p.address) && d.read_varint16(&p.port) &&
+                    d.read_string(&p.url) && d.read_string(&p.request_bytes) &&
+                    d.read_bool(&p.head_request) && d.read_varint32(&p.connections) &&
+                    d.read_double(&p.rate) && d.read_varint(&p.duration_ms) &&
+                    d.read_varint(&p.timeout_ms) && d.read_varint(&p.connect_timeout_ms) &&
+                    d.read_varint32(&p.worker_index) && d.read_varint32(&p.worker_count) &&
+                    d.read_string(&p.scenario_path) && d.read_string(&p.scenario_source) &&
+                    d.read_string(&p.scenario_base_dir) && d.read_string(&p.target_override);
   if (!read) return false;
+  uint64_t sources = 0;
+  if (!d.read_varint(&sources) || sources > kMaxSourceAddresses) return false;
+  p.source_addresses.resize(sources);
+  for (std::string& source : p.source_addresses) {
+    if (!d.read_string(&source)) return false;
+  }
+  if (!d.at_end()) return false;
   if (!std::isfinite(p.rate) || p.rate < 0.0) return false;
   if (p.worker_count == 0 || p.worker_index >= p.worker_count) return false;
   *out = std::move(p);
@@ -300,6 +310,31 @@ std::string encode_snapshot(const metrics::Snapshot& s) {
   }
   e.put_varint(s.dropped_iterations);
   e.put_varint(s.vus);
+  // Socket section: absent (0) in runs without WebSocket/TCP steps.
+  e.put_varint(s.sockets ? 1 : 0);
+  if (s.sockets) {
+    const metrics::SocketStats& k = *s.sockets;
+    e.put_varint(k.connected);
+    e.put_varint(k.messages_in);
+    e.put_varint(k.messages_out);
+    e.put_varint(k.bytes_in);
+    e.put_varint(k.bytes_out);
+    e.put_varint(k.unmatched);
+    e.put_varint(k.unsolicited);
+    e.put_varint(metrics::kDisconnectCauseCount);
+    for (uint64_t n : k.disconnects)
+      e.put_varint(n);
+    e.put_varint(k.close_codes.size());
+    for (const auto& [code, count] : k.close_codes) {
+      e.put_varint(code);
+      e.put_varint(count);
+    }
+    e.put_varint(k.open);
+    encode_histogram(&e, k.connect_time);
+    encode_histogram(&e, k.handshake_time);
+    encode_histogram(&e, k.first_message);
+    encode_histogram(&e, k.delivery);
+  }
   return out;
 }
 
@@ -329,6 +364,38 @@ bool decode_histogram(Decoder* d, metrics::Histogram* out) {
     next_index = index + 1;
   }
   return out->restore(buckets, min, max, sum);
+}
+
+}  // namespace
+
+namespace {
+
+bool decode_socket_stats(Decoder* decoder, metrics::SocketStats* out) {
+  Decoder& d = *decoder;
+  metrics::SocketStats& k = *out;
+  uint64_t causes = 0;
+  if (!d.read_varint(&k.connected) || !d.read_varint(&k.messages_in) ||
+      !d.read_varint(&k.messages_out) || !d.read_varint(&k.bytes_in) ||
+      !d.read_varint(&k.bytes_out) || !d.read_varint(&k.unmatched) ||
+      !d.read_varint(&k.unsolicited) || !d.read_varint(&causes) ||
+      causes != metrics::kDisconnectCauseCount) {
+    return false;
+  }
+  for (uint64_t& n : k.disconnects) {
+    if (!d.read_varint(&n)) return false;
+  }
+  uint64_t codes = 0;
+  if (!d.read_varint(&codes) || codes > d.remaining() / 2) return false;
+  for (uint64_t i = 0; i < codes; ++i) {
+    uint16_t code = 0;
+    uint64_t count = 0;
+    if (!d.read_varint16(&code) || !d.read_varint(&count)) return false;
+    if (!k.close_codes.empty() && code <= k.close_codes.rbegin()->first) return false;
+    k.close_codes.emplace_hint(k.close_codes.end(), code, count);
+  }
+  return d.read_varint(&k.open) && decode_histogram(&d, &k.connect_time) &&
+         decode_histogram(&d, &k.handshake_time) && decode_histogram(&d, &k.first_message) &&
+         decode_histogram(&d, &k.delivery);
 }
 
 }  // namespace
@@ -397,9 +464,13 @@ bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
   for (metrics::FlowStats& flow : s.flows) {
     if (!d.read_varint(&flow.iterations) || !d.read_varint(&flow.aborted)) return false;
   }
-  if (!d.read_varint(&s.dropped_iterations) || !d.read_varint(&s.vus) || !d.at_end()) {
+  uint64_t has_sockets = 0;
+  if (!d.read_varint(&s.dropped_iterations) || !d.read_varint(&s.vus) ||
+      !d.read_varint(&has_sockets) || has_sockets > 1) {
     return false;
   }
+  if (has_sockets == 1 && !decode_socket_stats(&d, &s.sockets.emplace())) return false;
+  if (!d.at_end()) return false;
   *out = std::move(s);
   return true;
 }

@@ -31,6 +31,7 @@ inline constexpr size_t kFrameHeaderSize = 5;
 inline constexpr size_t kMaxSteps = 1024;
 inline constexpr size_t kMaxChecks = 4096;
 inline constexpr size_t kMaxFlows = 256;
+inline constexpr size_t kMaxSourceAddresses = 1024;
 
 enum class MessageType : uint8_t {
   kHello = 1,     // worker -> coordinator: protocol version, worker index

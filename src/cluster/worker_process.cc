@@ -76,6 +76,7 @@ int run_worker(int control_fd, unsigned worker_index) {
     share.address = plan.address;
     share.port = plan.port;
     share.connect_timeout_us = static_cast<int64_t>(plan.connect_timeout_ms) * 1000;
+    share.source_addresses = plan.source_addresses;
     if (!plan.target_override.empty()) {
       if (auto url = http::parse_url(plan.target_override, nullptr)) scenario_plan->target = *url;
     }

@@ -41,6 +41,9 @@ bool LoadGenerator::start(std::string* error) {
     return false;
   }
   context_.endpoint = *endpoint;
+  if (!net::parse_sources(plan_.source_addresses, endpoint->family(), &context_.sources, error)) {
+    return false;
+  }
   context_.read_buffer.resize(kReadBufferBytes);
   context_.stats = &current_;
 

@@ -4,6 +4,7 @@
 // agents over TCP), and never changed while the run goes on.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace millstone::engine {
 
@@ -21,6 +22,9 @@ struct RunPlan {
   uint64_t duration_ms = 10'000;
   uint64_t timeout_ms = 10'000;  // per request, from send to complete response
   uint64_t connect_timeout_ms = 5'000;
+  // Numeric local addresses to spread connections over (--source-address, or
+  // 127.0.0.x chosen by the coordinator for loopback targets); empty = any.
+  std::vector<std::string> source_addresses;
   uint32_t worker_index = 0;
   uint32_t worker_count = 1;
 

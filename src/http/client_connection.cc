@@ -19,6 +19,12 @@ ErrorCause connect_error_cause(int err) {
       return ErrorCause::kConnectRefused;
     case ETIMEDOUT:
       return ErrorCause::kConnectTimeout;
+    case EADDRNOTAVAIL:
+    case EADDRINUSE:
+      return ErrorCause::kLocalPorts;
+    case EMFILE:
+    case ENFILE:
+      return ErrorCause::kFdLimit;
     default:
       return ErrorCause::kConnectOther;
   }
@@ -68,12 +74,15 @@ void ClientConnection::close_socket(bool reset) {
   }
   fd_ = -1;
   state_ = State::kClosed;
+  raw_ = false;
+  if (!in_.empty() || in_.capacity() > 15) std::string().swap(in_);
+  if (!out_.empty() || out_.capacity() > 15) std::string().swap(out_);
 }
 
-void ClientConnection::connect(int64_t now_ns) {
+void ClientConnection::connect(int64_t now_ns, const net::Endpoint& endpoint) {
   close_socket(false);
   connect_started_ns_ = now_ns;
-  fd_ = net::tcp_socket(context_.endpoint.family());
+  fd_ = net::tcp_socket(endpoint.family());
   if (fd_ < 0) {
     int err = errno;
     state_ = State::kClosed;
@@ -81,6 +90,14 @@ void ClientConnection::connect(int64_t now_ns) {
     return;
   }
   net::set_no_delay(fd_);
+  if (!context_.sources.empty() &&
+      net::bind_source(fd_, context_.sources[index_ % context_.sources.size()]) < 0) {
+    int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    listener_.on_failure(*this, connect_error_cause(err), false);
+    return;
+  }
   registration_ = loop_.add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
   if (registration_ == 0) {
     int err = errno;
@@ -93,7 +110,7 @@ void ClientConnection::connect(int64_t now_ns) {
   state_ = State::kConnecting;
   // Even an immediate success is reported through EPOLLOUT, so the listener
   // is never re-entered from inside connect().
-  if (net::start_connect(fd_, context_.endpoint) < 0) {
+  if (net::start_connect(fd_, endpoint) < 0) {
     int err = errno;
     close_socket(false);
     listener_.on_failure(*this, connect_error_cause(err), false);
@@ -119,12 +136,25 @@ void ClientConnection::fail(ErrorCause cause) {
 
 void ClientConnection::on_io(uint32_t events) {
   if (state_ == State::kConnecting) {
-    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connect_ready();
+    if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
+      const uint64_t registration = registration_;
+      on_connect_ready();
+      // A server that speaks first (raw TCP) may have sent with the edge that
+      // completed the connect; edge-triggered epoll will not report it again.
+      if (raw_ && registration_ == registration && fd_ >= 0 &&
+          (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+        read_some((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+      }
+    }
     return;
   }
   if (state_ == State::kWriting && (events & (EPOLLOUT | EPOLLERR))) {
     write_some();
     if (state_ == State::kClosed) return;
+  } else if (!out_.empty() && (events & EPOLLOUT)) {
+    const uint64_t registration = registration_;
+    flush_raw();
+    if (registration_ != registration || fd_ < 0) return;
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
     read_some((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
@@ -167,6 +197,11 @@ void ClientConnection::read_some(bool peer_closing) {
     if (n > 0) {
       context_.stats->bytes_received += static_cast<uint64_t>(n);
       if (!busy()) {
+        if (raw_) {
+          if (!deliver(buffer.data(), static_cast<size_t>(n))) return;
+          if (static_cast<size_t>(n) < buffer.size() && !peer_closing) return;
+          continue;
+        }
         fail(ErrorCause::kUnexpectedData);
         return;
       }
@@ -177,11 +212,18 @@ void ClientConnection::read_some(bool peer_closing) {
       }
       if (result.state == ResponseParser::State::kComplete) {
         if (result.consumed != static_cast<size_t>(n)) {
-          // We never pipeline, so bytes after the response are garbage.
-          fail(ErrorCause::kUnexpectedData);
+          // We never pipeline, so bytes after the response are garbage,
+          // unless the response switched protocols: then they are the first
+          // bytes of the new one.
+          if (!(upgrade_ && parser_.status() == 101)) {
+            fail(ErrorCause::kUnexpectedData);
+            return;
+          }
+          complete_response(net::now_ns(), buffer.data() + result.consumed,
+                            static_cast<size_t>(n) - result.consumed);
           return;
         }
-        complete_response(net::now_ns());
+        complete_response(net::now_ns(), nullptr, 0);
         return;
       }
       // A short read means the socket is drained for now; edge-triggered
@@ -192,13 +234,18 @@ void ClientConnection::read_some(bool peer_closing) {
       continue;
     }
     if (n == 0) {
+      if (raw_) {
+        close_socket(false);
+        listener_.on_failure(*this, ErrorCause::kClosed, false);
+        return;
+      }
       if (!busy()) {
         close_socket(false);
         listener_.on_idle_close(*this);
         return;
       }
       if (state_ == State::kReading && parser_.finish_eof() == ResponseParser::State::kComplete) {
-        complete_response(net::now_ns());
+        complete_response(net::now_ns(), nullptr, 0);
         return;
       }
       fail(parser_.started() ? parse_error_cause(parser_.error()) : ErrorCause::kClosed);
@@ -206,6 +253,10 @@ void ClientConnection::read_some(bool peer_closing) {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN) return;
+    if (raw_) {
+      fail(errno == ECONNRESET ? ErrorCause::kReset : ErrorCause::kIoOther);
+      return;
+    }
     if (!busy() && errno == ECONNRESET) {
       close_socket(false);
       listener_.on_idle_close(*this);
@@ -216,14 +267,100 @@ void ClientConnection::read_some(bool peer_closing) {
   }
 }
 
-void ClientConnection::complete_response(int64_t done_ns) {
+void ClientConnection::complete_response(int64_t done_ns, const char* rest, size_t rest_size) {
   int status = parser_.status();
+  if (status == 101 && upgrade_ && state_ == State::kReading) {
+    // Switching protocols: the connection stays open in raw mode; bytes that
+    // came with the head are delivered once the listener has seen the 101.
+    state_ = State::kIdle;
+    raw_ = true;
+    upgrade_ = false;
+    if (rest_size > 0) in_.assign(rest, rest_size);
+    const uint64_t registration = registration_;
+    listener_.on_response(*this, status, done_ns);
+    if (registration_ != registration || fd_ < 0 || !raw_ || in_.empty()) return;
+    deliver(nullptr, 0);
+    return;
+  }
   if (parser_.keep_alive() && state_ == State::kReading) {
     state_ = State::kIdle;
   } else {
     close_socket(false);
   }
   listener_.on_response(*this, status, done_ns);
+}
+
+void ClientConnection::set_raw() {
+  raw_ = true;
+  upgrade_ = false;
+  state_ = State::kIdle;
+}
+
+bool ClientConnection::deliver(char* data, size_t size) {
+  const uint64_t registration = registration_;
+  if (in_.empty()) {
+    // The common case: whole frames in the shared read buffer, nothing kept.
+    const size_t consumed = listener_.on_data(*this, data, size);
+    if (registration_ != registration || fd_ < 0) return false;
+    if (consumed < size) in_.assign(data + consumed, size - consumed);
+    return true;
+  }
+  in_.append(data, size);
+  const size_t consumed = listener_.on_data(*this, in_.data(), in_.size());
+  if (registration_ != registration || fd_ < 0) return false;
+  if (consumed >= in_.size()) {
+    std::string().swap(in_);  // release: an idle connection keeps no buffer
+  } else {
+    in_.erase(0, consumed);
+  }
+  return true;
+}
+
+bool ClientConnection::send_raw(std::string_view bytes) {
+  if (fd_ < 0) return false;
+  if (!out_.empty()) {
+    out_.append(bytes);  // behind what is already waiting
+    return true;
+  }
+  size_t written = 0;
+  while (written < bytes.size()) {
+    ssize_t n = ::send(fd_, bytes.data() + written, bytes.size() - written, MSG_NOSIGNAL);
+    if (n > 0) {
+      written += static_cast<size_t>(n);
+      context_.stats->bytes_sent += static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      out_.assign(bytes.substr(written));  // EPOLLOUT resumes in flush_raw
+      return true;
+    }
+    fail(n < 0 && errno != EPIPE && errno != ECONNRESET ? ErrorCause::kIoOther
+                                                        : ErrorCause::kReset);
+    return false;
+  }
+  return true;
+}
+
+void ClientConnection::flush_raw() {
+  size_t written = 0;
+  while (written < out_.size()) {
+    ssize_t n = ::send(fd_, out_.data() + written, out_.size() - written, MSG_NOSIGNAL);
+    if (n > 0) {
+      written += static_cast<size_t>(n);
+      context_.stats->bytes_sent += static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      out_.erase(0, written);
+      return;
+    }
+    fail(n < 0 && errno != EPIPE && errno != ECONNRESET ? ErrorCause::kIoOther
+                                                        : ErrorCause::kReset);
+    return;
+  }
+  std::string().swap(out_);
 }
 
 }  // namespace millstone::http

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/response_parser.h"
 #include "metrics/snapshot.h"
@@ -29,11 +30,24 @@ class ClientListener {
                           bool had_request) = 0;
   // The server closed an idle keep-alive connection; not an error.
   virtual void on_idle_close(ClientConnection& connection) = 0;
+  // Raw mode (WebSocket after the upgrade, raw TCP): bytes arrived. Returns
+  // how many were consumed; the connection keeps the rest and passes them
+  // again, followed by new bytes, at the next arrival. `data` is writable and
+  // only valid during the call. The end of the stream is an on_failure with
+  // kClosed (or kReset) and had_request false.
+  virtual size_t on_data(ClientConnection& connection, char* data, size_t size) {
+    (void)connection;
+    (void)data;
+    return size;
+  }
 };
 
 // Shared by all connections of one worker: what they send and where.
 struct ClientContext {
   net::Endpoint endpoint;
+  // Local addresses to connect from, one per connection index in turn; empty
+  // = the kernel's choice. Each gives ~28,000 ports towards one destination.
+  std::vector<net::Endpoint> sources;
   std::string request_bytes;
   bool head_request = false;
   std::string read_buffer;             // scratch space; the parser keeps what it needs
@@ -51,7 +65,22 @@ class ClientConnection final : public net::IoHandler {
   ClientConnection& operator=(const ClientConnection&) = delete;
 
   // Starts connecting; the outcome arrives as on_connected or on_failure.
-  void connect(int64_t now_ns);
+  void connect(int64_t now_ns) { connect(now_ns, context_.endpoint); }
+  // The same, to another endpoint than the context's (WebSocket/TCP steps).
+  void connect(int64_t now_ns, const net::Endpoint& endpoint);
+  // Raw mode: from now on every byte read goes to ClientListener::on_data
+  // (the connection must be idle). A 101 response to a request sent with
+  // allow_upgrade(true) switches to raw mode by itself, before on_response,
+  // and bytes after the 101 head arrive through on_data after it.
+  void set_raw();
+  void allow_upgrade(bool allow) { upgrade_ = allow; }
+  bool raw() const { return raw_; }
+  // Raw mode: queues bytes for sending; what the socket does not take now is
+  // kept and written on EPOLLOUT. Returns false when the connection failed
+  // (on_failure has been called).
+  bool send_raw(std::string_view bytes);
+  // Bytes send_raw could not write yet.
+  size_t unsent_bytes() const { return out_.size(); }
   // Sends a complete serialized request; only when idle. The bytes must stay
   // valid until the response (or failure) is reported. `intended_ns` is when
   // it should have been sent (open model); latency is measured from it.
@@ -82,8 +111,12 @@ class ClientConnection final : public net::IoHandler {
   void on_connect_ready();
   void write_some();
   void read_some(bool peer_closing);
-  void complete_response(int64_t done_ns);
+  void complete_response(int64_t done_ns, const char* rest, size_t rest_size);
   void close_socket(bool reset);
+  // Raw mode: hands data (plus any kept tail) to the listener; false when the
+  // listener closed or reopened the connection meanwhile.
+  bool deliver(char* data, size_t size);
+  void flush_raw();
 
   net::EventLoop& loop_;
   ClientListener& listener_;
@@ -92,7 +125,14 @@ class ClientConnection final : public net::IoHandler {
   int fd_ = -1;
   uint64_t registration_ = 0;
   State state_ = State::kClosed;
+  bool raw_ = false;
+  bool upgrade_ = false;
   uint32_t index_;
+  // Raw mode only, and only while needed: an incomplete frame or message
+  // (in_) and bytes the socket would not take yet (out_). Idle, both are
+  // empty and own no heap memory.
+  std::string in_;
+  std::string out_;
   std::string_view request_;
   size_t written_ = 0;
   int64_t intended_ns_ = 0;

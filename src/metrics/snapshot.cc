@@ -32,10 +32,72 @@ const char* error_cause_name(ErrorCause cause) {
       return "unexpected_data";
     case ErrorCause::kIoOther:
       return "io_error";
+    case ErrorCause::kLocalPorts:
+      return "local_ports_exhausted";
+    case ErrorCause::kFdLimit:
+      return "fd_limit";
+    case ErrorCause::kWsHandshake:
+      return "ws_handshake";
+    case ErrorCause::kProtocolError:
+      return "protocol_error";
     case ErrorCause::kCount:
       break;
   }
   return "unknown";
+}
+
+const char* disconnect_cause_name(DisconnectCause cause) {
+  switch (cause) {
+    case DisconnectCause::kServerClose:
+      return "server_close";
+    case DisconnectCause::kReset:
+      return "reset";
+    case DisconnectCause::kTimeout:
+      return "timeout";
+    case DisconnectCause::kProtocolError:
+      return "protocol_error";
+    case DisconnectCause::kLocalClose:
+      return "local_close";
+    case DisconnectCause::kCount:
+      break;
+  }
+  return "unknown";
+}
+
+void SocketStats::merge(const SocketStats& other) {
+  connected += other.connected;
+  messages_in += other.messages_in;
+  messages_out += other.messages_out;
+  bytes_in += other.bytes_in;
+  bytes_out += other.bytes_out;
+  unmatched += other.unmatched;
+  unsolicited += other.unsolicited;
+  for (size_t i = 0; i < kDisconnectCauseCount; ++i)
+    disconnects[i] += other.disconnects[i];
+  for (const auto& [code, count] : other.close_codes)
+    close_codes[code] += count;
+  open += other.open;
+  connect_time.merge(other.connect_time);
+  handshake_time.merge(other.handshake_time);
+  first_message.merge(other.first_message);
+  delivery.merge(other.delivery);
+}
+
+void SocketStats::clear() {
+  connected = 0;
+  messages_in = 0;
+  messages_out = 0;
+  bytes_in = 0;
+  bytes_out = 0;
+  unmatched = 0;
+  unsolicited = 0;
+  std::fill(std::begin(disconnects), std::end(disconnects), 0);
+  close_codes.clear();
+  open = 0;
+  connect_time.reset();
+  handshake_time.reset();
+  first_message.reset();
+  delivery.reset();
 }
 
 void Snapshot::merge(const Snapshot& other) {
@@ -67,6 +129,10 @@ void Snapshot::merge(const Snapshot& other) {
   }
   dropped_iterations += other.dropped_iterations;
   vus += other.vus;
+  if (other.sockets) {
+    if (!sockets) sockets.emplace();
+    sockets->merge(*other.sockets);
+  }
 }
 
 void StepStats::merge(const StepStats& other) {
@@ -123,6 +189,7 @@ void Snapshot::clear() {
     flow = FlowStats{};
   dropped_iterations = 0;
   vus = 0;
+  if (sockets) sockets->clear();  // kept: the same run reports sockets every second
 }
 
 }  // namespace millstone::metrics

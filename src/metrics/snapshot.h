@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,7 +47,7 @@ struct FlowStats {
 enum class ErrorCause : uint8_t {
   kConnectRefused,
   kConnectTimeout,
-  kConnectOther,     // unreachable network, no route, too many open files...
+  kConnectOther,     // unreachable network, no route...
   kReset,            // connection reset by peer
   kClosed,           // peer closed before a complete response
   kTimeout,          // no complete response within --timeout
@@ -57,11 +58,50 @@ enum class ErrorCause : uint8_t {
   kShortBody,       // connection closed before Content-Length bytes arrived
   kUnexpectedData,  // bytes arrived while no request was in flight
   kIoOther,         // any other socket error
+  kLocalPorts,      // no free local port (EADDRNOTAVAIL): more source addresses needed
+  kFdLimit,         // no file descriptor (EMFILE/ENFILE): the open-file limit
+  kWsHandshake,     // WebSocket upgrade refused or invalid (not 101, wrong accept key)
+  kProtocolError,   // bad WebSocket frames, or a TCP message over the size bound
   kCount
 };
 // Stable snake_case name ("connect_refused"); "unknown" for out-of-range values.
 const char* error_cause_name(ErrorCause cause);
 inline constexpr size_t kErrorCauseCount = static_cast<size_t>(ErrorCause::kCount);
+
+// Why a WebSocket or TCP connection of a scenario ended. Stable names.
+enum class DisconnectCause : uint8_t {
+  kServerClose,    // the server closed (a WebSocket close frame, or TCP FIN)
+  kReset,          // connection reset by peer
+  kTimeout,        // an expect, connect or handshake timed out
+  kProtocolError,  // bad frames or a failed handshake: closed with 1002/1007/1009
+  kLocalClose,     // ws.close / tcp.close, or the end of the iteration or run
+  kCount
+};
+const char* disconnect_cause_name(DisconnectCause cause);
+inline constexpr size_t kDisconnectCauseCount = static_cast<size_t>(DisconnectCause::kCount);
+
+// Run-wide WebSocket and TCP figures of scenario runs with socket steps (the
+// per-step ones are StepStats, like requests).
+struct SocketStats {
+  uint64_t connected = 0;  // connections established (WebSocket: handshake done)
+  uint64_t messages_in = 0;
+  uint64_t messages_out = 0;
+  uint64_t bytes_in = 0;  // payload bytes (WebSocket) or stream bytes (TCP)
+  uint64_t bytes_out = 0;
+  uint64_t unmatched = 0;    // messages an expect did not match (unmatched: count or fail)
+  uint64_t unsolicited = 0;  // arrived while no expect or hold waited: counted, discarded
+  uint64_t disconnects[kDisconnectCauseCount] = {};
+  std::map<uint16_t, uint64_t> close_codes;  // WebSocket close codes the servers sent
+  uint64_t open = 0;                         // open at the end of the interval; adds across workers
+  Histogram connect_time;                    // TCP connect, microseconds
+  Histogram handshake_time;                  // WebSocket upgrade request to 101
+  Histogram first_message;                   // connected to the first message received
+  Histogram delivery;                        // latency_from: the message's send time to arrival
+  void add_disconnect(DisconnectCause cause) { ++disconnects[static_cast<size_t>(cause)]; }
+  void merge(const SocketStats& other);
+  void clear();
+  friend bool operator==(const SocketStats&, const SocketStats&) = default;
+};
 
 struct Snapshot {
   uint64_t interval_index = 0;  // seconds since the worker started (0-based)
@@ -84,6 +124,8 @@ struct Snapshot {
   std::vector<FlowStats> flows;
   uint64_t dropped_iterations = 0;  // arrival-rate executors: due, but every VU was busy
   uint64_t vus = 0;                 // VUs alive at the end of the interval; adds across workers
+  // Only in scenario runs with socket steps: four histograms are not free.
+  std::optional<SocketStats> sockets;
 
   void add_error(ErrorCause cause, uint64_t n = 1) {
     error_counts[static_cast<size_t>(cause)] += n;

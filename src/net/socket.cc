@@ -113,6 +113,47 @@ int tcp_socket(int family) {
   return socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 }
 
+bool parse_sources(const std::vector<std::string>& addresses, int family,
+                   std::vector<Endpoint>* out, std::string* error) {
+  out->clear();
+  for (const std::string& address : addresses) {
+    auto endpoint = make_endpoint(address, 0);
+    if (!endpoint || endpoint->family() != family) {
+      *error = "source address '" + address + "' is not a numeric address of the target's family";
+      return false;
+    }
+    out->push_back(*endpoint);
+  }
+  return true;
+}
+
+bool is_loopback(const Endpoint& endpoint) {
+  if (endpoint.family() == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&endpoint.storage);
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (endpoint.family() == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&endpoint.storage);
+    if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+int bind_source(int fd, const Endpoint& source) {
+  int one = 1;
+  // Without this, bind() picks the port at once and every source address
+  // shares one port space; with it, ports are chosen per 4-tuple at connect.
+  setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  Endpoint local = source;
+  if (local.family() == AF_INET) {
+    reinterpret_cast<sockaddr_in*>(&local.storage)->sin_port = 0;
+  } else {
+    reinterpret_cast<sockaddr_in6*>(&local.storage)->sin6_port = 0;
+  }
+  return ::bind(fd, local.addr(), local.length);
+}
+
 int start_connect(int fd, const Endpoint& endpoint) {
   if (connect(fd, endpoint.addr(), endpoint.length) == 0) return 0;
   if (errno == EINPROGRESS) return 1;

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace millstone::net {
 
@@ -27,9 +28,18 @@ std::optional<Endpoint> resolve(const std::string& host, uint16_t port, std::str
 // Parses "HOST:PORT" / "[V6]:PORT" for --listen flags.
 std::optional<Endpoint> parse_listen_address(const std::string& text, std::string* error);
 std::string numeric_host(const Endpoint& endpoint);
+// 127.0.0.0/8 or ::1 (also ::ffff:127.x).
+bool is_loopback(const Endpoint& endpoint);
 
 // Non-blocking, close-on-exec TCP socket; -1 on failure (errno set).
 int tcp_socket(int family);
+// Binds a client socket to a local address before connect (port chosen at
+// connect time, IP_BIND_ADDRESS_NO_PORT), so each source address has its own
+// ephemeral port range towards a destination. -1 on failure (errno set).
+int bind_source(int fd, const Endpoint& source);
+// Numeric source addresses of the target's family, for ClientContext::sources.
+bool parse_sources(const std::vector<std::string>& addresses, int family,
+                   std::vector<Endpoint>* out, std::string* error);
 // Starts a non-blocking connect: 0 connected, 1 in progress, -1 failed (errno).
 int start_connect(int fd, const Endpoint& endpoint);
 // Result of a finished non-blocking connect (SO_ERROR): 0 or an errno value.

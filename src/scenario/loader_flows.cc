@@ -10,7 +10,9 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <re2/re2.h>
 
+#include "http/url.h"
 #include "scenario/loader.h"
 #include "scenario/loader_context.h"
 
@@ -31,15 +33,33 @@ constexpr std::string_view kFlowKeys[] = {"weight", "on_check_failure", "steps"}
 constexpr std::string_view kMethodKeys[] = {"get",    "post", "put",    "patch",
                                             "delete", "head", "options"};
 constexpr std::string_view kStepKeys[] = {
-    "name",    "get",     "post",    "put",   "patch", "delete", "head",
-    "options", "request", "headers", "query", "json",  "body",   "form",
-    "timeout", "check",   "extract", "think", "group", "loop",   "steps"};
+    "name",       "get",      "post",      "put",        "patch",    "delete",      "head",
+    "options",    "request",  "headers",   "query",      "json",     "body",        "form",
+    "timeout",    "check",    "extract",   "think",      "group",    "loop",        "steps",
+    "ws.connect", "ws.send",  "ws.expect", "ws.hold",    "ws.close", "tcp.connect", "tcp.send",
+    "tcp.expect", "tcp.hold", "tcp.close", "subprotocol"};
+constexpr std::string_view kSocketActions[] = {
+    "ws.connect",  "ws.send",  "ws.expect",  "ws.hold",  "ws.close",
+    "tcp.connect", "tcp.send", "tcp.expect", "tcp.hold", "tcp.close"};
+constexpr std::string_view kWsSendKeys[] = {"text", "json", "binary_hex"};
+constexpr std::string_view kTcpSendKeys[] = {"text", "hex"};
+constexpr std::string_view kWsExpectKeys[] = {"text",      "equals",  "contains",
+                                              "regex",     "json",    "timeout",
+                                              "unmatched", "extract", "latency_from"};
+constexpr std::string_view kTcpExpectKeys[] = {"equals",  "text",      "contains",
+                                               "regex",   "timeout",   "unmatched",
+                                               "extract", "delimiter", "length_prefix"};
+constexpr std::string_view kWsHoldKeys[] = {"duration", "latency_from"};
+constexpr std::string_view kTcpHoldKeys[] = {"duration", "delimiter", "length_prefix"};
+constexpr std::string_view kWsCloseKeys[] = {"code", "reason"};
 constexpr std::string_view kRequestStepKeys[] = {"name", "headers", "query", "json",   "body",
                                                  "form", "timeout", "check", "extract"};
 constexpr std::string_view kRequestKeys[] = {"method", "path"};
 
 constexpr std::string_view kActionsHint =
-    "one of get, post, put, patch, delete, head, options, request, think, group or loop";
+    "one of get, post, put, patch, delete, head, options, request, think, group, loop, "
+    "ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, "
+    "tcp.hold or tcp.close";
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -230,10 +250,18 @@ void collect_from_steps(LoadContext& ctx, const YAML::Node& steps, int depth) {
       if (key == "steps") {
         collect_from_steps(ctx, entry.second, depth + 1);
       }
-      if (key != "extract" || !entry.second.IsMap()) {
+      YAML::Node extract;
+      if (key == "extract") {
+        extract = entry.second;
+      } else if ((key == "ws.expect" || key == "tcp.expect") && entry.second.IsMap()) {
+        for (const auto& inner : entry.second) {
+          if (inner.first.IsScalar() && inner.first.Scalar() == "extract") extract = inner.second;
+        }
+      }
+      if (!extract.IsDefined() || !extract.IsMap()) {
         continue;
       }
-      for (const auto& extraction : entry.second) {
+      for (const auto& extraction : extract) {
         if (!extraction.first.IsScalar()) {
           continue;
         }
@@ -280,6 +308,15 @@ class FlowCompiler {
   void compile_steps(const Field& field, int depth);
   void compile_step(const YAML::Node& node, const YAML::Mark& mark, int depth);
   void compile_request(const MapFields& map, const Field& action);
+  void compile_socket(const MapFields& map, const Field& action);
+  void socket_connect(SocketStep& step, const MapFields& map, const Field& action);
+  void socket_send(SocketStep& step, const Field& action);
+  void socket_expect(SocketStep& step, const Field& action);
+  void socket_hold(SocketStep& step, const Field& action);
+  void socket_close(SocketStep& step, const Field& action);
+  void socket_framing(SocketStep& step, const MapFields& map);
+  std::vector<std::string> register_step(std::string name, const YAML::Mark& name_mark,
+                                         std::string* full_name);
   void compile_path(HttpRequest& request, const MapFields& map, const Field& action,
                     std::string* path_text);
   void compile_query(const Field& field, std::string* target_text);
@@ -296,6 +333,7 @@ class FlowCompiler {
   std::map<std::string, YAML::Mark> step_names_;  // full names used in this flow
   std::set<uint32_t> data_sources_;
   uint32_t loop_depth_ = 0;
+  std::string socket_kind_;  // "ws" or "tcp": the last connect step so far, in file order
 };
 
 void FlowCompiler::compile(const Field& field) {
@@ -356,7 +394,8 @@ void FlowCompiler::compile_step(const YAML::Node& node, const YAML::Mark& mark, 
   const Field* action = nullptr;
   for (const Field& field : map.fields) {
     const bool is_action = contains(kMethodKeys, field.key) || field.key == "request" ||
-                           field.key == "think" || field.key == "group" || field.key == "loop";
+                           field.key == "think" || field.key == "group" || field.key == "loop" ||
+                           contains(kSocketActions, field.key);
     if (!is_action) {
       continue;
     }
@@ -370,7 +409,32 @@ void FlowCompiler::compile_step(const YAML::Node& node, const YAML::Mark& mark, 
   if (action == nullptr) {
     reader_.fail(map.mark, fmt::format("step has no action; expected {}", kActionsHint));
   }
-  const bool is_request = action->key != "think" && action->key != "group" && action->key != "loop";
+  const bool is_socket = contains(kSocketActions, action->key);
+  const bool is_request =
+      !is_socket && action->key != "think" && action->key != "group" && action->key != "loop";
+  if (is_socket) {
+    const bool ws_connect = action->key == "ws.connect";
+    const bool tcp_connect = action->key == "tcp.connect";
+    for (const Field& field : map.fields) {
+      const bool applies = &field == action || field.key == "name" ||
+                           (ws_connect && (field.key == "headers" || field.key == "subprotocol" ||
+                                           field.key == "timeout")) ||
+                           (tcp_connect && field.key == "timeout");
+      if (!applies) {
+        reader_.fail(
+            field.key_mark,
+            fmt::format("{} does not apply to a {} step; expected {}", field.key, action->key,
+                        ws_connect    ? "name, headers, subprotocol, timeout"
+                        : tcp_connect ? "name, timeout"
+                                      : "name (the step's settings go in its value)"));
+      }
+    }
+    if (ctx_.plan.step_names.size() >= kMaxSteps) {
+      reader_.fail(mark, fmt::format("more than {} steps; expected fewer", kMaxSteps));
+    }
+    compile_socket(map, *action);
+    return;
+  }
   for (const Field& field : map.fields) {
     const bool applies =
         &field == action || (is_request ? contains(kRequestStepKeys, field.key)
@@ -507,19 +571,8 @@ void FlowCompiler::compile_request(const MapFields& map, const Field& action) {
     check_label(reader_, name, given->mark, "step");
     name_mark = given->mark;
   }
-  std::vector<std::string> components{flow_.name};
-  components.insert(components.end(), groups_.begin(), groups_.end());
-  components.push_back(name);
   std::string full_name;
-  for (const std::string& component : components) {
-    full_name += full_name.empty() ? component : "/" + component;
-  }
-  if (auto [it, added] = step_names_.emplace(full_name, name_mark); !added) {
-    reader_.fail(name_mark, fmt::format("step name {} is already used at line {}; expected "
-                                        "unique step names within a flow (give one of them a "
-                                        "name:)",
-                                        shown(full_name), it->second.line + 1));
-  }
+  std::vector<std::string> components = register_step(name, name_mark, &full_name);
 
   if (const Field* extract = map.find("extract")) {
     request.extractions = compile_extractions(ctx_, *extract);
@@ -536,6 +589,480 @@ void FlowCompiler::compile_request(const MapFields& map, const Field& action) {
   ctx_.step_components.push_back(std::move(components));
   flow_.requests.push_back(std::move(request));
   flow_.program.push_back(instruction);
+}
+
+std::vector<std::string> FlowCompiler::register_step(std::string name, const YAML::Mark& name_mark,
+                                                     std::string* full_name) {
+  std::vector<std::string> components{flow_.name};
+  components.insert(components.end(), groups_.begin(), groups_.end());
+  components.push_back(std::move(name));
+  full_name->clear();
+  for (const std::string& component : components) {
+    *full_name += full_name->empty() ? component : "/" + component;
+  }
+  if (auto [it, added] = step_names_.emplace(*full_name, name_mark); !added) {
+    reader_.fail(name_mark, fmt::format("step name {} is already used at line {}; expected "
+                                        "unique step names within a flow (give one of them a "
+                                        "name:)",
+                                        shown(*full_name), it->second.line + 1));
+  }
+  return components;
+}
+
+namespace {
+
+SocketStep::Kind socket_kind(std::string_view key) {
+  static constexpr std::pair<std::string_view, SocketStep::Kind> kKinds[] = {
+      {"ws.connect", SocketStep::Kind::kWsConnect}, {"ws.send", SocketStep::Kind::kWsSend},
+      {"ws.expect", SocketStep::Kind::kWsExpect},   {"ws.hold", SocketStep::Kind::kWsHold},
+      {"ws.close", SocketStep::Kind::kWsClose},     {"tcp.connect", SocketStep::Kind::kTcpConnect},
+      {"tcp.send", SocketStep::Kind::kTcpSend},     {"tcp.expect", SocketStep::Kind::kTcpExpect},
+      {"tcp.hold", SocketStep::Kind::kTcpHold},     {"tcp.close", SocketStep::Kind::kTcpClose}};
+  for (const auto& [name, kind] : kKinds) {
+    if (name == key) return kind;
+  }
+  return SocketStep::Kind::kWsConnect;
+}
+
+// "0a0B" -> bytes; nullopt with *bad = offset of the first bad character.
+std::optional<std::string> decode_hex(std::string_view text, size_t* bad) {
+  std::string out;
+  int high = -1;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == ' ' || c == ':') continue;  // "0a 0b", "0a:0b" read better
+    int v;
+    if (c >= '0' && c <= '9') {
+      v = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      v = c - 'a' + 10;
+    } else if (c >= 'A' && c <= 'F') {
+      v = c - 'A' + 10;
+    } else {
+      *bad = i;
+      return std::nullopt;
+    }
+    if (high < 0) {
+      high = v;
+    } else {
+      out += static_cast<char>(high << 4 | v);
+      high = -1;
+    }
+  }
+  if (high >= 0) {
+    *bad = text.size();
+    return std::nullopt;
+  }
+  return out;
+}
+
+}  // namespace
+
+void FlowCompiler::compile_socket(const MapFields& map, const Field& action) {
+  SocketStep step;
+  step.kind = socket_kind(action.key);
+  const std::string family = step.websocket() ? "ws" : "tcp";
+  std::string default_name = action.key;
+  const bool connect =
+      step.kind == SocketStep::Kind::kWsConnect || step.kind == SocketStep::Kind::kTcpConnect;
+  if (connect) {
+    socket_connect(step, map, action);
+    default_name += " " + reader_.scalar(action, "an address");
+    socket_kind_ = family;
+  } else if (socket_kind_ != family) {
+    reader_.fail(action.key_mark,
+                 socket_kind_.empty()
+                     ? fmt::format("{} comes before any {}.connect in flow {}; expected a "
+                                   "{}.connect step first",
+                                   action.key, family, shown(flow_.name), family)
+                     : fmt::format("{} follows a {}.connect; expected {}.connect first (a VU "
+                                   "holds one socket at a time)",
+                                   action.key, socket_kind_, family));
+  } else {
+    switch (step.kind) {
+      case SocketStep::Kind::kWsSend:
+      case SocketStep::Kind::kTcpSend:
+        socket_send(step, action);
+        break;
+      case SocketStep::Kind::kWsExpect:
+      case SocketStep::Kind::kTcpExpect:
+        socket_expect(step, action);
+        break;
+      case SocketStep::Kind::kWsHold:
+      case SocketStep::Kind::kTcpHold:
+        socket_hold(step, action);
+        break;
+      default:
+        socket_close(step, action);
+        break;
+    }
+  }
+
+  std::string name = default_name;
+  YAML::Mark name_mark = action.key_mark;
+  if (const Field* given = map.find("name")) {
+    name = reader_.scalar(*given, "a step name");
+    check_label(reader_, name, given->mark, "step");
+    name_mark = given->mark;
+  } else {
+    // Unnamed socket steps repeat often (two ws.send in a row): number them.
+    std::string prefix = flow_.name + "/";
+    for (const std::string& group : groups_)
+      prefix += group + "/";
+    for (int n = 2; step_names_.count(prefix + name) > 0; ++n) {
+      name = fmt::format("{} #{}", default_name, n);
+    }
+  }
+  std::string full_name;
+  std::vector<std::string> components = register_step(name, name_mark, &full_name);
+
+  Instruction instruction;
+  instruction.op = Instruction::Op::kSocket;
+  instruction.arg = static_cast<uint32_t>(flow_.socket_steps.size());
+  instruction.metric = static_cast<uint32_t>(ctx_.plan.step_names.size());
+  ctx_.plan.step_names.push_back(full_name);
+  ctx_.step_components.push_back(std::move(components));
+  flow_.socket_steps.push_back(std::move(step));
+  flow_.program.push_back(instruction);
+}
+
+void FlowCompiler::socket_connect(SocketStep& step, const MapFields& map, const Field& action) {
+  const std::string text = reader_.scalar(action, "an address");
+  if (const Field* timeout = map.find("timeout")) {
+    step.timeout_us = reader_.duration_us(*timeout);
+    if (step.timeout_us <= 0) {
+      reader_.fail(timeout->mark, "timeout is 0; expected a duration above 0, such as 5s");
+    }
+  }
+  auto host_port = [&](std::string_view hostport, size_t offset) {
+    // Reuses the URL parser for HOST[:PORT], [V6]:PORT and the port range.
+    std::string error;
+    std::optional<http::Url> url = http::parse_url(fmt::format("http://{}/", hostport), &error);
+    if (!url || hostport.empty()) {
+      reader_.fail(reader_.mark_at(action.value, action.mark, offset),
+                   fmt::format("{} address {} is not HOST:PORT ({}); expected e.g. "
+                               "127.0.0.1:9100",
+                               action.key, shown(hostport), url ? "empty" : error));
+    }
+    return *url;
+  };
+  if (step.kind == SocketStep::Kind::kTcpConnect) {
+    // "HOST:PORT", or ":PORT" for the target's host.
+    const size_t colon = text.rfind(':');
+    if (colon == std::string::npos || colon + 1 == text.size() || text.find("://") != text.npos) {
+      reader_.fail(action.mark, fmt::format("tcp.connect {} has no port; expected HOST:PORT or "
+                                            ":PORT (the target's host), e.g. 127.0.0.1:9100",
+                                            shown(text)));
+    }
+    if (colon == 0) {
+      http::Url url = host_port("127.0.0.1" + text, 0);
+      step.port = url.port;
+    } else {
+      http::Url url = host_port(text, 0);
+      step.host = url.host;
+      step.port = url.port;
+    }
+    return;
+  }
+  // ws.connect: a path (the target's host and port) or ws://HOST[:PORT]/PATH.
+  std::string path = text;
+  if (text.starts_with("wss://")) {
+    reader_.fail(action.mark, fmt::format("ws.connect {} uses TLS (wss://), which millstone does "
+                                          "not speak yet; expected ws:// or a path",
+                                          shown(text)));
+  }
+  if (text.starts_with("ws://")) {
+    const size_t slash = text.find('/', 5);
+    const std::string hostport = text.substr(5, slash == std::string::npos ? slash : slash - 5);
+    http::Url url = host_port(hostport, 5);
+    step.host = url.host;
+    step.port = url.port;
+    step.host_header = url.host_header();
+    path = slash == std::string::npos ? "/" : text.substr(slash);
+  } else if (text.find("://") != std::string::npos) {
+    reader_.fail(action.mark, fmt::format("ws.connect {} is not a ws:// URL; expected a path such "
+                                          "as /ws/chat or ws://HOST:PORT/PATH",
+                                          shown(text)));
+  } else if (text.empty() || text.front() != '/') {
+    reader_.fail(action.mark, fmt::format("ws.connect {} does not start with /; expected a path "
+                                          "such as /ws/chat or ws://HOST:PORT/PATH",
+                                          shown(text)));
+  }
+  for (char c : path) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\t') || u == 0x7f || c == '#') {
+      reader_.fail(action.mark, fmt::format("ws.connect path {} contains {}; expected no fragment "
+                                            "(#) or control characters",
+                                            shown(path), c == '#' ? "'#'" : "a control byte"));
+    }
+  }
+  step.path = tracked(compile_template(ctx_, action.value, action.mark, path, "ws.connect path"));
+  if (const Field* headers = map.find("headers")) {
+    for (auto& [name, value] : compile_headers(ctx_, *headers)) {
+      if (iequals(name, "Upgrade") || iequals(name, "Sec-WebSocket-Key") ||
+          iequals(name, "Sec-WebSocket-Version") || iequals(name, "Sec-WebSocket-Protocol")) {
+        reader_.fail(headers->mark, fmt::format("header {} is part of the WebSocket handshake, "
+                                                "which millstone writes; expected other headers "
+                                                "(subprotocol: sets Sec-WebSocket-Protocol)",
+                                                name));
+      }
+      step.headers.emplace_back(std::move(name), tracked(std::move(value)));
+    }
+  }
+  if (const Field* sub = map.find("subprotocol")) {
+    step.subprotocol = reader_.scalar(*sub, "a subprotocol name such as chat.v1");
+    const bool token =
+        !step.subprotocol.empty() &&
+        std::all_of(step.subprotocol.begin(), step.subprotocol.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) ||
+                 std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+        });
+    if (!token) {
+      reader_.fail(sub->mark, fmt::format("subprotocol {} is not a token; expected letters, "
+                                          "digits and !#$%&'*+-.^_`|~, e.g. chat.v1",
+                                          shown(step.subprotocol)));
+    }
+  }
+}
+
+void FlowCompiler::socket_send(SocketStep& step, const Field& action) {
+  const bool ws = step.websocket();
+  if (action.value.IsScalar()) {
+    const std::string text = reader_.scalar(action, "a message");
+    step.payload = tracked(compile_template(ctx_, action.value, action.mark, text, action.key));
+    return;
+  }
+  const MapFields map = reader_.read_map(action.value, action.mark, action.key,
+                                         ws ? Keys(kWsSendKeys) : Keys(kTcpSendKeys));
+  if (map.fields.size() != 1) {
+    reader_.fail(map.mark, fmt::format("{} has {}; expected one of {}", action.key,
+                                       map.fields.empty() ? "nothing to send" : "several messages",
+                                       ws ? "text, json or binary_hex" : "text or hex"));
+  }
+  const Field& field = map.fields.front();
+  if (field.key == "text") {
+    const std::string text = reader_.scalar(field, "a message");
+    step.payload = tracked(compile_template(ctx_, field.value, field.mark, text, action.key));
+    return;
+  }
+  if (field.key == "json") {
+    if (!field.value.IsMap() && !field.value.IsSequence()) {
+      reader_.fail(field.mark,
+                   fmt::format("json is {}; expected a map or a list", yaml::kind_of(field.value)));
+    }
+    const std::string text = json_text(field.value, field.mark, 0);
+    std::string error;
+    std::optional<Template> compiled =
+        Template::compile(text, ctx_.plan.variables, false, &error, nullptr);
+    if (!compiled) {
+      reader_.fail(field.mark, fmt::format("json does not form a template ({}); expected plain "
+                                           "values and {{{{ name }}}} expressions",
+                                           error));
+    }
+    step.payload = tracked(std::move(*compiled));
+    return;
+  }
+  const std::string hex = reader_.scalar(field, "hexadecimal bytes such as 0a0b");
+  size_t bad = 0;
+  std::optional<std::string> bytes = decode_hex(hex, &bad);
+  if (!bytes) {
+    reader_.fail(reader_.mark_at(field.value, field.mark, bad),
+                 bad >= hex.size()
+                     ? fmt::format("{} {} has an odd number of digits; expected two per byte",
+                                   field.key, shown(hex))
+                     : fmt::format("{} {} contains {}; expected hexadecimal digits, two per "
+                                   "byte, e.g. 0a0b",
+                                   field.key, shown(hex), shown(hex.substr(bad, 1))));
+  }
+  step.payload = Template::literal(std::move(*bytes));
+  step.binary = ws;
+}
+
+void FlowCompiler::socket_framing(SocketStep& step, const MapFields& map) {
+  const Field* delimiter = map.find("delimiter");
+  const Field* prefix = map.find("length_prefix");
+  if (delimiter != nullptr && prefix != nullptr) {
+    reader_.fail(prefix->key_mark,
+                 "step has both delimiter and length_prefix; expected one "
+                 "framing");
+  }
+  if (delimiter != nullptr) {
+    step.framing = SocketStep::Framing::kDelimiter;
+    step.delimiter = reader_.scalar(*delimiter, "a delimiter such as \"\\n\"");
+    if (step.delimiter.empty()) {
+      reader_.fail(delimiter->mark, "delimiter is empty; expected e.g. \"\\n\" (double quotes)");
+    }
+  }
+  if (prefix != nullptr) {
+    const auto bytes = static_cast<uint8_t>(reader_.number(*prefix, 1, 8, /*whole=*/true));
+    if (bytes != 1 && bytes != 2 && bytes != 4) {
+      reader_.fail(prefix->mark, fmt::format("length_prefix {} is not a size; expected 1, 2 or 4 "
+                                             "(bytes of a big-endian length)",
+                                             bytes));
+    }
+    step.framing = SocketStep::Framing::kLengthPrefix;
+    step.length_prefix = bytes;
+  }
+}
+
+void FlowCompiler::socket_expect(SocketStep& step, const Field& action) {
+  const bool ws = step.websocket();
+  if (action.value.IsNull()) return;  // any message
+  const MapFields map = reader_.read_map(action.value, action.mark, action.key,
+                                         ws ? Keys(kWsExpectKeys) : Keys(kTcpExpectKeys));
+  const Field* equals = map.find("text");
+  if (const Field* alias = map.find("equals")) {
+    if (equals != nullptr) {
+      reader_.fail(alias->key_mark,
+                   "expect has both text and equals; expected one (they are "
+                   "the same)");
+    }
+    equals = alias;
+  }
+  if (equals != nullptr) {
+    const std::string text = reader_.scalar(*equals, "the whole message");
+    step.match.equals =
+        tracked(compile_template(ctx_, equals->value, equals->mark, text, equals->key));
+  }
+  if (const Field* contains = map.find("contains")) {
+    const std::string text = reader_.scalar(*contains, "a text the message contains");
+    step.match.contains =
+        tracked(compile_template(ctx_, contains->value, contains->mark, text, "contains"));
+  }
+  if (const Field* regex = map.find("regex")) {
+    std::vector<std::pair<std::string, YAML::Mark>> patterns;
+    if (regex->value.IsSequence()) {
+      for (const YAML::Node& item : regex->value) {
+        const YAML::Mark mark = item.Mark().is_null() ? regex->mark : item.Mark();
+        patterns.emplace_back(reader_.scalar(item, mark, "regex", "a regular expression"), mark);
+      }
+    } else {
+      patterns.emplace_back(reader_.scalar(*regex, "a regular expression"), regex->mark);
+    }
+    for (auto& [pattern, mark] : patterns) {
+      RE2::Options options;
+      options.set_log_errors(false);
+      auto compiled = std::make_shared<RE2>(pattern, options);
+      if (!compiled->ok()) {
+        reader_.fail(mark, fmt::format("regex {} does not compile ({}); expected an RE2 pattern",
+                                       shown(pattern), compiled->error()));
+      }
+      step.match.regexes.push_back(NamedRegex{pattern, std::move(compiled)});
+    }
+  }
+  if (const Field* json = map.find("json")) {
+    // The same forms as check: json:, compiled by the check loader.
+    YAML::Node wrapped(YAML::NodeType::Map);
+    wrapped["json"] = json->value;
+    Field field = *json;
+    field.key = "check";
+    field.value = wrapped;
+    step.match.json = compile_checks(ctx_, field);
+  }
+  if (const Field* timeout = map.find("timeout")) {
+    step.timeout_us = reader_.duration_us(*timeout);
+    if (step.timeout_us <= 0) {
+      reader_.fail(timeout->mark, "timeout is 0; expected a duration above 0, such as 5s");
+    }
+  }
+  if (const Field* unmatched = map.find("unmatched")) {
+    const std::string text = reader_.scalar(*unmatched, "skip, count or fail");
+    if (text == "skip") {
+      step.unmatched = SocketStep::Unmatched::kSkip;
+    } else if (text == "count") {
+      step.unmatched = SocketStep::Unmatched::kCount;
+    } else if (text == "fail") {
+      step.unmatched = SocketStep::Unmatched::kFail;
+    } else {
+      reader_.fail(unmatched->mark, fmt::format("unmatched {} is not a policy; expected skip "
+                                                "(wait for the next message), count or fail",
+                                                shown(text)));
+    }
+  }
+  if (const Field* extract = map.find("extract")) {
+    step.extractions = compile_extractions(ctx_, *extract);
+    for (const Extraction& e : step.extractions) {
+      const Extractor::Kind kind = e.extractor.kind();
+      if (kind == Extractor::Kind::kHeader || kind == Extractor::Kind::kCookie ||
+          kind == Extractor::Kind::kStatus) {
+        reader_.fail(extract->mark,
+                     fmt::format("extract {} reads a {}, which messages do not "
+                                 "have; expected json, regex or body",
+                                 ctx_.plan.variables.name(e.slot), e.extractor.describe()));
+      }
+    }
+  }
+  if (const Field* from = map.find("latency_from")) {
+    std::string error;
+    const std::string text = reader_.scalar(*from, "a JSON path such as $.sent_us");
+    step.latency_from = JsonPath::compile(text, &error);
+    if (!step.latency_from) {
+      reader_.fail(from->mark, fmt::format("latency_from {}: {}; expected a JSON path such as "
+                                           "$.sent_us",
+                                           shown(text), error));
+    }
+  }
+  if (!ws) socket_framing(step, map);
+}
+
+void FlowCompiler::socket_hold(SocketStep& step, const Field& action) {
+  const Field* duration = &action;
+  std::optional<MapFields> map;
+  if (action.value.IsMap()) {
+    map = reader_.read_map(action.value, action.mark, action.key,
+                           step.websocket() ? Keys(kWsHoldKeys) : Keys(kTcpHoldKeys));
+    duration = map->find("duration");
+    if (duration == nullptr) {
+      reader_.fail(map->mark,
+                   fmt::format("{} has no duration; expected e.g. {{duration: 30s}}", action.key));
+    }
+  }
+  step.duration_us = reader_.duration_us(*duration);
+  if (step.duration_us <= 0) {
+    reader_.fail(duration->mark, "duration is 0; expected a duration above 0, such as 30s");
+  }
+  if (!map) return;
+  if (const Field* from = map->find("latency_from")) {
+    std::string error;
+    const std::string text = reader_.scalar(*from, "a JSON path such as $.sent_us");
+    step.latency_from = JsonPath::compile(text, &error);
+    if (!step.latency_from) {
+      reader_.fail(from->mark, fmt::format("latency_from {}: {}; expected a JSON path such as "
+                                           "$.sent_us",
+                                           shown(text), error));
+    }
+  }
+  if (!step.websocket()) socket_framing(step, *map);
+}
+
+void FlowCompiler::socket_close(SocketStep& step, const Field& action) {
+  if (action.value.IsNull()) return;
+  if (!step.websocket()) {
+    const MapFields map = reader_.read_map(action.value, action.mark, action.key, {});
+    if (!map.fields.empty()) {
+      reader_.fail(map.fields.front().key_mark,
+                   fmt::format("tcp.close takes no settings; expected tcp.close: {{}}"));
+    }
+    return;
+  }
+  const MapFields map = reader_.read_map(action.value, action.mark, action.key, kWsCloseKeys);
+  if (const Field* code = map.find("code")) {
+    const auto value = static_cast<int>(reader_.number(*code, 1000, 4999, /*whole=*/true));
+    if ((value >= 1004 && value <= 1006) || value == 1015 || (value > 1015 && value < 3000)) {
+      reader_.fail(code->mark, fmt::format("close code {} may not be sent; expected 1000-1003, "
+                                           "1007-1014 or 3000-4999",
+                                           value));
+    }
+    step.close_code = static_cast<uint16_t>(value);
+  }
+  if (const Field* reason = map.find("reason")) {
+    step.close_reason = reader_.scalar(*reason, "a short text");
+    if (step.close_reason.size() > 123) {
+      reader_.fail(reason->mark,
+                   "reason is longer than 123 bytes; expected a shorter text (a "
+                   "close frame holds 125 bytes)");
+    }
+  }
 }
 
 void FlowCompiler::compile_path(HttpRequest& request, const MapFields& map, const Field& action,

@@ -18,6 +18,22 @@ int64_t ScenarioRun::end_us() const {
   return start_us + active_us + executor.graceful_stop_us;
 }
 
+uint32_t Plan::connections_per_vu() const {
+  // A VU keeps its HTTP connection across iterations and may hold a socket
+  // too, but only when some flow sends requests and some flow uses sockets.
+  bool requests = false;
+  for (const Flow& flow : flows)
+    requests = requests || !flow.requests.empty();
+  return requests && has_socket_steps() ? 2 : 1;
+}
+
+bool Plan::has_socket_steps() const {
+  for (const Flow& flow : flows) {
+    if (!flow.socket_steps.empty()) return true;
+  }
+  return false;
+}
+
 int64_t Plan::total_duration_us() const {
   int64_t end = 0;
   for (const ScenarioRun& scenario : scenarios) {

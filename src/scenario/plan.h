@@ -16,12 +16,21 @@
 #include "scenario/template.h"
 #include "scenario/values.h"
 
+namespace re2 {
+class RE2;
+}
+
 namespace millstone::scenario {
 
 struct Extraction {
   uint32_t slot = 0;  // variable set
   Extractor extractor;
   std::optional<std::string> default_value;  // used when absent; without it, absence fails the step
+};
+
+struct NamedRegex {
+  std::string pattern;
+  std::shared_ptr<re2::RE2> regex;
 };
 
 struct NamedCheck {
@@ -40,6 +49,71 @@ struct HttpRequest {
   int64_t timeout_us = 0;  // 0 = the scenario default
 };
 
+// What a ws.expect / tcp.expect waits for. Every condition given must hold.
+struct MessageMatch {
+  std::optional<Template> equals;    // the whole message (rendered when the step starts)
+  std::optional<Template> contains;  // a substring
+  std::vector<NamedRegex> regexes;   // searched anywhere in the message
+  std::vector<Check> json;           // JSON checks, as in check: json:
+  bool any() const { return !equals && !contains && regexes.empty() && json.empty(); }
+};
+
+// WebSocket and raw TCP steps (docs/scenarios.md#websocket-steps). A VU holds
+// at most one socket connection at a time, next to its HTTP connection.
+struct SocketStep {
+  enum class Kind : uint8_t {
+    kWsConnect,
+    kWsSend,
+    kWsExpect,
+    kWsHold,
+    kWsClose,
+    kTcpConnect,
+    kTcpSend,
+    kTcpExpect,
+    kTcpHold,
+    kTcpClose,
+  };
+  // How tcp.expect / tcp.hold cut the byte stream into messages.
+  enum class Framing : uint8_t { kNone, kDelimiter, kLengthPrefix };
+  enum class Unmatched : uint8_t { kSkip, kCount, kFail };
+
+  Kind kind = Kind::kWsConnect;
+  bool websocket() const { return kind <= Kind::kWsClose; }
+
+  // connect: where. `host` empty = the plan's target (the worker's resolved address).
+  std::string host;
+  uint16_t port = 0;
+  std::string host_header;                                // ws: the Host header
+  Template path;                                          // ws: path and query
+  std::vector<std::pair<std::string, Template>> headers;  // ws: extra handshake headers
+  std::string subprotocol;                                // ws: Sec-WebSocket-Protocol offered
+  int64_t timeout_us = 0;  // connect/expect: 0 = the scenario default
+
+  // send: a template, or literal bytes (binary_hex/hex).
+  Template payload;
+  bool binary = false;  // ws: a binary frame (else text)
+
+  // expect
+  MessageMatch match;
+  Unmatched unmatched = Unmatched::kSkip;
+  std::vector<Extraction> extractions;  // json, regex, body
+  // expect/hold: a JSON path to the message's send time (Unix epoch; values
+  // below 1e14 are milliseconds, above are microseconds).
+  std::optional<JsonPath> latency_from;
+
+  // tcp expect/hold framing
+  Framing framing = Framing::kNone;
+  std::string delimiter;
+  uint8_t length_prefix = 0;  // bytes, big-endian: 1, 2 or 4
+
+  // hold
+  int64_t duration_us = 0;
+
+  // ws.close
+  uint16_t close_code = 1000;
+  std::string close_reason;
+};
+
 // A flow compiles to a flat program; loops become jumps, groups become name prefixes.
 struct Instruction {
   enum class Op : uint8_t {
@@ -47,6 +121,7 @@ struct Instruction {
     kThink,      // pause for think_times[arg]
     kLoopBegin,  // start a loop of `count` iterations; body follows; `jump` = index after kLoopEnd
     kLoopEnd,    // count down; jump back to `jump` (first body instruction) if more remain
+    kSocket,     // run socket_steps[arg]; record under step `metric`
   };
   Op op = Op::kRequest;
   uint32_t arg = 0;
@@ -60,6 +135,7 @@ struct Flow {
   double weight = 1;
   std::vector<Instruction> program;
   std::vector<HttpRequest> requests;
+  std::vector<SocketStep> socket_steps;
   std::vector<mock::LatencyModel> think_times;
   bool abort_on_check_failure = false;  // end the iteration at the first failed check
   std::vector<uint32_t> data_sources;   // indexes into Plan::data, a row is taken per iteration
@@ -149,6 +225,9 @@ struct Plan {
   std::vector<std::string> step_names;   // metric index -> "flow/group/step"
   std::vector<std::string> check_names;  // check index -> "flow/step: status in [200]"
   int64_t total_duration_us() const;     // end of the last scenario
+  bool has_socket_steps() const;
+  // Connections one VU can hold at once (for sizing workers to the fd limit).
+  uint32_t connections_per_vu() const;
 };
 
 }  // namespace millstone::scenario

@@ -8,6 +8,7 @@
 
 #include "net/clock.h"
 #include "scenario/cookie_jar.h"
+#include "scenario/virtual_user.h"
 
 namespace millstone::scenario {
 
@@ -52,40 +53,6 @@ double stage_target(double start, const std::vector<Stage>& stages, int64_t t_us
 }
 
 }  // namespace
-
-// One virtual user: a flow's program counter, its variables, cookies and
-// connection. Idle VUs cost the struct, its strings' small buffers and a
-// closed or idle socket.
-class VirtualUser {
- public:
-  VirtualUser(net::EventLoop& loop, ScenarioWorkload& owner, http::ClientContext& context,
-              uint32_t index)
-      : connection(loop, owner, context, index),
-        timer(loop, [this, &owner] { owner.on_vu_timer(*this); }) {}
-
-  ClientConnection connection;
-  net::Timer timer;  // think time, or back-off after a failure
-  RunState* run = nullptr;
-  uint64_t id = 0;  // unique across workers, from 1
-  uint32_t flow = 0;
-  uint32_t pc = 0;
-  uint64_t iteration = 0;
-  int64_t iteration_intended_ns = 0;
-  bool first_request = false;
-  bool in_iteration = false;
-  bool waiting_connect = false;
-  bool retired = false;
-  bool stop_after_iteration = false;
-  bool resume_after_timer = false;  // timer = think time (resume) or back-off (next iteration)
-  uint32_t failures = 0;
-  uint32_t per_vu_row = 0;
-  int64_t request_timeout_ns = 0;
-  std::vector<uint32_t> loops;
-  std::vector<std::string> variables;
-  CookieJar cookies;
-  std::string request;
-  std::string body;
-};
 
 struct RunState {
   RunState(net::EventLoop& loop, ScenarioWorkload& owner, const ScenarioRun& run)
@@ -139,6 +106,9 @@ bool ScenarioWorkload::start(std::string* error) {
     return false;
   }
   context_.endpoint = *endpoint;
+  if (!net::parse_sources(share_.source_addresses, endpoint->family(), &context_.sources, error)) {
+    return false;
+  }
   context_.read_buffer.resize(kReadBufferBytes);
   context_.stats = &current_;
   host_header_ = plan_.target.host_header();
@@ -146,6 +116,8 @@ bool ScenarioWorkload::start(std::string* error) {
   current_.checks.resize(plan_.check_names.size());
   current_.flows.resize(plan_.flows.size());
   data_cursor_.assign(plan_.data.size(), 0);
+
+  if (!prepare_sockets(error)) return false;
 
   // Which JSON paths each request needs, so one parse serves them all.
   paths_.resize(plan_.flows.size());
@@ -286,6 +258,9 @@ void ScenarioWorkload::execute(VirtualUser& vu) {
       case Instruction::Op::kRequest:
         send_request(vu);
         return;
+      case Instruction::Op::kSocket:
+        run_socket_step(vu);
+        return;
       case Instruction::Op::kThink: {
         ++vu.pc;
         int64_t us = flow.think_times[in.arg].sample_us(prng_);
@@ -408,6 +383,10 @@ void ScenarioWorkload::transmit(VirtualUser& vu, int64_t now) {
 
 void ScenarioWorkload::on_connected(ClientConnection& connection) {
   VirtualUser& vu = *vus_[connection.index()];
+  if (&connection != &vu.connection) {
+    socket_connected(vu);
+    return;
+  }
   if (!vu.waiting_connect) return;
   vu.waiting_connect = false;
   transmit(vu, net::now_ns());
@@ -415,6 +394,10 @@ void ScenarioWorkload::on_connected(ClientConnection& connection) {
 
 void ScenarioWorkload::on_response(ClientConnection& connection, int status, int64_t done_ns) {
   VirtualUser& vu = *vus_[connection.index()];
+  if (&connection != &vu.connection) {
+    socket_response(vu, status, done_ns);
+    return;
+  }
   if (!running_ || !vu.in_iteration) return;
   process_response(vu, status, done_ns);
 }
@@ -509,6 +492,10 @@ void ScenarioWorkload::process_response(VirtualUser& vu, int status, int64_t don
 void ScenarioWorkload::on_failure(ClientConnection& connection, ErrorCause cause,
                                   bool had_request) {
   VirtualUser& vu = *vus_[connection.index()];
+  if (&connection != &vu.connection) {
+    socket_failure(vu, cause);
+    return;
+  }
   bool lost_request = had_request || vu.waiting_connect;
   vu.waiting_connect = false;
   if (!running_ || !vu.in_iteration || !lost_request) return;
@@ -522,10 +509,19 @@ void ScenarioWorkload::on_failure(ClientConnection& connection, ErrorCause cause
 }
 
 void ScenarioWorkload::on_idle_close(ClientConnection&) {
-  // The next request reconnects.
+  // The next request reconnects. (Socket connections are in raw mode, which
+  // reports the end of the stream as a failure.)
+}
+
+size_t ScenarioWorkload::on_data(ClientConnection& connection, char* data, size_t size) {
+  VirtualUser& vu = *vus_[connection.index()];
+  if (&connection == &vu.connection) return size;  // HTTP connections are never raw
+  return socket_data(vu, data, size);
 }
 
 void ScenarioWorkload::finish_iteration(VirtualUser& vu, bool completed) {
+  // A flow's socket lives until the end of its iteration.
+  if (vu.socket) end_socket(vu, metrics::DisconnectCause::kLocalClose);
   vu.in_iteration = false;
   ++vu.iteration;
   if (completed) {
@@ -546,6 +542,10 @@ void ScenarioWorkload::finish_iteration(VirtualUser& vu, bool completed) {
 }
 
 void ScenarioWorkload::on_vu_timer(VirtualUser& vu) {
+  if (vu.socket && vu.socket->wait != SocketSession::Wait::kNone) {
+    socket_timer(vu);  // a socket step's timeout or hold time
+    return;
+  }
   if (vu.resume_after_timer) {
     execute(vu);  // think time is over
   } else {
@@ -585,6 +585,7 @@ void ScenarioWorkload::retire(VirtualUser& vu) {
   vu.retired = true;
   vu.timer.cancel();
   vu.connection.close();
+  if (vu.socket) end_socket(vu, metrics::DisconnectCause::kLocalClose);
   vu.waiting_connect = false;
   RunState& run = *vu.run;
   --run.alive;
@@ -771,6 +772,7 @@ void ScenarioWorkload::on_second() {
   current_.vus = 0;
   for (const auto& run : runs_)
     current_.vus += run->alive;
+  if (current_.sockets) current_.sockets->open = open_sockets_;
   sink_(current_, false);
   current_.clear();
   second_timer_.arm_at(start_ns_ + static_cast<int64_t>(interval_index_ + 1) * net::kNsPerSec);
@@ -798,6 +800,7 @@ void ScenarioWorkload::stop() {
   for (auto& vu : vus_) {
     vu->timer.cancel();
     vu->connection.close();
+    if (vu->socket) end_socket(*vu, metrics::DisconnectCause::kLocalClose);
   }
   for (auto& run : runs_) {
     run->tick.cancel();
@@ -809,6 +812,7 @@ void ScenarioWorkload::stop() {
   end_timer_.cancel();
   current_.interval_index = interval_index_;
   current_.vus = 0;
+  if (current_.sockets) current_.sockets->open = 0;
   sink_(current_, true);
   current_.clear();
 }

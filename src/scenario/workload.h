@@ -21,6 +21,8 @@ namespace millstone::scenario {
 
 class VirtualUser;
 struct RunState;
+struct SocketSession;
+struct WsEvents;
 
 struct WorkerShare {
   uint32_t index = 0;
@@ -28,6 +30,7 @@ struct WorkerShare {
   std::string address;  // the target, resolved by the coordinator
   uint16_t port = 0;
   int64_t connect_timeout_us = 5'000'000;
+  std::vector<std::string> source_addresses;  // numeric; connections are spread over them
 };
 
 class ScenarioWorkload final : public engine::Workload, public http::ClientListener {
@@ -44,6 +47,7 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
   void on_failure(http::ClientConnection& connection, metrics::ErrorCause cause,
                   bool had_request) override;
   void on_idle_close(http::ClientConnection& connection) override;
+  size_t on_data(http::ClientConnection& connection, char* data, size_t size) override;
 
   // Integer share of a whole-run count for this worker (exact across workers).
   static uint64_t share_of(uint64_t total, uint32_t index, uint32_t count);
@@ -51,6 +55,7 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
  private:
   friend struct RunState;
   friend class VirtualUser;
+  friend struct WsEvents;
   void on_vu_timer(VirtualUser& vu);
   // JSON paths of one request, evaluated with one parse per response.
   struct RequestPaths {
@@ -79,6 +84,25 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
   void check_finished();
   int64_t arrival_due(const RunState& run, uint64_t k) const;
 
+  // WebSocket and TCP steps (workload_sockets.cc).
+  bool prepare_sockets(std::string* error);
+  void run_socket_step(VirtualUser& vu);
+  void socket_connected(VirtualUser& vu);
+  void socket_response(VirtualUser& vu, int status, int64_t done_ns);
+  void socket_failure(VirtualUser& vu, metrics::ErrorCause cause);
+  size_t socket_data(VirtualUser& vu, char* data, size_t size);
+  void socket_message(VirtualUser& vu, std::string_view message);
+  void socket_server_close(VirtualUser& vu, uint16_t code);
+  void socket_protocol_error(VirtualUser& vu, uint16_t close_code);
+  void socket_timer(VirtualUser& vu);
+  void socket_step_ok(VirtualUser& vu, int64_t latency_ns);
+  // failed: counted as failed; with a cause also as an error of that cause.
+  void socket_step_failed(VirtualUser& vu, const metrics::ErrorCause* cause);
+  void end_socket(VirtualUser& vu, metrics::DisconnectCause cause);
+  bool send_ws_frame(VirtualUser& vu, uint8_t opcode, std::string_view payload);
+  bool send_ws_close(VirtualUser& vu, uint16_t code, std::string_view reason);
+  const SocketStep& current_socket_step(const VirtualUser& vu) const;
+
   net::EventLoop& loop_;
   const Plan& plan_;
   WorkerShare share_;
@@ -88,6 +112,12 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
   mock::Prng prng_;
   JsonEvaluator json_;
   std::vector<std::vector<RequestPaths>> paths_;  // [flow][request]
+  // Per socket step: JSON paths (checks, then extractions, then latency_from
+  // last) and, for connect steps, where to connect.
+  std::vector<std::vector<RequestPaths>> socket_paths_;       // [flow][socket step]
+  std::vector<std::vector<net::Endpoint>> socket_endpoints_;  // [flow][socket step]
+  uint64_t open_sockets_ = 0;
+  std::string frame_;  // an outgoing WebSocket frame being built
   std::vector<std::unique_ptr<RunState>> runs_;
   std::vector<std::unique_ptr<VirtualUser>> vus_;
   std::vector<uint64_t> data_cursor_;  // per data source: rows taken by this worker

@@ -204,6 +204,72 @@ TEST(WireTest, SnapshotRoundTrip) {
   EXPECT_EQ(decoded, empty);
 }
 
+metrics::Snapshot socket_snapshot() {
+  metrics::Snapshot s = sample_snapshot();
+  metrics::SocketStats& k = s.sockets.emplace();
+  k.connected = 70'000;
+  k.messages_in = uint64_t{1} << 35;
+  k.messages_out = 12;
+  k.bytes_in = UINT64_MAX;
+  k.bytes_out = 300;
+  k.unmatched = 4;
+  k.unsolicited = 5;
+  k.add_disconnect(metrics::DisconnectCause::kServerClose);
+  k.add_disconnect(metrics::DisconnectCause::kProtocolError);
+  k.add_disconnect(metrics::DisconnectCause::kLocalClose);
+  k.close_codes[1000] = 3;
+  k.close_codes[1008] = 1;
+  k.close_codes[4999] = 2;
+  k.open = 100'000;
+  for (uint64_t v : {1u, 150u, 2000u, 70000u})
+    k.connect_time.record(v);
+  k.handshake_time.record(900);
+  k.first_message.record(200'000);
+  for (uint64_t v = 1; v < 100'000; v *= 3)
+    k.delivery.record(v);
+  return s;
+}
+
+TEST(WireTest, SnapshotWithSocketsRoundTrip) {
+  const metrics::Snapshot s = socket_snapshot();
+  metrics::Snapshot decoded;
+  ASSERT_TRUE(decode_snapshot(encode_snapshot(s), &decoded));
+  ASSERT_TRUE(decoded.sockets.has_value());
+  EXPECT_EQ(decoded, s);
+  EXPECT_EQ(decoded.sockets->delivery.value_at(0.5), s.sockets->delivery.value_at(0.5));
+
+  // An empty socket section is still present after the round trip.
+  metrics::Snapshot empty;
+  empty.sockets.emplace();
+  ASSERT_TRUE(decode_snapshot(encode_snapshot(empty), &decoded));
+  EXPECT_EQ(decoded, empty);
+
+  const std::string bytes = encode_snapshot(s);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(decode_snapshot(std::string_view(bytes).substr(0, n), &decoded)) << n;
+  }
+  EXPECT_FALSE(decode_snapshot(bytes + "x", &decoded));
+}
+
+TEST(WireTest, SnapshotRejectsBadSocketSection) {
+  metrics::Snapshot plain;
+  std::string bytes = encode_snapshot(plain);
+  ASSERT_EQ(bytes.back(), '\0');  // the presence flag comes last
+  bytes.back() = 2;               // neither absent nor present
+  metrics::Snapshot out;
+  EXPECT_FALSE(decode_snapshot(bytes, &out));
+
+  // Close codes out of order (a duplicate) are rejected, like statuses.
+  metrics::Snapshot s;
+  s.sockets.emplace().close_codes = {{1000, 1}, {1001, 1}};
+  std::string payload = encode_snapshot(s);
+  // 1000 = e8 07, 1001 = e9 07: make the second code equal the first.
+  const size_t at = payload.find("\xe9\x07");
+  ASSERT_NE(at, std::string::npos);
+  payload[at] = '\xe8';
+  EXPECT_FALSE(decode_snapshot(payload, &out));
+}
+
 TEST(WireTest, SnapshotRejectsInconsistentCounts) {
   metrics::Snapshot s = sample_snapshot();
   s.errors += 1;  // no longer the sum of error_counts

@@ -86,5 +86,79 @@ TEST(SnapshotTest, ClearResetsToDefault) {
   EXPECT_EQ(s, Snapshot());
 }
 
+SocketStats socket_sample(uint64_t k) {
+  SocketStats s;
+  s.connected = k;
+  s.messages_in = 10 * k;
+  s.messages_out = 2 * k;
+  s.bytes_in = 100 * k;
+  s.bytes_out = 20 * k;
+  s.unmatched = k;
+  s.unsolicited = 3 * k;
+  s.add_disconnect(DisconnectCause::kServerClose);
+  s.add_disconnect(DisconnectCause::kTimeout);
+  s.close_codes[1000] = k;
+  s.close_codes[static_cast<uint16_t>(4000 + k)] = 1;
+  s.open = k;
+  s.connect_time.record(100 * k);
+  s.handshake_time.record(200 * k);
+  s.first_message.record(300 * k);
+  s.delivery.record(400 * k);
+  s.delivery.record(500 * k);
+  return s;
+}
+
+TEST(SnapshotTest, SocketStatsMergeExactly) {
+  Snapshot a;
+  Snapshot b;
+  b.sockets = socket_sample(2);
+  a.merge(b);  // absent + present = a copy
+  ASSERT_TRUE(a.sockets.has_value());
+  EXPECT_EQ(*a.sockets, socket_sample(2));
+  Snapshot c;
+  c.sockets = socket_sample(3);
+  a.merge(c);
+  const SocketStats& s = *a.sockets;
+  EXPECT_EQ(s.connected, 5u);
+  EXPECT_EQ(s.messages_in, 50u);
+  EXPECT_EQ(s.messages_out, 10u);
+  EXPECT_EQ(s.bytes_in, 500u);
+  EXPECT_EQ(s.bytes_out, 100u);
+  EXPECT_EQ(s.unmatched, 5u);
+  EXPECT_EQ(s.unsolicited, 15u);
+  EXPECT_EQ(s.disconnects[static_cast<size_t>(DisconnectCause::kServerClose)], 2u);
+  EXPECT_EQ(s.disconnects[static_cast<size_t>(DisconnectCause::kTimeout)], 2u);
+  EXPECT_EQ(s.disconnects[static_cast<size_t>(DisconnectCause::kReset)], 0u);
+  EXPECT_EQ(s.close_codes.at(1000), 5u);
+  EXPECT_EQ(s.close_codes.at(4002), 1u);
+  EXPECT_EQ(s.close_codes.at(4003), 1u);
+  EXPECT_EQ(s.open, 5u);
+  EXPECT_EQ(s.connect_time.count(), 2u);
+  EXPECT_EQ(s.delivery.count(), 4u);
+  EXPECT_EQ(s.delivery.max(), 1500u);
+  EXPECT_EQ(s.first_message.min(), 600u);
+
+  // A snapshot without sockets leaves them as they are.
+  Snapshot before = a;
+  a.merge(Snapshot());
+  EXPECT_EQ(a, before);
+
+  // Clearing keeps the section (the run has socket steps) but zeroes it.
+  a.clear();
+  ASSERT_TRUE(a.sockets.has_value());
+  EXPECT_EQ(*a.sockets, SocketStats());
+}
+
+TEST(SnapshotTest, DisconnectCauseNamesAreStableAndUnique) {
+  std::set<std::string> names;
+  for (size_t i = 0; i < kDisconnectCauseCount; ++i) {
+    names.insert(disconnect_cause_name(static_cast<DisconnectCause>(i)));
+  }
+  EXPECT_EQ(names.size(), kDisconnectCauseCount);
+  EXPECT_STREQ(disconnect_cause_name(DisconnectCause::kServerClose), "server_close");
+  EXPECT_STREQ(disconnect_cause_name(DisconnectCause::kProtocolError), "protocol_error");
+  EXPECT_STREQ(disconnect_cause_name(DisconnectCause::kCount), "unknown");
+}
+
 }  // namespace
 }  // namespace millstone::metrics

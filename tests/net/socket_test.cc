@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 namespace millstone::net {
@@ -52,6 +55,41 @@ TEST(ListenSocket, TwoSocketsShareAPortWithReusePort) {
   EXPECT_GE(second, 0);
   close(first);
   if (second >= 0) close(second);
+}
+
+TEST(Loopback, RecognisesTheWholeLoopbackNetOnly) {
+  EXPECT_TRUE(is_loopback(*make_endpoint("127.0.0.1", 80)));
+  EXPECT_TRUE(is_loopback(*make_endpoint("127.3.4.5", 80)));
+  EXPECT_TRUE(is_loopback(*make_endpoint("::1", 80)));
+  EXPECT_TRUE(is_loopback(*make_endpoint("::ffff:127.0.0.2", 80)));
+  EXPECT_FALSE(is_loopback(*make_endpoint("10.0.0.1", 80)));
+  EXPECT_FALSE(is_loopback(*make_endpoint("::ffff:10.0.0.1", 80)));
+  EXPECT_FALSE(is_loopback(*make_endpoint("2001:db8::1", 80)));
+}
+
+TEST(BindSource, TheConnectionComesFromTheSourceAddress) {
+  int listener = listen_socket(*make_endpoint("127.0.0.1", 0), 16);
+  ASSERT_GE(listener, 0);
+  auto target = local_endpoint(listener);
+  int fd = tcp_socket(AF_INET);
+  ASSERT_EQ(bind_source(fd, *make_endpoint("127.0.0.7", 0)), 0) << strerror(errno);
+  ASSERT_GE(start_connect(fd, *target), 0);
+  auto local = local_endpoint(fd);
+  ASSERT_TRUE(local);
+  EXPECT_EQ(numeric_host(*local), "127.0.0.7");
+  EXPECT_NE(local->port(), 0);
+  close(fd);
+  close(listener);
+}
+
+TEST(ParseSources, NumericAndOfTheTargetsFamily) {
+  std::vector<Endpoint> out;
+  std::string error;
+  EXPECT_TRUE(parse_sources({"127.0.0.2", "127.0.0.3"}, AF_INET, &out, &error));
+  EXPECT_EQ(out.size(), 2u);
+  EXPECT_FALSE(parse_sources({"::1"}, AF_INET, &out, &error));
+  EXPECT_NE(error.find("::1"), std::string::npos);
+  EXPECT_FALSE(parse_sources({"localhost"}, AF_INET, &out, &error));
 }
 
 }  // namespace

@@ -185,7 +185,7 @@ flows:
       - get: /
         extarct: {}
 )yaml",
-     "s.yaml:6:9: unknown key \"extarct\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps"},
+     "s.yaml:6:9: unknown key \"extarct\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol"},
     {"StepForeignName",
      R"yaml(target: http://localhost:9
 flows:
@@ -194,7 +194,7 @@ flows:
       - get: /
         capture: {}
 )yaml",
-     "s.yaml:6:9: unknown key \"capture\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps"},
+     "s.yaml:6:9: unknown key \"capture\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol"},
     {"StepTwoActions",
      R"yaml(target: http://localhost:9
 flows:
@@ -211,7 +211,7 @@ flows:
     steps:
       - name: x
 )yaml",
-     "s.yaml:5:9: step has no action; expected one of get, post, put, patch, delete, head, options, request, think, group or loop"},
+     "s.yaml:5:9: step has no action; expected one of get, post, put, patch, delete, head, options, request, think, group, loop, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold or tcp.close"},
     {"StepScalar",
      R"yaml(target: http://localhost:9
 flows:

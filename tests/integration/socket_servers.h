@@ -1,0 +1,58 @@
+#pragma once
+// Small WebSocket and TCP servers on 127.0.0.1 for the socket scenario tests,
+// each on its own thread, and third-party servers started as child processes.
+// Every one is bounded: stopped by its destructor, sockets with timeouts.
+#include <sys/types.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace millstone::testing {
+
+class SocketTestServer {
+ public:
+  enum class Mode {
+    kWsEcho,           // echo; push {"type":"tick","sent_us":N} every 100 ms; ping every 250 ms
+    kWsCloseAfter,     // close with 4001 after 300 ms
+    kWsGarbage,        // a frame with reserved bits set right after the handshake
+    kWsRefuse,         // answer the upgrade with 403
+    kTcpLineEcho,      // echo each line back
+    kTcpLength32,      // echo each 4-byte-length-prefixed message back
+    kTcpGarbageClose,  // send "garbage" without a newline, then close
+  };
+  explicit SocketTestServer(Mode mode);
+  ~SocketTestServer();
+  int port() const { return port_; }
+
+ private:
+  void accept_loop();
+  void serve(int fd);
+  Mode mode_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  std::vector<std::thread> connections_;
+};
+
+// A child process (websocketd, node); killed (SIGTERM, then SIGKILL) when destroyed.
+class ChildProcess {
+ public:
+  explicit ChildProcess(const std::vector<std::string>& argv);
+  ~ChildProcess();
+  // First stdout line that starts with `prefix`, within timeout_s ("" if none).
+  std::string wait_for_line(const std::string& prefix, double timeout_s);
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  std::string buffered_;
+};
+
+int free_port();
+// True once something accepts connections on 127.0.0.1:port (within timeout_s).
+bool wait_for_port(int port, double timeout_s);
+
+}  // namespace millstone::testing

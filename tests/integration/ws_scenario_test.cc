@@ -1,0 +1,283 @@
+// Scenario flows with WebSocket steps against real servers on 127.0.0.1: an
+// in-test server (echo, pushes, pings, close, garbage, refusal), Debian's
+// websocketd, and a server built on the `ws` npm package.
+#include <regex>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "socket_servers.h"
+#include "support.h"
+
+namespace millstone::testing {
+namespace {
+
+struct RunOutcome {
+  ProcessResult result;
+  nlohmann::json json;
+};
+
+RunOutcome run_scenario(const std::string& yaml, int port, double timeout_s = 60) {
+  std::string text = std::regex_replace(yaml, std::regex("PORT"), std::to_string(port));
+  std::string path = write_temp_file(text, ".yaml");
+  std::string out = write_temp_file("", ".json");
+  RunOutcome run;
+  run.result = run_millstone({"run", path, "-w", "1", "-q", "-o", out}, timeout_s);
+  run.json = read_json(out);
+  return run;
+}
+
+const nlohmann::json& step(const nlohmann::json& j, const std::string& name) {
+  for (const nlohmann::json& s : j["steps"]) {
+    if (s["name"] == name) return s;
+  }
+  static const nlohmann::json missing = nlohmann::json::object();
+  ADD_FAILURE() << "no step " << name << " in " << j["steps"].dump();
+  return missing;
+}
+
+uint64_t count(const nlohmann::json& j, const char* key) {
+  return j.contains(key) ? j[key].get<uint64_t>() : 0;
+}
+
+TEST(WsScenario, EchoPushesPingsAndDeliveryLatency) {
+  SocketTestServer server(SocketTestServer::Mode::kWsEcho);
+  const char* yaml = R"(
+target: http://127.0.0.1:PORT
+flows:
+  chat:
+    steps:
+      - ws.connect: /chat
+        headers: {X-User: "u{{ vu }}"}
+      - ws.send: {json: {op: hello, vu: "{{ vu }}"}}
+      - name: hello back
+        ws.expect:
+          json: {"$.op": hello}
+          extract: {me: {json: $.vu}}
+          timeout: 2s
+      - ws.send: "again {{ me }}"
+      - ws.expect: {text: "again {{ me }}", timeout: 2s}
+      - ws.hold: {duration: 700ms, latency_from: $.sent_us}
+      - ws.close: {code: 1000}
+scenarios:
+  main: {executor: constant-vus, vus: 3, duration: 2s}
+thresholds:
+  - error_rate < 1%
+)";
+  RunOutcome run = run_scenario(yaml, server.port());
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  const nlohmann::json& j = run.json;
+  EXPECT_TRUE(j["thresholds_passed"].get<bool>());
+  const nlohmann::json& connect = step(j, "chat/ws.connect /chat");
+  EXPECT_GE(count(connect, "requests"), 3u);
+  EXPECT_EQ(count(connect, "failed"), 0u);
+  EXPECT_GE(count(step(j, "chat/hello back"), "requests"), 3u);
+  EXPECT_EQ(count(step(j, "chat/hello back"), "failed"), 0u);
+  EXPECT_GE(count(step(j, "chat/ws.expect"), "requests"), 3u);
+  EXPECT_GE(count(step(j, "chat/ws.close"), "requests"), 3u);
+  ASSERT_TRUE(j.contains("sockets")) << j.dump();
+  const nlohmann::json& s = j["sockets"];
+  EXPECT_GE(count(s, "connected"), 3u);
+  EXPECT_GE(count(s, "messages_out"), 6u);
+  EXPECT_GT(count(s, "messages_in"), 6u + 3u * 4u);  // the echoes and ~7 pushes per hold
+  EXPECT_GT(s["delivery_ms"]["count"].get<uint64_t>(), 3u * 4u);
+  EXPECT_LT(s["delivery_ms"]["p50"].get<double>(), 500.0);
+  EXPECT_GE(s["handshake_ms"]["count"].get<uint64_t>(), 3u);
+  EXPECT_GE(s["first_message_ms"]["count"].get<uint64_t>(), 3u);
+  EXPECT_EQ(count(s["disconnects"], "protocol_error"), 0u);
+  EXPECT_NE(run.result.out.find("sockets"), std::string::npos) << run.result.out;
+  EXPECT_NE(run.result.out.find("delivery"), std::string::npos) << run.result.out;
+}
+
+TEST(WsScenario, ServerCloseIsCountedByCode) {
+  SocketTestServer server(SocketTestServer::Mode::kWsCloseAfter);
+  const char* yaml = R"(
+target: http://127.0.0.1:PORT
+flows:
+  idle:
+    steps:
+      - ws.connect: /
+      - ws.hold: 5s
+scenarios:
+  main: {executor: iterations, vus: 2, iterations: 2, max_duration: 10s}
+)";
+  RunOutcome run = run_scenario(yaml, server.port());
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  const nlohmann::json& s = run.json["sockets"];
+  EXPECT_EQ(count(s["close_codes"], "4001"), 2u) << s.dump();
+  EXPECT_EQ(count(s["disconnects"], "server_close"), 2u) << s.dump();
+  // The hold was cut short: an error of the hold step.
+  EXPECT_EQ(count(step(run.json, "idle/ws.hold"), "errors"), 2u);
+  EXPECT_EQ(count(run.json["errors"], "closed"), 2u) << run.json["errors"].dump();
+  EXPECT_LT(run.json["duration_s"].get<double>(), 4.0);
+}
+
+TEST(WsScenario, ExpectTimeoutUnmatchedFailAndProtocolErrors) {
+  SocketTestServer echo(SocketTestServer::Mode::kWsEcho);
+  SocketTestServer garbage(SocketTestServer::Mode::kWsGarbage);
+  SocketTestServer refuse(SocketTestServer::Mode::kWsRefuse);
+  std::string yaml = R"(
+target: http://127.0.0.1:PORT
+flows:
+  waits:
+    steps:
+      - ws.connect: /
+      - ws.expect: {text: never, timeout: 300ms}
+  strict:
+    steps:
+      - ws.connect: /
+      - ws.expect: {json: {"$.type": nothing}, unmatched: fail, timeout: 2s}
+  bad:
+    steps:
+      - ws.connect: ws://127.0.0.1:GARBAGE/
+      - ws.expect: {timeout: 2s}
+  refused:
+    steps:
+      - ws.connect: ws://127.0.0.1:REFUSE/
+scenarios:
+  a: {executor: iterations, vus: 1, iterations: 1, max_duration: 10s, flows: [waits]}
+  b: {executor: iterations, vus: 1, iterations: 1, max_duration: 10s, flows: [strict]}
+  c: {executor: iterations, vus: 1, iterations: 1, max_duration: 10s, flows: [bad]}
+  d: {executor: iterations, vus: 1, iterations: 1, max_duration: 10s, flows: [refused]}
+)";
+  yaml = std::regex_replace(yaml, std::regex("GARBAGE"), std::to_string(garbage.port()));
+  yaml = std::regex_replace(yaml, std::regex("REFUSE"), std::to_string(refuse.port()));
+  RunOutcome run = run_scenario(yaml, echo.port());
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  const nlohmann::json& j = run.json;
+  EXPECT_EQ(count(step(j, "waits/ws.expect"), "errors"), 1u);
+  EXPECT_EQ(count(step(j, "strict/ws.expect"), "failed"), 1u);
+  EXPECT_EQ(count(step(j, "strict/ws.expect"), "errors"), 0u);
+  EXPECT_EQ(count(step(j, "bad/ws.expect"), "errors"), 1u);
+  EXPECT_EQ(
+      count(step(j, "refused/ws.connect ws://127.0.0.1:" + std::to_string(refuse.port()) + "/"),
+            "errors"),
+      1u);
+  EXPECT_EQ(count(j["errors"], "timeout"), 1u) << j["errors"].dump();
+  EXPECT_EQ(count(j["errors"], "protocol_error"), 1u) << j["errors"].dump();
+  EXPECT_EQ(count(j["errors"], "ws_handshake"), 1u) << j["errors"].dump();
+  const nlohmann::json& s = j["sockets"];
+  EXPECT_EQ(count(s, "unmatched"), 1u) << s.dump();
+  EXPECT_EQ(count(s["disconnects"], "timeout"), 1u) << s.dump();
+  EXPECT_EQ(count(s["disconnects"], "protocol_error"), 1u) << s.dump();
+}
+
+TEST(WsScenario, AgainstWebsocketd) {
+  const int port = free_port();
+  ChildProcess server({"websocketd", "--port=" + std::to_string(port), "--address=127.0.0.1",
+                       "--loglevel=fatal", "cat"});
+  ASSERT_TRUE(wait_for_port(port, 10)) << "websocketd did not start";
+  const char* yaml = R"(
+target: http://127.0.0.1:PORT
+flows:
+  echo:
+    steps:
+      - ws.connect: /
+      - ws.send: "line {{ vu }}-{{ iteration }}"
+      - ws.expect: {text: "line {{ vu }}-{{ iteration }}", unmatched: fail, timeout: 3s}
+      - ws.close: {}
+scenarios:
+  main: {executor: constant-vus, vus: 2, duration: 2s}
+thresholds:
+  - error_rate < 1%
+  - requests{step=echo/ws.expect} > 1
+)";
+  RunOutcome run = run_scenario(yaml, port);
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  EXPECT_TRUE(run.json["thresholds_passed"].get<bool>());
+  const nlohmann::json& expect = step(run.json, "echo/ws.expect");
+  EXPECT_GE(count(expect, "requests"), 2u);
+  EXPECT_EQ(count(expect, "failed"), 0u);
+  EXPECT_EQ(count(run.json["sockets"], "unmatched"), 0u);
+}
+
+TEST(WsScenario, AgainstNodeWsPackage) {
+  ChildProcess server({"node", MILLSTONE_SOURCE_DIR "/tests/interop/ws_server.js", "0"});
+  const std::string line = server.wait_for_line("listening ", 20);
+  ASSERT_FALSE(line.empty()) << "node ws_server.js did not start";
+  const int port = std::stoi(line.substr(10));
+  const char* yaml = R"(
+target: http://127.0.0.1:PORT
+flows:
+  feed:
+    steps:
+      - ws.connect: /feed
+        subprotocol: chat.v1
+      - ws.expect: {json: {"$.type": welcome}, timeout: 3s}
+      - ws.send: {binary_hex: "00ff10"}
+      - ws.send: '{"type":"mine","n":{{ vu }}}'
+      - ws.expect: {json: {"$.type": mine}, timeout: 3s}
+      - ws.hold: {duration: 1s, latency_from: $.sent_us}
+scenarios:
+  main: {executor: constant-vus, vus: 2, duration: 2s}
+thresholds:
+  - error_rate < 1%
+)";
+  RunOutcome run = run_scenario(yaml, port);
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  EXPECT_TRUE(run.json["thresholds_passed"].get<bool>());
+  EXPECT_GE(count(step(run.json, "feed/ws.expect #2"), "requests"), 2u);
+  const nlohmann::json& s = run.json["sockets"];
+  EXPECT_GE(s["delivery_ms"]["count"].get<uint64_t>(), 2u * 3u) << s.dump();
+  EXPECT_LT(s["delivery_ms"]["p50"].get<double>(), 200.0) << s.dump();
+}
+
+// millstone's own mock: subscribe, then pushes with a send time; echo; and a
+// server-side close after a while.
+TEST(WsScenario, AgainstMillstoneMock) {
+  MockServer mock(R"(
+routes:
+  - path: /health
+    body: ok
+websockets:
+  - path: /ws/echo
+    echo: true
+  - path: /ws/chat
+    on_message:
+      - match: {contains: '"subscribe"'}
+        reply: '{"type":"subscribed"}'
+        then_push:
+          every: 100ms
+          message: '{"type":"news","seq":{{ counter }},"sent_us":{{ now_us }}}'
+  - path: /ws/short
+    close_after: 300ms
+    close_code: 4002
+)");
+  const char* yaml = R"(
+target: http://127.0.0.1:PORT
+flows:
+  chat:
+    steps:
+      - ws.connect: /ws/chat
+      - ws.send: {json: {op: subscribe, room: lobby}}
+      - ws.expect: {json: {"$.type": subscribed}, timeout: 2s}
+      - ws.hold: {duration: 800ms, latency_from: $.sent_us}
+      - ws.connect: /ws/echo
+      - ws.send: "echo {{ vu }}"
+      - ws.expect: {text: "echo {{ vu }}", unmatched: fail, timeout: 2s}
+  short:
+    steps:
+      - ws.connect: /ws/short
+      - ws.hold: 3s
+scenarios:
+  a: {executor: iterations, vus: 2, iterations: 2, max_duration: 10s, flows: [chat]}
+  b: {executor: iterations, vus: 1, iterations: 1, max_duration: 10s, flows: [short]}
+)";
+  RunOutcome run = run_scenario(yaml, mock.port());
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  const nlohmann::json& j = run.json;
+  EXPECT_EQ(count(step(j, "chat/ws.expect"), "requests"), 2u);
+  EXPECT_EQ(count(step(j, "chat/ws.hold"), "requests"), 2u);
+  EXPECT_EQ(count(step(j, "chat/ws.expect #2"), "requests"), 2u);
+  EXPECT_EQ(count(step(j, "short/ws.hold"), "errors"), 1u);
+  const nlohmann::json& s = j["sockets"];
+  EXPECT_GE(s["delivery_ms"]["count"].get<uint64_t>(), 2u * 5u) << s.dump();
+  // Every connection but the short one (which only gets a close) had a message.
+  EXPECT_EQ(s["first_message_ms"]["count"].get<uint64_t>(), 4u) << s.dump();
+  EXPECT_EQ(count(s["close_codes"], "4002"), 1u) << s.dump();
+  EXPECT_EQ(count(s["disconnects"], "server_close"), 1u) << s.dump();
+  EXPECT_EQ(count(s, "connected"), 5u);
+}
+
+}  // namespace
+}  // namespace millstone::testing
