@@ -15,6 +15,7 @@ packages=(
   wrk nginx-light apache2-utils nghttp2-client websocketd prometheus
   # the HTML report test renders in headless Chromium
   chromium
+  python3-jsonschema  # the tests validate JSON summaries against docs/summary.schema.json
 )
 
 SUDO=""

@@ -37,6 +37,10 @@ int main_command(int argc, char** argv) {
   run_cmd->add_option("-w,--workers", run.workers,
                       "Worker processes (default: one per core, more if the open-file limit "
                       "needs it)");
+  run_cmd->add_option("--source-address", run.source_addresses,
+                      "Local addresses to spread connections over, past the ~28,000 ports one "
+                      "address has per target: A,B or a range 10.0.0.2-10.0.0.9 (loopback "
+                      "targets get 127.0.0.x automatically)");
   run_cmd->add_option("-o,--out", run.out, "Write the summary as JSON to this file");
   run_cmd->add_flag("-q,--quiet", run.quiet, "No live progress line");
   run_cmd->add_option("--report", run.report, "Write a self-contained HTML report to this file");

@@ -22,9 +22,10 @@ struct RunOptions {
   std::string body_file;
   std::string timeout = "10s";
   std::string connect_timeout = "5s";
-  uint32_t workers = 0;  // 0 = one per core (more if the fd limit needs it)
-  std::string out;       // JSON summary path
-  bool quiet = false;    // no progress line
+  uint32_t workers = 0;                       // 0 = one per core (more if the fd limit needs it)
+  std::vector<std::string> source_addresses;  // --source-address (lists and ranges)
+  std::string out;                            // JSON summary path
+  bool quiet = false;                         // no progress line
   // Results (docs/reports.md).
   std::string report;          // --report FILE.html
   std::string junit;           // --junit FILE.xml

@@ -18,6 +18,7 @@
 #include "cli/duration.h"
 #include "cli/exit_codes.h"
 #include "cli/history_commands.h"
+#include "cli/limits.h"
 #include "cli/progress.h"
 #include "cli/scenario_summary.h"
 #include "cli/summary.h"
@@ -45,10 +46,18 @@ int usage_error(const std::string& message) {
 
 // One blocking connect before the workers start, so an unreachable target is
 // one clear line instead of a run full of connect errors.
-bool preflight_connect(const net::Endpoint& endpoint, int64_t timeout_us, std::string* error) {
+bool preflight_connect(const net::Endpoint& endpoint, const std::vector<std::string>& sources,
+                       int64_t timeout_us, std::string* error) {
   int fd = net::tcp_socket(endpoint.family());
   if (fd < 0) {
     *error = fmt::format("cannot create a socket: {}", strerror(errno));
+    return false;
+  }
+  // From the first source address, like the workers' connections will be.
+  auto source = sources.empty() ? std::nullopt : net::make_endpoint(sources.front(), 0);
+  if (source && net::bind_source(fd, *source) < 0) {
+    *error = fmt::format("cannot bind to source address {}: {}", sources.front(), strerror(errno));
+    close(fd);
     return false;
   }
   int rc = net::start_connect(fd, endpoint);
@@ -145,7 +154,7 @@ bool write_outputs(const RunOptions& options, const results::RunRecord& record) 
   };
   attempt("--out", options.out, [&](const std::string& path) {
     std::ofstream out(path);
-    out << record.summary.dump(2) << "\n";
+    out << record.summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     if (!out) throw results::ResultsError(fmt::format("cannot write: {}", strerror(errno)));
   });
   attempt("--report", options.report,
@@ -165,33 +174,55 @@ struct Timeouts {
 // Resolves the target, checks it accepts connections, starts the workers,
 // prints and writes the summary. Shared by URL and scenario runs.
 int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& url,
-            RunDescription description, const scenario::Plan* scenario) {
+            RunDescription description, const scenario::Plan* scenario, uint64_t connections) {
   std::string error;
   auto endpoint = net::resolve(url.host, url.port, &error);
   if (!endpoint) {
     fmt::print(stderr, "millstone run: {} is unreachable: {}\n", description.url, error);
     return kExitUnreachable;
   }
-  if (!preflight_connect(*endpoint, static_cast<int64_t>(plan.connect_timeout_ms) * 1000, &error)) {
+  plan.address = net::numeric_host(*endpoint);
+  plan.port = url.port;
+
+  if (!parse_source_flags(options.source_addresses, &plan.source_addresses, &error)) {
+    return usage_error(error);
+  }
+  for (const std::string& source : plan.source_addresses) {
+    auto local = net::make_endpoint(source, 0);
+    if (local->family() != endpoint->family()) {
+      return usage_error(fmt::format("--source-address {}: the target {} is {}", source,
+                                     endpoint->to_string(),
+                                     endpoint->family() == AF_INET ? "IPv4" : "IPv6"));
+    }
+  }
+  bool loopback = net::is_loopback(*endpoint);
+  if (plan.source_addresses.empty() && loopback && endpoint->family() == AF_INET) {
+    plan.source_addresses = loopback_sources(connections, local_port_count(nullptr));
+  }
+  for (const std::string& warning :
+       capacity_warnings(connections, plan.source_addresses.size(), loopback)) {
+    fmt::print(stderr, "millstone run: warning: {}\n", warning);
+  }
+
+  if (!preflight_connect(*endpoint, plan.source_addresses,
+                         static_cast<int64_t>(plan.connect_timeout_ms) * 1000, &error)) {
     fmt::print(stderr, "millstone run: cannot connect to {} ({}): {}\n", endpoint->to_string(),
                description.url, error);
     return kExitUnreachable;
   }
-  plan.address = net::numeric_host(*endpoint);
-  plan.port = url.port;
-
   uint64_t fd_limit = raise_fd_limit();
   uint32_t workers = options.workers;
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   // Keep some descriptors per worker for its event loop and channel.
   uint64_t per_worker = fd_limit > 64 ? fd_limit - 32 : fd_limit;
-  uint32_t needed = static_cast<uint32_t>((plan.connections + per_worker - 1) / per_worker);
+  uint32_t needed = static_cast<uint32_t>((connections + per_worker - 1) / per_worker);
   if (needed > workers) {
     if (options.workers != 0) {
       return usage_error(fmt::format(
           "{} connections on {} workers need {} descriptors per worker, above the open-file "
-          "limit of {}; use --workers {} or more (or raise 'ulimit -n')",
-          plan.connections, workers, (plan.connections + workers - 1) / workers, fd_limit, needed));
+          "limit of {}; use --workers {} or more (or raise the hard limit: 'ulimit -Hn', "
+          "LimitNOFILE= in systemd, nofile in /etc/security/limits.conf)",
+          connections, workers, (connections + workers - 1) / workers, fd_limit, needed));
     }
     workers = needed;
   }
@@ -218,10 +249,14 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   if (!options.quiet) progress.add(&console);
   std::unique_ptr<results::MetricsExporter> exporter;
   if (!options.metrics_listen.empty()) {
-    results::ExporterLabels labels{record.id, record.name, {}, {}};
+    results::ExporterLabels labels;
+    labels.run_id = record.id;
+    labels.name = record.name;
     if (scenario) {
       labels.step_names = scenario->step_names;
       labels.check_names = scenario->check_names;
+      for (const scenario::Flow& flow : scenario->flows)
+        labels.flow_names.push_back(flow.name);
     }
     exporter = results::MetricsExporter::start(options.metrics_listen, labels, &error);
     if (!exporter)
@@ -333,6 +368,7 @@ int run_scenario(const RunOptions& options) {
   run.connect_timeout_ms = static_cast<uint64_t>(timeouts.connect_timeout_us / 1000);
   // Workers are not limited by connections here: VUs are shared out per executor.
   run.connections = options.workers ? options.workers : 1024;
+  uint64_t connections = peak_connections(*plan);
 
   std::string target = fmt::format("http://{}", plan->target.host_header());
   fmt::print("millstone run {}: target {}, {} flows, {} scenarios, {:.0f}s\n", options.url, target,
@@ -340,7 +376,7 @@ int run_scenario(const RunOptions& options) {
              static_cast<double>(plan->total_duration_us()) / 1e6);
   std::fflush(stdout);
   RunDescription description{options.url + " -> " + target, "", 0, 0, 0, run.duration_ms, true};
-  return execute(options, run, plan->target, description, plan.get());
+  return execute(options, run, plan->target, description, plan.get(), connections);
 }
 
 }  // namespace
@@ -399,7 +435,7 @@ int run_command(const RunOptions& options) {
       static_cast<uint64_t>(std::max<int64_t>(1, timeouts.connect_timeout_us / 1000));
   RunDescription description{options.url, options.method,  options.connections, options.rate,
                              0,           plan.duration_ms};
-  return execute(options, plan, *url, description, nullptr);
+  return execute(options, plan, *url, description, nullptr, plan.connections);
 }
 
 int validate_command(const std::string& path) {
@@ -407,8 +443,9 @@ int validate_command(const std::string& path) {
     auto plan = scenario::load_scenario_file(path);
     fmt::print("{}: ok\n  target  http://{}\n", path, plan->target.host_header());
     for (const scenario::Flow& flow : plan->flows) {
-      fmt::print("  flow    {} (weight {:g}): {} requests, {} think times\n", flow.name,
-                 flow.weight, flow.requests.size(), flow.think_times.size());
+      fmt::print("  flow    {} (weight {:g}): {} requests, {} socket steps, {} think times\n",
+                 flow.name, flow.weight, flow.requests.size(), flow.socket_steps.size(),
+                 flow.think_times.size());
     }
     for (const scenario::ScenarioRun& run : plan->scenarios) {
       fmt::print("  run     {}: from {:.1f}s to {:.1f}s\n", run.name,

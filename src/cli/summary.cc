@@ -1,6 +1,7 @@
 #include "cli/summary.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -47,6 +48,23 @@ double ms(uint64_t us) {
 }
 
 }  // namespace
+
+nlohmann::json percentile_curve_json(const metrics::Histogram& h) {
+  nlohmann::json curve = nlohmann::json::array();
+  if (!h.count()) return curve;
+  std::vector<double> percentiles = {0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100};
+  // Ten points per decade of 1 / (1 - q), up to 99.99%.
+  for (int k = 1; k < 40; ++k)
+    percentiles.push_back(100.0 * (1.0 - std::pow(10.0, -k / 10.0)));
+  // Rounded to 4 decimals so that 99.9 is 99.9 and duplicates collapse.
+  for (double& p : percentiles)
+    p = std::round(p * 1e4) / 1e4;
+  std::sort(percentiles.begin(), percentiles.end());
+  percentiles.erase(std::unique(percentiles.begin(), percentiles.end()), percentiles.end());
+  for (double p : percentiles)
+    curve.push_back({p, ms(h.value_at(p / 100.0))});
+  return curve;
+}
 
 uint64_t peak_vus(const cluster::RunResult& result) {
   uint64_t peak = 0;
@@ -179,14 +197,54 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
   }
   nlohmann::json timeline = nlohmann::json::array();
   for (const auto& [index, s] : result.seconds) {
-    timeline.push_back({{"second", index},
-                        {"requests", s.requests},
-                        {"errors", s.errors},
-                        {"p50_ms", ms(s.latency.value_at(0.5))},
-                        {"p99_ms", ms(s.latency.value_at(0.99))},
-                        {"max_ms", ms(s.latency.max())}});
+    // The last second is usually cut short by the end of the run; a sliver
+    // under 0.1 s (workers and coordinator clocks differ a little) counts whole
+    // rather than inflating the rate.
+    double length = result.duration_s - static_cast<double>(index);
+    if (length >= 1 || length < 0.1) length = 1;
+    nlohmann::json causes = nlohmann::json::object();
+    for (size_t i = 0; i < metrics::kErrorCauseCount; ++i) {
+      if (s.error_counts[i])
+        causes[metrics::error_cause_name(static_cast<ErrorCause>(i))] = s.error_counts[i];
+    }
+    uint64_t checks_passed = 0;
+    uint64_t checks_failed = 0;
+    for (const metrics::CheckStats& c : s.checks) {
+      checks_passed += c.passed;
+      checks_failed += c.failed;
+    }
+    const metrics::Histogram& l = s.latency;
+    nlohmann::json entry = {{"second", index},
+                            {"requests", s.requests},
+                            {"rps", static_cast<double>(s.requests) / length},
+                            {"errors", s.errors},
+                            {"error_causes", causes},
+                            {"p50_ms", ms(l.value_at(0.5))},
+                            {"p90_ms", ms(l.value_at(0.9))},
+                            {"p95_ms", ms(l.value_at(0.95))},
+                            {"p99_ms", ms(l.value_at(0.99))},
+                            {"max_ms", ms(l.max())},
+                            {"bytes_sent", s.bytes_sent},
+                            {"bytes_received", s.bytes_received},
+                            {"connections_opened", s.connections_opened},
+                            {"vus", s.vus},
+                            {"dropped_iterations", s.dropped_iterations},
+                            {"checks_passed", checks_passed},
+                            {"checks_failed", checks_failed}};
+    if (run.scenario) {
+      nlohmann::json steps = nlohmann::json::array();
+      for (const metrics::StepStats& step : s.steps) {
+        steps.push_back({{"requests", step.requests},
+                         {"failed", step.failed},
+                         {"p50_ms", ms(step.latency.value_at(0.5))},
+                         {"p99_ms", ms(step.latency.value_at(0.99))}});
+      }
+      entry["steps"] = steps;
+    }
+    timeline.push_back(std::move(entry));
   }
   j["timeline"] = timeline;
+  j["latency_percentiles"] = percentile_curve_json(h);
   return j;
 }
 

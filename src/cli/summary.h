@@ -22,7 +22,15 @@ struct RunDescription {
 };
 
 std::string format_summary(const RunDescription& run, const cluster::RunResult& result);
+// For scenario runs each `timeline` entry also carries "steps" as an array
+// indexed like Plan::step_names (this function does not know the names);
+// add_scenario_json() turns it into the documented object keyed by step name.
 nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult& result);
+// The percentile curve of `h` as [[percentile, ms], ...], percentiles in
+// 0..100 ascending: 0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100 and ten
+// points per "nine" in between (log-spaced in 1 / (1 - q), like HdrHistogram
+// plots). Empty when `h` holds no values.
+nlohmann::json percentile_curve_json(const metrics::Histogram& h);
 // Most VUs alive in any one second (all workers together).
 uint64_t peak_vus(const cluster::RunResult& result);
 // "1,234,567"

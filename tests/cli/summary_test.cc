@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "cli/scenario_summary.h"
+
 namespace millstone::cli {
 namespace {
 
@@ -45,6 +47,116 @@ TEST(SummaryJson, HasTheDocumentedFields) {
   EXPECT_EQ(j["schedule"]["not_started"], 2);
   EXPECT_EQ(j["timeline"].size(), 1u);
   EXPECT_TRUE(j["complete"].get<bool>());
+}
+
+TEST(SummaryJson, TimelineEntriesCarryWhatTheReportAndSeriesNeed) {
+  RunDescription run{"http://127.0.0.1:1/x", "GET", 10, 0, 2, 2000};
+  cluster::RunResult r = sample_result();
+  r.duration_s = 1.5;
+  r.seconds[0].bytes_sent = 1000;
+  r.seconds[0].bytes_received = 5000;
+  r.seconds[0].connections_opened = 10;
+  r.seconds[1].requests = 100;
+  r.seconds[1].interval_index = 1;
+  r.seconds[1].latency.record(2000);
+  auto j = summary_json(run, r);
+  ASSERT_EQ(j["timeline"].size(), 2u);
+  const auto& t = j["timeline"][0];
+  EXPECT_EQ(t["second"], 0);
+  EXPECT_DOUBLE_EQ(t["rps"].get<double>(), 1000.0);
+  EXPECT_NEAR(t["p90_ms"].get<double>(), 90.0, 1.0);
+  EXPECT_NEAR(t["p95_ms"].get<double>(), 95.0, 1.0);
+  for (const char* k : {"p50_ms", "p99_ms", "max_ms", "requests", "errors"})
+    EXPECT_TRUE(t.contains(k)) << k;
+  EXPECT_EQ(t["bytes_sent"], 1000);
+  EXPECT_EQ(t["bytes_received"], 5000);
+  EXPECT_EQ(t["connections_opened"], 10);
+  EXPECT_EQ(t["error_causes"]["timeout"], 3);
+  EXPECT_EQ(t["error_causes"]["reset"], 2);
+  EXPECT_FALSE(t["error_causes"].contains("closed"));
+  for (const char* k : {"vus", "dropped_iterations", "checks_passed", "checks_failed"})
+    EXPECT_EQ(t[k], 0) << k;
+  EXPECT_FALSE(t.contains("steps")) << "URL runs have no steps";
+  // The last second lasted half a second: its rate is per second, not per interval.
+  EXPECT_DOUBLE_EQ(j["timeline"][1]["rps"].get<double>(), 200.0);
+}
+
+TEST(SummaryJson, PercentileCurveIsMonotonicFromMinToMax) {
+  RunDescription run{"http://127.0.0.1:1/x", "GET", 10, 0, 2, 2000};
+  auto j = summary_json(run, sample_result());
+  const auto& curve = j["latency_percentiles"];
+  ASSERT_GT(curve.size(), 30u);
+  EXPECT_EQ(curve.front()[0], 0.0);
+  EXPECT_DOUBLE_EQ(curve.front()[1].get<double>(), 0.1);
+  EXPECT_EQ(curve.back()[0], 100.0);
+  EXPECT_DOUBLE_EQ(curve.back()[1].get<double>(), 100.0);
+  std::vector<double> wanted = {50, 75, 90, 95, 99, 99.5, 99.9, 99.99};
+  for (size_t i = 1; i < curve.size(); ++i) {
+    EXPECT_GT(curve[i][0].get<double>(), curve[i - 1][0].get<double>()) << curve.dump();
+    EXPECT_GE(curve[i][1].get<double>(), curve[i - 1][1].get<double>()) << curve.dump();
+    std::erase(wanted, curve[i][0].get<double>());
+  }
+  EXPECT_TRUE(wanted.empty()) << "missing percentiles, first " << wanted.front();
+  for (const auto& point : curve) {
+    if (point[0] == 99.0) EXPECT_NEAR(point[1].get<double>(), 99.0, 1.0);
+  }
+  EXPECT_TRUE(percentile_curve_json(metrics::Histogram{}).empty());
+}
+
+TEST(ScenarioJson, NamesEachSecondsStepsAndAddsPerStepCurves) {
+  scenario::Plan plan;
+  plan.name = "shop";
+  plan.step_names = {"buyer/items", "buyer/order"};
+  plan.check_names = {"buyer/items: status in [200]"};
+  plan.flows.resize(1);
+  plan.flows[0].name = "buyer";
+  cluster::RunResult r;
+  r.duration_s = 2;
+  r.workers = 1;
+  for (uint64_t second : {0, 1}) {
+    metrics::Snapshot& s = r.seconds[second];
+    s.interval_index = second;
+    s.vus = 3 + second;
+    s.steps.resize(2);
+    s.checks.resize(1);
+    s.flows.resize(1);
+    s.steps[0].requests = 5;
+    s.steps[0].latency.record(1000 * (second + 1));
+    s.requests = 5;
+    s.latency.record(1000 * (second + 1));
+    if (second == 1) {
+      s.steps[1].requests = 2;
+      s.steps[1].failed = 1;
+      s.steps[1].latency.record(4000);
+      s.requests += 2;
+      s.latency.record(4000);
+      s.dropped_iterations = 7;
+    }
+    s.checks[0].passed = 4;
+    s.checks[0].failed = second;
+    r.total.merge(s);
+  }
+  RunDescription run{"shop.yaml", "", 0, 0, 1, 2000, true};
+  auto j = summary_json(run, r);
+  add_scenario_json(plan, r.total, {}, &j);
+  ASSERT_EQ(j["timeline"].size(), 2u);
+  const auto& t0 = j["timeline"][0];
+  const auto& t1 = j["timeline"][1];
+  EXPECT_EQ(t0["vus"], 3);
+  EXPECT_EQ(t1["vus"], 4);
+  EXPECT_EQ(t1["dropped_iterations"], 7);
+  EXPECT_EQ(t0["checks_passed"], 4);
+  EXPECT_EQ(t0["checks_failed"], 0);
+  EXPECT_EQ(t1["checks_failed"], 1);
+  ASSERT_TRUE(t0["steps"].is_object()) << t0.dump();
+  EXPECT_EQ(t0["steps"].size(), 1u) << "an idle step is left out: " << t0.dump();
+  EXPECT_EQ(t0["steps"]["buyer/items"]["requests"], 5);
+  EXPECT_NEAR(t0["steps"]["buyer/items"]["p99_ms"].get<double>(), 1.0, 0.02);
+  EXPECT_EQ(t1["steps"]["buyer/order"]["failed"], 1);
+  EXPECT_NEAR(t1["steps"]["buyer/order"]["p50_ms"].get<double>(), 4.0, 0.05);
+  ASSERT_EQ(j["steps"].size(), 2u);
+  EXPECT_EQ(j["steps"][1]["latency_percentiles"].back()[1], j["steps"][1]["latency_ms"]["max"]);
+  EXPECT_FALSE(j["latency_percentiles"].empty());
 }
 
 TEST(SummaryText, NamesErrorsStatusesAndWorkerFailures) {

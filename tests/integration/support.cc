@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <regex>
@@ -34,7 +36,40 @@ std::string temp_path(const std::string& suffix) {
          suffix;
 }
 
+// Every `millstone run` records itself in the run history. The tests' runs go
+// to a database in a temporary directory of this test binary, set before any
+// test (or child process) starts, so they never touch the real home
+// directory. A test may point MILLSTONE_HISTORY elsewhere, or pass --history.
+class TestHistory {
+ public:
+  TestHistory() {
+    char pattern[] = "/tmp/millstone-test-history-XXXXXX";
+    if (!mkdtemp(pattern)) {
+      perror("millstone tests: cannot create a directory for the run history");
+      std::abort();
+    }
+    dir_ = pattern;
+    setenv("MILLSTONE_HISTORY", (dir_ + "/history.db").c_str(), 1);
+  }
+  ~TestHistory() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+};
+const TestHistory test_history;
+
 }  // namespace
+
+std::string temp_dir() {
+  static int counter = 0;
+  std::string dir = test_history.dir() + "/dir-" + std::to_string(++counter);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
 
 std::string write_temp_file(const std::string& content, const std::string& suffix) {
   std::string path = temp_path(suffix);

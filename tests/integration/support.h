@@ -72,6 +72,9 @@ HttpResponse http_request(int port, const std::string& method, const std::string
                           const std::string& body = "",
                           const std::vector<std::pair<std::string, std::string>>& headers = {});
 std::string write_temp_file(const std::string& content, const std::string& suffix);
+// A new empty directory, removed when the test binary exits. (The binary
+// also points MILLSTONE_HISTORY at a throwaway database before any test runs.)
+std::string temp_dir();
 nlohmann::json read_json(const std::string& path);
 
 }  // namespace millstone::testing

@@ -1,0 +1,315 @@
+// Draws millstone's HTML report from the run record embedded as JSON
+// (<script id="run-data">). Text from the run only ever goes through
+// textContent, never innerHTML, so no payload can inject markup.
+// When done: body[data-status="ok"], data-charts (charts drawn) and
+// data-points (values plotted); on any error data-status="error: ...".
+(function () {
+  "use strict";
+  var body = document.body;
+  var chartCount = 0;
+  var pointCount = 0;
+  var palette = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04",
+                 "#db2777", "#4b5563", "#65a30d"];
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (k) {
+        if (k === "text") node.textContent = attrs[k];
+        else node.setAttribute(k, attrs[k]);
+      });
+    }
+    (children || []).forEach(function (c) {
+      if (c === null || c === undefined) return;
+      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+    });
+    return node;
+  }
+
+  function num(v) { return typeof v === "number" && isFinite(v) ? v : 0; }
+  function fmtInt(v) { return Math.round(num(v)).toLocaleString("en-US"); }
+  function fmtMs(v) {
+    v = num(v);
+    if (v >= 1000) return (v / 1000).toFixed(2) + " s";
+    if (v >= 10) return v.toFixed(1) + " ms";
+    return v.toFixed(2) + " ms";
+  }
+  function fmtBytes(v) {
+    var units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    v = num(v);
+    var u = 0;
+    while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+    return v.toFixed(u ? 1 : 0) + " " + units[u];
+  }
+  function fmtDate(ms) {
+    if (!ms) return "-";
+    return new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, " UTC");
+  }
+  function pct(a, b) { return b ? (100 * a / b).toFixed(2) + "%" : "-"; }
+
+  function section(title, id) {
+    var s = el("section", id ? {id: id} : null, [el("h2", {text: title})]);
+    document.getElementById("main").appendChild(s);
+    return s;
+  }
+
+  // headers: [{label, num}], rows: arrays of cells (strings or nodes).
+  function table(headers, rows) {
+    var head = el("tr", null, headers.map(function (h) {
+      return el("th", h.num ? {"class": "num", text: h.label} : {text: h.label});
+    }));
+    var trs = rows.map(function (row) {
+      return el("tr", null, row.map(function (cell, i) {
+        var td = el("td", headers[i] && headers[i].num ? {"class": "num"} : null);
+        if (cell instanceof Node) td.appendChild(cell);
+        else td.textContent = cell === undefined || cell === null ? "" : String(cell);
+        return td;
+      }));
+    });
+    return el("table", null, [el("thead", null, [head]), el("tbody", null, trs)]);
+  }
+
+  function keyValues(obj) {
+    var rows = [];
+    Object.keys(obj || {}).forEach(function (k) {
+      var v = obj[k];
+      if (v === null || v === undefined || v === "") return;
+      if (typeof v === "object") v = JSON.stringify(v);
+      rows.push(el("tr", null, [el("td", {"class": "key", text: k}), el("td", null, [el("code", {text: String(v)})])]));
+    });
+    return el("table", null, [el("tbody", null, rows)]);
+  }
+
+  function tag(ok, yes, no) {
+    return el("span", {"class": "tag " + (ok ? "pass" : "fail"), text: ok ? (yes || "pass") : (no || "FAIL")});
+  }
+
+  function empty(text) { return el("p", {"class": "empty", text: text}); }
+
+  // The width of the box the chart goes in (its section's content box).
+  function chartWidth(box) {
+    return Math.max(360, Math.min(1600, box.clientWidth || 800));
+  }
+
+  // series: [{label, values, color?}] over the x values; opts: title, yLabel, xLabel, xAxis.
+  function chart(parent, opts, xs, series) {
+    var box = el("div", {"class": "chart"}, [el("h3", {text: opts.title})]);
+    if (opts.note) box.appendChild(el("div", {"class": "note", text: opts.note}));
+    parent.appendChild(box);
+    var data = [xs];
+    var uSeries = [{label: opts.xLabel || "second"}];
+    series.forEach(function (s, i) {
+      data.push(s.values);
+      s.values.forEach(function (v) { if (v !== null && v !== undefined) pointCount++; });
+      uSeries.push({
+        label: s.label,
+        stroke: s.color || palette[i % palette.length],
+        width: 1.5,
+        spanGaps: false,
+        points: {show: xs.length < 40},
+      });
+    });
+    // Whole seconds on the time axis.
+    var xAxis = opts.xAxis ||
+                {label: opts.xLabel || "second of the run", incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600]};
+    new uPlot({
+      width: chartWidth(box),
+      height: opts.height || 240,
+      scales: {x: Object.assign({time: false}, opts.xScale || {})},
+      series: uSeries,
+      axes: [xAxis, {label: opts.yLabel, size: 60}],
+      legend: {live: true},
+    }, data, box);
+    chartCount++;
+  }
+
+  function statGrid(items) {
+    return el("div", {"class": "grid"}, items.map(function (it) {
+      return el("div", {"class": "stat"}, [el("div", {"class": "label", text: it[0]}),
+                                          el("div", {"class": "value", text: it[1]})]);
+    }));
+  }
+
+  function render(run) {
+    var s = run.summary || {};
+    var env = run.environment || s.environment || {};
+    var scenario = s.model === "scenario";
+    var passed = run.exit_code === 0;
+    var started = num(env.started_unix_ms);
+    var ended = started ? started + num(s.duration_s) * 1000 : 0;
+
+    // Header.
+    var header = document.getElementById("header");
+    header.appendChild(el("h1", null, [el("span", {"class": "verdict " + (passed ? "pass" : "fail"),
+                                                   text: passed ? "PASSED" : "FAILED"}),
+                                       scenario && s.scenario ? s.scenario : (run.name || s.url || "")]));
+    header.appendChild(el("div", {"class": "meta"}, [
+      el("span", {text: "run " + (run.id || s.run_id || "-")}),
+      el("span", {text: (scenario ? "scenario " : "target ") + (run.name || s.url || "")}),
+      el("span", {text: "started " + fmtDate(started)}),
+      el("span", {text: "ended " + fmtDate(ended)}),
+      el("span", {text: "exit code " + run.exit_code}),
+    ]));
+    document.title = (passed ? "PASSED " : "FAILED ") + (run.name || "") + " - millstone";
+
+    // Overview numbers.
+    var lat = s.latency_ms || {};
+    var ov = section("Overview", "overview");
+    var items = [
+      ["requests", fmtInt(s.requests)], ["requests / s", num(s.rps).toFixed(1)],
+      ["errors", fmtInt(s.error_total) + " (" + pct(num(s.error_total), num(s.requests) + num(s.error_total)) + ")"],
+      ["latency p50", fmtMs(lat.p50)], ["latency p90", fmtMs(lat.p90)], ["latency p99", fmtMs(lat.p99)],
+      ["latency p99.9", fmtMs(lat.p999)], ["latency max", fmtMs(lat.max)],
+      ["duration", num(s.duration_s).toFixed(1) + " s of " + num(s.planned_duration_s).toFixed(1) + " s"],
+      ["sent", fmtBytes(s.bytes_sent)], ["received", fmtBytes(s.bytes_received)],
+      ["connections opened", fmtInt(s.connections_opened)],
+    ];
+    if (scenario) items.push(["peak VUs", fmtInt(s.peak_vus)]);
+    else items.push(["connections", fmtInt(s.connections)]);
+    if (scenario) items.push(["dropped iterations", fmtInt(s.dropped_iterations)]);
+    items.push(["workers", fmtInt(s.workers)]);
+    ov.appendChild(statGrid(items));
+    if (s.interrupted) ov.appendChild(el("p", {"class": "warning", text: "The run was interrupted."}));
+    (s.worker_failures || []).forEach(function (f) {
+      ov.appendChild(el("p", {"class": "warning", text: "Incomplete: " + f}));
+    });
+
+    // Time series.
+    var tl = s.timeline || [];
+    var xs = tl.map(function (t) { return num(t.second); });
+    function col(name) { return tl.map(function (t) { return typeof t[name] === "number" ? t[name] : null; }); }
+    var over = section("Over time", "timeline");
+    if (!tl.length) over.appendChild(empty("The run recorded no whole second."));
+    chart(over, {title: "Throughput and errors", yLabel: "per second"}, xs,
+          [{label: "requests/s", values: col("rps")}, {label: "errors/s", values: col("errors"), color: "#dc2626"}]);
+    chart(over, {title: "Latency", yLabel: "ms"}, xs,
+          [{label: "p50", values: col("p50_ms")}, {label: "p90", values: col("p90_ms")},
+           {label: "p99", values: col("p99_ms")}, {label: "max", values: col("max_ms")}]);
+    if (scenario) {
+      chart(over, {title: "Virtual users", yLabel: "VUs"}, xs, [{label: "VUs", values: col("vus")}]);
+      var stepNames = (s.steps || []).map(function (st) { return st.name; });
+      chart(over, {title: "p99 latency per step", yLabel: "ms"}, xs, stepNames.map(function (name) {
+        return {label: name, values: tl.map(function (t) {
+          var st = t.steps && t.steps[name];
+          return st ? num(st.p99_ms) : null;
+        })};
+      }));
+    } else {
+      chart(over, {title: "Connections opened", yLabel: "per second"}, xs,
+            [{label: "connections opened", values: col("connections_opened")}]);
+    }
+
+    // Latency distribution: x is -log10(1 - q), so 90%, 99%, 99.9% are evenly spaced.
+    var dist = section("Latency distribution", "distribution");
+    var curve = s.latency_percentiles || [];
+    var maxPos = 5;
+    function pos(p) { return Math.min(maxPos, -Math.log10(Math.max(1 - p / 100, Math.pow(10, -maxPos)))); }
+    function label(x) {
+      if (x >= maxPos) return "100%";
+      var p = 100 * (1 - Math.pow(10, -x));
+      return (Math.round(p * 1000) / 1000) + "%";
+    }
+    var curveSeries = [{label: "all requests", values: curve.map(function (c) { return num(c[1]); })}];
+    (s.steps || []).forEach(function (st) {
+      var c = st.latency_percentiles || [];
+      if (c.length === curve.length) curveSeries.push({label: st.name, values: c.map(function (v) { return num(v[1]); })});
+    });
+    if (!curve.length) dist.appendChild(empty("No complete responses."));
+    chart(dist, {
+      title: "Latency by percentile", yLabel: "ms", xLabel: "percentile", height: 300,
+      note: "Horizontal axis: 0%, 90%, 99%, 99.9%, ... evenly spaced; the last point is the maximum.",
+      xScale: {range: function () { return [0, maxPos]; }},
+      xAxis: {
+        label: "percentile",
+        splits: function () { var a = []; for (var i = 0; i <= maxPos; i++) a.push(i); return a; },
+        values: function (u, splits) { return splits.map(label); },
+      },
+    }, curve.map(function (c) { return pos(num(c[0])); }), curveSeries);
+
+    // Scenario tables.
+    if (scenario) {
+      var steps = section("Steps", "steps");
+      if (!(s.steps || []).length) steps.appendChild(empty("No request steps."));
+      else steps.appendChild(table(
+        [{label: "step"}, {label: "requests", num: 1}, {label: "failed", num: 1}, {label: "errors", num: 1},
+         {label: "extract failed", num: 1}, {label: "p50", num: 1}, {label: "p90", num: 1}, {label: "p95", num: 1},
+         {label: "p99", num: 1}, {label: "max", num: 1}],
+        s.steps.map(function (st) {
+          var l = st.latency_ms || {};
+          return [st.name, fmtInt(st.requests), fmtInt(st.failed), fmtInt(st.errors), fmtInt(st.extract_failed),
+                  fmtMs(l.p50), fmtMs(l.p90), fmtMs(l.p95), fmtMs(l.p99), fmtMs(l.max)];
+        })));
+
+      var flows = section("Flows", "flows");
+      if (!(s.flows || []).length) flows.appendChild(empty("No flows."));
+      else flows.appendChild(table(
+        [{label: "flow"}, {label: "iterations", num: 1}, {label: "aborted", num: 1},
+         {label: "checks passed", num: 1}, {label: "checks failed", num: 1}],
+        s.flows.map(function (f) {
+          return [f.name, fmtInt(f.iterations), fmtInt(f.aborted), fmtInt(f.checks_passed), fmtInt(f.checks_failed)];
+        })));
+
+      var checks = section("Checks", "checks");
+      if (!(s.checks || []).length) checks.appendChild(empty("No checks."));
+      else checks.appendChild(table(
+        [{label: ""}, {label: "check"}, {label: "passed", num: 1}, {label: "failed", num: 1}, {label: "pass rate", num: 1}],
+        s.checks.map(function (c) {
+          var name = el("div", null, [el("code", {text: c.name})]);
+          if ((c.samples || []).length) {
+            name.appendChild(el("ul", {"class": "samples"}, c.samples.map(function (t) { return el("li", {text: t}); })));
+          }
+          return [tag(!num(c.failed), "ok"), name, fmtInt(c.passed), fmtInt(c.failed),
+                  pct(num(c.passed), num(c.passed) + num(c.failed))];
+        })));
+
+      var th = section("Thresholds", "thresholds");
+      if (!(s.thresholds || []).length) th.appendChild(empty("No thresholds."));
+      else th.appendChild(table(
+        [{label: ""}, {label: "threshold"}, {label: "observed", num: 1}, {label: "where"}],
+        s.thresholds.map(function (t) {
+          return [tag(t.passed), el("code", {text: t.threshold}), t.observed, t.location];
+        })));
+    }
+
+    // Errors and statuses.
+    var cols = el("div", {"class": "cols"});
+    var errBox = el("div", null, [el("h2", {text: "Errors by cause"})]);
+    var errKeys = Object.keys(s.errors || {});
+    errBox.appendChild(errKeys.length ? table([{label: "cause"}, {label: "count", num: 1}],
+        errKeys.map(function (k) { return [k, fmtInt(s.errors[k])]; })) : empty("No errors."));
+    var stBox = el("div", null, [el("h2", {text: "Status codes"})]);
+    var stKeys = Object.keys(s.status || {});
+    stBox.appendChild(stKeys.length ? table([{label: "status"}, {label: "count", num: 1}, {label: "share", num: 1}],
+        stKeys.map(function (k) { return [k, fmtInt(s.status[k]), pct(num(s.status[k]), num(s.requests))]; }))
+        : empty("No responses."));
+    cols.appendChild(errBox);
+    cols.appendChild(stBox);
+    section("Errors and status codes", "errors").appendChild(cols);
+
+    // Configuration and environment.
+    var conf = section("Configuration and environment", "config");
+    var config = Object.assign({}, run.config || {});
+    var source = config.scenario_source;
+    delete config.scenario_source;
+    var grid = el("div", {"class": "cols"}, [
+      el("div", null, [el("h2", {text: "Configuration"}), keyValues(config)]),
+      el("div", null, [el("h2", {text: "Environment"}), keyValues(env)]),
+    ]);
+    conf.appendChild(grid);
+    if (source) {
+      conf.appendChild(el("details", null, [el("summary", {text: "Scenario file"}), el("pre", {text: source})]));
+    }
+  }
+
+  try {
+    var run = JSON.parse(document.getElementById("run-data").textContent);
+    if (typeof uPlot !== "function") throw new Error("uPlot did not load");
+    render(run);
+    body.dataset.charts = String(chartCount);
+    body.dataset.points = String(pointCount);
+    if (!/^error/.test(body.dataset.status || "")) body.dataset.status = "ok";
+  } catch (e) {
+    body.dataset.status = "error: " + (e && e.message ? e.message : String(e));
+    if (typeof console !== "undefined") console.error(e);
+  }
+})();

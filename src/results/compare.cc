@@ -1,0 +1,329 @@
+#include "results/compare.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "results/history.h"
+
+namespace millstone::results {
+
+namespace {
+
+enum class Better { kHigher, kLower };
+
+std::optional<double> number_at(const nlohmann::json& j, const char* name) {
+  if (!j.is_object()) return std::nullopt;
+  auto it = j.find(name);
+  if (it == j.end() || !it->is_number()) return std::nullopt;
+  return it->get<double>();
+}
+
+const nlohmann::json& member(const nlohmann::json& j, const char* name) {
+  static const nlohmann::json null;
+  if (!j.is_object()) return null;
+  auto it = j.find(name);
+  return it == j.end() ? null : *it;
+}
+
+// `worsening` is how much worse the run is, as a fraction of the baseline
+// (negative when better). Floating-point slack keeps exactly-the-tolerance
+// (100 -> 110 at 10%) on the allowed side.
+Verdict relative_verdict(double worsening, double tolerance) {
+  constexpr double kSlack = 1e-9;
+  if (worsening > tolerance + kSlack) return Verdict::kRegression;
+  if (worsening > tolerance / 2 + kSlack) return Verdict::kWorse;
+  if (-worsening > tolerance / 2 + kSlack) return Verdict::kBetter;
+  return Verdict::kSame;
+}
+
+std::optional<double> change_pct(double baseline, double run) {
+  if (baseline == 0) return std::nullopt;
+  return (run - baseline) / std::fabs(baseline) * 100;
+}
+
+MetricComparison numeric(std::string metric, std::string unit, double baseline, double run,
+                         Better better, double tolerance) {
+  MetricComparison m;
+  m.metric = std::move(metric);
+  m.unit = std::move(unit);
+  m.baseline = baseline;
+  m.run = run;
+  m.change_pct = change_pct(baseline, run);
+  if (baseline == run) {
+    m.verdict = Verdict::kSame;
+  } else if (baseline == 0) {
+    // No relative change from zero: any worsening is beyond any tolerance.
+    bool worse = better == Better::kLower ? run > 0 : run < 0;
+    m.verdict = worse ? Verdict::kRegression : Verdict::kBetter;
+  } else {
+    double worsening = (run - baseline) / std::fabs(baseline);
+    if (better == Better::kHigher) worsening = -worsening;
+    m.verdict = relative_verdict(worsening, tolerance);
+  }
+  return m;
+}
+
+// A rate of bad outcomes (a fraction; lower is better), shown in percent.
+// Its relative verdict only counts once the absolute change passes the floor.
+MetricComparison bad_rate(std::string metric, double baseline, double run,
+                          const CompareOptions& options, bool show_as_pass_rate) {
+  MetricComparison m =
+      numeric(std::move(metric), "%", baseline * 100, run * 100, Better::kLower, options.tolerance);
+  if (std::fabs(run - baseline) <= options.rate_floor + 1e-12) m.verdict = Verdict::kSame;
+  if (show_as_pass_rate) {
+    m.baseline = (1 - baseline) * 100;
+    m.run = (1 - run) * 100;
+    m.change_pct = change_pct(*m.baseline, *m.run);
+  }
+  return m;
+}
+
+MetricComparison text_verdict(std::string metric, std::string baseline_text, std::string run_text,
+                              Verdict verdict) {
+  MetricComparison m;
+  m.metric = std::move(metric);
+  m.baseline_text = std::move(baseline_text);
+  m.run_text = std::move(run_text);
+  m.verdict = verdict;
+  return m;
+}
+
+std::string result_text(const RunRecord& r) {
+  return r.exit_code == 0 ? "passed" : fmt::format("exit {}", r.exit_code);
+}
+
+void compare_steps(const nlohmann::json& run, const nlohmann::json& baseline,
+                   const CompareOptions& options, std::vector<MetricComparison>* out) {
+  const nlohmann::json& run_steps = member(run, "steps");
+  const nlohmann::json& base_steps = member(baseline, "steps");
+  if (!run_steps.is_array() || !base_steps.is_array()) return;
+  for (const nlohmann::json& step : run_steps) {
+    std::string name = member(step, "name").is_string() ? step["name"].get<std::string>() : "";
+    auto base = std::find_if(base_steps.begin(), base_steps.end(), [&](const nlohmann::json& b) {
+      return member(b, "name") == step["name"];
+    });
+    if (name.empty() || base == base_steps.end()) continue;
+    // A step that answered nothing on either side has no latency to compare.
+    if (number_at(step, "requests").value_or(0) == 0 ||
+        number_at(*base, "requests").value_or(0) == 0) {
+      continue;
+    }
+    auto run_p99 = number_at(member(step, "latency_ms"), "p99");
+    auto base_p99 = number_at(member(*base, "latency_ms"), "p99");
+    if (!run_p99 || !base_p99) continue;
+    out->push_back(numeric(fmt::format("step {} p99", name), "ms", *base_p99, *run_p99,
+                           Better::kLower, options.tolerance));
+  }
+}
+
+void compare_checks(const nlohmann::json& run, const nlohmann::json& baseline,
+                    const CompareOptions& options, std::vector<MetricComparison>* out) {
+  const nlohmann::json& run_checks = member(run, "checks");
+  const nlohmann::json& base_checks = member(baseline, "checks");
+  if (!run_checks.is_array() || !base_checks.is_array()) return;
+  auto failure_rate = [](const nlohmann::json& c) -> std::optional<double> {
+    double passed = number_at(c, "passed").value_or(0);
+    double failed = number_at(c, "failed").value_or(0);
+    if (passed + failed == 0) return std::nullopt;
+    return failed / (passed + failed);
+  };
+  for (const nlohmann::json& check : run_checks) {
+    if (!member(check, "name").is_string()) continue;
+    auto base = std::find_if(base_checks.begin(), base_checks.end(), [&](const nlohmann::json& b) {
+      return member(b, "name") == check["name"];
+    });
+    if (base == base_checks.end()) continue;
+    auto run_rate = failure_rate(check);
+    auto base_rate = failure_rate(*base);
+    if (!run_rate || !base_rate) continue;
+    out->push_back(bad_rate(fmt::format("check {} pass rate", check["name"].get<std::string>()),
+                            *base_rate, *run_rate, options, true));
+  }
+}
+
+void compare_thresholds(const nlohmann::json& run, const nlohmann::json& baseline,
+                        std::vector<MetricComparison>* out) {
+  const nlohmann::json& run_thresholds = member(run, "thresholds");
+  const nlohmann::json& base_thresholds = member(baseline, "thresholds");
+  if (!run_thresholds.is_array() || !base_thresholds.is_array()) return;
+  for (const nlohmann::json& t : run_thresholds) {
+    if (!member(t, "threshold").is_string() || !member(t, "passed").is_boolean()) continue;
+    auto base =
+        std::find_if(base_thresholds.begin(), base_thresholds.end(), [&](const nlohmann::json& b) {
+          return member(b, "threshold") == t["threshold"] && member(b, "passed").is_boolean();
+        });
+    if (base == base_thresholds.end()) continue;
+    bool was = (*base)["passed"].get<bool>();
+    bool is = t["passed"].get<bool>();
+    Verdict v = was == is ? Verdict::kSame : (is ? Verdict::kBetter : Verdict::kRegression);
+    auto text = [](bool passed, const nlohmann::json& j) {
+      const nlohmann::json& observed = member(j, "observed");
+      return fmt::format("{} ({})", passed ? "pass" : "FAIL",
+                         observed.is_string() ? observed.get<std::string>() : observed.dump());
+    };
+    out->push_back(text_verdict(fmt::format("threshold {}", t["threshold"].get<std::string>()),
+                                text(was, *base), text(is, t), v));
+  }
+}
+
+std::string format_number(const std::optional<double>& x, const std::string& unit) {
+  if (!x) return "-";
+  if (unit == "%") return fmt::format("{:.3f}%", *x);
+  if (unit == "ms") return *x < 10 ? fmt::format("{:.3f}ms", *x) : fmt::format("{:.1f}ms", *x);
+  return fmt::format("{:.1f}", *x);
+}
+
+}  // namespace
+
+bool parse_tolerance(const std::string& text, double* tolerance, std::string* error) {
+  std::string digits = text;
+  bool percent = !digits.empty() && digits.back() == '%';
+  if (percent) digits.pop_back();
+  char* end = nullptr;
+  double value = digits.empty() ? NAN : std::strtod(digits.c_str(), &end);
+  if (digits.empty() || end != digits.c_str() + digits.size() || !std::isfinite(value)) {
+    *error = fmt::format("'{}': expected a percentage like 10% or a fraction like 0.1", text);
+    return false;
+  }
+  if (value < 0) {
+    *error = fmt::format("'{}': must not be negative", text);
+    return false;
+  }
+  if (!percent && value > 1) {
+    *error = fmt::format("'{}': ambiguous; write {}% or a fraction like 0.1", text, text);
+    return false;
+  }
+  *tolerance = percent ? value / 100 : value;
+  return true;
+}
+
+const char* verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::kBetter:
+      return "better";
+    case Verdict::kSame:
+      return "same";
+    case Verdict::kWorse:
+      return "worse";
+    case Verdict::kRegression:
+      return "REGRESSION";
+  }
+  return "?";
+}
+
+bool Comparison::regression() const {
+  return std::any_of(metrics.begin(), metrics.end(),
+                     [](const MetricComparison& m) { return m.verdict == Verdict::kRegression; });
+}
+
+Comparison compare_runs(const RunRecord& run, const RunRecord& baseline,
+                        const CompareOptions& options) {
+  Comparison c;
+  c.run_id = run.id;
+  c.baseline_id = baseline.id;
+  c.options = options;
+  const nlohmann::json& r = run.summary;
+  const nlohmann::json& b = baseline.summary;
+  if (run.key != baseline.key) {
+    c.warnings.push_back(fmt::format("comparing different targets: the run is {}, the baseline {}",
+                                     run.key, baseline.key));
+  }
+  if (!run.env.host.empty() && !baseline.env.host.empty() && run.env.host != baseline.env.host) {
+    c.warnings.push_back(fmt::format("the run is from host {}, the baseline from {}", run.env.host,
+                                     baseline.env.host));
+  }
+  for (const auto& [record, role] : {std::pair{&run, "run"}, std::pair{&baseline, "baseline"}}) {
+    const nlohmann::json& complete = member(record->summary, "complete");
+    const nlohmann::json& interrupted = member(record->summary, "interrupted");
+    if ((complete.is_boolean() && !complete.get<bool>()) ||
+        (interrupted.is_boolean() && interrupted.get<bool>())) {
+      c.warnings.push_back(
+          fmt::format("the {} {} was incomplete or interrupted", role, record->id));
+    }
+  }
+
+  c.metrics.push_back(text_verdict("result", result_text(baseline), result_text(run),
+                                   baseline.passed() && !run.passed()   ? Verdict::kRegression
+                                   : !baseline.passed() && run.passed() ? Verdict::kBetter
+                                                                        : Verdict::kSame));
+  if (auto br = number_at(b, "rps"), rr = number_at(r, "rps"); br && rr) {
+    c.metrics.push_back(
+        numeric("throughput", "req/s", *br, *rr, Better::kHigher, options.tolerance));
+  }
+  const nlohmann::json& bl = member(b, "latency_ms");
+  const nlohmann::json& rl = member(r, "latency_ms");
+  for (const char* p : {"p50", "p90", "p99", "max"}) {
+    auto bv = number_at(bl, p);
+    auto rv = number_at(rl, p);
+    if (!bv || !rv) continue;
+    c.metrics.push_back(
+        numeric(fmt::format("latency {}", p), "ms", *bv, *rv, Better::kLower, options.tolerance));
+  }
+  c.metrics.push_back(bad_rate("error rate", run_error_rate(b), run_error_rate(r), options, false));
+  compare_steps(r, b, options, &c.metrics);
+  compare_checks(r, b, options, &c.metrics);
+  compare_thresholds(r, b, &c.metrics);
+  return c;
+}
+
+std::string format_comparison(const Comparison& c) {
+  std::string out = fmt::format("run {} against baseline {}, tolerance {:g}%\n", c.run_id,
+                                c.baseline_id, c.options.tolerance * 100);
+  for (const std::string& w : c.warnings)
+    out += fmt::format("warning: {}\n", w);
+  auto label = [](const MetricComparison& m) {
+    return m.unit == "req/s" ? m.metric + " (req/s)" : m.metric;
+  };
+  size_t width = 6;
+  for (const MetricComparison& m : c.metrics)
+    width = std::max(width, label(m).size());
+  width = std::min<size_t>(width, 60);
+  out += fmt::format("\n  {:<{}}  {:>16}  {:>16}  {:>8}  {}\n", "metric", width, "baseline", "run",
+                     "change", "verdict");
+  size_t regressions = 0;
+  for (const MetricComparison& m : c.metrics) {
+    bool numeric = m.baseline.has_value() || m.run.has_value();
+    std::string base = numeric ? format_number(m.baseline, m.unit) : m.baseline_text;
+    std::string run = numeric ? format_number(m.run, m.unit) : m.run_text;
+    std::string change = m.change_pct ? fmt::format("{:+.1f}%", *m.change_pct) : "";
+    out += fmt::format("  {:<{}}  {:>16}  {:>16}  {:>8}  {}\n", label(m), width, base, run, change,
+                       verdict_name(m.verdict));
+    if (m.verdict == Verdict::kRegression) ++regressions;
+  }
+  if (regressions) {
+    out += fmt::format("\nREGRESSION: {} metric{} worse than the baseline beyond {:g}%\n",
+                       regressions, regressions == 1 ? "" : "s", c.options.tolerance * 100);
+  } else {
+    out += fmt::format("\nno regression beyond {:g}%\n", c.options.tolerance * 100);
+  }
+  return out;
+}
+
+nlohmann::json to_json(const Comparison& c) {
+  nlohmann::json metrics = nlohmann::json::array();
+  for (const MetricComparison& m : c.metrics) {
+    nlohmann::json j = {{"metric", m.metric}, {"verdict", verdict_name(m.verdict)}};
+    if (!m.unit.empty()) j["unit"] = m.unit;
+    if (m.baseline || m.run) {
+      j["baseline"] = m.baseline ? nlohmann::json(*m.baseline) : nlohmann::json();
+      j["run"] = m.run ? nlohmann::json(*m.run) : nlohmann::json();
+    } else {
+      j["baseline"] = m.baseline_text;
+      j["run"] = m.run_text;
+    }
+    j["change_pct"] = m.change_pct ? nlohmann::json(*m.change_pct) : nlohmann::json();
+    metrics.push_back(std::move(j));
+  }
+  return {{"run", c.run_id},
+          {"baseline", c.baseline_id},
+          {"tolerance", c.options.tolerance},
+          {"rate_floor", c.options.rate_floor},
+          {"warnings", c.warnings},
+          {"regression", c.regression()},
+          {"metrics", metrics}};
+}
+
+}  // namespace millstone::results

@@ -1,0 +1,136 @@
+#include "results/report.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "results/report_assets.h"
+
+namespace millstone::results {
+
+namespace {
+
+// Inside <script type="application/json"> the only way out is a closing tag;
+// escaping <, > and & (legal JSON escapes inside strings, and they never
+// occur outside strings) makes sure no payload can end the element or open a
+// comment.
+std::string script_safe_json(const nlohmann::json& j) {
+  std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string out;
+  out.reserve(text.size() + text.size() / 16);
+  for (char c : text) {
+    switch (c) {
+      case '<':
+        out += "\\u003c";
+        break;
+      case '>':
+        out += "\\u003e";
+        break;
+      case '&':
+        out += "\\u0026";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// A script embedded in <script> must not contain "</script": the HTML parser
+// would end the element there. "<\/" means the same to JavaScript.
+std::string inline_script(std::string_view js) {
+  std::string out(js);
+  for (size_t at = 0; (at = out.find("</", at)) != std::string::npos; at += 3) {
+    out.replace(at, 2, "<\\/");
+  }
+  return out;
+}
+
+nlohmann::json run_data(const RunRecord& record) {
+  return {{"id", record.id},           {"name", record.name},
+          {"key", record.key},         {"exit_code", record.exit_code},
+          {"passed", record.passed()}, {"environment", to_json(record.env)},
+          {"config", record.config},   {"summary", record.summary}};
+}
+
+}  // namespace
+
+std::string html_report(const RunRecord& record) {
+  std::string title =
+      fmt::format("{} {} - millstone", record.passed() ? "PASSED" : "FAILED", record.name);
+  struct Slot {
+    std::string_view marker;
+    std::string value;
+  };
+  const Slot slots[] = {
+      {"@@TITLE@@", html_escape(title)},
+      {"@@UPLOT_CSS@@", std::string(assets::uplot_css())},
+      {"@@REPORT_CSS@@", std::string(assets::report_css())},
+      {"@@RUN_DATA@@", script_safe_json(run_data(record))},
+      {"@@UPLOT_JS@@", inline_script(assets::uplot_js())},
+      {"@@REPORT_JS@@", inline_script(assets::report_js())},
+  };
+  // One pass over the template: values are never searched for markers, so
+  // a run that contains "@@RUN_DATA@@" stays text.
+  std::string_view tpl = assets::report_template();
+  std::string out;
+  out.reserve(tpl.size() + 128 * 1024);
+  size_t at = 0;
+  while (true) {
+    size_t next = tpl.find("@@", at);
+    if (next == std::string_view::npos) break;
+    const Slot* hit = nullptr;
+    for (const Slot& slot : slots) {
+      if (tpl.compare(next, slot.marker.size(), slot.marker) == 0) hit = &slot;
+    }
+    if (!hit) {
+      out.append(tpl.substr(at, next + 2 - at));
+      at = next + 2;
+      continue;
+    }
+    out.append(tpl.substr(at, next - at));
+    out += hit->value;
+    at = next + hit->marker.size();
+  }
+  out.append(tpl.substr(at));
+  return out;
+}
+
+void write_html_report(const RunRecord& record, const std::string& path) {
+  std::string html = html_report(record);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw ResultsError(fmt::format("cannot open {}: {}", path, strerror(errno)));
+  out << html;
+  out.flush();
+  if (!out) throw ResultsError(fmt::format("cannot write {}: {}", path, strerror(errno)));
+}
+
+}  // namespace millstone::results

@@ -1,0 +1,405 @@
+// The run's result files end to end: `millstone run --report --junit
+// --timeseries -o` against `millstone mock`, then the HTML report rendered in
+// headless Chromium, the JUnit XML read by a real XML parser and the JSON
+// summary validated against docs/summary.schema.json.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "support.h"
+
+namespace millstone::testing {
+namespace {
+
+const char* kMock = R"(
+routes:
+  - path: /api/items
+    headers: {Content-Type: application/json}
+    body: '{"items":[{"id":7}]}'
+  - method: POST
+    path: /api/orders
+    status: 201
+    body: '{"id":{{ counter }}}'
+)";
+
+// Two steps, one check that always fails (with a sample text holding markup
+// that must not break the report), thresholds that pass and one that fails.
+const char* kScenario = R"(
+name: "report <test> & co"
+target: http://127.0.0.1:1
+flows:
+  buyer:
+    steps:
+      - name: items
+        get: /api/items
+        check:
+          status: 200
+          body: {contains: "</script><b>"}
+      - name: order
+        post: /api/orders
+        json: {item: 7}
+        check:
+          status: 201
+scenarios:
+  main: {executor: constant-vus, vus: 2, duration: 2s}
+thresholds:
+  - latency.p99 < 5s
+  - checks > 99%
+)";
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct Command {
+  int exit_code = -1;
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+
+// Runs argv with stdout and stderr in files, in its own process group so a
+// timeout kills everything it started (Chromium forks helpers).
+Command run_command(const std::vector<std::string>& args, double timeout_s) {
+  std::string out_path = write_temp_file("", ".stdout");
+  std::string err_path = write_temp_file("", ".stderr");
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    int out = open(out_path.c_str(), O_WRONLY | O_TRUNC);
+    int err = open(err_path.c_str(), O_WRONLY | O_TRUNC);
+    int null = open("/dev/null", O_RDONLY);
+    dup2(out, 1);
+    dup2(err, 2);
+    dup2(null, 0);
+    std::vector<char*> argv;
+    for (const std::string& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  Command result;
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(static_cast<int>(timeout_s * 1000));
+  int status = 0;
+  while (true) {
+    pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(-pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      result.timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // Helpers of a process that ended on its own go too.
+  kill(-pid, SIGKILL);
+  if (!result.timed_out && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  result.out = read_file(out_path);
+  result.err = read_file(err_path);
+  unlink(out_path.c_str());
+  unlink(err_path.c_str());
+  return result;
+}
+
+struct Rendered {
+  Command run;
+  std::string dom;
+  std::string status;  // body's data-status
+  int charts = -1;
+  long points = -1;
+  std::vector<std::string> console_errors;
+};
+
+std::string attribute(const std::string& dom, const std::string& name) {
+  std::smatch m;
+  std::regex pattern("<body[^>]*\\s" + name + "=\"([^\"]*)\"");
+  if (std::regex_search(dom, m, pattern)) return m[1];
+  return "";
+}
+
+// Lines in which Chromium reports what the page printed to its console or
+// an uncaught exception: "[...:INFO:CONSOLE(12)] "Uncaught Error: ...", source: ...".
+std::vector<std::string> console_lines(const std::string& err) {
+  std::vector<std::string> found;
+  std::istringstream in(err);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find("CONSOLE(") != std::string::npos || line.find("Uncaught") != std::string::npos ||
+        line.find(":CONSOLE:") != std::string::npos) {
+      found.push_back(line);
+    }
+  }
+  return found;
+}
+
+Rendered render(const std::string& html_path, const std::string& extra = "--dump-dom") {
+  char dir_template[] = "/tmp/millstone-chromium-XXXXXX";
+  std::string profile = mkdtemp(dir_template);
+  Rendered r;
+  r.run = run_command(
+      {"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+       "--no-first-run", "--disable-background-networking", "--disable-component-update",
+       "--disable-sync", "--user-data-dir=" + profile, "--enable-logging=stderr", "--v=0",
+       "--virtual-time-budget=5000", "--window-size=1400,3000", extra, "file://" + html_path},
+      30);
+  run_command({"/bin/rm", "-rf", profile}, 10);
+  r.dom = r.run.out;
+  r.status = attribute(r.dom, "data-status");
+  std::string charts = attribute(r.dom, "data-charts");
+  std::string points = attribute(r.dom, "data-points");
+  if (!charts.empty()) r.charts = std::stoi(charts);
+  if (!points.empty()) r.points = std::stol(points);
+  r.console_errors = console_lines(r.run.err);
+  return r;
+}
+
+bool have(const std::string& path) {
+  return access(path.c_str(), X_OK) == 0;
+}
+
+std::string python(const std::string& program, const std::vector<std::string>& args,
+                   int* exit_code) {
+  std::string script = write_temp_file(program, ".py");
+  std::vector<std::string> argv = {"/usr/bin/env", "python3", script};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Command c = run_command(argv, 30);
+  unlink(script.c_str());
+  *exit_code = c.exit_code;
+  return c.out + c.err;
+}
+
+class ReportIntegration : public ::testing::Test {
+ protected:
+  // One scenario run shared by the tests below: runs take seconds.
+  static void SetUpTestSuite() {
+    mock_ = new MockServer(kMock);
+    scenario_path_ = write_temp_file(kScenario, ".yaml");
+    report_ = write_temp_file("", ".html");
+    junit_ = write_temp_file("", ".xml");
+    csv_ = write_temp_file("", ".csv");
+    summary_ = write_temp_file("", ".json");
+    run_ = new ProcessResult(run_millstone(
+        {"run", scenario_path_, "--target", mock_->url(""), "-w", "1", "-q", "--no-history", "-o",
+         summary_, "--report", report_, "--junit", junit_, "--timeseries", csv_},
+        60));
+  }
+  static void TearDownTestSuite() {
+    delete run_;
+    delete mock_;
+  }
+  void SetUp() override {
+    ASSERT_EQ(run_->exit_code, 99) << "the failing check fails a threshold\n"
+                                   << run_->out << run_->err;
+  }
+  static inline MockServer* mock_ = nullptr;
+  static inline ProcessResult* run_ = nullptr;
+  static inline std::string scenario_path_, report_, junit_, csv_, summary_;
+};
+
+TEST_F(ReportIntegration, ReportRendersInHeadlessChromiumWithoutErrors) {
+  ASSERT_TRUE(have("/usr/bin/chromium")) << "install chromium (scripts/install-deps.sh)";
+  Rendered r = render(report_);
+  ASSERT_FALSE(r.run.timed_out) << r.run.err;
+  EXPECT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
+  // Throughput, latency, VUs, per-step p99 over time, and the percentile curve.
+  EXPECT_EQ(r.charts, 5);
+  EXPECT_GT(r.points, 0);
+  EXPECT_NE(r.dom.find("<canvas"), std::string::npos) << "uPlot drew canvases";
+  EXPECT_TRUE(r.console_errors.empty()) << r.console_errors.front();
+  // The page shows the run: verdict, the failed check with its sample, the thresholds.
+  EXPECT_NE(r.dom.find("FAILED"), std::string::npos);
+  EXPECT_NE(r.dom.find("buyer/items"), std::string::npos);
+  EXPECT_NE(r.dom.find("checks &gt; 99%"), std::string::npos);
+  EXPECT_NE(r.dom.find("report &lt;test&gt; &amp; co"), std::string::npos);
+  EXPECT_EQ(r.dom.find("<b>"), std::string::npos) << "sample text stayed text";
+}
+
+TEST_F(ReportIntegration, ConsoleErrorDetectionCatchesABrokenPage) {
+  ASSERT_TRUE(have("/usr/bin/chromium")) << "install chromium (scripts/install-deps.sh)";
+  // A page that throws: Chromium must log it and the detector must see it.
+  std::string broken = write_temp_file(
+      "<!doctype html><html><body><script>null.boom();</script></body></html>", ".html");
+  Rendered b = render(broken);
+  ASSERT_FALSE(b.run.timed_out);
+  EXPECT_FALSE(b.console_errors.empty()) << "no console line in:\n" << b.run.err;
+  // The real report with its run data corrupted: the page says so in data-status.
+  std::string html = read_file(report_);
+  size_t at = html.find("id=\"run-data\">");
+  ASSERT_NE(at, std::string::npos);
+  html.insert(at + 14, "{");
+  std::string corrupted = write_temp_file(html, ".html");
+  Rendered c = render(corrupted);
+  EXPECT_EQ(c.status.rfind("error: ", 0), 0u) << c.status;
+  EXPECT_FALSE(c.console_errors.empty());
+}
+
+TEST_F(ReportIntegration, ReportLoadsNothingFromTheNetwork) {
+  std::string html = read_file(report_);
+  ASSERT_GT(html.size(), 50'000u) << "uPlot is embedded";
+  std::regex external(
+      R"((src|href)\s*=\s*["']?\s*(https?:)?//|url\(\s*["']?\s*(https?:)?//|@import|import\s*\(?\s*["']https?:)",
+      std::regex::icase);
+  std::smatch m;
+  EXPECT_FALSE(std::regex_search(html, m, external)) << m.str();
+}
+
+TEST_F(ReportIntegration, ScreenshotIsDrawn) {
+  ASSERT_TRUE(have("/usr/bin/chromium"));
+  std::string png = write_temp_file("", ".png");
+  unlink(png.c_str());
+  Rendered r = render(report_, "--screenshot=" + png);
+  ASSERT_FALSE(r.run.timed_out);
+  std::string bytes = read_file(png);
+  ASSERT_GT(bytes.size(), 10'000u) << r.run.err;
+  EXPECT_EQ(bytes.substr(1, 3), "PNG");
+}
+
+TEST_F(ReportIntegration, JunitParsesWithCountsAndFailures) {
+  int code = 0;
+  std::string out = python(R"(
+import json, sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+suites = {s.get("name"): {"tests": int(s.get("tests")), "failures": int(s.get("failures")),
+          "cases": len(s.findall("testcase")), "failed": len(s.findall("testcase/failure")),
+          "messages": [f.get("message") for f in s.findall("testcase/failure")],
+          "texts": [f.text or "" for f in s.findall("testcase/failure")]}
+          for s in root.findall("testsuite")}
+print(json.dumps({"root": root.tag, "tests": int(root.get("tests")),
+                  "failures": int(root.get("failures")), "suites": suites}))
+)",
+                           {junit_}, &code);
+  ASSERT_EQ(code, 0) << out;
+  auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["root"], "testsuites");
+  EXPECT_EQ(j["tests"], 2 + 3 + 1);  // thresholds, checks (2 status + 1 body), run
+  EXPECT_EQ(j["failures"], 2);       // the body check and the checks threshold
+  for (const char* name : {"thresholds", "checks", "run"}) {
+    ASSERT_TRUE(j["suites"].contains(name)) << out;
+    EXPECT_EQ(j["suites"][name]["tests"], j["suites"][name]["cases"]) << name;
+    EXPECT_EQ(j["suites"][name]["failures"], j["suites"][name]["failed"]) << name;
+  }
+  EXPECT_EQ(j["suites"]["thresholds"]["failures"], 1);
+  EXPECT_NE(j["suites"]["thresholds"]["messages"][0].get<std::string>().find("limit: checks > 99%"),
+            std::string::npos);
+  EXPECT_EQ(j["suites"]["checks"]["failures"], 1);
+  EXPECT_NE(j["suites"]["checks"]["texts"][0].get<std::string>().find("e.g. "), std::string::npos)
+      << "the sampled failure text is in the failure";
+  EXPECT_EQ(j["suites"]["run"]["failures"], 0);
+}
+
+TEST_F(ReportIntegration, CsvSeriesHasOneRowPerSecondWithStepColumns) {
+  std::string csv = read_file(csv_);
+  auto summary = read_json(summary_);
+  std::vector<std::string> rows;
+  std::istringstream in(csv);
+  for (std::string line; std::getline(in, line);)
+    rows.push_back(line);
+  ASSERT_EQ(rows.size(), summary["timeline"].size() + 1) << csv;
+  ASSERT_GE(rows.size(), 3u);
+  EXPECT_EQ(rows[0].rfind("second,requests,rps,", 0), 0u);
+  EXPECT_NE(rows[0].find(",step:buyer/items:p99_ms,"), std::string::npos) << rows[0];
+  EXPECT_NE(rows[0].find(",step:buyer/order:p99_ms"), std::string::npos) << rows[0];
+  EXPECT_EQ(rows[1].rfind("0," + summary["timeline"][0]["requests"].dump() + ",", 0), 0u)
+      << rows[1];
+}
+
+TEST(ReportIntegrationUrl, NdjsonSeriesAndJunitForAUrlRun) {
+  MockServer mock(kMock);
+  std::string series = write_temp_file("", ".ndjson");
+  std::string junit = write_temp_file("", ".xml");
+  std::string out = write_temp_file("", ".json");
+  auto r = run_millstone({"run", mock.url("/api/items"), "-c", "2", "-d", "2s", "-w", "1", "-q",
+                          "--no-history", "-o", out, "--timeseries", series, "--junit", junit},
+                         60);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto summary = read_json(out);
+  std::istringstream in(read_file(series));
+  size_t n = 0;
+  for (std::string line; std::getline(in, line); ++n) {
+    ASSERT_LT(n, summary["timeline"].size());
+    EXPECT_EQ(nlohmann::json::parse(line), summary["timeline"][n]);
+  }
+  EXPECT_EQ(n, summary["timeline"].size());
+  EXPECT_GE(n, 2u);
+  int code = 0;
+  std::string counts = python(R"(
+import sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+print(root.get("tests"), root.get("failures"), [s.get("name") for s in root.findall("testsuite")])
+)",
+                              {junit}, &code);
+  ASSERT_EQ(code, 0) << counts;
+  EXPECT_EQ(counts, "1 0 ['thresholds', 'checks', 'run']\n");
+}
+
+// docs/summary.schema.json describes every summary millstone writes.
+const char* kValidate = R"(
+import json, sys
+from jsonschema import Draft202012Validator
+schema = json.load(open(sys.argv[1]))
+Draft202012Validator.check_schema(schema)
+# The published schema lets later versions add fields; here every object that
+# lists its properties must list all of them, so no field goes undocumented.
+def strict(node):
+    if isinstance(node, dict):
+        if "properties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for k, v in node.items():
+            if k != "if":  # a condition names the properties it tests, not all of them
+                strict(v)
+    elif isinstance(node, list):
+        for v in node:
+            strict(v)
+strict(schema)
+validator = Draft202012Validator(schema)
+bad = 0
+for path in sys.argv[2:]:
+    for e in validator.iter_errors(json.load(open(path))):
+        bad += 1
+        print(path, "/".join(str(p) for p in e.absolute_path), e.message)
+sys.exit(1 if bad else 0)
+)";
+
+TEST_F(ReportIntegration, SummariesValidateAgainstTheSchema) {
+  int code = 0;
+  std::string check = python("import jsonschema\n", {}, &code);
+  ASSERT_EQ(code, 0) << "python3-jsonschema is missing (scripts/install-deps.sh): " << check;
+  MockServer mock(kMock);
+  std::string url_summary = write_temp_file("", ".json");
+  auto r = run_millstone({"run", mock.url("/api/items"), "-c", "2", "-d", "1s", "-r", "50", "-w",
+                          "1", "-q", "--no-history", "-o", url_summary},
+                         60);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::string schema = std::string(MILLSTONE_SOURCE_DIR) + "/docs/summary.schema.json";
+  std::string out = python(kValidate, {schema, summary_, url_summary}, &code);
+  EXPECT_EQ(code, 0) << out;
+  // The schema is strict: it is no use if it accepts anything.
+  auto broken = read_json(summary_);
+  broken["timeline"][0]["requests"] = "many";
+  broken["steps"][0]["latency_ms"].erase("p50");
+  broken["surprise"] = 1;
+  std::string broken_path = write_temp_file(broken.dump(), ".json");
+  out = python(kValidate, {schema, broken_path}, &code);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("timeline/0/requests"), std::string::npos) << out;
+  EXPECT_NE(out.find("'p50' is a required property"), std::string::npos) << out;
+  EXPECT_NE(out.find("surprise"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace millstone::testing

@@ -1,0 +1,98 @@
+#include "results/report.h"
+
+#include <regex>
+
+#include <gtest/gtest.h>
+
+namespace millstone::results {
+namespace {
+
+RunRecord sample_record(const std::string& hostile) {
+  RunRecord r;
+  r.id = "20261123-032041-4f2a";
+  r.name = "shop.yaml";
+  r.exit_code = 99;
+  r.env.host = "box";
+  r.env.started_unix_ms = 1795000000000;
+  r.config = {{"scenario_file", "shop.yaml"}, {"scenario_source", hostile}};
+  r.summary = {
+      {"schema_version", 1},
+      {"model", "scenario"},
+      {"scenario", hostile},
+      {"requests", 10},
+      {"timeline", nlohmann::json::array({{{"second", 0}, {"requests", 10}}})},
+      {"checks",
+       {{{"name", "buyer/items: status"}, {"passed", 1}, {"failed", 1}, {"samples", {hostile}}}}}};
+  return r;
+}
+
+// The text between <script type="application/json" id="run-data"> and </script>.
+std::string run_data_text(const std::string& html) {
+  const std::string open = "<script type=\"application/json\" id=\"run-data\">";
+  size_t start = html.find(open);
+  if (start == std::string::npos) return "";
+  start += open.size();
+  size_t end = html.find("</script>", start);
+  if (end == std::string::npos) return "";
+  return html.substr(start, end - start);
+}
+
+TEST(HtmlReport, EmbedsTheRunSoThatNoPayloadCanBreakOut) {
+  std::string hostile = "</script><script>alert(1)</script><!-- & -->\"'";
+  std::string html = html_report(sample_record(hostile));
+  EXPECT_EQ(html.find("<script>alert(1)"), std::string::npos);
+  std::string data = run_data_text(html);
+  ASSERT_FALSE(data.empty());
+  EXPECT_EQ(data.find('<'), std::string::npos);
+  EXPECT_EQ(data.find('>'), std::string::npos);
+  EXPECT_EQ(data.find('&'), std::string::npos);
+  // ... and it still reads back exactly.
+  auto j = nlohmann::json::parse(data);
+  EXPECT_EQ(j["summary"]["scenario"], hostile);
+  EXPECT_EQ(j["summary"]["checks"][0]["samples"][0], hostile);
+  EXPECT_EQ(j["config"]["scenario_source"], hostile);
+  EXPECT_EQ(j["id"], "20261123-032041-4f2a");
+  EXPECT_EQ(j["exit_code"], 99);
+  EXPECT_EQ(j["environment"]["host"], "box");
+}
+
+TEST(HtmlReport, InvalidUtf8InTheRunDoesNotThrow) {
+  std::string html = html_report(sample_record(std::string("bad \xff\xfe bytes")));
+  auto j = nlohmann::json::parse(run_data_text(html));
+  EXPECT_NE(j["summary"]["scenario"].get<std::string>().find("bad "), std::string::npos);
+}
+
+TEST(HtmlReport, IsSelfContained) {
+  RunRecord record = sample_record("x");
+  record.name = "http://127.0.0.1:8080/<b>";
+  std::string html = html_report(record);
+  EXPECT_EQ(html.find("@@"), std::string::npos) << "a template marker was left unfilled";
+  EXPECT_NE(html.find("var uPlot="), std::string::npos) << "uPlot is embedded";
+  EXPECT_NE(html.find(".uplot"), std::string::npos) << "uPlot's style sheet is embedded";
+  EXPECT_NE(html.find("body.dataset.status = \"ok\""), std::string::npos)
+      << "the report script is embedded";
+  EXPECT_NE(html.find("<title>FAILED http://127.0.0.1:8080/&lt;b&gt; - millstone</title>"),
+            std::string::npos);
+  std::regex external(
+      R"((src|href)\s*=\s*["']?\s*(https?:)?//|url\(\s*["']?\s*(https?:)?//|@import|import\s*\(?\s*["']https?:)",
+      std::regex::icase);
+  EXPECT_FALSE(std::regex_search(html, external)) << "the report must not load anything";
+  // Four script elements (error handler, run data, uPlot, report): nothing
+  // embedded ends one early.
+  size_t closed = 0;
+  for (size_t at = 0; (at = html.find("</script", at)) != std::string::npos; ++at)
+    ++closed;
+  EXPECT_EQ(closed, 4u);
+}
+
+TEST(HtmlReport, WriteFailsWithTheFileName) {
+  try {
+    write_html_report(sample_record("x"), "/nonexistent-dir/report.html");
+    FAIL() << "expected ResultsError";
+  } catch (const ResultsError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/report.html"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace millstone::results
