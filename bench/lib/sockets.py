@@ -58,6 +58,15 @@ def mock_open(port, path):
     return None
 
 
+def meminfo_kib():
+    out = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = int(v.split()[0])
+    return out
+
+
 def scenario_text(port, path, n, ramp_s, hold_s, push):
     hold = "{duration: 24h, latency_from: $.sent_us}" if push else "24h"
     return f"""name: ws-{'push' if push else 'hold'}-{n}
@@ -94,7 +103,8 @@ def run(a, tools, srv, tmp):
     if a.workers:
         cmd += ["-w", str(a.workers)]
     total_s = a.ramp + a.hold
-    samples = []  # (t, open at mock, workers RSS KiB, nworkers, tcp inuse, tcp mem pages)
+    samples = []  # (t, open at mock, workers RSS KiB, nworkers, tcp inuse, tcp mem pages, meminfo)
+    before = meminfo_kib()
     all_t = None
     with open(out_p, "w") as out, open(err_p, "w") as err:
         t0 = time.monotonic()
@@ -119,7 +129,7 @@ def run(a, tools, srv, tmp):
                 kids = vm.children(proc.pid)
                 rss = sum((vm.status_kib(k) or {}).get("VmRSS", 0) for k in kids)
                 inuse, mem = vm.tcp_sockstat()
-                samples.append((t, opened, rss, len(kids), inuse, mem))
+                samples.append((t, opened, rss, len(kids), inuse, mem, meminfo_kib()))
             time.sleep(0.05)
         wall = time.monotonic() - t0
         _, status, ru = os.wait4(proc.pid, 0)
@@ -139,7 +149,7 @@ def run(a, tools, srv, tmp):
     if not end:
         raise bl.BenchError(f"no sample near the end of the hold ({total_s - 6}-{total_s - 1.5}s)")
     last = end[-1]
-    return {"summary": summary, "all_t": all_t, "end": last, "wall": wall,
+    return {"summary": summary, "all_t": all_t, "end": last, "wall": wall, "before": before,
             "cpu_s": ru.ru_utime + ru.ru_stime, "samples": samples, "stderr": err_text}
 
 
@@ -200,7 +210,8 @@ def main():
 
     s = r["summary"]
     sockets = s.get("sockets", {})
-    t, opened, rss, nworkers, inuse, mem = r["end"]
+    t, opened, rss, nworkers, inuse, mem, mi = r["end"]
+    b = r["before"]
     print()
     ramp = "never (!)" if r["all_t"] is None else f"{r['all_t']:.1f} s"
     print(f"ramp-up: all {a.connections:,} open at the mock after {ramp} (ramp planned {a.ramp} s)")
@@ -213,6 +224,10 @@ def main():
     if inuse is not None:
         print(f"kernel: {inuse:,} TCP sockets in use, {mem * 4 // 1024:,} MiB TCP buffer memory "
               f"(both ends, not in any RSS)")
+    used = (b["MemAvailable"] - mi["MemAvailable"]) / a.connections
+    slab = (mi["Slab"] - b["Slab"]) / a.connections
+    print(f"whole machine (client + mock + kernel): {used:.2f} KiB per connection less "
+          f"MemAvailable, of which kernel slab {slab:.2f} KiB")
     print(f"millstone CPU {r['cpu_s']:.1f} s over {r['wall']:.1f} s")
     if a.mode == "push":
         d = sockets.get("delivery_latency_ms")

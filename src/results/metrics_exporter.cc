@@ -204,7 +204,7 @@ class Exporter final : public MetricsExporter {
 
   std::string exposition() const override {
     std::lock_guard lock(mu_);
-    return render_exposition(labels_, total_, vus_, elapsed_s_);
+    return render_exposition(labels_, total_, vus_, elapsed_s_, sockets_open_);
   }
 
   void on_second(uint64_t index, const metrics::Snapshot& second,
@@ -212,6 +212,7 @@ class Exporter final : public MetricsExporter {
     std::lock_guard lock(mu_);
     total_ = total;
     vus_ = second.vus;
+    sockets_open_ = second.sockets ? second.sockets->open : 0;
     elapsed_s_ = static_cast<double>(index + 1);
   }
 
@@ -233,6 +234,7 @@ class Exporter final : public MetricsExporter {
   mutable std::mutex mu_;
   metrics::Snapshot total_;
   uint64_t vus_ = 0;
+  uint64_t sockets_open_ = 0;
   double elapsed_s_ = 0;
 };
 
@@ -360,8 +362,56 @@ const std::vector<double>& duration_bucket_bounds() {
   return bounds;
 }
 
+namespace {
+
+// WebSocket and TCP steps: only in runs that have them.
+void write_socket_families(ExpositionWriter& w, const metrics::SocketStats& s, uint64_t open) {
+  w.family("millstone_sockets_open", "gauge",
+           "WebSocket and TCP connections open at the end of the latest second.");
+  w.sample("millstone_sockets_open", {}, open);
+  w.family("millstone_socket_connections_total", "counter",
+           "WebSocket and TCP connections established (WebSocket: handshake done).");
+  w.sample("millstone_socket_connections_total", {}, s.connected);
+  w.family("millstone_socket_messages_total", "counter", "Socket messages, by direction.");
+  w.sample("millstone_socket_messages_total", {{"direction", "in"}}, s.messages_in);
+  w.sample("millstone_socket_messages_total", {{"direction", "out"}}, s.messages_out);
+  w.family("millstone_socket_payload_bytes_total", "counter",
+           "WebSocket payload or TCP stream bytes, by direction.");
+  w.sample("millstone_socket_payload_bytes_total", {{"direction", "in"}}, s.bytes_in);
+  w.sample("millstone_socket_payload_bytes_total", {{"direction", "out"}}, s.bytes_out);
+  w.family("millstone_socket_ignored_messages_total", "counter",
+           "Messages an expect did not match (unmatched) or that no step waited for "
+           "(unsolicited).");
+  w.sample("millstone_socket_ignored_messages_total", {{"reason", "unmatched"}}, s.unmatched);
+  w.sample("millstone_socket_ignored_messages_total", {{"reason", "unsolicited"}}, s.unsolicited);
+  w.family("millstone_socket_disconnects_total", "counter", "Socket disconnects, by cause.");
+  for (size_t i = 0; i < metrics::kDisconnectCauseCount; ++i) {
+    w.sample("millstone_socket_disconnects_total",
+             {{"cause", metrics::disconnect_cause_name(static_cast<metrics::DisconnectCause>(i))}},
+             s.disconnects[i]);
+  }
+  w.family("millstone_socket_close_codes_total", "counter",
+           "WebSocket close codes the servers sent.");
+  for (const auto& [code, count] : s.close_codes) {
+    w.sample("millstone_socket_close_codes_total", {{"code", std::to_string(code)}}, count);
+  }
+  w.family("millstone_socket_connect_duration_seconds", "histogram", "TCP connect time.");
+  w.histogram("millstone_socket_connect_duration_seconds", "", s.connect_time);
+  w.family("millstone_socket_handshake_duration_seconds", "histogram",
+           "WebSocket upgrade request to 101 response.");
+  w.histogram("millstone_socket_handshake_duration_seconds", "", s.handshake_time);
+  w.family("millstone_socket_first_message_seconds", "histogram",
+           "Time from connected to the first message received.");
+  w.histogram("millstone_socket_first_message_seconds", "", s.first_message);
+  w.family("millstone_socket_delivery_latency_seconds", "histogram",
+           "Pushed messages: their send time (latency_from) to arrival.");
+  w.histogram("millstone_socket_delivery_latency_seconds", "", s.delivery);
+}
+
+}  // namespace
+
 std::string render_exposition(const ExporterLabels& labels, const metrics::Snapshot& total,
-                              uint64_t vus, double elapsed_s) {
+                              uint64_t vus, double elapsed_s, uint64_t sockets_open) {
   ExpositionWriter w(labels.run_id);
   const bool scenario = !labels.step_names.empty() || !total.steps.empty();
 
@@ -452,6 +502,7 @@ std::string render_exposition(const ExporterLabels& labels, const metrics::Snaps
   w.family("millstone_connections_opened_total", "counter",
            "Connections opened, reconnections included.");
   w.sample("millstone_connections_opened_total", {}, total.connections_opened);
+  if (total.sockets) write_socket_families(w, *total.sockets, sockets_open);
   return w.take();
 }
 

@@ -39,8 +39,9 @@ const std::vector<double>& duration_bucket_bounds();
 
 // The exposition text for one state of a run: the merged totals so far, the
 // VUs alive in the latest second, and how many seconds have been reported.
+// `sockets_open`: WebSocket/TCP connections open at the end of the latest second.
 std::string render_exposition(const ExporterLabels& labels, const metrics::Snapshot& total,
-                              uint64_t vus, double elapsed_s);
+                              uint64_t vus, double elapsed_s, uint64_t sockets_open = 0);
 
 class MetricsExporter : public cluster::ProgressSink {
  public:

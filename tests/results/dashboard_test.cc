@@ -56,7 +56,9 @@ std::map<std::string, std::set<std::string>> emitted() {
   total.checks.resize(1);
   total.flows.resize(1);
   total.status_counts[200] = 1;
-  std::string text = render_exposition(labels, total, 1, 1);
+  total.sockets.emplace();
+  total.sockets->close_codes[1001] = 1;
+  std::string text = render_exposition(labels, total, 1, 1, 1);
   std::map<std::string, std::set<std::string>> out;
   std::istringstream in(text);
   std::string line;

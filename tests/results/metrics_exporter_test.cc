@@ -95,6 +95,25 @@ Snapshot scenario_total() {
   return s;
 }
 
+// A scenario run with WebSocket steps: 40 connections, pushes with delivery latency.
+Snapshot socket_total() {
+  Snapshot s = scenario_total();
+  metrics::SocketStats& k = s.sockets.emplace();
+  k.connected = 40;
+  k.messages_in = 400;
+  k.messages_out = 40;
+  k.bytes_in = 12000;
+  k.bytes_out = 800;
+  k.unsolicited = 3;
+  k.add_disconnect(metrics::DisconnectCause::kServerClose);
+  k.close_codes[1001] = 1;
+  for (int i = 0; i < 400; ++i)
+    k.delivery.record(2000 + i);
+  for (int i = 0; i < 40; ++i)
+    k.connect_time.record(150);
+  return s;
+}
+
 // ---------------------------------------------------------------------------
 // Exposition text
 
@@ -247,6 +266,21 @@ TEST(MetricsExposition, UnnamedStepsAndFlowsAreLabelledByIndex) {
 
 // ---------------------------------------------------------------------------
 // The exporter as a ProgressSink
+
+TEST(MetricsExposition, SocketFamiliesOnlyInRunsWithSockets) {
+  EXPECT_EQ(render_exposition(scenario_labels(), scenario_total(), 10, 3).find("millstone_socket"),
+            std::string::npos);
+  auto s = samples(render_exposition(scenario_labels(), socket_total(), 10, 3, 39));
+  EXPECT_EQ(s["millstone_sockets_open{run_id=\"run-1\"}"], "39");
+  EXPECT_EQ(s["millstone_socket_messages_total{run_id=\"run-1\",direction=\"in\"}"], "400");
+  EXPECT_EQ(s["millstone_socket_disconnects_total{run_id=\"run-1\",cause=\"server_close\"}"], "1");
+  EXPECT_EQ(s["millstone_socket_close_codes_total{run_id=\"run-1\",code=\"1001\"}"], "1");
+  EXPECT_EQ(s["millstone_socket_delivery_latency_seconds_count{run_id=\"run-1\"}"], "400");
+  EXPECT_EQ(s["millstone_socket_delivery_latency_seconds_bucket{run_id=\"run-1\",le=\"0.003\"}"],
+            "400");
+  EXPECT_EQ(s["millstone_socket_delivery_latency_seconds_bucket{run_id=\"run-1\",le=\"0.002\"}"],
+            "0");
+}
 
 TEST(MetricsExporter, FollowsOnSecondAndReportsTheLatestSecondsVus) {
   std::string error;
@@ -481,10 +515,12 @@ TEST(MetricsExporterPromtool, LintIsCleanForUrlAndScenarioRuns) {
   if (access(kPromtool, X_OK) != 0) GTEST_SKIP() << "promtool is not installed";
   ExporterLabels odd = scenario_labels();
   odd.name = "odd \"name\"\\ with\nline feed";
-  for (const std::string& text : {render_exposition(url_labels(), Snapshot{}, 0, 0),
-                                  render_exposition(url_labels(), scenario_total(), 0, 5),
-                                  render_exposition(scenario_labels(), scenario_total(), 10, 5),
-                                  render_exposition(odd, scenario_total(), 10, 5)}) {
+  for (const std::string& text :
+       {render_exposition(url_labels(), Snapshot{}, 0, 0),
+        render_exposition(url_labels(), scenario_total(), 0, 5),
+        render_exposition(scenario_labels(), scenario_total(), 10, 5),
+        render_exposition(odd, scenario_total(), 10, 5),
+        render_exposition(scenario_labels(), socket_total(), 10, 5, 39)}) {
     ToolResult r = promtool_check(text);
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_EQ(r.output, "") << text;
