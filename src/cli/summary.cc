@@ -112,6 +112,19 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
                           group_thousands(t.error_counts[i]));
   }
   out += fmt::format("  {:<13}{}\n", "errors", errors.empty() ? "none" : errors);
+  // Machine limits, not the target: say which one and how to raise it.
+  if (t.error_counts[static_cast<size_t>(ErrorCause::kLocalPorts)] > 0) {
+    out += fmt::format(
+        "  {:<13}{}\n", "",
+        "local_ports_exhausted: no free local port towards the target; spread connections over "
+        "more --source-address values or widen net.ipv4.ip_local_port_range (docs/scale.md)");
+  }
+  if (t.error_counts[static_cast<size_t>(ErrorCause::kFdLimit)] > 0) {
+    out += fmt::format(
+        "  {:<13}{}\n", "",
+        "fd_limit: a worker ran out of file descriptors; raise the hard limit (ulimit -Hn) or "
+        "use more --workers (docs/scale.md)");
+  }
   out += fmt::format("  {:<13}sent {} ({}/s)  received {} ({}/s)\n", "bytes",
                      format_bytes(static_cast<double>(t.bytes_sent)),
                      format_bytes(rate_of(t.bytes_sent, result.duration_s)),

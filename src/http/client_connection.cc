@@ -79,7 +79,7 @@ void ClientConnection::close_socket(bool reset) {
   if (!out_.empty() || out_.capacity() > 15) std::string().swap(out_);
 }
 
-void ClientConnection::connect(int64_t now_ns, const net::Endpoint& endpoint) {
+void ClientConnection::connect(int64_t now_ns, const net::Endpoint& endpoint, bool bind_sources) {
   close_socket(false);
   connect_started_ns_ = now_ns;
   fd_ = net::tcp_socket(endpoint.family());
@@ -90,7 +90,7 @@ void ClientConnection::connect(int64_t now_ns, const net::Endpoint& endpoint) {
     return;
   }
   net::set_no_delay(fd_);
-  if (!context_.sources.empty() &&
+  if (bind_sources && !context_.sources.empty() &&
       net::bind_source(fd_, context_.sources[index_ % context_.sources.size()]) < 0) {
     int err = errno;
     ::close(fd_);
@@ -219,12 +219,20 @@ void ClientConnection::read_some(bool peer_closing) {
             fail(ErrorCause::kUnexpectedData);
             return;
           }
+        }
+        const uint64_t registration = registration_;
+        if (result.consumed != static_cast<size_t>(n)) {
           complete_response(net::now_ns(), buffer.data() + result.consumed,
                             static_cast<size_t>(n) - result.consumed);
-          return;
+        } else {
+          complete_response(net::now_ns(), nullptr, 0);
         }
-        complete_response(net::now_ns(), nullptr, 0);
-        return;
+        // After a 101 the same connection continues in raw mode: what is
+        // still in the kernel (a full buffer) or the FIN that came with this
+        // edge would otherwise never be read, as no new edge reports them.
+        if (!raw_ || registration_ != registration || fd_ < 0) return;
+        if (static_cast<size_t>(n) < buffer.size() && !peer_closing) return;
+        continue;
       }
       // A short read means the socket is drained for now; edge-triggered
       // epoll reports the next arrival, so skip the extra EAGAIN syscall.
@@ -361,6 +369,7 @@ void ClientConnection::flush_raw() {
     return;
   }
   std::string().swap(out_);
+  listener_.on_writable(*this);
 }
 
 }  // namespace millstone::http

@@ -40,6 +40,9 @@ class ClientListener {
     (void)data;
     return size;
   }
+  // Raw mode: bytes that send_raw had to keep (unsent_bytes() > 0) have all
+  // been written now. Lets the owner apply back-pressure.
+  virtual void on_writable(ClientConnection& connection) { (void)connection; }
 };
 
 // Shared by all connections of one worker: what they send and where.
@@ -65,9 +68,11 @@ class ClientConnection final : public net::IoHandler {
   ClientConnection& operator=(const ClientConnection&) = delete;
 
   // Starts connecting; the outcome arrives as on_connected or on_failure.
-  void connect(int64_t now_ns) { connect(now_ns, context_.endpoint); }
+  void connect(int64_t now_ns) { connect(now_ns, context_.endpoint, true); }
   // The same, to another endpoint than the context's (WebSocket/TCP steps).
-  void connect(int64_t now_ns, const net::Endpoint& endpoint);
+  // The context's sources were chosen for its endpoint; `bind_sources` says
+  // whether they suit this one too (same family, loopback only to loopback).
+  void connect(int64_t now_ns, const net::Endpoint& endpoint, bool bind_sources);
   // Raw mode: from now on every byte read goes to ClientListener::on_data
   // (the connection must be idle). A 101 response to a request sent with
   // allow_upgrade(true) switches to raw mode by itself, before on_response,
@@ -79,7 +84,7 @@ class ClientConnection final : public net::IoHandler {
   // kept and written on EPOLLOUT. Returns false when the connection failed
   // (on_failure has been called).
   bool send_raw(std::string_view bytes);
-  // Bytes send_raw could not write yet.
+  // Bytes send_raw could not write yet; on_writable says when they are gone.
   size_t unsent_bytes() const { return out_.size(); }
   // Sends a complete serialized request; only when idle. The bytes must stay
   // valid until the response (or failure) is reported. `intended_ns` is when

@@ -120,6 +120,7 @@ class SocketSession final : public net::IoHandler, private ws::EventSink {
       dead_ = true;
       return;
     }
+    compact_output();
     output_.append(bytes);
   }
 
@@ -180,7 +181,9 @@ class SocketSession final : public net::IoHandler, private ws::EventSink {
 
   void on_io(uint32_t events) override {
     if (events & EPOLLOUT) flush();
-    if (!dead_ && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) read_input();
+    if (!dead_ && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+      read_input((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+    }
     finish();  // may destroy *this
   }
 
@@ -207,7 +210,10 @@ class SocketSession final : public net::IoHandler, private ws::EventSink {
         continue;
       }
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno == EAGAIN) return;
+      if (n < 0 && errno == EAGAIN) {
+        compact_output();
+        return;
+      }
       dead_ = true;
       return;
     }
@@ -216,7 +222,31 @@ class SocketSession final : public net::IoHandler, private ws::EventSink {
     if (closing_) ::shutdown(fd_, SHUT_WR);
   }
 
-  void read_input() {
+  // Drops the bytes already sent from the front of output_. A reader that is
+  // slow but never stalled keeps the queue from ever draining completely, so
+  // without this the sent prefix (which the kMaxQueuedBytes check does not
+  // count) would grow without bound. Compacting once the prefix is half the
+  // buffer or 64 KiB bounds the dead prefix; the copy is at most the queue
+  // (under kMaxQueuedBytes) per 64 KiB sent, and only while a reader lags.
+  void compact_output() {
+    if (output_offset_ == 0) return;
+    if (output_offset_ == output_.size()) {
+      std::string().swap(output_);
+      output_offset_ = 0;
+      return;
+    }
+    if (output_offset_ >= kCompactOutputBytes || output_offset_ * 2 >= output_.size()) {
+      output_.erase(0, output_offset_);
+      output_offset_ = 0;
+    }
+  }
+  static constexpr size_t kCompactOutputBytes = 64 * 1024;
+
+  // peer_closing: the event carried EPOLLRDHUP, EPOLLHUP or EPOLLERR. The
+  // loop is edge-triggered, so when the last data and the FIN arrive before
+  // the worker wakes there is a single edge for both: a short read must not
+  // end the loop then, or the EOF is never seen and the session leaks.
+  void read_input(bool peer_closing) {
     char* buffer = runtime_.read_buffer();
     const size_t capacity = SocketRuntime::kReadBufferBytes;
     for (;;) {
@@ -243,7 +273,7 @@ class SocketSession final : public net::IoHandler, private ws::EventSink {
         consume_input();
       }
       if (dead_) return;
-      if (static_cast<size_t>(n) < capacity) return;
+      if (static_cast<size_t>(n) < capacity && !peer_closing) return;
     }
   }
 
@@ -363,6 +393,15 @@ class SocketSession final : public net::IoHandler, private ws::EventSink {
       }
       if (rule.then_push) subscriptions_ |= uint32_t{1} << i;
     }
+  }
+
+  // Heap bytes of input_ and output_ (a short string lives inside the object).
+  size_t buffered_bytes() const {
+    const size_t inline_capacity = std::string().capacity();
+    size_t total = 0;
+    for (const std::string* s : {&input_, &output_})
+      if (s->capacity() > inline_capacity) total += s->capacity();
+    return total;
   }
 
   SocketRuntime& runtime_;
@@ -520,6 +559,13 @@ void SocketRuntime::start_closing(SocketSession* s) {
 void SocketRuntime::render(const Template& message, size_t row, std::string* out) {
   renderer_.begin(RenderRequest{nullptr, {}, counter_slot_base_ + row});
   renderer_.render(message, out);
+}
+
+size_t SocketRuntime::buffered_bytes() const {
+  size_t total = 0;
+  for (const auto& s : sessions_)
+    if (s) total += s->buffered_bytes();
+  return total;
 }
 
 void SocketRuntime::push_tick(size_t row, int rule) {

@@ -72,6 +72,9 @@ class SocketRuntime {
   static constexpr size_t kReadBufferBytes = 64 * 1024;
   // Renders a socket message (push, reply) into *out.
   void render(const Template& message, size_t row, std::string* out);
+  // Heap bytes the sessions' input and output buffers hold now (capacity, not
+  // content): 0 when every connection is idle. For tests and diagnostics.
+  size_t buffered_bytes() const;
 
  private:
   struct Route;

@@ -203,8 +203,19 @@ class Exporter final : public MetricsExporter {
   std::string bound_address() const override { return bound_; }
 
   std::string exposition() const override {
-    std::lock_guard lock(mu_);
-    return render_exposition(labels_, total_, vus_, elapsed_s_, sockets_open_);
+    // Copy under the lock, render outside it: a scrape never holds up the
+    // coordinator's once-a-second update for longer than the copy.
+    metrics::Snapshot total;
+    uint64_t vus = 0, sockets_open = 0;
+    double elapsed_s = 0;
+    {
+      std::lock_guard lock(mu_);
+      total = total_;
+      vus = vus_;
+      sockets_open = sockets_open_;
+      elapsed_s = elapsed_s_;
+    }
+    return render_exposition(labels_, total, vus, elapsed_s, sockets_open);
   }
 
   void on_second(uint64_t index, const metrics::Snapshot& second,

@@ -30,6 +30,7 @@ struct SocketSession {
     kExpect,
     kHold,
     kClose,  // ws.close sent; waiting for the server's close
+    kSend,   // ws.send/tcp.send: too many bytes unsent; waiting for the socket to take them
   };
   http::ClientConnection connection;
   ws::FrameParser frames;
@@ -71,6 +72,10 @@ class VirtualUser {
   bool retired = false;
   bool stop_after_iteration = false;
   bool resume_after_timer = false;  // timer = think time (resume) or back-off (next iteration)
+  // ScenarioWorkload::execute is running for this VU: a step that completes
+  // synchronously asks it to continue (execute_again) instead of recursing.
+  bool executing = false;
+  bool execute_again = false;
   uint32_t failures = 0;
   uint32_t per_vu_row = 0;
   int64_t request_timeout_ns = 0;

@@ -20,6 +20,9 @@ constexpr size_t kReadBufferBytes = 64 * 1024;
 constexpr int64_t kTickNs = 50 * net::kNsPerMs;  // ramping executors adjust this often
 constexpr int64_t kFirstBackoffNs = 10 * net::kNsPerMs;
 constexpr int64_t kMaxBackoffNs = 1 * net::kNsPerSec;
+// Steps one VU may complete synchronously in a row (ws.send into a socket
+// with room, tcp.close, ...) before it yields to the event loop.
+constexpr uint32_t kMaxSynchronousSteps = 1024;
 
 int64_t unix_ms_now() {
   timespec ts;
@@ -251,6 +254,29 @@ void ScenarioWorkload::start_iteration(VirtualUser& vu, int64_t intended_ns) {
 }
 
 void ScenarioWorkload::execute(VirtualUser& vu) {
+  // Socket steps (ws.send, tcp.send, tcp.close, ...) may complete inside
+  // execute_steps and ask to execute again: a trampoline, so a long loop of
+  // them runs here instead of nesting one stack frame chain per step.
+  if (vu.executing) {
+    vu.execute_again = true;
+    return;
+  }
+  vu.executing = true;
+  for (uint32_t rounds = 0;; ++rounds) {
+    vu.execute_again = false;
+    if (rounds == kMaxSynchronousSteps) {
+      // Let the loop (other VUs, sockets, the end of the run) have a turn.
+      vu.resume_after_timer = true;
+      vu.timer.arm_after(0);
+      break;
+    }
+    execute_steps(vu);
+    if (!vu.execute_again) break;
+  }
+  vu.executing = false;
+}
+
+void ScenarioWorkload::execute_steps(VirtualUser& vu) {
   const Flow& flow = plan_.flows[vu.flow];
   while (vu.pc < flow.program.size()) {
     const Instruction& in = flow.program[vu.pc];
@@ -517,6 +543,11 @@ size_t ScenarioWorkload::on_data(ClientConnection& connection, char* data, size_
   VirtualUser& vu = *vus_[connection.index()];
   if (&connection == &vu.connection) return size;  // HTTP connections are never raw
   return socket_data(vu, data, size);
+}
+
+void ScenarioWorkload::on_writable(ClientConnection& connection) {
+  VirtualUser& vu = *vus_[connection.index()];
+  if (&connection != &vu.connection) socket_writable(vu);
 }
 
 void ScenarioWorkload::finish_iteration(VirtualUser& vu, bool completed) {

@@ -48,6 +48,7 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
                   bool had_request) override;
   void on_idle_close(http::ClientConnection& connection) override;
   size_t on_data(http::ClientConnection& connection, char* data, size_t size) override;
+  void on_writable(http::ClientConnection& connection) override;
 
   // Integer share of a whole-run count for this worker (exact across workers).
   static uint64_t share_of(uint64_t total, uint32_t index, uint32_t count);
@@ -68,6 +69,7 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
   uint32_t pick_flow(const RunState& run, uint64_t sequence) const;
   void start_iteration(VirtualUser& vu, int64_t intended_ns);
   void execute(VirtualUser& vu);
+  void execute_steps(VirtualUser& vu);
   void send_request(VirtualUser& vu);
   void transmit(VirtualUser& vu, int64_t now);
   void render_request(VirtualUser& vu, const HttpRequest& request, int64_t now);
@@ -95,6 +97,7 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
   void socket_server_close(VirtualUser& vu, uint16_t code);
   void socket_protocol_error(VirtualUser& vu, uint16_t close_code);
   void socket_timer(VirtualUser& vu);
+  void socket_writable(VirtualUser& vu);
   void socket_step_ok(VirtualUser& vu, int64_t latency_ns);
   // failed: counted as failed; with a cause also as an error of that cause.
   void socket_step_failed(VirtualUser& vu, const metrics::ErrorCause* cause);
@@ -114,8 +117,12 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
   std::vector<std::vector<RequestPaths>> paths_;  // [flow][request]
   // Per socket step: JSON paths (checks, then extractions, then latency_from
   // last) and, for connect steps, where to connect.
-  std::vector<std::vector<RequestPaths>> socket_paths_;       // [flow][socket step]
-  std::vector<std::vector<net::Endpoint>> socket_endpoints_;  // [flow][socket step]
+  std::vector<std::vector<RequestPaths>> socket_paths_;  // [flow][socket step]
+  struct SocketTarget {
+    net::Endpoint endpoint;
+    bool bind_sources = false;  // the sources (chosen for the HTTP target) suit it
+  };
+  std::vector<std::vector<SocketTarget>> socket_targets_;  // [flow][socket step]
   uint64_t open_sockets_ = 0;
   std::string frame_;  // an outgoing WebSocket frame being built
   std::vector<std::unique_ptr<RunState>> runs_;

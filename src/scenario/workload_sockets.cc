@@ -27,11 +27,26 @@ namespace {
 // this long; more is a protocol error rather than unbounded buffering.
 constexpr size_t kMaxTcpMessageBytes = 1024 * 1024;
 constexpr size_t kMinMessageBytes = 64 * 1024;
+// ws.send/tcp.send wait (back-pressure) while the connection holds more than
+// this many bytes the socket would not take yet; the queue stays bounded by
+// it plus one message, whatever the server's reading speed.
+constexpr size_t kMaxUnsentBytes = 256 * 1024;
 
 int64_t unix_us_now() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+// Source addresses are chosen for the HTTP target; a socket step may connect
+// elsewhere. Binding a source of another family fails, and so does connecting
+// from a loopback address to anything but loopback: then the kernel chooses.
+bool sources_suit(const std::vector<net::Endpoint>& sources, const net::Endpoint& endpoint) {
+  if (sources.empty()) return false;
+  const bool loopback = net::is_loopback(endpoint);
+  return std::all_of(sources.begin(), sources.end(), [&](const net::Endpoint& source) {
+    return source.family() == endpoint.family() && (loopback || !net::is_loopback(source));
+  });
 }
 
 }  // namespace
@@ -68,7 +83,7 @@ bool ScenarioWorkload::prepare_sockets(std::string* error) {
   if (!plan_.has_socket_steps()) return true;
   current_.sockets.emplace();
   socket_paths_.assign(plan_.flows.size(), {});
-  socket_endpoints_.assign(plan_.flows.size(), {});
+  socket_targets_.assign(plan_.flows.size(), {});
   for (size_t f = 0; f < plan_.flows.size(); ++f) {
     for (const SocketStep& step : plan_.flows[f].socket_steps) {
       RequestPaths rp;
@@ -104,7 +119,7 @@ bool ScenarioWorkload::prepare_sockets(std::string* error) {
         }
         endpoint = *resolved;
       }
-      socket_endpoints_[f].push_back(endpoint);
+      socket_targets_[f].push_back({endpoint, sources_suit(context_.sources, endpoint)});
     }
   }
   return true;
@@ -142,7 +157,8 @@ void ScenarioWorkload::run_socket_step(VirtualUser& vu) {
       s.wait = Wait::kConnect;
       s.connect_started_ns = now;
       vu.timer.arm_after(timeout_ns);
-      s.connection.connect(now, socket_endpoints_[vu.flow][arg]);
+      s.connection.connect(now, socket_targets_[vu.flow][arg].endpoint,
+                           socket_targets_[vu.flow][arg].bind_sources);
       return;  // on_connected or on_failure continues
     case SocketStep::Kind::kWsSend:
     case SocketStep::Kind::kTcpSend: {
@@ -175,6 +191,13 @@ void ScenarioWorkload::run_socket_step(VirtualUser& vu) {
       ++current_.sockets->messages_out;
       current_.sockets->bytes_out += scratch_.size();
       s.last_send_ns = now;
+      if (s.connection.unsent_bytes() > kMaxUnsentBytes) {
+        // The server reads slower than we send: wait until the socket has
+        // taken the queue (on_writable), or fail at the step's timeout.
+        s.wait = Wait::kSend;
+        vu.timer.arm_after(timeout_ns);
+        return;
+      }
       socket_step_ok(vu, net::now_ns() - now);
       return;
     }
@@ -286,8 +309,9 @@ void ScenarioWorkload::socket_response(VirtualUser& vu, int status, int64_t done
                   ws::check_server_response(head, key, &subprotocol, &why);
   current_.sockets->handshake_time.record(static_cast<uint64_t>(done_ns - s.connected_ns) / 1000);
   if (!ok) {
-    if (s.connection.connected()) {
-      // A 101 with a wrong accept key: say why before leaving.
+    if (s.connection.connected() && s.connection.raw()) {
+      // A 101 with a wrong accept key: say why before leaving. (Any other
+      // answer left the connection speaking HTTP: no frame for that server.)
       const uint32_t generation = s.generation;
       send_ws_close(vu, ws::kCloseProtocolError, "");
       if (s.generation != generation) return;  // that failed, and was reported
@@ -340,6 +364,7 @@ void ScenarioWorkload::socket_failure(VirtualUser& vu, ErrorCause cause) {
       [[fallthrough]];
     case Wait::kExpect:
     case Wait::kHold:
+    case Wait::kSend:
       socket_step_failed(vu, &cause);
       return;
   }
@@ -533,7 +558,7 @@ void ScenarioWorkload::socket_server_close(VirtualUser& vu, uint16_t code) {
   static const ErrorCause kClosed = ErrorCause::kClosed;
   if (wait == Wait::kClose) {
     socket_step_ok(vu, net::now_ns() - s.step_started_ns);
-  } else if (wait == Wait::kExpect || wait == Wait::kHold) {
+  } else if (wait == Wait::kExpect || wait == Wait::kHold || wait == Wait::kSend) {
     socket_step_failed(vu, &kClosed);
   }
 }
@@ -575,6 +600,12 @@ void ScenarioWorkload::socket_timer(VirtualUser& vu) {
   }
   s.wait = wait;  // end_socket cleared it; the step below still fails
   socket_step_failed(vu, &cause);
+}
+
+void ScenarioWorkload::socket_writable(VirtualUser& vu) {
+  SocketSession& s = *vu.socket;
+  if (s.wait != Wait::kSend || !running_ || !vu.in_iteration) return;
+  socket_step_ok(vu, net::now_ns() - s.step_started_ns);
 }
 
 void ScenarioWorkload::socket_step_ok(VirtualUser& vu, int64_t latency_ns) {

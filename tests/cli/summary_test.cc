@@ -172,6 +172,19 @@ TEST(SummaryText, NamesErrorsStatusesAndWorkerFailures) {
   EXPECT_EQ(text.find("schedule"), std::string::npos) << "closed model has no schedule line";
 }
 
+TEST(SummaryText, MachineLimitErrorsSayWhichLimitAndHowToRaiseIt) {
+  RunDescription run{"http://127.0.0.1:1/x", "GET", 10, 0, 2, 2000};
+  auto result = sample_result();
+  EXPECT_EQ(format_summary(run, result).find("ulimit"), std::string::npos);
+  result.total.add_error(metrics::ErrorCause::kLocalPorts, 5);
+  result.total.add_error(metrics::ErrorCause::kFdLimit, 1);
+  std::string text = format_summary(run, result);
+  EXPECT_NE(text.find("local_ports_exhausted: 5"), std::string::npos) << text;
+  EXPECT_NE(text.find("--source-address"), std::string::npos) << text;
+  EXPECT_NE(text.find("fd_limit: 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("ulimit -Hn"), std::string::npos) << text;
+}
+
 TEST(Format, ThousandsAndLatency) {
   EXPECT_EQ(group_thousands(0), "0");
   EXPECT_EQ(group_thousands(999), "999");

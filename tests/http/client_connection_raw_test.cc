@@ -28,6 +28,7 @@ struct Recorder final : ClientListener {
     ++failures;
   }
   void on_idle_close(ClientConnection&) override { ++idle_closes; }
+  void on_writable(ClientConnection&) override { ++writable; }
   size_t on_data(ClientConnection&, char* data, size_t size) override {
     // Consume whole lines only: the rest must come back with the next bytes.
     std::string_view text(data, size);
@@ -43,6 +44,7 @@ struct Recorder final : ClientListener {
   int failures = 0;
   int idle_closes = 0;
   int calls = 0;
+  int writable = 0;
   metrics::ErrorCause failure = metrics::ErrorCause::kCount;
   std::string lines;
 };
@@ -138,6 +140,55 @@ TEST_F(RawConnectionTest, UpgradeDeliversBytesAfterThe101Head) {
   ASSERT_TRUE(run_until([&] { return listener_.lines == "hello\nworld\n"; }));
 }
 
+// The 101 and more bytes than one read takes arrive in one edge: the rest is
+// still in the kernel, and edge-triggered epoll will not report it again.
+TEST_F(RawConnectionTest, UpgradeReadsEverythingThatCameWithThe101) {
+  context_.read_buffer.resize(1024);
+  ClientConnection c(loop_, listener_, context_, 0);
+  c.set_capture(true, 0);
+  c.connect(net::now_ns());
+  accept_server();
+  ASSERT_TRUE(run_until([&] { return listener_.connected == 1; }));
+  const std::string request = "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n";
+  c.allow_upgrade(true);
+  c.send(request, false, net::now_ns(), net::now_ns());
+  EXPECT_EQ(server_read(request.size()), request);
+  std::string lines;
+  for (int i = 0; lines.size() < 40 * 1024; ++i)
+    lines += "line " + std::to_string(i) + "\n";
+  server_send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n" + lines);
+  ASSERT_TRUE(run_until([&] { return listener_.lines.size() == lines.size(); }))
+      << listener_.lines.size() << " of " << lines.size();
+  EXPECT_TRUE(listener_.lines == lines);
+  EXPECT_EQ(listener_.failures, 0);
+  EXPECT_TRUE(c.connected());
+}
+
+// The 101 and the server's FIN in one edge: the end of the stream is seen.
+TEST_F(RawConnectionTest, UpgradeThenCloseIsTheEndOfTheStream) {
+  for (const std::string tail : {"", "bye\n"}) {
+    SCOPED_TRACE("tail: " + tail);
+    listener_ = Recorder();
+    ClientConnection c(loop_, listener_, context_, 0);
+    c.set_capture(true, 0);
+    c.connect(net::now_ns());
+    accept_server();
+    ASSERT_TRUE(run_until([&] { return listener_.connected == 1; }));
+    const std::string request = "GET /ws HTTP/1.1\r\nHost: x\r\n\r\n";
+    c.allow_upgrade(true);
+    c.send(request, false, net::now_ns(), net::now_ns());
+    EXPECT_EQ(server_read(request.size()), request);
+    server_send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n" + tail);
+    ::close(server_);
+    server_ = -1;
+    ASSERT_TRUE(run_until([&] { return listener_.failures == 1; }));
+    EXPECT_EQ(listener_.status, 101);
+    EXPECT_EQ(listener_.failure, metrics::ErrorCause::kClosed);
+    EXPECT_EQ(listener_.lines, tail);
+    EXPECT_EQ(c.state(), ClientConnection::State::kClosed);
+  }
+}
+
 TEST_F(RawConnectionTest, A101WithoutAllowUpgradeStillEndsTheConnection) {
   ClientConnection c(loop_, listener_, context_, 0);
   c.connect(net::now_ns());
@@ -171,6 +222,7 @@ TEST_F(RawConnectionTest, SendRawKeepsOrderWhenTheSocketIsFull) {
   EXPECT_TRUE(got == expected);
   EXPECT_EQ(c.unsent_bytes(), 0u);
   EXPECT_EQ(stats_.bytes_sent, expected.size());
+  EXPECT_EQ(listener_.writable, 1);  // once, when the kept bytes were all written
 }
 
 }  // namespace

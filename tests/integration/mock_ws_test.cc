@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -129,6 +130,8 @@ class WsClient : public ws::EventSink {
     char c;
     return recv(fd_, &c, 1, 0) == 0;
   }
+  // Half-close: the server sees FIN, the socket stays open (no RST).
+  void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
 
  private:
   bool on_event(const Event& e) override {
@@ -388,6 +391,92 @@ TEST(MockTcp, LineAndLength32EchoAndPush) {
   EXPECT_EQ(sockets[0]["messages_in"], 2);
   EXPECT_EQ(sockets[1]["messages_in"], 1);
   EXPECT_EQ(sockets[1]["messages_out"], 1);
+}
+
+// Waits (bounded) until the `open` count of every given socket route is 0;
+// returns the last stats for the failure message.
+bool wait_all_closed(const MockServer& mock, const std::vector<int>& rows, nlohmann::json* last) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    *last = mock.stats()["sockets"];
+    bool all = true;
+    for (int row : rows)
+      all = all && (*last)[row]["open"] == 0;
+    if (all) return true;
+    usleep(50'000);
+  }
+  return false;
+}
+
+// A client that sends its last message and its FIN back to back: both are
+// queued before the mock's worker wakes, so one edge carries data and the
+// hang-up. The mock must still see the FIN and close; it used to stop reading
+// after the short read and keep the session (and its fd) forever.
+TEST(MockSockets, DataAndFinInOneEdgeCloseTheSession) {
+  const int tcp_port = free_port();
+  const std::string config = std::string(kConfig) +
+                             "tcp:\n  - listen: 127.0.0.1:" + std::to_string(tcp_port) +
+                             "\n    framing: line\n    echo: true\n";
+  MockServer mock(config);
+  constexpr int kConnections = 50;
+  // The sockets stay open (half-closed) until the end: a full close would
+  // answer the echo with RST, which wakes the mock on its own.
+  std::vector<int> tcp;
+  for (int i = 0; i < kConnections; ++i) {
+    int fd = connect_loopback(tcp_port, 5);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(send(fd, "bye\n", 4, MSG_NOSIGNAL), 4);
+    shutdown(fd, SHUT_WR);
+    tcp.push_back(fd);
+  }
+  std::vector<std::unique_ptr<WsClient>> ws;
+  for (int i = 0; i < kConnections; ++i) {
+    auto c = std::make_unique<WsClient>(mock.port(), "/ws/echo");
+    ASSERT_TRUE(c->ok()) << c->error();
+    c->send_frame(Opcode::kText, "bye");  // masked; no close frame follows
+    c->shutdown_write();
+    ws.push_back(std::move(c));
+  }
+  // Rows: the four websockets of kConfig, then the TCP listener.
+  nlohmann::json last;
+  if (!wait_all_closed(mock, {0, 4}, &last)) {
+    // Not waiting for FINs that will not come (each read would time out).
+    for (int fd : tcp)
+      close(fd);
+    FAIL() << "sessions left open: " << last.dump();
+  }
+  EXPECT_EQ(last[0]["total"], kConnections);
+  EXPECT_EQ(last[4]["total"], kConnections);
+  EXPECT_EQ(last[0]["messages_in"], kConnections);
+  EXPECT_EQ(last[4]["messages_in"], kConnections);
+  // Each side got its echo and then the mock's FIN.
+  for (int fd : tcp) {
+    EXPECT_EQ(read_line(fd), "bye");
+    char c;
+    EXPECT_EQ(recv(fd, &c, 1, 0), 0);
+    close(fd);
+  }
+  for (auto& c : ws) {
+    auto e = c->next_data();
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->payload, "bye");
+    EXPECT_TRUE(c->eof());
+  }
+  ws.clear();
+
+  // The same with an immediate full close.
+  for (int i = 0; i < kConnections; ++i) {
+    int fd = connect_loopback(tcp_port, 5);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(send(fd, "bye\n", 4, MSG_NOSIGNAL), 4);
+    shutdown(fd, SHUT_WR);
+    close(fd);
+    WsClient c(mock.port(), "/ws/echo");
+    ASSERT_TRUE(c.ok()) << c.error();
+    c.send_frame(Opcode::kText, "bye");
+    c.shutdown_write();
+  }
+  EXPECT_TRUE(wait_all_closed(mock, {0, 4}, &last)) << last.dump();
+  EXPECT_EQ(last[4]["total"], 2 * kConnections);
 }
 
 // Interoperability: the npm `ws` client against the mock.

@@ -54,18 +54,30 @@ class Collect final : public ws::EventSink {
 
 }  // namespace
 
-SocketTestServer::SocketTestServer(Mode mode) : mode_(mode) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+SocketTestServer::SocketTestServer(Mode mode, bool ipv6) : mode_(mode) {
+  listen_fd_ = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::listen(listen_fd_, 128);
-  socklen_t len = sizeof addr;
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
+  if (ipv6) {
+    sockaddr_in6 addr{};
+    addr.sin6_family = AF_INET6;
+    addr.sin6_addr = in6addr_loopback;
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        ::listen(listen_fd_, 128) == 0) {
+      socklen_t len = sizeof addr;
+      getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+      port_ = ntohs(addr.sin6_port);
+    }
+  } else {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(listen_fd_, 128);
+    socklen_t len = sizeof addr;
+    getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
   thread_ = std::thread([this] { accept_loop(); });
 }
 
@@ -102,7 +114,8 @@ void SocketTestServer::serve(int fd) {
     return 1;
   };
   const bool websocket = mode_ == Mode::kWsEcho || mode_ == Mode::kWsCloseAfter ||
-                         mode_ == Mode::kWsGarbage || mode_ == Mode::kWsRefuse;
+                         mode_ == Mode::kWsGarbage || mode_ == Mode::kWsRefuse ||
+                         mode_ == Mode::kWsRefuseKeepAlive;
   if (websocket) {
     while (in.find("\r\n\r\n") == std::string::npos) {
       if (stop_ || read_some(50) < 0) return;
@@ -115,6 +128,21 @@ void SocketTestServer::serve(int fd) {
     if (at != std::string::npos) {
       at += 19;
       key = head.substr(at, head.find("\r\n", at) - at);
+    }
+    if (mode_ == Mode::kWsRefuseKeepAlive) {
+      // A keep-alive HTTP answer: the connection still speaks HTTP, so the
+      // client must send nothing more (no WebSocket close frame).
+      send_all(fd, "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno");
+      bytes_after_answer_ += in.size();
+      in.clear();
+      const int64_t until = now_ms() + 1000;
+      while (!stop_ && now_ms() < until) {
+        const int r = read_some(20);
+        bytes_after_answer_ += in.size();
+        in.clear();
+        if (r < 0) return;
+      }
+      return;
     }
     if (mode_ == Mode::kWsRefuse || key.empty()) {
       send_all(fd, "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno");
@@ -176,6 +204,13 @@ void SocketTestServer::serve(int fd) {
   if (mode_ == Mode::kTcpGarbageClose) {
     send_all(fd, "garbage");
     return;  // closed by the caller
+  }
+  if (mode_ == Mode::kTcpNoRead) {
+    int small = 4096;  // fill up soon
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    while (!stop_)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return;
   }
   while (!stop_) {
     if (read_some(20) < 0) return;

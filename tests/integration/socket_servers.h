@@ -14,17 +14,22 @@ namespace millstone::testing {
 class SocketTestServer {
  public:
   enum class Mode {
-    kWsEcho,           // echo; push {"type":"tick","sent_us":N} every 100 ms; ping every 250 ms
-    kWsCloseAfter,     // close with 4001 after 300 ms
-    kWsGarbage,        // a frame with reserved bits set right after the handshake
-    kWsRefuse,         // answer the upgrade with 403
-    kTcpLineEcho,      // echo each line back
-    kTcpLength32,      // echo each 4-byte-length-prefixed message back
-    kTcpGarbageClose,  // send "garbage" without a newline, then close
+    kWsEcho,             // echo; push {"type":"tick","sent_us":N} every 100 ms; ping every 250 ms
+    kWsCloseAfter,       // close with 4001 after 300 ms
+    kWsGarbage,          // a frame with reserved bits set right after the handshake
+    kWsRefuse,           // answer the upgrade with 403
+    kTcpLineEcho,        // echo each line back
+    kTcpLength32,        // echo each 4-byte-length-prefixed message back
+    kTcpGarbageClose,    // send "garbage" without a newline, then close
+    kWsRefuseKeepAlive,  // answer the upgrade with a keep-alive 403, then count bytes received
+    kTcpNoRead,          // accept and never read (the client's sends back up)
   };
-  explicit SocketTestServer(Mode mode);
+  // On 127.0.0.1, or on ::1 with ipv6 (port() 0 if that cannot listen).
+  explicit SocketTestServer(Mode mode, bool ipv6 = false);
   ~SocketTestServer();
   int port() const { return port_; }
+  // Bytes a client sent after the answer to its upgrade (kWsRefuseKeepAlive).
+  size_t bytes_after_answer() const { return bytes_after_answer_; }
 
  private:
   void accept_loop();
@@ -33,6 +38,7 @@ class SocketTestServer {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<size_t> bytes_after_answer_{0};
   std::thread thread_;
   std::vector<std::thread> connections_;
 };

@@ -136,5 +136,66 @@ scenarios:
   EXPECT_GE(count(j["sockets"], "messages_in"), 1u + 1u + 4u);  // echo, framed echo, ticks
 }
 
+// A server that does not read: tcp.send waits once 256 KiB are unsent instead
+// of queueing everything, and fails at the timeout.
+TEST(TcpScenario, SendsWaitForASlowReader) {
+  SocketTestServer slow(SocketTestServer::Mode::kTcpNoRead);
+  std::string yaml = R"(
+target: http://127.0.0.1:HTTP_PORT
+defaults: {timeout: 1s}
+flows:
+  flood:
+    steps:
+      - tcp.connect: ":TCP_PORT"
+      - loop: 400
+        steps:
+          - tcp.send: "BIG"
+scenarios:
+  main: {executor: iterations, vus: 1, iterations: 1, max_duration: 20s}
+)";
+  yaml = std::regex_replace(yaml, std::regex("BIG"), std::string(64 * 1024, 'a'));
+  ProcessResult r;
+  nlohmann::json j = run_tcp(yaml, slow.port(), slow.port(), &r);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const nlohmann::json& send = step(j, "flood/tcp.send");
+  EXPECT_EQ(count(send, "errors"), 1u) << send.dump();
+  EXPECT_EQ(count(j["errors"], "timeout"), 1u) << j["errors"].dump();
+  // 25 MiB were to be sent; far less was taken before the wait timed out.
+  EXPECT_LT(count(send, "requests"), 300u) << send.dump();
+}
+
+// Source addresses chosen for an IPv4 target do not apply to a socket step
+// towards IPv6: the kernel picks the source instead of the bind failing.
+TEST(TcpScenario, SourceAddressesOnlyWhereTheySuit) {
+  SocketTestServer v6(SocketTestServer::Mode::kTcpLineEcho, true);
+  if (v6.port() == 0) GTEST_SKIP() << "no IPv6 loopback";
+  SocketTestServer v4(SocketTestServer::Mode::kTcpLineEcho);
+  std::string yaml = R"(
+target: http://127.0.0.1:HTTP_PORT
+flows:
+  lines:
+    steps:
+      - tcp.connect: "[::1]:TCP_PORT"
+      - tcp.send: "six\n"
+      - tcp.expect: {delimiter: "\n", equals: six, unmatched: fail, timeout: 2s}
+      - tcp.connect: ":HTTP_PORT"
+      - tcp.send: "four\n"
+      - tcp.expect: {delimiter: "\n", equals: four, unmatched: fail, timeout: 2s}
+scenarios:
+  main: {executor: iterations, vus: 1, iterations: 1, max_duration: 10s}
+)";
+  yaml = std::regex_replace(yaml, std::regex("HTTP_PORT"), std::to_string(v4.port()));
+  yaml = std::regex_replace(yaml, std::regex("TCP_PORT"), std::to_string(v6.port()));
+  std::string path = write_temp_file(yaml, ".yaml");
+  std::string out = write_temp_file("", ".json");
+  ProcessResult r =
+      run_millstone({"run", path, "-w", "1", "-q", "-o", out, "--source-address", "127.0.0.1"}, 60);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  nlohmann::json j = read_json(out);
+  EXPECT_EQ(count(step(j, "lines/tcp.expect"), "requests"), 1u) << j.dump();
+  EXPECT_EQ(count(step(j, "lines/tcp.expect #2"), "requests"), 1u) << j.dump();
+  EXPECT_EQ(j["errors"].size(), 0u) << j["errors"].dump();
+}
+
 }  // namespace
 }  // namespace millstone::testing

@@ -1,8 +1,10 @@
 // Scenario flows with WebSocket steps against real servers on 127.0.0.1: an
 // in-test server (echo, pushes, pings, close, garbage, refusal), Debian's
 // websocketd, and a server built on the `ws` npm package.
+#include <chrono>
 #include <regex>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -277,6 +279,51 @@ scenarios:
   EXPECT_EQ(count(s["close_codes"], "4002"), 1u) << s.dump();
   EXPECT_EQ(count(s["disconnects"], "server_close"), 1u) << s.dump();
   EXPECT_EQ(count(s, "connected"), 5u);
+}
+
+// Sends complete synchronously; a long loop of them must neither nest a stack
+// frame chain per step (it overflowed) nor starve the event loop.
+TEST(WsScenario, LongLoopOfSynchronousSends) {
+  SocketTestServer server(SocketTestServer::Mode::kWsEcho);
+  const char* yaml = R"(
+target: http://127.0.0.1:PORT
+flows:
+  flood:
+    steps:
+      - ws.connect: /
+      - loop: 100000
+        steps:
+          - ws.send: "x"
+      - ws.close: {}
+scenarios:
+  main: {executor: iterations, vus: 1, iterations: 1, max_duration: 30s}
+)";
+  RunOutcome run = run_scenario(yaml, server.port());
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  EXPECT_EQ(count(step(run.json, "flood/ws.send"), "requests"), 100000u);
+  EXPECT_EQ(count(step(run.json, "flood/ws.send"), "failed"), 0u);
+  EXPECT_EQ(count(step(run.json, "flood/ws.close"), "requests"), 1u);
+  EXPECT_EQ(count(run.json["sockets"], "messages_out"), 100000u);
+}
+
+// A keep-alive answer other than 101 leaves the connection speaking HTTP: the
+// client closes it without writing a WebSocket close frame to that server.
+TEST(WsScenario, RefusedUpgradeOnKeepAliveSendsNoCloseFrame) {
+  SocketTestServer server(SocketTestServer::Mode::kWsRefuseKeepAlive);
+  const char* yaml = R"(
+target: http://127.0.0.1:PORT
+flows:
+  refused:
+    steps:
+      - ws.connect: /
+scenarios:
+  main: {executor: iterations, vus: 1, iterations: 1, max_duration: 10s}
+)";
+  RunOutcome run = run_scenario(yaml, server.port());
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  EXPECT_EQ(count(run.json["errors"], "ws_handshake"), 1u) << run.json["errors"].dump();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server's last read
+  EXPECT_EQ(server.bytes_after_answer(), 0u);
 }
 
 }  // namespace
