@@ -18,6 +18,9 @@ using metrics::ErrorCause;
 namespace {
 constexpr size_t kReadBufferBytes = 64 * 1024;
 constexpr int64_t kTickNs = 50 * net::kNsPerMs;  // ramping executors adjust this often
+// Request and connect timeouts are found by a pass over every VU this often:
+// timeouts are at least 100 ms late at worst, and the pass costs little at 100,000 VUs.
+constexpr int64_t kSweepNs = 100 * net::kNsPerMs;
 constexpr int64_t kFirstBackoffNs = 10 * net::kNsPerMs;
 constexpr int64_t kMaxBackoffNs = 1 * net::kNsPerSec;
 // Steps one VU may complete synchronously in a row (ws.send into a socket
@@ -74,6 +77,7 @@ struct RunState {
   std::vector<VirtualUser*> retired;  // reusable when ramping up again
   std::vector<double> cumulative_weights;
   uint64_t alive = 0;
+  uint64_t stopping = 0;  // alive, but told to stop after their iteration (ramping down)
   uint64_t vu_limit = 0;  // arrival rate: max VUs for this worker
   uint64_t next_arrival = 0;
   uint64_t iterations_left = 0;  // iterations executor
@@ -144,7 +148,7 @@ bool ScenarioWorkload::start(std::string* error) {
   running_ = true;
   start_ns_ = net::now_ns();
   second_timer_.arm_at(start_ns_ + net::kNsPerSec);
-  sweep_timer_.arm_at(start_ns_ + kTickNs);
+  sweep_timer_.arm_at(start_ns_ + kSweepNs);
   end_timer_.arm_at(start_ns_ + plan_.total_duration_us() * net::kNsPerUs);
   for (const ScenarioRun& run : plan_.scenarios) {
     auto state = std::make_unique<RunState>(loop_, *this, run);
@@ -614,6 +618,7 @@ void ScenarioWorkload::after_iteration(VirtualUser& vu) {
 void ScenarioWorkload::retire(VirtualUser& vu) {
   if (vu.retired) return;
   vu.retired = true;
+  if (vu.stop_after_iteration) --vu.run->stopping;
   vu.timer.cancel();
   vu.connection.close();
   if (vu.socket) end_socket(vu, metrics::DisconnectCause::kLocalClose);
@@ -707,11 +712,9 @@ void ScenarioWorkload::on_tick(RunState& run) {
       uint64_t target =
           share_of(static_cast<uint64_t>(std::llround(total)), share_.index, share_.count);
       uint64_t wanted = target;
-      // Count VUs not already told to stop.
-      uint64_t staying = 0;
-      for (VirtualUser* vu : run.members) {
-        if (!vu->retired && !vu->stop_after_iteration) ++staying;
-      }
+      // VUs not already told to stop: kept as counts, since a scan of every
+      // member 20 times a second is most of a worker's CPU at 100,000 VUs.
+      uint64_t staying = run.alive - run.stopping;
       if (run.accepting) {
         while (staying < wanted) {
           start_iteration(*new_vu(run), now);
@@ -724,6 +727,7 @@ void ScenarioWorkload::on_tick(RunState& run) {
         --staying;
         if (vu->in_iteration) {
           vu->stop_after_iteration = true;  // ramp down gracefully
+          ++run.stopping;
         } else {
           retire(*vu);
         }
@@ -821,7 +825,7 @@ void ScenarioWorkload::on_sweep() {
       c.fail(ErrorCause::kConnectTimeout);
     }
   }
-  sweep_timer_.arm_at(now + kTickNs);
+  sweep_timer_.arm_at(now + kSweepNs);
 }
 
 void ScenarioWorkload::stop() {
