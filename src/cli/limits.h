@@ -20,8 +20,8 @@ uint32_t local_port_count(std::string* range_text);
 uint64_t peak_connections(const scenario::Plan& plan);
 
 // Source addresses for `connections` towards a loopback IPv4 target when the
-// user gave none: 127.0.0.1, 127.0.0.2... enough that each stays under 90% of
-// the port range. Empty when one address is enough.
+// user gave none: 127.0.0.1, 127.0.0.2... enough that each uses at most a
+// quarter of the port range. Empty when one address is enough.
 std::vector<std::string> loopback_sources(uint64_t connections, uint32_t ports_per_source);
 
 // Parses --source-address values: numeric addresses, comma lists, and IPv4

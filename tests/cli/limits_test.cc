@@ -7,17 +7,18 @@
 namespace millstone::cli {
 namespace {
 
-TEST(LoopbackSources, OneAddressIsEnoughBelowNinetyPercentOfThePorts) {
-  EXPECT_TRUE(loopback_sources(20000, 28232).empty());
-  EXPECT_TRUE(loopback_sources(25408, 28232).empty());
+TEST(LoopbackSources, OneAddressIsEnoughUpToAQuarterOfThePorts) {
+  EXPECT_TRUE(loopback_sources(1000, 28232).empty());
+  EXPECT_TRUE(loopback_sources(7058, 28232).empty());
+  EXPECT_EQ(loopback_sources(7059, 28232).size(), 2u);
 }
 
 TEST(LoopbackSources, SpreadsPastThePortRange) {
-  auto sources = loopback_sources(100000, 28232);  // 25,408 usable per address
-  ASSERT_EQ(sources.size(), 4u);
+  auto sources = loopback_sources(100000, 28232);  // 7,058 used per address
+  ASSERT_EQ(sources.size(), 15u);
   EXPECT_EQ(sources.front(), "127.0.0.1");
-  EXPECT_EQ(sources.back(), "127.0.0.4");
-  EXPECT_EQ(loopback_sources(1000000, 28232).size(), 40u);
+  EXPECT_EQ(sources.back(), "127.0.0.15");
+  EXPECT_EQ(loopback_sources(1000000, 28232).size(), 142u);
 }
 
 TEST(SourceFlags, ListsAndRanges) {
