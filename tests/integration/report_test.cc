@@ -175,7 +175,11 @@ bool have(const std::string& path) {
 std::string python(const std::string& program, const std::vector<std::string>& args,
                    int* exit_code) {
   std::string script = write_temp_file(program, ".py");
-  std::vector<std::string> argv = {"/usr/bin/env", "python3", script};
+  // Debian's python3 is the one scripts/install-deps.sh gives python3-jsonschema
+  // and python3's own xml; another python3 first on PATH may lack it.
+  std::vector<std::string> argv = have("/usr/bin/python3")
+                                      ? std::vector<std::string>{"/usr/bin/python3", script}
+                                      : std::vector<std::string>{"/usr/bin/env", "python3", script};
   argv.insert(argv.end(), args.begin(), args.end());
   Command c = run_command(argv, 30);
   unlink(script.c_str());
