@@ -15,101 +15,15 @@
 
 #include <gtest/gtest.h>
 
+#include "../support/http_receiver.h"
 #include "support.h"
 
 namespace millstone::testing {
 namespace {
 
-// One thread on 127.0.0.1 that records the first request and answers every
-// request with a fixed status.
-class Receiver {
- public:
-  struct Request {
-    std::string method, path, head, body;
-  };
-
-  explicit Receiver(int status) : status_(status) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd_, 8) != 0 ||
-        getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      ADD_FAILURE() << "cannot listen";
-    }
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~Receiver() {
-    stop_ = true;
-    thread_.join();
-    close(fd_);
-  }
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-  std::optional<Request> first(double timeout_s) {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, std::chrono::duration<double>(timeout_s),
-                 [&] { return request_.has_value(); });
-    return request_;
-  }
-
- private:
-  void serve() {
-    while (!stop_) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 50) <= 0) continue;
-      int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
-      timeval tv{5, 0};
-      setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      std::string in;
-      char buf[4096];
-      size_t head_end = std::string::npos;
-      size_t length = 0;
-      for (;;) {
-        if (head_end == std::string::npos &&
-            (head_end = in.find("\r\n\r\n")) != std::string::npos) {
-          std::string lower = in.substr(0, head_end);
-          for (char& ch : lower)
-            ch = static_cast<char>(std::tolower(ch));
-          size_t at = lower.find("\r\ncontent-length:");
-          if (at != std::string::npos) length = std::stoul(lower.substr(at + 17));
-        }
-        if (head_end != std::string::npos && in.size() >= head_end + 4 + length) break;
-        ssize_t n = recv(c, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        in.append(buf, static_cast<size_t>(n));
-      }
-      std::string answer = status_ == 200 ? "ok" : "invalid_token";
-      std::string response = "HTTP/1.1 " + std::to_string(status_) +
-                             " X\r\nContent-Length: " + std::to_string(answer.size()) +
-                             "\r\nConnection: close\r\n\r\n" + answer;
-      send(c, response.data(), response.size(), MSG_NOSIGNAL);
-      close(c);
-      if (head_end == std::string::npos) continue;
-      Request r;
-      r.head = in.substr(0, head_end);
-      r.body = in.substr(head_end + 4);
-      size_t sp = r.head.find(' ');
-      r.method = r.head.substr(0, sp);
-      r.path = r.head.substr(sp + 1, r.head.find(' ', sp + 1) - sp - 1);
-      std::lock_guard lock(mu_);
-      if (!request_) request_ = std::move(r);
-      cv_.notify_all();
-    }
-  }
-
-  int status_;
-  int fd_ = -1;
-  int port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::optional<Request> request_;
+// Answers "ok" to 200 and "invalid_token" otherwise, like Slack.
+struct Receiver : HttpReceiver {
+  explicit Receiver(int status) : HttpReceiver(status, status == 200 ? "ok" : "invalid_token") {}
 };
 
 const char* kRoutes = "routes:\n  - path: /hello\n    body: \"hello\\n\"\n";
