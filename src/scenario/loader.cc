@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -267,23 +268,25 @@ DataSource TopLevel::load_data_source(const Field& field) {
                                          "file with a header row or a JSON array of objects",
                                          shown(name)));
   }
-  std::string text;
-  if (const int error = yaml::read_whole_file(source.path, kMaxDataFileBytes + 1, &text)) {
+  // Mapped, not read: the workers of a machine share the file's pages (see data_file.h).
+  int error = 0;
+  std::shared_ptr<const DataBytes> bytes =
+      DataBytes::map_file(source.path, kMaxDataFileBytes, &error);
+  if (error == EFBIG) {
+    reader_.fail(file->mark, fmt::format("data file {} is larger than 100 MiB; expected a smaller "
+                                         "file (every worker indexes all rows)",
+                                         shown(source.path)));
+  }
+  if (bytes == nullptr) {
     reader_.fail(file->mark, fmt::format("data file {} cannot be read: {}; expected a path "
                                          "relative to the scenario file",
                                          shown(source.path), std::strerror(error)));
   }
-  if (text.size() > kMaxDataFileBytes) {
-    reader_.fail(file->mark, fmt::format("data file {} is larger than 100 MiB; expected a smaller "
-                                         "file (every worker holds all rows)",
-                                         shown(source.path)));
-  }
-  DataTable table =
-      extension == ".csv" ? parse_csv(text, source.path) : parse_json_rows(text, source.path);
-  for (const std::string& column : table.columns) {
+  source.table = extension == ".csv" ? parse_csv(std::move(bytes), source.path)
+                                     : parse_json_rows(bytes->view(), source.path);
+  for (const std::string& column : source.table.columns) {
     source.column_slots.push_back(plan_.variables.intern(source.name + "." + column));
   }
-  source.rows = std::move(table.rows);
   return source;
 }
 

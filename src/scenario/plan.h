@@ -12,6 +12,7 @@
 #include "http/url.h"
 #include "mock/randomness.h"
 #include "scenario/check.h"
+#include "scenario/data_file.h"
 #include "scenario/extract.h"
 #include "scenario/template.h"
 #include "scenario/values.h"
@@ -147,8 +148,8 @@ struct DataSource {
   std::string name;
   std::string path;  // for messages
   Mode mode = Mode::kSequential;
-  std::vector<uint32_t> column_slots;          // variable slot per column ("users.email")
-  std::vector<std::vector<std::string>> rows;  // rows[r][c]
+  std::vector<uint32_t> column_slots;  // variable slot per column ("users.email")
+  DataTable table;                     // compact: bytes shared by the workers, offsets per row
 };
 
 struct Stage {

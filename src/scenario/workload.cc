@@ -205,8 +205,8 @@ VirtualUser* ScenarioWorkload::new_vu(RunState& run) {
 bool ScenarioWorkload::take_data_rows(VirtualUser& vu) {
   for (uint32_t ds : plan_.flows[vu.flow].data_sources) {
     const DataSource& source = plan_.data[ds];
-    if (source.rows.empty()) continue;
-    uint64_t rows = source.rows.size();
+    const uint64_t rows = source.table.row_count();
+    if (rows == 0) continue;
     uint64_t row = 0;
     switch (source.mode) {
       case DataSource::Mode::kSequential:
@@ -225,9 +225,9 @@ bool ScenarioWorkload::take_data_rows(VirtualUser& vu) {
         row = vu.per_vu_row % rows;
         break;
     }
-    const std::vector<std::string>& values = source.rows[row];
-    for (size_t c = 0; c < source.column_slots.size() && c < values.size(); ++c) {
-      vu.variables[source.column_slots[c]] = values[c];
+    source.table.read_row(row, &data_cells_);
+    for (size_t c = 0; c < source.column_slots.size(); ++c) {
+      vu.variables[source.column_slots[c]] = data_cells_[c];
     }
   }
   return true;

@@ -127,7 +127,8 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
   std::string frame_;  // an outgoing WebSocket frame being built
   std::vector<std::unique_ptr<RunState>> runs_;
   std::vector<std::unique_ptr<VirtualUser>> vus_;
-  std::vector<uint64_t> data_cursor_;  // per data source: rows taken by this worker
+  std::vector<uint64_t> data_cursor_;    // per data source: rows taken by this worker
+  std::vector<std::string> data_cells_;  // a row being taken, decoded (capacity reused)
   std::string host_header_;
   std::string scratch_;
   net::Timer second_timer_;

@@ -39,7 +39,7 @@ TEST(LoaderDataTest, CsvQuoting) {
       "\"cleo\",\"two\nlines\",\"\"\n",
       "u.csv");
   EXPECT_THAT(t.columns, ElementsAre("name", "note", "empty"));
-  EXPECT_THAT(t.rows,
+  EXPECT_THAT(t.rows(),
               ElementsAre(ElementsAre("ann", "a, b", ""), ElementsAre("bob", "say \"hi\"", "x"),
                           ElementsAre("cleo", "two\nlines", "")));
 }
@@ -47,11 +47,11 @@ TEST(LoaderDataTest, CsvQuoting) {
 TEST(LoaderDataTest, CsvLineEndingsBomAndBlankLines) {
   const DataTable t = parse_csv("\xef\xbb\xbf a , b\r\n1,2\r\n\r\n3,4", "u.csv");
   EXPECT_THAT(t.columns, ElementsAre("a", "b"));  // header names are trimmed
-  EXPECT_THAT(t.rows, ElementsAre(ElementsAre("1", "2"), ElementsAre("3", "4")));
+  EXPECT_THAT(t.rows(), ElementsAre(ElementsAre("1", "2"), ElementsAre("3", "4")));
   // Values are kept as written, spaces included.
-  EXPECT_THAT(parse_csv("a\n x \n", "u.csv").rows, ElementsAre(ElementsAre(" x ")));
+  EXPECT_THAT(parse_csv("a\n x \n", "u.csv").rows(), ElementsAre(ElementsAre(" x ")));
   // A quoted empty value is a row, not a blank line.
-  EXPECT_THAT(parse_csv("a\n\"\"\n", "u.csv").rows, ElementsAre(ElementsAre("")));
+  EXPECT_THAT(parse_csv("a\n\"\"\n", "u.csv").rows(), ElementsAre(ElementsAre("")));
 }
 
 TEST(LoaderDataTest, CsvErrors) {
@@ -91,9 +91,9 @@ TEST(LoaderDataTest, JsonRows) {
           {"age": 1.5e2, "name": "caf\u00e9"}])",
       "u.json");
   EXPECT_THAT(t.columns, ElementsAre("name", "age", "vip", "note", "city"));
-  EXPECT_THAT(t.rows, ElementsAre(ElementsAre("ann", "31", "true", "", ""),
-                                  ElementsAre("bob", "", "", "", "Oslo"),
-                                  ElementsAre("caf\xc3\xa9", "150.0", "", "", "")));
+  EXPECT_THAT(t.rows(), ElementsAre(ElementsAre("ann", "31", "true", "", ""),
+                                    ElementsAre("bob", "", "", "", "Oslo"),
+                                    ElementsAre("caf\xc3\xa9", "150.0", "", "", "")));
 }
 
 TEST(LoaderDataTest, JsonErrors) {

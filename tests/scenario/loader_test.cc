@@ -141,7 +141,7 @@ TEST(LoaderTest, DataSources) {
   ASSERT_EQ(users.column_slots.size(), 2u);
   EXPECT_EQ(plan->variables.name(users.column_slots[0]), "users.name");
   EXPECT_EQ(plan->variables.name(users.column_slots[1]), "users.password");
-  EXPECT_THAT(users.rows,
+  EXPECT_THAT(users.table.rows(),
               ElementsAre(ElementsAre("ann", "se,cret"), ElementsAre("bob", "say \"hi\"")));
   const DataSource& items = plan->data[1];
   EXPECT_EQ(items.mode, DataSource::Mode::kSequential);
@@ -151,8 +151,8 @@ TEST(LoaderTest, DataSources) {
   }
   EXPECT_THAT(columns,
               ElementsAre("items.sku", "items.price", "items.stock", "items.note", "items.tag"));
-  EXPECT_THAT(items.rows, ElementsAre(ElementsAre("A-1", "2.5", "true", "", ""),
-                                      ElementsAre("B-2", "10", "", "", "new")));
+  EXPECT_THAT(items.table.rows(), ElementsAre(ElementsAre("A-1", "2.5", "true", "", ""),
+                                              ElementsAre("B-2", "10", "", "", "new")));
   // Each flow takes rows only from the sources its templates read.
   EXPECT_THAT(plan->flows[0].data_sources, ElementsAre(0u));
   EXPECT_THAT(plan->flows[1].data_sources, ElementsAre(1u));
