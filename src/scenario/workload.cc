@@ -106,6 +106,20 @@ uint64_t ScenarioWorkload::share_of(uint64_t total, uint32_t index, uint32_t cou
   return static_cast<uint64_t>(t * (index + 1) / count - t * index / count);
 }
 
+uint64_t ScenarioWorkload::iterations_share(uint64_t iterations, uint64_t vus, uint32_t index,
+                                            uint32_t count) {
+  // Iterations follow the VUs: with fewer VUs than workers, a worker that has
+  // no VU must get no iteration, or its share is never run. Worker i's VUs
+  // are the VU ids [floor(vus * i / n), floor(vus * (i + 1) / n)); it gets the
+  // iterations of the same fraction of the total, so the shares add up.
+  if (vus == 0) return 0;
+  __extension__ using Uint128 = unsigned __int128;
+  const Uint128 first_vu = Uint128{vus} * index / count;
+  const Uint128 end_vu = Uint128{vus} * (index + 1) / count;
+  return static_cast<uint64_t>(Uint128{iterations} * end_vu / vus -
+                               Uint128{iterations} * first_vu / vus);
+}
+
 bool ScenarioWorkload::start(std::string* error) {
   auto endpoint = net::make_endpoint(share_.address, share_.port);
   if (!endpoint) {
@@ -678,7 +692,7 @@ void ScenarioWorkload::on_tick(RunState& run) {
       case Executor::Kind::kConstantVus:
       case Executor::Kind::kIterations: {
         uint64_t vus = share_of(ex.vus, share_.index, share_.count);
-        run.iterations_left = share_of(ex.iterations, share_.index, share_.count);
+        run.iterations_left = iterations_share(ex.iterations, ex.vus, share_.index, share_.count);
         for (uint64_t i = 0; i < vus; ++i) {
           if (ex.kind == Executor::Kind::kIterations) {
             if (run.iterations_left == 0) break;

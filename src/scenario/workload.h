@@ -52,6 +52,10 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
 
   // Integer share of a whole-run count for this worker (exact across workers).
   static uint64_t share_of(uint64_t total, uint32_t index, uint32_t count);
+  // The iterations executor's share of `iterations` for worker `index`: in
+  // proportion to its share of `vus`, so a worker without VUs gets none.
+  static uint64_t iterations_share(uint64_t iterations, uint64_t vus, uint32_t index,
+                                   uint32_t count);
 
  private:
   friend struct RunState;

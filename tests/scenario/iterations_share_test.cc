@@ -1,0 +1,46 @@
+// How the iterations executor shares VUs and iterations out across workers.
+#include <cstdint>
+
+#include <gtest/gtest.h>
+
+#include "scenario/workload.h"
+
+namespace millstone::scenario {
+namespace {
+
+// Every iteration lands on a worker that has a VU to run it, and the shares
+// add up to the total, whatever the counts.
+TEST(IterationsShareTest, IterationsGoOnlyToWorkersWithVus) {
+  for (uint32_t workers = 1; workers <= 9; ++workers) {
+    for (uint64_t vus = 1; vus <= 12; ++vus) {
+      for (uint64_t iterations : {uint64_t{0}, uint64_t{1}, uint64_t{5}, uint64_t{7},
+                                  uint64_t{1000}, uint64_t{1} << 40}) {
+        uint64_t total = 0;
+        for (uint32_t i = 0; i < workers; ++i) {
+          const uint64_t worker_vus = ScenarioWorkload::share_of(vus, i, workers);
+          const uint64_t share = ScenarioWorkload::iterations_share(iterations, vus, i, workers);
+          if (worker_vus == 0) {
+            EXPECT_EQ(share, 0u) << vus << " VUs, " << iterations << " iterations, worker " << i
+                                 << " of " << workers;
+          }
+          total += share;
+        }
+        EXPECT_EQ(total, iterations) << vus << " VUs on " << workers << " workers";
+      }
+    }
+  }
+}
+
+TEST(IterationsShareTest, OneVuOnTwoWorkersRunsAllFive) {
+  // The case that lost iterations: worker 0 had no VU but 2 of the 5 iterations.
+  EXPECT_EQ(ScenarioWorkload::iterations_share(5, 1, 0, 2), 0u);
+  EXPECT_EQ(ScenarioWorkload::iterations_share(5, 1, 1, 2), 5u);
+  // Two VUs on three workers: the two workers with a VU share the iterations.
+  EXPECT_EQ(ScenarioWorkload::iterations_share(7, 2, 0, 3), 0u);
+  EXPECT_EQ(ScenarioWorkload::iterations_share(7, 2, 1, 3) +
+                ScenarioWorkload::iterations_share(7, 2, 2, 3),
+            7u);
+}
+
+}  // namespace
+}  // namespace millstone::scenario
