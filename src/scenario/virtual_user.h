@@ -71,6 +71,7 @@ class VirtualUser {
   bool waiting_connect = false;
   bool retired = false;
   bool stop_after_iteration = false;
+  bool out_of_data = false;         // found no unique row left: stopped for good, never reused
   bool resume_after_timer = false;  // timer = think time (resume) or back-off (next iteration)
   // ScenarioWorkload::execute is running for this VU: a step that completes
   // synchronously asks it to continue (execute_again) instead of recursing.

@@ -81,6 +81,7 @@ struct RunState {
   uint64_t vu_limit = 0;  // arrival rate: max VUs for this worker
   uint64_t next_arrival = 0;
   uint64_t iterations_left = 0;  // iterations executor
+  uint64_t out_of_data = 0;      // VUs stopped because unique rows ran out
   bool started = false;
   bool accepting = false;  // new iterations may start
   bool done = false;
@@ -262,9 +263,19 @@ void ScenarioWorkload::start_iteration(VirtualUser& vu, int64_t intended_ns) {
   vu.first_request = run.run.executor.kind == Executor::Kind::kConstantArrivalRate ||
                      run.run.executor.kind == Executor::Kind::kRampingArrivalRate;
   if (!take_data_rows(vu)) {
-    // Data exhausted (unique rows): this VU has nothing left to do.
-    ++current_.flows[vu.flow].aborted;
+    // Unique rows exhausted: the iteration never starts (no request was
+    // sent), so it is not an aborted iteration. An arrival-rate iteration
+    // that was due is dropped; a VU-based VU stops for good and is not
+    // replaced, or ramping-vus would start a new one every tick.
     vu.in_iteration = false;
+    if (run.run.executor.kind == Executor::Kind::kConstantArrivalRate ||
+        run.run.executor.kind == Executor::Kind::kRampingArrivalRate) {
+      ++current_.dropped_iterations;
+      run.idle.push_back(&vu);
+      return;
+    }
+    vu.out_of_data = true;
+    ++run.out_of_data;
     retire(vu);
     return;
   }
@@ -639,7 +650,7 @@ void ScenarioWorkload::retire(VirtualUser& vu) {
   vu.waiting_connect = false;
   RunState& run = *vu.run;
   --run.alive;
-  run.retired.push_back(&vu);
+  if (!vu.out_of_data) run.retired.push_back(&vu);
   auto it = std::find(run.idle.begin(), run.idle.end(), &vu);
   if (it != run.idle.end()) run.idle.erase(it);
   check_finished();
@@ -728,7 +739,8 @@ void ScenarioWorkload::on_tick(RunState& run) {
       uint64_t wanted = target;
       // VUs not already told to stop: kept as counts, since a scan of every
       // member 20 times a second is most of a worker's CPU at 100,000 VUs.
-      uint64_t staying = run.alive - run.stopping;
+      // VUs that ran out of unique rows count as staying: they are not replaced.
+      uint64_t staying = run.alive - run.stopping + run.out_of_data;
       if (run.accepting) {
         while (staying < wanted) {
           start_iteration(*new_vu(run), now);

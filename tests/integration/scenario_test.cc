@@ -2,6 +2,7 @@
 #include <fstream>
 #include <regex>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "support.h"
@@ -197,6 +198,61 @@ scenarios:
   EXPECT_GE(ramped, 17u);
   EXPECT_LE(ramped, 21u);
   EXPECT_EQ(j["dropped_iterations"].get<uint64_t>(), 0u);
+}
+
+// With fewer VUs than workers, the workers without a VU used to be given
+// iterations anyway, and those were never run. The mock counts what arrived.
+TEST(ScenarioIntegration, IterationsWithFewerVusThanWorkersAllRun) {
+  MockServer mock(kMock);
+  struct Case {
+    int vus;
+    int iterations;
+    int workers;
+  };
+  for (const Case c : {Case{1, 5, 2}, Case{1, 7, 3}, Case{2, 7, 3}, Case{1, 3, 3}}) {
+    std::string path = scenario_file(fmt::format(R"(
+target: http://127.0.0.1:1
+flows:
+  one: {{steps: [{{get: /api/items}}]}}
+scenarios:
+  fixed: {{executor: iterations, vus: {}, iterations: {}, max_duration: 10s, flows: [one]}}
+)",
+                                                 c.vus, c.iterations));
+    const uint64_t before = mock.stats()["requests"].get<uint64_t>();
+    std::string out = write_temp_file("", ".json");
+    auto r = run_millstone(
+        {"run", path, "--target", mock.url(""), "-w", std::to_string(c.workers), "-q", "-o", out},
+        60);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    const uint64_t served = mock.stats()["requests"].get<uint64_t>() - before;
+    EXPECT_EQ(served, static_cast<uint64_t>(c.iterations))
+        << "vus " << c.vus << ", iterations " << c.iterations << ", -w " << c.workers;
+    EXPECT_EQ(read_json(out)["flows"][0]["iterations"].get<uint64_t>(),
+              static_cast<uint64_t>(c.iterations));
+  }
+}
+
+// Unique rows run out: each row is used once, and VUs that find none left are
+// neither counted as aborted iterations nor replaced by ramping-vus (which
+// reported "5 iterations (353 aborted)").
+TEST(ScenarioIntegration, RampingVusWithUniqueDataUsesEachRowOnceAndAbortsNothing) {
+  MockServer mock(kMock);
+  std::string path = scenario_file(R"(
+target: http://127.0.0.1:1
+data:
+  users: {file: USERS_CSV, mode: unique}
+flows:
+  signup: {steps: [{get: "/api/echo/{{ users.name }}"}]}
+scenarios:
+  ramp: {executor: ramping-vus, start_vus: 1, stages: [{duration: 1s, target: 4}], flows: [signup]}
+)");
+  std::string out = write_temp_file("", ".json");
+  auto r = run_millstone({"run", path, "--target", mock.url(""), "-w", "2", "-q", "-o", out}, 60);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = read_json(out);
+  EXPECT_EQ(mock.stats()["requests"].get<uint64_t>(), 2u) << "two rows, one request each";
+  EXPECT_EQ(j["flows"][0]["iterations"].get<uint64_t>(), 2u) << j["flows"].dump();
+  EXPECT_EQ(j["flows"][0]["aborted"].get<uint64_t>(), 0u) << j["flows"].dump();
 }
 
 TEST(ScenarioIntegration, ValidateReportsFileLineAndColumn) {
