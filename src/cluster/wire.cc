@@ -437,7 +437,7 @@ bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
   // histogram of at least 4), which bounds the counts
   // before anything is allocated.
   uint64_t n = 0;
-  if (!d.read_varint(&n) || n > d.remaining() / 8 || n > kMaxSteps) return false;
+  if (!d.read_varint(&n) || n > d.remaining() / 8 || n > metrics::kMaxSnapshotSteps) return false;
   s.steps.resize(n);
   for (metrics::StepStats& step : s.steps) {
     if (!d.read_varint(&step.requests) || !d.read_varint(&step.errors) ||
@@ -446,7 +446,7 @@ bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
       return false;
     }
   }
-  if (!d.read_varint(&n) || n > d.remaining() / 3 || n > kMaxChecks) return false;
+  if (!d.read_varint(&n) || n > d.remaining() / 3 || n > metrics::kMaxSnapshotChecks) return false;
   s.checks.resize(n);
   for (metrics::CheckStats& check : s.checks) {
     uint64_t samples = 0;
@@ -459,7 +459,7 @@ bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
       if (!d.read_string(&sample)) return false;
     }
   }
-  if (!d.read_varint(&n) || n > d.remaining() / 2 || n > kMaxFlows) return false;
+  if (!d.read_varint(&n) || n > d.remaining() / 2 || n > metrics::kMaxSnapshotFlows) return false;
   s.flows.resize(n);
   for (metrics::FlowStats& flow : s.flows) {
     if (!d.read_varint(&flow.iterations) || !d.read_varint(&flow.aborted)) return false;

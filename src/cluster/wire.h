@@ -17,6 +17,7 @@
 
 #include "engine/run_plan.h"
 #include "metrics/snapshot.h"
+#include "metrics/snapshot_limits.h"
 
 namespace millstone::cluster {
 
@@ -25,12 +26,6 @@ inline constexpr uint32_t kProtocolVersion = 1;
 // Largest payload accepted or produced; bounds what a bad peer can make us buffer.
 inline constexpr size_t kMaxPayloadSize = size_t{16} << 20;
 inline constexpr size_t kFrameHeaderSize = 5;
-// Bounds on the scenario sections of a snapshot, so a bad peer cannot make us
-// allocate a histogram per step for millions of steps. Scenario files are
-// held to the same limits when they load.
-inline constexpr size_t kMaxSteps = 1024;
-inline constexpr size_t kMaxChecks = 4096;
-inline constexpr size_t kMaxFlows = 256;
 inline constexpr size_t kMaxSourceAddresses = 1024;
 
 enum class MessageType : uint8_t {

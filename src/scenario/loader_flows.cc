@@ -13,6 +13,7 @@
 #include <re2/re2.h>
 
 #include "http/url.h"
+#include "metrics/snapshot_limits.h"
 #include "scenario/loader.h"
 #include "scenario/loader_context.h"
 
@@ -24,8 +25,11 @@ using yaml::Keys;
 using yaml::MapFields;
 using yaml::shown;
 
-constexpr size_t kMaxFlows = 1000;
-constexpr size_t kMaxSteps = 100000;
+// A worker reports every step, check and flow each second; the wire codec
+// refuses snapshots beyond these, so files are held to them here.
+constexpr size_t kMaxFlows = metrics::kMaxSnapshotFlows;
+constexpr size_t kMaxSteps = metrics::kMaxSnapshotSteps;
+constexpr size_t kMaxChecks = metrics::kMaxSnapshotChecks;
 constexpr double kMaxLoopCount = 1e6;
 constexpr int kMaxNesting = 16;
 
@@ -430,7 +434,9 @@ void FlowCompiler::compile_step(const YAML::Node& node, const YAML::Mark& mark, 
       }
     }
     if (ctx_.plan.step_names.size() >= kMaxSteps) {
-      reader_.fail(mark, fmt::format("more than {} steps; expected fewer", kMaxSteps));
+      reader_.fail(mark, fmt::format("more than {} steps; expected at most {} (the limit of step "
+                                     "metrics a worker reports each second)",
+                                     kMaxSteps, kMaxSteps));
     }
     compile_socket(map, *action);
     return;
@@ -450,7 +456,9 @@ void FlowCompiler::compile_step(const YAML::Node& node, const YAML::Mark& mark, 
     }
   }
   if (ctx_.plan.step_names.size() >= kMaxSteps) {
-    reader_.fail(mark, fmt::format("more than {} steps; expected fewer", kMaxSteps));
+    reader_.fail(mark, fmt::format("more than {} steps; expected at most {} (the limit of step "
+                                   "metrics a worker reports each second)",
+                                   kMaxSteps, kMaxSteps));
   }
 
   if (is_request) {
@@ -579,6 +587,11 @@ void FlowCompiler::compile_request(const MapFields& map, const Field& action) {
   }
   if (const Field* check = map.find("check")) {
     add_checks(request, compile_checks(ctx_, *check), components);
+    if (ctx_.plan.check_names.size() > kMaxChecks) {
+      reader_.fail(check->mark, fmt::format("more than {} checks; expected at most {} (the limit "
+                                            "of checks a worker reports each second)",
+                                            kMaxChecks, kMaxChecks));
+    }
   }
 
   Instruction instruction;
@@ -1314,7 +1327,10 @@ void compile_flows(LoadContext& ctx, const Field& flows) {
                     "{steps: [{get: /}]}}");
   }
   if (map.fields.size() > kMaxFlows) {
-    ctx.reader.fail(flows.mark, fmt::format("more than {} flows; expected fewer", kMaxFlows));
+    ctx.reader.fail(flows.mark,
+                    fmt::format("{} flows; expected at most {} (the limit of flows a worker "
+                                "reports each second)",
+                                map.fields.size(), kMaxFlows));
   }
   for (const Field& field : map.fields) {
     check_label(ctx.reader, field.key, field.key_mark, "flow");

@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "scenario/loader.h"
@@ -1007,6 +1008,53 @@ TEST_P(LoaderErrorTest, ReportsOneLine) {
   }
   EXPECT_EQ(message.find('\n'), std::string::npos);
   EXPECT_EQ(message, c.message) << "ACTUAL " << c.name << " " << message;
+}
+
+// The wire codec drops snapshots beyond metrics/snapshot_limits.h, so a file
+// beyond them must not load (it used to, and then no result arrived).
+std::string load_error(const std::string& yaml) {
+  try {
+    parse_scenario(yaml, "s.yaml", kDataDir);
+  } catch (const ScenarioError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(LoaderLimitsTest, FlowsBeyondWhatASnapshotCarriesAreRefused) {
+  std::string yaml = "target: http://localhost:9\nflows:\n";
+  for (int i = 0; i < 257; ++i)
+    yaml += "  f" + std::to_string(i) + ": {steps: [{get: /}]}\n";
+  EXPECT_EQ(load_error(yaml),
+            "s.yaml:3:3: 257 flows; expected at most 256 (the limit of flows a worker reports each "
+            "second)");
+  yaml.resize(yaml.rfind("  f256"));
+  EXPECT_EQ(load_error(yaml), "");
+}
+
+TEST(LoaderLimitsTest, StepsBeyondWhatASnapshotCarriesAreRefused) {
+  std::string yaml = "target: http://localhost:9\nflows:\n  a:\n    steps:\n";
+  for (int i = 0; i < 1024; ++i)
+    yaml += "      - {name: s" + std::to_string(i) + ", get: /}\n";
+  EXPECT_EQ(load_error(yaml), "");
+  yaml += "      - {name: one_more, get: /}\n";
+  EXPECT_EQ(load_error(yaml),
+            "s.yaml:1029:9: more than 1024 steps; expected at most 1024 (the limit of step metrics "
+            "a worker reports each second)");
+}
+
+TEST(LoaderLimitsTest, ChecksBeyondWhatASnapshotCarriesAreRefused) {
+  auto with_checks = [](int n) {
+    std::string yaml = "target: http://localhost:9\nflows:\n  a:\n    steps:\n";
+    yaml += "      - get: /\n        check: {json: {";
+    for (int i = 0; i < n; ++i)
+      yaml += (i ? ", " : "") + fmt::format("\"$.k{}\": {{exists: true}}", i);
+    return yaml + "}}\n";
+  };
+  EXPECT_EQ(load_error(with_checks(4096)), "");
+  EXPECT_EQ(load_error(with_checks(4097)),
+            "s.yaml:6:16: more than 4096 checks; expected at most 4096 (the limit of checks a "
+            "worker reports each second)");
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, LoaderErrorTest, ::testing::ValuesIn(kCases),
