@@ -39,7 +39,8 @@ std::string unsupported_hint(std::string_view text, size_t pos) {
     case '?':
       return " (filters are not supported: an extractor yields one value)";
     case '.':
-      return " (recursive descent '..' is not supported)";
+      // Only a second dot is recursive descent; "[1.5]" is a fraction.
+      return pos > 0 && text[pos - 1] == '.' ? " (recursive descent '..' is not supported)" : "";
     case ':':
       return " (slices are not supported: an extractor yields one value)";
     default:
@@ -97,6 +98,9 @@ bool parse_bracket(std::string_view text, size_t* pos, JsonPath::Segment* seg, s
     auto [end, ec] = std::from_chars(text.data() + start, text.data() + i, value);
     if (ec != std::errc() || end != text.data() + i) {
       return path_error(text, start, "an index that fits in 64 bits", error);
+    }
+    if (i < text.size() && (text[i] == '.' || text[i] == 'e' || text[i] == 'E')) {
+      return path_error(text, i, "']' (an array index is a whole number, like 0, 1 or -1)", error);
     }
     seg->is_index = true;
     seg->index = value;

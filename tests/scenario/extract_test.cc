@@ -101,6 +101,11 @@ TEST(JsonPathTest, ErrorsSayWhereAndWhatWasExpected) {
             "invalid JSON path \"$x\" at column 2: expected '.' or '[', found 'x'");
   EXPECT_NE(compile_error("$.a b").find("column 4: expected '.' or '[', found byte 0x20"),
             std::string::npos);
+  // A fraction is not recursive descent: the hint says what an index is.
+  EXPECT_EQ(compile_error("$.items[1.5]"),
+            "invalid JSON path \"$.items[1.5]\" at column 10: expected ']' (an array index is a "
+            "whole number, like 0, 1 or -1), found '.'");
+  EXPECT_EQ(compile_error("$[2e1]").find("recursive"), std::string::npos);
   EXPECT_NE(compile_error("$[99999999999999999999]").find("an index that fits in 64 bits"),
             std::string::npos);
 }
