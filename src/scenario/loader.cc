@@ -58,6 +58,30 @@ bool is_tchar(char c) {
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
+// " (did you mean "shopper/login"?)" for "logn": names may be given by a
+// unique ending ("login"), so a typo is compared with every ending of every
+// name, and the suggestion is the full name it belongs to.
+std::string suggest_full_name(std::string_view name,
+                              const std::vector<std::vector<std::string>>& components,
+                              const std::vector<std::string>& full_names) {
+  std::vector<std::string> endings;
+  std::vector<size_t> owner;
+  for (size_t i = 0; i < components.size() && i < full_names.size(); ++i) {
+    std::string ending;
+    for (size_t c = components[i].size(); c-- > 0;) {
+      ending = ending.empty() ? components[i][c] : components[i][c] + "/" + ending;
+      endings.push_back(ending);
+      owner.push_back(i);
+    }
+  }
+  if (const auto best = yaml::closest(name, endings)) {
+    const size_t at =
+        static_cast<size_t>(std::find(endings.begin(), endings.end(), *best) - endings.begin());
+    return fmt::format(" (did you mean {}?)", shown(full_names[owner[at]]));
+  }
+  return yaml::did_you_mean(name, full_names);
+}
+
 class TopLevel {
  public:
   TopLevel(yaml::Reader& reader, Plan& plan, std::string base_dir)
@@ -339,9 +363,10 @@ void TopLevel::resolve_names(Threshold& threshold, const YAML::Node& node, const
       return;
     }
     if (matches.empty()) {
-      reader_.fail(at_tag(name),
-                   fmt::format("no {} is named {}{}; expected one of: {}", kind, shown(name),
-                               yaml::did_you_mean(name, full_names), yaml::join(full_names, 12)));
+      reader_.fail(
+          at_tag(name),
+          fmt::format("no {} is named {}{}; expected one of: {}", kind, shown(name),
+                      suggest_full_name(name, components, full_names), yaml::join(full_names, 12)));
     }
     std::vector<std::string> candidates;
     for (size_t i : matches) {

@@ -564,6 +564,89 @@ void check_single_document(const std::string& text, const std::string& source) {
   }
 }
 
+// yaml-cpp keeps an alias as a second reference to its anchor's node, so a
+// "billion laughs" file loads small and explodes only when the reader walks
+// it (seconds and hundreds of MiB before the reader's budget trips). Counting
+// the nodes each alias stands for on the event stream refuses it first, in
+// time proportional to the file. A 4 MiB file holds at most ~2M nodes
+// written out, so only alias expansion reaches the limit.
+constexpr uint64_t kMaxExpandedNodes = 4'000'000;
+
+class ExpansionCounter final : public YAML::EventHandler {
+ public:
+  std::optional<YAML::Mark> over_at;  // the alias that crossed the limit
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t anchor) override { leaf(anchor); }
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t anchor,
+                const std::string&) override {
+    leaf(anchor);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    const uint64_t size = anchor < sizes_.size() ? sizes_[anchor] : 1;
+    add(size);
+    total_ += size;
+    if (total_ > kMaxExpandedNodes && !over_at) over_at = mark;
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open_.push_back({anchor, 1});
+    ++total_;
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open_.push_back({anchor, 1});
+    ++total_;
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  struct Open {
+    YAML::anchor_t anchor;
+    uint64_t nodes;
+  };
+  void leaf(YAML::anchor_t anchor) {
+    add(1);
+    ++total_;
+    remember(anchor, 1);
+  }
+  // Counts `nodes` in the innermost open collection (total_ is kept apart).
+  void add(uint64_t nodes) {
+    if (!open_.empty()) open_.back().nodes += nodes;
+  }
+  void close() {
+    if (open_.empty()) return;
+    const Open done = open_.back();
+    open_.pop_back();
+    add(done.nodes);
+    remember(done.anchor, done.nodes);
+  }
+  void remember(YAML::anchor_t anchor, uint64_t nodes) {
+    if (anchor == YAML::NullAnchor) return;
+    if (sizes_.size() <= anchor) sizes_.resize(anchor + 1, 1);
+    sizes_[anchor] = std::min(nodes, kMaxExpandedNodes + 1);
+  }
+
+  std::vector<Open> open_;
+  std::vector<uint64_t> sizes_;  // by anchor id: nodes the anchored value stands for
+  uint64_t total_ = 0;
+};
+
+void check_expansion(const std::string& text, const std::string& source) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  ExpansionCounter counter;
+  parser.HandleNextDocument(counter);
+  if (counter.over_at) {
+    throw ScenarioError(fmt::format(
+        "{}:{}:{}: invalid YAML: aliases expand the document to more than {} nodes (a \"billion "
+        "laughs\"); expected aliases of small values, or the values written out",
+        source, counter.over_at->line + 1, counter.over_at->column + 1, kMaxExpandedNodes));
+  }
+}
+
 std::string one_line(std::string text) {
   std::replace_if(
       text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
@@ -575,6 +658,7 @@ std::string one_line(std::string text) {
 YAML::Node load_document(const std::string& text, const std::string& source_name) {
   try {
     check_single_document(text, source_name);
+    check_expansion(text, source_name);
     return YAML::Load(text);
   } catch (const YAML::DeepRecursion& e) {
     throw ScenarioError(

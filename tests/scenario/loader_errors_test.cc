@@ -854,7 +854,7 @@ thresholds: ['latency.p99{step=a < 1s']
 flows: {a: {steps: [{get: /}]}}
 thresholds: ['latency.p99{step=GET /x} < 1s']
 )yaml",
-     "s.yaml:3:32: no step is named \"GET /x\"; expected one of: a/GET /"},
+     "s.yaml:3:32: no step is named \"GET /x\" (did you mean \"a/GET /\"?); expected one of: a/GET /"},
     {"ThresholdAmbiguousStep",
      R"yaml(target: http://localhost:9
 flows:
@@ -981,6 +981,41 @@ flows: {a: {steps: [{get: /}]}}
 data: {d: {file: bad_column.csv}}
 )yaml",
      "DATA/bad_column.csv:1: column \"first name\" is not usable in templates; expected a name of letters, digits and _ (rename it in the header row)"},
+    {"ThresholdStepTypoSuggestsTheFullName",
+     R"yaml(target: http://localhost:9
+flows: {shopper: {steps: [{name: login, get: /login}, {name: cart, get: /cart}]}}
+thresholds: ["latency.p99{step=logn} < 1s"]
+)yaml",
+     "s.yaml:3:32: no step is named \"logn\" (did you mean \"shopper/login\"?); expected one of: shopper/login, shopper/cart"},
+    {"AliasBomb",
+     R"yaml(target: http://localhost:9
+a: &a [x, x, x, x, x, x, x, x, x, x]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]
+)yaml",
+     "s.yaml:8:16: invalid YAML: aliases expand the document to more than 4000000 nodes (a \"billion laughs\"); expected aliases of small values, or the values written out"},
+    {"TargetWithQuery",
+     R"yaml(target: http://localhost:9?x=1
+flows: {a: {steps: [{get: /}]}}
+)yaml",
+     "s.yaml:1:9: target \"http://localhost:9?x=1\" has a path or query \"/?x=1\"; expected only scheme, host and port, such as http://127.0.0.1:8080 (paths belong in the steps)"},
+    // docs/scenarios.md: steps read no files; body_file is the mock's key.
+    {"BodyFileIsNotAStepKey",
+     R"yaml(target: http://localhost:9
+flows: {a: {steps: [{post: /x, body_file: b.json}]}}
+)yaml",
+     "s.yaml:2:32: unknown key \"body_file\" in step; expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol"},
+    {"TargetWithSlashOnly",
+     R"yaml(target: http://localhost:9/
+flows: {a: {steps: [{get: /}]}}
+)yaml",
+     ""},
     {"ValidWithTemplatesInKeys",
      R"yaml(target: http://localhost:9
 flows:
