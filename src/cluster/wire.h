@@ -32,6 +32,8 @@ inline constexpr size_t kMaxSteps = 1024;
 inline constexpr size_t kMaxChecks = 4096;
 inline constexpr size_t kMaxFlows = 256;
 inline constexpr size_t kMaxSourceAddresses = 1024;
+// Run parameters a scenario uses ({{ env.NAME }}); more is a corrupt message.
+inline constexpr size_t kMaxScenarioParameters = 4096;
 
 enum class MessageType : uint8_t {
   kHello = 1,     // worker -> coordinator: protocol version, worker index
