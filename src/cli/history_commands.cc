@@ -113,8 +113,8 @@ std::string format_run(const results::RunRecord& record, bool is_baseline) {
   std::string load =
       model == "scenario"
           ? fmt::format("scenario {}, peak {} VUs", str(s, "scenario"), count(s, "peak_vus"))
-      : model == "open" ? fmt::format("open model, {:g} req/s over {} connections", num(s, "rate"),
-                                      count(s, "connections"))
+      : model == "open" ? fmt::format("open model, {} req/s over {} connections",
+                                      plain_number(num(s, "rate")), count(s, "connections"))
                         : fmt::format("closed model, {} connections", count(s, "connections"));
   out += fmt::format("load       {}, {} worker{}; ran {:.1f}s of {:.1f}s\n", load,
                      count(s, "workers"), count(s, "workers") == 1 ? "" : "s", num(s, "duration_s"),
