@@ -196,9 +196,9 @@ bool write_outputs(const RunOptions& options, const results::RunRecord& record) 
   return ok;
 }
 
-// The output files are opened before the run, so a typo in a path costs a
-// second, not a whole run. A file this creates is removed again: the run may
-// still stop before writing it.
+// The output files are opened (and the --metrics-listen address read) before
+// the run, so a typo in a path costs a second, not a whole run. A file this creates is removed
+// again: the run may still stop before writing it.
 bool check_outputs(const RunOptions& options) {
   const std::pair<const char*, const std::string*> outputs[] = {
       {"--out", &options.out},
@@ -215,6 +215,12 @@ bool check_outputs(const RunOptions& options) {
     }
     close(fd);
     if (!existed) unlink(path->c_str());
+  }
+  std::string error;
+  if (!options.metrics_listen.empty() &&
+      !net::parse_listen_address(options.metrics_listen, &error)) {
+    usage_error(fmt::format("--metrics-listen {}: {}", options.metrics_listen, error));
+    return false;
   }
   results::SeriesFormat series_format;
   if (!options.timeseries.empty() &&

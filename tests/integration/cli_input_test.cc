@@ -66,6 +66,8 @@ TEST(CliInput, BadNumbersExit2WithFlagValueAndExpectation) {
   expect_usage_error({"demo", "-d", "1"}, "--duration \"1\" has no unit");
   expect_usage_error({"runs", "-n", "-2"}, "--limit \"-2\" is not a whole number");
   expect_usage_error({"compare", "last", "--tolerance", "nan"}, "--tolerance 'nan'");
+  expect_usage_error({"run", url, "--metrics-listen", "127.0.0.1:nan"},
+                     "--metrics-listen 127.0.0.1:nan: port 'nan'");
 }
 
 // docs/mock.md: the seed is 0 to 2^64-1, from the file or --seed alike.
