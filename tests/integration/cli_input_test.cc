@@ -151,6 +151,10 @@ TEST(CliInput, HeaderNumbersArePlainAndCountsAgree) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(contains(r.out, "open model, 10000000 req/s, 1 connection, 1 worker,")) << r.out;
   EXPECT_FALSE(contains(r.out, "e+07")) << r.out;
+  // The recorded run reads the same.
+  auto shown = run_millstone({"show", "last"}, 20);
+  EXPECT_TRUE(contains(shown.out, "open model, 10000000 req/s over 1 connection, 1 worker;"))
+      << shown.out;
 }
 
 TEST(CliInput, PercentilesAreChosenForTextAndJson) {
