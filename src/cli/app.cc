@@ -1,10 +1,60 @@
 #include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
+
+#include <cctype>
+#include <functional>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/flag_values.h"
 
 namespace millstone::cli {
+
+namespace {
+
+// Flag values are checked while CLI11 parses, so a bad one stops the command
+// before anything starts; the error is our one line, not CLI11's text.
+template <typename T>
+T checked(std::optional<T> value, const std::string& error) {
+  if (!value) throw CLI::ValidationError(error);
+  return *value;
+}
+
+template <typename T>
+std::function<void(const std::string&)> whole_into(T* field, std::string flag, uint64_t min,
+                                                   uint64_t max) {
+  return [field, flag = std::move(flag), min, max](const std::string& text) {
+    std::string error;
+    *field = static_cast<T>(checked(parse_whole_flag(flag, text, min, max, &error), error));
+  };
+}
+
+std::function<void(const std::string&)> duration_into(int64_t* field, std::string flag) {
+  return [field, flag = std::move(flag)](const std::string& text) {
+    std::string error;
+    *field = checked(parse_duration_flag(flag, text, &error), error);
+  };
+}
+
+// -e NAME=VALUE: NAME as templates can refer to it.
+std::pair<std::string, std::string> env_pair(const std::string& text) {
+  const size_t equals = text.find('=');
+  const std::string name = text.substr(0, std::min(equals, text.size()));
+  bool identifier = !name.empty() && !std::isdigit(static_cast<unsigned char>(name.front()));
+  for (char c : name) {
+    identifier = identifier && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+  }
+  if (equals == std::string::npos || !identifier) {
+    throw CLI::ValidationError(fmt::format(
+        "-e '{}' is not a parameter; expected NAME=VALUE with NAME made of letters, digits and _ "
+        "(not starting with a digit), such as -e BASE_PATH=/api",
+        text));
+  }
+  return {name, text.substr(equals + 1)};
+}
+
+}  // namespace
 
 int main_command(int argc, char** argv) {
   CLI::App app{"millstone: load, latency and failure-drill tester for networked services"};
@@ -19,29 +69,78 @@ int main_command(int argc, char** argv) {
   run_cmd->add_option("--target", run.target,
                       "Scenario files: send to this base URL instead of the file's target:");
   run_cmd
-      ->add_option("-c,--connections", run.connections,
-                   "Connections (closed model: each keeps one request in flight)")
-      ->capture_default_str();
-  run_cmd->add_option("-d,--duration", run.duration, "How long to run (10s, 2m...)")
-      ->capture_default_str();
-  run_cmd->add_option("-r,--rate", run.rate,
-                      "Open model: requests per second, started on a fixed schedule; latency "
-                      "counts from when each was due");
+      ->add_option_function<std::string>(
+          "-c,--connections", whole_into(&run.connections, "--connections", 1, kMaxConnections),
+          "Connections (closed model: each keeps one request in flight)")
+      ->default_str("50");
+  run_cmd
+      ->add_option_function<std::string>(
+          "-d,--duration",
+          [&run](const std::string& text) {
+            duration_into(&run.duration_us, "--duration")(text);
+            run.duration_given = true;
+          },
+          "How long to run (10s, 2m, 1m30s). Scenario files: the duration of constant-vus and "
+          "constant-arrival-rate scenarios")
+      ->default_str("10s");
+  run_cmd->add_option_function<std::string>(
+      "-r,--rate",
+      [&run](const std::string& text) {
+        std::string error;
+        run.rate = checked(parse_rate_flag("--rate", text, &error), error);
+      },
+      "Open model: requests per second (100, 100/s, 6000/m), started on a fixed schedule; "
+      "latency counts from when each was due. Scenario files: the rate of "
+      "constant-arrival-rate scenarios");
+  run_cmd->add_option_function<std::string>(
+      "--vus",
+      [&run](const std::string& text) {
+        std::string error;
+        run.vus = static_cast<uint32_t>(
+            checked(parse_whole_flag("--vus", text, 1, kMaxConnections, &error), error));
+      },
+      "Scenario files: the VUs of constant-vus and iterations scenarios "
+      "(docs/scenarios.md#overrides)");
+  run_cmd->add_option_function<std::vector<std::string>>(
+      "-e,--env",
+      [&run](const std::vector<std::string>& texts) {
+        for (const std::string& text : texts)
+          run.env.push_back(env_pair(text));
+      },
+      "Scenario parameter NAME=VALUE for {{ env.NAME }}, over the process environment "
+      "(repeatable)");
+  run_cmd
+      ->add_option_function<std::string>(
+          "--percentiles",
+          [&run](const std::string& text) {
+            std::string error;
+            run.percentiles = checked(parse_percentiles_flag("--percentiles", text, &error), error);
+          },
+          "Latency percentiles of the summaries, each above 0 and at most 100")
+      ->default_str("50,90,95,99,99.9");
   run_cmd->add_option("-m,--method", run.method, "HTTP method")->capture_default_str();
   run_cmd->add_option("-H,--header", run.headers, "Request header 'Name: value' (repeatable)");
   run_cmd->add_option("--body", run.body, "Request body");
   run_cmd->add_option("--body-file", run.body_file, "Read the request body from a file");
-  run_cmd->add_option("--timeout", run.timeout, "Per-request timeout")->capture_default_str();
-  run_cmd->add_option("--connect-timeout", run.connect_timeout, "Connect timeout")
-      ->capture_default_str();
-  run_cmd->add_option("-w,--workers", run.workers,
-                      "Worker processes (default: one per core, more if the open-file limit "
-                      "needs it)");
+  run_cmd
+      ->add_option_function<std::string>("--timeout", duration_into(&run.timeout_us, "--timeout"),
+                                         "Per-request timeout")
+      ->default_str("10s");
+  run_cmd
+      ->add_option_function<std::string>(
+          "--connect-timeout", duration_into(&run.connect_timeout_us, "--connect-timeout"),
+          "Connect timeout")
+      ->default_str("5s");
+  run_cmd->add_option_function<std::string>(
+      "-w,--workers", whole_into(&run.workers, "--workers", 1, kMaxWorkers),
+      "Worker processes (default: one per core, more if the open-file limit needs it)");
   run_cmd->add_option("--source-address", run.source_addresses,
                       "Local addresses to spread connections over, past the ~28,000 ports one "
                       "address has per target: A,B or a range 10.0.0.2-10.0.0.9 (loopback "
                       "targets get 127.0.0.x automatically)");
-  run_cmd->add_option("-o,--out", run.out, "Write the summary as JSON to this file");
+  run_cmd->add_option("-o,--out", run.out,
+                      "Write the summary as JSON to this file; '-' writes it to stdout (the text "
+                      "summary then goes to stderr)");
   run_cmd->add_flag("-q,--quiet", run.quiet, "No live progress line");
   run_cmd->add_option("--report", run.report, "Write a self-contained HTML report to this file");
   run_cmd->add_option("--junit", run.junit, "Write thresholds and checks as JUnit XML");
@@ -62,14 +161,30 @@ int main_command(int argc, char** argv) {
                        "Mock configuration (YAML, see docs/mock.md); default: the demo routes");
   mock_cmd->add_option("--listen", mock.listen, "Address to listen on, HOST:PORT")
       ->capture_default_str();
-  mock_cmd->add_option("-w,--workers", mock.workers, "Worker processes (default: one per core)");
-  mock_cmd->add_option("--seed", mock.seed, "Seed for latency and error randomness");
+  mock_cmd->add_option_function<std::string>("-w,--workers",
+                                             whole_into(&mock.workers, "--workers", 1, kMaxWorkers),
+                                             "Worker processes (default: one per core)");
+  mock_cmd->add_option_function<std::string>(
+      "--seed",
+      [&mock](const std::string& text) {
+        std::string error;
+        mock.seed = checked(parse_whole_flag("--seed", text, 0, UINT64_MAX, &error), error);
+      },
+      "Seed for latency and error randomness, 0 to 18446744073709551615");
   mock_cmd->add_flag("-q,--quiet", mock.quiet, "Do not print per-route counts at exit");
 
   std::string validate_path;
   CLI::App* validate_cmd =
       app.add_subcommand("validate", "Check a scenario file without sending anything");
   validate_cmd->add_option("file", validate_path, "Scenario file")->required();
+  std::vector<std::pair<std::string, std::string>> validate_env;
+  validate_cmd->add_option_function<std::vector<std::string>>(
+      "-e,--env",
+      [&validate_env](const std::vector<std::string>& texts) {
+        for (const std::string& text : texts)
+          validate_env.push_back(env_pair(text));
+      },
+      "Scenario parameter NAME=VALUE for {{ env.NAME }} (repeatable)");
 
   HistoryOptions history;
   auto history_flag = [&history](CLI::App* cmd) {
@@ -77,7 +192,10 @@ int main_command(int argc, char** argv) {
   };
   CLI::App* runs_cmd = app.add_subcommand("runs", "List the runs in the history, newest first");
   history_flag(runs_cmd);
-  runs_cmd->add_option("-n,--limit", history.limit, "How many runs")->capture_default_str();
+  runs_cmd
+      ->add_option_function<std::string>(
+          "-n,--limit", whole_into(&history.limit, "--limit", 1, 1'000'000), "How many runs")
+      ->default_str("20");
   runs_cmd->add_option("--scenario", history.key, "Only runs of this scenario file or URL");
   CLI::App* show_cmd = app.add_subcommand("show", "Print a recorded run's summary");
   history_flag(show_cmd);
@@ -104,18 +222,30 @@ int main_command(int argc, char** argv) {
   DemoOptions demo;
   CLI::App* demo_cmd =
       app.add_subcommand("demo", "Start the built-in mock server and run a short load against it");
-  demo_cmd->add_option("-d,--duration", demo.duration, "How long to run")->capture_default_str();
-  demo_cmd->add_option("-c,--connections", demo.connections, "Connections")->capture_default_str();
+  demo_cmd
+      ->add_option_function<std::string>(
+          "-d,--duration", duration_into(&demo.duration_us, "--duration"), "How long to run")
+      ->default_str("5s");
+  demo_cmd
+      ->add_option_function<std::string>(
+          "-c,--connections", whole_into(&demo.connections, "--connections", 1, kMaxConnections),
+          "Connections")
+      ->default_str("50");
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int code = app.exit(e);
-    return code == 0 ? kExitOk : kExitUsage;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::string command;
+    for (const CLI::App* sub : app.get_subcommands({})) {
+      if (sub->parsed()) command = " " + sub->get_name();
+    }
+    // One line, ours or CLI11's ("The following arguments were not expected: ...").
+    fmt::print(stderr, "millstone{}: {}\n", command, e.what());
+    return kExitUsage;
   }
   if (run_cmd->parsed()) {
-    for (const char* flag : {"--connections", "--rate", "--duration", "--method", "--header",
-                             "--body", "--body-file"}) {
+    for (const char* flag : {"--connections", "--method", "--header", "--body", "--body-file"}) {
       run.url_only_flags = run.url_only_flags || run_cmd->count(flag) > 0;
     }
     for (int i = 0; i < argc; ++i) {
@@ -128,7 +258,7 @@ int main_command(int argc, char** argv) {
   if (show_cmd->parsed()) return show_command(history);
   if (compare_cmd->parsed()) return compare_command(history);
   if (baseline_cmd->parsed()) return baseline_command(history);
-  if (validate_cmd->parsed()) return validate_command(validate_path);
+  if (validate_cmd->parsed()) return validate_command(validate_path, validate_env);
   if (mock_cmd->parsed()) return mock_command(mock);
   if (demo_cmd->parsed()) return demo_command(demo);
   return kExitUsage;

@@ -3,29 +3,39 @@
 // exit code from exit_codes.h. Exceptions from configuration loading stop
 // here and become one line on stderr.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "scenario/values.h"
 
 namespace millstone::cli {
 
 struct RunOptions {
   std::string url;              // a URL, or a scenario file (docs/scenarios.md)
   std::string target;           // scenario files: replaces the file's target:
-  bool url_only_flags = false;  // -c, --rate, -d, -m, -H or --body were given
+  bool url_only_flags = false;  // -c, -m, -H, --body or --body-file were given
   uint32_t connections = 50;
-  std::string duration = "10s";
-  double rate = 0;  // 0 = closed model
+  int64_t duration_us = 10'000'000;
+  bool duration_given = false;  // scenario files: -d overrides (docs/scenarios.md#overrides)
+  double rate = 0;              // per second; 0 = closed model (or no --rate override)
+  std::optional<uint32_t> vus;  // --vus: scenario files only
   std::string method = "GET";
   std::vector<std::string> headers;  // "Name: value"
   std::string body;
   std::string body_file;
-  std::string timeout = "10s";
-  std::string connect_timeout = "5s";
+  int64_t timeout_us = 10'000'000;
+  int64_t connect_timeout_us = 5'000'000;
   uint32_t workers = 0;                       // 0 = one per core (more if the fd limit needs it)
   std::vector<std::string> source_addresses;  // --source-address (lists and ranges)
-  std::string out;                            // JSON summary path
-  bool quiet = false;                         // no progress line
+  // -e NAME=VALUE in order (a later one wins): {{ env.NAME }} in scenario
+  // files, over the process environment.
+  std::vector<std::pair<std::string, std::string>> env;
+  // Latency percentiles of the summaries, ascending, in (0, 100].
+  std::vector<double> percentiles = {50, 90, 95, 99, 99.9};
+  std::string out;     // JSON summary path; "-" = stdout
+  bool quiet = false;  // no progress line
   // Results (docs/reports.md).
   std::string report;          // --report FILE.html
   std::string junit;           // --junit FILE.xml
@@ -50,18 +60,22 @@ struct HistoryOptions {
 struct MockOptions {
   std::string config;  // empty = the built-in demo routes
   std::string listen = "127.0.0.1:8080";
-  uint32_t workers = 0;  // 0 = one per core
-  int64_t seed = -1;     // -1 = from the config (or 0)
+  uint32_t workers = 0;          // 0 = one per core
+  std::optional<uint64_t> seed;  // none = from the config (or 0)
   bool quiet = false;
 };
 
 struct DemoOptions {
-  std::string duration = "5s";
+  int64_t duration_us = 5'000'000;
   uint32_t connections = 50;
 };
 
 int run_command(const RunOptions& options);
-int validate_command(const std::string& path);
+int validate_command(const std::string& path,
+                     const std::vector<std::pair<std::string, std::string>>& env);
+// {{ env.NAME }} values: the process environment, then -e NAME=VALUE over it.
+scenario::Parameters scenario_parameters(
+    const std::vector<std::pair<std::string, std::string>>& env);
 // A run target that is not an http(s) URL and names a file or ends in .yaml/.yml.
 bool looks_like_scenario(const std::string& target);
 int mock_command(const MockOptions& options);

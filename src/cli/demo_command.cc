@@ -2,6 +2,7 @@
 
 #include "cli/builtin_mock.h"
 #include "cli/commands.h"
+#include "cli/duration.h"
 #include "cli/exit_codes.h"
 #include "mock/server.h"
 
@@ -24,12 +25,12 @@ int demo_command(const DemoOptions& options) {
   fmt::print(
       "millstone demo: the built-in mock server (routes of examples/mock.yaml) listens on {}\n"
       "Running: millstone run {}/api/items -c {} -d {}\n",
-      base, base, options.connections, options.duration);
+      base, base, options.connections, format_duration_us(options.duration_us));
   std::fflush(stdout);
   RunOptions run;
   run.url = base + "/api/items";
   run.connections = options.connections;
-  run.duration = options.duration;
+  run.duration_us = options.duration_us;
   int code = run_command(run);
   mock::stop_mock_server(mock);
   if (code == kExitOk) {

@@ -110,14 +110,14 @@ std::string format_run(const results::RunRecord& record, bool is_baseline) {
     out += fmt::format("command    {}\n", record.env.command_line);
   }
   std::string model = str(s, "model");
-  std::string load =
-      model == "scenario"
-          ? fmt::format("scenario {}, peak {} VUs", str(s, "scenario"), count(s, "peak_vus"))
-      : model == "open" ? fmt::format("open model, {:g} req/s over {} connections", num(s, "rate"),
-                                      count(s, "connections"))
-                        : fmt::format("closed model, {} connections", count(s, "connections"));
-  out += fmt::format("load       {}, {} worker{}; ran {:.1f}s of {:.1f}s\n", load,
-                     count(s, "workers"), count(s, "workers") == 1 ? "" : "s", num(s, "duration_s"),
+  const std::string connections = count_of(count(s, "connections"), "connection", "connections");
+  std::string load = model == "scenario" ? fmt::format("scenario {}, peak {}", str(s, "scenario"),
+                                                       count_of(count(s, "peak_vus"), "VU", "VUs"))
+                     : model == "open"   ? fmt::format("open model, {} req/s over {}",
+                                                       plain_number(num(s, "rate")), connections)
+                                         : fmt::format("closed model, {}", connections);
+  out += fmt::format("load       {}, {}; ran {:.1f}s of {:.1f}s\n", load,
+                     count_of(count(s, "workers"), "worker", "workers"), num(s, "duration_s"),
                      num(s, "planned_duration_s"));
   out += fmt::format("requests   {} ({:.1f}/s)\n", group_thousands(count(s, "requests")),
                      num(s, "rps"));

@@ -23,8 +23,8 @@ int mock_command(const MockOptions& options) {
     fmt::print(stderr, "millstone mock: {}\n", e.what());
     return kExitConfig;
   }
-  if (options.seed >= 0) {
-    config.seed = static_cast<uint64_t>(options.seed);
+  if (options.seed) {
+    config.seed = *options.seed;
     config.seed_given = true;
   }
   std::string error;

@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -15,7 +16,6 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
-#include "cli/duration.h"
 #include "cli/exit_codes.h"
 #include "cli/history_commands.h"
 #include "cli/limits.h"
@@ -25,6 +25,7 @@
 #include "cluster/coordinator.h"
 #include "http/request_builder.h"
 #include "http/url.h"
+#include "mock/yaml_text.h"
 #include "net/socket.h"
 #include "results/junit.h"
 #include "results/metrics_exporter.h"
@@ -90,6 +91,21 @@ uint64_t raise_fd_limit() {
 
 }  // namespace
 
+scenario::Parameters scenario_parameters(
+    const std::vector<std::pair<std::string, std::string>>& env) {
+  scenario::Parameters parameters;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    const size_t equals = text.find('=');
+    if (equals != std::string_view::npos && equals > 0) {
+      parameters[std::string(text.substr(0, equals))] = std::string(text.substr(equals + 1));
+    }
+  }
+  for (const auto& [name, value] : env)
+    parameters[name] = value;
+  return parameters;
+}
+
 bool looks_like_scenario(const std::string& target) {
   if (target.rfind("http://", 0) == 0 || target.rfind("https://", 0) == 0) return false;
   auto ends_with = [&](std::string_view suffix) {
@@ -134,6 +150,14 @@ nlohmann::json run_config_json(const RunOptions& options, const engine::RunPlan&
   } else {
     j["scenario_file"] = plan.scenario_path;
     j["scenario_source"] = plan.scenario_source;
+    // Names only: parameter values are often credentials.
+    nlohmann::json names = nlohmann::json::array();
+    for (const auto& [name, value] : plan.scenario_parameters)
+      names.push_back(name);
+    j["parameters"] = names;
+    if (plan.scenario_vus > 0) j["vus_override"] = plan.scenario_vus;
+    if (plan.scenario_duration_us > 0) j["duration_override_ms"] = plan.scenario_duration_us / 1000;
+    if (plan.scenario_rate > 0) j["rate_override"] = plan.scenario_rate;
     if (!options.target.empty()) j["target_override"] = options.target;
   }
   return j;
@@ -153,6 +177,12 @@ bool write_outputs(const RunOptions& options, const results::RunRecord& record) 
     }
   };
   attempt("--out", options.out, [&](const std::string& path) {
+    if (path == "-") {
+      std::cout << record.summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+                << "\n"
+                << std::flush;
+      return;
+    }
     std::ofstream out(path);
     out << record.summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     if (!out) throw results::ResultsError(fmt::format("cannot write: {}", strerror(errno)));
@@ -166,10 +196,41 @@ bool write_outputs(const RunOptions& options, const results::RunRecord& record) 
   return ok;
 }
 
-struct Timeouts {
-  int64_t timeout_us = 0;
-  int64_t connect_timeout_us = 0;
-};
+// The output files are opened (and the --metrics-listen address read) before
+// the run, so a typo in a path costs a second, not a whole run. A file this creates is removed
+// again: the run may still stop before writing it.
+bool check_outputs(const RunOptions& options) {
+  const std::pair<const char*, const std::string*> outputs[] = {
+      {"--out", &options.out},
+      {"--report", &options.report},
+      {"--junit", &options.junit},
+      {"--timeseries", &options.timeseries}};
+  for (const auto& [flag, path] : outputs) {
+    if (path->empty() || (*path == "-" && std::string_view(flag) == "--out")) continue;
+    const bool existed = access(path->c_str(), F_OK) == 0;
+    const int fd = open(path->c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      usage_error(fmt::format("{} {}: cannot write: {}", flag, *path, strerror(errno)));
+      return false;
+    }
+    close(fd);
+    if (!existed) unlink(path->c_str());
+  }
+  std::string error;
+  if (!options.metrics_listen.empty() &&
+      !net::parse_listen_address(options.metrics_listen, &error)) {
+    usage_error(fmt::format("--metrics-listen {}: {}", options.metrics_listen, error));
+    return false;
+  }
+  results::SeriesFormat series_format;
+  if (!options.timeseries.empty() &&
+      !results::series_format_for(options.timeseries, &series_format)) {
+    usage_error(fmt::format("--timeseries {}: expected a file name ending in .csv or .ndjson",
+                            options.timeseries));
+    return false;
+  }
+  return true;
+}
 
 // Resolves the target, checks it accepts connections, starts the workers,
 // prints and writes the summary. Shared by URL and scenario runs.
@@ -227,12 +288,6 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     workers = needed;
   }
 
-  results::SeriesFormat series_format;
-  if (!options.timeseries.empty() &&
-      !results::series_format_for(options.timeseries, &series_format)) {
-    return usage_error(fmt::format(
-        "--timeseries {}: expected a file name ending in .csv or .ndjson", options.timeseries));
-  }
   description.workers = workers;
   results::RunRecord record;
   record.env = results::current_environment();
@@ -273,10 +328,12 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   nlohmann::json json = summary_json(description, result);
   if (scenario) {
     thresholds = scenario::evaluate_thresholds(*scenario, result.total, result.duration_s);
-    text += format_scenario_summary(*scenario, result.total, thresholds);
+    text += format_scenario_summary(*scenario, result.total, thresholds, options.percentiles);
     add_scenario_json(*scenario, result.total, thresholds, &json);
   }
-  std::cout << text << std::flush;
+  // With -o - stdout carries the JSON alone.
+  fmt::print(options.out == "-" ? stderr : stdout, "{}", text);
+  std::fflush(options.out == "-" ? stderr : stdout);
 
   int code = kExitOk;
   bool thresholds_ok =
@@ -306,38 +363,28 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   return code;
 }
 
-bool parse_timeouts(const RunOptions& options, Timeouts* t) {
-  std::string error;
-  auto timeout_us = parse_duration_us(options.timeout, &error);
-  if (!timeout_us || *timeout_us <= 0) {
-    usage_error(fmt::format("--timeout: {}", timeout_us ? "must be positive" : error));
-    return false;
-  }
-  auto connect_timeout_us = parse_duration_us(options.connect_timeout, &error);
-  if (!connect_timeout_us || *connect_timeout_us <= 0) {
-    usage_error(
-        fmt::format("--connect-timeout: {}", connect_timeout_us ? "must be positive" : error));
-    return false;
-  }
-  t->timeout_us = *timeout_us;
-  t->connect_timeout_us = *connect_timeout_us;
-  return true;
-}
-
 int run_scenario(const RunOptions& options) {
   if (options.url_only_flags) {
     return usage_error(
-        "-c, --rate, -d, -m, -H and --body apply to a URL; a scenario file sets its load in "
-        "scenarios: and its requests in flows:");
+        "-c, -m, -H, --body and --body-file apply to a URL; a scenario file sets its requests in "
+        "flows: (--vus, -d and --rate override its scenarios:, see docs/scenarios.md#overrides)");
   }
+  // Parameters are read here, once: workers get the values in the RunPlan.
+  const scenario::Parameters parameters = scenario_parameters(options.env);
+  scenario::Overrides overrides;
+  overrides.vus = options.vus;
+  if (options.duration_given) overrides.duration_us = options.duration_us;
+  if (options.rate > 0) overrides.rate = options.rate;
   std::unique_ptr<scenario::Plan> plan;
   std::string source;
   try {
-    plan = scenario::load_scenario_file(options.url);
+    plan = scenario::load_scenario_file(options.url, parameters, overrides);
     std::ifstream in(options.url, std::ios::binary);
     std::ostringstream content;
     content << in.rdbuf();
     source = content.str();
+  } catch (const scenario::OverrideError& e) {
+    return usage_error(e.what());
   } catch (const scenario::ScenarioError& e) {
     fmt::print(stderr, "millstone run: {}\n", e.what());
     return kExitConfig;
@@ -353,9 +400,6 @@ int run_scenario(const RunOptions& options) {
     }
     plan->target = *url;
   }
-  Timeouts timeouts;
-  if (!parse_timeouts(options, &timeouts)) return kExitUsage;
-
   engine::RunPlan run;
   run.url = options.url;
   run.scenario_path = options.url;
@@ -363,43 +407,55 @@ int run_scenario(const RunOptions& options) {
   std::string dir = options.url.substr(0, options.url.find_last_of('/') + 1);
   run.scenario_base_dir = dir.empty() ? "." : dir;
   run.target_override = options.target;
+  const scenario::Parameters& used = plan->variables.used_parameters();
+  run.scenario_parameters.assign(used.begin(), used.end());
+  run.scenario_vus = options.vus.value_or(0);
+  run.scenario_duration_us =
+      options.duration_given ? static_cast<uint64_t>(options.duration_us) : 0;
+  run.scenario_rate = options.rate;
   run.duration_ms = static_cast<uint64_t>(plan->total_duration_us() / 1000);
   run.timeout_ms = static_cast<uint64_t>(plan->timeout_us / 1000);
-  run.connect_timeout_ms = static_cast<uint64_t>(timeouts.connect_timeout_us / 1000);
+  run.connect_timeout_ms =
+      static_cast<uint64_t>(std::max<int64_t>(1, options.connect_timeout_us / 1000));
   // Workers are not limited by connections here: VUs are shared out per executor.
   run.connections = options.workers ? options.workers : 1024;
   uint64_t connections = peak_connections(*plan);
 
   std::string target = fmt::format("http://{}", plan->target.host_header());
-  fmt::print("millstone run {}: target {}, {} flows, {} scenarios, {:.0f}s\n", options.url, target,
-             plan->flows.size(), plan->scenarios.size(),
-             static_cast<double>(plan->total_duration_us()) / 1e6);
-  std::fflush(stdout);
-  RunDescription description{options.url + " -> " + target, "", 0, 0, 0, run.duration_ms, true};
+  std::FILE* text_out = options.out == "-" ? stderr : stdout;
+  fmt::print(text_out, "millstone run {}: target {}, {}, {}, {}\n", options.url, target,
+             count_of(plan->flows.size(), "flow", "flows"),
+             count_of(plan->scenarios.size(), "scenario", "scenarios"),
+             format_seconds(static_cast<double>(plan->total_duration_us()) / 1e6));
+  std::fflush(text_out);
+  RunDescription description{
+      options.url + " -> " + target, "", 0, 0, 0, run.duration_ms, true, options.percentiles};
   return execute(options, run, plan->target, description, plan.get(), connections);
 }
 
 }  // namespace
 
 int run_command(const RunOptions& options) {
+  if (!check_outputs(options)) return kExitUsage;
   if (looks_like_scenario(options.url)) return run_scenario(options);
   std::string error;
   auto url = http::parse_url(options.url, &error);
   if (!url) return usage_error(fmt::format("bad URL '{}': {}", options.url, error));
   if (!options.target.empty()) return usage_error("--target applies to scenario files only");
-  auto duration_us = parse_duration_us(options.duration, &error);
-  if (!duration_us || *duration_us <= 0) {
-    return usage_error(fmt::format("--duration: {}", duration_us ? "must be positive" : error));
+  if (const std::optional<std::string> problem = http::method_problem(options.method)) {
+    return usage_error(fmt::format("-m {} {}", mock::text::shown(options.method), *problem));
   }
-  Timeouts timeouts;
-  if (!parse_timeouts(options, &timeouts)) return kExitUsage;
-  if (options.connections == 0) return usage_error("--connections must be at least 1");
-  if (options.rate < 0) return usage_error("--rate must be positive (requests per second)");
   std::vector<std::pair<std::string, std::string>> headers;
   for (const std::string& h : options.headers) {
     std::pair<std::string, std::string> header;
     if (!http::parse_header_arg(h, &header, &error)) {
       return usage_error(fmt::format("-H '{}': {}", h, error));
+    }
+    if (http::is_framing_header(header.first)) {
+      return usage_error(fmt::format(
+          "-H '{}': {} is set by millstone (from the body, and it keeps connections open); "
+          "expected other headers",
+          h, header.first));
     }
     headers.push_back(std::move(header));
   }
@@ -429,23 +485,25 @@ int run_command(const RunOptions& options) {
   plan.head_request = options.method == "HEAD";
   plan.connections = options.connections;
   plan.rate = options.rate;
-  plan.duration_ms = static_cast<uint64_t>(*duration_us / 1000);
-  plan.timeout_ms = static_cast<uint64_t>(std::max<int64_t>(1, timeouts.timeout_us / 1000));
+  plan.duration_ms = static_cast<uint64_t>(std::max<int64_t>(1, options.duration_us / 1000));
+  plan.timeout_ms = static_cast<uint64_t>(std::max<int64_t>(1, options.timeout_us / 1000));
   plan.connect_timeout_ms =
-      static_cast<uint64_t>(std::max<int64_t>(1, timeouts.connect_timeout_us / 1000));
-  RunDescription description{options.url, options.method,  options.connections, options.rate,
-                             0,           plan.duration_ms};
+      static_cast<uint64_t>(std::max<int64_t>(1, options.connect_timeout_us / 1000));
+  RunDescription description{options.url,      options.method, options.connections, options.rate, 0,
+                             plan.duration_ms, false,          options.percentiles};
   return execute(options, plan, *url, description, nullptr, plan.connections);
 }
 
-int validate_command(const std::string& path) {
+int validate_command(const std::string& path,
+                     const std::vector<std::pair<std::string, std::string>>& env) {
   try {
-    auto plan = scenario::load_scenario_file(path);
+    auto plan = scenario::load_scenario_file(path, scenario_parameters(env));
     fmt::print("{}: ok\n  target  http://{}\n", path, plan->target.host_header());
     for (const scenario::Flow& flow : plan->flows) {
-      fmt::print("  flow    {} (weight {:g}): {} requests, {} socket steps, {} think times\n",
-                 flow.name, flow.weight, flow.requests.size(), flow.socket_steps.size(),
-                 flow.think_times.size());
+      fmt::print("  flow    {} (weight {}): {}, {}, {}\n", flow.name, plain_number(flow.weight),
+                 count_of(flow.requests.size(), "request", "requests"),
+                 count_of(flow.socket_steps.size(), "socket step", "socket steps"),
+                 count_of(flow.think_times.size(), "think time", "think times"));
     }
     for (const scenario::ScenarioRun& run : plan->scenarios) {
       fmt::print("  run     {}: from {:.1f}s to {:.1f}s\n", run.name,

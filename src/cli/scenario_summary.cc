@@ -39,22 +39,26 @@ nlohmann::json latency_json(const metrics::Histogram& h) {
 }  // namespace
 
 std::string format_scenario_summary(const scenario::Plan& plan, const metrics::Snapshot& total,
-                                    const std::vector<scenario::ThresholdOutcome>& thresholds) {
+                                    const std::vector<scenario::ThresholdOutcome>& thresholds,
+                                    const std::vector<double>& percentiles) {
   std::string out;
   size_t width = 12;
   for (const std::string& name : plan.step_names)
     width = std::max(width, name.size());
   width = std::min<size_t>(width, 48);
-  out += fmt::format("\n  {:<{}}  {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}\n", "step", width,
-                     "requests", "failed", "p50", "p90", "p99", "max");
+  out += fmt::format("\n  {:<{}}  {:>10} {:>8}", "step", width, "requests", "failed");
+  for (double p : percentiles)
+    out += fmt::format(" {:>9}", "p" + plain_number(p));
+  out += fmt::format(" {:>9}\n", "max");
   for (size_t i = 0; i < plan.step_names.size() && i < total.steps.size(); ++i) {
     const metrics::StepStats& s = total.steps[i];
     const metrics::Histogram& h = s.latency;
     auto lat = [&](uint64_t us) { return h.count() ? format_latency(us) : std::string("-"); };
-    out +=
-        fmt::format("  {:<{}}  {:>10} {:>8} {:>9} {:>9} {:>9} {:>9}\n", plan.step_names[i], width,
-                    group_thousands(s.requests), group_thousands(s.failed), lat(h.value_at(0.5)),
-                    lat(h.value_at(0.9)), lat(h.value_at(0.99)), lat(h.max()));
+    out += fmt::format("  {:<{}}  {:>10} {:>8}", plan.step_names[i], width,
+                       group_thousands(s.requests), group_thousands(s.failed));
+    for (double p : percentiles)
+      out += fmt::format(" {:>9}", lat(h.value_at(p / 100.0)));
+    out += fmt::format(" {:>9}\n", lat(h.max()));
     if (s.extract_failed) {
       out += fmt::format("  {:<{}}  {} responses lacked a value to extract\n", "", width,
                          group_thousands(s.extract_failed));
@@ -74,8 +78,8 @@ std::string format_scenario_summary(const scenario::Plan& plan, const metrics::S
   }
   out += "\n  flows       ";
   for (size_t f = 0; f < plan.flows.size() && f < total.flows.size(); ++f) {
-    out += fmt::format("{}{}: {} iterations", f ? "; " : "", plan.flows[f].name,
-                       group_thousands(total.flows[f].iterations));
+    out += fmt::format("{}{}: {}", f ? "; " : "", plan.flows[f].name,
+                       count_of(total.flows[f].iterations, "iteration", "iterations"));
     if (total.flows[f].aborted) {
       out += fmt::format(" ({} aborted)", group_thousands(total.flows[f].aborted));
     }

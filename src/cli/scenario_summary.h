@@ -12,8 +12,10 @@
 
 namespace millstone::cli {
 
+// The step table shows `percentiles` (--percentiles) and the max.
 std::string format_scenario_summary(const scenario::Plan& plan, const metrics::Snapshot& total,
-                                    const std::vector<scenario::ThresholdOutcome>& thresholds);
+                                    const std::vector<scenario::ThresholdOutcome>& thresholds,
+                                    const std::vector<double>& percentiles);
 void add_scenario_json(const scenario::Plan& plan, const metrics::Snapshot& total,
                        const std::vector<scenario::ThresholdOutcome>& thresholds,
                        nlohmann::json* summary);

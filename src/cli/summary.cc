@@ -21,6 +21,22 @@ std::string group_thousands(uint64_t n) {
   return out;
 }
 
+std::string plain_number(double value) {
+  if (!std::isfinite(value)) return fmt::format("{}", value);
+  std::string text = fmt::format("{:.4f}", value);
+  text.erase(text.find_last_not_of('0') + 1);
+  if (text.back() == '.') text.pop_back();
+  return text;
+}
+
+std::string count_of(uint64_t n, std::string_view singular, std::string_view plural) {
+  return fmt::format("{} {}", group_thousands(n), n == 1 ? singular : plural);
+}
+
+std::string format_seconds(double seconds) {
+  return plain_number(std::round(seconds * 10) / 10) + "s";
+}
+
 std::string format_latency(uint64_t us) {
   if (us < 10'000) return fmt::format("{:.2f}ms", us / 1e3);
   if (us < 1'000'000) return fmt::format("{:.1f}ms", us / 1e3);
@@ -78,24 +94,28 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
   const metrics::Histogram& h = t.latency;
   std::string out;
   if (run.scenario) {
-    out += fmt::format("\n{}  (scenario, up to {} VUs, {} workers, {:.1f}s{})\n\n", run.url,
-                       peak_vus(result), result.workers, result.duration_s,
+    out += fmt::format("\n{}  (scenario, up to {}, {}, {:.1f}s{})\n\n", run.url,
+                       count_of(peak_vus(result), "VU", "VUs"),
+                       count_of(result.workers, "worker", "workers"), result.duration_s,
                        result.interrupted ? ", interrupted" : "");
   } else {
-    std::string model = run.rate > 0 ? fmt::format("open model, {:g} req/s", run.rate)
+    std::string model = run.rate > 0 ? fmt::format("open model, {} req/s", plain_number(run.rate))
                                      : std::string("closed model");
-    out += fmt::format("\n{} {}  ({}, {} connections, {} workers, {:.1f}s{})\n\n", run.method,
-                       run.url, model, run.connections, result.workers, result.duration_s,
+    out += fmt::format("\n{} {}  ({}, {}, {}, {:.1f}s{})\n\n", run.method, run.url, model,
+                       count_of(run.connections, "connection", "connections"),
+                       count_of(result.workers, "worker", "workers"), result.duration_s,
                        result.interrupted ? ", interrupted" : "");
   }
   out += fmt::format("  {:<13}{}  ({:.1f} req/s)\n", "requests", group_thousands(t.requests),
                      rate_of(t.requests, result.duration_s));
   if (h.count()) {
-    out += fmt::format("  {:<13}min {}  p50 {}  p90 {}  p99 {}  p99.9 {}  max {}  mean {}\n",
-                       "latency", format_latency(h.min()), format_latency(h.value_at(0.5)),
-                       format_latency(h.value_at(0.9)), format_latency(h.value_at(0.99)),
-                       format_latency(h.value_at(0.999)), format_latency(h.max()),
-                       format_latency(static_cast<uint64_t>(h.mean())));
+    std::string line = fmt::format("min {}", format_latency(h.min()));
+    for (double p : run.percentiles) {
+      line += fmt::format("  p{} {}", plain_number(p), format_latency(h.value_at(p / 100.0)));
+    }
+    line += fmt::format("  max {}  mean {}", format_latency(h.max()),
+                        format_latency(static_cast<uint64_t>(h.mean())));
+    out += fmt::format("  {:<13}{}\n", "latency", line);
   } else {
     out += fmt::format("  {:<13}no complete responses\n", "latency");
   }
@@ -190,15 +210,14 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
     status[std::to_string(code)] = count;
   j["status"] = status;
   j["latency_ms"] = {
-      {"min", ms(h.min())},
-      {"p50", ms(h.value_at(0.5))},
-      {"p90", ms(h.value_at(0.9))},
-      {"p99", ms(h.value_at(0.99))},
-      {"p999", ms(h.value_at(0.999))},
-      {"max", ms(h.max())},
-      {"mean", h.mean() / 1e3},
-      {"count", h.count()},
+      {"min", ms(h.min())},          {"p50", ms(h.value_at(0.5))},  {"p90", ms(h.value_at(0.9))},
+      {"p95", ms(h.value_at(0.95))}, {"p99", ms(h.value_at(0.99))}, {"p999", ms(h.value_at(0.999))},
+      {"max", ms(h.max())},          {"mean", h.mean() / 1e3},      {"count", h.count()},
   };
+  nlohmann::json chosen = nlohmann::json::object();
+  for (double p : run.percentiles)
+    chosen[plain_number(p)] = ms(h.value_at(p / 100.0));
+  j["percentiles_ms"] = chosen;
   j["bytes_sent"] = t.bytes_sent;
   j["bytes_received"] = t.bytes_received;
   j["connections_opened"] = t.connections_opened;

@@ -3,6 +3,8 @@
 // (docs/summary-json.md). Both are built from the same merged result.
 #include <cstdio>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -19,6 +21,8 @@ struct RunDescription {
   uint32_t workers = 0;
   uint64_t duration_ms = 0;
   bool scenario = false;  // a scenario file: VUs instead of connections, no single method
+  // --percentiles: shown in the text and in the JSON's "percentiles_ms", ascending.
+  std::vector<double> percentiles = {50, 90, 95, 99, 99.9};
 };
 
 std::string format_summary(const RunDescription& run, const cluster::RunResult& result);
@@ -35,6 +39,12 @@ nlohmann::json percentile_curve_json(const metrics::Histogram& h);
 uint64_t peak_vus(const cluster::RunResult& result);
 // "1,234,567"
 std::string group_thousands(uint64_t n);
+// 10000000 rather than 1e+07; fractions to 4 significant decimals: "2.5", "99.99".
+std::string plain_number(double value);
+// "1 connection", "2 connections", "1,000 connections".
+std::string count_of(uint64_t n, std::string_view singular, std::string_view plural);
+// "10s", "1.5s", "90s".
+std::string format_seconds(double seconds);
 // Milliseconds with sensible precision, from microseconds: "0.62ms", "12.3ms", "1.52s".
 std::string format_latency(uint64_t us);
 

@@ -215,6 +215,14 @@ std::string encode_run_plan(const engine::RunPlan& plan) {
   e.put_varint(plan.source_addresses.size());
   for (const std::string& source : plan.source_addresses)
     e.put_string(source);
+  e.put_varint(plan.scenario_parameters.size());
+  for (const auto& [name, value] : plan.scenario_parameters) {
+    e.put_string(name);
+    e.put_string(value);
+  }
+  e.put_varint(plan.scenario_vus);
+  e.put_varint(plan.scenario_duration_us);
+  e.put_double(plan.scenario_rate);
   return out;
 }
 
@@ -236,7 +244,18 @@ bool decode_run_plan(std::string_view payload, engine::RunPlan* out) {
   for (std::string& source : p.source_addresses) {
     if (!d.read_string(&source)) return false;
   }
+  uint64_t parameters = 0;
+  if (!d.read_varint(&parameters) || parameters > kMaxScenarioParameters) return false;
+  p.scenario_parameters.resize(parameters);
+  for (auto& [name, value] : p.scenario_parameters) {
+    if (!d.read_string(&name) || !d.read_string(&value)) return false;
+  }
+  if (!d.read_varint32(&p.scenario_vus) || !d.read_varint(&p.scenario_duration_us) ||
+      !d.read_double(&p.scenario_rate)) {
+    return false;
+  }
   if (!d.at_end()) return false;
+  if (!std::isfinite(p.scenario_rate) || p.scenario_rate < 0.0) return false;
   if (!std::isfinite(p.rate) || p.rate < 0.0) return false;
   if (p.worker_count == 0 || p.worker_index >= p.worker_count) return false;
   *out = std::move(p);

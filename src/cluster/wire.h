@@ -27,6 +27,8 @@ inline constexpr uint32_t kProtocolVersion = 1;
 inline constexpr size_t kMaxPayloadSize = size_t{16} << 20;
 inline constexpr size_t kFrameHeaderSize = 5;
 inline constexpr size_t kMaxSourceAddresses = 1024;
+// Run parameters a scenario uses ({{ env.NAME }}); more is a corrupt message.
+inline constexpr size_t kMaxScenarioParameters = 4096;
 
 enum class MessageType : uint8_t {
   kHello = 1,     // worker -> coordinator: protocol version, worker index

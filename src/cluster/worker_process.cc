@@ -64,8 +64,16 @@ int run_worker(int control_fd, unsigned worker_index) {
   std::unique_ptr<engine::Workload> workload;
   if (!plan.scenario_source.empty()) {
     try {
-      scenario_plan = scenario::parse_scenario(plan.scenario_source, plan.scenario_path,
-                                               plan.scenario_base_dir);
+      scenario::Overrides overrides;
+      if (plan.scenario_vus > 0) overrides.vus = plan.scenario_vus;
+      if (plan.scenario_duration_us > 0) {
+        overrides.duration_us = static_cast<int64_t>(plan.scenario_duration_us);
+      }
+      if (plan.scenario_rate > 0) overrides.rate = plan.scenario_rate;
+      scenario_plan = scenario::parse_scenario(
+          plan.scenario_source, plan.scenario_path, plan.scenario_base_dir,
+          scenario::Parameters(plan.scenario_parameters.begin(), plan.scenario_parameters.end()),
+          overrides);
     } catch (const scenario::ScenarioError& e) {
       channel.send(MessageType::kError, encode_error(e.what()));
       return 1;

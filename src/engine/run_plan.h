@@ -4,6 +4,7 @@
 // agents over TCP), and never changed while the run goes on.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace millstone::engine {
@@ -36,6 +37,14 @@ struct RunPlan {
   std::string scenario_source;    // the YAML text
   std::string scenario_base_dir;  // where its data files are
   std::string target_override;    // --target URL, replaces the file's target
+  // {{ env.NAME }} values the file uses, taken once by the coordinator from -e
+  // and its environment: a worker (or remote agent) never reads its own.
+  std::vector<std::pair<std::string, std::string>> scenario_parameters;
+  // --vus, --duration, --rate given with the file (0 = not given); every
+  // worker applies them while compiling, as the coordinator did.
+  uint32_t scenario_vus = 0;
+  uint64_t scenario_duration_us = 0;
+  double scenario_rate = 0;
 };
 
 }  // namespace millstone::engine

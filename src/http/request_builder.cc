@@ -50,6 +50,25 @@ std::string build_request(std::string_view method, const Url& url, const HeaderL
   return out;
 }
 
+std::optional<std::string> method_problem(std::string_view method) {
+  if (!syntax::is_token(method)) {
+    return std::string("is not an HTTP method; expected e.g. GET, POST or PURGE");
+  }
+  std::string upper(method);
+  for (char& c : upper) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  }
+  if (upper != method) {
+    return "has lowercase letters, and HTTP methods are case-sensitive; expected " + upper;
+  }
+  return std::nullopt;
+}
+
+bool is_framing_header(std::string_view name) {
+  return syntax::iequals(name, "content-length") || syntax::iequals(name, "transfer-encoding") ||
+         syntax::iequals(name, "connection");
+}
+
 bool parse_header_arg(std::string_view arg, std::pair<std::string, std::string>* out,
                       std::string* error) {
   auto fail = [&](std::string message) {

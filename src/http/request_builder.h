@@ -1,6 +1,7 @@
 #pragma once
 // Serializes the request a load run sends: built once, then the same bytes go
 // out on every connection for every request.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,5 +27,17 @@ std::string build_request(std::string_view method, const Url& url, const HeaderL
 // typo inject headers). On failure returns false with a message in *error.
 bool parse_header_arg(std::string_view arg, std::pair<std::string, std::string>* out,
                       std::string* error);
+
+// Why `method` cannot be a request's method, or nullopt when it can: it must be
+// an HTTP token, and as methods are case-sensitive and every registered one is
+// uppercase, lowercase letters are refused with the uppercase spelling
+// ("has lowercase letters, and HTTP methods are case-sensitive; expected GET").
+// The text follows the quoted method in the caller's message.
+std::optional<std::string> method_problem(std::string_view method);
+
+// Content-Length, Transfer-Encoding and Connection: millstone frames bodies
+// and reuses connections itself, so a user's value would desynchronize it
+// from the server (0 responses, or requests read as bodies).
+bool is_framing_header(std::string_view name);
 
 }  // namespace millstone::http

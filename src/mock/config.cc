@@ -22,6 +22,7 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "config/quantity.h"
 #include "mock/yaml_text.h"
 #include "ws/frame.h"
 
@@ -44,11 +45,8 @@ constexpr size_t kMaxRoutes = 10000;
 // Every map entry and copied string is charged against this budget.
 constexpr size_t kExpansionBudget = size_t{256} << 20;
 constexpr size_t kEntryCost = 64;
-constexpr double kUsPerUnit[] = {1, 1e3, 1e6, 60e6, 3600e6};
-constexpr std::string_view kUnits[] = {"us", "ms", "s", "m", "h"};
-constexpr double kMaxDurationUs = 24 * 3600e6;
-constexpr std::string_view kDurationHint =
-    "expected a number and a unit, such as 20ms, 1.5s, 250us or 2m";
+// A mock answers within a day; longer is a typo.
+constexpr int64_t kMaxDurationUs = int64_t{24} * 3600 * 1'000'000;
 
 constexpr std::string_view kTopKeys[] = {"seed", "routes", "websockets", "tcp"};
 constexpr std::string_view kWebSocketKeys[] = {
@@ -396,36 +394,10 @@ int Parser::parse_status(const Field& field) {
 
 double Parser::parse_duration_us(const Field& field) {
   const std::string raw = scalar(field, "a duration such as 20ms");
-  const std::string_view text = trim(raw);
-  // No exponents: "1e3ms" would only confuse, so the unit starts at the first letter.
-  const size_t unit_at = std::min(text.size(), text.find_first_not_of("0123456789.-+ \t"));
-  const std::optional<double> number = parse_double(trim(text.substr(0, unit_at)));
-  std::string_view unit = trim(text.substr(unit_at));
-  if (!number) {
-    fail(field.mark,
-         fmt::format("{} {} is not a duration; {}", field.key, shown(raw), kDurationHint));
-  }
-  if (unit.empty()) {
-    fail(field.mark, fmt::format("{} {} has no unit; {}", field.key, shown(raw), kDurationHint));
-  }
-  if (unit == "\xc2\xb5s") {
-    unit = "us";  // µs
-  }
-  const auto found = std::find(std::begin(kUnits), std::end(kUnits), unit);
-  if (found == std::end(kUnits)) {
-    fail(field.mark, fmt::format("{} {} has unknown unit {}; expected one of us, ms, s, m, h",
-                                 field.key, shown(raw), shown(unit)));
-  }
-  if (*number < 0) {
-    fail(field.mark,
-         fmt::format("{} {} is negative; expected a duration of 0 or more", field.key, shown(raw)));
-  }
-  const double us = *number * kUsPerUnit[found - std::begin(kUnits)];
-  if (us > kMaxDurationUs) {
-    fail(field.mark,
-         fmt::format("{} {} is longer than 24h; expected at most 24h", field.key, shown(raw)));
-  }
-  return us;
+  std::string problem;
+  const std::optional<int64_t> us = config::parse_duration_us(raw, &problem, kMaxDurationUs);
+  if (!us) fail(field.mark, fmt::format("{} {} {}", field.key, shown(raw), problem));
+  return static_cast<double>(*us);
 }
 
 double Parser::parse_rate(const Field& field) {

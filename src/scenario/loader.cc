@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include "http/request_builder.h"
+#include "http/syntax.h"
 #include "http/url.h"
 #include "scenario/data_file.h"
 #include "scenario/loader_context.h"
@@ -39,10 +41,6 @@ constexpr std::string_view kDefaultsKeys[] = {"headers", "timeout", "max_body_ca
 constexpr std::string_view kDataKeys[] = {"file", "mode"};
 constexpr std::string_view kModes[] = {"sequential", "random", "unique", "per_vu"};
 
-// Headers the engine writes itself, from the target and the body.
-constexpr std::string_view kComputedHeaders[] = {"Host", "Content-Length", "Transfer-Encoding",
-                                                 "Connection"};
-
 constexpr std::string_view kBuiltinsHint =
     "vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso";
 
@@ -51,11 +49,6 @@ bool iequals(std::string_view a, std::string_view b) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
-}
-
-bool is_tchar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 // " (did you mean "shopper/login"?)" for "logn": names may be given by a
@@ -84,8 +77,10 @@ std::string suggest_full_name(std::string_view name,
 
 class TopLevel {
  public:
-  TopLevel(yaml::Reader& reader, Plan& plan, std::string base_dir)
-      : reader_(reader), plan_(plan), ctx_{reader, plan}, base_dir_(std::move(base_dir)) {}
+  TopLevel(yaml::Reader& reader, Plan& plan, std::string base_dir, const Overrides& overrides)
+      : reader_(reader), plan_(plan), ctx_{reader, plan}, base_dir_(std::move(base_dir)) {
+    ctx_.overrides = overrides;
+  }
 
   void compile(const YAML::Node& root);
 
@@ -157,8 +152,24 @@ void TopLevel::compile(const YAML::Node& root) {
   }
 }
 
+// target: and vars: are fixed for the run: of the template language they take
+// {{ env.NAME }} (run parameters) only.
+std::string expand_parameters(LoadContext& ctx, const YAML::Node& node, const YAML::Mark& mark,
+                              const std::string& text, std::string_view what) {
+  if (text.find("{{") == std::string::npos) return text;
+  const Template compiled = compile_template(ctx, node, mark, text, what);
+  if (!compiled.is_literal()) {
+    ctx.reader.fail(mark, fmt::format("{} {} changes per request; expected text and {{{{ env.NAME "
+                                      "}}}} parameters only, as it is fixed for the run",
+                                      what, shown(text)));
+  }
+  return compiled.render(RenderContext{});
+}
+
 void TopLevel::compile_target(const Field& field) {
-  const std::string text = reader_.scalar(field, "a URL such as http://127.0.0.1:8080");
+  const std::string text =
+      expand_parameters(ctx_, field.value, field.mark,
+                        reader_.scalar(field, "a URL such as http://127.0.0.1:8080"), "target");
   std::string error;
   std::optional<http::Url> url = http::parse_url(text, &error);
   if (!url) {
@@ -218,8 +229,10 @@ void TopLevel::compile_vars(const Field& field) {
   for (const Field& var : map.fields) {
     check_new_name(var.key, var.key_mark, "variable");
     const std::string value =
-        reader_.scalar(var.value, var.mark, fmt::format("variable {}", var.key),
-                       "a text or number (vars are constants)");
+        expand_parameters(ctx_, var.value, var.mark,
+                          reader_.scalar(var.value, var.mark, fmt::format("variable {}", var.key),
+                                         "a text or number (vars are constants)"),
+                          fmt::format("variable {}", var.key));
     plan_.constants.emplace_back(plan_.variables.intern(var.key), value);
     ctx_.constant_names.push_back(var.key);
   }
@@ -433,6 +446,9 @@ Template compile_template(LoadContext& ctx, const YAML::Node& node, const YAML::
                         what, shown(name), yaml::did_you_mean(name, candidates), kBuiltinsHint,
                         known.empty() ? std::string("none") : yaml::join(known, 20)));
   }
+  if (error.starts_with("parameter env.")) {
+    ctx.reader.fail(at, fmt::format("{} uses {}", what, error));
+  }
   if (error.find("expected") != std::string::npos) {
     ctx.reader.fail(at, fmt::format("{} has a broken template: {}", what, error));
   }
@@ -449,18 +465,17 @@ std::vector<std::pair<std::string, Template>> compile_headers(LoadContext& ctx,
   std::vector<std::pair<std::string, Template>> headers;
   for (const Field& header : map.fields) {
     const std::string& name = header.key;
-    if (name.empty() || !std::all_of(name.begin(), name.end(), is_tchar)) {
+    if (!http::syntax::is_token(name)) {
       ctx.reader.fail(header.key_mark, fmt::format("header name {} is not an HTTP token; expected "
                                                    "letters, digits and !#$%&'*+-.^_`|~",
                                                    shown(name)));
     }
-    for (std::string_view computed : kComputedHeaders) {
-      if (iequals(name, computed)) {
-        ctx.reader.fail(header.key_mark,
-                        fmt::format("header {} is set by millstone (from target: and the body); "
-                                    "expected other headers",
-                                    name));
-      }
+    // Host comes from target:; the rest is framing (shared with quick mode's -H).
+    if (iequals(name, "Host") || http::is_framing_header(name)) {
+      ctx.reader.fail(header.key_mark,
+                      fmt::format("header {} is set by millstone (from target: and the body); "
+                                  "expected other headers",
+                                  name));
     }
     const std::string value = ctx.reader.scalar(header, "a header value");
     const auto bad = std::find_if(value.begin(), value.end(), [](char c) {
@@ -483,7 +498,8 @@ std::vector<std::pair<std::string, Template>> compile_headers(LoadContext& ctx,
 }  // namespace detail
 
 std::unique_ptr<Plan> parse_scenario(std::string_view yaml_text, const std::string& source_name,
-                                     const std::string& base_dir) {
+                                     const std::string& base_dir, const Parameters& parameters,
+                                     const Overrides& overrides) {
   if (yaml_text.size() > detail::kMaxScenarioBytes) {
     throw ScenarioError(
         fmt::format("{}: the scenario is {} bytes; expected at most 4 MiB (put "
@@ -494,9 +510,10 @@ std::unique_ptr<Plan> parse_scenario(std::string_view yaml_text, const std::stri
   const YAML::Node root = yaml::load_document(text, source_name);
   auto plan = std::make_unique<Plan>();
   plan->source_path = source_name;
+  plan->variables.set_parameters(parameters);
   yaml::Reader reader(source_name, text);
   try {
-    detail::TopLevel(reader, *plan, base_dir).compile(root);
+    detail::TopLevel(reader, *plan, base_dir, overrides).compile(root);
   } catch (const YAML::Exception& e) {
     // Conversions inside yaml-cpp (a bad alias...) are still the file's fault.
     throw ScenarioError(fmt::format("{}: invalid YAML: {}; expected well-formed YAML",
@@ -505,13 +522,15 @@ std::unique_ptr<Plan> parse_scenario(std::string_view yaml_text, const std::stri
   return plan;
 }
 
-std::unique_ptr<Plan> load_scenario_file(const std::string& path) {
+std::unique_ptr<Plan> load_scenario_file(const std::string& path, const Parameters& parameters,
+                                         const Overrides& overrides) {
   std::string text;
   // One byte over the limit is enough for parse_scenario to report the size.
   if (const int error = yaml::read_whole_file(path, detail::kMaxScenarioBytes + 1, &text)) {
     throw ScenarioError(fmt::format("{}: cannot read: {}", path, std::strerror(error)));
   }
-  return parse_scenario(text, path, std::filesystem::path(path).parent_path().string());
+  return parse_scenario(text, path, std::filesystem::path(path).parent_path().string(), parameters,
+                        overrides);
 }
 
 }  // namespace millstone::scenario

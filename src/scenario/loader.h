@@ -1,7 +1,9 @@
 #pragma once
 // Scenario files (docs/scenarios.md) -> an immutable Plan. Every error names
 // FILE:LINE:COLUMN and what was expected; unknown keys are errors.
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -25,11 +27,32 @@ class ScenarioError : public std::runtime_error {
   }
 };
 
+// --vus, --duration and --rate given with a scenario file: they replace the
+// same setting of every scenario, as the file's own values would
+// (docs/scenarios.md#overrides). Applied while loading, so sequential
+// scenarios ("start: after NAME") are laid out with the new lengths.
+struct Overrides {
+  std::optional<uint32_t> vus;         // constant-vus, iterations
+  std::optional<int64_t> duration_us;  // constant-vus, constant-arrival-rate
+  std::optional<double> rate;          // constant-arrival-rate, per second
+};
+
+// An override that does not fit one of the file's scenarios: a command-line
+// mistake (exit 2) rather than a broken file. what() names the flag first.
+class OverrideError : public ScenarioError {
+ public:
+  using ScenarioError::ScenarioError;
+};
+
 // Data files (CSV, JSON) are read relative to the scenario file's folder.
-std::unique_ptr<Plan> load_scenario_file(const std::string& path);
+// `parameters` are the values of {{ env.NAME }}; the ones the file uses are
+// in the plan's variables.used_parameters() afterwards.
+std::unique_ptr<Plan> load_scenario_file(const std::string& path, const Parameters& parameters = {},
+                                         const Overrides& overrides = {});
 // `source_name` prefixes messages; `base_dir` resolves data file paths.
 std::unique_ptr<Plan> parse_scenario(std::string_view yaml_text, const std::string& source_name,
-                                     const std::string& base_dir);
-// Overrides from the command line (--target, --duration...) are applied by the CLI afterwards.
+                                     const std::string& base_dir, const Parameters& parameters = {},
+                                     const Overrides& overrides = {});
+// --target is applied by the CLI (and each worker) afterwards.
 
 }  // namespace millstone::scenario

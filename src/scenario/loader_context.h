@@ -10,20 +10,22 @@
 #include <utility>
 #include <vector>
 
+#include "scenario/loader.h"
 #include "scenario/plan.h"
 #include "scenario/yaml_fields.h"
 
 namespace millstone::scenario::detail {
 
 // Names templates may not define: they are built-ins of the template language.
-inline constexpr std::string_view kReservedNames[] = {"vu",  "iteration", "worker",  "uuid",
-                                                      "now", "now_ms",    "now_iso", "random"};
+inline constexpr std::string_view kReservedNames[] = {
+    "vu", "iteration", "worker", "uuid", "now", "now_ms", "now_iso", "random", "env"};
 
 struct LoadContext {
   LoadContext(yaml::Reader& r, Plan& p) : reader(r), plan(p) {}
 
   yaml::Reader& reader;
   Plan& plan;
+  Overrides overrides;  // from the command line
 
   std::vector<std::string> constant_names;      // from vars:, for messages
   std::vector<int> slot_data_source;            // variable slot -> index into plan.data, or -1

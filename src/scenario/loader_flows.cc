@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <re2/re2.h>
 
+#include "http/request_builder.h"
 #include "http/url.h"
 #include "metrics/snapshot_limits.h"
 #include "scenario/loader.h"
@@ -170,6 +171,18 @@ std::string json_escaped(std::string_view in) {
   return out;
 }
 
+// "name | urlencode", "env.Q | default(\"x\") | json": a default is not a filter.
+bool names_filter(std::string_view expression) {
+  for (size_t bar = expression.find('|'); bar != std::string_view::npos;
+       bar = expression.find('|', bar + 1)) {
+    const size_t name = expression.find_first_not_of(" \t", bar + 1);
+    if (name == std::string_view::npos) return false;
+    const std::string_view rest = expression.substr(name);
+    if (rest.starts_with("urlencode") || rest.starts_with("json")) return true;
+  }
+  return false;
+}
+
 // Template text that renders `parts` with every literal encoded at load time
 // and every expression through `filter`, unless it names a filter itself.
 std::string compose(const std::vector<TemplatePart>& parts, std::string_view filter) {
@@ -178,7 +191,7 @@ std::string compose(const std::vector<TemplatePart>& parts, std::string_view fil
     if (part.expression) {
       out += "{{";
       out += part.text;
-      if (part.text.find('|') == std::string::npos) {
+      if (!names_filter(part.text)) {
         out += " | ";
         out += filter;
         out += ' ';
@@ -1092,21 +1105,8 @@ void FlowCompiler::compile_path(HttpRequest& request, const MapFields& map, cons
                                                        method == nullptr ? "method" : "path"));
     }
     request.method = reader_.scalar(*method, "an HTTP method such as GET");
-    const bool token =
-        !request.method.empty() &&
-        std::all_of(request.method.begin(), request.method.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) ||
-                 std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-        });
-    if (!token) {
-      reader_.fail(method->mark, fmt::format("method {} is not an HTTP method; expected e.g. "
-                                             "GET, POST or PURGE",
-                                             shown(request.method)));
-    }
-    if (upper(request.method) != request.method) {
-      reader_.fail(method->mark, fmt::format("method {} has lowercase letters, and HTTP methods "
-                                             "are case-sensitive; expected {}",
-                                             shown(request.method), upper(request.method)));
+    if (const std::optional<std::string> problem = http::method_problem(request.method)) {
+      reader_.fail(method->mark, fmt::format("method {} {}", shown(request.method), *problem));
     }
   } else {
     request.method = upper(action.key);
@@ -1120,12 +1120,23 @@ void FlowCompiler::compile_path(HttpRequest& request, const MapFields& map, cons
                                          "target: (one target per file), e.g. /login",
                                          shown(text)));
   }
-  if (text.empty() || text.front() != '/') {
+  tracked(compile_template(ctx_, path->value, path->mark, text, "path"));
+  // A run parameter may supply the start ("{{ env.BASE_PATH }}/items"): it is
+  // known now, so the path is checked with its value.
+  std::string start = text;
+  const size_t open = text.find_first_not_of(" \t", 2);
+  if (text.starts_with("{{") && open != std::string::npos && text.compare(open, 4, "env.") == 0 &&
+      text.find("}}") != std::string::npos) {
+    const size_t close = text.find("}}") + 2;
+    start = compile_template(ctx_, path->value, path->mark, text.substr(0, close), "path")
+                .render(RenderContext{}) +
+            text.substr(close);
+  }
+  if (start.empty() || start.front() != '/') {
     reader_.fail(path->mark, fmt::format("path {} does not start with /; expected e.g. /login or "
                                          "/items/{{{{ id }}}}",
-                                         shown(text)));
+                                         shown(start)));
   }
-  tracked(compile_template(ctx_, path->value, path->mark, text, "path"));
   // Literal text goes on the request line as written, so it must be clean;
   // expressions are the user's to encode (| urlencode).
   for (size_t i = 0; i < text.size(); ++i) {
@@ -1149,6 +1160,9 @@ void FlowCompiler::compile_path(HttpRequest& request, const MapFields& map, cons
   size_t offset = 0;
   std::optional<Template> target =
       Template::compile(target_text, ctx_.plan.variables, false, &error, &offset);
+  if (!target && error.starts_with("parameter env.")) {
+    reader_.fail(path->mark, fmt::format("path uses {}", error));
+  }
   if (!target) {
     reader_.fail(path->mark, fmt::format("path and query do not form a template ({}); expected "
                                          "a path such as /items/{{{{ id }}}}",
@@ -1221,6 +1235,9 @@ void FlowCompiler::compile_body(HttpRequest& request, const MapFields& map,
   size_t offset = 0;
   std::optional<Template> compiled =
       Template::compile(text, ctx_.plan.variables, false, &error, &offset);
+  if (!compiled && error.starts_with("parameter env.")) {
+    reader_.fail(body->mark, fmt::format("{} uses {}", body->key, error));
+  }
   if (!compiled) {
     reader_.fail(body->mark, fmt::format("{} does not form a template ({}); expected plain "
                                          "values and {{{{ name }}}} expressions",

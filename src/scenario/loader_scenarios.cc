@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "config/quantity.h"
 #include "scenario/loader.h"
 #include "scenario/loader_context.h"
 
@@ -83,6 +84,8 @@ class ScenarioCompiler {
   uint32_t vus(const Field& field, double min);
   std::vector<Stage> stages(const Field& field, bool rates);
   std::vector<uint32_t> flows(const Field& field);
+  void apply_overrides(Executor& ex, std::string_view scenario, std::string_view kind,
+                       const YAML::Mark& mark);
   void lay_out(const std::vector<StartSpec>& starts);
 
   LoadContext& ctx_;
@@ -104,6 +107,8 @@ void ScenarioCompiler::compile(const Field* scenarios) {
     run.executor.duration_us = kDefaultDurationUs;
     run.executor.graceful_stop_us = kDefaultGracefulStopUs;
     run.flows = all_flows;
+    apply_overrides(run.executor, "default (the file has no scenarios:)", "constant-vus",
+                    YAML::Mark::null_mark());
     plan.scenarios.push_back(std::move(run));
     return;
   }
@@ -254,6 +259,7 @@ ScenarioRun ScenarioCompiler::compile_scenario(const Field& field, StartSpec* st
       break;
     }
   }
+  apply_overrides(ex, field.key, shape->name, executor->mark);
   if (is_arrival_rate(ex.kind)) {
     const Field& pre = required("pre_allocated_vus");
     ex.pre_allocated_vus = vus(pre, 1);
@@ -289,25 +295,57 @@ ScenarioRun ScenarioCompiler::compile_scenario(const Field& field, StartSpec* st
 
 double ScenarioCompiler::rate(const Field& field, double min) {
   const std::string raw = reader_.scalar(field, "iterations per second, such as 100 or 6000/m");
-  std::string_view text = yaml::trim(raw);
-  double per = 1;
-  if (text.ends_with("/s")) {
-    text.remove_suffix(2);
-  } else if (text.ends_with("/m")) {
-    text.remove_suffix(2);
-    per = 60;
-  } else if (text.ends_with("/h")) {
-    text.remove_suffix(2);
-    per = 3600;
+  std::string problem;
+  const std::optional<double> per_s =
+      config::parse_rate_per_s(raw, "iterations", min, kMaxRate, &problem);
+  if (!per_s) reader_.fail(field.mark, fmt::format("{} {} {}", field.key, shown(raw), problem));
+  return *per_s;
+}
+
+void ScenarioCompiler::apply_overrides(Executor& ex, std::string_view scenario,
+                                       std::string_view kind, const YAML::Mark& mark) {
+  const Overrides& o = ctx_.overrides;
+  using K = Executor::Kind;
+  auto refuse = [&](std::string_view flag, std::string_view why, std::string_view applies) {
+    throw OverrideError(fmt::format("{} does not apply to scenario {} at {} ({}: {}); it sets {}",
+                                    flag, scenario, reader_.location(mark), kind, why, applies));
+  };
+  if (o.vus) {
+    if (ex.kind == K::kConstantVus) {
+      ex.vus = *o.vus;
+    } else if (ex.kind == K::kIterations) {
+      if (*o.vus > ex.iterations) {
+        refuse("--vus", fmt::format("{} iterations are fewer than {} VUs", ex.iterations, *o.vus),
+               "the vus of constant-vus and iterations executors");
+      }
+      ex.vus = *o.vus;
+    } else {
+      refuse("--vus",
+             ex.kind == K::kRampingVus ? "its stages set the VUs"
+                                       : "the rate sets the load, pre_allocated_vus the VUs",
+             "the vus of constant-vus and iterations executors");
+    }
   }
-  const std::optional<double> value = yaml::parse_double(yaml::trim(text));
-  if (!value || *value / per < min || *value / per > kMaxRate) {
-    reader_.fail(field.mark, fmt::format("{} {} is not a rate; expected iterations per second "
-                                         "from {} to {}, such as 100, 100/s or 6000/m",
-                                         field.key, shown(raw), yaml::format_number(min),
-                                         yaml::format_number(kMaxRate)));
+  if (o.duration_us) {
+    if (ex.kind == K::kConstantVus || ex.kind == K::kConstantArrivalRate) {
+      ex.duration_us = *o.duration_us;
+    } else {
+      refuse("--duration",
+             ex.kind == K::kIterations ? "it runs a number of iterations"
+                                       : "its stages set the durations",
+             "the duration of constant-vus and constant-arrival-rate executors");
+    }
   }
-  return *value / per;
+  if (o.rate) {
+    if (ex.kind == K::kConstantArrivalRate) {
+      ex.rate = *o.rate;
+    } else {
+      refuse("--rate",
+             ex.kind == K::kRampingArrivalRate ? "its stages set the rates"
+                                               : "it runs VUs back to back, not at a rate",
+             "the rate of constant-arrival-rate executors");
+    }
+  }
 }
 
 uint32_t ScenarioCompiler::vus(const Field& field, double min) {

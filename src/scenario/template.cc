@@ -1,6 +1,7 @@
 #include "scenario/template.h"
 
 #include <charconv>
+#include <optional>
 #include <utility>
 
 namespace millstone::scenario {
@@ -53,6 +54,16 @@ const Builtin* find_builtin(std::string_view name) {
   return nullptr;
 }
 
+void append_filtered(Filter filter, std::string_view value, std::string* out);
+
+bool is_identifier(std::string_view name) {
+  if (name.empty() || !is_name_start(name.front())) return false;
+  for (char c : name) {
+    if (!is_name_start(c) && !(c >= '0' && c <= '9')) return false;
+  }
+  return true;
+}
+
 // Reads the expression text[begin, end) (between "{{" and "}}") into *segment.
 class ExpressionParser {
  public:
@@ -75,6 +86,7 @@ class ExpressionParser {
     const size_t name_at = pos_;
     const std::string_view name = read_name();
     skip_space();
+    if (name.starts_with("env.")) return parse_parameter(name_at, name.substr(4), segment);
     if (pos_ < end_ && text_[pos_] == '(') {
       if (name != "random") {
         if (find_builtin(name) != nullptr) {
@@ -133,6 +145,76 @@ class ExpressionParser {
   void skip_space() {
     while (pos_ < end_ && is_space(text_[pos_]))
       ++pos_;
+  }
+
+  // After "env.NAME": [ | default("text") ] [ | urlencode | | json ]. The value is
+  // fixed for the run, so the expression compiles to literal text.
+  bool parse_parameter(size_t name_at, std::string_view name, Template::Segment* segment) {
+    if (!is_identifier(name)) {
+      return fail(name_at + 4, "parameter name '" + std::string(name) +
+                                   "' is not a name; expected env.NAME with NAME made of "
+                                   "letters, digits and _");
+    }
+    const std::string* value = variables_.parameter(name);
+    std::optional<std::string> fallback;
+    Filter filter = Filter::kNone;
+    while (pos_ < end_ && text_[pos_] == '|') {
+      ++pos_;
+      skip_space();
+      const size_t filter_at = pos_;
+      const std::string_view filter_name = read_name();
+      if (filter_name == "default") {
+        if (fallback || filter != Filter::kNone) {
+          return fail(filter_at, "default(\"...\") comes once, right after env.NAME");
+        }
+        std::string text;
+        if (!parse_string_argument(&text)) return false;
+        fallback = std::move(text);
+      } else if (filter_name == "urlencode" || filter_name == "json") {
+        if (filter != Filter::kNone) return fail(filter_at, "only one filter is allowed");
+        filter = filter_name == "json" ? Filter::kJson : Filter::kUrlEncode;
+      } else {
+        return fail(filter_at, "unknown filter '" + std::string(filter_name) +
+                                   "' (expected default(\"...\"), urlencode or json)");
+      }
+      skip_space();
+    }
+    if (pos_ != end_) return fail(pos_, "unexpected " + describe(text_[pos_]) + " in expression");
+    if (value == nullptr && !fallback) {
+      const std::string n(name);
+      return fail(name_at, "parameter env." + n + ", which is not set; expected -e " + n +
+                               "=VALUE on the command line, " + n +
+                               " in the environment, or {{ env." + n + " | default(\"...\") }}");
+    }
+    segment->kind = Kind::kLiteral;
+    segment->literal.clear();
+    append_filtered(filter, value != nullptr ? *value : *fallback, &segment->literal);
+    return true;
+  }
+
+  // After "default": ("text"), with \" and \\ as the only escapes.
+  bool parse_string_argument(std::string* out) {
+    skip_space();
+    if (pos_ == end_ || text_[pos_] != '(') return fail(pos_, "expected '(' after default");
+    ++pos_;
+    skip_space();
+    if (pos_ == end_ || text_[pos_] != '"') {
+      return fail(pos_, "expected a quoted text in default(\"...\")");
+    }
+    ++pos_;
+    while (pos_ < end_ && text_[pos_] != '"') {
+      if (text_[pos_] == '\\' && pos_ + 1 < end_ &&
+          (text_[pos_ + 1] == '"' || text_[pos_ + 1] == '\\')) {
+        ++pos_;
+      }
+      out->push_back(text_[pos_++]);
+    }
+    if (pos_ == end_) return fail(pos_, "unclosed '\"' in default(\"...\")");
+    ++pos_;
+    skip_space();
+    if (pos_ == end_ || text_[pos_] != ')') return fail(pos_, "expected ')' after default(\"...\"");
+    ++pos_;
+    return true;
   }
 
   std::string_view read_name() {
@@ -442,8 +524,12 @@ std::optional<Template> Template::compile(std::string_view text, VariableTable& 
       failure = {"unclosed '{{'", brace};
     } else if (ExpressionParser(text, brace, close, variables, allow_new)
                    .parse(&segment, &failure)) {
-      flush_literal();
-      result.segments_.push_back(std::move(segment));
+      if (segment.kind == Segment::Kind::kLiteral) {
+        literal.append(segment.literal);  // a run parameter, fixed for the run
+      } else {
+        flush_literal();
+        result.segments_.push_back(std::move(segment));
+      }
       pos = close + 2;
       continue;
     }

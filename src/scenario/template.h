@@ -13,6 +13,8 @@
 //   {{ now_ms }}             Unix time in milliseconds; {{ now }} in seconds
 //   {{ now_iso }}            UTC, ISO 8601 with milliseconds
 //   {{ name | urlencode }}   filters: urlencode, json (escaped for inside a JSON string)
+//   {{ env.NAME }}           a run parameter (VariableTable::parameter), compiled in as text
+//   {{ env.NAME | default("x") }}   the parameter, or x when it is not set; a filter may follow
 //   \{{                      a literal "{{"
 //
 // Details the grammar leaves open, decided here:
@@ -24,7 +26,11 @@
 //   - A "}}" outside an expression is literal text, as is a "\" not directly
 //     followed by "{{". Only "\{{" is an escape, so a literal backslash cannot
 //     directly precede an expression.
-//   - A variable not set yet renders as "" (extract may not have run).
+//   - A variable not set yet renders as "" (extract may not have run). A
+//     parameter not set and without a default is a compile error: unlike
+//     variables, parameters are known before the run.
+//   - default("...") takes double-quoted text with \" and \\ as its only
+//     escapes; it cannot contain "}}" (the expression ends there).
 //   - random(A, B) takes 64-bit signed integer literals with A <= B and is
 //     exactly uniform (Lemire's multiply-and-reject; the rejection step runs
 //     with probability (B - A + 1) / 2^64).

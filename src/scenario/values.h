@@ -12,6 +12,9 @@
 
 namespace millstone::scenario {
 
+// Run parameters by name ({{ env.NAME }}).
+using Parameters = std::map<std::string, std::string, std::less<>>;
+
 // Names -> slots, filled while a scenario compiles. Slot numbers index
 // VirtualUser::variables. Data columns are variables too ("users.name"),
 // copied in when a row is taken.
@@ -24,7 +27,17 @@ class VariableTable {
   size_t size() const { return names_.size(); }
   const std::string& name(uint32_t slot) const { return names_[slot]; }
 
+  // Run parameters, {{ env.NAME }} in templates (docs/scenarios.md#parameters):
+  // fixed for the whole run, so a template compiles them in as text. Set
+  // before compiling; the coordinator sends the ones used to its workers.
+  void set_parameters(Parameters values);
+  // The value of parameter `name` (recorded as used), or nullptr when it has none.
+  const std::string* parameter(std::string_view name);
+  const Parameters& used_parameters() const { return used_parameters_; }
+
  private:
+  Parameters parameters_;
+  Parameters used_parameters_;
   std::vector<std::string> names_;  // by slot
   // Name -> slot, so interning a wide data file is not quadratic; std::less<>
   // lets string_views look names up without building a std::string.

@@ -16,6 +16,7 @@
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 
+#include "config/quantity.h"
 #include "mock/yaml_text.h"
 #include "scenario/loader.h"
 
@@ -24,13 +25,6 @@ namespace {
 
 using mock::text::edit_distance;
 
-constexpr double kUsPerUnit[] = {1, 1, 1e3, 1e6, 60e6, 3600e6};
-constexpr std::string_view kUnits[] = {"us", "\xc2\xb5s", "ms", "s", "m", "h"};
-// Soak tests run for hours; a week is beyond any real run and keeps sums of
-// durations far from overflow.
-constexpr double kMaxDurationUs = 7 * 24 * 3600e6;
-constexpr std::string_view kDurationHint =
-    "expected a number and a unit, such as 20ms, 1.5s, 250us or 2m";
 constexpr size_t kExpansionBudget = size_t{256} << 20;
 constexpr size_t kEntryCost = 64;
 constexpr std::string_view kLatencyKeys[] = {"distribution", "value",  "min", "max",  "mean",
@@ -372,31 +366,10 @@ int64_t Reader::duration_us(const Field& field) {
 }
 
 int64_t Reader::duration_us(std::string_view raw, const YAML::Mark& mark, std::string_view what) {
-  const std::string_view text = trim(raw);
-  // No exponents: "1e3ms" would only confuse, so the unit starts at the first letter.
-  const size_t unit_at = std::min(text.size(), text.find_first_not_of("0123456789.-+ \t"));
-  const std::optional<double> number = parse_double(trim(text.substr(0, unit_at)));
-  const std::string_view unit = trim(text.substr(unit_at));
-  if (!number) {
-    fail(mark, fmt::format("{} {} is not a duration; {}", what, shown(raw), kDurationHint));
-  }
-  if (unit.empty()) {
-    fail(mark, fmt::format("{} {} has no unit; {}", what, shown(raw), kDurationHint));
-  }
-  const auto found = std::find(std::begin(kUnits), std::end(kUnits), unit);
-  if (found == std::end(kUnits)) {
-    fail(mark, fmt::format("{} {} has unknown unit {}; expected one of us, ms, s, m, h", what,
-                           shown(raw), shown(unit)));
-  }
-  if (*number < 0) {
-    fail(mark,
-         fmt::format("{} {} is negative; expected a duration of 0 or more", what, shown(raw)));
-  }
-  const double us = *number * kUsPerUnit[found - std::begin(kUnits)];
-  if (us > kMaxDurationUs) {
-    fail(mark, fmt::format("{} {} is longer than a week; expected at most 168h", what, shown(raw)));
-  }
-  return std::llround(us);
+  std::string problem;
+  const std::optional<int64_t> us = config::parse_duration_us(raw, &problem);
+  if (!us) fail(mark, fmt::format("{} {} {}", what, shown(raw), problem));
+  return *us;
 }
 
 std::string format_number(double value) {

@@ -194,5 +194,45 @@ TEST(Format, ThousandsAndLatency) {
   EXPECT_EQ(format_latency(1'520'000), "1.52s");
 }
 
+TEST(Format, PlainNumbersAndCounts) {
+  EXPECT_EQ(plain_number(10'000'000), "10000000");
+  EXPECT_EQ(plain_number(2.5), "2.5");
+  EXPECT_EQ(plain_number(99.99), "99.99");
+  EXPECT_EQ(count_of(1, "connection", "connections"), "1 connection");
+  EXPECT_EQ(count_of(0, "flow", "flows"), "0 flows");
+  EXPECT_EQ(count_of(1000, "flow", "flows"), "1,000 flows");
+  EXPECT_EQ(format_seconds(90), "90s");
+  EXPECT_EQ(format_seconds(6.5), "6.5s");
+}
+
+// The header said "1e+07 req/s" and "1 connections, 1 workers".
+TEST(Format, HeaderNumbersArePlainAndSingularWhereOne) {
+  RunDescription run{"http://127.0.0.1:1/x", "GET", 1, 1e7, 1, 2000};
+  cluster::RunResult result = sample_result();
+  result.workers = 1;
+  const std::string text = format_summary(run, result);
+  EXPECT_NE(text.find("(open model, 10000000 req/s, 1 connection, 1 worker, 2.0s)"),
+            std::string::npos)
+      << text;
+}
+
+TEST(Format, ChosenPercentilesInTextAndJson) {
+  RunDescription run{"http://127.0.0.1:1/x", "GET", 10, 0, 2, 2000};
+  run.percentiles = {75, 99.99};
+  const std::string text = format_summary(run, sample_result());
+  EXPECT_NE(text.find("min 0.10ms  p75 75."), std::string::npos) << text;
+  EXPECT_NE(text.find("  p99.99 "), std::string::npos) << text;
+  EXPECT_EQ(text.find(" p50 "), std::string::npos) << text;
+  const nlohmann::json j = summary_json(run, sample_result());
+  ASSERT_EQ(j["percentiles_ms"].size(), 2u) << j["percentiles_ms"].dump();
+  EXPECT_NEAR(j["percentiles_ms"]["75"].get<double>(), 75.0, 0.75);
+  EXPECT_TRUE(j["percentiles_ms"].contains("99.99"));
+  // p95 is shown by default (k6's summaryTrendStats) and always in latency_ms.
+  RunDescription defaults{"http://127.0.0.1:1/x", "GET", 10, 0, 2, 2000};
+  EXPECT_NE(format_summary(defaults, sample_result()).find("  p95 "), std::string::npos);
+  EXPECT_NEAR(summary_json(defaults, sample_result())["latency_ms"]["p95"].get<double>(), 95.0,
+              1.0);
+}
+
 }  // namespace
 }  // namespace millstone::cli

@@ -165,6 +165,26 @@ TEST(WireTest, RunPlanRoundTrip) {
   expect_plans_equal(decoded, defaults);
 }
 
+// Workers compile the scenario text themselves; {{ env.NAME }} values travel
+// in the plan because a worker (or remote agent) must not read its own environment.
+TEST(WireTest, RunPlanCarriesScenarioParametersAndOverrides) {
+  engine::RunPlan plan = sample_plan();
+  plan.scenario_source = "flows: []";
+  plan.scenario_parameters = {{"BASE_PATH", "/api"}, {"TOKEN", std::string("a\0b=c", 5)}};
+  plan.scenario_vus = 7;
+  plan.scenario_duration_us = 90'000'000;
+  plan.scenario_rate = 2.5;
+  engine::RunPlan decoded;
+  ASSERT_TRUE(decode_run_plan(encode_run_plan(plan), &decoded));
+  EXPECT_EQ(decoded.scenario_parameters, plan.scenario_parameters);
+  EXPECT_EQ(decoded.scenario_vus, 7u);
+  EXPECT_EQ(decoded.scenario_duration_us, 90'000'000u);
+  EXPECT_EQ(decoded.scenario_rate, 2.5);
+  std::string truncated = encode_run_plan(plan);
+  truncated.pop_back();
+  EXPECT_FALSE(decode_run_plan(truncated, &decoded));
+}
+
 TEST(WireTest, RunPlanRejectsNonsense) {
   engine::RunPlan unchanged = sample_plan();
   auto rejects = [&](const engine::RunPlan& bad) {
