@@ -38,7 +38,15 @@ int mock_command(const MockOptions& options) {
   server.workers =
       options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
   server.print_stats_on_exit = !options.quiet;
-  return mock::run_mock_server(config, server);
+  switch (mock::run_mock_server(config, server)) {
+    case mock::ServerExit::kStopped:
+      return kExitOk;
+    case mock::ServerExit::kCannotListen:
+      return kExitCannotListen;
+    case mock::ServerExit::kFailed:
+      break;
+  }
+  return kExitInternal;
 }
 
 }  // namespace millstone::cli

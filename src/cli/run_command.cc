@@ -258,9 +258,13 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
       for (const scenario::Flow& flow : scenario->flows)
         labels.flow_names.push_back(flow.name);
     }
-    exporter = results::MetricsExporter::start(options.metrics_listen, labels, &error);
-    if (!exporter)
+    if (!net::parse_listen_address(options.metrics_listen, &error))
       return usage_error(fmt::format("--metrics-listen {}: {}", options.metrics_listen, error));
+    exporter = results::MetricsExporter::start(options.metrics_listen, labels, &error);
+    if (!exporter) {
+      fmt::print(stderr, "millstone run: --metrics-listen {}: {}\n", options.metrics_listen, error);
+      return kExitCannotListen;
+    }
     fmt::print(stderr, "millstone run: live metrics at http://{}/metrics\n",
                exporter->bound_address());
     progress.add(exporter.get());
