@@ -7,6 +7,7 @@
 #include "cli/exit_codes.h"
 #include "mock/config.h"
 #include "mock/server.h"
+#include "text/printable.h"
 
 namespace millstone::cli {
 
@@ -20,7 +21,7 @@ int mock_command(const MockOptions& options) {
     config = options.config.empty() ? builtin_mock_config()
                                     : mock::load_mock_config_file(options.config);
   } catch (const mock::ConfigError& e) {
-    fmt::print(stderr, "millstone mock: {}\n", e.what());
+    fmt::print(stderr, "millstone mock: {}\n", text::printable(e.what()));  // quotes the file
     return kExitConfig;
   }
   if (options.seed >= 0) {

@@ -34,13 +34,14 @@
 #include "results/webhook.h"
 #include "scenario/loader.h"
 #include "scenario/thresholds.h"
+#include "text/printable.h"
 
 namespace millstone::cli {
 
 namespace {
 
 int usage_error(const std::string& message) {
-  fmt::print(stderr, "millstone run: {}\n", message);
+  fmt::print(stderr, "millstone run: {}\n", text::printable(message));
   return kExitUsage;
 }
 
@@ -148,7 +149,7 @@ bool write_outputs(const RunOptions& options, const results::RunRecord& record) 
     try {
       write(path);
     } catch (const results::ResultsError& e) {
-      fmt::print(stderr, "millstone run: {} {}: {}\n", flag, path, e.what());
+      fmt::print(stderr, "millstone run: {} {}: {}\n", flag, path, text::printable(e.what()));
       ok = false;
     }
   };
@@ -178,7 +179,8 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   std::string error;
   auto endpoint = net::resolve(url.host, url.port, &error);
   if (!endpoint) {
-    fmt::print(stderr, "millstone run: {} is unreachable: {}\n", description.url, error);
+    fmt::print(stderr, "millstone run: {} is unreachable: {}\n", text::printable(description.url),
+               text::printable(error));
     return kExitUnreachable;
   }
   plan.address = net::numeric_host(*endpoint);
@@ -207,7 +209,7 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   if (!preflight_connect(*endpoint, plan.source_addresses,
                          static_cast<int64_t>(plan.connect_timeout_ms) * 1000, &error)) {
     fmt::print(stderr, "millstone run: cannot connect to {} ({}): {}\n", endpoint->to_string(),
-               description.url, error);
+               text::printable(description.url), error);
     return kExitUnreachable;
   }
   uint64_t fd_limit = raise_fd_limit();
@@ -304,7 +306,8 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   record_in_history(options, record);
   if (!options.webhook.empty()) {
     if (!results::post_webhook(options.webhook, record, &error)) {
-      fmt::print(stderr, "millstone run: --webhook {}: {}\n", options.webhook, error);
+      fmt::print(stderr, "millstone run: --webhook {}: {}\n", options.webhook,
+                 text::printable(error));  // may quote the receiver's answer
     }
   }
   return code;
@@ -343,7 +346,7 @@ int run_scenario(const RunOptions& options) {
     content << in.rdbuf();
     source = content.str();
   } catch (const scenario::ScenarioError& e) {
-    fmt::print(stderr, "millstone run: {}\n", e.what());
+    fmt::print(stderr, "millstone run: {}\n", text::printable(e.what()));  // quotes the file
     return kExitConfig;
   }
   std::string error;

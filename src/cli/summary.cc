@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "metrics/snapshot.h"
+#include "text/printable.h"
 
 namespace millstone::cli {
 
@@ -78,15 +79,16 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
   const metrics::Histogram& h = t.latency;
   std::string out;
   if (run.scenario) {
-    out += fmt::format("\n{}  (scenario, up to {} VUs, {} workers, {:.1f}s{})\n\n", run.url,
-                       peak_vus(result), result.workers, result.duration_s,
-                       result.interrupted ? ", interrupted" : "");
+    out += fmt::format("\n{}  (scenario, up to {} VUs, {} workers, {:.1f}s{})\n\n",
+                       text::printable(run.url), peak_vus(result), result.workers,
+                       result.duration_s, result.interrupted ? ", interrupted" : "");
   } else {
     std::string model = run.rate > 0 ? fmt::format("open model, {:g} req/s", run.rate)
                                      : std::string("closed model");
-    out += fmt::format("\n{} {}  ({}, {} connections, {} workers, {:.1f}s{})\n\n", run.method,
-                       run.url, model, run.connections, result.workers, result.duration_s,
-                       result.interrupted ? ", interrupted" : "");
+    out +=
+        fmt::format("\n{} {}  ({}, {} connections, {} workers, {:.1f}s{})\n\n",
+                    text::printable(run.method), text::printable(run.url), model, run.connections,
+                    result.workers, result.duration_s, result.interrupted ? ", interrupted" : "");
   }
   out += fmt::format("  {:<13}{}  ({:.1f} req/s)\n", "requests", group_thousands(t.requests),
                      rate_of(t.requests, result.duration_s));
@@ -145,7 +147,7 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
     }
   }
   for (const std::string& failure : result.worker_failures) {
-    out += fmt::format("\n  WARNING: {}\n", failure);
+    out += fmt::format("\n  WARNING: {}\n", text::printable(failure));
   }
   if (!result.worker_failures.empty()) {
     out += "  The results above are incomplete.\n";

@@ -24,6 +24,7 @@
 #include "mock/socket_routes.h"
 #include "net/clock.h"
 #include "net/event_loop.h"
+#include "text/printable.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
 
@@ -623,8 +624,8 @@ bool open_listeners(const MockConfig& config, const net::Endpoint& listen, Liste
   for (const SocketRoute& route : config.tcp) {
     const int fd = net::listen_socket(route.listen, 4096);
     if (fd < 0) {
-      std::fprintf(stderr, "millstone mock: tcp route '%s', listen %s: %s\n", route.name.c_str(),
-                   route.listen_text.c_str(),
+      std::fprintf(stderr, "millstone mock: tcp route '%s', listen %s: %s\n",
+                   text::printable(route.name).c_str(), text::printable(route.listen_text).c_str(),
                    errno == EADDRINUSE ? "address already in use (another process listens there)"
                                        : strerror(errno));
       return false;
@@ -641,7 +642,7 @@ void print_socket_stats(const MockConfig& config, SharedSocketCounters& sockets)
     std::printf(
         "  %-32s %8llu connections (%llu open)  %llu in  %llu out  %llu pushes  %llu protocol "
         "errors  %llu overflow closes\n",
-        socket_route(config, row).name.c_str(),
+        text::printable(socket_route(config, row).name).c_str(),
         static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::total)),
         static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::open)),
         static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::messages_in)),
@@ -662,7 +663,7 @@ void print_stats(const MockConfig& config, SharedCounters& counters) {
     uint64_t requests = counters.sum(r, &RouteCounters::requests);
     if (r >= config.routes.size() && requests == 0) continue;
     std::printf("  %-32s %12llu requests  (injected: %llu status, %llu reset, %llu stall)\n",
-                name.c_str(), static_cast<unsigned long long>(requests),
+                text::printable(name).c_str(), static_cast<unsigned long long>(requests),
                 static_cast<unsigned long long>(counters.sum(r, &RouteCounters::error_status)),
                 static_cast<unsigned long long>(counters.sum(r, &RouteCounters::error_reset)),
                 static_cast<unsigned long long>(counters.sum(r, &RouteCounters::error_stall)));
