@@ -14,8 +14,11 @@
 #include "cli/summary.h"
 #include "results/compare.h"
 #include "results/history.h"
+#include "text/printable.h"
 
 namespace millstone::cli {
+
+using text::printable;
 
 namespace {
 
@@ -74,10 +77,19 @@ double num(const nlohmann::json& j, const char* name) {
   return it != j.end() && it->is_number() ? it->get<double>() : 0;
 }
 
+// Strings of a stored summary, ready to print (they came from targets and
+// scenario files).
 std::string str(const nlohmann::json& j, const char* name) {
   if (!j.is_object()) return "";
   auto it = j.find(name);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+  return it != j.end() && it->is_string() ? printable(it->get<std::string>()) : "";
+}
+
+// A count as text, or whatever else is stored there, printable.
+std::string count_text(const nlohmann::json& n) {
+  return n.is_number_unsigned()
+             ? group_thousands(n.get<uint64_t>())
+             : printable(n.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 uint64_t count(const nlohmann::json& j, const char* name) {
@@ -92,7 +104,7 @@ std::string resolve_path(const HistoryOptions& options) {
 // RUN that names nothing (or a missing baseline) is a usage error, anything
 // wrong with the database itself is a configuration error.
 int report(const char* command, const results::ResultsError& e) {
-  fmt::print(stderr, "millstone {}: {}\n", command, e.what());
+  fmt::print(stderr, "millstone {}: {}\n", command, printable(e.what()));
   return dynamic_cast<const results::RunLookupError*>(&e) ? kExitUsage : kExitConfig;
 }
 
@@ -101,13 +113,14 @@ std::string format_run(const results::RunRecord& record, bool is_baseline) {
   std::string out;
   out += fmt::format("run        {}  {}{}\n", record.id, result_name(record.exit_code),
                      is_baseline ? "  (the baseline of its key)" : "");
-  out += fmt::format("name       {}\n", record.name);
-  out += fmt::format("key        {}\n", record.key);
+  out += fmt::format("name       {}\n", printable(record.name));
+  out += fmt::format("key        {}\n", printable(record.key));
   out += fmt::format("started    {} (local time) on {} ({} cores, {}), millstone {}\n",
-                     local_time(record.env.started_unix_ms), record.env.host, record.env.cores,
-                     record.env.kernel, record.env.millstone_version);
+                     local_time(record.env.started_unix_ms), printable(record.env.host),
+                     record.env.cores, printable(record.env.kernel),
+                     printable(record.env.millstone_version));
   if (!record.env.command_line.empty()) {
-    out += fmt::format("command    {}\n", record.env.command_line);
+    out += fmt::format("command    {}\n", printable(record.env.command_line));
   }
   std::string model = str(s, "model");
   const std::string connections = count_of(count(s, "connections"), "connection", "connections");
@@ -124,8 +137,8 @@ std::string format_run(const results::RunRecord& record, bool is_baseline) {
   std::string causes;
   if (s.contains("errors") && s["errors"].is_object()) {
     for (const auto& [cause, n] : s["errors"].items()) {
-      causes += fmt::format("{}{} {}", causes.empty() ? ": " : ", ", cause,
-                            n.is_number() ? group_thousands(n.get<uint64_t>()) : n.dump());
+      causes +=
+          fmt::format("{}{} {}", causes.empty() ? ": " : ", ", printable(cause), count_text(n));
     }
   }
   out +=
@@ -134,8 +147,8 @@ std::string format_run(const results::RunRecord& record, bool is_baseline) {
   if (s.contains("status") && s["status"].is_object() && !s["status"].empty()) {
     std::string statuses;
     for (const auto& [code, n] : s["status"].items()) {
-      statuses += fmt::format("{}{}: {}", statuses.empty() ? "" : ", ", code,
-                              n.is_number() ? group_thousands(n.get<uint64_t>()) : n.dump());
+      statuses +=
+          fmt::format("{}{}: {}", statuses.empty() ? "" : ", ", printable(code), count_text(n));
     }
     out += fmt::format("status     {}\n", statuses);
   }
@@ -225,7 +238,13 @@ int runs_command(const HistoryOptions& options) {
                "name", "duration", "rps", "p99", "errors", "result");
     bool any_baseline = false;
     for (const results::RunRow& r : rows) {
-      std::string name = r.name.size() > 36 ? "..." + r.name.substr(r.name.size() - 33) : r.name;
+      std::string name = printable(r.name);
+      if (name.size() > 36) {
+        size_t cut = name.size() - 33;
+        while (cut < name.size() && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80)
+          ++cut;
+        name = "..." + name.substr(cut);  // not inside a UTF-8 sequence
+      }
       fmt::print(" {} {:<20}  {:<19}  {:<36}  {:>7.1f}s  {:>10.1f}  {:>8}  {:>7.3f}%  {}\n",
                  r.is_baseline ? '*' : ' ', r.id, local_time(r.started_unix_ms), name, r.duration_s,
                  r.rps, ms_text(r.p99_ms), r.error_rate * 100, short_result(r.exit_code));
@@ -272,7 +291,7 @@ int compare_command(const HistoryOptions& options) {
         fmt::print(stderr,
                    "millstone compare: {}: no baseline for {}; mark one with `millstone baseline "
                    "RUN`, or name one: `millstone compare {} BASELINE`\n",
-                   history.path(), run.key, options.run);
+                   history.path(), printable(run.key), options.run);
         return kExitUsage;
       }
       baseline_run = *id;
@@ -280,7 +299,9 @@ int compare_command(const HistoryOptions& options) {
     results::RunRecord baseline = history.find(baseline_run);
     results::Comparison comparison = results::compare_runs(run, baseline, compare);
     if (options.json) {
-      std::cout << results::to_json(comparison).dump(2) << "\n";
+      std::cout << results::to_json(comparison)
+                       .dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+                << "\n";
     } else {
       std::cout << results::format_comparison(comparison);
     }
@@ -295,7 +316,7 @@ int baseline_command(const HistoryOptions& options) {
     results::History history(resolve_path(options), results::History::Mode::kMustExist);
     results::RunRecord record = history.find(options.run);
     history.set_baseline(record.id);
-    fmt::print("{} is now the baseline of {}\n", record.id, record.key);
+    fmt::print("{} is now the baseline of {}\n", record.id, printable(record.key));
     return kExitOk;
   } catch (const results::ResultsError& e) {
     return report("baseline", e);

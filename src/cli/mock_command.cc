@@ -7,6 +7,7 @@
 #include "cli/exit_codes.h"
 #include "mock/config.h"
 #include "mock/server.h"
+#include "text/printable.h"
 
 namespace millstone::cli {
 
@@ -20,7 +21,7 @@ int mock_command(const MockOptions& options) {
     config = options.config.empty() ? builtin_mock_config()
                                     : mock::load_mock_config_file(options.config);
   } catch (const mock::ConfigError& e) {
-    fmt::print(stderr, "millstone mock: {}\n", e.what());
+    fmt::print(stderr, "millstone mock: {}\n", text::printable(e.what()));  // quotes the file
     return kExitConfig;
   }
   if (options.seed) {
@@ -38,7 +39,15 @@ int mock_command(const MockOptions& options) {
   server.workers =
       options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
   server.print_stats_on_exit = !options.quiet;
-  return mock::run_mock_server(config, server);
+  switch (mock::run_mock_server(config, server)) {
+    case mock::ServerExit::kStopped:
+      return kExitOk;
+    case mock::ServerExit::kCannotListen:
+      return kExitCannotListen;
+    case mock::ServerExit::kFailed:
+      break;
+  }
+  return kExitInternal;
 }
 
 }  // namespace millstone::cli

@@ -35,13 +35,14 @@
 #include "results/webhook.h"
 #include "scenario/loader.h"
 #include "scenario/thresholds.h"
+#include "text/printable.h"
 
 namespace millstone::cli {
 
 namespace {
 
 int usage_error(const std::string& message) {
-  fmt::print(stderr, "millstone run: {}\n", message);
+  fmt::print(stderr, "millstone run: {}\n", text::printable(message));
   return kExitUsage;
 }
 
@@ -172,7 +173,7 @@ bool write_outputs(const RunOptions& options, const results::RunRecord& record) 
     try {
       write(path);
     } catch (const results::ResultsError& e) {
-      fmt::print(stderr, "millstone run: {} {}: {}\n", flag, path, e.what());
+      fmt::print(stderr, "millstone run: {} {}: {}\n", flag, path, text::printable(e.what()));
       ok = false;
     }
   };
@@ -239,7 +240,8 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   std::string error;
   auto endpoint = net::resolve(url.host, url.port, &error);
   if (!endpoint) {
-    fmt::print(stderr, "millstone run: {} is unreachable: {}\n", description.url, error);
+    fmt::print(stderr, "millstone run: {} is unreachable: {}\n", text::printable(description.url),
+               text::printable(error));
     return kExitUnreachable;
   }
   plan.address = net::numeric_host(*endpoint);
@@ -268,7 +270,7 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   if (!preflight_connect(*endpoint, plan.source_addresses,
                          static_cast<int64_t>(plan.connect_timeout_ms) * 1000, &error)) {
     fmt::print(stderr, "millstone run: cannot connect to {} ({}): {}\n", endpoint->to_string(),
-               description.url, error);
+               text::printable(description.url), error);
     return kExitUnreachable;
   }
   uint64_t fd_limit = raise_fd_limit();
@@ -313,9 +315,13 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
       for (const scenario::Flow& flow : scenario->flows)
         labels.flow_names.push_back(flow.name);
     }
-    exporter = results::MetricsExporter::start(options.metrics_listen, labels, &error);
-    if (!exporter)
+    if (!net::parse_listen_address(options.metrics_listen, &error))
       return usage_error(fmt::format("--metrics-listen {}: {}", options.metrics_listen, error));
+    exporter = results::MetricsExporter::start(options.metrics_listen, labels, &error);
+    if (!exporter) {
+      fmt::print(stderr, "millstone run: --metrics-listen {}: {}\n", options.metrics_listen, error);
+      return kExitCannotListen;
+    }
     fmt::print(stderr, "millstone run: live metrics at http://{}/metrics\n",
                exporter->bound_address());
     progress.add(exporter.get());
@@ -357,7 +363,8 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   record_in_history(options, record);
   if (!options.webhook.empty()) {
     if (!results::post_webhook(options.webhook, record, &error)) {
-      fmt::print(stderr, "millstone run: --webhook {}: {}\n", options.webhook, error);
+      fmt::print(stderr, "millstone run: --webhook {}: {}\n", options.webhook,
+                 text::printable(error));  // may quote the receiver's answer
     }
   }
   return code;
@@ -386,7 +393,7 @@ int run_scenario(const RunOptions& options) {
   } catch (const scenario::OverrideError& e) {
     return usage_error(e.what());
   } catch (const scenario::ScenarioError& e) {
-    fmt::print(stderr, "millstone run: {}\n", e.what());
+    fmt::print(stderr, "millstone run: {}\n", text::printable(e.what()));  // quotes the file
     return kExitConfig;
   }
   std::string error;

@@ -6,8 +6,11 @@
 
 #include "cli/socket_summary.h"
 #include "cli/summary.h"
+#include "text/printable.h"
 
 namespace millstone::cli {
+
+using text::printable;
 
 namespace {
 
@@ -54,7 +57,7 @@ std::string format_scenario_summary(const scenario::Plan& plan, const metrics::S
     const metrics::StepStats& s = total.steps[i];
     const metrics::Histogram& h = s.latency;
     auto lat = [&](uint64_t us) { return h.count() ? format_latency(us) : std::string("-"); };
-    out += fmt::format("  {:<{}}  {:>10} {:>8}", plan.step_names[i], width,
+    out += fmt::format("  {:<{}}  {:>10} {:>8}", printable(plan.step_names[i]), width,
                        group_thousands(s.requests), group_thousands(s.failed));
     for (double p : percentiles)
       out += fmt::format(" {:>9}", lat(h.value_at(p / 100.0)));
@@ -69,16 +72,17 @@ std::string format_scenario_summary(const scenario::Plan& plan, const metrics::S
     for (size_t i = 0; i < plan.check_names.size() && i < total.checks.size(); ++i) {
       const metrics::CheckStats& c = total.checks[i];
       uint64_t n = c.passed + c.failed;
-      out += fmt::format("    {} {}  {}/{}{}\n", c.failed ? "FAIL" : "ok  ", plan.check_names[i],
-                         group_thousands(c.passed), group_thousands(n),
-                         n ? fmt::format(" ({:.2f}%)", 100.0 * c.passed / n) : "");
+      out +=
+          fmt::format("    {} {}  {}/{}{}\n", c.failed ? "FAIL" : "ok  ",
+                      printable(plan.check_names[i]), group_thousands(c.passed), group_thousands(n),
+                      n ? fmt::format(" ({:.2f}%)", 100.0 * c.passed / n) : "");
       for (const std::string& sample : c.samples)
-        out += fmt::format("           e.g. {}\n", sample);
+        out += fmt::format("           e.g. {}\n", printable(sample));
     }
   }
   out += "\n  flows       ";
   for (size_t f = 0; f < plan.flows.size() && f < total.flows.size(); ++f) {
-    out += fmt::format("{}{}: {}", f ? "; " : "", plan.flows[f].name,
+    out += fmt::format("{}{}: {}", f ? "; " : "", printable(plan.flows[f].name),
                        count_of(total.flows[f].iterations, "iteration", "iterations"));
     if (total.flows[f].aborted) {
       out += fmt::format(" ({} aborted)", group_thousands(total.flows[f].aborted));
@@ -100,7 +104,7 @@ std::string format_scenario_summary(const scenario::Plan& plan, const metrics::S
     out += "\n  thresholds\n";
     for (const auto& t : thresholds) {
       out += fmt::format("    {} {:<40} observed {}\n", t.passed ? "ok  " : "FAIL",
-                         t.threshold->text, t.observed_text);
+                         printable(t.threshold->text), printable(t.observed_text));
     }
   }
   return out;

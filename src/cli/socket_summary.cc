@@ -48,6 +48,12 @@ std::string format_socket_summary(const scenario::Plan& plan, const metrics::Sna
   if (s.delivery.count()) {
     out += fmt::format("    delivery        {}\n", latency_line(s.delivery));
   }
+  if (s.delivery_invalid) {
+    out += fmt::format(
+        "    invalid stamps  {} messages whose latency_from stamp gave no latency (not a "
+        "positive number, in the future, or over 19 hours old): not recorded\n",
+        group_thousands(s.delivery_invalid));
+  }
   std::string causes;
   for (size_t i = 0; i < metrics::kDisconnectCauseCount; ++i) {
     if (s.disconnects[i] == 0) continue;
@@ -91,7 +97,8 @@ void add_socket_json(const scenario::Plan& plan, const metrics::Snapshot& total,
                            {"connect_ms", histogram_json(s.connect_time)},
                            {"handshake_ms", histogram_json(s.handshake_time)},
                            {"first_message_ms", histogram_json(s.first_message)},
-                           {"delivery_ms", histogram_json(s.delivery)}};
+                           {"delivery_ms", histogram_json(s.delivery)},
+                           {"delivery_invalid", s.delivery_invalid}};
 }
 
 }  // namespace millstone::cli

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "metrics/snapshot.h"
+#include "text/printable.h"
 
 namespace millstone::cli {
 
@@ -94,14 +95,15 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
   const metrics::Histogram& h = t.latency;
   std::string out;
   if (run.scenario) {
-    out += fmt::format("\n{}  (scenario, up to {}, {}, {:.1f}s{})\n\n", run.url,
+    out += fmt::format("\n{}  (scenario, up to {}, {}, {:.1f}s{})\n\n", text::printable(run.url),
                        count_of(peak_vus(result), "VU", "VUs"),
                        count_of(result.workers, "worker", "workers"), result.duration_s,
                        result.interrupted ? ", interrupted" : "");
   } else {
     std::string model = run.rate > 0 ? fmt::format("open model, {} req/s", plain_number(run.rate))
                                      : std::string("closed model");
-    out += fmt::format("\n{} {}  ({}, {}, {}, {:.1f}s{})\n\n", run.method, run.url, model,
+    out += fmt::format("\n{} {}  ({}, {}, {}, {:.1f}s{})\n\n", text::printable(run.method),
+                       text::printable(run.url), model,
                        count_of(run.connections, "connection", "connections"),
                        count_of(result.workers, "worker", "workers"), result.duration_s,
                        result.interrupted ? ", interrupted" : "");
@@ -165,7 +167,7 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
     }
   }
   for (const std::string& failure : result.worker_failures) {
-    out += fmt::format("\n  WARNING: {}\n", failure);
+    out += fmt::format("\n  WARNING: {}\n", text::printable(failure));
   }
   if (!result.worker_failures.empty()) {
     out += "  The results above are incomplete.\n";

@@ -353,6 +353,7 @@ std::string encode_snapshot(const metrics::Snapshot& s) {
     encode_histogram(&e, k.handshake_time);
     encode_histogram(&e, k.first_message);
     encode_histogram(&e, k.delivery);
+    e.put_varint(k.delivery_invalid);
   }
   return out;
 }
@@ -414,7 +415,7 @@ bool decode_socket_stats(Decoder* decoder, metrics::SocketStats* out) {
   }
   return d.read_varint(&k.open) && decode_histogram(&d, &k.connect_time) &&
          decode_histogram(&d, &k.handshake_time) && decode_histogram(&d, &k.first_message) &&
-         decode_histogram(&d, &k.delivery);
+         decode_histogram(&d, &k.delivery) && d.read_varint(&k.delivery_invalid);
 }
 
 }  // namespace

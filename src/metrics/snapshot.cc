@@ -81,6 +81,7 @@ void SocketStats::merge(const SocketStats& other) {
   handshake_time.merge(other.handshake_time);
   first_message.merge(other.first_message);
   delivery.merge(other.delivery);
+  delivery_invalid += other.delivery_invalid;
 }
 
 void SocketStats::clear() {
@@ -98,6 +99,7 @@ void SocketStats::clear() {
   handshake_time.reset();
   first_message.reset();
   delivery.reset();
+  delivery_invalid = 0;
 }
 
 void Snapshot::merge(const Snapshot& other) {

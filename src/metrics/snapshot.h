@@ -97,6 +97,9 @@ struct SocketStats {
   Histogram handshake_time;                  // WebSocket upgrade request to 101
   Histogram first_message;                   // connected to the first message received
   Histogram delivery;                        // latency_from: the message's send time to arrival
+  // latency_from stamps that give no latency (not a positive number, in the
+  // future, older than the histogram holds): counted, not recorded.
+  uint64_t delivery_invalid = 0;
   void add_disconnect(DisconnectCause cause) { ++disconnects[static_cast<size_t>(cause)]; }
   void merge(const SocketStats& other);
   void clear();

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -23,6 +24,7 @@
 #include "mock/socket_routes.h"
 #include "net/clock.h"
 #include "net/event_loop.h"
+#include "text/printable.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
 
@@ -313,21 +315,22 @@ class Worker final : public net::IoHandler {
         router(config),
         sockets(config, loop, renderer, socket_counters.row_of(index),
                 config.routes.size() + config.counter_names.size()),
-        listen_fd_(listen_fd),
+        listener_(loop, listen_fd, this),
         accept_retry_(loop, [this] { on_io(EPOLLIN); }) {}
 
-  int run() {
-    std::string error;
-    if (!sockets.listen_tcp(&error)) {
-      std::fprintf(stderr, "millstone mock: %s\n", error.c_str());
+  int run(std::span<const int> tcp_fds) {
+    if (!sockets.serve_tcp(tcp_fds) || !listener_.start()) {
+      std::fprintf(stderr, "millstone mock: worker %u cannot watch its listeners: %s\n", index,
+                   strerror(errno));
       return 1;
     }
-    if (loop.add(listen_fd_, EPOLLIN, this) == 0) return 1;
     return loop.run() ? 0 : 1;
   }
 
   void on_io(uint32_t) override {
-    const bool retry = accept_all(listen_fd_, [this](int fd) {
+    bool accepted = false;
+    const bool retry = accept_all(listener_.fd(), [this, &accepted](int fd) {
+      accepted = true;
       net::set_no_delay(fd);
       if (static_cast<size_t>(fd) >= connections_.size()) connections_.resize(fd + 1024);
       connections_[fd] = std::make_unique<Connection>(*this, fd);
@@ -338,6 +341,7 @@ class Worker final : public net::IoHandler {
     // Out of descriptors: connections wait in the backlog, and with an
     // edge-triggered listener no new event comes for them; try again soon.
     if (retry) accept_retry_.arm_after(100 * net::kNsPerMs);
+    if (accepted) listener_.requeue();
   }
 
   // Called as the connection's last act: it is destroyed here.
@@ -355,7 +359,7 @@ class Worker final : public net::IoHandler {
   SocketRuntime sockets;  // WebSocket sessions and TCP listeners
 
  private:
-  int listen_fd_;
+  SharedListener listener_;
   net::Timer accept_retry_;
   std::vector<std::unique_ptr<Connection>> connections_;
 };
@@ -586,10 +590,49 @@ void Connection::flush() {
 
 int worker_main(const MockConfig& config, SharedCounters& counters,
                 SharedSocketCounters& socket_counters, std::span<std::atomic<uint64_t>> sequences,
-                uint32_t index, int listen_fd) {
+                uint32_t index, int listen_fd, std::span<const int> tcp_fds) {
   Responses responses(config);
   Worker worker(config, responses, counters, socket_counters, sequences, index, listen_fd);
-  return worker.run();
+  return worker.run(tcp_fds);
+}
+
+// The listening sockets of one server, opened by the parent before it forks
+// so that the workers share them (SharedListener) and nobody else can bind
+// the same addresses.
+struct ListeningSockets {
+  int http = -1;
+  std::vector<int> tcp;  // one per config.tcp entry
+  ~ListeningSockets() { close_all(); }
+  void close_all() {
+    if (http >= 0) close(http);
+    http = -1;
+    for (int fd : tcp)
+      close(fd);
+    tcp.clear();
+  }
+};
+
+// Opens every listener, or says which one failed on stderr.
+bool open_listeners(const MockConfig& config, const net::Endpoint& listen, ListeningSockets* out) {
+  out->http = net::listen_socket(listen, 4096);
+  if (out->http < 0) {
+    std::fprintf(stderr, "millstone mock: --listen %s: %s\n", listen.to_string().c_str(),
+                 errno == EADDRINUSE ? "address already in use (another process listens there)"
+                                     : strerror(errno));
+    return false;
+  }
+  for (const SocketRoute& route : config.tcp) {
+    const int fd = net::listen_socket(route.listen, 4096);
+    if (fd < 0) {
+      std::fprintf(stderr, "millstone mock: tcp route '%s', listen %s: %s\n",
+                   text::printable(route.name).c_str(), text::printable(route.listen_text).c_str(),
+                   errno == EADDRINUSE ? "address already in use (another process listens there)"
+                                       : strerror(errno));
+      return false;
+    }
+    out->tcp.push_back(fd);
+  }
+  return true;
 }
 
 void print_socket_stats(const MockConfig& config, SharedSocketCounters& sockets) {
@@ -599,7 +642,7 @@ void print_socket_stats(const MockConfig& config, SharedSocketCounters& sockets)
     std::printf(
         "  %-32s %8llu connections (%llu open)  %llu in  %llu out  %llu pushes  %llu protocol "
         "errors  %llu overflow closes\n",
-        socket_route(config, row).name.c_str(),
+        text::printable(socket_route(config, row).name).c_str(),
         static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::total)),
         static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::open)),
         static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::messages_in)),
@@ -620,7 +663,7 @@ void print_stats(const MockConfig& config, SharedCounters& counters) {
     uint64_t requests = counters.sum(r, &RouteCounters::requests);
     if (r >= config.routes.size() && requests == 0) continue;
     std::printf("  %-32s %12llu requests  (injected: %llu status, %llu reset, %llu stall)\n",
-                name.c_str(), static_cast<unsigned long long>(requests),
+                text::printable(name).c_str(), static_cast<unsigned long long>(requests),
                 static_cast<unsigned long long>(counters.sum(r, &RouteCounters::error_status)),
                 static_cast<unsigned long long>(counters.sum(r, &RouteCounters::error_reset)),
                 static_cast<unsigned long long>(counters.sum(r, &RouteCounters::error_stall)));
@@ -630,7 +673,7 @@ void print_stats(const MockConfig& config, SharedCounters& counters) {
 
 }  // namespace
 
-int run_mock_server(const MockConfig& config, const ServerOptions& options) {
+ServerExit run_mock_server(const MockConfig& config, const ServerOptions& options) {
   uint32_t workers = std::max<uint32_t>(1, options.workers);
   // Benchmarks hold 100k+ connections: use all the descriptors allowed.
   raise_fd_limit();
@@ -641,17 +684,14 @@ int run_mock_server(const MockConfig& config, const ServerOptions& options) {
   SharedSequences sequences(config.routes.size() + config.counter_names.size() + socket_rows);
   if (!counters.ok() || !sequences.ok() || !socket_counters.ok()) {
     std::fprintf(stderr, "millstone mock: cannot map shared counters: %s\n", strerror(errno));
-    return 1;
+    return ServerExit::kFailed;
   }
-  // The first socket fixes the port (port 0 = any free one); the other
-  // workers bind the same port with SO_REUSEPORT.
-  int first_fd = net::listen_socket(options.listen, 4096);
-  if (first_fd < 0) {
-    std::fprintf(stderr, "millstone mock: cannot listen on %s: %s\n",
-                 options.listen.to_string().c_str(), strerror(errno));
-    return 1;
-  }
-  net::Endpoint bound = net::local_endpoint(first_fd).value_or(options.listen);
+  // One socket per address, opened here and inherited by every worker: an
+  // address another process holds fails now, and no other process can join
+  // ours later (no SO_REUSEPORT). Port 0 is fixed here for all workers.
+  ListeningSockets listeners;
+  if (!open_listeners(config, options.listen, &listeners)) return ServerExit::kCannotListen;
+  net::Endpoint bound = net::local_endpoint(listeners.http).value_or(options.listen);
 
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -660,40 +700,29 @@ int run_mock_server(const MockConfig& config, const ServerOptions& options) {
   sigset_t previous;
   sigprocmask(SIG_BLOCK, &stop_signals, &previous);
 
-  int ready[2];
-  if (pipe2(ready, O_CLOEXEC) != 0) return 1;
   std::vector<pid_t> children;
+  const pid_t parent = getpid();
   for (uint32_t i = 0; i < workers; ++i) {
     pid_t pid = fork();
     if (pid == 0) {
       sigprocmask(SIG_SETMASK, &previous, nullptr);
       signal(SIGINT, SIG_DFL);
       signal(SIGTERM, SIG_DFL);
-      close(ready[0]);
-      int fd = first_fd;
-      if (i > 0) {
-        close(first_fd);
-        fd = net::listen_socket(bound, 4096);
-      }
-      char status = fd >= 0 ? 'y' : 'n';
-      if (write(ready[1], &status, 1) != 1) _exit(1);
-      close(ready[1]);
-      if (fd < 0) _exit(1);
-      _exit(worker_main(config, counters, socket_counters, sequences.slots(), i, fd));
+      // A parent killed outright (SIGKILL) takes its workers along, instead
+      // of leaving them holding the port.
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (getppid() != parent) _exit(1);
+      _exit(worker_main(config, counters, socket_counters, sequences.slots(), i, listeners.http,
+                        listeners.tcp));
     }
     if (pid > 0) children.push_back(pid);
   }
-  close(first_fd);
-  close(ready[1]);
-  uint32_t listening = 0;
-  char status;
-  while (read(ready[0], &status, 1) == 1) {
-    if (status == 'y') ++listening;
-  }
-  close(ready[0]);
+  // The workers hold the sockets now.
+  listeners.close_all();
+  const uint32_t listening = static_cast<uint32_t>(children.size());
   if (listening < workers) {
-    std::fprintf(stderr, "millstone mock: only %u of %u workers could listen on %s\n", listening,
-                 workers, bound.to_string().c_str());
+    std::fprintf(stderr, "millstone mock: only %u of %u workers could start: %s\n", listening,
+                 workers, strerror(errno));
   }
   if (options.announce) {
     std::printf("millstone mock: listening on %s with %u workers and %zu routes (counts: GET %s)\n",
@@ -703,7 +732,7 @@ int run_mock_server(const MockConfig& config, const ServerOptions& options) {
 
   int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
   size_t alive = children.size();
-  int exit_code = listening == workers ? 0 : 1;
+  ServerExit exit_code = listening == workers ? ServerExit::kStopped : ServerExit::kFailed;
   while (alive > 0) {
     pollfd p{signal_fd, POLLIN, 0};
     int n = poll(&p, 1, 200);
@@ -715,7 +744,7 @@ int run_mock_server(const MockConfig& config, const ServerOptions& options) {
       if (!(WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGTERM)) {
         std::fprintf(stderr, "millstone mock: worker pid %d ended unexpectedly (%s)\n", pid,
                      WIFSIGNALED(wstatus) ? strsignal(WTERMSIG(wstatus)) : "exited");
-        exit_code = 1;
+        exit_code = ServerExit::kFailed;
       }
     }
   }
@@ -741,25 +770,24 @@ pid_t start_mock_server(const MockConfig& config, ServerOptions options, net::En
     return -1;
   }
   options.listen = net::local_endpoint(probe).value_or(options.listen);
+  // Closed before the child binds: the listener is exclusive.
+  close(probe);
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) != 0) {
-    close(probe);
     *error = "pipe failed";
     return -1;
   }
   pid_t pid = fork();
   if (pid == 0) {
     close(ready[0]);
-    close(probe);
     options.announce = false;
     // Tell the parent once the workers listen: run_mock_server returns only at
     // shutdown, so readiness is signalled by a connect probe instead.
     (void)write(ready[1], "y", 1);
     close(ready[1]);
-    _exit(run_mock_server(config, options));
+    _exit(run_mock_server(config, options) == ServerExit::kStopped ? 0 : 1);
   }
   close(ready[1]);
-  close(probe);
   char c;
   (void)read(ready[0], &c, 1);
   close(ready[0]);

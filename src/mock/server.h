@@ -1,7 +1,8 @@
 #pragma once
-// The mock server's runtime: N worker processes, each with its own event loop
-// and its own SO_REUSEPORT listening socket (the kernel spreads connections),
-// answering from the immutable MockConfig. What each worker served is counted
+// The mock server's runtime: N worker processes, each with its own event loop,
+// sharing the listening sockets the parent opened (exclusive: a second server
+// on the same address fails with "address already in use"), answering from
+// the immutable MockConfig. What each worker served is counted
 // in shared memory, one row per worker, so any worker can report the totals.
 #include <sys/types.h>
 
@@ -22,9 +23,15 @@ struct ServerOptions {
   bool announce = true;             // "listening on ..." line on stdout
 };
 
-// Runs until SIGINT or SIGTERM; returns the process exit code. Errors at
-// start-up (port in use...) are printed as one line on stderr.
-int run_mock_server(const MockConfig& config, const ServerOptions& options);
+enum class ServerExit {
+  kStopped,       // by SIGINT or SIGTERM
+  kCannotListen,  // an address is in use or cannot be bound (said on stderr)
+  kFailed,        // a worker could not start or ended unexpectedly (said on stderr)
+};
+
+// Runs until SIGINT or SIGTERM. Errors at start-up (port in use...) are
+// printed as one line on stderr.
+ServerExit run_mock_server(const MockConfig& config, const ServerOptions& options);
 
 // For the demo and tests: runs the server in a child process and returns once
 // it listens. *bound receives the address actually bound (port 0 = any free

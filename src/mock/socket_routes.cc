@@ -450,18 +450,13 @@ struct SocketRuntime::Route {
 };
 
 struct SocketRuntime::Listener : net::IoHandler {
-  SocketRuntime* runtime = nullptr;
-  size_t index = 0;  // into config.tcp
-  int fd = -1;
-  uint64_t registration = 0;
+  Listener(SocketRuntime& runtime, size_t index, int fd)
+      : runtime(runtime), index(index), shared(runtime.loop(), fd, this) {}
+  SocketRuntime& runtime;
+  size_t index;  // into config.tcp
+  SharedListener shared;
   std::unique_ptr<net::Timer> retry;
-  void on_io(uint32_t) override { runtime->on_tcp_accept(index); }
-  ~Listener() override {
-    if (fd >= 0) {
-      runtime->loop().remove(registration, fd);
-      ::close(fd);
-    }
-  }
+  void on_io(uint32_t) override { runtime.on_tcp_accept(index); }
 };
 
 SocketRuntime::SocketRuntime(const MockConfig& config, net::EventLoop& loop,
@@ -631,17 +626,10 @@ void SocketRuntime::sweep() {
     release(closing_head_);
 }
 
-bool SocketRuntime::listen_tcp(std::string* error) {
-  for (size_t i = 0; i < config_.tcp.size(); ++i) {
-    auto listener = std::make_unique<Listener>();
-    listener->runtime = this;
-    listener->index = i;
-    listener->fd = net::listen_socket(config_.tcp[i].listen, 4096);
-    if (listener->fd < 0) {
-      *error = "cannot listen on " + config_.tcp[i].listen_text + ": " + strerror(errno);
-      return false;
-    }
-    listener->registration = loop_.add(listener->fd, EPOLLIN, listener.get());
+bool SocketRuntime::serve_tcp(std::span<const int> listen_fds) {
+  for (size_t i = 0; i < listen_fds.size() && i < config_.tcp.size(); ++i) {
+    auto listener = std::make_unique<Listener>(*this, i, listen_fds[i]);
+    if (!listener->shared.start()) return false;
     listener->retry = std::make_unique<net::Timer>(loop_, [this, i] { on_tcp_accept(i); });
     listeners_.push_back(std::move(listener));
   }
@@ -651,7 +639,9 @@ bool SocketRuntime::listen_tcp(std::string* error) {
 void SocketRuntime::on_tcp_accept(size_t index) {
   Listener& l = *listeners_[index];
   const uint32_t row = static_cast<uint32_t>(config_.websockets.size() + index);
-  const bool retry = accept_all(l.fd, [&](int fd) {
+  bool accepted = false;
+  const bool retry = accept_all(l.shared.fd(), [&](int fd) {
+    accepted = true;
     net::set_no_delay(fd);
     auto session = std::make_unique<SocketSession>(*this, fd, row, false);
     SocketSession* s = session.get();
@@ -659,6 +649,24 @@ void SocketRuntime::on_tcp_accept(size_t index) {
     if (!s->start({}, {})) release(s);
   });
   if (retry) l.retry->arm_after(100 * net::kNsPerMs);
+  if (accepted) l.shared.requeue();
+}
+
+SharedListener::~SharedListener() {
+  if (registration_ != 0) loop_.remove(registration_, fd_);
+  ::close(fd_);
+}
+
+bool SharedListener::start() {
+  registration_ = loop_.add(fd_, EPOLLIN | EPOLLEXCLUSIVE, handler_);
+  return registration_ != 0;
+}
+
+void SharedListener::requeue() {
+  // EPOLL_CTL_MOD is not allowed with EPOLLEXCLUSIVE: remove and add. The
+  // add reports a connection still queued, so none is left waiting.
+  loop_.remove(registration_, fd_);
+  registration_ = loop_.add(fd_, EPOLLIN | EPOLLEXCLUSIVE, handler_);
 }
 
 bool accept_all(int listen_fd, const std::function<void(int fd)>& on_accept) {

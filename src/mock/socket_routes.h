@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,9 +58,10 @@ class SocketRuntime {
   // `unsent` is what is left of the 101 response; `input` holds bytes the
   // client sent after the request.
   void adopt_websocket(int fd, size_t route, std::string_view unsent, std::string_view input);
-  // Opens the TCP listeners (SO_REUSEPORT, so every worker has its own).
-  // Returns false with *error on failure.
-  bool listen_tcp(std::string* error);
+  // Serves the TCP listeners, one per config.tcp entry in that order. The
+  // sockets were opened by the parent and are shared by every worker (see
+  // SharedListener). Returns false if the event loop refused one (errno set).
+  bool serve_tcp(std::span<const int> listen_fds);
 
   // For the sessions.
   const MockConfig& config() const { return config_; }
@@ -99,6 +101,33 @@ class SocketRuntime {
   SocketSession* closing_head_ = nullptr;  // closing sessions, oldest first
   SocketSession* closing_tail_ = nullptr;
   std::unique_ptr<net::Timer> sweep_timer_;
+};
+
+// One listening socket shared by all worker processes (opened exclusive by
+// the parent, inherited at fork): no other program can bind the address, and
+// the workers spread its connections. Each worker registers with
+// EPOLLEXCLUSIVE, so one waiting worker is woken per connection, not all; and
+// after accepting, it registers again, which puts it at the back of the
+// socket's wait queue, so the next connection wakes the worker that waited
+// longest (otherwise the first-registered idle worker would take them all).
+class SharedListener {
+ public:
+  SharedListener(net::EventLoop& loop, int fd, net::IoHandler* handler)
+      : loop_(loop), fd_(fd), handler_(handler) {}
+  ~SharedListener();
+  SharedListener(const SharedListener&) = delete;
+  SharedListener& operator=(const SharedListener&) = delete;
+  int fd() const { return fd_; }
+  // Returns false if the loop refused it (errno set).
+  bool start();
+  // Call after accepting: to the back of the wait queue.
+  void requeue();
+
+ private:
+  net::EventLoop& loop_;
+  int fd_;
+  net::IoHandler* handler_;
+  uint64_t registration_ = 0;
 };
 
 // accept4() until EAGAIN. EMFILE/ENFILE: says once on stderr which limit was

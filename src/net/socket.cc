@@ -183,7 +183,6 @@ int listen_socket(const Endpoint& endpoint, int backlog) {
   if (fd < 0) return -1;
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   if (bind(fd, endpoint.addr(), endpoint.length) != 0 || listen(fd, backlog) != 0) {
     int saved = errno;
     close(fd);

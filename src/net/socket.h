@@ -47,7 +47,10 @@ int connect_result(int fd);
 void set_no_delay(int fd);
 // Closes with an RST instead of a FIN (SO_LINGER 0).
 void close_with_reset(int fd);
-// Listening socket with SO_REUSEADDR and SO_REUSEPORT; -1 on failure (errno set).
+// Listening socket with SO_REUSEADDR (a restart may bind over TIME_WAIT) and
+// without SO_REUSEPORT, so the address is exclusive: binding a port another
+// socket listens on fails with EADDRINUSE. Processes that are to share it
+// inherit this one descriptor. -1 on failure (errno set).
 int listen_socket(const Endpoint& endpoint, int backlog);
 std::optional<Endpoint> local_endpoint(int fd);
 

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "results/history.h"
+#include "text/printable.h"
 
 namespace millstone::results {
 
@@ -272,10 +273,12 @@ Comparison compare_runs(const RunRecord& run, const RunRecord& baseline,
 std::string format_comparison(const Comparison& c) {
   std::string out = fmt::format("run {} against baseline {}, tolerance {:g}%\n", c.run_id,
                                 c.baseline_id, c.options.tolerance * 100);
+  // Metric names carry step, check and threshold names, and warnings carry
+  // targets and hosts: text from scenario files and the history database.
   for (const std::string& w : c.warnings)
-    out += fmt::format("warning: {}\n", w);
+    out += fmt::format("warning: {}\n", text::printable(w));
   auto label = [](const MetricComparison& m) {
-    return m.unit == "req/s" ? m.metric + " (req/s)" : m.metric;
+    return text::printable(m.unit == "req/s" ? m.metric + " (req/s)" : m.metric);
   };
   size_t width = 6;
   for (const MetricComparison& m : c.metrics)
@@ -286,8 +289,9 @@ std::string format_comparison(const Comparison& c) {
   size_t regressions = 0;
   for (const MetricComparison& m : c.metrics) {
     bool numeric = m.baseline.has_value() || m.run.has_value();
-    std::string base = numeric ? format_number(m.baseline, m.unit) : m.baseline_text;
-    std::string run = numeric ? format_number(m.run, m.unit) : m.run_text;
+    std::string base =
+        numeric ? format_number(m.baseline, m.unit) : text::printable(m.baseline_text);
+    std::string run = numeric ? format_number(m.run, m.unit) : text::printable(m.run_text);
     std::string change = m.change_pct ? fmt::format("{:+.1f}%", *m.change_pct) : "";
     out += fmt::format("  {:<{}}  {:>16}  {:>16}  {:>8}  {}\n", label(m), width, base, run, change,
                        verdict_name(m.verdict));

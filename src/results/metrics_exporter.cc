@@ -524,18 +524,13 @@ std::unique_ptr<MetricsExporter> MetricsExporter::start(const std::string& liste
                                                         const ExporterLimits& limits) {
   auto endpoint = net::parse_listen_address(listen, error);
   if (!endpoint) return nullptr;
-  // Not net::listen_socket: its SO_REUSEPORT would let two runs share a port
-  // silently and split the scrapes between them.
-  int fd = net::tcp_socket(endpoint->family());
+  // Exclusive (no SO_REUSEPORT): a second run on the same address fails here
+  // instead of splitting the scrapes with the first.
+  int fd = net::listen_socket(*endpoint, 64);
   if (fd < 0) {
-    *error = fmt::format("cannot create a socket: {}", strerror(errno));
-    return nullptr;
-  }
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(fd, endpoint->addr(), endpoint->length) != 0 || ::listen(fd, 64) != 0) {
-    *error = fmt::format("cannot listen on {}: {}", endpoint->to_string(), strerror(errno));
-    close(fd);
+    *error = errno == EADDRINUSE
+                 ? std::string("address already in use (another process listens there)")
+                 : fmt::format("cannot listen on {}: {}", endpoint->to_string(), strerror(errno));
     return nullptr;
   }
   auto bound = net::local_endpoint(fd);

@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include "net/clock.h"
+#include "scenario/delivery_stamp.h"
 #include "scenario/virtual_user.h"
 #include "ws/handshake.h"
 
@@ -47,6 +48,21 @@ bool sources_suit(const std::vector<net::Endpoint>& sources, const net::Endpoint
   return std::all_of(sources.begin(), sources.end(), [&](const net::Endpoint& source) {
     return source.family() == endpoint.family() && (loopback || !net::is_loopback(source));
   });
+}
+
+// The response parser's verdicts on an answer that is not a valid HTTP response.
+bool answer_unparsable(ErrorCause cause) {
+  switch (cause) {
+    case ErrorCause::kMalformedStatus:
+    case ErrorCause::kMalformedHeader:
+    case ErrorCause::kHeaderTooLarge:
+    case ErrorCause::kBadChunk:
+    case ErrorCause::kShortBody:  // an answer, and not a 101
+    case ErrorCause::kUnexpectedData:
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace
@@ -305,17 +321,16 @@ void ScenarioWorkload::socket_response(VirtualUser& vu, int status, int64_t done
   std::string().swap(s.handshake);
   std::string subprotocol;
   std::string why;
-  const bool ok = s.connection.raw() && s.connection.connected() &&
-                  ws::check_server_response(head, key, &subprotocol, &why);
+  // A subprotocol the client did not offer (or any, when it offered none)
+  // fails the connection too (RFC 6455 4.1).
+  const bool ok =
+      s.connection.raw() && s.connection.connected() &&
+      ws::check_server_response(head, key, current_socket_step(vu).subprotocol, &subprotocol, &why);
   current_.sockets->handshake_time.record(static_cast<uint64_t>(done_ns - s.connected_ns) / 1000);
   if (!ok) {
-    if (s.connection.connected() && s.connection.raw()) {
-      // A 101 with a wrong accept key: say why before leaving. (Any other
-      // answer left the connection speaking HTTP: no frame for that server.)
-      const uint32_t generation = s.generation;
-      send_ws_close(vu, ws::kCloseProtocolError, "");
-      if (s.generation != generation) return;  // that failed, and was reported
-    }
+    // The connection was never established as a WebSocket, so it is closed
+    // without a close frame (RFC 6455 7.1.7: a close frame only on an
+    // established connection).
     s.connection.close();
     ++s.generation;
     static const ErrorCause kHandshake = ErrorCause::kWsHandshake;
@@ -332,6 +347,11 @@ void ScenarioWorkload::socket_response(VirtualUser& vu, int status, int64_t done
 
 void ScenarioWorkload::socket_failure(VirtualUser& vu, ErrorCause cause) {
   SocketSession& s = *vu.socket;
+  if (s.websocket && s.wait == Wait::kConnect && answer_unparsable(cause)) {
+    // Bytes that are no HTTP response where the 101 should be: the upgrade
+    // failed, and is counted as such rather than as an HTTP error.
+    cause = ErrorCause::kWsHandshake;
+  }
   ++s.generation;
   std::string().swap(s.handshake);
   const Wait wait = s.wait;
@@ -463,18 +483,13 @@ void ScenarioWorkload::socket_message(VirtualUser& vu, std::string_view message)
   auto record_delivery = [&] {
     if (!step.latency_from) return;
     const JsonEvaluator::Value& v = values.back();
-    if (outcomes.back() != JsonEvaluator::Outcome::kFound) return;
-    double sent = v.number;
-    if (v.type == JsonEvaluator::Value::Type::kString) {
-      sent = std::strtod(v.text.c_str(), nullptr);
-    } else if (v.type != JsonEvaluator::Value::Type::kNumber) {
-      return;
+    if (outcomes.back() != JsonEvaluator::Outcome::kFound) return;  // another kind of message
+    const std::optional<uint64_t> latency_us = delivery_latency_us(v, unix_us_now());
+    if (latency_us) {
+      stats.delivery.record(*latency_us);
+    } else {
+      ++stats.delivery_invalid;
     }
-    if (sent <= 0) return;
-    // Unix time in microseconds (>= 1e14) or milliseconds (below).
-    const int64_t sent_us =
-        sent >= 1e14 ? static_cast<int64_t>(sent) : static_cast<int64_t>(sent * 1000);
-    stats.delivery.record(static_cast<uint64_t>(std::max<int64_t>(0, unix_us_now() - sent_us)));
   };
   if (s.wait == Wait::kHold) {
     record_delivery();

@@ -247,6 +247,7 @@ metrics::Snapshot socket_snapshot() {
   k.first_message.record(200'000);
   for (uint64_t v = 1; v < 100'000; v *= 3)
     k.delivery.record(v);
+  k.delivery_invalid = 6;
   return s;
 }
 

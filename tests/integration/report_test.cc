@@ -389,8 +389,22 @@ TEST_F(ReportIntegration, SummariesValidateAgainstTheSchema) {
                           "1", "-q", "--no-history", "-o", url_summary},
                          60);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  // A run with WebSocket steps has a `sockets` section.
+  MockServer ws_mock(
+      "routes:\n  - path: /health\nwebsockets:\n  - path: /ws\n"
+      "    push: {every: 50ms, message: '{\"sent_us\":{{ now_us }}}'}\n");
+  const std::string ws_scenario = write_temp_file(
+      "target: " + ws_mock.url("") +
+          "\nflows:\n  listen:\n    steps:\n      - ws.connect: /ws\n"
+          "      - ws.hold: {duration: 300ms, latency_from: $.sent_us}\n"
+          "scenarios:\n  main: {executor: iterations, vus: 1, iterations: 1, max_duration: 10s}\n",
+      ".yaml");
+  std::string ws_summary = write_temp_file("", ".json");
+  r = run_millstone({"run", ws_scenario, "-w", "1", "-q", "--no-history", "-o", ws_summary}, 60);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_TRUE(read_json(ws_summary).contains("sockets"));
   std::string schema = std::string(MILLSTONE_SOURCE_DIR) + "/docs/summary.schema.json";
-  std::string out = python(kValidate, {schema, summary_, url_summary}, &code);
+  std::string out = python(kValidate, {schema, summary_, url_summary, ws_summary}, &code);
   EXPECT_EQ(code, 0) << out;
   // The schema is strict: it is no use if it accepts anything.
   auto broken = read_json(summary_);

@@ -54,7 +54,8 @@ class Collect final : public ws::EventSink {
 
 }  // namespace
 
-SocketTestServer::SocketTestServer(Mode mode, bool ipv6) : mode_(mode) {
+SocketTestServer::SocketTestServer(Mode mode, bool ipv6, std::string answer)
+    : mode_(mode), answer_(std::move(answer)) {
   listen_fd_ = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -115,7 +116,7 @@ void SocketTestServer::serve(int fd) {
   };
   const bool websocket = mode_ == Mode::kWsEcho || mode_ == Mode::kWsCloseAfter ||
                          mode_ == Mode::kWsGarbage || mode_ == Mode::kWsRefuse ||
-                         mode_ == Mode::kWsRefuseKeepAlive;
+                         mode_ == Mode::kWsRefuseKeepAlive || mode_ == Mode::kWsScripted;
   if (websocket) {
     while (in.find("\r\n\r\n") == std::string::npos) {
       if (stop_ || read_some(50) < 0) return;
@@ -129,10 +130,23 @@ void SocketTestServer::serve(int fd) {
       at += 19;
       key = head.substr(at, head.find("\r\n", at) - at);
     }
-    if (mode_ == Mode::kWsRefuseKeepAlive) {
+    if (mode_ == Mode::kWsRefuseKeepAlive || mode_ == Mode::kWsScripted) {
       // A keep-alive HTTP answer: the connection still speaks HTTP, so the
       // client must send nothing more (no WebSocket close frame).
-      send_all(fd, "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno");
+      std::string answer = "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno";
+      if (mode_ == Mode::kWsScripted) {
+        answer = answer_;
+        const size_t at = answer.find("{accept}");
+        if (at != std::string::npos) answer.replace(at, 8, ws::accept_for_key(key));
+        // "{pause}": the rest 200 ms later (frames after the client's next step began).
+        const size_t pause = answer.find("{pause}");
+        if (pause != std::string::npos) {
+          send_all(fd, answer.substr(0, pause));
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          answer.erase(0, pause + 7);
+        }
+      }
+      send_all(fd, answer);
       bytes_after_answer_ += in.size();
       in.clear();
       const int64_t until = now_ms() + 1000;

@@ -23,18 +23,28 @@ class SocketTestServer {
     kTcpGarbageClose,    // send "garbage" without a newline, then close
     kWsRefuseKeepAlive,  // answer the upgrade with a keep-alive 403, then count bytes received
     kTcpNoRead,          // accept and never read (the client's sends back up)
+    kWsScripted,         // the answer given to the constructor below
   };
   // On 127.0.0.1, or on ::1 with ipv6 (port() 0 if that cannot listen).
-  explicit SocketTestServer(Mode mode, bool ipv6 = false);
+  explicit SocketTestServer(Mode mode, bool ipv6 = false)
+      : SocketTestServer(mode, ipv6, std::string()) {}
+  // Answers every upgrade request with `answer`, in which "{accept}" becomes
+  // the Sec-WebSocket-Accept value for the client's key (and at "{pause}" it
+  // waits 200 ms before sending the rest), then counts what the
+  // client sends for up to a second (bytes_after_answer()).
+  explicit SocketTestServer(std::string answer)
+      : SocketTestServer(Mode::kWsScripted, false, std::move(answer)) {}
   ~SocketTestServer();
   int port() const { return port_; }
   // Bytes a client sent after the answer to its upgrade (kWsRefuseKeepAlive).
   size_t bytes_after_answer() const { return bytes_after_answer_; }
 
  private:
+  SocketTestServer(Mode mode, bool ipv6, std::string answer);
   void accept_loop();
   void serve(int fd);
   Mode mode_;
+  std::string answer_;  // kWsScripted
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};

@@ -2,6 +2,7 @@
 // in-test server (echo, pushes, pings, close, garbage, refusal), Debian's
 // websocketd, and a server built on the `ws` npm package.
 #include <chrono>
+#include <optional>
 #include <regex>
 #include <string>
 #include <thread>
@@ -10,6 +11,7 @@
 
 #include "socket_servers.h"
 #include "support.h"
+#include "ws/frame.h"
 
 namespace millstone::testing {
 namespace {
@@ -324,6 +326,120 @@ scenarios:
   EXPECT_EQ(count(run.json["errors"], "ws_handshake"), 1u) << run.json["errors"].dump();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server's last read
   EXPECT_EQ(server.bytes_after_answer(), 0u);
+}
+
+const char* kConnectOnce = R"(
+target: http://127.0.0.1:PORT
+flows:
+  handshake:
+    steps:
+      - ws.connect: /SUBPROTOCOL
+scenarios:
+  main: {executor: iterations, vus: 1, iterations: 1, max_duration: 10s}
+)";
+
+// Runs kConnectOnce against a server answering `answer`; `subprotocol` is the
+// ws.connect step's own line ("" for none).
+RunOutcome connect_once(SocketTestServer& server, const std::string& subprotocol) {
+  std::string yaml =
+      std::regex_replace(kConnectOnce, std::regex("/SUBPROTOCOL"),
+                         subprotocol.empty() ? "/" : "/\n        subprotocol: " + subprotocol);
+  return run_scenario(yaml, server.port());
+}
+
+const std::string kValid101 =
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Accept: {accept}\r\n";
+
+// RFC 6455 4.1: a subprotocol the client did not ask for fails the
+// connection; it was never established, so no close frame is written.
+TEST(WsScenario, UnofferedSubprotocolFailsTheHandshake) {
+  SocketTestServer none_offered(kValid101 + "Sec-WebSocket-Protocol: chat\r\n\r\n");
+  RunOutcome run = connect_once(none_offered, "");
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  EXPECT_EQ(count(run.json["errors"], "ws_handshake"), 1u) << run.json["errors"].dump();
+  EXPECT_EQ(count(run.json["sockets"], "connected"), 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server's last read
+  EXPECT_EQ(none_offered.bytes_after_answer(), 0u);
+
+  SocketTestServer other_chosen(kValid101 + "Sec-WebSocket-Protocol: chat\r\n\r\n");
+  run = connect_once(other_chosen, "v2.chat");
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  EXPECT_EQ(count(run.json["errors"], "ws_handshake"), 1u) << run.json["errors"].dump();
+  EXPECT_EQ(count(run.json["sockets"], "connected"), 0u);
+
+  SocketTestServer offered_chosen(kValid101 + "Sec-WebSocket-Protocol: v2.chat\r\n\r\n");
+  run = connect_once(offered_chosen, "v2.chat");
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  EXPECT_EQ(count(run.json["errors"], "ws_handshake"), 0u) << run.json["errors"].dump();
+  EXPECT_EQ(count(run.json["sockets"], "connected"), 1u);
+}
+
+// A 101 with a wrong Sec-WebSocket-Accept is refused: the connection is
+// closed without a close frame, since it never became a WebSocket.
+TEST(WsScenario, RefusedHandshakeSendsNoCloseFrame) {
+  SocketTestServer server(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+  RunOutcome run = connect_once(server, "");
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  EXPECT_EQ(count(run.json["errors"], "ws_handshake"), 1u) << run.json["errors"].dump();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(server.bytes_after_answer(), 0u);
+}
+
+// Bytes that are no HTTP response where the 101 should be are a failed
+// handshake (ws_handshake, as documented), not an HTTP malformed_status.
+TEST(WsScenario, GarbageInsteadOfTheHandshakeIsWsHandshake) {
+  SocketTestServer server("SSH-2.0-OpenSSH_9.2p1\r\n\r\n");
+  RunOutcome run = connect_once(server, "");
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  EXPECT_EQ(count(run.json["errors"], "ws_handshake"), 1u) << run.json["errors"].dump();
+  EXPECT_EQ(count(run.json["errors"], "malformed_status"), 0u) << run.json["errors"].dump();
+}
+
+std::string text_frame(const std::string& payload) {
+  std::string out;
+  ws::append_frame(&out, ws::Opcode::kText, payload, true, std::nullopt);
+  return out;
+}
+
+// latency_from stamps in the future or older than the histogram holds are
+// counted as invalid, not recorded as 0 ms or a clamped 68719 s.
+TEST(WsScenario, InvalidLatencyStampsAreCountedNotRecorded) {
+  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  SocketTestServer server(
+      kValid101 + "\r\n{pause}" +
+      text_frame("{\"sent_us\":" + std::to_string(now_us + 3'600'000'000) + "}") +  // an hour ahead
+      text_frame("{\"sent_us\":1000000}") +                                         // 1970
+      text_frame("{\"sent_us\":\"soon\"}") +                                        // no number
+      text_frame("{\"sent_us\":" + std::to_string(now_us - 5000) + "}") +           // valid
+      text_frame("{\"other\":1}"));                                                 // no stamp
+  const char* yaml = R"(
+target: http://127.0.0.1:PORT
+flows:
+  listen:
+    steps:
+      - ws.connect: /
+      - ws.hold: {duration: 500ms, latency_from: $.sent_us}
+scenarios:
+  main: {executor: iterations, vus: 1, iterations: 1, max_duration: 10s}
+)";
+  std::string path = write_temp_file(
+      std::regex_replace(yaml, std::regex("PORT"), std::to_string(server.port())), ".yaml");
+  std::string out = write_temp_file("", ".json");
+  ProcessResult result = run_millstone({"run", path, "-w", "1", "-o", out}, 60);
+  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
+  nlohmann::json j = read_json(out);
+  const nlohmann::json& s = j["sockets"];
+  EXPECT_EQ(count(s, "messages_in"), 5u) << s.dump();
+  EXPECT_EQ(count(s, "delivery_invalid"), 3u) << s.dump();
+  EXPECT_EQ(s["delivery_ms"]["count"].get<uint64_t>(), 1u) << s.dump();
+  EXPECT_GE(s["delivery_ms"]["max"].get<double>(), 5.0) << s.dump();
+  EXPECT_LT(s["delivery_ms"]["max"].get<double>(), 60'000.0) << s.dump();
+  EXPECT_NE(result.out.find("invalid stamps  3 messages"), std::string::npos) << result.out;
 }
 
 }  // namespace

@@ -105,6 +105,7 @@ SocketStats socket_sample(uint64_t k) {
   s.first_message.record(300 * k);
   s.delivery.record(400 * k);
   s.delivery.record(500 * k);
+  s.delivery_invalid = 7 * k;
   return s;
 }
 
@@ -136,6 +137,7 @@ TEST(SnapshotTest, SocketStatsMergeExactly) {
   EXPECT_EQ(s.connect_time.count(), 2u);
   EXPECT_EQ(s.delivery.count(), 4u);
   EXPECT_EQ(s.delivery.max(), 1500u);
+  EXPECT_EQ(s.delivery_invalid, 35u);
   EXPECT_EQ(s.first_message.min(), 600u);
 
   // A snapshot without sockets leaves them as they are.
