@@ -131,13 +131,17 @@ StreamResult TlsStream::read(char* buffer, size_t size) {
     if (end.status == StreamStatus::kWouldBlock && end.wait == Readiness::kReadable) {
       release_buffers();
     }
+    // An end is final: later calls repeat it rather than ask OpenSSL again,
+    // which after a fatal error has nothing left to say.
+    if (end.status == StreamStatus::kClosed || end.status == StreamStatus::kError) {
+      pending_end_ = end;
+    }
     if (total == 0) return end;
     if (end.status == StreamStatus::kWouldBlock) {
       return {
           .status = StreamStatus::kOk, .bytes = total, .drained = end.wait == Readiness::kReadable};
     }
     // The data first; the end of the stream or the failure with the next call.
-    pending_end_ = end;
     return {.status = StreamStatus::kOk, .bytes = total};
   }
   return {.status = StreamStatus::kOk, .bytes = total};
@@ -231,7 +235,9 @@ StreamResult TlsStream::outcome(int ret) {
       if (socket_error == 0) {
         // Servers often close without a close_notify; at a message boundary
         // that is an ordinary end, and the session above judges truncation.
+        // OpenSSL counts it as fatal: no close_notify back.
         ERR_clear_error();
+        failed_ = true;
         return {.status = StreamStatus::kClosed};
       }
       return fail(net::io_error_cause(socket_error), std::strerror(socket_error));

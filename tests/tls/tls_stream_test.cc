@@ -106,6 +106,8 @@ TEST(TlsStream, FinWithoutCloseNotifyAfterTheHandshakeIsAnEndNotAnError) {
   ASSERT_EQ(handshake(*client, *server).client.status, StreamStatus::kOk);
   ::shutdown(server->fd(), SHUT_WR);
   EXPECT_EQ(read_until_end(*client).status, StreamStatus::kClosed);
+  char buffer[16];
+  EXPECT_EQ(client->read(buffer, sizeof buffer).status, StreamStatus::kClosed);  // and stays so
 }
 
 TEST(TlsStream, ResetAfterTheHandshakeIsAReset) {
