@@ -5,10 +5,13 @@
 // session above and its statistics. Errors are classified into the TLS
 // causes of metrics::ErrorCause, with OpenSSL's words in error_text().
 //
-// Idle cost: SSL_MODE_RELEASE_BUFFERS frees the record buffers between
-// reads and writes, so an idle stream holds only OpenSSL's SSL object, the
-// BIO and this object (docs/architecture.md, "Streams and TLS", has the
-// measured bytes).
+// Call handshake() until kOk before read() and write(): its time is what
+// handshake_ns() reports.
+//
+// Idle cost: SSL_MODE_RELEASE_BUFFERS, and SSL_free_buffers after a drained
+// read, free the record buffers, so an idle stream holds only OpenSSL's SSL
+// object and session, the BIO and this object (docs/architecture.md,
+// "Streams and TLS", has the measured bytes).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -41,6 +44,7 @@ class TlsStream final : public net::Stream {
   bool handshake_done() const { return handshake_done_; }
   // From the first handshake() call to its completion; 0 before.
   int64_t handshake_ns() const { return handshake_ns_; }
+  // These three describe the open connection: false or empty after close().
   bool resumed() const;
   // Negotiated ALPN protocol ("h2"); empty when none was agreed.
   std::string_view alpn() const;
