@@ -40,6 +40,20 @@ const char* error_cause_name(ErrorCause cause) {
       return "ws_handshake";
     case ErrorCause::kProtocolError:
       return "protocol_error";
+    case ErrorCause::kTlsCertificateExpired:
+      return "tls_certificate_expired";
+    case ErrorCause::kTlsCertificateHostname:
+      return "tls_certificate_hostname";
+    case ErrorCause::kTlsCertificateUntrusted:
+      return "tls_certificate_untrusted";
+    case ErrorCause::kTlsCertificate:
+      return "tls_certificate";
+    case ErrorCause::kTlsProtocolVersion:
+      return "tls_protocol_version";
+    case ErrorCause::kTlsAlertReceived:
+      return "tls_alert_received";
+    case ErrorCause::kTlsHandshake:
+      return "tls_handshake";
     case ErrorCause::kCount:
       break;
   }

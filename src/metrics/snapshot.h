@@ -61,7 +61,16 @@ enum class ErrorCause : uint8_t {
   kLocalPorts,      // no free local port (EADDRNOTAVAIL): more source addresses needed
   kFdLimit,         // no file descriptor (EMFILE/ENFILE): the open-file limit
   kWsHandshake,     // WebSocket upgrade refused or invalid (not 101, wrong accept key)
-  kProtocolError,   // bad WebSocket frames, or a TCP message over the size bound
+  kProtocolError,   // bad WebSocket frames, a TCP message over the size bound, or a
+                    // broken TLS record after the handshake
+  // TLS. A failed certificate check counts by what was wrong with it.
+  kTlsCertificateExpired,    // the server's certificate (or its chain) is out of its validity
+  kTlsCertificateHostname,   // the certificate does not name the host (SNI name) we asked for
+  kTlsCertificateUntrusted,  // no trusted CA signed it (unknown CA, self-signed)
+  kTlsCertificate,           // any other certificate verification failure
+  kTlsProtocolVersion,       // no TLS version both sides accept
+  kTlsAlertReceived,  // the peer ended the handshake with an alert (e.g. certificate_required)
+  kTlsHandshake,  // the handshake broke: peer closed or reset midway, plaintext or garbage bytes
   kCount
 };
 // Stable snake_case name ("connect_refused"); "unknown" for out-of-range values.

@@ -22,6 +22,13 @@ TEST(SnapshotTest, ErrorCauseNamesAreStableAndUnique) {
   EXPECT_STREQ(error_cause_name(ErrorCause::kShortBody), "short_body");
   EXPECT_STREQ(error_cause_name(ErrorCause::kUnexpectedData), "unexpected_data");
   EXPECT_STREQ(error_cause_name(ErrorCause::kIoOther), "io_error");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kTlsCertificateExpired), "tls_certificate_expired");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kTlsCertificateHostname), "tls_certificate_hostname");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kTlsCertificateUntrusted), "tls_certificate_untrusted");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kTlsCertificate), "tls_certificate");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kTlsProtocolVersion), "tls_protocol_version");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kTlsAlertReceived), "tls_alert_received");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kTlsHandshake), "tls_handshake");
   EXPECT_STREQ(error_cause_name(ErrorCause::kCount), "unknown");
   std::set<std::string> names;
   for (size_t i = 0; i < kErrorCauseCount; ++i) {

@@ -1,0 +1,67 @@
+// What an idle TLS client connection costs in heap, for the million-connection
+// goal: 1,000 handshaken client streams, measured with mallinfo2. Prints the
+// figure (docs/architecture.md quotes it); asserts nothing about its size.
+#include <malloc.h>
+#include <sys/socket.h>
+
+#include <cstdio>
+
+#include <gtest/gtest.h>
+
+#include "tls/client_context.h"
+#include "tls/server_context.h"
+#include "tls/tls_stream.h"
+#include "tls_harness.h"
+
+namespace millstone::tls {
+namespace {
+
+using namespace testing;
+
+constexpr int kConnections = 1000;
+
+size_t heap_in_use() {
+  return mallinfo2().uordblks;
+}
+
+void measure(TlsVersion version, bool resume, const char* label) {
+  TempFolder folder;
+  TlsServerOptions server_options;
+  server_options.max_version = version;
+  TlsServerContext server_context(server_options);
+  TlsClientOptions options;
+  options.ca_file = folder.write("ca.pem", server_context.certificate_pem());
+  options.resume_sessions = resume;
+  TlsClientContext client_context(options);
+  TlsTarget& target = client_context.target("localhost", 443);
+
+  std::vector<std::unique_ptr<TlsStream>> clients;
+  clients.reserve(kConnections);
+  const size_t before = heap_in_use();
+  for (int i = 0; i < kConnections; ++i) {
+    int fds[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+    auto client = TlsStream::client(client_context, target, fds[0]);
+    auto server = TlsStream::server(server_context, fds[1]);
+    ASSERT_EQ(handshake(*client, *server).client.status, StreamStatus::kOk) << client->error_text();
+    // One exchange, as after a first request: TLS 1.3 tickets are taken in.
+    ASSERT_EQ(transfer(*server, *client, "x"), "x");
+    server.reset();  // only the client side is measured
+    clients.push_back(std::move(client));
+  }
+  const size_t after = heap_in_use();
+  const double per_connection =
+      (static_cast<double>(after) - static_cast<double>(before)) / kConnections;
+  std::printf("idle TLS client connection (%s): %.0f heap bytes each over %d connections\n", label,
+              per_connection, kConnections);
+  EXPECT_GT(after, before);
+}
+
+TEST(TlsIdleMemory, HeapBytesPerIdleClientConnection) {
+  measure(TlsVersion::k1_3, true, "TLS 1.3, resumption on");
+  measure(TlsVersion::k1_3, false, "TLS 1.3, resumption off");
+  measure(TlsVersion::k1_2, true, "TLS 1.2, resumption on");
+}
+
+}  // namespace
+}  // namespace millstone::tls
