@@ -445,6 +445,7 @@ TEST(ReportIntegrationUrl, ComparisonPageRendersWithTheLoadWarningFirst) {
   auto closed = run_millstone(
       {"run", mock.url("/api/items"), "-c", "2", "-d", "1s", "-w", "1", "-q", "--history", db}, 60);
   ASSERT_EQ(closed.exit_code, 0) << closed.err;
+  ASSERT_EQ(run_millstone({"baseline", "last", "--history", db}).exit_code, 0);
   auto open = run_millstone({"run", mock.url("/api/items"), "-r", "20", "-c", "2", "-d", "1s", "-w",
                              "1", "-q", "--history", db},
                             60);
