@@ -1,13 +1,16 @@
 // Draws millstone's HTML report from the run record embedded as JSON
 // (<script id="run-data">). Text from the run only ever goes through
 // textContent, never innerHTML, so no payload can inject markup.
-// When done: body[data-status="ok"], data-charts (charts drawn) and
-// data-points (values plotted); on any error data-status="error: ...".
+// A comparison (`millstone compare --report`) is drawn by compare.js with
+// the same pieces. When done: body[data-status="ok"], data-charts (charts
+// drawn), data-points (values plotted) and data-markers (scenario boundaries);
+// on any error data-status="error: ...".
 (function () {
   "use strict";
   var body = document.body;
   var chartCount = 0;
   var pointCount = 0;
+  var markerCount = 0;
   var palette = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04",
                  "#db2777", "#4b5563", "#65a30d"];
 
@@ -91,19 +94,82 @@
     return Math.max(360, Math.min(1600, box.clientWidth || 800));
   }
 
-  // series: [{label, values, color?}] over the x values; opts: title, yLabel, xLabel, xAxis.
+  function stats(values) {
+    var n = 0, sum = 0, min = null, max = null;
+    values.forEach(function (v) {
+      if (typeof v !== "number" || !isFinite(v)) return;
+      n++; sum += v;
+      if (min === null || v < min) min = v;
+      if (max === null || v > max) max = v;
+    });
+    return n ? {min: min, mean: sum / n, max: max} : null;
+  }
+
+  // Draws dashed vertical lines with a label at the top: where one scenario
+  // ends and the next begins. markers: [{x, text}] in x-axis units.
+  function markerPlugin(markers) {
+    return {hooks: {draw: function (u) {
+      var ctx = u.ctx;
+      var dpr = window.devicePixelRatio || 1;
+      ctx.save();
+      ctx.strokeStyle = "#6b7280";
+      ctx.fillStyle = "#374151";
+      ctx.lineWidth = dpr;
+      ctx.setLineDash([5 * dpr, 4 * dpr]);
+      ctx.font = (11 * dpr) + "px system-ui, sans-serif";
+      ctx.textBaseline = "top";
+      ctx.textAlign = "left";  // uPlot leaves the axes' alignment behind
+      markers.forEach(function (m, i) {
+        var x = Math.round(u.valToPos(m.x, "x", true));
+        if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) return;
+        ctx.beginPath();
+        ctx.moveTo(x, u.bbox.top);
+        ctx.lineTo(x, u.bbox.top + u.bbox.height);
+        ctx.stroke();
+        var w = ctx.measureText(m.text).width;
+        var tx = x + 4 * dpr + w > u.bbox.left + u.bbox.width ? x - 4 * dpr - w : x + 4 * dpr;
+        ctx.fillText(m.text, tx, u.bbox.top + (2 + 13 * (i % 2)) * dpr);
+      });
+      ctx.restore();
+    }}};
+  }
+
+  // A legend that needs no cursor, so a printed page still shows the numbers:
+  // one row per series with its colour and its statistics (opts.legend(values)
+  // -> [[header, text]], by default min, mean and max).
+  function staticLegend(series, colors, legend) {
+    var rows = [];
+    var headers = null;
+    series.forEach(function (s, i) {
+      var cells = legend(s.values);
+      if (!headers) headers = cells.map(function (c) { return c[0]; });
+      var swatch = el("span", {"class": "swatch", style: "background:" + colors[i]});
+      rows.push(el("tr", null, [el("td", null, [swatch, s.label])].concat(cells.map(function (c) {
+        return el("td", {"class": "num", text: c[1]});
+      }))));
+    });
+    var head = el("tr", null, [el("th", {text: "series"})].concat((headers || []).map(function (h) {
+      return el("th", {"class": "num", text: h});
+    })));
+    return el("table", {"class": "legend-static"}, [el("thead", null, [head]), el("tbody", null, rows)]);
+  }
+
+  // series: [{label, values, color?}] over the x values; opts: title, yLabel, xLabel, xAxis,
+  // note, markers ([{x, text}]), format (a value for the legend), legend (see staticLegend).
   function chart(parent, opts, xs, series) {
     var box = el("div", {"class": "chart"}, [el("h3", {text: opts.title})]);
     if (opts.note) box.appendChild(el("div", {"class": "note", text: opts.note}));
     parent.appendChild(box);
     var data = [xs];
     var uSeries = [{label: opts.xLabel || "second"}];
+    var colors = [];
     series.forEach(function (s, i) {
       data.push(s.values);
       s.values.forEach(function (v) { if (v !== null && v !== undefined) pointCount++; });
+      colors.push(s.color || palette[i % palette.length]);
       uSeries.push({
         label: s.label,
-        stroke: s.color || palette[i % palette.length],
+        stroke: colors[i],
         width: 1.5,
         spanGaps: false,
         points: {show: xs.length < 40},
@@ -112,6 +178,7 @@
     // Whole seconds on the time axis.
     var xAxis = opts.xAxis ||
                 {label: opts.xLabel || "second of the run", incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600]};
+    var markers = opts.markers || [];
     new uPlot({
       width: chartWidth(box),
       height: opts.height || 240,
@@ -119,7 +186,21 @@
       series: uSeries,
       axes: [xAxis, {label: opts.yLabel, size: 60}],
       legend: {live: true},
+      plugins: markers.length ? [markerPlugin(markers)] : [],
     }, data, box);
+    markerCount += markers.length;
+    if (markers.length) {
+      box.appendChild(el("div", {"class": "note markers", text: "Dashed lines: " + markers.map(function (m) {
+        return m.text + " at " + m.x + " s";
+      }).join("; ")}));
+    }
+    var format = opts.format || function (v) { return v.toFixed(1); };
+    var legend = opts.legend || function (values) {
+      var st = stats(values);
+      return [["min", st ? format(st.min) : "-"], ["mean", st ? format(st.mean) : "-"],
+              ["max", st ? format(st.max) : "-"]];
+    };
+    if (series.length) box.appendChild(staticLegend(series, colors, legend));
     chartCount++;
   }
 
@@ -128,6 +209,147 @@
       return el("div", {"class": "stat"}, [el("div", {"class": "label", text: it[0]}),
                                           el("div", {"class": "value", text: it[1]})]);
     }));
+  }
+
+  // Latency by percentile: x is -log10(1 - q), so 90%, 99%, 99.9% are evenly
+  // spaced, as HdrHistogram plots are drawn. percentiles: the x values (0..100).
+  function percentileChart(parent, title, percentiles, series) {
+    var maxPos = 5;
+    function pos(p) { return Math.min(maxPos, -Math.log10(Math.max(1 - p / 100, Math.pow(10, -maxPos)))); }
+    function label(x) {
+      if (x >= maxPos) return "100%";
+      var p = 100 * (1 - Math.pow(10, -x));
+      return (Math.round(p * 1000) / 1000) + "%";
+    }
+    function at(values, p) {
+      var i = percentiles.indexOf(p);
+      return i >= 0 && typeof values[i] === "number" ? fmtMs(values[i]) : "-";
+    }
+    chart(parent, {
+      title: title, yLabel: "ms", xLabel: "percentile", height: 300,
+      legend: function (values) {
+        return [["p50", at(values, 50)], ["p99", at(values, 99)], ["p99.9", at(values, 99.9)],
+                ["max", at(values, 100)]];
+      },
+      note: "Horizontal axis: 0%, 90%, 99%, 99.9%, ... evenly spaced; the last point is the maximum.",
+      xScale: {range: function () { return [0, maxPos]; }},
+      xAxis: {
+        label: "percentile",
+        splits: function () { var a = []; for (var i = 0; i <= maxPos; i++) a.push(i); return a; },
+        values: function (u, splits) { return splits.map(label); },
+      },
+    }, percentiles.map(pos), series);
+  }
+
+  // The base URL a scenario's requests went to (the summary's target; for runs
+  // recorded before it existed, what follows " -> " in its url), or a URL
+  // run's method and URL.
+  function targetOf(run) {
+    var s = run.summary || {};
+    if (s.model === "scenario") {
+      if (s.target) return s.target;
+      var url = s.url || "";
+      var at = url.lastIndexOf(" -> ");
+      return at >= 0 ? url.slice(at + 4) : "";
+    }
+    return (s.method || "GET") + " " + (s.url || run.name || "");
+  }
+
+  function secondsText(v) { return String(Math.round(num(v) * 10) / 10) + " s"; }
+
+  // The load the run was asked for, in one line.
+  function loadText(s) {
+    var planned = " for " + secondsText(s.planned_duration_s);
+    if (s.model === "open") {
+      return "open model: " + num(s.rate) + " req/s over " + fmtInt(s.connections) + " connections" + planned;
+    }
+    if (s.model === "closed") return "closed model: " + fmtInt(s.connections) + " connections" + planned;
+    if (s.model === "scenario") {
+      var parts = (s.scenarios || []).map(function (sc) {
+        return sc.name + " (" + sc.executor + ", " + secondsText(sc.start_s) + " to " + secondsText(sc.end_s) + ")";
+      });
+      return (parts.length ? parts.join(", ") + "; " : "") + "peak " + fmtInt(s.peak_vus) + " VUs";
+    }
+    return "";
+  }
+
+  // Why the run did not pass, from its exit code (docs/exit-codes.md).
+  function failureReasons(run) {
+    var s = run.summary || {};
+    var code = run.exit_code;
+    if (code === 0) return [];
+    if (code === 99) {
+      var failed = (s.thresholds || []).filter(function (t) { return !t.passed; });
+      if (!failed.length) return ["Thresholds failed (exit code 99)."];
+      return failed.map(function (t) {
+        return "Threshold failed: " + t.threshold + ": observed " + t.observed +
+               (t.location ? " (" + t.location + ")" : "");
+      });
+    }
+    if (code === 5) {
+      var workers = s.worker_failures || [];
+      if (!workers.length) return ["Incomplete: a worker process died or hung (exit code 5)."];
+      return workers.map(function (f) { return "Incomplete: " + f; });
+    }
+    if (code === 130) {
+      return ["Interrupted (Ctrl-C or SIGTERM) after " + secondsText(s.duration_s) + " of " +
+              secondsText(s.planned_duration_s) + " (exit code 130)."];
+    }
+    if (code === 3) return ["An output file could not be written (exit code 3)."];
+    return ["Exit code " + code + "."];
+  }
+
+  // The timeline with its last second, usually cut short by the end of the
+  // run, as per-second values: its counts divided by its real length (the
+  // summary's rps already is), so it is not drawn as a dip. A last sliver
+  // under 0.1 s is left out: too short to be a rate.
+  function perSecond(s) {
+    var tl = (s.timeline || []).slice();
+    if (!tl.length) return {entries: tl, note: ""};
+    var last = tl[tl.length - 1];
+    var length = num(s.duration_s) - num(last.second);
+    if (length > 0 && length < 0.1 && tl.length > 1) {
+      tl.pop();
+      return {entries: tl, note: "The last " + length.toFixed(2) + " s of the run is left out: too short to be a rate."};
+    }
+    if (length >= 0.1 && length < 1) {
+      var scaled = Object.assign({}, last);
+      ["requests", "errors", "connections_opened", "dropped_iterations", "checks_passed", "checks_failed",
+       "bytes_sent", "bytes_received"].forEach(function (k) {
+        if (typeof last[k] === "number") scaled[k] = last[k] / length;
+      });
+      scaled.rps = num(last.requests) / length;
+      tl[tl.length - 1] = scaled;
+      return {entries: tl, note: "The last second lasted " + length.toFixed(2) +
+                                 " s; its counts are shown per second of that length."};
+    }
+    return {entries: tl, note: ""};
+  }
+
+  // Where one scenario ends and another begins: [{x, text}] for the charts.
+  function scenarioMarkers(s) {
+    var list = s.scenarios || [];
+    if (list.length < 2) return [];
+    var total = 0;
+    list.forEach(function (sc) { total = Math.max(total, num(sc.end_s)); });
+    var at = {};
+    function add(x, kind, name) {
+      var k = String(x);
+      at[k] = at[k] || {x: x, ends: [], starts: []};
+      at[k][kind].push(name);
+    }
+    list.forEach(function (sc) {
+      if (num(sc.start_s) > 0) add(num(sc.start_s), "starts", sc.name);
+      if (num(sc.end_s) < total) add(num(sc.end_s), "ends", sc.name);
+    });
+    return Object.keys(at).map(function (k) { return at[k]; })
+        .sort(function (a, b) { return a.x - b.x; })
+        .map(function (m) {
+          var parts = [];
+          if (m.ends.length) parts.push(m.ends.join(", ") + " ends");
+          if (m.starts.length) parts.push(m.starts.join(", ") + " starts");
+          return {x: m.x, text: parts.join(", ")};
+        });
   }
 
   function render(run) {
@@ -143,9 +365,17 @@
     header.appendChild(el("h1", null, [el("span", {"class": "verdict " + (passed ? "pass" : "fail"),
                                                    text: passed ? "PASSED" : "FAILED"}),
                                        scenario && s.scenario ? s.scenario : (run.name || s.url || "")]));
+    var reasons = failureReasons(run);
+    if (reasons.length) {
+      header.appendChild(el("div", {"class": "reason", id: "reason"}, reasons.map(function (r) {
+        return el("div", {text: r});
+      })));
+    }
     header.appendChild(el("div", {"class": "meta"}, [
       el("span", {text: "run " + (run.id || s.run_id || "-")}),
-      el("span", {text: (scenario ? "scenario " : "target ") + (run.name || s.url || "")}),
+      scenario ? el("span", {text: "scenario file " + ((run.config || {}).scenario_file || run.name || "")}) : null,
+      el("span", {text: "target " + targetOf(run)}),
+      el("span", {text: "load " + loadText(s)}),
       el("span", {text: "started " + fmtDate(started)}),
       el("span", {text: "ended " + fmtDate(ended)}),
       el("span", {text: "exit code " + run.exit_code}),
@@ -166,6 +396,7 @@
     ];
     if (scenario) items.push(["peak VUs", fmtInt(s.peak_vus)]);
     else items.push(["connections", fmtInt(s.connections)]);
+    if (s.model === "open") items.push(["planned rate", num(s.rate) + " req/s"]);
     if (scenario) items.push(["dropped iterations", fmtInt(s.dropped_iterations)]);
     items.push(["workers", fmtInt(s.workers)]);
     ov.appendChild(statGrid(items));
@@ -174,57 +405,64 @@
       ov.appendChild(el("p", {"class": "warning", text: "Incomplete: " + f}));
     });
 
+    // The open model's schedule: whether requests went out when they were due.
+    if (s.model === "open" && s.schedule) {
+      var sch = s.schedule;
+      var sched = section("Open-model schedule", "schedule");
+      sched.appendChild(statGrid([
+        ["planned rate", num(s.rate) + " req/s"], ["scheduled", fmtInt(sch.scheduled)],
+        ["started late", fmtInt(sch.started_late) + " (" + pct(num(sch.started_late), num(sch.scheduled)) + ")"],
+        ["not started", fmtInt(sch.not_started) + " (" + pct(num(sch.not_started), num(sch.scheduled)) + ")"],
+        ["generator lag max", fmtMs(sch.max_generator_lag_ms)],
+      ]));
+      if (num(sch.started_late) || num(sch.not_started)) {
+        sched.appendChild(el("p", {"class": "warning", text:
+            fmtInt(sch.started_late) + " requests started 1 ms or more after they were due and " +
+            fmtInt(sch.not_started) + " never started: the target, or " + fmtInt(s.connections) +
+            " connections, could not keep up with " + num(s.rate) + " req/s."}));
+      }
+      sched.appendChild(el("p", {"class": "note", text:
+          "Request k is due at start + k / rate. Started late: sent 1 ms or more after it was due; " +
+          "not started: still waiting when the run ended. Latency counts from when each request was due."}));
+    }
+
     // Time series.
-    var tl = s.timeline || [];
+    var series = perSecond(s);
+    var tl = series.entries;
+    var markers = scenarioMarkers(s);
     var xs = tl.map(function (t) { return num(t.second); });
     function col(name) { return tl.map(function (t) { return typeof t[name] === "number" ? t[name] : null; }); }
     var over = section("Over time", "timeline");
     if (!tl.length) over.appendChild(empty("The run recorded no whole second."));
-    chart(over, {title: "Throughput and errors", yLabel: "per second"}, xs,
+    chart(over, {title: "Throughput and errors", yLabel: "per second", note: series.note, markers: markers}, xs,
           [{label: "requests/s", values: col("rps")}, {label: "errors/s", values: col("errors"), color: "#dc2626"}]);
-    chart(over, {title: "Latency", yLabel: "ms"}, xs,
+    chart(over, {title: "Latency", yLabel: "ms", markers: markers, format: fmtMs}, xs,
           [{label: "p50", values: col("p50_ms")}, {label: "p90", values: col("p90_ms")},
            {label: "p99", values: col("p99_ms")}, {label: "max", values: col("max_ms")}]);
     if (scenario) {
-      chart(over, {title: "Virtual users", yLabel: "VUs"}, xs, [{label: "VUs", values: col("vus")}]);
+      chart(over, {title: "Virtual users", yLabel: "VUs", markers: markers}, xs, [{label: "VUs", values: col("vus")}]);
       var stepNames = (s.steps || []).map(function (st) { return st.name; });
-      chart(over, {title: "p99 latency per step", yLabel: "ms"}, xs, stepNames.map(function (name) {
+      chart(over, {title: "p99 latency per step", yLabel: "ms", markers: markers, format: fmtMs}, xs,
+            stepNames.map(function (name) {
         return {label: name, values: tl.map(function (t) {
           var st = t.steps && t.steps[name];
           return st ? num(st.p99_ms) : null;
         })};
       }));
     } else {
-      chart(over, {title: "Connections opened", yLabel: "per second"}, xs,
+      chart(over, {title: "Connections opened", yLabel: "per second", note: series.note}, xs,
             [{label: "connections opened", values: col("connections_opened")}]);
     }
 
-    // Latency distribution: x is -log10(1 - q), so 90%, 99%, 99.9% are evenly spaced.
     var dist = section("Latency distribution", "distribution");
     var curve = s.latency_percentiles || [];
-    var maxPos = 5;
-    function pos(p) { return Math.min(maxPos, -Math.log10(Math.max(1 - p / 100, Math.pow(10, -maxPos)))); }
-    function label(x) {
-      if (x >= maxPos) return "100%";
-      var p = 100 * (1 - Math.pow(10, -x));
-      return (Math.round(p * 1000) / 1000) + "%";
-    }
     var curveSeries = [{label: "all requests", values: curve.map(function (c) { return num(c[1]); })}];
     (s.steps || []).forEach(function (st) {
       var c = st.latency_percentiles || [];
       if (c.length === curve.length) curveSeries.push({label: st.name, values: c.map(function (v) { return num(v[1]); })});
     });
     if (!curve.length) dist.appendChild(empty("No complete responses."));
-    chart(dist, {
-      title: "Latency by percentile", yLabel: "ms", xLabel: "percentile", height: 300,
-      note: "Horizontal axis: 0%, 90%, 99%, 99.9%, ... evenly spaced; the last point is the maximum.",
-      xScale: {range: function () { return [0, maxPos]; }},
-      xAxis: {
-        label: "percentile",
-        splits: function () { var a = []; for (var i = 0; i <= maxPos; i++) a.push(i); return a; },
-        values: function (u, splits) { return splits.map(label); },
-      },
-    }, curve.map(function (c) { return pos(num(c[0])); }), curveSeries);
+    percentileChart(dist, "Latency by percentile", curve.map(function (c) { return num(c[0]); }), curveSeries);
 
     // Scenario tables.
     if (scenario) {
@@ -301,12 +539,26 @@
     }
   }
 
+  // What the comparison view (compare.js, embedded only in `compare --report`
+  // pages) draws with: the same pieces as the run report.
+  var kit = {
+    el: el, section: section, table: table, chart: chart, percentileChart: percentileChart,
+    statGrid: statGrid, tag: tag, empty: empty, num: num, fmtInt: fmtInt, fmtMs: fmtMs,
+    fmtDate: fmtDate, pct: pct, targetOf: targetOf, loadText: loadText, perSecond: perSecond,
+  };
+
   try {
-    var run = JSON.parse(document.getElementById("run-data").textContent);
+    var data = JSON.parse(document.getElementById("run-data").textContent);
     if (typeof uPlot !== "function") throw new Error("uPlot did not load");
-    render(run);
+    if (data.kind === "comparison") {
+      if (typeof millstoneComparison !== "function") throw new Error("the comparison view did not load");
+      millstoneComparison(data, kit);
+    } else {
+      render(data);
+    }
     body.dataset.charts = String(chartCount);
     body.dataset.points = String(pointCount);
+    body.dataset.markers = String(markerCount);
     if (!/^error/.test(body.dataset.status || "")) body.dataset.status = "ok";
   } catch (e) {
     body.dataset.status = "error: " + (e && e.message ? e.message : String(e));

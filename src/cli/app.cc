@@ -213,6 +213,14 @@ int main_command(int argc, char** argv) {
                    "Allowed worsening of throughput, latency and error rate")
       ->capture_default_str();
   compare_cmd->add_flag("--json", history.json, "Print the comparison as JSON");
+  compare_cmd->add_option("--report", history.report,
+                          "Also write the comparison as a self-contained HTML page");
+  CLI::App* report_cmd =
+      app.add_subcommand("report", "Write a recorded run's HTML report again, from the history");
+  history_flag(report_cmd);
+  report_cmd->add_option("run", history.run, "Run id (or a unique prefix), 'last' or 'baseline'")
+      ->required();
+  report_cmd->add_option("-o,--out", history.out, "The HTML file to write")->required();
   CLI::App* baseline_cmd =
       app.add_subcommand("baseline", "Mark a run as the baseline of its scenario");
   history_flag(baseline_cmd);
@@ -258,6 +266,7 @@ int main_command(int argc, char** argv) {
   if (show_cmd->parsed()) return show_command(history);
   if (compare_cmd->parsed()) return compare_command(history);
   if (baseline_cmd->parsed()) return baseline_command(history);
+  if (report_cmd->parsed()) return report_command(history);
   if (validate_cmd->parsed()) return validate_command(validate_path, validate_env);
   if (mock_cmd->parsed()) return mock_command(mock);
   if (demo_cmd->parsed()) return demo_command(demo);

@@ -55,6 +55,8 @@ struct HistoryOptions {
   uint32_t limit = 20;            // runs: how many
   std::string tolerance = "10%";  // compare: allowed worsening before it is a regression
   bool json = false;              // show/compare: print JSON
+  std::string report;             // compare: --report FILE.html
+  std::string out;                // report: -o FILE.html
 };
 
 struct MockOptions {
@@ -84,6 +86,7 @@ int runs_command(const HistoryOptions& options);
 int show_command(const HistoryOptions& options);
 int compare_command(const HistoryOptions& options);
 int baseline_command(const HistoryOptions& options);
+int report_command(const HistoryOptions& options);
 int demo_command(const DemoOptions& options);
 
 // Entry point for main(): parses argv and dispatches.

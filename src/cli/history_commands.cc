@@ -14,6 +14,8 @@
 #include "cli/summary.h"
 #include "results/compare.h"
 #include "results/history.h"
+#include "results/report.h"
+#include "results/text_table.h"
 #include "text/printable.h"
 
 namespace millstone::cli {
@@ -156,32 +158,43 @@ std::string format_run(const results::RunRecord& record, bool is_baseline) {
   out += fmt::format("latency    min {}  p50 {}  p90 {}  p99 {}  max {}\n", ms_text(num(l, "min")),
                      ms_text(num(l, "p50")), ms_text(num(l, "p90")), ms_text(num(l, "p99")),
                      ms_text(num(l, "max")));
+  // Tables sized to their content, measured in terminal columns: step and
+  // check names are the user's and may be long or not ASCII.
+  using Align = results::TextTable::Align;
   if (s.contains("steps") && s["steps"].is_array() && !s["steps"].empty()) {
     out += "steps\n";
+    results::TextTable table(
+        {Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight});
+    table.add_row({"step", "requests", "failed", "p50", "p99"});
     for (const nlohmann::json& step : s["steps"]) {
       const nlohmann::json& sl =
           step.contains("latency_ms") ? step["latency_ms"] : nlohmann::json();
-      out += fmt::format("  {:<32} {:>10} requests {:>8} failed  p50 {}  p99 {}\n",
-                         str(step, "name"), group_thousands(count(step, "requests")),
-                         group_thousands(count(step, "failed")), ms_text(num(sl, "p50")),
-                         ms_text(num(sl, "p99")));
+      table.add_row({str(step, "name"), group_thousands(count(step, "requests")),
+                     group_thousands(count(step, "failed")), ms_text(num(sl, "p50")),
+                     ms_text(num(sl, "p99"))});
     }
+    out += table.render();
   }
   if (s.contains("checks") && s["checks"].is_array() && !s["checks"].empty()) {
     out += "checks\n";
+    results::TextTable table({Align::kLeft, Align::kLeft, Align::kRight, Align::kRight});
+    table.add_row({"", "check", "passed", "failed"});
     for (const nlohmann::json& check : s["checks"]) {
-      out += fmt::format("  {:<32} {:>10} passed {:>8} failed\n", str(check, "name"),
-                         group_thousands(count(check, "passed")),
-                         group_thousands(count(check, "failed")));
+      table.add_row({count(check, "failed") ? "FAIL" : "ok", str(check, "name"),
+                     group_thousands(count(check, "passed")),
+                     group_thousands(count(check, "failed"))});
     }
+    out += table.render();
   }
   if (s.contains("thresholds") && s["thresholds"].is_array() && !s["thresholds"].empty()) {
     out += "thresholds\n";
+    results::TextTable table({Align::kLeft, Align::kLeft, Align::kLeft});
     for (const nlohmann::json& t : s["thresholds"]) {
       bool passed = t.contains("passed") && t["passed"].is_boolean() && t["passed"].get<bool>();
-      out += fmt::format("  {}  {} (observed {})\n", passed ? "pass" : "FAIL", str(t, "threshold"),
-                         str(t, "observed"));
+      table.add_row(
+          {passed ? "pass" : "FAIL", str(t, "threshold"), "observed " + str(t, "observed")});
     }
+    out += table.render();
   }
   return out;
 }
@@ -305,9 +318,34 @@ int compare_command(const HistoryOptions& options) {
     } else {
       std::cout << results::format_comparison(comparison);
     }
-    return comparison.regression() ? kExitRegression : kExitOk;
+    std::cout << std::flush;
+    int code = comparison.regression() ? kExitRegression : kExitOk;
+    if (!options.report.empty()) {
+      // As for `run --report`: a file that cannot be written is exit 3,
+      // unless a regression (98) already says more.
+      try {
+        results::write_html_comparison(comparison, run, baseline, options.report);
+        fmt::print(stderr, "millstone compare: wrote {}\n", options.report);
+      } catch (const results::ResultsError& e) {
+        fmt::print(stderr, "millstone compare: --report {}: {}\n", options.report, e.what());
+        if (code == kExitOk) code = kExitConfig;
+      }
+    }
+    return code;
   } catch (const results::ResultsError& e) {
     return report("compare", e);
+  }
+}
+
+int report_command(const HistoryOptions& options) {
+  try {
+    results::History history(resolve_path(options), results::History::Mode::kMustExist);
+    results::RunRecord record = history.find(options.run);
+    results::write_html_report(record, options.out);
+    fmt::print("wrote the report of {} to {}\n", record.id, options.out);
+    return kExitOk;
+  } catch (const results::ResultsError& e) {
+    return report("report", e);
   }
 }
 

@@ -32,6 +32,23 @@ std::pair<uint64_t, uint64_t> flow_checks(const scenario::Plan& plan,
   return {passed, failed};
 }
 
+const char* executor_name(scenario::Executor::Kind kind) {
+  using Kind = scenario::Executor::Kind;
+  switch (kind) {
+    case Kind::kConstantVus:
+      return "constant-vus";
+    case Kind::kRampingVus:
+      return "ramping-vus";
+    case Kind::kConstantArrivalRate:
+      return "constant-arrival-rate";
+    case Kind::kRampingArrivalRate:
+      return "ramping-arrival-rate";
+    case Kind::kIterations:
+      return "iterations";
+  }
+  return "?";
+}
+
 nlohmann::json latency_json(const metrics::Histogram& h) {
   return {
       {"min", ms(h.min())},          {"p50", ms(h.value_at(0.5))},  {"p90", ms(h.value_at(0.9))},
@@ -115,6 +132,21 @@ void add_scenario_json(const scenario::Plan& plan, const metrics::Snapshot& tota
                        nlohmann::json* summary) {
   nlohmann::json& j = *summary;
   j["scenario"] = plan.name;
+  j["target"] = fmt::format("{}://{}", plan.target.scheme.empty() ? "http" : plan.target.scheme,
+                            plan.target.host_header());
+  // When each scenario ran, so the report can mark where one ends and the
+  // next begins (`start: after`).
+  nlohmann::json scenarios = nlohmann::json::array();
+  for (const scenario::ScenarioRun& run : plan.scenarios) {
+    double graceful_s = static_cast<double>(run.executor.graceful_stop_us) / 1e6;
+    double end_s = static_cast<double>(run.end_us()) / 1e6;
+    scenarios.push_back({{"name", run.name},
+                         {"executor", executor_name(run.executor.kind)},
+                         {"start_s", static_cast<double>(run.start_us) / 1e6},
+                         {"end_s", end_s},
+                         {"graceful_stop_s", graceful_s}});
+  }
+  j["scenarios"] = scenarios;
   nlohmann::json steps = nlohmann::json::array();
   for (size_t i = 0; i < plan.step_names.size() && i < total.steps.size(); ++i) {
     const metrics::StepStats& s = total.steps[i];

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "results/history.h"
+#include "results/text_table.h"
 #include "text/printable.h"
 
 namespace millstone::results {
@@ -170,6 +171,49 @@ void compare_thresholds(const nlohmann::json& run, const nlohmann::json& baselin
   }
 }
 
+std::string string_at(const nlohmann::json& j, const char* name) {
+  const nlohmann::json& v = member(j, name);
+  return v.is_string() ? v.get<std::string>() : "";
+}
+
+// A scenario run's base URL: the summary's `target`, or for runs recorded
+// before it existed, what follows " -> " in its `url` ("shop.yaml -> http://...").
+std::string scenario_target(const nlohmann::json& summary) {
+  std::string target = string_at(summary, "target");
+  if (!target.empty()) return target;
+  std::string url = string_at(summary, "url");
+  size_t arrow = url.rfind(" -> ");
+  return arrow == std::string::npos ? "" : url.substr(arrow + 4);
+}
+
+std::string model_text(const std::string& model) {
+  if (model == "closed") return "closed (-c, no --rate)";
+  if (model == "open") return "open (--rate)";
+  if (model == "scenario") return "scenario file";
+  return model.empty() ? "-" : model;
+}
+
+std::string rate_text(const std::optional<double>& rate) {
+  return rate ? fmt::format("{:g} req/s", *rate) : "none (closed model)";
+}
+
+std::string count_text(const std::optional<uint64_t>& n) {
+  return n ? std::to_string(*n) : "-";
+}
+
+std::string seconds_text(const std::optional<double>& s) {
+  return s ? fmt::format("{:g}s", *s) : "-";
+}
+
+// 1-based number of the first line where two texts differ.
+size_t first_different_line(const std::string& a, const std::string& b) {
+  size_t line = 1;
+  for (size_t i = 0; i < a.size() && i < b.size() && a[i] == b[i]; ++i) {
+    if (a[i] == '\n') ++line;
+  }
+  return line;
+}
+
 std::string format_number(const std::optional<double>& x, const std::string& unit) {
   if (!x) return "-";
   if (unit == "%") return fmt::format("{:.3f}%", *x);
@@ -215,6 +259,62 @@ const char* verdict_name(Verdict v) {
   return "?";
 }
 
+LoadShape load_shape(const RunRecord& record) {
+  const nlohmann::json& s = record.summary;
+  LoadShape shape;
+  shape.model = string_at(s, "model");
+  shape.planned_duration_s = number_at(s, "planned_duration_s");
+  auto count = [&](const char* name) -> std::optional<uint64_t> {
+    auto n = number_at(s, name);
+    if (!n) return std::nullopt;
+    return static_cast<uint64_t>(std::max(0.0, *n));
+  };
+  if (shape.model == "scenario") {
+    shape.target = scenario_target(s);
+    shape.peak_vus = count("peak_vus");
+    shape.scenario_file = record.key;
+    shape.scenario_source = string_at(record.config, "scenario_source");
+  } else {
+    // A URL run's key is "METHOD URL" (record.h): the same text, also for
+    // records whose summary lacks the fields.
+    std::string url = string_at(s, "url");
+    std::string method = string_at(s, "method");
+    shape.target = url.empty() ? record.key : (method.empty() ? "GET" : method) + " " + url;
+    shape.connections = count("connections");
+    shape.rate = number_at(s, "rate");
+    if (shape.rate && *shape.rate <= 0) shape.rate.reset();
+  }
+  return shape;
+}
+
+std::vector<LoadDifference> load_differences(const LoadShape& run, const LoadShape& baseline) {
+  std::vector<LoadDifference> out;
+  auto add = [&](const char* what, std::string b, std::string r) {
+    if (b != r) out.push_back({what, std::move(b), std::move(r)});
+  };
+  bool run_scenario = run.model == "scenario";
+  bool base_scenario = baseline.model == "scenario";
+  add("load model", model_text(baseline.model), model_text(run.model));
+  add("target", baseline.target, run.target);
+  if (!run_scenario && !base_scenario) {
+    add("rate", rate_text(baseline.rate), rate_text(run.rate));
+    add("connections", count_text(baseline.connections), count_text(run.connections));
+  }
+  add("planned duration", seconds_text(baseline.planned_duration_s),
+      seconds_text(run.planned_duration_s));
+  if (run_scenario && base_scenario) {
+    add("scenario file", baseline.scenario_file, run.scenario_file);
+    if (run.scenario_source != baseline.scenario_source) {
+      out.push_back(
+          {"scenario text", "as recorded",
+           fmt::format("differs from line {}",
+                       first_different_line(run.scenario_source, baseline.scenario_source))});
+      add("peak VUs", count_text(baseline.peak_vus), count_text(run.peak_vus));
+    }
+  }
+  return out;
+}
+
 bool Comparison::regression() const {
   return std::any_of(metrics.begin(), metrics.end(),
                      [](const MetricComparison& m) { return m.verdict == Verdict::kRegression; });
@@ -228,8 +328,15 @@ Comparison compare_runs(const RunRecord& run, const RunRecord& baseline,
   c.options = options;
   const nlohmann::json& r = run.summary;
   const nlohmann::json& b = baseline.summary;
-  if (run.key != baseline.key) {
-    c.warnings.push_back(fmt::format("comparing different targets: the run is {}, the baseline {}",
+  c.load_differences = load_differences(load_shape(run), load_shape(baseline));
+  // A URL run's key is its target and a scenario run's its file, so a
+  // difference in either already says the keys differ.
+  bool key_explained = std::any_of(
+      c.load_differences.begin(), c.load_differences.end(), [](const LoadDifference& d) {
+        return d.what == "target" || d.what == "scenario file" || d.what == "load model";
+      });
+  if (run.key != baseline.key && !key_explained) {
+    c.warnings.push_back(fmt::format("comparing different keys: the run is {}, the baseline {}",
                                      run.key, baseline.key));
   }
   if (!run.env.host.empty() && !baseline.env.host.empty() && run.env.host != baseline.env.host) {
@@ -273,6 +380,17 @@ Comparison compare_runs(const RunRecord& run, const RunRecord& baseline,
 std::string format_comparison(const Comparison& c) {
   std::string out = fmt::format("run {} against baseline {}, tolerance {:g}%\n", c.run_id,
                                 c.baseline_id, c.options.tolerance * 100);
+  if (!c.load_differences.empty()) {
+    out +=
+        "\nWARNING: the two runs did not apply the same load to the same target; the verdicts\n"
+        "below compare different tests, not the same test on two builds:\n";
+    TextTable table({TextTable::Align::kLeft, TextTable::Align::kLeft, TextTable::Align::kLeft});
+    table.add_row({"", "baseline", "run"});
+    for (const LoadDifference& d : c.load_differences)
+      table.add_row({d.what, text::printable(d.baseline), text::printable(d.run)});
+    out += table.render();
+  }
+  if (!c.warnings.empty()) out += "\n";
   // Metric names carry step, check and threshold names, and warnings carry
   // targets and hosts: text from scenario files and the history database.
   for (const std::string& w : c.warnings)
@@ -280,12 +398,9 @@ std::string format_comparison(const Comparison& c) {
   auto label = [](const MetricComparison& m) {
     return text::printable(m.unit == "req/s" ? m.metric + " (req/s)" : m.metric);
   };
-  size_t width = 6;
-  for (const MetricComparison& m : c.metrics)
-    width = std::max(width, label(m).size());
-  width = std::min<size_t>(width, 60);
-  out += fmt::format("\n  {:<{}}  {:>16}  {:>16}  {:>8}  {}\n", "metric", width, "baseline", "run",
-                     "change", "verdict");
+  using Align = TextTable::Align;
+  TextTable table({Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kLeft});
+  table.add_row({"metric", "baseline", "run", "change", "verdict"});
   size_t regressions = 0;
   for (const MetricComparison& m : c.metrics) {
     bool numeric = m.baseline.has_value() || m.run.has_value();
@@ -293,15 +408,17 @@ std::string format_comparison(const Comparison& c) {
         numeric ? format_number(m.baseline, m.unit) : text::printable(m.baseline_text);
     std::string run = numeric ? format_number(m.run, m.unit) : text::printable(m.run_text);
     std::string change = m.change_pct ? fmt::format("{:+.1f}%", *m.change_pct) : "";
-    out += fmt::format("  {:<{}}  {:>16}  {:>16}  {:>8}  {}\n", label(m), width, base, run, change,
-                       verdict_name(m.verdict));
+    table.add_row({label(m), base, run, change, verdict_name(m.verdict)});
     if (m.verdict == Verdict::kRegression) ++regressions;
   }
+  out += "\n" + table.render();
+  std::string caveat =
+      c.load_differences.empty() ? "" : " (but the load differed: see the WARNING above)";
   if (regressions) {
-    out += fmt::format("\nREGRESSION: {} metric{} worse than the baseline beyond {:g}%\n",
-                       regressions, regressions == 1 ? "" : "s", c.options.tolerance * 100);
+    out += fmt::format("\nREGRESSION: {} metric{} worse than the baseline beyond {:g}%{}\n",
+                       regressions, regressions == 1 ? "" : "s", c.options.tolerance * 100, caveat);
   } else {
-    out += fmt::format("\nno regression beyond {:g}%\n", c.options.tolerance * 100);
+    out += fmt::format("\nno regression beyond {:g}%{}\n", c.options.tolerance * 100, caveat);
   }
   return out;
 }
@@ -321,10 +438,15 @@ nlohmann::json to_json(const Comparison& c) {
     j["change_pct"] = m.change_pct ? nlohmann::json(*m.change_pct) : nlohmann::json();
     metrics.push_back(std::move(j));
   }
+  nlohmann::json differences = nlohmann::json::array();
+  for (const LoadDifference& d : c.load_differences)
+    differences.push_back({{"what", d.what}, {"baseline", d.baseline}, {"run", d.run}});
   return {{"run", c.run_id},
           {"baseline", c.baseline_id},
           {"tolerance", c.options.tolerance},
           {"rate_floor", c.options.rate_floor},
+          {"load_differs", !c.load_differences.empty()},
+          {"load_differences", differences},
           {"warnings", c.warnings},
           {"regression", c.regression()},
           {"metrics", metrics}};

@@ -11,6 +11,10 @@
 // Rates near zero are noise in relative terms (0.001% -> 0.002% doubles), so
 // the error rate and each check's failure rate also need an absolute change
 // above `rate_floor` (0.1 percentage points) before they can be worse.
+//
+// Verdicts only mean something between runs of the same test: the same load
+// on the same target. Where the load shape or the target differ, the
+// comparison lists each difference before any verdict (`load_differences`).
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,10 +50,41 @@ struct MetricComparison {
   Verdict verdict = Verdict::kSame;
 };
 
+// What a run was asked to do, as its record tells: the load model, its size
+// and where it went.
+struct LoadShape {
+  std::string model;  // "closed", "open", "scenario"
+  // URL runs: "METHOD URL"; scenario runs: the base URL the requests went to.
+  std::string target;
+  std::optional<double> rate;           // open model: requests per second planned
+  std::optional<uint64_t> connections;  // URL runs: -c
+  std::optional<uint64_t> peak_vus;     // scenario runs: most VUs alive (observed)
+  std::optional<double> planned_duration_s;
+  std::string scenario_file;    // scenario runs: the key (the file's absolute path)
+  std::string scenario_source;  // scenario runs: the file's text as it was run
+};
+LoadShape load_shape(const RunRecord& record);
+
+// One way in which two runs' load shapes differ, in words for people:
+// {"rate", "closed model (no --rate)", "500 req/s"}.
+struct LoadDifference {
+  std::string what;  // "load model", "target", "rate", "connections", "peak VUs",
+                     // "planned duration", "scenario file", "scenario text"
+  std::string baseline;
+  std::string run;
+};
+// Empty when the two runs applied the same load to the same target. Peak VUs
+// are listed only together with a different scenario text: with the same file
+// an arrival-rate executor's VU count follows the target's latency, a result
+// rather than a setting.
+std::vector<LoadDifference> load_differences(const LoadShape& run, const LoadShape& baseline);
+
 struct Comparison {
   std::string run_id;
   std::string baseline_id;
   CompareOptions options;
+  // The load or the target differ: the verdicts compare different tests.
+  std::vector<LoadDifference> load_differences;
   std::vector<std::string> warnings;  // different keys, hosts, incomplete runs
   std::vector<MetricComparison> metrics;
   bool regression() const;

@@ -81,11 +81,13 @@ nlohmann::json run_data(const RunRecord& record) {
           {"config", record.config},   {"summary", record.summary}};
 }
 
-}  // namespace
-
-std::string html_report(const RunRecord& record) {
-  std::string title =
-      fmt::format("{} {} - millstone", record.passed() ? "PASSED" : "FAILED", record.name);
+// Fills the page template in one pass: values are never searched for
+// markers, so a run that contains "@@RUN_DATA@@" stays text.
+std::string fill_template(const std::string& title, const nlohmann::json& data,
+                          std::string_view view_js) {
+  std::string scripts = inline_script(view_js);
+  if (!scripts.empty()) scripts += "\n";
+  scripts += inline_script(assets::report_js());
   struct Slot {
     std::string_view marker;
     std::string value;
@@ -94,12 +96,10 @@ std::string html_report(const RunRecord& record) {
       {"@@TITLE@@", html_escape(title)},
       {"@@UPLOT_CSS@@", std::string(assets::uplot_css())},
       {"@@REPORT_CSS@@", std::string(assets::report_css())},
-      {"@@RUN_DATA@@", script_safe_json(run_data(record))},
+      {"@@RUN_DATA@@", script_safe_json(data)},
       {"@@UPLOT_JS@@", inline_script(assets::uplot_js())},
-      {"@@REPORT_JS@@", inline_script(assets::report_js())},
+      {"@@REPORT_JS@@", std::move(scripts)},
   };
-  // One pass over the template: values are never searched for markers, so
-  // a run that contains "@@RUN_DATA@@" stays text.
   std::string_view tpl = assets::report_template();
   std::string out;
   out.reserve(tpl.size() + 128 * 1024);
@@ -124,13 +124,41 @@ std::string html_report(const RunRecord& record) {
   return out;
 }
 
-void write_html_report(const RunRecord& record, const std::string& path) {
-  std::string html = html_report(record);
+void write_file(const std::string& html, const std::string& path) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw ResultsError(fmt::format("cannot open {}: {}", path, strerror(errno)));
   out << html;
   out.flush();
   if (!out) throw ResultsError(fmt::format("cannot write {}: {}", path, strerror(errno)));
+}
+
+}  // namespace
+
+std::string html_report(const RunRecord& record) {
+  std::string title =
+      fmt::format("{} {} - millstone", record.passed() ? "PASSED" : "FAILED", record.name);
+  return fill_template(title, run_data(record), "");
+}
+
+void write_html_report(const RunRecord& record, const std::string& path) {
+  write_file(html_report(record), path);
+}
+
+std::string html_comparison(const Comparison& comparison, const RunRecord& run,
+                            const RunRecord& baseline) {
+  std::string title =
+      fmt::format("{} {} vs {} - millstone",
+                  comparison.regression() ? "REGRESSION" : "no regression", run.id, baseline.id);
+  nlohmann::json data = {{"kind", "comparison"},
+                         {"comparison", to_json(comparison)},
+                         {"run", run_data(run)},
+                         {"baseline", run_data(baseline)}};
+  return fill_template(title, data, assets::compare_js());
+}
+
+void write_html_comparison(const Comparison& comparison, const RunRecord& run,
+                           const RunRecord& baseline, const std::string& path) {
+  write_file(html_comparison(comparison, run, baseline), path);
 }
 
 }  // namespace millstone::results

@@ -159,6 +159,34 @@ TEST(ScenarioJson, NamesEachSecondsStepsAndAddsPerStepCurves) {
   EXPECT_FALSE(j["latency_percentiles"].empty());
 }
 
+TEST(ScenarioJson, NamesTheTargetAndWhenEachScenarioRan) {
+  scenario::Plan plan;
+  plan.name = "shop";
+  plan.target.scheme = "http";
+  plan.target.host = "127.0.0.1";
+  plan.target.port = 8080;
+  plan.scenarios.resize(2);
+  plan.scenarios[0].name = "warm";
+  plan.scenarios[0].executor.duration_us = 10'000'000;
+  plan.scenarios[0].executor.graceful_stop_us = 1'000'000;
+  plan.scenarios[1].name = "main";
+  plan.scenarios[1].executor.kind = scenario::Executor::Kind::kConstantArrivalRate;
+  plan.scenarios[1].executor.duration_us = 20'000'000;
+  plan.scenarios[1].start_us = 11'000'000;  // start: after warm
+  nlohmann::json j = nlohmann::json::object();
+  add_scenario_json(plan, metrics::Snapshot{}, {}, &j);
+  EXPECT_EQ(j["target"], "http://127.0.0.1:8080");
+  ASSERT_EQ(j["scenarios"].size(), 2u);
+  EXPECT_EQ(j["scenarios"][0], nlohmann::json({{"name", "warm"},
+                                               {"executor", "constant-vus"},
+                                               {"start_s", 0.0},
+                                               {"end_s", 11.0},
+                                               {"graceful_stop_s", 1.0}}));
+  EXPECT_EQ(j["scenarios"][1]["executor"], "constant-arrival-rate");
+  EXPECT_DOUBLE_EQ(j["scenarios"][1]["start_s"].get<double>(), 11.0);
+  EXPECT_DOUBLE_EQ(j["scenarios"][1]["end_s"].get<double>(), 31.0);
+}
+
 TEST(SummaryText, NamesErrorsStatusesAndWorkerFailures) {
   RunDescription run{"http://127.0.0.1:1/x", "GET", 10, 0, 2, 2000};
   auto result = sample_result();

@@ -120,7 +120,8 @@ TEST(HistoryIntegration, ASlowerRouteAgainstAFastBaselineIsAP99Regression) {
   EXPECT_EQ(compare.exit_code, 98) << compare.out << compare.err;
   EXPECT_TRUE(std::regex_search(compare.out, std::regex(R"(\n  latency p99 .*REGRESSION\n)")))
       << compare.out;
-  EXPECT_THAT(compare.out, HasSubstr("warning: comparing different targets"));
+  EXPECT_THAT(compare.out, HasSubstr("WARNING: the two runs did not apply the same load"));
+  EXPECT_THAT(compare.out, HasSubstr("GET " + mock.url("/fast") + "  GET " + mock.url("/steady")));
 
   auto json = run_millstone({"compare", slow_id, fast_id, "--json", "--history", db});
   EXPECT_EQ(json.exit_code, 98) << json.err;
@@ -131,10 +132,127 @@ TEST(HistoryIntegration, ASlowerRouteAgainstAFastBaselineIsAP99Regression) {
     if (m["metric"] == "latency p99") p99 = m["verdict"] == "REGRESSION";
   }
   EXPECT_TRUE(p99) << j.dump(2);
+  EXPECT_EQ(j["load_differs"], true);
+  EXPECT_EQ(j["load_differences"][0]["what"], "target");
 
   // The other way round, the fast run is better, not a regression.
   auto reverse = run_millstone({"compare", fast_id, slow_id, "--history", db});
   EXPECT_EQ(reverse.exit_code, 0) << reverse.out;
+}
+
+TEST(HistoryIntegration, AnOpenModelRunAgainstAClosedBaselineWarnsAtTheTop) {
+  MockServer mock(kRoutes);
+  std::string db = temp_dir() + "/history.db";
+  auto closed = run_millstone(
+      {"run", mock.url("/fast"), "-c", "4", "-d", "1s", "-w", "1", "-q", "--history", db}, 30);
+  ASSERT_EQ(closed.exit_code, 0) << closed.err;
+  auto open = run_at(mock, "/fast", {"--history", db}, "1s");
+  ASSERT_EQ(open.exit_code, 0) << open.err;
+  auto compare =
+      run_millstone({"compare", recorded_id(open), recorded_id(closed), "--history", db});
+  EXPECT_EQ(compare.exit_code, 98) << "20 req/s against thousands\n" << compare.out;
+  // The warning is the first thing after the title line, before any verdict.
+  size_t newline = compare.out.find('\n');
+  ASSERT_NE(newline, std::string::npos);
+  EXPECT_EQ(compare.out.substr(newline + 1, 10), "\nWARNING: ") << compare.out;
+  EXPECT_THAT(compare.out, HasSubstr("  load model  closed (-c, no --rate)  open (--rate)\n"));
+  EXPECT_THAT(compare.out, HasSubstr("  rate        none (closed model)     20 req/s\n"));
+  EXPECT_LT(compare.out.find("WARNING"), compare.out.find("REGRESSION")) << compare.out;
+}
+
+TEST(HistoryIntegration, ReportRewritesARecordedRunsReport) {
+  MockServer mock(kRoutes);
+  std::string dir = temp_dir();
+  std::string db = dir + "/history.db";
+  auto run = run_at(mock, "/fast", {"--history", db, "--report", dir + "/at-run.html"}, "1s");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::string id = recorded_id(run);
+  auto again =
+      run_millstone({"report", id.substr(0, 17), "-o", dir + "/again.html", "--history", db});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("wrote the report of " + id + " to " + dir + "/again.html"));
+  std::string at_run = file_bytes(dir + "/at-run.html");
+  ASSERT_GT(at_run.size(), 50'000u);
+  EXPECT_TRUE(file_bytes(dir + "/again.html") == at_run) << "the same file as run --report";
+  auto last = run_millstone({"report", "last", "-o", dir + "/last.html", "--history", db});
+  EXPECT_EQ(last.exit_code, 0) << last.err;
+  EXPECT_TRUE(file_bytes(dir + "/last.html") == at_run);
+
+  auto unknown = run_millstone({"report", "1999", "-o", dir + "/x.html", "--history", db});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.err, HasSubstr("millstone report: "));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/x.html"));
+  auto unwritable =
+      run_millstone({"report", "last", "-o", "/nonexistent-dir/r.html", "--history", db});
+  EXPECT_EQ(unwritable.exit_code, 3);
+  EXPECT_THAT(unwritable.err, HasSubstr("/nonexistent-dir/r.html"));
+  auto no_out = run_millstone({"report", "last", "--history", db});
+  EXPECT_EQ(no_out.exit_code, 2) << "-o is required";
+}
+
+// Long and non-ASCII step and check names: `show` sizes its columns by what a
+// terminal draws, so the counts still line up.
+const char* kNamedScenario = R"(
+name: names
+target: http://127.0.0.1:1
+flows:
+  shop:
+    steps:
+      - name: "\u6CE8\u6587"
+        get: /fast
+        check: {status: 200}
+      - name: a step whose name is longer than thirty-two columns
+        get: /fast
+        check: {status: 200, body: {contains: "fast"}}
+scenarios:
+  once: {executor: iterations, vus: 1, iterations: 3}
+)";
+
+// The display column (in a UTF-8 terminal) where `text` ends on `line`.
+size_t end_column(const std::string& line, const std::string& text) {
+  size_t at = line.find(text);
+  if (at == std::string::npos) return 0;
+  size_t columns = 0;
+  for (size_t i = 0; i < at + text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(line[i]);
+    if ((c & 0xC0) == 0x80) continue;
+    columns += c >= 0xE3 && c <= 0xE9 ? 2 : 1;  // CJK ideographs are two columns wide
+  }
+  return columns;
+}
+
+TEST(HistoryIntegration, ShowAlignsItsTablesWhateverTheNames) {
+  MockServer mock(kRoutes);
+  std::string db = temp_dir() + "/history.db";
+  std::string scenario = write_temp_file(kNamedScenario, ".yaml");
+  auto run = run_millstone(
+      {"run", scenario, "--target", mock.url(""), "-w", "1", "-q", "--history", db}, 30);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  auto shown = run_millstone({"show", "last", "--history", db});
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  std::vector<std::string> steps, checks;
+  std::istringstream in(shown.out);
+  std::vector<std::string>* section = nullptr;
+  for (std::string line; std::getline(in, line);) {
+    if (line == "steps")
+      section = &steps;
+    else if (line == "checks")
+      section = &checks;
+    else if (line.rfind("  ", 0) != 0)
+      section = nullptr;
+    else if (section)
+      section->push_back(line);
+  }
+  ASSERT_EQ(steps.size(), 3u) << shown.out;   // a header and two steps
+  ASSERT_EQ(checks.size(), 4u) << shown.out;  // a header and three checks
+  // Right-aligned counts end in the column where their header ends.
+  size_t requests = end_column(steps[0], "requests");
+  ASSERT_GT(requests, 0u);
+  EXPECT_EQ(end_column(steps[1], " 3 "), requests + 1) << shown.out;
+  EXPECT_EQ(end_column(steps[2], " 3 "), requests + 1) << shown.out;
+  size_t passed = end_column(checks[0], "passed");
+  for (size_t i = 1; i < checks.size(); ++i)
+    EXPECT_EQ(end_column(checks[i], "  3  "), passed + 2) << shown.out;
 }
 
 TEST(HistoryIntegration, UnknownRunsAndMissingDatabasesHaveTheirExitCodes) {

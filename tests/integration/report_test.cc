@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include "results/report.h"
 #include "support.h"
 
 namespace millstone::testing {
@@ -32,7 +33,8 @@ routes:
 )";
 
 // Two steps, one check that always fails (with a sample text holding markup
-// that must not break the report), thresholds that pass and one that fails.
+// that must not break the report), thresholds that pass and one that fails,
+// and two scenarios one after the other.
 const char* kScenario = R"(
 name: "report <test> & co"
 target: http://127.0.0.1:1
@@ -50,7 +52,8 @@ flows:
         check:
           status: 201
 scenarios:
-  main: {executor: constant-vus, vus: 2, duration: 2s}
+  warm: {executor: constant-vus, vus: 1, duration: 1s, graceful_stop: 200ms}
+  main: {executor: constant-vus, vus: 2, duration: 1s, graceful_stop: 200ms, start: after warm}
 thresholds:
   - latency.p99 < 5s
   - checks > 99%
@@ -233,6 +236,49 @@ TEST_F(ReportIntegration, ReportRendersInHeadlessChromiumWithoutErrors) {
   EXPECT_EQ(r.dom.find("<b>"), std::string::npos) << "sample text stayed text";
 }
 
+TEST_F(ReportIntegration, HeaderNamesTheTargetTheLoadAndWhyItFailed) {
+  ASSERT_TRUE(have("/usr/bin/chromium"));
+  Rendered r = render(report_);
+  ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
+  // The URL the requests went to (--target), not the scenario file.
+  EXPECT_NE(r.dom.find("target " + mock_->url("")), std::string::npos);
+  EXPECT_EQ(r.dom.find("target " + scenario_path_), std::string::npos);
+  EXPECT_NE(r.dom.find("scenario file " + scenario_path_), std::string::npos);
+  EXPECT_NE(r.dom.find("warm (constant-vus, 0 s to 1.2 s), main (constant-vus, 1.2 s to 2.4 s)"),
+            std::string::npos);
+  // Why it failed, before the overview.
+  size_t reason = r.dom.find("Threshold failed: checks &gt; 99%: observed ");
+  ASSERT_NE(reason, std::string::npos);
+  EXPECT_LT(reason, r.dom.find("id=\"overview\""));
+  EXPECT_EQ(r.dom.find("Threshold failed: latency.p99"), std::string::npos) << "that one passed";
+}
+
+TEST_F(ReportIntegration, ScenarioBoundariesAreMarkedOnTheTimeCharts) {
+  ASSERT_TRUE(have("/usr/bin/chromium"));
+  Rendered r = render(report_);
+  ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
+  // Throughput, latency, VUs and per-step p99 each mark where warm ends and main starts.
+  EXPECT_EQ(attribute(r.dom, "data-markers"), "4");
+  EXPECT_NE(r.dom.find("Dashed lines: warm ends, main starts at 1.2 s"), std::string::npos);
+}
+
+TEST_F(ReportIntegration, LegendsShowValuesWithoutACursorAndWhenPrinted) {
+  ASSERT_TRUE(have("/usr/bin/chromium"));
+  Rendered r = render(report_);
+  ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
+  size_t legends = 0;
+  for (size_t at = 0; (at = r.dom.find("class=\"legend-static\"", at)) != std::string::npos; ++at)
+    ++legends;
+  EXPECT_EQ(legends, 5u) << "one per chart";
+  EXPECT_TRUE(std::regex_search(r.dom, std::regex(R"(VUs</td><td class="num">[0-9.]+</td>)")))
+      << "the VUs' minimum is a number";
+  // Printed, uPlot's live legend (values only under the mouse) gives way to these.
+  std::string html = read_file(report_);
+  size_t print = html.find("@media print");
+  ASSERT_NE(print, std::string::npos);
+  EXPECT_NE(html.find(".u-legend { display: none; }", print), std::string::npos);
+}
+
 TEST_F(ReportIntegration, ConsoleErrorDetectionCatchesABrokenPage) {
   ASSERT_TRUE(have("/usr/bin/chromium")) << "install chromium (scripts/install-deps.sh)";
   // A page that throws: Chromium must log it and the detector must see it.
@@ -320,6 +366,116 @@ TEST_F(ReportIntegration, CsvSeriesHasOneRowPerSecondWithStepColumns) {
   EXPECT_NE(rows[0].find(",step:buyer/order:p99_ms"), std::string::npos) << rows[0];
   EXPECT_EQ(rows[1].rfind("0," + summary["timeline"][0]["requests"].dump() + ",", 0), 0u)
       << rows[1];
+}
+
+TEST(ReportIntegrationUrl, OpenModelReportShowsTheScheduleAndTheLoad) {
+  ASSERT_TRUE(have("/usr/bin/chromium"));
+  MockServer mock(kMock);
+  std::string report = write_temp_file("", ".html");
+  auto run = run_millstone({"run", mock.url("/api/items"), "-r", "40", "-c", "2", "-d", "1s", "-w",
+                            "1", "-q", "--no-history", "--report", report},
+                           60);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  Rendered r = render(report);
+  ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
+  EXPECT_NE(r.dom.find("target GET " + mock.url("/api/items")), std::string::npos);
+  EXPECT_NE(r.dom.find("load open model: 40 req/s over 2 connections for 1 s"), std::string::npos);
+  EXPECT_NE(r.dom.find("Open-model schedule"), std::string::npos);
+  EXPECT_NE(r.dom.find("started late"), std::string::npos);
+  EXPECT_NE(r.dom.find("not started"), std::string::npos);
+  EXPECT_EQ(r.dom.find("id=\"reason\""), std::string::npos) << "it passed";
+}
+
+// A run of 2.5 s: 100 requests and 10 errors in each whole second, 50 and 5
+// in the last half second. Drawn as counts, that half second is a dip.
+results::RunRecord partial_second_run(double duration_s) {
+  results::RunRecord r;
+  r.id = "20261124-000000-0001";
+  r.name = "http://127.0.0.1:9/x";
+  r.summary = {{"model", "closed"},        {"url", r.name},
+               {"method", "GET"},          {"connections", 4},
+               {"duration_s", duration_s}, {"planned_duration_s", 2.5}};
+  nlohmann::json timeline = nlohmann::json::array();
+  double last = duration_s - 2;
+  for (int second = 0; second < 3; ++second) {
+    double length = second < 2 ? 1 : last;
+    double requests = 100 * length;
+    timeline.push_back({{"second", second},
+                        {"requests", requests},
+                        // The summary scales rps by the length, slivers under 0.1 s aside.
+                        {"rps", length < 0.1 ? requests : 100.0},
+                        {"errors", 10 * length},
+                        {"connections_opened", second == 0 ? 4 : 0},
+                        {"p99_ms", 5.0}});
+  }
+  r.summary["timeline"] = timeline;
+  return r;
+}
+
+std::string legend_min(const std::string& dom, const std::string& series) {
+  std::smatch m;
+  if (std::regex_search(dom, m, std::regex(series + R"(</td><td class="num">([^<]*)</td>)")))
+    return m[1];
+  return "(no legend row for " + series + ")";
+}
+
+TEST(ReportIntegrationUrl, TheLastPartialSecondIsPerSecondNotADip) {
+  ASSERT_TRUE(have("/usr/bin/chromium"));
+  std::string half = write_temp_file("", ".html");
+  results::write_html_report(partial_second_run(2.5), half);
+  Rendered r = render(half);
+  ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
+  EXPECT_EQ(legend_min(r.dom, "requests/s"), "100.0");
+  EXPECT_EQ(legend_min(r.dom, "errors/s"), "10.0") << "5 errors in 0.5 s are 10 a second";
+  EXPECT_NE(r.dom.find("The last second lasted 0.50 s"), std::string::npos);
+  // A sliver of 0.05 s is too short to be a rate: it is left out.
+  std::string sliver = write_temp_file("", ".html");
+  results::write_html_report(partial_second_run(2.05), sliver);
+  r = render(sliver);
+  ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
+  EXPECT_EQ(legend_min(r.dom, "requests/s"), "100.0");
+  EXPECT_EQ(legend_min(r.dom, "errors/s"), "10.0");
+  EXPECT_NE(r.dom.find("The last 0.05 s of the run is left out"), std::string::npos);
+}
+
+TEST(ReportIntegrationUrl, ComparisonPageRendersWithTheLoadWarningFirst) {
+  ASSERT_TRUE(have("/usr/bin/chromium"));
+  MockServer mock(kMock);
+  std::string db = temp_dir() + "/history.db";
+  auto closed = run_millstone(
+      {"run", mock.url("/api/items"), "-c", "2", "-d", "1s", "-w", "1", "-q", "--history", db}, 60);
+  ASSERT_EQ(closed.exit_code, 0) << closed.err;
+  ASSERT_EQ(run_millstone({"baseline", "last", "--history", db}).exit_code, 0);
+  auto open = run_millstone({"run", mock.url("/api/items"), "-r", "20", "-c", "2", "-d", "1s", "-w",
+                             "1", "-q", "--history", db},
+                            60);
+  ASSERT_EQ(open.exit_code, 0) << open.err;
+  std::string page = temp_dir() + "/compare.html";
+  auto compare =
+      run_millstone({"compare", "last", "--history", db, "--tolerance", "100%", "--report", page});
+  // 20 req/s against thousands: throughput regressed beyond any doubt.
+  EXPECT_EQ(compare.exit_code, 98) << compare.out << compare.err;
+  EXPECT_NE(compare.err.find("millstone compare: wrote " + page), std::string::npos);
+  Rendered r = render(page);
+  ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
+  EXPECT_EQ(r.charts, 3) << "throughput, p99 over time, and the percentile curves";
+  EXPECT_GT(r.points, 0);
+  EXPECT_TRUE(r.console_errors.empty()) << r.console_errors.front();
+  size_t warning = r.dom.find("id=\"load-warning\"");
+  ASSERT_NE(warning, std::string::npos);
+  EXPECT_LT(warning, r.dom.find("id=\"metrics\""));
+  EXPECT_NE(r.dom.find("none (closed model)"), std::string::npos);
+  EXPECT_NE(r.dom.find("20 req/s"), std::string::npos);
+  EXPECT_NE(r.dom.find(">REGRESSION<"), std::string::npos);
+  std::string html = read_file(page);
+  std::regex external(
+      R"((src|href)\s*=\s*["']?\s*(https?:)?//|url\(\s*["']?\s*(https?:)?//|@import|import\s*\(?\s*["']https?:)",
+      std::regex::icase);
+  EXPECT_FALSE(std::regex_search(html, external)) << "offline, like the run report";
+  auto unwritable = run_millstone({"compare", "last", "--history", db, "--tolerance", "1000000%",
+                                   "--report", "/nonexistent-dir/c.html"});
+  EXPECT_EQ(unwritable.exit_code, 3) << unwritable.out << unwritable.err;
+  EXPECT_NE(unwritable.err.find("--report /nonexistent-dir/c.html"), std::string::npos);
 }
 
 TEST(ReportIntegrationUrl, NdjsonSeriesAndJunitForAUrlRun) {

@@ -214,10 +214,110 @@ TEST(Compare, DifferentTargetsAreComparedWithAWarning) {
   RunRecord run = record("r", 100, 10);
   run.key = "GET http://127.0.0.1/slow";
   Comparison c = compare_runs(run, base, {});
-  ASSERT_EQ(c.warnings.size(), 1u);
-  EXPECT_THAT(c.warnings[0], HasSubstr("different targets"));
-  EXPECT_THAT(format_comparison(c), HasSubstr("warning: comparing different targets"));
+  ASSERT_EQ(c.load_differences.size(), 1u);
+  EXPECT_EQ(c.load_differences[0].what, "target");
+  EXPECT_EQ(c.load_differences[0].baseline, "GET http://127.0.0.1/x");
+  EXPECT_EQ(c.load_differences[0].run, "GET http://127.0.0.1/slow");
+  EXPECT_TRUE(c.warnings.empty()) << "the target line already says the keys differ";
+  EXPECT_THAT(format_comparison(c), HasSubstr("WARNING: the two runs did not apply the same load"));
   EXPECT_FALSE(c.regression());
+}
+
+// A URL run as `millstone run URL -c N [--rate R] -d D` records it.
+RunRecord url_run(const std::string& id, const std::string& url, uint64_t connections, double rate,
+                  double rps) {
+  RunRecord r = record(id, rps, 10);
+  r.key = "GET " + url;
+  r.summary["url"] = url;
+  r.summary["method"] = "GET";
+  r.summary["model"] = rate > 0 ? "open" : "closed";
+  r.summary["connections"] = connections;
+  if (rate > 0) r.summary["rate"] = rate;
+  r.summary["planned_duration_s"] = 10.0;
+  return r;
+}
+
+TEST(Compare, AnOpenModelRunAgainstAClosedBaselineWarnsBeforeItsVerdicts) {
+  RunRecord base = url_run("b", "http://127.0.0.1:8080/x", 20, 0, 2500);
+  RunRecord run = url_run("r", "http://127.0.0.1:8080/x", 20, 500, 500);
+  Comparison c = compare_runs(run, base, {});
+  EXPECT_TRUE(c.regression()) << "the numbers are still compared";
+  ASSERT_EQ(c.load_differences.size(), 2u);
+  EXPECT_EQ(c.load_differences[0].what, "load model");
+  EXPECT_EQ(c.load_differences[1].what, "rate");
+  EXPECT_EQ(c.load_differences[1].baseline, "none (closed model)");
+  EXPECT_EQ(c.load_differences[1].run, "500 req/s");
+  std::string text = format_comparison(c);
+  size_t warning = text.find("WARNING: the two runs did not apply the same load");
+  size_t table = text.find("  metric ");
+  ASSERT_NE(warning, std::string::npos) << text;
+  ASSERT_NE(table, std::string::npos) << text;
+  EXPECT_LT(warning, table) << "the warning comes first:\n" << text;
+  EXPECT_THAT(text, HasSubstr("  rate        none (closed model)     500 req/s\n"));
+  EXPECT_THAT(text, HasSubstr("(but the load differed: see the WARNING above)"));
+  nlohmann::json j = to_json(c);
+  EXPECT_EQ(j["load_differs"], true);
+  ASSERT_EQ(j["load_differences"].size(), 2u);
+  EXPECT_EQ(j["load_differences"][1],
+            nlohmann::json(
+                {{"what", "rate"}, {"baseline", "none (closed model)"}, {"run", "500 req/s"}}));
+}
+
+TEST(Compare, ConnectionsDurationAndRateEachCount) {
+  RunRecord base = url_run("b", "http://127.0.0.1:8080/x", 20, 400, 400);
+  RunRecord run = url_run("r", "http://127.0.0.1:8080/x", 50, 500, 500);
+  run.summary["planned_duration_s"] = 30.0;
+  std::vector<LoadDifference> d = load_differences(load_shape(run), load_shape(base));
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0].what, "rate");
+  EXPECT_EQ(d[1].what, "connections");
+  EXPECT_EQ(d[1].baseline, "20");
+  EXPECT_EQ(d[1].run, "50");
+  EXPECT_EQ(d[2].what, "planned duration");
+  EXPECT_EQ(d[2].baseline, "10s");
+  EXPECT_EQ(d[2].run, "30s");
+  // The same load on the same target: nothing to say.
+  EXPECT_TRUE(load_differences(load_shape(base), load_shape(base)).empty());
+  EXPECT_TRUE(compare_runs(base, base, {}).load_differences.empty());
+  EXPECT_EQ(to_json(compare_runs(base, base, {}))["load_differs"], false);
+}
+
+RunRecord scenario_run(const std::string& id, const std::string& target, const std::string& source,
+                       uint64_t peak_vus) {
+  RunRecord r = record(id, 100, 10);
+  r.key = "/home/me/shop.yaml";
+  r.name = "shop.yaml";
+  r.summary["model"] = "scenario";
+  r.summary["url"] = "shop.yaml -> " + target;
+  r.summary["target"] = target;
+  r.summary["peak_vus"] = peak_vus;
+  r.summary["planned_duration_s"] = 15.0;
+  r.config = {{"scenario_file", "shop.yaml"}, {"scenario_source", source}};
+  return r;
+}
+
+TEST(Compare, AScenarioAgainstAnotherTargetOrEditedFileWarns) {
+  const std::string text = "target: http://a\nflows: {}\nscenarios:\n  s: {vus: 20}\n";
+  RunRecord base = scenario_run("b", "http://staging:8080", text, 20);
+  // Same file, same key: only --target differs. Peak VUs alone are a result.
+  RunRecord other = scenario_run("r", "http://127.0.0.1:8080", text, 19);
+  std::vector<LoadDifference> d = load_differences(load_shape(other), load_shape(base));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].what, "target");
+  EXPECT_EQ(d[0].baseline, "http://staging:8080");
+  EXPECT_EQ(d[0].run, "http://127.0.0.1:8080");
+  // The file was edited between the runs: its text and the VUs it made.
+  std::string edited = text;
+  edited.replace(edited.find("20"), 2, "50");
+  RunRecord changed = scenario_run("r", "http://staging:8080", edited, 50);
+  d = load_differences(load_shape(changed), load_shape(base));
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].what, "scenario text");
+  EXPECT_EQ(d[0].run, "differs from line 4");
+  EXPECT_EQ(d[1].what, "peak VUs");
+  // Runs recorded before the summary had `target` still name it from `url`.
+  other.summary.erase("target");
+  EXPECT_EQ(load_shape(other).target, "http://127.0.0.1:8080");
 }
 
 TEST(Compare, JsonListsEveryMetricWithItsVerdict) {

@@ -85,6 +85,39 @@ TEST(HtmlReport, IsSelfContained) {
   EXPECT_EQ(closed, 4u);
 }
 
+TEST(HtmlComparison, EmbedsBothRunsTheComparisonAndItsView) {
+  RunRecord run = sample_record("</script><b>run</b>");
+  run.id = "20261124-000000-aaaa";
+  RunRecord baseline = sample_record("base");
+  Comparison c;
+  c.run_id = run.id;
+  c.baseline_id = baseline.id;
+  c.load_differences.push_back({"rate", "none (closed model)", "500 req/s"});
+  MetricComparison m;
+  m.metric = "throughput";
+  m.verdict = Verdict::kRegression;
+  c.metrics.push_back(m);
+  std::string html = html_comparison(c, run, baseline);
+  EXPECT_EQ(html.find("@@"), std::string::npos);
+  EXPECT_NE(html.find("<title>REGRESSION 20261124-000000-aaaa vs 20261123-032041-4f2a - "
+                      "millstone</title>"),
+            std::string::npos);
+  EXPECT_NE(html.find("function millstoneComparison"), std::string::npos) << "the view is embedded";
+  EXPECT_NE(html.find("var uPlot="), std::string::npos) << "uPlot is embedded";
+  std::regex external(
+      R"((src|href)\s*=\s*["']?\s*(https?:)?//|url\(\s*["']?\s*(https?:)?//|@import|import\s*\(?\s*["']https?:)",
+      std::regex::icase);
+  EXPECT_FALSE(std::regex_search(html, external)) << "the page must not load anything";
+  auto j = nlohmann::json::parse(run_data_text(html));
+  EXPECT_EQ(j["kind"], "comparison");
+  EXPECT_EQ(j["comparison"]["load_differs"], true);
+  EXPECT_EQ(j["comparison"]["regression"], true);
+  EXPECT_EQ(j["run"]["summary"]["scenario"], "</script><b>run</b>");
+  EXPECT_EQ(j["baseline"]["id"], "20261123-032041-4f2a");
+  // A run's report does not carry the comparison view.
+  EXPECT_EQ(html_report(run).find("function millstoneComparison"), std::string::npos);
+}
+
 TEST(HtmlReport, WriteFailsWithTheFileName) {
   try {
     write_html_report(sample_record("x"), "/nonexistent-dir/report.html");
