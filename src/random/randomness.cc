@@ -105,19 +105,5 @@ int64_t LatencyModel::sample_us(Prng& prng) const {
   return 0;
 }
 
-const ErrorRule* pick_error(const Route& route, Prng& prng) {
-  if (route.errors.empty()) {
-    return nullptr;
-  }
-  const double u = prng.uniform();
-  double cumulative = 0;
-  for (const ErrorRule& rule : route.errors) {
-    cumulative += rule.rate;
-    if (u < cumulative) {
-      return &rule;
-    }
-  }
-  return nullptr;
-}
 
 }  // namespace millstone::mock

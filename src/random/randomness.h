@@ -80,8 +80,5 @@ struct LatencyModel {
   int64_t sample_us(Prng& prng) const;
 };
 
-// One uniform draw against the route's cumulative error rates: the rule to
-// apply, or nullptr to answer normally. Draws nothing if the route has no rules.
-const ErrorRule* pick_error(const Route& route, Prng& prng);
 
 }  // namespace millstone::mock
