@@ -1,4 +1,4 @@
-#include "scenario/yaml_fields.h"
+#include "config/yaml_fields.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,19 +16,11 @@
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 
-#include "mock/yaml_text.h"
-#include "scenario/loader.h"
-
-namespace millstone::scenario::yaml {
+namespace millstone::config {
 namespace {
-
-using mock::text::edit_distance;
 
 constexpr double kUsPerUnit[] = {1, 1, 1e3, 1e6, 60e6, 3600e6};
 constexpr std::string_view kUnits[] = {"us", "\xc2\xb5s", "ms", "s", "m", "h"};
-// Soak tests run for hours; a week is beyond any real run and keeps sums of
-// durations far from overflow.
-constexpr double kMaxDurationUs = 7 * 24 * 3600e6;
 constexpr std::string_view kDurationHint =
     "expected a number and a unit, such as 20ms, 1.5s, 250us or 2m";
 constexpr size_t kExpansionBudget = size_t{256} << 20;
@@ -76,6 +68,14 @@ std::string folded(std::string_view word) {
   return out;
 }
 
+std::string ascii_lower(std::string_view word) {
+  std::string out(word);
+  for (char& c : out) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
 template <typename Names>
 std::optional<std::string_view> closest_in(std::string_view word, const Names& names) {
   const std::string key = folded(word);
@@ -93,10 +93,12 @@ std::optional<std::string_view> closest_in(std::string_view word, const Names& n
       }
     }
   }
+  // Case-insensitive: "Stauts" suggests "status".
+  const std::string lowered = ascii_lower(word);
   std::optional<std::string_view> best;
   size_t best_distance = 3;
   for (std::string_view name : names) {
-    const size_t distance = edit_distance(word, name);
+    const size_t distance = edit_distance(lowered, ascii_lower(name));
     if (distance < best_distance && distance < name.size()) {
       best_distance = distance;
       best = name;
@@ -127,10 +129,6 @@ const Field* MapFields::find(std::string_view key) const {
     }
   }
   return nullptr;
-}
-
-std::string shown(std::string_view text) {
-  return mock::text::shown(text);
 }
 
 std::string join(Keys keys, std::string_view separator) {
@@ -254,8 +252,8 @@ int read_whole_file(const std::string& path, size_t limit, std::string* out) {
   return error;
 }
 
-Reader::Reader(std::string source_name, std::string_view text)
-    : source_(std::move(source_name)), text_(text) {}
+Reader::Reader(std::string source_name, std::string_view text, const FileKind& kind)
+    : source_(std::move(source_name)), text_(text), kind_(kind) {}
 
 std::string Reader::location(const YAML::Mark& mark) const {
   if (mark.is_null()) {
@@ -265,7 +263,7 @@ std::string Reader::location(const YAML::Mark& mark) const {
 }
 
 void Reader::fail(const YAML::Mark& mark, std::string_view message) const {
-  throw ScenarioError(fmt::format("{}: {}", location(mark), message));
+  std::rethrow_exception(kind_.make_error(fmt::format("{}: {}", location(mark), message)));
 }
 
 YAML::Mark Reader::mark_at(const YAML::Node& scalar, const YAML::Mark& start, size_t offset) const {
@@ -295,10 +293,12 @@ YAML::Mark Reader::mark_at(const YAML::Node& scalar, const YAML::Mark& start, si
 void Reader::charge(size_t cost, const YAML::Mark& mark) {
   spent_ += cost;
   if (spent_ > kExpansionBudget) {
-    fail(mark,
-         "the scenario expands to more than 256 MiB through YAML aliases; expected a smaller "
-         "file");
+    fail(mark, kind_.expansion_message);
   }
+}
+
+size_t Reader::budget_left() const {
+  return spent_ < kExpansionBudget ? kExpansionBudget - spent_ : 0;
 }
 
 MapFields Reader::read_map(const YAML::Node& node, const YAML::Mark& mark, std::string_view what,
@@ -393,8 +393,8 @@ int64_t Reader::duration_us(std::string_view raw, const YAML::Mark& mark, std::s
          fmt::format("{} {} is negative; expected a duration of 0 or more", what, shown(raw)));
   }
   const double us = *number * kUsPerUnit[found - std::begin(kUnits)];
-  if (us > kMaxDurationUs) {
-    fail(mark, fmt::format("{} {} is longer than a week; expected at most 168h", what, shown(raw)));
+  if (us > kind_.max_duration_us) {
+    fail(mark, fmt::format("{} {} is longer than {}", what, shown(raw), kind_.max_duration_text));
   }
   return std::llround(us);
 }
@@ -433,12 +433,12 @@ bool Reader::boolean(const Field& field) {
        fmt::format("{} {} is not a boolean; expected true or false", field.key, shown(raw)));
 }
 
-mock::LatencyModel Reader::latency(const Field& field) {
+random::LatencyModel Reader::latency(const Field& field) {
   if (field.value.IsScalar()) {
     const std::string raw = scalar(field, "a duration");
     const size_t dots = raw.find("..");
     if (dots == std::string::npos) {
-      return mock::LatencyModel::fixed(
+      return random::LatencyModel::fixed(
           static_cast<double>(duration_us(raw, field.mark, field.key)));
     }
     // "1s..3s": the range form people reach for first; uniform is what it means.
@@ -448,7 +448,7 @@ mock::LatencyModel Reader::latency(const Field& field) {
       fail(field.mark, fmt::format("{} {} ends before it starts; expected MIN..MAX with MIN <= MAX",
                                    field.key, shown(raw)));
     }
-    return mock::LatencyModel::uniform(static_cast<double>(min), static_cast<double>(max));
+    return random::LatencyModel::uniform(static_cast<double>(min), static_cast<double>(max));
   }
   if (!field.value.IsMap()) {
     fail(field.mark, fmt::format("{} is {}; expected a duration such as 1s, a range such as "
@@ -506,7 +506,7 @@ mock::LatencyModel Reader::latency(const Field& field) {
   };
 
   if (name == "fixed") {
-    return mock::LatencyModel::fixed(duration("value"));
+    return random::LatencyModel::fixed(duration("value"));
   }
   if (name == "uniform") {
     const double min = duration("min");
@@ -514,18 +514,18 @@ mock::LatencyModel Reader::latency(const Field& field) {
     if (max < min) {
       fail(map.find("max")->mark, "uniform max is below min; expected min <= max");
     }
-    return mock::LatencyModel::uniform(min, max);
+    return random::LatencyModel::uniform(min, max);
   }
   if (name == "normal") {
     const double mean = duration("mean");
-    return mock::LatencyModel::normal(mean, duration("stddev"));
+    return random::LatencyModel::normal(mean, duration("stddev"));
   }
   if (name == "exponential") {
     const double mean = duration("mean");
     if (mean <= 0) {
       fail(map.find("mean")->mark, "exponential mean is 0; expected a mean above 0");
     }
-    return mock::LatencyModel::exponential(mean);
+    return random::LatencyModel::exponential(mean);
   }
   const double median = duration("median");
   if (median <= 0) {
@@ -543,7 +543,7 @@ mock::LatencyModel Reader::latency(const Field& field) {
     if (p99_us < median) {
       fail(p99->mark, "lognormal p99 is below the median; expected p99 >= median");
     }
-    return mock::LatencyModel::lognormal_from_p99(median, p99_us);
+    return random::LatencyModel::lognormal_from_p99(median, p99_us);
   }
   const std::string raw = scalar(*sigma, "a number such as 0.5");
   const std::optional<double> value = parse_double(trim(raw));
@@ -552,45 +552,42 @@ mock::LatencyModel Reader::latency(const Field& field) {
                                   "10 (the spread of ln(duration), e.g. 0.5)",
                                   shown(raw)));
   }
-  return mock::LatencyModel::lognormal(median, *value);
+  return random::LatencyModel::lognormal(median, *value);
 }
 
 namespace {
 
-void check_single_document(const std::string& text, const std::string& source) {
-  if (auto problem = mock::text::find_document_problem(text)) {
-    throw ScenarioError(fmt::format("{}:{}:{}: {}", source, problem->mark.line + 1,
-                                    problem->mark.column + 1, problem->message));
+void check_single_document(const std::string& text, const std::string& source,
+                           const FileKind& kind) {
+  if (auto problem = find_document_problem(text)) {
+    std::rethrow_exception(
+        kind.make_error(fmt::format("{}:{}:{}: {}", source, problem->mark.line + 1,
+                                    problem->mark.column + 1, problem->message)));
   }
-}
-
-std::string one_line(std::string text) {
-  std::replace_if(
-      text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
-  return text;
 }
 
 }  // namespace
 
-YAML::Node load_document(const std::string& text, const std::string& source_name) {
+YAML::Node load_document(const std::string& text, const std::string& source_name,
+                         const FileKind& kind) {
   try {
-    check_single_document(text, source_name);
+    check_single_document(text, source_name, kind);
     return YAML::Load(text);
   } catch (const YAML::DeepRecursion& e) {
-    throw ScenarioError(
-        fmt::format("{}:{}:{}: invalid YAML: nested {} levels deep; expected a "
-                    "shallower document",
-                    source_name, e.mark.line + 1, e.mark.column + 1, e.depth()));
+    // yaml-cpp's own message for this is "bad file".
+    std::rethrow_exception(
+        kind.make_error(fmt::format("{}:{}:{}: invalid YAML: nested {} levels deep; expected a "
+                                    "shallower document",
+                                    source_name, e.mark.line + 1, e.mark.column + 1, e.depth())));
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) {
-      throw ScenarioError(one_line(
+      std::rethrow_exception(kind.make_error(
           fmt::format("{}: invalid YAML: {}; expected well-formed YAML", source_name, e.msg)));
     }
-    throw ScenarioError(
-        one_line(fmt::format("{}:{}:{}: invalid YAML: {}; expected well-formed "
-                             "YAML",
-                             source_name, e.mark.line + 1, e.mark.column + 1, e.msg)));
+    std::rethrow_exception(
+        kind.make_error(fmt::format("{}:{}:{}: invalid YAML: {}; expected well-formed YAML",
+                                    source_name, e.mark.line + 1, e.mark.column + 1, e.msg)));
   }
 }
 
-}  // namespace millstone::scenario::yaml
+}  // namespace millstone::config

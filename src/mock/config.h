@@ -5,22 +5,20 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include <re2/re2.h>
 
+#include "config/error.h"
 #include "mock/path_pattern.h"
-#include "mock/randomness.h"
 #include "mock/template.h"
 #include "net/socket.h"
+#include "random/randomness.h"
 
 namespace millstone::mock {
 
@@ -28,10 +26,11 @@ using Header = std::pair<std::string, std::string>;
 using Headers = std::vector<Header>;
 
 // Start-up only. what() is one line: "FILE:LINE:COL: what was wrong; what was
-// expected", or "FILE: ..." when there is no position.
-class ConfigError : public std::runtime_error {
+// expected", or "FILE: ..." when there is no position (config::Error keeps
+// the one-line promise).
+class ConfigError : public config::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using config::Error::Error;
 };
 
 inline constexpr int64_t kStallForever = -1;

@@ -16,7 +16,6 @@
 #include "scenario/data_file.h"
 #include "scenario/loader_context.h"
 #include "scenario/threshold_parse.h"
-#include "scenario/yaml_fields.h"
 
 namespace millstone::scenario {
 namespace detail {
@@ -29,6 +28,17 @@ namespace {
 
 // Scenario files are written by hand; data belongs in data files.
 constexpr size_t kMaxScenarioBytes = size_t{4} << 20;
+
+std::exception_ptr make_scenario_error(const std::string& message) {
+  return std::make_exception_ptr(ScenarioError(message));
+}
+
+// Soak tests run for hours; a week is beyond any real run and keeps sums of
+// durations far from overflow.
+constexpr config::FileKind kScenarioFile{
+    make_scenario_error,
+    "the scenario expands to more than 256 MiB through YAML aliases; expected a smaller file",
+    7 * 24 * 3600e6, "a week; expected at most 168h"};
 constexpr size_t kMaxThresholds = 1000;
 constexpr size_t kMaxBodyCapture = size_t{64} << 20;
 
@@ -463,10 +473,10 @@ std::unique_ptr<Plan> parse_scenario(std::string_view yaml_text, const std::stri
                     source_name, yaml_text.size()));
   }
   const std::string text(yaml_text);
-  const YAML::Node root = yaml::load_document(text, source_name);
+  const YAML::Node root = yaml::load_document(text, source_name, detail::kScenarioFile);
   auto plan = std::make_unique<Plan>();
   plan->source_path = source_name;
-  yaml::Reader reader(source_name, text);
+  yaml::Reader reader(source_name, text, detail::kScenarioFile);
   try {
     detail::TopLevel(reader, *plan, base_dir).compile(root);
   } catch (const YAML::Exception& e) {

@@ -92,7 +92,7 @@ ScenarioWorkload::ScenarioWorkload(net::EventLoop& loop, const Plan& plan, Worke
       plan_(plan),
       share_(std::move(share)),
       sink_(std::move(sink)),
-      prng_(mock::Prng::for_worker(plan.seed, share_.index)),
+      prng_(random::Prng::for_worker(plan.seed, share_.index)),
       second_timer_(loop, [this] { on_second(); }),
       sweep_timer_(loop, [this] { on_sweep(); }),
       end_timer_(loop, [this] { stop(); }) {}
