@@ -16,6 +16,7 @@
 
 #include "config/yaml_fields.h"
 #include "config/yaml_text.h"
+#include "http/syntax.h"
 #include "ws/frame.h"
 
 namespace millstone::mock {
@@ -58,12 +59,7 @@ bool is_tchar(char c) {
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using http::syntax::iequals;
 
 class Parser {
  public:

@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "http/syntax.h"
 #include "http/url.h"
 #include "scenario/data_file.h"
 #include "scenario/loader_context.h"
@@ -55,12 +56,7 @@ constexpr std::string_view kComputedHeaders[] = {"Host", "Content-Length", "Tran
 constexpr std::string_view kBuiltinsHint =
     "vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso";
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using http::syntax::iequals;
 
 bool is_tchar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) ||

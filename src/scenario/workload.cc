@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "http/syntax.h"
 #include "net/clock.h"
 #include "scenario/cookie_jar.h"
 #include "scenario/virtual_user.h"
@@ -33,15 +34,7 @@ int64_t unix_ms_now() {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
-    char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + 32) : b[i];
-    if (x != y) return false;
-  }
-  return true;
-}
+using http::syntax::iequals;
 
 // Piecewise-linear target over stages, from `start` at t = 0.
 double stage_target(double start, const std::vector<Stage>& stages, int64_t t_us) {
