@@ -132,6 +132,12 @@ TEST(MockConfigTest, EveryDistribution) {
   EXPECT_DOUBLE_EQ(m.min_us, 1000);
   EXPECT_DOUBLE_EQ(m.max_us, 3000);
 
+  // The range shorthand of docs/mock.md#latency, shared with scenario think times.
+  m = latency("5ms..15ms");
+  EXPECT_EQ(m.distribution, D::kUniform);
+  EXPECT_DOUBLE_EQ(m.min_us, 5000);
+  EXPECT_DOUBLE_EQ(m.max_us, 15000);
+
   m = latency("{distribution: normal, mean: 10ms, stddev: 2ms}");
   EXPECT_EQ(m.distribution, D::kNormal);
   EXPECT_DOUBLE_EQ(m.mean_us, 10'000);
@@ -188,6 +194,24 @@ TEST(MockConfigTest, MissingFile) {
     ADD_FAILURE() << "expected a ConfigError";
   } catch (const ConfigError& e) {
     EXPECT_STREQ(e.what(), "/nonexistent/mock.yaml: cannot read: No such file or directory");
+  }
+}
+
+// The one-line promise holds even when the file name is what breaks it: a
+// path from the command line can contain a line break.
+TEST(MockConfigTest, MessagesStayOneLineWhateverThePath) {
+  try {
+    load_mock_config_file("/nonexistent/two\nlines.yaml");
+    ADD_FAILURE() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "/nonexistent/two lines.yaml: cannot read: No such file or directory");
+  }
+  try {
+    parse_mock_config("routes:\n  - path: /a\n---\nroutes: []\n", "two\rlines.yaml");
+    ADD_FAILURE() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), StartsWith("two lines.yaml:3:"));
+    EXPECT_THAT(e.what(), HasSubstr("a second YAML document"));
   }
 }
 
