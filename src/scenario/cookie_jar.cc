@@ -28,10 +28,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 using http::syntax::iequals;
 
 bool is_digit(char c) {
