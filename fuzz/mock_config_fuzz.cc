@@ -15,6 +15,8 @@
 
 #include "http/request_parser.h"
 #include "mock/config.h"
+#include "mock/response.h"
+#include "mock/router.h"
 
 namespace {
 

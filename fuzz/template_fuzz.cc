@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "mock/randomness.h"
+#include "random/randomness.h"
 #include "scenario/template.h"
 #include "scenario/values.h"
 
@@ -21,7 +21,7 @@ namespace {
   std::abort();
 }
 
-using millstone::mock::Prng;
+using millstone::random::Prng;
 using millstone::scenario::RenderContext;
 using millstone::scenario::Template;
 using millstone::scenario::VariableTable;

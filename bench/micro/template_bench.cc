@@ -5,13 +5,13 @@
 #include <string>
 #include <vector>
 
-#include "mock/randomness.h"
+#include "random/randomness.h"
 #include "scenario/template.h"
 #include "scenario/values.h"
 
 namespace {
 
-using millstone::mock::Prng;
+using millstone::random::Prng;
 using millstone::scenario::RenderContext;
 using millstone::scenario::Template;
 using millstone::scenario::VariableTable;

@@ -122,46 +122,50 @@ RequestParser::Result RequestParser::feed(const char* data, size_t len) {
         }
         break;
       }
-      case Phase::kChunkSize:
-      case Phase::kTrailers: {
-        bool trailers = phase_ == Phase::kTrailers;
-        size_t limit = trailers ? max_header_bytes_ - trailer_bytes_ : syntax::kMaxChunkLineBytes;
-        RequestError too_long = trailers ? RequestError::kHeaderTooLarge : RequestError::kBadChunk;
+      case Phase::kChunked: {
+        if (chunks_.expect() == ChunkedDecoder::Expect::kData) {
+          const size_t n = chunks_.take_data(len - pos);
+          body_.append(data + pos, n);
+          pos += n;
+          if (chunks_.expect() == ChunkedDecoder::Expect::kData) return {pos, State::kNeedMore};
+          break;
+        }
+        if (chunks_.expect() == ChunkedDecoder::Expect::kDataEnd) {
+          if (pos == len) return {pos, State::kNeedMore};
+          if (chunks_.on_data_end(data[pos++]) != ChunkedDecoder::Status::kOk) {
+            fail(RequestError::kBadChunk);
+          }
+          break;
+        }
         std::string_view line;
-        if (!next_line(data, len, &pos, &scratch_, limit, too_long, &line)) {
+        if (!next_line(data, len, &pos, &scratch_, syntax::kMaxChunkLineBytes,
+                       RequestError::kBadChunk, &line)) {
           return {pos, phase_ == Phase::kError ? State::kError : State::kNeedMore};
         }
-        if (trailers) {
-          trailer_bytes_ += scratch_.size();
-          on_trailer_line(line);
-        } else {
-          on_chunk_size_line(line);
-        }
+        on_chunk_size_line(line);
         scratch_.clear();
         line_start_ = 0;
         break;
       }
-      case Phase::kBodyLength:
-      case Phase::kChunkData: {
+      case Phase::kTrailers: {
+        std::string_view line;
+        if (!next_line(data, len, &pos, &scratch_, max_header_bytes_ - trailer_bytes_,
+                       RequestError::kHeaderTooLarge, &line)) {
+          return {pos, phase_ == Phase::kError ? State::kError : State::kNeedMore};
+        }
+        trailer_bytes_ += scratch_.size();
+        on_trailer_line(line);
+        scratch_.clear();
+        line_start_ = 0;
+        break;
+      }
+      case Phase::kBodyLength: {
         size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, len - pos));
         body_.append(data + pos, n);
         pos += n;
         remaining_ -= n;
         if (remaining_ != 0) return {pos, State::kNeedMore};
-        phase_ = phase_ == Phase::kBodyLength ? Phase::kDone : Phase::kChunkDataCr;
-        break;
-      }
-      case Phase::kChunkDataCr:
-      case Phase::kChunkDataLf: {
-        if (pos == len) return {pos, State::kNeedMore};
-        char c = data[pos++];
-        if (c == '\n') {
-          phase_ = Phase::kChunkSize;
-        } else if (c == '\r' && phase_ == Phase::kChunkDataCr) {
-          phase_ = Phase::kChunkDataLf;
-        } else {
-          fail(RequestError::kBadChunk);
-        }
+        phase_ = Phase::kDone;
         break;
       }
       case Phase::kDone:
@@ -276,7 +280,8 @@ void RequestParser::on_header_block_end() {
     // A request body must have a knowable length; anything but chunked last is unusable.
     if (!chunked_) return fail(RequestError::kMalformedHeader);
     if (has_content_length_) keep_alive_ = false;
-    phase_ = Phase::kChunkSize;
+    chunks_.reset();
+    phase_ = Phase::kChunked;
     scratch_.clear();
     line_start_ = 0;
     return;
@@ -288,17 +293,15 @@ void RequestParser::on_header_block_end() {
 }
 
 void RequestParser::on_chunk_size_line(std::string_view line) {
-  uint64_t size = 0;
-  if (syntax::parse_chunk_size_line(line, &size) != syntax::ChunkLine::kOk) {
-    return fail(RequestError::kBadChunk);
+  switch (chunks_.on_size_line(line, max_body_bytes_ - body_.size())) {
+    case ChunkedDecoder::Status::kBadChunk:
+      return fail(RequestError::kBadChunk);
+    case ChunkedDecoder::Status::kTooLarge:
+      return fail(RequestError::kBodyTooLarge);
+    case ChunkedDecoder::Status::kOk:
+      break;
   }
-  if (size > max_body_bytes_ - body_.size()) return fail(RequestError::kBodyTooLarge);
-  if (size == 0) {
-    phase_ = Phase::kTrailers;
-    return;
-  }
-  remaining_ = size;
-  phase_ = Phase::kChunkData;
+  if (chunks_.expect() == ChunkedDecoder::Expect::kTrailers) phase_ = Phase::kTrailers;
 }
 
 // Trailers are validated like headers and otherwise dropped: the mock server

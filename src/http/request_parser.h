@@ -22,6 +22,8 @@
 #include <string_view>
 #include <vector>
 
+#include "http/chunked.h"
+
 namespace millstone::http {
 
 enum class RequestError : uint8_t {
@@ -80,10 +82,7 @@ class RequestParser {
   enum class Phase : uint8_t {
     kHeaders,
     kBodyLength,
-    kChunkSize,
-    kChunkData,
-    kChunkDataCr,
-    kChunkDataLf,
+    kChunked,  // chunks_ says where in the chunked body
     kTrailers,
     kDone,
     kError,
@@ -117,6 +116,7 @@ class RequestParser {
   std::string head_;       // request line and header lines, terminators included
   size_t line_start_ = 0;  // in the sink of next_line: where the current line begins
   std::string scratch_;    // chunk-size and trailer lines
+  ChunkedDecoder chunks_;
   size_t trailer_bytes_ = 0;
   std::vector<HeaderSpan> headers_;
   std::string body_;

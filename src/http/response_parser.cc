@@ -155,7 +155,21 @@ ResponseParser::Result ResponseParser::feed(const char* data, size_t len) {
         }
         break;
       }
-      case Phase::kChunkSize: {
+      case Phase::kChunked: {
+        if (chunks_.expect() == ChunkedDecoder::Expect::kData) {
+          const size_t n = chunks_.take_data(len - pos);
+          take_body(data + pos, n);
+          pos += n;
+          if (chunks_.expect() == ChunkedDecoder::Expect::kData) return {pos, State::kNeedMore};
+          break;
+        }
+        if (chunks_.expect() == ChunkedDecoder::Expect::kDataEnd) {
+          if (pos == len) return {pos, State::kNeedMore};
+          if (chunks_.on_data_end(data[pos++]) != ChunkedDecoder::Status::kOk) {
+            fail(ParseError::kBadChunk);
+          }
+          break;
+        }
         std::string_view line;
         size_t line_bytes = 0;
         if (!next_line(data, len, &pos, syntax::kMaxChunkLineBytes, ParseError::kBadChunk, &line,
@@ -165,27 +179,13 @@ ResponseParser::Result ResponseParser::feed(const char* data, size_t len) {
         on_chunk_size_line(line);
         break;
       }
-      case Phase::kBodyLength:
-      case Phase::kChunkData: {
+      case Phase::kBodyLength: {
         size_t n = static_cast<size_t>(std::min<uint64_t>(remaining_, len - pos));
         take_body(data + pos, n);
         pos += n;
         remaining_ -= n;
         if (remaining_ != 0) return {pos, State::kNeedMore};
-        phase_ = phase_ == Phase::kBodyLength ? Phase::kDone : Phase::kChunkDataCr;
-        break;
-      }
-      case Phase::kChunkDataCr:
-      case Phase::kChunkDataLf: {
-        if (pos == len) return {pos, State::kNeedMore};
-        char c = data[pos++];
-        if (c == '\n') {
-          phase_ = Phase::kChunkSize;
-        } else if (c == '\r' && phase_ == Phase::kChunkDataCr) {
-          phase_ = Phase::kChunkDataLf;
-        } else {
-          fail(ParseError::kBadChunk);
-        }
+        phase_ = Phase::kDone;
         break;
       }
       case Phase::kBodyUntilClose:
@@ -283,7 +283,8 @@ void ResponseParser::on_header_block_end() {
   if (head_request_ || status_ < 200 || status_ == 204 || status_ == 304) {
     phase_ = Phase::kDone;
   } else if (chunked_) {
-    phase_ = Phase::kChunkSize;
+    chunks_.reset();
+    phase_ = Phase::kChunked;
   } else if (has_transfer_encoding_ || !has_content_length_) {
     phase_ = Phase::kBodyUntilClose;
     keep_alive_ = false;
@@ -294,18 +295,15 @@ void ResponseParser::on_header_block_end() {
 }
 
 void ResponseParser::on_chunk_size_line(std::string_view line) {
-  uint64_t size = 0;
-  if (syntax::parse_chunk_size_line(line, &size) != syntax::ChunkLine::kOk) {
+  // No size limit: a response body is counted, not kept (captured bodies are capped apart).
+  if (chunks_.on_size_line(line, UINT64_MAX) != ChunkedDecoder::Status::kOk) {
     fail(ParseError::kBadChunk);
     return;
   }
-  if (size == 0) {
+  if (chunks_.expect() == ChunkedDecoder::Expect::kTrailers) {
     phase_ = Phase::kTrailers;
     header_bytes_ = 0;  // trailers get their own budget
-    return;
   }
-  remaining_ = size;
-  phase_ = Phase::kChunkData;
 }
 
 // Trailers are validated like headers and otherwise ignored.

@@ -26,6 +26,8 @@
 #include <string_view>
 #include <vector>
 
+#include "http/chunked.h"
+
 namespace millstone::http {
 
 enum class ParseError : uint8_t {
@@ -100,10 +102,7 @@ class ResponseParser {
   enum class Phase : uint8_t {
     kHeaders,
     kBodyLength,
-    kChunkSize,
-    kChunkData,
-    kChunkDataCr,
-    kChunkDataLf,
+    kChunked,  // chunks_ says where in the chunked body
     kTrailers,
     kBodyUntilClose,
     kDone,
@@ -125,7 +124,8 @@ class ResponseParser {
   size_t header_bytes_ = 0;        // of the current header or trailer block
   std::string partial_;            // a line split across feed() calls
   bool partial_complete_ = false;  // partial_ holds a finished line, clear it next
-  uint64_t remaining_ = 0;         // of the Content-Length body or current chunk
+  uint64_t remaining_ = 0;         // of the Content-Length body
+  ChunkedDecoder chunks_;
   uint64_t content_length_ = 0;
   uint64_t body_bytes_ = 0;
   int status_ = 0;

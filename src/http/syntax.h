@@ -1,8 +1,8 @@
 #pragma once
 // Character classes and tiny helpers shared by the HTTP/1.1 parsers, the URL
-// parser and the request builder (RFC 9110, RFC 9112, RFC 3986). Internal to
-// src/http: everything is constexpr or inline so the parsers' hot loops stay
-// table lookups with no calls.
+// parser and the request builder (RFC 9110, RFC 9112, RFC 3986); iequals also
+// serves the WebSocket handshake, the mock and scenarios. Everything is
+// constexpr or inline so the parsers' hot loops stay table lookups with no calls.
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -74,7 +74,10 @@ constexpr char to_lower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
 }
 
-// Case-insensitive ASCII comparison; both sides may be mixed case.
+// Case-insensitive ASCII comparison; both sides may be mixed case. The one
+// copy for header names, tokens and keywords across millstone (ws/, mock/,
+// scenario/): ASCII-only on purpose, since locale-aware folding (strcasecmp)
+// would make matching depend on the process environment.
 constexpr bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {

@@ -1,26 +1,24 @@
-// Configuration of `millstone mock`: the YAML format (docs/mock.md), its
-// validation, request routing and the prebuilt response bytes. Loaded once at
-// start-up; immutable afterwards and shared by all workers.
+// Configuration of `millstone mock`: the YAML format (docs/mock.md) and its
+// validation. Loaded once at start-up; immutable afterwards and shared by all
+// workers. Routing is in mock/router.h, response bytes in mock/response.h.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include <re2/re2.h>
 
+#include "config/error.h"
 #include "mock/path_pattern.h"
-#include "mock/randomness.h"
 #include "mock/template.h"
 #include "net/socket.h"
+#include "random/randomness.h"
 
 namespace millstone::mock {
 
@@ -28,10 +26,11 @@ using Header = std::pair<std::string, std::string>;
 using Headers = std::vector<Header>;
 
 // Start-up only. what() is one line: "FILE:LINE:COL: what was wrong; what was
-// expected", or "FILE: ..." when there is no position.
-class ConfigError : public std::runtime_error {
+// expected", or "FILE: ..." when there is no position (config::Error keeps
+// the one-line promise).
+class ConfigError : public config::Error {
  public:
-  using std::runtime_error::runtime_error;
+  using config::Error::Error;
 };
 
 inline constexpr int64_t kStallForever = -1;
@@ -128,52 +127,5 @@ inline constexpr size_t kMaxConfigBytes = size_t{1} << 20;
 MockConfig load_mock_config_file(const std::string& path);
 // source_name prefixes error messages; body_file paths resolve against its folder.
 MockConfig parse_mock_config(std::string_view yaml_text, const std::string& source_name);
-
-// Finds the first route, in config order, matching a request. Compiled once:
-// an exact-path hash lookup plus a scan of the (usually few) prefix and
-// parameter routes that come before the exact match.
-class Router {
- public:
-  explicit Router(const MockConfig& config);
-
-  // The index into config.routes, or -1 for the implicit 404. target may be
-  // the full request-target; the query ("?...") is ignored. For a route with
-  // path parameters, *params (when given) receives the captured segments.
-  int match(std::string_view method, std::string_view target, PathParams* params = nullptr) const;
-
- private:
-  struct Candidate {
-    int index;
-    std::string method;
-  };
-  // A prefix route (pattern empty) or a route with path parameters.
-  struct ScannedRoute {
-    int index;
-    std::string method;
-    std::string prefix;
-    std::vector<PathSegment> pattern;
-  };
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-
-  // Candidates per exact path, in config order.
-  std::unordered_map<std::string, std::vector<Candidate>, StringHash, std::equal_to<>> exact_;
-  std::vector<ScannedRoute> scanned_;  // in config order
-};
-
-// The same answer as Router::match by a plain scan; the reference the Router
-// is tested against, and enough for one-off lookups.
-const Route* match_route(const MockConfig& config, std::string_view method,
-                         std::string_view target);
-
-// Complete HTTP/1.1 response bytes, built once per route at start-up. Adds
-// Content-Length (not for 204/304, which carry no body) and "Connection: close"
-// when !keep_alive. No Date header: see docs/mock.md.
-std::string build_response(int status, const Headers& headers, std::string_view body,
-                           bool keep_alive);
-// "" for statuses without a well-known phrase (the status line stays valid).
-std::string_view reason_phrase(int status);
 
 }  // namespace millstone::mock

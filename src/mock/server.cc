@@ -21,6 +21,8 @@
 #include <fmt/format.h>
 
 #include "http/request_parser.h"
+#include "mock/response.h"
+#include "mock/router.h"
 #include "mock/socket_routes.h"
 #include "net/clock.h"
 #include "net/event_loop.h"

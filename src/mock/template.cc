@@ -8,16 +8,17 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "config/yaml_text.h"
 #include "http/request_parser.h"
 #include "mock/config.h"
-#include "mock/yaml_text.h"
+#include "mock/response.h"
 
 namespace millstone::mock {
 namespace {
 
 using Kind = Template::Segment::Kind;
-using text::edit_distance;
-using text::shown;
+using config::edit_distance;
+using config::shown;
 
 constexpr std::string_view kKnown =
     "request.method, request.path, request.query.NAME, request.header.NAME, request.body, "

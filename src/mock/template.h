@@ -17,13 +17,19 @@
 #include <vector>
 
 #include "mock/path_pattern.h"
-#include "mock/randomness.h"
+#include "random/randomness.h"
 
 namespace millstone::http {
 class RequestParser;
 }
 
 namespace millstone::mock {
+
+// The shared generator and delay model (src/random/), under the names the
+// mock's code and tests have always used.
+using random::kMaxLatencyUs;
+using random::LatencyModel;
+using random::Prng;
 
 class Template {
  public:

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "http/syntax.h"
+
 namespace millstone::scenario {
 
 namespace {
@@ -26,17 +28,7 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
+using http::syntax::iequals;
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';

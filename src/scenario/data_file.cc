@@ -14,12 +14,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "config/yaml_fields.h"
 #include "scenario/loader.h"
-#include "scenario/yaml_fields.h"
 
 namespace millstone::scenario {
 namespace {
 
+namespace yaml = config;
 using yaml::shown;
 
 [[noreturn]] void fail(const std::string& path, size_t line, std::string_view message) {

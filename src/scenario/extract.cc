@@ -9,6 +9,8 @@
 #include <cstring>
 #include <limits>
 
+#include "http/syntax.h"
+
 namespace millstone::scenario {
 
 namespace {
@@ -214,16 +216,7 @@ bool walk(simdjson::dom::element root, const JsonPath& path, simdjson::dom::elem
   return true;
 }
 
-bool iequals_ascii(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
+using http::syntax::iequals;
 
 std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
@@ -418,7 +411,7 @@ bool Extractor::apply(const ResponseView& response, std::string* out) const {
       // Attributes after ';' are ignored; names are case-sensitive (RFC 6265).
       bool found = false;
       for (const auto& [name, value] : response.headers) {
-        if (!iequals_ascii(name, "set-cookie")) continue;
+        if (!iequals(name, "set-cookie")) continue;
         std::string_view pair = value.substr(0, value.find(';'));
         size_t eq = pair.find('=');
         if (eq == std::string_view::npos) continue;  // RFC 6265 5.2: ignore the line

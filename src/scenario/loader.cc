@@ -19,7 +19,6 @@
 #include "scenario/data_file.h"
 #include "scenario/loader_context.h"
 #include "scenario/threshold_parse.h"
-#include "scenario/yaml_fields.h"
 
 namespace millstone::scenario {
 namespace detail {
@@ -32,6 +31,17 @@ namespace {
 
 // Scenario files are written by hand; data belongs in data files.
 constexpr size_t kMaxScenarioBytes = size_t{4} << 20;
+
+std::exception_ptr make_scenario_error(const std::string& message) {
+  return std::make_exception_ptr(ScenarioError(message));
+}
+
+// Soak tests run for hours; a week is beyond any real run and keeps sums of
+// durations far from overflow.
+constexpr config::FileKind kScenarioFile{
+    make_scenario_error,
+    "the scenario expands to more than 256 MiB through YAML aliases; expected a smaller file",
+    7 * 24 * 3600e6, "a week; expected at most 168h"};
 constexpr size_t kMaxThresholds = 1000;
 constexpr size_t kMaxBodyCapture = size_t{64} << 20;
 
@@ -44,12 +54,7 @@ constexpr std::string_view kModes[] = {"sequential", "random", "unique", "per_vu
 constexpr std::string_view kBuiltinsHint =
     "vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso";
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using http::syntax::iequals;
 
 // " (did you mean "shopper/login"?)" for "logn": names may be given by a
 // unique ending ("login"), so a typo is compared with every ending of every
@@ -507,11 +512,11 @@ std::unique_ptr<Plan> parse_scenario(std::string_view yaml_text, const std::stri
                     source_name, yaml_text.size()));
   }
   const std::string text(yaml_text);
-  const YAML::Node root = yaml::load_document(text, source_name);
+  const YAML::Node root = yaml::load_document(text, source_name, detail::kScenarioFile);
   auto plan = std::make_unique<Plan>();
   plan->source_path = source_name;
   plan->variables.set_parameters(parameters);
-  yaml::Reader reader(source_name, text);
+  yaml::Reader reader(source_name, text, detail::kScenarioFile);
   try {
     detail::TopLevel(reader, *plan, base_dir, overrides).compile(root);
   } catch (const YAML::Exception& e) {

@@ -8,23 +8,16 @@
 #include <string>
 #include <string_view>
 
+#include "config/error.h"
 #include "scenario/plan.h"
 
 namespace millstone::scenario {
 
-// Start-up only. what() is one line: "FILE:LINE:COL: what was wrong; what was expected".
-// The one-line promise is kept here, whatever text a message quotes.
-class ScenarioError : public std::runtime_error {
+// Start-up only. what() is one line: "FILE:LINE:COL: what was wrong; what was expected"
+// (config::Error keeps the one-line promise, whatever text a message quotes).
+class ScenarioError : public config::Error {
  public:
-  explicit ScenarioError(const std::string& message) : std::runtime_error(one_line(message)) {}
-
- private:
-  static std::string one_line(std::string text) {
-    for (char& c : text) {
-      if (c == '\n' || c == '\r') c = ' ';
-    }
-    return text;
-  }
+  using config::Error::Error;
 };
 
 // --vus, --duration and --rate given with a scenario file: they replace the

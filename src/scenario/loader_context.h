@@ -10,9 +10,15 @@
 #include <utility>
 #include <vector>
 
+#include "config/yaml_fields.h"
 #include "scenario/loader.h"
 #include "scenario/plan.h"
-#include "scenario/yaml_fields.h"
+
+namespace millstone::scenario {
+
+// The scenario reads YAML with config/'s reader; `yaml::` is its name here.
+namespace yaml = config;
+}  // namespace millstone::scenario
 
 namespace millstone::scenario::detail {
 

@@ -13,6 +13,7 @@
 #include <re2/re2.h>
 
 #include "http/request_builder.h"
+#include "http/syntax.h"
 #include "http/url.h"
 #include "metrics/snapshot_limits.h"
 #include "scenario/loader.h"
@@ -66,12 +67,7 @@ constexpr std::string_view kActionsHint =
     "ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, "
     "tcp.hold or tcp.close";
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using http::syntax::iequals;
 
 bool contains(Keys keys, std::string_view key) {
   return std::find(keys.begin(), keys.end(), key) != keys.end();

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "http/url.h"
-#include "mock/randomness.h"
+#include "random/randomness.h"
 #include "scenario/check.h"
 #include "scenario/data_file.h"
 #include "scenario/extract.h"
@@ -137,7 +137,7 @@ struct Flow {
   std::vector<Instruction> program;
   std::vector<HttpRequest> requests;
   std::vector<SocketStep> socket_steps;
-  std::vector<mock::LatencyModel> think_times;
+  std::vector<random::LatencyModel> think_times;
   bool abort_on_check_failure = false;  // end the iteration at the first failed check
   std::vector<uint32_t> data_sources;   // indexes into Plan::data, a row is taken per iteration
   uint32_t max_loop_depth = 0;

@@ -359,39 +359,19 @@ void append_filtered(Filter filter, std::string_view value, std::string* out) {
   }
 }
 
-// Lemire, "Fast Random Integer Generation in an Interval" (2019): uniform in
-// [0, span) from the high half of a 64x64 -> 128 multiply. Plain modulo would
-// be biased by up to span / 2^64 and cost a division on every draw; here the
-// division runs only when the low half lands below span, and the rejection
-// loop makes the result exactly uniform.
-__extension__ using Uint128 = unsigned __int128;  // __extension__: quiet -Wpedantic
-
-uint64_t uniform_below(mock::Prng& prng, uint64_t span) {
-  Uint128 product = static_cast<Uint128>(prng()) * span;
-  auto low = static_cast<uint64_t>(product);
-  if (low < span) {
-    const uint64_t threshold = (0 - span) % span;  // 2^64 mod span
-    while (low < threshold) {
-      product = static_cast<Uint128>(prng()) * span;
-      low = static_cast<uint64_t>(product);
-    }
-  }
-  return static_cast<uint64_t>(product >> 64);
-}
-
-int64_t draw_random(const Template::Segment& segment, mock::Prng* prng) {
+int64_t draw_random(const Template::Segment& segment, random::Prng* prng) {
   // Without a generator (a context built for validation), the lower bound.
   if (prng == nullptr) return segment.low;
   // Unsigned arithmetic: B - A + 1 overflows int64 for wide ranges and is 0
   // (mod 2^64) for the full range, where every draw is already uniform.
   const uint64_t span =
       static_cast<uint64_t>(segment.high) - static_cast<uint64_t>(segment.low) + 1;
-  const uint64_t offset = span == 0 ? (*prng)() : uniform_below(*prng, span);
+  const uint64_t offset = span == 0 ? (*prng)() : random::uniform_below(*prng, span);
   return static_cast<int64_t>(static_cast<uint64_t>(segment.low) + offset);
 }
 
 // Writes 36 characters: 8-4-4-4-12 lowercase hex (RFC 9562 section 5.4).
-void format_uuid(mock::Prng* prng, char* out) {
+void format_uuid(random::Prng* prng, char* out) {
   uint64_t high = prng != nullptr ? (*prng)() : 0;
   uint64_t low = prng != nullptr ? (*prng)() : 0;
   high = (high & ~uint64_t{0xF000}) | uint64_t{0x4000};            // version 4

@@ -5,11 +5,12 @@
 
 #include <fmt/format.h>
 
-#include "scenario/yaml_fields.h"
+#include "config/yaml_fields.h"
 
 namespace millstone::scenario {
 namespace {
 
+namespace yaml = config;
 using yaml::shown;
 
 constexpr std::string_view kMetrics[] = {"latency", "checks",     "error_rate",        "requests",

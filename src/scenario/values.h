@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "mock/randomness.h"
+#include "random/randomness.h"
 
 namespace millstone::scenario {
 
@@ -50,7 +50,7 @@ struct RenderContext {
   uint64_t vu_id = 0;      // unique across all workers of the run, from 1
   uint64_t iteration = 0;  // this VU's iteration number, from 0
   uint32_t worker_index = 0;
-  mock::Prng* prng = nullptr;  // the worker's generator
+  random::Prng* prng = nullptr;  // the worker's generator
   int64_t now_unix_ms = 0;     // wall clock, taken once per request
 };
 

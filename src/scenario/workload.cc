@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "http/syntax.h"
 #include "net/clock.h"
 #include "scenario/cookie_jar.h"
 #include "scenario/virtual_user.h"
@@ -33,15 +34,7 @@ int64_t unix_ms_now() {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
-    char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + 32) : b[i];
-    if (x != y) return false;
-  }
-  return true;
-}
+using http::syntax::iequals;
 
 // Piecewise-linear target over stages, from `start` at t = 0.
 double stage_target(double start, const std::vector<Stage>& stages, int64_t t_us) {
@@ -93,7 +86,7 @@ ScenarioWorkload::ScenarioWorkload(net::EventLoop& loop, const Plan& plan, Worke
       plan_(plan),
       share_(std::move(share)),
       sink_(std::move(sink)),
-      prng_(mock::Prng::for_worker(plan.seed, share_.index)),
+      prng_(random::Prng::for_worker(plan.seed, share_.index)),
       second_timer_(loop, [this] { on_second(); }),
       sweep_timer_(loop, [this] { on_sweep(); }),
       end_timer_(loop, [this] { stop(); }) {}

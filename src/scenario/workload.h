@@ -12,7 +12,7 @@
 #include "engine/workload.h"
 #include "http/client_connection.h"
 #include "metrics/snapshot.h"
-#include "mock/randomness.h"
+#include "random/randomness.h"
 #include "net/event_loop.h"
 #include "scenario/extract.h"
 #include "scenario/plan.h"
@@ -116,7 +116,7 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
   SnapshotSink sink_;
   http::ClientContext context_;
   metrics::Snapshot current_;
-  mock::Prng prng_;
+  random::Prng prng_;
   JsonEvaluator json_;
   std::vector<std::vector<RequestPaths>> paths_;  // [flow][request]
   // Per socket step: JSON paths (checks, then extractions, then latency_from

@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "http/syntax.h"
+
 namespace millstone::ws {
 
 namespace {
@@ -18,16 +20,7 @@ std::string base64(const unsigned char* data, size_t size) {
   return out;
 }
 
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (lower(a[i]) != lower(b[i])) return false;
-  return true;
-}
+using http::syntax::iequals;
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "mock/config.h"
+#include "mock/router.h"
 
 namespace millstone::mock {
 namespace {

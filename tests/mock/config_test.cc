@@ -132,6 +132,12 @@ TEST(MockConfigTest, EveryDistribution) {
   EXPECT_DOUBLE_EQ(m.min_us, 1000);
   EXPECT_DOUBLE_EQ(m.max_us, 3000);
 
+  // The range shorthand of docs/mock.md#latency, shared with scenario think times.
+  m = latency("5ms..15ms");
+  EXPECT_EQ(m.distribution, D::kUniform);
+  EXPECT_DOUBLE_EQ(m.min_us, 5000);
+  EXPECT_DOUBLE_EQ(m.max_us, 15000);
+
   m = latency("{distribution: normal, mean: 10ms, stddev: 2ms}");
   EXPECT_EQ(m.distribution, D::kNormal);
   EXPECT_DOUBLE_EQ(m.mean_us, 10'000);
@@ -188,6 +194,24 @@ TEST(MockConfigTest, MissingFile) {
     ADD_FAILURE() << "expected a ConfigError";
   } catch (const ConfigError& e) {
     EXPECT_STREQ(e.what(), "/nonexistent/mock.yaml: cannot read: No such file or directory");
+  }
+}
+
+// The one-line promise holds even when the file name is what breaks it: a
+// path from the command line can contain a line break.
+TEST(MockConfigTest, MessagesStayOneLineWhateverThePath) {
+  try {
+    load_mock_config_file("/nonexistent/two\nlines.yaml");
+    ADD_FAILURE() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "/nonexistent/two lines.yaml: cannot read: No such file or directory");
+  }
+  try {
+    parse_mock_config("routes:\n  - path: /a\n---\nroutes: []\n", "two\rlines.yaml");
+    ADD_FAILURE() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), StartsWith("two lines.yaml:3:"));
+    EXPECT_THAT(e.what(), HasSubstr("a second YAML document"));
   }
 }
 
@@ -317,9 +341,10 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"routes:\n  - path: /x\n    latency: 25h\n",
                   "mock.yaml:3:14: latency \"25h\" is longer than 24h; expected at most 24h"},
         // Distributions.
-        ErrorCase{"routes:\n  - path: /x\n    latency: [1ms]\n",
-                  "mock.yaml:3:14: latency is a list; expected a duration such as 20ms or a map "
-                  "such as {distribution: uniform, min: 5ms, max: 15ms}"},
+        ErrorCase{
+            "routes:\n  - path: /x\n    latency: [1ms]\n",
+            "mock.yaml:3:14: latency is a list; expected a duration such as 1s, a range such as "
+            "1s..3s or a map such as {distribution: lognormal, median: 1s, p99: 5s}"},
         ErrorCase{"routes:\n  - path: /x\n    latency: {value: 1ms}\n",
                   "mock.yaml:3:14: latency has no distribution; expected distribution: fixed, "
                   "uniform, normal, lognormal or exponential"},
@@ -328,34 +353,36 @@ INSTANTIATE_TEST_SUITE_P(
                   "normal, lognormal or exponential"},
         ErrorCase{"routes:\n  - path: /x\n    latency: {distribution: uniform, min: 10ms, max: "
                   "5ms}\n",
-                  "mock.yaml:3:54: uniform latency max is below min; expected min <= max"},
+                  "mock.yaml:3:54: uniform max is below min; expected min <= max"},
         ErrorCase{"routes:\n  - path: /x\n    latency: {distribution: uniform, min: 10ms}\n",
-                  "mock.yaml:3:14: uniform latency needs max; expected min and max"},
-        ErrorCase{"routes:\n  - path: /x\n    latency: {distribution: normal, mean: 1ms, "
-                  "median: 1ms}\n",
-                  "mock.yaml:3:48: median does not apply to a normal latency; expected mean and "
-                  "stddev"},
+                  "mock.yaml:3:14: a uniform distribution needs max; expected min and max"},
+        ErrorCase{
+            "routes:\n  - path: /x\n    latency: {distribution: normal, mean: 1ms, "
+            "median: 1ms}\n",
+            "mock.yaml:3:48: median does not apply to a normal distribution; expected mean and "
+            "stddev"},
         ErrorCase{"routes:\n  - path: /x\n    latency: {distribution: normal, mean: 1ms, "
                   "stddev: 1}\n",
                   "mock.yaml:3:56: stddev \"1\" has no unit; expected a number and a unit, such "
                   "as 20ms, 1.5s, 250us or 2m"},
-        ErrorCase{"routes:\n  - path: /x\n    latency:\n      distribution: lognormal\n      "
-                  "median: 5ms\n",
-                  "mock.yaml:4:7: lognormal latency needs exactly one of p99 or sigma; expected "
-                  "median and either p99 or sigma"},
+        ErrorCase{
+            "routes:\n  - path: /x\n    latency:\n      distribution: lognormal\n      "
+            "median: 5ms\n",
+            "mock.yaml:4:7: a lognormal distribution needs exactly one of p99 or sigma; expected "
+            "median and either p99 or sigma"},
         ErrorCase{"routes:\n  - path: /x\n    latency: {distribution: lognormal, median: 5ms, "
                   "p99: 2ms}\n",
-                  "mock.yaml:3:58: lognormal latency p99 is below the median; expected p99 >= "
+                  "mock.yaml:3:58: lognormal p99 is below the median; expected p99 >= "
                   "median"},
         ErrorCase{"routes:\n  - path: /x\n    latency: {distribution: lognormal, median: 0ms, "
                   "p99: 2ms}\n",
-                  "mock.yaml:3:48: lognormal latency median is 0; expected a median above 0"},
+                  "mock.yaml:3:48: lognormal median is 0; expected a median above 0"},
         ErrorCase{"routes:\n  - path: /x\n    latency: {distribution: lognormal, median: 1ms, "
                   "sigma: -1}\n",
                   "mock.yaml:3:60: sigma \"-1\" is out of range; expected a plain number from 0 "
-                  "to 10 (the spread of ln(latency), e.g. 0.5)"},
+                  "to 10 (the spread of ln(duration), e.g. 0.5)"},
         ErrorCase{"routes:\n  - path: /x\n    latency: {distribution: exponential, mean: 0s}\n",
-                  "mock.yaml:3:48: exponential latency mean is 0; expected a mean above 0"},
+                  "mock.yaml:3:48: exponential mean is 0; expected a mean above 0"},
         // Error rules.
         ErrorCase{"routes:\n  - path: /x\n    errors:\n      - {rate: 0.6, status: 503}\n"
                   "      - {rate: 0.5, reset: true}\n",

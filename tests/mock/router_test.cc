@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "mock/config.h"
+#include "mock/response.h"
+#include "mock/router.h"
 
 namespace millstone::mock {
 namespace {

@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "mock/config.h"
-#include "mock/randomness.h"
+#include "random/randomness.h"
 #include "mock/template.h"
 #include "net/event_loop.h"
 #include "ws/frame.h"

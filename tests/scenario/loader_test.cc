@@ -190,12 +190,12 @@ TEST(LoaderTest, ProgramsAndNames) {
   EXPECT_EQ(p[7].arg, 2u);
 
   ASSERT_EQ(shopper.think_times.size(), 3u);
-  EXPECT_EQ(shopper.think_times[0].distribution, mock::LatencyModel::Distribution::kFixed);
+  EXPECT_EQ(shopper.think_times[0].distribution, random::LatencyModel::Distribution::kFixed);
   EXPECT_DOUBLE_EQ(shopper.think_times[0].value_us, 1e6);
-  EXPECT_EQ(shopper.think_times[1].distribution, mock::LatencyModel::Distribution::kUniform);
+  EXPECT_EQ(shopper.think_times[1].distribution, random::LatencyModel::Distribution::kUniform);
   EXPECT_DOUBLE_EQ(shopper.think_times[1].min_us, 1e6);
   EXPECT_DOUBLE_EQ(shopper.think_times[1].max_us, 3e6);
-  EXPECT_EQ(shopper.think_times[2].distribution, mock::LatencyModel::Distribution::kLognormal);
+  EXPECT_EQ(shopper.think_times[2].distribution, random::LatencyModel::Distribution::kLognormal);
 
   EXPECT_THAT(
       plan->step_names,

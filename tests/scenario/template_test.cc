@@ -59,7 +59,7 @@ class TemplateTest : public ::testing::Test {
 
   VariableTable variables_;
   std::vector<std::string> values_;
-  mock::Prng prng_{42};
+  random::Prng prng_{42};
   RenderContext context_{&values_, 7, 3, 2, &prng_, 1795395723456};  // 2026-11-23T01:02:03.456Z
 };
 
@@ -233,7 +233,7 @@ TEST_F(TemplateTest, RandomDistributionIsRoughlyUniform) {
 
 TEST_F(TemplateTest, RandomIsReproducibleForASeed) {
   Template t = compile("{{ random(0, 1000000) }} {{ uuid }}");
-  mock::Prng a(7), b(7);
+  random::Prng a(7), b(7);
   RenderContext ca = context_, cb = context_;
   ca.prng = &a;
   cb.prng = &b;

@@ -1,15 +1,12 @@
-// Randomness for the mock server: a seedable generator per worker, latency
-// distributions and error-rule selection. Everything here runs on the data
-// plane, so nothing allocates or throws.
+// Randomness for the mock server and scenarios: a seedable generator per
+// worker, uniform integers and delay distributions (mock latency, think
+// time). Everything here runs on the data plane, so nothing allocates or throws.
 #pragma once
 
 #include <cstdint>
 #include <limits>
 
-namespace millstone::mock {
-
-struct Route;
-struct ErrorRule;
+namespace millstone::random {
 
 // Samples are clamped to this so a wild lognormal tail cannot overflow a
 // timer; anything longer is what "stall: forever" is for.
@@ -53,8 +50,11 @@ class Prng {
   uint64_t s_[4];
 };
 
-// A per-route response delay. Only the fields of the chosen distribution are
-// meaningful; the config parser validates them.
+// Uniform in [0, span) without modulo bias; span must not be 0.
+uint64_t uniform_below(Prng& prng, uint64_t span);
+
+// A delay: a mock route's latency or a scenario's think time. Only the fields
+// of the chosen distribution are meaningful; the config reader validates them.
 struct LatencyModel {
   enum class Distribution { kFixed, kUniform, kNormal, kLognormal, kExponential };
 
@@ -80,8 +80,4 @@ struct LatencyModel {
   int64_t sample_us(Prng& prng) const;
 };
 
-// One uniform draw against the route's cumulative error rates: the rule to
-// apply, or nullptr to answer normally. Draws nothing if the route has no rules.
-const ErrorRule* pick_error(const Route& route, Prng& prng);
-
-}  // namespace millstone::mock
+}  // namespace millstone::random

@@ -1,12 +1,10 @@
-#include "mock/randomness.h"
+#include "random/randomness.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numbers>
 
-#include "mock/config.h"
-
-namespace millstone::mock {
+namespace millstone::random {
 namespace {
 
 // splitmix64 spreads a small seed (42, 43, ...) over the whole 256-bit state;
@@ -45,6 +43,28 @@ double Prng::standard_normal() {
   const double u1 = 1.0 - uniform();  // (0, 1], so the log is finite
   const double u2 = uniform();
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+}
+
+// Lemire, "Fast Random Integer Generation in an Interval" (2019): uniform in
+// [0, span) from the high half of a 64x64 -> 128 multiply. Plain modulo would
+// be biased by up to span / 2^64 and cost a division on every draw; here the
+// division runs only when the low half lands below span, and the rejection
+// loop makes the result exactly uniform.
+namespace {
+__extension__ using Uint128 = unsigned __int128;  // __extension__: quiet -Wpedantic
+}  // namespace
+
+uint64_t uniform_below(Prng& prng, uint64_t span) {
+  Uint128 product = static_cast<Uint128>(prng()) * span;
+  auto low = static_cast<uint64_t>(product);
+  if (low < span) {
+    const uint64_t threshold = (0 - span) % span;  // 2^64 mod span
+    while (low < threshold) {
+      product = static_cast<Uint128>(prng()) * span;
+      low = static_cast<uint64_t>(product);
+    }
+  }
+  return static_cast<uint64_t>(product >> 64);
 }
 
 LatencyModel LatencyModel::fixed(double value_us) {
@@ -105,19 +125,4 @@ int64_t LatencyModel::sample_us(Prng& prng) const {
   return 0;
 }
 
-const ErrorRule* pick_error(const Route& route, Prng& prng) {
-  if (route.errors.empty()) {
-    return nullptr;
-  }
-  const double u = prng.uniform();
-  double cumulative = 0;
-  for (const ErrorRule& rule : route.errors) {
-    cumulative += rule.rate;
-    if (u < cumulative) {
-      return &rule;
-    }
-  }
-  return nullptr;
-}
-
-}  // namespace millstone::mock
+}  // namespace millstone::random

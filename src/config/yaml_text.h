@@ -9,7 +9,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-namespace millstone::mock::text {
+namespace millstone::config {
 
 // User text quoted into a one-line message: escaped and shortened.
 std::string shown(std::string_view text);
@@ -27,4 +27,4 @@ struct DocumentProblem {
 };
 std::optional<DocumentProblem> find_document_problem(const std::string& text);
 
-}  // namespace millstone::mock::text
+}  // namespace millstone::config

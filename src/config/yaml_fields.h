@@ -1,13 +1,12 @@
 #pragma once
-// Reading a scenario's YAML with errors that point into the file: maps with
-// known keys (unknown ones get a "did you mean"), scalars, durations, numbers
-// and latency distributions. Every failure throws ScenarioError with one line
+// Reading YAML with errors that point into the file, for the mock's config
+// and for scenarios: maps with known keys (unknown ones get a "did you mean"),
+// scalars, durations, numbers and latency distributions. Every failure throws
+// the file kind's own error (derived from config::Error) with one line
 // "FILE:LINE:COL: what was wrong; what was expected".
-//
-// The same conventions as the mock's config reader (src/mock/config.cc); the
-// code is a separate copy because that file keeps its helpers private.
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <span>
 #include <string>
@@ -16,9 +15,10 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "mock/randomness.h"
+#include "config/yaml_text.h"
+#include "random/randomness.h"
 
-namespace millstone::scenario::yaml {
+namespace millstone::config {
 
 using Keys = std::span<const std::string_view>;
 
@@ -36,8 +36,19 @@ struct MapFields {
   const Field* find(std::string_view key) const;
 };
 
-// User text quoted into a one-line message: escaped and shortened.
-std::string shown(std::string_view text);
+// What differs between the kinds of file a Reader reads.
+struct FileKind {
+  // The loader's own error (mock::ConfigError, scenario::ScenarioError) for a
+  // one-line message.
+  std::exception_ptr (*make_error)(const std::string& message);
+  // When YAML aliases expand the file beyond the budget (256 MiB).
+  std::string_view expansion_message;
+  // The longest duration accepted, and its words: "{what} {raw} is longer
+  // than {max_duration_text}".
+  double max_duration_us;
+  std::string_view max_duration_text;
+};
+
 std::string join(Keys keys, std::string_view separator = ", ");
 std::string join(const std::vector<std::string>& items, size_t max_items,
                  std::string_view separator = ", ");
@@ -64,7 +75,7 @@ class Reader {
  public:
   // `text` must outlive the reader: template and threshold errors point at
   // the exact column by looking at the source.
-  Reader(std::string source_name, std::string_view text);
+  Reader(std::string source_name, std::string_view text, const FileKind& kind);
 
   const std::string& source() const { return source_; }
   // "FILE:LINE:COL", or "FILE" without a position.
@@ -77,6 +88,8 @@ class Reader {
   // YAML aliases let a small file expand into a huge one; every entry and
   // string read is charged against a budget.
   void charge(size_t cost, const YAML::Mark& mark);
+  // What the budget has left, for things read besides the YAML (body files).
+  size_t budget_left() const;
 
   // An empty `allowed` accepts any key (header maps).
   MapFields read_map(const YAML::Node& node, const YAML::Mark& mark, std::string_view what,
@@ -92,16 +105,18 @@ class Reader {
   double number(const Field& field, double min, double max, bool whole);
   bool boolean(const Field& field);
   // 20ms | "1s..3s" (uniform) | {distribution: lognormal, median: 1s, p99: 5s} ...
-  mock::LatencyModel latency(const Field& field);
+  random::LatencyModel latency(const Field& field);
 
  private:
   std::string source_;
   std::string_view text_;
+  const FileKind& kind_;
   size_t spent_ = 0;
 };
 
 // Parses one YAML document (a second one is an error), converting yaml-cpp's
-// exceptions to ScenarioError.
-YAML::Node load_document(const std::string& text, const std::string& source_name);
+// exceptions to the file kind's error.
+YAML::Node load_document(const std::string& text, const std::string& source_name,
+                         const FileKind& kind);
 
-}  // namespace millstone::scenario::yaml
+}  // namespace millstone::config

@@ -1,4 +1,4 @@
-#include "mock/yaml_text.h"
+#include "config/yaml_text.h"
 
 #include <algorithm>
 #include <sstream>
@@ -7,7 +7,7 @@
 #include <fmt/format.h>
 #include <yaml-cpp/eventhandler.h>
 
-namespace millstone::mock::text {
+namespace millstone::config {
 
 std::string shown(std::string_view text) {
   constexpr size_t kMax = 60;
@@ -88,4 +88,4 @@ std::optional<DocumentProblem> find_document_problem(const std::string& text) {
                          "a second YAML document starts here; expected one document per file"};
 }
 
-}  // namespace millstone::mock::text
+}  // namespace millstone::config

@@ -1,4 +1,4 @@
-#include "scenario/yaml_fields.h"
+#include "config/yaml_fields.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,13 +17,9 @@
 #include <yaml-cpp/eventhandler.h>
 
 #include "config/quantity.h"
-#include "mock/yaml_text.h"
-#include "scenario/loader.h"
 
-namespace millstone::scenario::yaml {
+namespace millstone::config {
 namespace {
-
-using mock::text::edit_distance;
 
 constexpr size_t kExpansionBudget = size_t{256} << 20;
 constexpr size_t kEntryCost = 64;
@@ -70,6 +66,14 @@ std::string folded(std::string_view word) {
   return out;
 }
 
+std::string ascii_lower(std::string_view word) {
+  std::string out(word);
+  for (char& c : out) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
 template <typename Names>
 std::optional<std::string_view> closest_in(std::string_view word, const Names& names) {
   const std::string key = folded(word);
@@ -87,10 +91,12 @@ std::optional<std::string_view> closest_in(std::string_view word, const Names& n
       }
     }
   }
+  // Case-insensitive: "Stauts" suggests "status".
+  const std::string lowered = ascii_lower(word);
   std::optional<std::string_view> best;
   size_t best_distance = 3;
   for (std::string_view name : names) {
-    const size_t distance = edit_distance(word, name);
+    const size_t distance = edit_distance(lowered, ascii_lower(name));
     if (distance < best_distance && distance < name.size()) {
       best_distance = distance;
       best = name;
@@ -121,10 +127,6 @@ const Field* MapFields::find(std::string_view key) const {
     }
   }
   return nullptr;
-}
-
-std::string shown(std::string_view text) {
-  return mock::text::shown(text);
 }
 
 std::string join(Keys keys, std::string_view separator) {
@@ -248,8 +250,8 @@ int read_whole_file(const std::string& path, size_t limit, std::string* out) {
   return error;
 }
 
-Reader::Reader(std::string source_name, std::string_view text)
-    : source_(std::move(source_name)), text_(text) {}
+Reader::Reader(std::string source_name, std::string_view text, const FileKind& kind)
+    : source_(std::move(source_name)), text_(text), kind_(kind) {}
 
 std::string Reader::location(const YAML::Mark& mark) const {
   if (mark.is_null()) {
@@ -259,7 +261,7 @@ std::string Reader::location(const YAML::Mark& mark) const {
 }
 
 void Reader::fail(const YAML::Mark& mark, std::string_view message) const {
-  throw ScenarioError(fmt::format("{}: {}", location(mark), message));
+  std::rethrow_exception(kind_.make_error(fmt::format("{}: {}", location(mark), message)));
 }
 
 YAML::Mark Reader::mark_at(const YAML::Node& scalar, const YAML::Mark& start, size_t offset) const {
@@ -289,10 +291,12 @@ YAML::Mark Reader::mark_at(const YAML::Node& scalar, const YAML::Mark& start, si
 void Reader::charge(size_t cost, const YAML::Mark& mark) {
   spent_ += cost;
   if (spent_ > kExpansionBudget) {
-    fail(mark,
-         "the scenario expands to more than 256 MiB through YAML aliases; expected a smaller "
-         "file");
+    fail(mark, kind_.expansion_message);
   }
+}
+
+size_t Reader::budget_left() const {
+  return spent_ < kExpansionBudget ? kExpansionBudget - spent_ : 0;
 }
 
 MapFields Reader::read_map(const YAML::Node& node, const YAML::Mark& mark, std::string_view what,
@@ -367,7 +371,8 @@ int64_t Reader::duration_us(const Field& field) {
 
 int64_t Reader::duration_us(std::string_view raw, const YAML::Mark& mark, std::string_view what) {
   std::string problem;
-  const std::optional<int64_t> us = config::parse_duration_us(raw, &problem);
+  const std::optional<int64_t> us =
+      parse_duration_us(raw, &problem, static_cast<int64_t>(kind_.max_duration_us));
   if (!us) fail(mark, fmt::format("{} {} {}", what, shown(raw), problem));
   return *us;
 }
@@ -406,12 +411,12 @@ bool Reader::boolean(const Field& field) {
        fmt::format("{} {} is not a boolean; expected true or false", field.key, shown(raw)));
 }
 
-mock::LatencyModel Reader::latency(const Field& field) {
+random::LatencyModel Reader::latency(const Field& field) {
   if (field.value.IsScalar()) {
     const std::string raw = scalar(field, "a duration");
     const size_t dots = raw.find("..");
     if (dots == std::string::npos) {
-      return mock::LatencyModel::fixed(
+      return random::LatencyModel::fixed(
           static_cast<double>(duration_us(raw, field.mark, field.key)));
     }
     // "1s..3s": the range form people reach for first; uniform is what it means.
@@ -421,7 +426,7 @@ mock::LatencyModel Reader::latency(const Field& field) {
       fail(field.mark, fmt::format("{} {} ends before it starts; expected MIN..MAX with MIN <= MAX",
                                    field.key, shown(raw)));
     }
-    return mock::LatencyModel::uniform(static_cast<double>(min), static_cast<double>(max));
+    return random::LatencyModel::uniform(static_cast<double>(min), static_cast<double>(max));
   }
   if (!field.value.IsMap()) {
     fail(field.mark, fmt::format("{} is {}; expected a duration such as 1s, a range such as "
@@ -479,7 +484,7 @@ mock::LatencyModel Reader::latency(const Field& field) {
   };
 
   if (name == "fixed") {
-    return mock::LatencyModel::fixed(duration("value"));
+    return random::LatencyModel::fixed(duration("value"));
   }
   if (name == "uniform") {
     const double min = duration("min");
@@ -487,18 +492,18 @@ mock::LatencyModel Reader::latency(const Field& field) {
     if (max < min) {
       fail(map.find("max")->mark, "uniform max is below min; expected min <= max");
     }
-    return mock::LatencyModel::uniform(min, max);
+    return random::LatencyModel::uniform(min, max);
   }
   if (name == "normal") {
     const double mean = duration("mean");
-    return mock::LatencyModel::normal(mean, duration("stddev"));
+    return random::LatencyModel::normal(mean, duration("stddev"));
   }
   if (name == "exponential") {
     const double mean = duration("mean");
     if (mean <= 0) {
       fail(map.find("mean")->mark, "exponential mean is 0; expected a mean above 0");
     }
-    return mock::LatencyModel::exponential(mean);
+    return random::LatencyModel::exponential(mean);
   }
   const double median = duration("median");
   if (median <= 0) {
@@ -516,7 +521,7 @@ mock::LatencyModel Reader::latency(const Field& field) {
     if (p99_us < median) {
       fail(p99->mark, "lognormal p99 is below the median; expected p99 >= median");
     }
-    return mock::LatencyModel::lognormal_from_p99(median, p99_us);
+    return random::LatencyModel::lognormal_from_p99(median, p99_us);
   }
   const std::string raw = scalar(*sigma, "a number such as 0.5");
   const std::optional<double> value = parse_double(trim(raw));
@@ -525,15 +530,17 @@ mock::LatencyModel Reader::latency(const Field& field) {
                                   "10 (the spread of ln(duration), e.g. 0.5)",
                                   shown(raw)));
   }
-  return mock::LatencyModel::lognormal(median, *value);
+  return random::LatencyModel::lognormal(median, *value);
 }
 
 namespace {
 
-void check_single_document(const std::string& text, const std::string& source) {
-  if (auto problem = mock::text::find_document_problem(text)) {
-    throw ScenarioError(fmt::format("{}:{}:{}: {}", source, problem->mark.line + 1,
-                                    problem->mark.column + 1, problem->message));
+void check_single_document(const std::string& text, const std::string& source,
+                           const FileKind& kind) {
+  if (auto problem = find_document_problem(text)) {
+    std::rethrow_exception(
+        kind.make_error(fmt::format("{}:{}:{}: {}", source, problem->mark.line + 1,
+                                    problem->mark.column + 1, problem->message)));
   }
 }
 
@@ -607,47 +614,42 @@ class ExpansionCounter final : public YAML::EventHandler {
   uint64_t total_ = 0;
 };
 
-void check_expansion(const std::string& text, const std::string& source) {
+void check_expansion(const std::string& text, const std::string& source, const FileKind& kind) {
   std::istringstream in(text);
   YAML::Parser parser(in);
   ExpansionCounter counter;
   parser.HandleNextDocument(counter);
   if (counter.over_at) {
-    throw ScenarioError(fmt::format(
+    std::rethrow_exception(kind.make_error(fmt::format(
         "{}:{}:{}: invalid YAML: aliases expand the document to more than {} nodes (a \"billion "
         "laughs\"); expected aliases of small values, or the values written out",
-        source, counter.over_at->line + 1, counter.over_at->column + 1, kMaxExpandedNodes));
+        source, counter.over_at->line + 1, counter.over_at->column + 1, kMaxExpandedNodes)));
   }
-}
-
-std::string one_line(std::string text) {
-  std::replace_if(
-      text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
-  return text;
 }
 
 }  // namespace
 
-YAML::Node load_document(const std::string& text, const std::string& source_name) {
+YAML::Node load_document(const std::string& text, const std::string& source_name,
+                         const FileKind& kind) {
   try {
-    check_single_document(text, source_name);
-    check_expansion(text, source_name);
+    check_single_document(text, source_name, kind);
+    check_expansion(text, source_name, kind);
     return YAML::Load(text);
   } catch (const YAML::DeepRecursion& e) {
-    throw ScenarioError(
-        fmt::format("{}:{}:{}: invalid YAML: nested {} levels deep; expected a "
-                    "shallower document",
-                    source_name, e.mark.line + 1, e.mark.column + 1, e.depth()));
+    // yaml-cpp's own message for this is "bad file".
+    std::rethrow_exception(
+        kind.make_error(fmt::format("{}:{}:{}: invalid YAML: nested {} levels deep; expected a "
+                                    "shallower document",
+                                    source_name, e.mark.line + 1, e.mark.column + 1, e.depth())));
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) {
-      throw ScenarioError(one_line(
+      std::rethrow_exception(kind.make_error(
           fmt::format("{}: invalid YAML: {}; expected well-formed YAML", source_name, e.msg)));
     }
-    throw ScenarioError(
-        one_line(fmt::format("{}:{}:{}: invalid YAML: {}; expected well-formed "
-                             "YAML",
-                             source_name, e.mark.line + 1, e.mark.column + 1, e.msg)));
+    std::rethrow_exception(
+        kind.make_error(fmt::format("{}:{}:{}: invalid YAML: {}; expected well-formed YAML",
+                                    source_name, e.mark.line + 1, e.mark.column + 1, e.msg)));
   }
 }
 
-}  // namespace millstone::scenario::yaml
+}  // namespace millstone::config
