@@ -21,7 +21,7 @@
 namespace millstone::cluster {
 
 // Bumped on any incompatible change; exchanged in kHello.
-inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr uint32_t kProtocolVersion = 2;  // 2: connections established, in flight, peak VUs
 // Largest payload accepted or produced; bounds what a bad peer can make us buffer.
 inline constexpr size_t kMaxPayloadSize = size_t{16} << 20;
 inline constexpr size_t kFrameHeaderSize = 5;
