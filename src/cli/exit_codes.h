@@ -10,6 +10,7 @@ enum ExitCode : int {
   kExitConfig = 3,         // a configuration file is unreadable or invalid
   kExitUnreachable = 4,    // the target does not resolve or refuses connections
   kExitIncomplete = 5,     // a worker died or hung: the results printed are partial
+  kExitNoResponses = 6,    // not one request (or socket step) succeeded: nothing was measured
   kExitRegression = 98,    // `millstone compare`: worse than the baseline beyond the tolerance
   kExitThresholds = 99,    // thresholds failed (scenarios; same code as k6)
   kExitInterrupted = 130,  // stopped by Ctrl-C / SIGTERM; the summary covers what ran
