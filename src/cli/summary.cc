@@ -129,15 +129,19 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
   // One definition everywhere (docs/summary-json.md, "Errors"): the rate of
   // failed attempts, split into HTTP failures and transport errors.
   metrics::Failures f = t.failures();
-  out += fmt::format(
-      "  {:<13}{:.2f}% of {} attempts failed: {} HTTP failures (status >= 400), {} transport "
-      "errors{}\n",
-      "errors", 100 * f.rate(), group_thousands(f.attempts), group_thousands(f.http_failures),
-      group_thousands(f.transport_errors),
-      f.failed > f.http_failures + f.transport_errors
-          ? fmt::format(", {} failed socket steps",
-                        group_thousands(f.failed - f.http_failures - f.transport_errors))
-          : "");
+  if (f.attempts == 0) {
+    out += fmt::format("  {:<13}none: no request completed or failed\n", "errors");
+  } else {
+    out += fmt::format(
+        "  {:<13}{:.2f}% of {} attempts failed: {} HTTP failures (status >= 400), {} transport "
+        "errors{}\n",
+        "errors", 100 * f.rate(), group_thousands(f.attempts), group_thousands(f.http_failures),
+        group_thousands(f.transport_errors),
+        f.failed > f.http_failures + f.transport_errors
+            ? fmt::format(", {} failed socket steps",
+                          group_thousands(f.failed - f.http_failures - f.transport_errors))
+            : "");
+  }
   std::string errors;
   for (size_t i = 0; i < static_cast<size_t>(ErrorCause::kCount); ++i) {
     if (!t.error_counts[i]) continue;

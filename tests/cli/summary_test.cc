@@ -248,6 +248,8 @@ TEST(SummaryText, ARunWithNoResponseSaysNothingWasMeasured) {
   EXPECT_TRUE(measured_nothing(r.total));
   std::string text = format_summary(run, r);
   EXPECT_NE(text.find("NO RESULTS"), std::string::npos) << text;
+  EXPECT_NE(text.find("errors       none: no request completed or failed"), std::string::npos)
+      << text;
   EXPECT_TRUE(summary_json(run, r)["measured_nothing"].get<bool>());
   // A socket-only scenario whose steps succeeded measured something.
   r.total.steps.resize(1);
