@@ -314,7 +314,7 @@
     }
     if (length >= 0.1 && length < 1) {
       var scaled = Object.assign({}, last);
-      ["requests", "errors", "connections_opened", "dropped_iterations", "checks_passed", "checks_failed",
+      ["requests", "errors", "http_failures", "connections_opened", "connections_established", "dropped_iterations", "checks_passed", "checks_failed",
        "bytes_sent", "bytes_received"].forEach(function (k) {
         if (typeof last[k] === "number") scaled[k] = last[k] / length;
       });
@@ -356,14 +356,16 @@
     var s = run.summary || {};
     var env = run.environment || s.environment || {};
     var scenario = s.model === "scenario";
-    var passed = run.exit_code === 0;
+    // The verdict names what it judged (run_verdict() in results/record.cc):
+    // a run without thresholds is COMPLETED, not PASSED.
+    var verdict = run.verdict || {word: run.exit_code === 0 ? "COMPLETED" : "FAILED", judged: "", good: run.exit_code === 0};
+    var badge = verdict.word === "PASSED" ? "pass" : verdict.word === "COMPLETED" ? "neutral" : "fail";
     var started = num(env.started_unix_ms);
     var ended = started ? started + num(s.duration_s) * 1000 : 0;
 
     // Header.
     var header = document.getElementById("header");
-    header.appendChild(el("h1", null, [el("span", {"class": "verdict " + (passed ? "pass" : "fail"),
-                                                   text: passed ? "PASSED" : "FAILED"}),
+    header.appendChild(el("h1", null, [el("span", {"class": "verdict " + badge, text: verdict.word}),
                                        scenario && s.scenario ? s.scenario : (run.name || s.url || "")]));
     var reasons = failureReasons(run);
     if (reasons.length) {
@@ -380,19 +382,26 @@
       el("span", {text: "ended " + fmtDate(ended)}),
       el("span", {text: "exit code " + run.exit_code}),
     ]));
-    document.title = (passed ? "PASSED " : "FAILED ") + (run.name || "") + " - millstone";
+    if (verdict.judged) header.appendChild(el("p", {"class": "judged", text: verdict.word + ": " + verdict.judged}));
+    document.title = verdict.word + " " + (run.name || "") + " - millstone";
 
     // Overview numbers.
     var lat = s.latency_ms || {};
     var ov = section("Overview", "overview");
     var items = [
       ["requests", fmtInt(s.requests)], ["requests / s", num(s.rps).toFixed(1)],
-      ["errors", fmtInt(s.error_total) + " (" + pct(num(s.error_total), num(s.requests) + num(s.error_total)) + ")"],
+      // One definition of errors (docs/summary-json.md): failed / attempts.
+      ["error rate", typeof s.error_rate === "number" ? (100 * s.error_rate).toFixed(2) + "%"
+                       : pct(num(s.error_total), num(s.requests) + num(s.error_total))],
+      ["HTTP failures (status >= 400)", fmtInt(s.http_failures)],
+      ["transport errors", fmtInt(s.error_total)],
       ["latency p50", fmtMs(lat.p50)], ["latency p90", fmtMs(lat.p90)], ["latency p99", fmtMs(lat.p99)],
       ["latency p99.9", fmtMs(lat.p999)], ["latency max", fmtMs(lat.max)],
       ["duration", num(s.duration_s).toFixed(1) + " s of " + num(s.planned_duration_s).toFixed(1) + " s"],
       ["sent", fmtBytes(s.bytes_sent)], ["received", fmtBytes(s.bytes_received)],
-      ["connections opened", fmtInt(s.connections_opened)],
+      ["connections established", fmtInt(s.connections_established) + " of " +
+                                  fmtInt(s.connections_attempted !== undefined ? s.connections_attempted : s.connections_opened) + " attempted"],
+      ["requests in flight at the end", fmtInt(s.in_flight)],
     ];
     if (scenario) items.push(["peak VUs", fmtInt(s.peak_vus)]);
     else items.push(["connections", fmtInt(s.connections)]);
@@ -435,7 +444,9 @@
     var over = section("Over time", "timeline");
     if (!tl.length) over.appendChild(empty("The run recorded no whole second."));
     chart(over, {title: "Throughput and errors", yLabel: "per second", note: series.note, markers: markers}, xs,
-          [{label: "requests/s", values: col("rps")}, {label: "errors/s", values: col("errors"), color: "#dc2626"}]);
+          [{label: "requests/s", values: col("rps")},
+           {label: "transport errors/s", values: col("errors"), color: "#dc2626"},
+           {label: "HTTP failures/s", values: col("http_failures"), color: "#ea580c"}]);
     chart(over, {title: "Latency", yLabel: "ms", markers: markers, format: fmtMs}, xs,
           [{label: "p50", values: col("p50_ms")}, {label: "p90", values: col("p90_ms")},
            {label: "p99", values: col("p99_ms")}, {label: "max", values: col("max_ms")}]);
@@ -450,8 +461,9 @@
         })};
       }));
     } else {
-      chart(over, {title: "Connections opened", yLabel: "per second", note: series.note}, xs,
-            [{label: "connections opened", values: col("connections_opened")}]);
+      chart(over, {title: "Connections attempted and established", yLabel: "per second", note: series.note}, xs,
+            [{label: "attempted", values: col("connections_opened")},
+             {label: "established", values: col("connections_established")}]);
     }
 
     var dist = section("Latency distribution", "distribution");
@@ -496,8 +508,10 @@
           if ((c.samples || []).length) {
             name.appendChild(el("ul", {"class": "samples"}, c.samples.map(function (t) { return el("li", {text: t}); })));
           }
-          return [tag(!num(c.failed), "ok"), name, fmtInt(c.passed), fmtInt(c.failed),
-                  pct(num(c.passed), num(c.passed) + num(c.failed))];
+          // A check whose step never got a response neither passed nor failed.
+          var ran = num(c.passed) + num(c.failed) > 0;
+          return [ran ? tag(!num(c.failed), "ok") : el("span", {"class": "tag", text: "not run"}), name,
+                  fmtInt(c.passed), fmtInt(c.failed), pct(num(c.passed), num(c.passed) + num(c.failed))];
         })));
 
       var th = section("Thresholds", "thresholds");

@@ -10,7 +10,8 @@ enum ExitCode : int {
   kExitConfig = 3,         // a configuration file is unreadable or invalid
   kExitUnreachable = 4,    // the target does not resolve or refuses connections
   kExitIncomplete = 5,     // a worker died or hung: the results printed are partial
-  kExitCannotListen = 6,   // an address to listen on is in use or cannot be bound
+  kExitNoResponses = 6,    // not one request (or socket step) succeeded: nothing was measured
+  kExitCannotListen = 7,   // an address to listen on is in use or cannot be bound
   kExitRegression = 98,    // `millstone compare`: worse than the baseline beyond the tolerance
   kExitThresholds = 99,    // thresholds failed (scenarios; same code as k6)
   kExitInterrupted = 130,  // stopped by Ctrl-C / SIGTERM; the summary covers what ran

@@ -200,4 +200,23 @@ std::vector<std::string> capacity_warnings(uint64_t connections, size_t sources,
   return warnings;
 }
 
+uint32_t workers_for_descriptors(uint64_t connections, uint64_t fd_limit) {
+  uint64_t per_worker = fd_limit > 2 * kReservedDescriptors ? fd_limit - kReservedDescriptors
+                                                            : std::max<uint64_t>(1, fd_limit);
+  return static_cast<uint32_t>(
+      std::min<uint64_t>(UINT32_MAX, (connections + per_worker - 1) / per_worker));
+}
+
+std::optional<std::string> worker_count_warning(uint64_t connections, uint64_t fd_limit,
+                                                uint32_t cores) {
+  uint32_t workers = workers_for_descriptors(connections, fd_limit);
+  if (workers <= cores) return std::nullopt;
+  return fmt::format(
+      "{} connections at the open-file limit of {} per process need {} worker processes on {} "
+      "cores; the run still ends on time and the summary says how many connections were "
+      "established. For fewer processes raise the hard limit ('ulimit -Hn', LimitNOFILE= in "
+      "systemd, nofile in /etc/security/limits.conf)",
+      connections, fd_limit, workers, cores);
+}
+
 }  // namespace millstone::cli

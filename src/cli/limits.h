@@ -4,6 +4,7 @@
 // instead of a run full of connect errors: open files per process, local
 // ports per source address, memory.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,5 +34,18 @@ bool parse_source_flags(const std::vector<std::string>& flags, std::vector<std::
 // of `connections` towards one destination from `sources` source addresses.
 std::vector<std::string> capacity_warnings(uint64_t connections, size_t sources,
                                            bool loopback_target);
+
+// Descriptors a worker keeps for itself (event loop, channel, files); the rest
+// of the open-file limit is for connections.
+inline constexpr uint64_t kReservedDescriptors = 32;
+
+// Worker processes `connections` need at the open-file limit `fd_limit`.
+uint32_t workers_for_descriptors(uint64_t connections, uint64_t fd_limit);
+
+// A warning (one line) when the open-file limit makes `connections` need more
+// worker processes than `cores`: they share the cores, connections open as fast
+// as the machine allows, and the run still ends on time.
+std::optional<std::string> worker_count_warning(uint64_t connections, uint64_t fd_limit,
+                                                uint32_t cores);
 
 }  // namespace millstone::cli

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -277,8 +278,7 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   uint32_t workers = options.workers;
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   // Keep some descriptors per worker for its event loop and channel.
-  uint64_t per_worker = fd_limit > 64 ? fd_limit - 32 : fd_limit;
-  uint32_t needed = static_cast<uint32_t>((connections + per_worker - 1) / per_worker);
+  uint32_t needed = workers_for_descriptors(connections, fd_limit);
   if (needed > workers) {
     if (options.workers != 0) {
       return usage_error(fmt::format(
@@ -288,6 +288,10 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
           connections, workers, (connections + workers - 1) / workers, fd_limit, needed));
     }
     workers = needed;
+  }
+  if (auto warning = worker_count_warning(connections, fd_limit,
+                                          std::max(1u, std::thread::hardware_concurrency()))) {
+    fmt::print(stderr, "millstone run: warning: {}\n", *warning);
   }
 
   description.workers = workers;
@@ -348,6 +352,14 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     code = kExitIncomplete;
   } else if (result.interrupted) {
     code = kExitInterrupted;
+  } else if (measured_nothing(result.total)) {
+    // A target that never answers must not look like a quiet success.
+    fmt::print(stderr,
+               "millstone run: no request succeeded: {} of {} connections established, no "
+               "complete response\n",
+               group_thousands(result.total.connections_established),
+               group_thousands(result.total.connections_opened));
+    code = kExitNoResponses;
   } else if (!thresholds_ok) {
     fmt::print(stderr, "millstone run: thresholds failed\n");
     code = kExitThresholds;
@@ -437,6 +449,8 @@ int run_scenario(const RunOptions& options) {
   std::fflush(text_out);
   RunDescription description{
       options.url + " -> " + target, "", 0, 0, 0, run.duration_ms, true, options.percentiles};
+  description.http_steps = std::any_of(plan->flows.begin(), plan->flows.end(),
+                                       [](const scenario::Flow& f) { return !f.requests.empty(); });
   return execute(options, run, plan->target, description, plan.get(), connections);
 }
 

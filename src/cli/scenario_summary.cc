@@ -89,10 +89,14 @@ std::string format_scenario_summary(const scenario::Plan& plan, const metrics::S
     for (size_t i = 0; i < plan.check_names.size() && i < total.checks.size(); ++i) {
       const metrics::CheckStats& c = total.checks[i];
       uint64_t n = c.passed + c.failed;
-      out +=
-          fmt::format("    {} {}  {}/{}{}\n", c.failed ? "FAIL" : "ok  ",
-                      printable(plan.check_names[i]), group_thousands(c.passed), group_thousands(n),
-                      n ? fmt::format(" ({:.2f}%)", 100.0 * c.passed / n) : "");
+      if (n == 0) {
+        // Its step never got a response to check: neither passed nor failed.
+        out += fmt::format("    --   {}  not run\n", printable(plan.check_names[i]));
+        continue;
+      }
+      out += fmt::format("    {} {}  {}/{} ({:.2f}%)\n", c.failed ? "FAIL" : "ok  ",
+                         printable(plan.check_names[i]), group_thousands(c.passed),
+                         group_thousands(n), 100.0 * c.passed / n);
       for (const std::string& sample : c.samples)
         out += fmt::format("           e.g. {}\n", printable(sample));
     }

@@ -86,8 +86,14 @@ nlohmann::json percentile_curve_json(const metrics::Histogram& h) {
 uint64_t peak_vus(const cluster::RunResult& result) {
   uint64_t peak = 0;
   for (const auto& [index, second] : result.seconds)
-    peak = std::max(peak, second.vus);
+    peak = std::max({peak, second.peak_vus, second.vus});
   return peak;
+}
+
+bool measured_nothing(const metrics::Snapshot& total) {
+  if (total.requests) return false;
+  return std::none_of(total.steps.begin(), total.steps.end(),
+                      [](const metrics::StepStats& s) { return s.requests > 0; });
 }
 
 std::string format_summary(const RunDescription& run, const cluster::RunResult& result) {
@@ -108,9 +114,23 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
                        count_of(result.workers, "worker", "workers"), result.duration_s,
                        result.interrupted ? ", interrupted" : "");
   }
-  out += fmt::format("  {:<13}{}  ({:.1f} req/s)\n", "requests", group_thousands(t.requests),
-                     rate_of(t.requests, result.duration_s));
-  if (h.count()) {
+  if (!run.http_steps) {
+    // Socket steps only: no HTTP request to count; the steps are the results.
+    uint64_t succeeded = 0;
+    uint64_t failed = 0;
+    for (const metrics::StepStats& s : t.steps) {
+      succeeded += s.requests;
+      failed += s.failed;
+    }
+    out += fmt::format("  {:<13}{} succeeded, {} failed (socket steps: see below)\n", "steps",
+                       group_thousands(succeeded), group_thousands(failed));
+  } else {
+    out += fmt::format("  {:<13}{}  ({:.1f} req/s)\n", "requests", group_thousands(t.requests),
+                       rate_of(t.requests, result.duration_s));
+  }
+  if (!run.http_steps) {
+    // No latency or status line: the socket section below has both.
+  } else if (h.count()) {
     std::string line = fmt::format("min {}", format_latency(h.min()));
     for (double p : run.percentiles) {
       line += fmt::format("  p{} {}", plain_number(p), format_latency(h.value_at(p / 100.0)));
@@ -125,7 +145,25 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
   for (const auto& [code, count] : t.status_counts) {
     statuses += fmt::format("{}{}: {}", statuses.empty() ? "" : "  ", code, group_thousands(count));
   }
-  out += fmt::format("  {:<13}{}\n", "status", statuses.empty() ? "none" : statuses);
+  if (run.http_steps) {
+    out += fmt::format("  {:<13}{}\n", "status", statuses.empty() ? "none" : statuses);
+  }
+  // One definition everywhere (docs/summary-json.md, "Errors"): the rate of
+  // failed attempts, split into HTTP failures and transport errors.
+  metrics::Failures f = t.failures();
+  if (f.attempts == 0) {
+    out += fmt::format("  {:<13}none: no request completed or failed\n", "errors");
+  } else {
+    out += fmt::format(
+        "  {:<13}{:.2f}% of {} attempts failed: {} HTTP failures (status >= 400), {} transport "
+        "errors{}\n",
+        "errors", 100 * f.rate(), group_thousands(f.attempts), group_thousands(f.http_failures),
+        group_thousands(f.transport_errors),
+        f.failed > f.http_failures + f.transport_errors
+            ? fmt::format(", {} failed socket steps",
+                          group_thousands(f.failed - f.http_failures - f.transport_errors))
+            : "");
+  }
   std::string errors;
   for (size_t i = 0; i < static_cast<size_t>(ErrorCause::kCount); ++i) {
     if (!t.error_counts[i]) continue;
@@ -133,7 +171,7 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
                           metrics::error_cause_name(static_cast<ErrorCause>(i)),
                           group_thousands(t.error_counts[i]));
   }
-  out += fmt::format("  {:<13}{}\n", "errors", errors.empty() ? "none" : errors);
+  if (!errors.empty()) out += fmt::format("  {:<13}transport errors by cause: {}\n", "", errors);
   // Machine limits, not the target: say which one and how to raise it.
   if (t.error_counts[static_cast<size_t>(ErrorCause::kLocalPorts)] > 0) {
     out += fmt::format(
@@ -152,7 +190,21 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
                      format_bytes(rate_of(t.bytes_sent, result.duration_s)),
                      format_bytes(static_cast<double>(t.bytes_received)),
                      format_bytes(rate_of(t.bytes_received, result.duration_s)));
-  out += fmt::format("  {:<13}{} opened\n", "connections", group_thousands(t.connections_opened));
+  out += fmt::format("  {:<13}{} established of {} attempted\n", "connections",
+                     group_thousands(t.connections_established),
+                     group_thousands(t.connections_opened));
+  if (!run.scenario && t.connections_opened < run.connections) {
+    out += fmt::format(
+        "  {:<13}only {} of the {} connections asked for were attempted before the run "
+        "ended\n",
+        "", group_thousands(t.connections_opened), group_thousands(run.connections));
+  }
+  if (t.in_flight) {
+    out += fmt::format(
+        "  {:<13}{} requests were still waiting for a response when the run ended (neither "
+        "results nor errors)\n",
+        "in flight", group_thousands(t.in_flight));
+  }
   if (run.rate > 0) {
     double late_pct = t.scheduled ? 100.0 * t.started_late / t.scheduled : 0;
     out += fmt::format(
@@ -165,6 +217,15 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
           " could not keep up;\n                latency above is measured from when each was "
           "due)\n";
     }
+  }
+  if (measured_nothing(t) && !result.interrupted) {
+    out += fmt::format(
+        "\n  NO RESULTS: {} in {:.1f}s ({} of {} connections established); nothing was "
+        "measured.\n",
+        run.http_steps ? "not one request got a complete response"
+                       : "not one socket step succeeded",
+        result.duration_s, group_thousands(t.connections_established),
+        group_thousands(t.connections_opened));
   }
   for (const std::string& failure : result.worker_failures) {
     out += fmt::format("\n  WARNING: {}\n", text::printable(failure));
@@ -207,6 +268,12 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
   }
   j["errors"] = errors;
   j["error_total"] = t.errors;
+  metrics::Failures failures = t.failures();
+  j["transport_errors"] = failures.transport_errors;
+  j["http_failures"] = failures.http_failures;
+  j["failed"] = failures.failed;
+  j["attempts"] = failures.attempts;
+  j["error_rate"] = failures.rate();
   nlohmann::json status = nlohmann::json::object();
   for (const auto& [code, count] : t.status_counts)
     status[std::to_string(code)] = count;
@@ -223,6 +290,10 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
   j["bytes_sent"] = t.bytes_sent;
   j["bytes_received"] = t.bytes_received;
   j["connections_opened"] = t.connections_opened;
+  j["connections_attempted"] = t.connections_opened;
+  j["connections_established"] = t.connections_established;
+  j["in_flight"] = t.in_flight;
+  j["measured_nothing"] = measured_nothing(t);
   if (run.rate > 0) {
     j["schedule"] = {{"scheduled", t.scheduled},
                      {"started_late", t.started_late},
@@ -252,6 +323,7 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
                             {"requests", s.requests},
                             {"rps", static_cast<double>(s.requests) / length},
                             {"errors", s.errors},
+                            {"http_failures", s.http_failures()},
                             {"error_causes", causes},
                             {"p50_ms", ms(l.value_at(0.5))},
                             {"p90_ms", ms(l.value_at(0.9))},
@@ -261,7 +333,9 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
                             {"bytes_sent", s.bytes_sent},
                             {"bytes_received", s.bytes_received},
                             {"connections_opened", s.connections_opened},
+                            {"connections_established", s.connections_established},
                             {"vus", s.vus},
+                            {"peak_vus", s.peak_vus},
                             {"dropped_iterations", s.dropped_iterations},
                             {"checks_passed", checks_passed},
                             {"checks_failed", checks_failed}};

@@ -23,7 +23,12 @@ struct RunDescription {
   bool scenario = false;  // a scenario file: VUs instead of connections, no single method
   // --percentiles: shown in the text and in the JSON's "percentiles_ms", ascending.
   std::vector<double> percentiles = {50, 90, 95, 99, 99.9};
+  bool http_steps = true;  // false for a scenario whose flows only have socket steps
 };
+
+// Not one complete response and not one successful socket step: the run
+// measured nothing (exit code 6), however it looked from the outside.
+bool measured_nothing(const metrics::Snapshot& total);
 
 std::string format_summary(const RunDescription& run, const cluster::RunResult& result);
 // For scenario runs each `timeline` entry also carries "steps" as an array
@@ -35,7 +40,7 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
 // points per "nine" in between (log-spaced in 1 / (1 - q), like HdrHistogram
 // plots). Empty when `h` holds no values.
 nlohmann::json percentile_curve_json(const metrics::Histogram& h);
-// Most VUs alive in any one second (all workers together).
+// Most VUs alive at once in any one second (all workers together).
 uint64_t peak_vus(const cluster::RunResult& result);
 // "1,234,567"
 std::string group_thousands(uint64_t n);

@@ -41,6 +41,13 @@ std::string describe_exit(int status) {
   return "ended abnormally";
 }
 
+uint64_t peak_total(const std::map<uint64_t, metrics::Snapshot>& seconds) {
+  uint64_t peak = 0;
+  for (const auto& [index, second] : seconds)
+    peak = std::max(peak, second.peak_vus);
+  return peak;
+}
+
 }  // namespace
 
 std::vector<engine::RunPlan> split_plan(const engine::RunPlan& plan, uint32_t workers) {
@@ -118,8 +125,13 @@ RunResult run_local(const engine::RunPlan& plan, uint32_t workers, ProgressSink*
       static_cast<int64_t>(std::max<uint64_t>(plan.timeout_ms, plan.connect_timeout_ms)) *
           net::kNsPerMs +
       5 * net::kNsPerSec;
-  int64_t deadline_ns =
-      start_ns + static_cast<int64_t>(plan.duration_ms) * net::kNsPerMs + grace_ns;
+  int64_t planned_end_ns = start_ns + static_cast<int64_t>(plan.duration_ms) * net::kNsPerMs;
+  int64_t deadline_ns = planned_end_ns + grace_ns;
+  // Workers end on their own clock, which starts when each gets its plan; a
+  // worker started late (dozens of them on a few cores) is told to stop shortly
+  // after the run's end, so the duration holds for the run as a whole.
+  int64_t stop_at_ns = planned_end_ns + 250 * net::kNsPerMs;
+  bool stop_sent = false;
   int signals_seen = 0;
 
   std::map<uint64_t, uint32_t> reports;  // interval -> number of workers that sent it
@@ -154,7 +166,10 @@ RunResult run_local(const engine::RunPlan& plan, uint32_t workers, ProgressSink*
       owners.push_back(&h);
     }
     if (signal_fd >= 0) fds.push_back({signal_fd, POLLIN, 0});
-    int n = poll(fds.data(), fds.size(), 200);
+    int64_t wake_ns = stop_sent ? deadline_ns : stop_at_ns;
+    int timeout_ms = static_cast<int>(
+        std::clamp<int64_t>((wake_ns - net::now_ns()) / net::kNsPerMs + 1, 0, 200));
+    int n = poll(fds.data(), fds.size(), timeout_ms);
     if (n < 0 && errno != EINTR) break;
 
     if (signal_fd >= 0 && (fds.back().revents & POLLIN)) {
@@ -188,8 +203,11 @@ RunResult run_local(const engine::RunPlan& plan, uint32_t workers, ProgressSink*
             continue;
           }
           result.total.merge(snapshot);
-          result.seconds[snapshot.interval_index].merge(snapshot);
-          result.seconds[snapshot.interval_index].interval_index = snapshot.interval_index;
+          metrics::Snapshot& second = result.seconds[snapshot.interval_index];
+          second.merge(snapshot);
+          second.interval_index = snapshot.interval_index;
+          // Peaks add across workers within a second, but not across seconds.
+          result.total.peak_vus = peak_total(result.seconds);
           ++reports[snapshot.interval_index];
           h.last_interval = snapshot.interval_index;
         } else if (type == MessageType::kDone) {
@@ -213,7 +231,14 @@ RunResult run_local(const engine::RunPlan& plan, uint32_t workers, ProgressSink*
     }
     emit_progress(false);
 
-    if (net::now_ns() > deadline_ns) {
+    int64_t now = net::now_ns();
+    if (!stop_sent && now >= stop_at_ns) {
+      stop_sent = true;
+      for (auto& h : handles) {
+        if (!h.gone) h.channel->send(MessageType::kStop, {});
+      }
+    }
+    if (now > deadline_ns) {
       for (auto& h : handles) {
         if (h.gone) continue;
         h.failure = fmt::format("worker {} did not finish in time and was killed", h.index);

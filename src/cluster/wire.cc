@@ -300,6 +300,8 @@ std::string encode_snapshot(const metrics::Snapshot& s) {
   e.put_varint(s.bytes_sent);
   e.put_varint(s.bytes_received);
   e.put_varint(s.connections_opened);
+  e.put_varint(s.connections_established);
+  e.put_varint(s.in_flight);
   e.put_varint(s.scheduled);
   e.put_varint(s.started_late);
   e.put_varint(s.not_started);
@@ -329,6 +331,7 @@ std::string encode_snapshot(const metrics::Snapshot& s) {
   }
   e.put_varint(s.dropped_iterations);
   e.put_varint(s.vus);
+  e.put_varint(s.peak_vus);
   // Socket section: absent (0) in runs without WebSocket/TCP steps.
   e.put_varint(s.sockets ? 1 : 0);
   if (s.sockets) {
@@ -448,7 +451,8 @@ bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
   }
 
   if (!d.read_varint(&s.bytes_sent) || !d.read_varint(&s.bytes_received) ||
-      !d.read_varint(&s.connections_opened) || !d.read_varint(&s.scheduled) ||
+      !d.read_varint(&s.connections_opened) || !d.read_varint(&s.connections_established) ||
+      !d.read_varint(&s.in_flight) || !d.read_varint(&s.scheduled) ||
       !d.read_varint(&s.started_late) || !d.read_varint(&s.not_started) ||
       !d.read_varint(&s.max_schedule_lag_us) || !decode_histogram(&d, &s.latency)) {
     return false;
@@ -486,7 +490,7 @@ bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
   }
   uint64_t has_sockets = 0;
   if (!d.read_varint(&s.dropped_iterations) || !d.read_varint(&s.vus) ||
-      !d.read_varint(&has_sockets) || has_sockets > 1) {
+      !d.read_varint(&s.peak_vus) || !d.read_varint(&has_sockets) || has_sockets > 1) {
     return false;
   }
   if (has_sockets == 1 && !decode_socket_stats(&d, &s.sockets.emplace())) return false;

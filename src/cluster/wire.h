@@ -22,7 +22,8 @@
 namespace millstone::cluster {
 
 // Bumped on any incompatible change; exchanged in kHello. 2: the TLS error
-// causes lengthened the snapshot's list of error counts.
+// causes lengthened the snapshot's list of error counts; snapshots carry
+// connections established, requests in flight and peak VUs.
 inline constexpr uint32_t kProtocolVersion = 2;
 // Largest payload accepted or produced; bounds what a bad peer can make us buffer.
 inline constexpr size_t kMaxPayloadSize = size_t{16} << 20;

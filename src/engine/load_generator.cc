@@ -15,6 +15,11 @@ namespace {
 constexpr size_t kReadBufferBytes = 64 * 1024;
 constexpr int64_t kMaxReconnectBackoffNs = 1 * net::kNsPerSec;
 constexpr int64_t kFirstReconnectBackoffNs = 10 * net::kNsPerMs;
+// Connections opened per turn of the event loop. Opening tens of thousands in
+// one go kept a worker from its timers for seconds (and from the end of the
+// run); between batches the loop serves I/O and timers, so the run ends on time
+// however many connections are still to open.
+constexpr uint32_t kConnectBatch = 256;
 }  // namespace
 
 LoadGenerator::Slot::Slot(net::EventLoop& loop, LoadGenerator& owner, http::ClientContext& context,
@@ -30,7 +35,8 @@ LoadGenerator::LoadGenerator(net::EventLoop& loop, const RunPlan& plan, Snapshot
       second_timer_(loop, [this] { on_second(); }),
       end_timer_(loop, [this] { stop(); }),
       sweep_timer_(loop, [this] { on_sweep(); }),
-      pace_timer_(loop, [this] { on_pace(); }) {}
+      pace_timer_(loop, [this] { on_pace(); }),
+      open_timer_(loop, [this] { open_next_connections(); }) {}
 
 LoadGenerator::~LoadGenerator() = default;
 
@@ -64,10 +70,18 @@ bool LoadGenerator::start(std::string* error) {
   for (uint32_t i = 0; i < plan_.connections; ++i) {
     slots_.push_back(std::make_unique<Slot>(loop_, *this, context_, i));
   }
-  for (auto& slot : slots_)
-    slot->connection.connect(start_ns_);
+  open_next_connections();
   if (open_model()) pace_timer_.arm_at(start_ns_);
   return true;
+}
+
+void LoadGenerator::open_next_connections() {
+  if (!running_) return;
+  int64_t now = net::now_ns();
+  uint32_t end = std::min<uint32_t>(opened_slots_ + kConnectBatch, plan_.connections);
+  for (; opened_slots_ < end; ++opened_slots_)
+    slots_[opened_slots_]->connection.connect(now);
+  if (opened_slots_ < plan_.connections) open_timer_.arm_at(now);
 }
 
 void LoadGenerator::stop() {
@@ -90,16 +104,22 @@ void LoadGenerator::stop() {
     }
   }
   for (auto& slot : slots_) {
-    slot->reconnect.cancel();
-    slot->connection.close();
+    if (slot->connection.busy()) ++current_.in_flight;
   }
   second_timer_.cancel();
   end_timer_.cancel();
   sweep_timer_.cancel();
   pace_timer_.cancel();
+  open_timer_.cancel();
   current_.interval_index = interval_index_;
+  // The result goes out before the connections close: closing tens of
+  // thousands of sockets takes a while, and the run has ended.
   sink_(current_, true);
   current_.clear();
+  for (auto& slot : slots_) {
+    slot->reconnect.cancel();
+    slot->connection.close();
+  }
 }
 
 void LoadGenerator::on_second() {

@@ -52,6 +52,7 @@ class LoadGenerator final : public Workload, public http::ClientListener {
   int64_t due_time(uint64_t k) const;
   void on_second();
   void on_sweep();
+  void open_next_connections();
 
   net::EventLoop& loop_;
   RunPlan plan_;
@@ -65,6 +66,8 @@ class LoadGenerator final : public Workload, public http::ClientListener {
   net::Timer end_timer_;
   net::Timer sweep_timer_;
   net::Timer pace_timer_;
+  net::Timer open_timer_;  // opens connections a batch per loop turn
+  uint32_t opened_slots_ = 0;
   int64_t start_ns_ = 0;
   int64_t end_ns_ = 0;
   uint64_t next_due_index_ = 0;

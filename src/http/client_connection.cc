@@ -168,6 +168,7 @@ void ClientConnection::on_connect_ready() {
     listener_.on_failure(*this, connect_error_cause(err), false);
     return;
   }
+  ++context_.stats->connections_established;
   state_ = State::kIdle;
   listener_.on_connected(*this);
 }

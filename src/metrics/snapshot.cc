@@ -127,6 +127,8 @@ void Snapshot::merge(const Snapshot& other) {
   bytes_sent += other.bytes_sent;
   bytes_received += other.bytes_received;
   connections_opened += other.connections_opened;
+  connections_established += other.connections_established;
+  in_flight += other.in_flight;
   scheduled += other.scheduled;
   started_late += other.started_late;
   not_started += other.not_started;
@@ -145,10 +147,35 @@ void Snapshot::merge(const Snapshot& other) {
   }
   dropped_iterations += other.dropped_iterations;
   vus += other.vus;
+  peak_vus += other.peak_vus;
   if (other.sockets) {
     if (!sockets) sockets.emplace();
     sockets->merge(*other.sockets);
   }
+}
+
+uint64_t Snapshot::http_failures() const {
+  uint64_t n = 0;
+  for (auto it = status_counts.lower_bound(400); it != status_counts.end(); ++it)
+    n += it->second;
+  return n;
+}
+
+Failures Snapshot::failures() const {
+  Failures f;
+  f.http_failures = http_failures();
+  if (steps.empty()) {
+    f.transport_errors = errors;
+    f.attempts = requests + errors;
+    f.failed = errors + f.http_failures;
+    return f;
+  }
+  for (const StepStats& step : steps) {
+    f.attempts += step.requests + step.errors;
+    f.transport_errors += step.errors;
+    f.failed += step.failed;
+  }
+  return f;
 }
 
 void StepStats::merge(const StepStats& other) {
@@ -187,6 +214,8 @@ void Snapshot::clear() {
   bytes_sent = 0;
   bytes_received = 0;
   connections_opened = 0;
+  connections_established = 0;
+  in_flight = 0;
   scheduled = 0;
   started_late = 0;
   not_started = 0;
@@ -205,6 +234,7 @@ void Snapshot::clear() {
     flow = FlowStats{};
   dropped_iterations = 0;
   vus = 0;
+  peak_vus = 0;
   if (sockets) sockets->clear();  // kept: the same run reports sockets every second
 }
 

@@ -115,6 +115,23 @@ struct SocketStats {
   friend bool operator==(const SocketStats&, const SocketStats&) = default;
 };
 
+// The run's one definition of failure (docs/summary-json.md, "Errors"): a
+// transport error is a request with no complete response (refused, reset,
+// timed out, malformed...); an HTTP failure is a complete response with a
+// status of 400 or more; `failed` is both together, plus socket steps that
+// failed without a transport error (unmatched: fail, a failed extraction).
+// The error rate is failed / attempts, attempts being complete responses plus
+// transport errors. Failed checks are not in it: they have their own rate.
+struct Failures {
+  uint64_t attempts = 0;
+  uint64_t transport_errors = 0;
+  uint64_t http_failures = 0;
+  uint64_t failed = 0;
+  double rate() const {
+    return attempts ? static_cast<double>(failed) / static_cast<double>(attempts) : 0;
+  }
+};
+
 struct Snapshot {
   uint64_t interval_index = 0;  // seconds since the worker started (0-based)
   uint64_t requests = 0;        // complete responses (any status)
@@ -123,7 +140,11 @@ struct Snapshot {
   std::map<uint16_t, uint64_t> status_counts;
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
-  uint64_t connections_opened = 0;
+  uint64_t connections_opened = 0;       // connection attempts (socket created, connect started)
+  uint64_t connections_established = 0;  // attempts whose TCP connect succeeded
+  // Requests sent whose response had not completed when the run (or a
+  // scenario's graceful stop) ended: neither results nor errors, but counted.
+  uint64_t in_flight = 0;
   // Open model only.
   uint64_t scheduled = 0;            // requests whose intended start fell in this interval
   uint64_t started_late = 0;         // sent >= 1 ms after their intended start
@@ -136,6 +157,10 @@ struct Snapshot {
   std::vector<FlowStats> flows;
   uint64_t dropped_iterations = 0;  // arrival-rate executors: due, but every VU was busy
   uint64_t vus = 0;                 // VUs alive at the end of the interval; adds across workers
+  // Most VUs alive at once during the interval. Adds across workers (their
+  // peaks may not coincide, so the sum is an upper bound); over a run, the
+  // peak is the largest interval's value, not a sum (the coordinator keeps that).
+  uint64_t peak_vus = 0;
   // Only in scenario runs with socket steps: four histograms are not free.
   std::optional<SocketStats> sockets;
 
@@ -149,6 +174,10 @@ struct Snapshot {
   // is a quantity that adds up.
   void merge(const Snapshot& other);
   void clear();
+  // HTTP responses with a status of 400 or more.
+  uint64_t http_failures() const;
+  // Scenario runs count per step (socket steps included); URL runs the totals.
+  Failures failures() const;
 
   friend bool operator==(const Snapshot&, const Snapshot&) = default;
 };

@@ -445,12 +445,16 @@ std::string render_exposition(const ExporterLabels& labels, const metrics::Snaps
   }
 
   w.family("millstone_request_errors_total", "counter",
-           "Requests that ended without a complete response, by cause.");
+           "Transport errors: requests that ended without a complete response, by cause.");
   for (size_t i = 0; i < metrics::kErrorCauseCount; ++i) {
     w.sample("millstone_request_errors_total",
              {{"cause", metrics::error_cause_name(static_cast<metrics::ErrorCause>(i))}},
              total.error_counts[i]);
   }
+
+  w.family("millstone_http_failures_total", "counter",
+           "HTTP failures: complete responses with a status of 400 or more.");
+  w.sample("millstone_http_failures_total", {}, total.http_failures());
 
   w.family("millstone_responses_total", "counter", "Complete responses by HTTP status code.");
   for (const auto& [status, count] : total.status_counts) {
@@ -511,8 +515,11 @@ std::string render_exposition(const ExporterLabels& labels, const metrics::Snaps
   w.family("millstone_bytes_received_total", "counter", "Bytes received, headers included.");
   w.sample("millstone_bytes_received_total", {}, total.bytes_received);
   w.family("millstone_connections_opened_total", "counter",
-           "Connections opened, reconnections included.");
+           "Connection attempts, reconnections included.");
   w.sample("millstone_connections_opened_total", {}, total.connections_opened);
+  w.family("millstone_connections_established_total", "counter",
+           "Connection attempts whose TCP connect succeeded.");
+  w.sample("millstone_connections_established_total", {}, total.connections_established);
   if (total.sockets) write_socket_families(w, *total.sockets, sockets_open);
   return w.take();
 }

@@ -75,4 +75,89 @@ std::string make_run_id(int64_t started_unix_ms) {
   return fmt::format("{}-{:04x}", stamp, random() & 0xffff);
 }
 
+namespace {
+
+uint64_t count_of(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() && it->get<double>() > 0
+             ? static_cast<uint64_t>(it->get<double>())
+             : 0;
+}
+
+// "error rate 4.50% (45 HTTP failures, 0 transport errors)": the summary's
+// one definition of errors (docs/summary-json.md).
+std::string error_rate_text(const nlohmann::json& s) {
+  auto rate = s.find("error_rate");
+  if (rate == s.end() || !rate->is_number()) {
+    return fmt::format("{} transport errors", count_of(s, "error_total"));
+  }
+  return fmt::format("error rate {:.2f}% ({} HTTP failures, {} transport errors)",
+                     100 * rate->get<double>(), count_of(s, "http_failures"),
+                     count_of(s, "error_total"));
+}
+
+}  // namespace
+
+RunVerdict run_verdict(const RunRecord& record) {
+  const nlohmann::json& s = record.summary.is_object() ? record.summary : nlohmann::json::object();
+  size_t thresholds = 0;
+  size_t failed = 0;
+  std::string first_failed;
+  if (auto t = s.find("thresholds"); t != s.end() && t->is_array()) {
+    for (const nlohmann::json& one : *t) {
+      ++thresholds;
+      if (!one.is_object() || one.value("passed", true)) continue;
+      if (failed++ == 0) {
+        first_failed = fmt::format("{} (observed {})", one.value("threshold", std::string("?")),
+                                   one.value("observed", std::string("?")));
+      }
+    }
+  }
+  RunVerdict v;
+  switch (record.exit_code) {
+    case 0:
+      v.good = true;
+      if (thresholds) {
+        v.word = "PASSED";
+        v.judged =
+            fmt::format("{} of {} thresholds held; {}", thresholds, thresholds, error_rate_text(s));
+      } else {
+        v.word = "COMPLETED";
+        v.judged = fmt::format("no thresholds, so nothing was judged; {}", error_rate_text(s));
+      }
+      return v;
+    case 99:
+      v.word = "FAILED";
+      v.judged = fmt::format("{} of {} thresholds failed, first {}; {}", failed, thresholds,
+                             first_failed, error_rate_text(s));
+      return v;
+    case 6:
+      v.word = "FAILED";
+      v.judged = fmt::format(
+          "nothing was measured: no request got a complete response ({} of {} connections "
+          "established)",
+          count_of(s, "connections_established"), count_of(s, "connections_attempted"));
+      return v;
+    case 5: {
+      v.word = "INCOMPLETE";
+      std::string why = "a worker died or hung";
+      if (auto f = s.find("worker_failures");
+          f != s.end() && f->is_array() && !f->empty() && f->front().is_string()) {
+        why = f->front().get<std::string>();
+      }
+      v.judged = fmt::format("{}; {}", why, error_rate_text(s));
+      return v;
+    }
+    case 130:
+      v.word = "INTERRUPTED";
+      v.judged = fmt::format("stopped by a signal; {}", error_rate_text(s));
+      return v;
+    default:
+      v.word = "FAILED";
+      v.judged = fmt::format("exit code {} (docs/exit-codes.md); {}", record.exit_code,
+                             error_rate_text(s));
+      return v;
+  }
+}
+
 }  // namespace millstone::results

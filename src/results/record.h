@@ -46,6 +46,15 @@ struct RunRecord {
   bool passed() const { return exit_code == 0; }
 };
 
+// What a run's badge says, and what it was judged on: a run without
+// thresholds is COMPLETED, not PASSED, since nothing judged its numbers.
+struct RunVerdict {
+  std::string word;    // PASSED, COMPLETED, FAILED, INCOMPLETE, INTERRUPTED
+  std::string judged;  // one sentence: what the word rests on, with the error rate
+  bool good = false;   // PASSED or COMPLETED (exit code 0)
+};
+RunVerdict run_verdict(const RunRecord& record);
+
 // "20261123-032041-4f2a": UTC time of `started_unix_ms` and 4 random hex digits.
 std::string make_run_id(int64_t started_unix_ms);
 

@@ -75,10 +75,16 @@ std::string inline_script(std::string_view js) {
 }
 
 nlohmann::json run_data(const RunRecord& record) {
-  return {{"id", record.id},           {"name", record.name},
-          {"key", record.key},         {"exit_code", record.exit_code},
-          {"passed", record.passed()}, {"environment", to_json(record.env)},
-          {"config", record.config},   {"summary", record.summary}};
+  RunVerdict v = run_verdict(record);
+  return {{"id", record.id},
+          {"name", record.name},
+          {"key", record.key},
+          {"exit_code", record.exit_code},
+          {"passed", record.passed()},
+          {"verdict", {{"word", v.word}, {"judged", v.judged}, {"good", v.good}}},
+          {"environment", to_json(record.env)},
+          {"config", record.config},
+          {"summary", record.summary}};
 }
 
 // Fills the page template in one pass: values are never searched for
@@ -135,8 +141,7 @@ void write_file(const std::string& html, const std::string& path) {
 }  // namespace
 
 std::string html_report(const RunRecord& record) {
-  std::string title =
-      fmt::format("{} {} - millstone", record.passed() ? "PASSED" : "FAILED", record.name);
+  std::string title = fmt::format("{} {} - millstone", run_verdict(record).word, record.name);
   return fill_template(title, run_data(record), "");
 }
 

@@ -107,7 +107,9 @@ nlohmann::json mrkdwn(std::string s, size_t max) {
 nlohmann::json webhook_payload(const RunRecord& record) {
   const nlohmann::json& s = record.summary;
   const bool passed = record.passed();
-  const std::string verdict = passed ? "PASSED" : "FAILED";
+  // The report's word for a run that ended well (PASSED only when thresholds
+  // judged it, COMPLETED otherwise); FAILED with the reason otherwise.
+  const std::string verdict = passed ? run_verdict(record).word : "FAILED";
   const std::string icon = passed ? "✅" : "❌";
   const std::string scenario = text(s, "scenario");
   const std::string name = scenario.empty() ? record.name : scenario;
@@ -117,7 +119,12 @@ nlohmann::json webhook_payload(const RunRecord& record) {
   const double p50 = number(s, {"latency_ms", "p50"});
   const double p99 = number(s, {"latency_ms", "p99"});
   const uint64_t attempts = requests + errors;
-  const double error_pct = attempts ? 100.0 * static_cast<double>(errors) / attempts : 0.0;
+  // The summary's error rate (HTTP failures and transport errors); older
+  // summaries have only transport errors.
+  const nlohmann::json* rate = find(s, {"error_rate"});
+  const double error_pct = rate && rate->is_number() ? 100.0 * rate->get<double>()
+                           : attempts ? 100.0 * static_cast<double>(errors) / attempts
+                                      : 0.0;
 
   std::string line =
       fmt::format("{} {}{}: {} — {:.1f} rps, p99 {}, errors {:.2f}% (run {})", icon, verdict,

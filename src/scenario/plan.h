@@ -191,7 +191,7 @@ struct Threshold {
   std::string location;  // "shop.yaml:42:7"
   enum class Metric {
     kLatency,        // percentile or statistic of request latency
-    kErrorRate,      // failed requests / requests (transport errors + failed checks? see docs)
+    kErrorRate,      // metrics::Failures::rate(): failed / attempts (docs/scenarios.md)
     kCheckPassRate,  // passed checks / evaluated checks
     kRequests,       // count
     kRps,            // requests per second

@@ -76,16 +76,10 @@ std::vector<ThresholdOutcome> evaluate_thresholds(const Plan& plan, const metric
         } else if (!t.step.empty()) {
           attempts = 0;
         } else {
-          for (const metrics::StepStats& s : total.steps) {
-            failed += s.failed;
-            attempts += s.requests + s.errors;
-          }
-          if (total.steps.empty()) {  // quick mode: no steps, use the totals
-            for (const auto& [code, n] : total.status_counts)
-              failed += code >= 400 ? n : 0;
-            failed += total.errors;
-            attempts = total.requests + total.errors;
-          }
+          // The summary's error rate, by the same definition.
+          metrics::Failures f = total.failures();
+          failed = f.failed;
+          attempts = f.attempts;
         }
         o.has_data = attempts > 0;
         o.observed = attempts ? static_cast<double>(failed) / static_cast<double>(attempts) : 0;

@@ -191,6 +191,7 @@ VirtualUser* ScenarioWorkload::new_vu(RunState& run) {
     vu->retired = false;
     vu->stop_after_iteration = false;
     ++run.alive;
+    note_alive();
     return vu;
   }
   uint32_t index = static_cast<uint32_t>(vus_.size());
@@ -206,8 +207,20 @@ VirtualUser* ScenarioWorkload::new_vu(RunState& run) {
   raw->flow = pick_flow(run, raw->id - 1);
   run.members.push_back(raw);
   ++run.alive;
+  note_alive();
   vus_.push_back(std::move(vu));
   return raw;
+}
+
+uint64_t ScenarioWorkload::alive_vus() const {
+  uint64_t alive = 0;
+  for (const auto& run : runs_)
+    alive += run->alive;
+  return alive;
+}
+
+void ScenarioWorkload::note_alive() {
+  current_.peak_vus = std::max(current_.peak_vus, alive_vus());
 }
 
 bool ScenarioWorkload::take_data_rows(VirtualUser& vu) {
@@ -638,6 +651,7 @@ void ScenarioWorkload::retire(VirtualUser& vu) {
   vu.retired = true;
   if (vu.stop_after_iteration) --vu.run->stopping;
   vu.timer.cancel();
+  if (vu.connection.busy()) ++current_.in_flight;  // cut off at a scenario's hard end
   vu.connection.close();
   if (vu.socket) end_socket(vu, metrics::DisconnectCause::kLocalClose);
   vu.waiting_connect = false;
@@ -823,12 +837,11 @@ void ScenarioWorkload::check_finished() {
 
 void ScenarioWorkload::on_second() {
   current_.interval_index = interval_index_++;
-  current_.vus = 0;
-  for (const auto& run : runs_)
-    current_.vus += run->alive;
+  current_.vus = alive_vus();
   if (current_.sockets) current_.sockets->open = open_sockets_;
   sink_(current_, false);
   current_.clear();
+  current_.peak_vus = alive_vus();  // those alive now count in the next interval too
   second_timer_.arm_at(start_ns_ + static_cast<int64_t>(interval_index_ + 1) * net::kNsPerSec);
 }
 
@@ -852,6 +865,7 @@ void ScenarioWorkload::stop() {
   running_ = false;
   finished_ = true;
   for (auto& vu : vus_) {
+    if (vu->connection.busy()) ++current_.in_flight;
     vu->timer.cancel();
     vu->connection.close();
     if (vu->socket) end_socket(*vu, metrics::DisconnectCause::kLocalClose);

@@ -70,6 +70,8 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
   };
 
   VirtualUser* new_vu(RunState& run);
+  uint64_t alive_vus() const;
+  void note_alive();  // keeps the interval's peak of alive VUs
   uint32_t pick_flow(const RunState& run, uint64_t sequence) const;
   void start_iteration(VirtualUser& vu, int64_t intended_ns);
   void execute(VirtualUser& vu);

@@ -88,5 +88,21 @@ scenarios:
   EXPECT_EQ(peak_connections(*plan), 70u);
 }
 
+TEST(WorkerCount, TheOpenFileLimitSharesConnectionsOutOverProcesses) {
+  EXPECT_EQ(workers_for_descriptors(1, 20'000), 1u);
+  EXPECT_EQ(workers_for_descriptors(19'968, 20'000), 1u);
+  EXPECT_EQ(workers_for_descriptors(19'969, 20'000), 2u);
+  EXPECT_EQ(workers_for_descriptors(1'000'000, 20'000), 51u);
+}
+
+TEST(WorkerCount, MoreProcessesThanCoresIsSaidBeforeTheRun) {
+  EXPECT_FALSE(worker_count_warning(30'000, 20'000, 2));
+  auto warning = worker_count_warning(1'000'000, 20'000, 2);
+  ASSERT_TRUE(warning);
+  EXPECT_NE(warning->find("51 worker processes on 2 cores"), std::string::npos) << *warning;
+  EXPECT_NE(warning->find("ulimit -Hn"), std::string::npos) << *warning;
+  EXPECT_NE(warning->find("ends on time"), std::string::npos) << *warning;
+}
+
 }  // namespace
 }  // namespace millstone::cli

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "cli/scenario_summary.h"
+#include "scenario/thresholds.h"
 
 namespace millstone::cli {
 namespace {
@@ -211,6 +212,124 @@ TEST(SummaryText, MachineLimitErrorsSayWhichLimitAndHowToRaiseIt) {
   EXPECT_NE(text.find("--source-address"), std::string::npos) << text;
   EXPECT_NE(text.find("fd_limit: 1"), std::string::npos) << text;
   EXPECT_NE(text.find("ulimit -Hn"), std::string::npos) << text;
+}
+
+// A URL run where 4.5% of responses are 500s: the text, the JSON and the
+// error_rate threshold give the same number under the same names.
+TEST(SummaryErrors, OneDefinitionInTextJsonAndThresholds) {
+  RunDescription run{"http://127.0.0.1:1/x", "GET", 10, 0, 2, 2000};
+  cluster::RunResult r;
+  r.duration_s = 2;
+  r.total.requests = 1000;
+  r.total.status_counts[200] = 955;
+  r.total.status_counts[500] = 45;
+  r.seconds[0] = r.total;
+  std::string text = format_summary(run, r);
+  EXPECT_EQ(text.find("errors       none"), std::string::npos) << text;
+  EXPECT_NE(text.find("4.50% of 1,000 attempts failed: 45 HTTP failures (status >= 400), 0 "
+                      "transport errors"),
+            std::string::npos)
+      << text;
+  auto j = summary_json(run, r);
+  EXPECT_EQ(j["http_failures"], 45);
+  EXPECT_EQ(j["transport_errors"], 0);
+  EXPECT_EQ(j["failed"], 45);
+  EXPECT_EQ(j["attempts"], 1000);
+  EXPECT_DOUBLE_EQ(j["error_rate"].get<double>(), 0.045);
+  EXPECT_EQ(j["timeline"][0]["http_failures"], 45);
+  scenario::Plan plan;
+  scenario::Threshold t;
+  t.metric = scenario::Threshold::Metric::kErrorRate;
+  t.op = scenario::Threshold::Op::kLt;
+  t.value = 0.01;
+  plan.thresholds.push_back(t);
+  auto outcomes = scenario::evaluate_thresholds(plan, r.total, r.duration_s);
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_DOUBLE_EQ(outcomes[0].observed, j["error_rate"].get<double>());
+  EXPECT_FALSE(outcomes[0].passed);
+}
+
+TEST(SummaryText, ConnectionsEstablishedOfAttemptedAndRequestsInFlight) {
+  RunDescription run{"http://127.0.0.1:1/x", "GET", 200'000, 0, 2, 1000};
+  cluster::RunResult r = sample_result();
+  r.total.connections_opened = 40'000;
+  r.total.connections_established = 128;
+  r.total.in_flight = 12;
+  std::string text = format_summary(run, r);
+  EXPECT_NE(text.find("128 established of 40,000 attempted"), std::string::npos) << text;
+  EXPECT_NE(text.find("only 40,000 of the 200,000 connections"), std::string::npos) << text;
+  EXPECT_NE(text.find("12 requests were still waiting"), std::string::npos) << text;
+  auto j = summary_json(run, r);
+  EXPECT_EQ(j["connections_attempted"], 40'000);
+  EXPECT_EQ(j["connections_established"], 128);
+  EXPECT_EQ(j["in_flight"], 12);
+  EXPECT_FALSE(j["measured_nothing"].get<bool>());
+}
+
+TEST(SummaryText, ARunWithNoResponseSaysNothingWasMeasured) {
+  RunDescription run{"http://127.0.0.1:1/x", "GET", 10, 0, 1, 1000};
+  cluster::RunResult r;
+  r.duration_s = 1;
+  r.total.connections_opened = 10;
+  r.total.connections_established = 10;
+  r.total.in_flight = 10;
+  EXPECT_TRUE(measured_nothing(r.total));
+  std::string text = format_summary(run, r);
+  EXPECT_NE(text.find("NO RESULTS"), std::string::npos) << text;
+  EXPECT_NE(text.find("errors       none: no request completed or failed"), std::string::npos)
+      << text;
+  EXPECT_TRUE(summary_json(run, r)["measured_nothing"].get<bool>());
+  // A socket-only scenario whose steps succeeded measured something.
+  r.total.steps.resize(1);
+  r.total.steps[0].requests = 3;
+  EXPECT_FALSE(measured_nothing(r.total));
+}
+
+TEST(SummaryJson, PeakVusIsTheMostAliveAtOnceNotAnEndOfSecondSample) {
+  RunDescription run{"shop.yaml", "", 0, 0, 1, 1000, true};
+  cluster::RunResult r;
+  r.duration_s = 0.8;
+  r.seconds[0].peak_vus = 5;  // all five finished before the second ended
+  r.seconds[0].vus = 0;
+  r.total.peak_vus = 5;
+  EXPECT_EQ(peak_vus(r), 5u);
+  auto j = summary_json(run, r);
+  EXPECT_EQ(j["peak_vus"], 5);
+  EXPECT_EQ(j["timeline"][0]["peak_vus"], 5);
+}
+
+TEST(ScenarioText, ACheckThatNeverRanSaysSoInsteadOfOkZeroOfZero) {
+  scenario::Plan plan;
+  plan.step_names = {"f/a"};
+  plan.check_names = {"f/a: status in [200]", "f/a: body contains ok"};
+  plan.flows.resize(1);
+  plan.flows[0].name = "f";
+  metrics::Snapshot total;
+  total.steps.resize(1);
+  total.checks.resize(2);
+  total.flows.resize(1);
+  total.checks[0].passed = 3;
+  std::string text = format_scenario_summary(plan, total, {});
+  EXPECT_NE(text.find("ok   f/a: status in [200]  3/3"), std::string::npos) << text;
+  EXPECT_NE(text.find("f/a: body contains ok  not run"), std::string::npos) << text;
+  EXPECT_EQ(text.find("0/0"), std::string::npos) << text;
+}
+
+TEST(SummaryText, ASocketOnlyScenarioOpensWithItsStepsNotZeroRequests) {
+  RunDescription run{"ws.yaml -> http://127.0.0.1:1", "", 0, 0, 1, 2000, true};
+  run.http_steps = false;
+  cluster::RunResult r;
+  r.duration_s = 2;
+  r.total.steps.resize(2);
+  r.total.steps[0].requests = 40;
+  r.total.steps[1].requests = 38;
+  r.total.steps[1].failed = 2;
+  r.total.steps[1].errors = 2;
+  std::string text = format_summary(run, r);
+  EXPECT_NE(text.find("steps        78 succeeded, 2 failed"), std::string::npos) << text;
+  EXPECT_EQ(text.find("requests"), std::string::npos) << text;
+  EXPECT_EQ(text.find("no complete responses"), std::string::npos) << text;
+  EXPECT_EQ(text.find("NO RESULTS"), std::string::npos) << text;
 }
 
 TEST(Format, ThousandsAndLatency) {

@@ -56,6 +56,9 @@ metrics::Snapshot sample_snapshot() {
   s.bytes_sent = uint64_t{1} << 40;
   s.bytes_received = UINT64_MAX;
   s.connections_opened = 64;
+  s.connections_established = 60;
+  s.in_flight = 7;
+  s.peak_vus = 33;
   s.scheduled = 5010;
   s.started_late = 12;
   s.not_started = 10;

@@ -127,5 +127,46 @@ TEST_F(LoadGeneratorTest, RefusedConnectionsAreCountedWithBackoff) {
   EXPECT_LT(refused, 100u) << "backoff keeps a dead target from being hammered";
 }
 
+TEST_F(LoadGeneratorTest, ConnectionsOpenInBatchesSoTheEndIsNotHeldUp) {
+  // Opening every connection inside start() kept a worker with 20,000 of them
+  // away from its end timer for seconds; the run must be able to end between
+  // batches, and then say how few were attempted.
+  RunPlan plan = plan_for("/slow");
+  plan.connections = 3000;
+  plan.duration_ms = 10'000;
+  net::EventLoop loop;
+  metrics::Snapshot final_snapshot;
+  LoadGenerator generator(loop, plan, [&](const metrics::Snapshot& s, bool final) {
+    if (final) final_snapshot = s;
+  });
+  std::string error;
+  ASSERT_TRUE(generator.start(&error)) << error;
+  generator.stop();
+  EXPECT_GT(final_snapshot.connections_opened, 0u);
+  EXPECT_LE(final_snapshot.connections_opened, 512u) << "start() opened the connections in one go";
+}
+
+TEST_F(LoadGeneratorTest, CountsEstablishedConnectionsAndRequestsInFlightAtTheEnd) {
+  RunPlan plan = plan_for("/slow");  // 300 ms per response: in flight at 150 ms
+  plan.connections = 3;
+  plan.duration_ms = 150;
+  Outcome o = run(plan);
+  EXPECT_EQ(o.total.connections_opened, 3u);
+  EXPECT_EQ(o.total.connections_established, 3u);
+  EXPECT_EQ(o.total.requests, 0u);
+  EXPECT_EQ(o.total.in_flight, 3u);
+}
+
+TEST_F(LoadGeneratorTest, RefusedConnectionsAreAttemptedButNotEstablished) {
+  RunPlan plan = plan_for("/fast");
+  plan.port = 1;
+  plan.connections = 2;
+  plan.duration_ms = 200;
+  Outcome o = run(plan);
+  EXPECT_GE(o.total.connections_opened, 2u);
+  EXPECT_EQ(o.total.connections_established, 0u);
+  EXPECT_EQ(o.total.in_flight, 0u);
+}
+
 }  // namespace
 }  // namespace millstone::engine

@@ -1,6 +1,6 @@
 // An address millstone listens on is its own: a second `millstone mock` (or
 // `run --metrics-listen`) on an address already held fails with "address
-// already in use" and exit 6, instead of saying "listening" while the kernel
+// already in use" and exit 7, instead of saying "listening" while the kernel
 // splits the connections between the two (SO_REUSEPORT). The mock's own
 // workers still share its sockets, and each gets connections.
 #include <arpa/inet.h>
@@ -22,7 +22,7 @@
 namespace millstone::testing {
 namespace {
 
-constexpr int kExitCannotListen = 6;
+constexpr int kExitCannotListen = 7;
 
 TEST(ListenExclusive, SecondMockOnTheSamePortSaysAddressInUse) {
   MockServer first("routes:\n  - path: /health\n", 2);

@@ -1,5 +1,6 @@
 // End-to-end: `millstone run` against `millstone mock` on loopback.
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -129,6 +130,89 @@ TEST(RunIntegration, ADeadWorkerIsReportedAndTheRunStillFinishes) {
   EXPECT_FALSE(j["complete"].get<bool>());
   EXPECT_EQ(j["worker_failures"].size(), 1u);
   EXPECT_GT(j["requests"].get<uint64_t>(), 0u);
+}
+
+// `-c 1000000` at an open-file limit of 20,000 forked 51 workers on 2 cores
+// that each opened 20,000 connections before looking at the clock: nothing was
+// printed, -d was ignored, and the coordinator killed them all. The same shape
+// at a fifth of the size: 200,000 connections at a limit of 4,096 (about 50
+// workers) to a listener that never answers. The bound on wall time is a hang
+// check, not a performance assertion.
+TEST(RunIntegration, ManyConnectionsOnFewDescriptorsEndOnTimeAndSayWhatHappened) {
+  int port = 0;
+  int listener = listen_loopback(&port);  // accepts nothing, answers nothing
+  ASSERT_GE(listener, 0);
+  std::string out = write_temp_file("", ".json");
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + "/";
+  auto started = std::chrono::steady_clock::now();
+  Process p({"run", url, "-c", "200000", "-d", "1s", "--timeout", "1s", "--connect-timeout", "1s",
+             "-q", "--no-history", "-o", out},
+            4096);
+  auto r = p.wait(90);
+  double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  close(listener);
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_LT(wall_s, 30.0) << r.out << r.err;
+  EXPECT_NE(r.err.find("worker processes on"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("did not finish"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(r.out.find("did not finish"), std::string::npos) << r.out;
+  // Nothing answered: that is an error exit, with the reason on stderr.
+  EXPECT_EQ(r.exit_code, 6) << r.out << r.err;
+  EXPECT_NE(r.err.find("no request succeeded"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("NO RESULTS"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("established of"), std::string::npos) << r.out;
+  auto j = read_json(out);
+  EXPECT_TRUE(j["complete"].get<bool>()) << j["worker_failures"].dump();
+  EXPECT_EQ(j["exit_code"], 6);
+  EXPECT_EQ(j["requests"], 0);
+  EXPECT_GT(j["connections_attempted"].get<uint64_t>(), 0u);
+  EXPECT_LE(j["connections_established"].get<uint64_t>(),
+            j["connections_attempted"].get<uint64_t>());
+  EXPECT_LE(j["duration_s"].get<double>(), 1.0);
+}
+
+// A target that accepts and reads but never answers: requests 0 used to look
+// like a quiet success (exit 0, "errors none").
+TEST(RunIntegration, ATargetThatNeverAnswersIsAnErrorExitNotASuccess) {
+  MockServer mock(R"(
+routes:
+  - path: /hang
+    body: "late\n"
+    latency: 30s
+)");
+  std::string out = write_temp_file("", ".json");
+  auto r = run_millstone({"run", mock.url("/hang"), "-c", "3", "-d", "1s", "-w", "1", "-q",
+                          "--no-history", "-o", out});
+  EXPECT_EQ(r.exit_code, 6) << r.out << r.err;
+  EXPECT_NE(r.out.find("3 established of 3 attempted"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("3 requests were still waiting"), std::string::npos) << r.out;
+  auto j = read_json(out);
+  EXPECT_EQ(j["in_flight"], 3);
+  EXPECT_EQ(j["connections_established"], 3);
+  EXPECT_TRUE(j["measured_nothing"].get<bool>());
+}
+
+// Every failure a response can carry is counted, under the same name in the
+// text, the JSON and the error_rate threshold.
+TEST(RunIntegration, HttpFailuresCountInTheErrorRate) {
+  MockServer mock(R"(
+routes:
+  - path: /broken
+    status: 500
+    body: "no\n"
+)");
+  std::string out = write_temp_file("", ".json");
+  auto r = run_millstone({"run", mock.url("/broken"), "-c", "2", "-d", "1s", "-w", "1", "-q",
+                          "--no-history", "-o", out});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("100.00% of"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("HTTP failures (status >= 400), 0 transport errors"), std::string::npos)
+      << r.out;
+  auto j = read_json(out);
+  uint64_t served = mock.stats()["routes"][0]["requests"].get<uint64_t>();
+  EXPECT_GT(served, 0u);
+  EXPECT_EQ(j["http_failures"], j["requests"]);
+  EXPECT_DOUBLE_EQ(j["error_rate"].get<double>(), 1.0);
 }
 
 }  // namespace

@@ -255,6 +255,35 @@ scenarios:
   EXPECT_EQ(j["flows"][0]["aborted"].get<uint64_t>(), 0u) << j["flows"].dump();
 }
 
+// VUs that all finish within the first second were sampled at its end:
+// peak_vus read 0. A check whose flow never ran said "ok 0/0".
+TEST(ScenarioIntegration, PeakVusAndChecksThatNeverRan) {
+  MockServer mock(kMock);
+  std::string path = write_temp_file(R"(
+name: short
+target: http://127.0.0.1:1
+flows:
+  used:
+    steps:
+      - {name: items, get: /api/items, check: {status: 200}}
+  unused:
+    steps:
+      - {name: never, get: /api/items, check: {status: 200}}
+scenarios:
+  quick: {executor: iterations, vus: 4, iterations: 4, max_duration: 5s, flows: [used]}
+)",
+                                     ".yaml");
+  std::string out = write_temp_file("", ".json");
+  auto r = run_millstone({"run", path, "--target", mock.url(""), "-w", "1", "-q", "-o", out}, 60);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto j = read_json(out);
+  EXPECT_EQ(j["requests"], 4);
+  EXPECT_EQ(j["peak_vus"], 4) << j["timeline"].dump();
+  EXPECT_NE(r.out.find("up to 4 VUs"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("unused/never: status in [200]  not run"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("0/0"), std::string::npos) << r.out;
+}
+
 TEST(ScenarioIntegration, ValidateReportsFileLineAndColumn) {
   std::string path = write_temp_file(
       "name: x\ntarget: http://127.0.0.1:1\nflows:\n  f:\n    steps:\n      - get: /a\n"

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -96,11 +97,15 @@ nlohmann::json read_json(const std::string& path) {
   return nlohmann::json::parse(read_file(path));
 }
 
-Process::Process(const std::vector<std::string>& args) {
+Process::Process(const std::vector<std::string>& args, uint64_t open_file_limit) {
   out_path_ = temp_path(".out");
   err_path_ = temp_path(".err");
   pid_ = fork();
   if (pid_ == 0) {
+    if (open_file_limit) {
+      rlimit limit{open_file_limit, open_file_limit};
+      if (setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(126);
+    }
     int out = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int err = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(out, 1);

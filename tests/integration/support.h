@@ -3,6 +3,7 @@
 // process is bounded: a test waits at most a given time, then kills it.
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,9 @@ ProcessResult run_millstone(const std::vector<std::string>& args, double timeout
 class Process {
  public:
   // Starts the millstone binary with args; stdout/stderr go to temporary files.
-  explicit Process(const std::vector<std::string>& args);
+  // A non-zero open_file_limit sets the child's RLIMIT_NOFILE (soft and hard),
+  // as on a machine whose limit is that low.
+  explicit Process(const std::vector<std::string>& args, uint64_t open_file_limit = 0);
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;

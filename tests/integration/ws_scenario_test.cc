@@ -91,6 +91,11 @@ thresholds:
   EXPECT_EQ(count(s["disconnects"], "protocol_error"), 0u);
   EXPECT_NE(run.result.out.find("sockets"), std::string::npos) << run.result.out;
   EXPECT_NE(run.result.out.find("delivery"), std::string::npos) << run.result.out;
+  // No HTTP step: the summary opens with the steps, not "requests 0".
+  EXPECT_NE(run.result.out.find(" succeeded, 0 failed (socket steps"), std::string::npos)
+      << run.result.out;
+  EXPECT_EQ(run.result.out.find("no complete responses"), std::string::npos) << run.result.out;
+  EXPECT_EQ(j["peak_vus"], 3) << "the most VUs alive at once";
 }
 
 TEST(WsScenario, ServerCloseIsCountedByCode) {
@@ -322,7 +327,10 @@ scenarios:
   main: {executor: iterations, vus: 1, iterations: 1, max_duration: 10s}
 )";
   RunOutcome run = run_scenario(yaml, server.port());
-  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  // Its only step failed: the run measured nothing (exit 6), and says why.
+  ASSERT_EQ(run.result.exit_code, 6) << run.result.out << run.result.err;
+  EXPECT_NE(run.result.out.find("not one socket step succeeded"), std::string::npos)
+      << run.result.out;
   EXPECT_EQ(count(run.json["errors"], "ws_handshake"), 1u) << run.json["errors"].dump();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server's last read
   EXPECT_EQ(server.bytes_after_answer(), 0u);

@@ -169,5 +169,52 @@ TEST(SnapshotTest, DisconnectCauseNamesAreStableAndUnique) {
   EXPECT_STREQ(disconnect_cause_name(DisconnectCause::kCount), "unknown");
 }
 
+TEST(SnapshotTest, MergeAddsConnectionsEstablishedInFlightAndPeaks) {
+  Snapshot a;
+  a.connections_opened = 10;
+  a.connections_established = 7;
+  a.in_flight = 2;
+  a.peak_vus = 5;
+  Snapshot b = a;
+  a.merge(b);
+  EXPECT_EQ(a.connections_established, 14u);
+  EXPECT_EQ(a.in_flight, 4u);
+  EXPECT_EQ(a.peak_vus, 10u) << "two workers' peaks of the same second add";
+  a.clear();
+  EXPECT_EQ(a, Snapshot{});
+}
+
+TEST(SnapshotTest, FailuresAreTransportErrorsPlusHttpFailuresOverAttempts) {
+  Snapshot s;
+  s.requests = 1000;
+  s.status_counts[200] = 955;
+  s.status_counts[404] = 5;
+  s.status_counts[500] = 40;
+  Failures f = s.failures();
+  EXPECT_EQ(f.http_failures, 45u);
+  EXPECT_EQ(f.transport_errors, 0u);
+  EXPECT_EQ(f.failed, 45u);
+  EXPECT_EQ(f.attempts, 1000u);
+  EXPECT_DOUBLE_EQ(f.rate(), 0.045);
+  s.add_error(ErrorCause::kTimeout, 10);
+  f = s.failures();
+  EXPECT_EQ(f.transport_errors, 10u);
+  EXPECT_EQ(f.attempts, 1010u);
+  EXPECT_EQ(f.failed, 55u);
+  // Scenario runs count per step, socket steps' own failures included.
+  s.steps.resize(2);
+  s.steps[0].requests = 1000;
+  s.steps[0].errors = 10;
+  s.steps[0].failed = 55;
+  s.steps[1].requests = 8;
+  s.steps[1].errors = 1;
+  s.steps[1].failed = 3;
+  f = s.failures();
+  EXPECT_EQ(f.attempts, 1019u);
+  EXPECT_EQ(f.transport_errors, 11u);
+  EXPECT_EQ(f.failed, 58u);
+  EXPECT_EQ(Snapshot{}.failures().rate(), 0.0);
+}
+
 }  // namespace
 }  // namespace millstone::metrics

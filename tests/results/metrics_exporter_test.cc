@@ -91,6 +91,7 @@ Snapshot scenario_total() {
   s.bytes_sent = 1234;
   s.bytes_received = 56789;
   s.connections_opened = 7;
+  s.connections_established = 5;
   s.vus = 10;
   return s;
 }
@@ -190,6 +191,8 @@ TEST(MetricsExposition, CountersFollowTheTotals) {
   EXPECT_EQ(value(s, "millstone_bytes_sent_total{" + r + "}"), 1234);
   EXPECT_EQ(value(s, "millstone_bytes_received_total{" + r + "}"), 56789);
   EXPECT_EQ(value(s, "millstone_connections_opened_total{" + r + "}"), 7);
+  EXPECT_EQ(value(s, "millstone_connections_established_total{" + r + "}"), 5);
+  EXPECT_EQ(value(s, "millstone_http_failures_total{" + r + "}"), 4);
   EXPECT_EQ(value(s, "millstone_run_elapsed_seconds{" + r + "}"), 3);
 }
 

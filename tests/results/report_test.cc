@@ -127,5 +127,51 @@ TEST(HtmlReport, WriteFailsWithTheFileName) {
   }
 }
 
+// A URL run where 4.5% of responses were 500s has no thresholds: its badge
+// must not say PASSED as if its numbers had been judged.
+TEST(Verdict, NamesWhatItJudged) {
+  RunRecord url;
+  url.name = "http://127.0.0.1:8080/";
+  url.exit_code = 0;
+  url.summary = {{"requests", 1000},
+                 {"error_total", 0},
+                 {"http_failures", 45},
+                 {"error_rate", 0.045},
+                 {"thresholds", nullptr}};
+  RunVerdict v = run_verdict(url);
+  EXPECT_EQ(v.word, "COMPLETED");
+  EXPECT_TRUE(v.good);
+  EXPECT_NE(v.judged.find("no thresholds"), std::string::npos) << v.judged;
+  EXPECT_NE(v.judged.find("error rate 4.50% (45 HTTP failures, 0 transport errors)"),
+            std::string::npos)
+      << v.judged;
+  EXPECT_NE(html_report(url).find("<title>COMPLETED http://127.0.0.1:8080/ - millstone</title>"),
+            std::string::npos);
+  auto data = nlohmann::json::parse(run_data_text(html_report(url)));
+  EXPECT_EQ(data["verdict"]["word"], "COMPLETED");
+
+  RunRecord scenario = url;
+  scenario.summary["thresholds"] = {{{"threshold", "error_rate < 5%"}, {"passed", true}},
+                                    {{"threshold", "latency.p99 < 1s"}, {"passed", true}}};
+  EXPECT_EQ(run_verdict(scenario).word, "PASSED");
+  EXPECT_NE(run_verdict(scenario).judged.find("2 of 2 thresholds held"), std::string::npos);
+
+  scenario.exit_code = 99;
+  scenario.summary["thresholds"][0] = {
+      {"threshold", "error_rate < 1%"}, {"passed", false}, {"observed", "4.500%"}};
+  v = run_verdict(scenario);
+  EXPECT_EQ(v.word, "FAILED");
+  EXPECT_NE(v.judged.find("1 of 2 thresholds failed, first error_rate < 1% (observed 4.500%)"),
+            std::string::npos)
+      << v.judged;
+
+  RunRecord silent = url;
+  silent.exit_code = 6;
+  silent.summary = {{"connections_attempted", 10}, {"connections_established", 10}};
+  v = run_verdict(silent);
+  EXPECT_EQ(v.word, "FAILED");
+  EXPECT_NE(v.judged.find("nothing was measured"), std::string::npos) << v.judged;
+}
+
 }  // namespace
 }  // namespace millstone::results

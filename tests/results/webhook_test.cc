@@ -62,11 +62,15 @@ TEST(WebhookPayload, PassedUrlRunSaysSoInOneLine) {
   nlohmann::json p = webhook_payload(url_record());
   std::string text = p["text"];
   EXPECT_EQ(text.find('\n'), std::string::npos) << text;
-  EXPECT_EQ(text.rfind("✅ PASSED", 0), 0u) << text;
+  EXPECT_EQ(text.rfind("✅ COMPLETED", 0), 0u) << text;  // no thresholds judged it
   EXPECT_NE(text.find("http://127.0.0.1:8080/hello"), std::string::npos) << text;
   EXPECT_NE(text.find("500.0 rps"), std::string::npos) << text;
   EXPECT_NE(text.find("p99 9.87 ms"), std::string::npos) << text;
   EXPECT_NE(text.find("errors 0.99%"), std::string::npos) << text;  // 10 of 1010
+  RunRecord with_http_failures = url_record();
+  with_http_failures.summary["error_rate"] = 0.045;  // the summary's one definition
+  std::string text2 = webhook_payload(with_http_failures)["text"];
+  EXPECT_NE(text2.find("errors 4.50%"), std::string::npos) << text2;
   EXPECT_NE(text.find("20261123-032041-4f2a"), std::string::npos) << text;
 
   ASSERT_TRUE(p["blocks"].is_array());
