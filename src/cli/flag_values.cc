@@ -7,11 +7,11 @@
 #include <fmt/format.h>
 
 #include "config/quantity.h"
-#include "mock/yaml_text.h"
+#include "config/yaml_text.h"
 
 namespace millstone::cli {
 
-using mock::text::shown;
+using config::shown;
 
 std::optional<uint64_t> parse_whole_flag(std::string_view flag, std::string_view text, uint64_t min,
                                          uint64_t max, std::string* error) {

@@ -24,9 +24,9 @@
 #include "cli/scenario_summary.h"
 #include "cli/summary.h"
 #include "cluster/coordinator.h"
+#include "config/yaml_text.h"
 #include "http/request_builder.h"
 #include "http/url.h"
-#include "mock/yaml_text.h"
 #include "net/socket.h"
 #include "results/junit.h"
 #include "results/metrics_exporter.h"
@@ -464,7 +464,7 @@ int run_command(const RunOptions& options) {
   if (!url) return usage_error(fmt::format("bad URL '{}': {}", options.url, error));
   if (!options.target.empty()) return usage_error("--target applies to scenario files only");
   if (const std::optional<std::string> problem = http::method_problem(options.method)) {
-    return usage_error(fmt::format("-m {} {}", mock::text::shown(options.method), *problem));
+    return usage_error(fmt::format("-m {} {}", config::shown(options.method), *problem));
   }
   std::vector<std::pair<std::string, std::string>> headers;
   for (const std::string& h : options.headers) {

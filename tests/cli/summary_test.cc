@@ -309,7 +309,7 @@ TEST(ScenarioText, ACheckThatNeverRanSaysSoInsteadOfOkZeroOfZero) {
   total.checks.resize(2);
   total.flows.resize(1);
   total.checks[0].passed = 3;
-  std::string text = format_scenario_summary(plan, total, {});
+  std::string text = format_scenario_summary(plan, total, {}, {50, 90, 99});
   EXPECT_NE(text.find("ok   f/a: status in [200]  3/3"), std::string::npos) << text;
   EXPECT_NE(text.find("f/a: body contains ok  not run"), std::string::npos) << text;
   EXPECT_EQ(text.find("0/0"), std::string::npos) << text;
