@@ -154,15 +154,14 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
   if (f.attempts == 0) {
     out += fmt::format("  {:<13}none: no request completed or failed\n", "errors");
   } else {
-    out += fmt::format(
-        "  {:<13}{:.2f}% of {} attempts failed: {} HTTP failures (status >= 400), {} transport "
-        "errors{}\n",
-        "errors", 100 * f.rate(), group_thousands(f.attempts), group_thousands(f.http_failures),
-        group_thousands(f.transport_errors),
-        f.failed > f.http_failures + f.transport_errors
-            ? fmt::format(", {} failed socket steps",
-                          group_thousands(f.failed - f.http_failures - f.transport_errors))
-            : "");
+    out += fmt::format("  {:<13}{:.2f}% of {} failed: {} (status >= 400), {}{}\n", "errors",
+                       100 * f.rate(), count_of(f.attempts, "attempt", "attempts"),
+                       count_of(f.http_failures, "HTTP failure", "HTTP failures"),
+                       count_of(f.transport_errors, "transport error", "transport errors"),
+                       f.failed > f.http_failures + f.transport_errors
+                           ? ", " + count_of(f.failed - f.http_failures - f.transport_errors,
+                                             "failed socket step", "failed socket steps")
+                           : "");
   }
   std::string errors;
   for (size_t i = 0; i < static_cast<size_t>(ErrorCause::kCount); ++i) {

@@ -355,6 +355,9 @@ RunOutcome connect_once(SocketTestServer& server, const std::string& subprotocol
   return run_scenario(yaml, server.port());
 }
 
+// The only step failed: nothing was measured (docs/exit-codes.md).
+constexpr int kExitMeasuredNothing = 6;
+
 const std::string kValid101 =
     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Accept: {accept}\r\n";
@@ -364,7 +367,7 @@ const std::string kValid101 =
 TEST(WsScenario, UnofferedSubprotocolFailsTheHandshake) {
   SocketTestServer none_offered(kValid101 + "Sec-WebSocket-Protocol: chat\r\n\r\n");
   RunOutcome run = connect_once(none_offered, "");
-  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  ASSERT_EQ(run.result.exit_code, kExitMeasuredNothing) << run.result.out << run.result.err;
   EXPECT_EQ(count(run.json["errors"], "ws_handshake"), 1u) << run.json["errors"].dump();
   EXPECT_EQ(count(run.json["sockets"], "connected"), 0u);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the server's last read
@@ -372,7 +375,7 @@ TEST(WsScenario, UnofferedSubprotocolFailsTheHandshake) {
 
   SocketTestServer other_chosen(kValid101 + "Sec-WebSocket-Protocol: chat\r\n\r\n");
   run = connect_once(other_chosen, "v2.chat");
-  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  ASSERT_EQ(run.result.exit_code, kExitMeasuredNothing) << run.result.out << run.result.err;
   EXPECT_EQ(count(run.json["errors"], "ws_handshake"), 1u) << run.json["errors"].dump();
   EXPECT_EQ(count(run.json["sockets"], "connected"), 0u);
 
@@ -390,7 +393,7 @@ TEST(WsScenario, RefusedHandshakeSendsNoCloseFrame) {
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Accept: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
   RunOutcome run = connect_once(server, "");
-  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  ASSERT_EQ(run.result.exit_code, kExitMeasuredNothing) << run.result.out << run.result.err;
   EXPECT_EQ(count(run.json["errors"], "ws_handshake"), 1u) << run.json["errors"].dump();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(server.bytes_after_answer(), 0u);
@@ -401,7 +404,7 @@ TEST(WsScenario, RefusedHandshakeSendsNoCloseFrame) {
 TEST(WsScenario, GarbageInsteadOfTheHandshakeIsWsHandshake) {
   SocketTestServer server("SSH-2.0-OpenSSH_9.2p1\r\n\r\n");
   RunOutcome run = connect_once(server, "");
-  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  ASSERT_EQ(run.result.exit_code, kExitMeasuredNothing) << run.result.out << run.result.err;
   EXPECT_EQ(count(run.json["errors"], "ws_handshake"), 1u) << run.json["errors"].dump();
   EXPECT_EQ(count(run.json["errors"], "malformed_status"), 0u) << run.json["errors"].dump();
 }
