@@ -475,6 +475,24 @@ TEST(MockConfigTest, AliasExpansionIsBounded) {
                                         "aliases or body files); expected a smaller config"));
 }
 
+// A "billion laughs" (aliases of aliases) is refused while the YAML is read,
+// before yaml-cpp's nodes are walked: the check is shared with scenario files
+// (config/yaml_fields.cc), and it names where the expansion crossed the limit.
+TEST(MockConfigTest, AliasBombIsRefusedBeforeItExpands) {
+  std::string text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  const std::string names = "abcdefghi";
+  for (size_t i = 1; i < names.size(); ++i) {
+    std::string prev(1, names[i - 1]);
+    text += std::string(1, names[i]) + ": &" + names[i] + " [";
+    for (int k = 0; k < 10; ++k)
+      text += (k ? ", *" : "*") + prev;
+    text += "]\n";
+  }
+  EXPECT_THAT(error_of(text),
+              ::testing::MatchesRegex("mock\\.yaml:[0-9]+:[0-9]+: invalid YAML: aliases expand the "
+                                      "document to more than 4000000 nodes.*"));
+}
+
 TEST(MockConfigTest, DeepNestingIsAConfigError) {
   EXPECT_THAT(error_of(std::string(600, '[')),
               ::testing::MatchesRegex("mock\\.yaml:1:1: invalid YAML: nested [0-9]+ levels deep; "
