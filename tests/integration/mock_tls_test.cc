@@ -167,6 +167,20 @@ TEST(MockTls, PlaintextClientIsAFailedHandshakeAndTheServerCarriesOn) {
   EXPECT_EQ(stats["routes"][0]["requests"], 1);
 }
 
+TEST(MockTls, DistrustAndNoCommonVersionAreCountedByCause) {
+  TlsMock mock;
+  ASSERT_NE(mock.port(), 0) << mock.stdout_so_far();
+  // curl without --cacert rejects the self-signed certificate with an alert.
+  EXPECT_EQ(shell("curl -sS " + mock.url("/hello")), "");
+  // TLS 1.1 only: the mock accepts 1.2 and 1.3.
+  shell("openssl s_client -connect 127.0.0.1:" + std::to_string(mock.port()) +
+        " -tls1_1 </dev/null");
+  const nlohmann::json stats = mock.stats();
+  EXPECT_EQ(failed_by(stats, "tls_alert_received"), 1) << stats.dump();
+  EXPECT_EQ(failed_by(stats, "tls_protocol_version"), 1) << stats.dump();
+  EXPECT_EQ(stats["tls"]["failed_handshakes"], 2);
+}
+
 TEST(MockTls, ClientStalledMidHandshakeIsClosedAfterTheHandshakeTimeout) {
   TlsMock mock;  // --tls-handshake-timeout 1s
   ASSERT_NE(mock.port(), 0) << mock.stdout_so_far();
