@@ -172,6 +172,18 @@ int main_command(int argc, char** argv) {
       },
       "Seed for latency and error randomness, 0 to 18446744073709551615");
   mock_cmd->add_flag("-q,--quiet", mock.quiet, "Do not print per-route counts at exit");
+  mock_cmd->add_flag("--tls", mock.tls,
+                     "Serve HTTPS with a self-signed certificate made at start-up (EC P-256, "
+                     "names localhost, 127.0.0.1 and ::1)");
+  mock_cmd->add_option("--cert", mock.cert_file,
+                       "HTTPS with this certificate (PEM, chain allowed); needs --key");
+  mock_cmd->add_option("--key", mock.key_file, "The private key (PEM) of --cert");
+  mock_cmd->add_option("--tls-cert-out", mock.tls_certificate_out,
+                       "Write the served certificate (PEM) to FILE, for clients' --cacert");
+  mock_cmd->add_option_function<std::string>(
+      "--tls-handshake-timeout",
+      duration_into(&mock.tls_handshake_timeout_us, "--tls-handshake-timeout"),
+      "Close a TLS client that has not completed its handshake by then (default 10s)");
 
   std::string validate_path;
   CLI::App* validate_cmd =

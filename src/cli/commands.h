@@ -65,6 +65,12 @@ struct MockOptions {
   uint32_t workers = 0;          // 0 = one per core
   std::optional<uint64_t> seed;  // none = from the config (or 0)
   bool quiet = false;
+  // HTTPS: --tls (a self-signed certificate made at start-up), or --cert and --key.
+  bool tls = false;
+  std::string cert_file;
+  std::string key_file;
+  std::string tls_certificate_out;  // --tls-cert-out: write the certificate's PEM here
+  int64_t tls_handshake_timeout_us = 10'000'000;
 };
 
 struct DemoOptions {

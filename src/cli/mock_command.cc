@@ -1,3 +1,7 @@
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <memory>
 #include <thread>
 
 #include <fmt/format.h>
@@ -8,6 +12,8 @@
 #include "mock/config.h"
 #include "mock/server.h"
 #include "text/printable.h"
+#include "tls/options.h"
+#include "tls/server_context.h"
 
 namespace millstone::cli {
 
@@ -34,8 +40,49 @@ int mock_command(const MockOptions& options) {
     fmt::print(stderr, "millstone mock: --listen: {}\n", error);
     return kExitUsage;
   }
+  if (options.cert_file.empty() != options.key_file.empty()) {
+    fmt::print(stderr, "millstone mock: {} needs {} too\n",
+               options.cert_file.empty() ? "--key" : "--cert",
+               options.cert_file.empty() ? "--cert" : "--key");
+    return kExitUsage;
+  }
+  const bool tls = options.tls || !options.cert_file.empty();
+  if (!tls && !options.tls_certificate_out.empty()) {
+    fmt::print(stderr, "millstone mock: --tls-cert-out needs --tls or --cert/--key\n");
+    return kExitUsage;
+  }
+  if (options.tls_handshake_timeout_us <= 0) {
+    fmt::print(stderr, "millstone mock: --tls-handshake-timeout: expected a duration above 0\n");
+    return kExitUsage;
+  }
+  std::unique_ptr<tls::TlsServerContext> tls_context;
+  if (tls) {
+    tls::TlsServerOptions tls_options;
+    tls_options.cert_file = options.cert_file;
+    tls_options.key_file = options.key_file;
+    tls_options.alpn = {"http/1.1"};
+    try {
+      tls_context = std::make_unique<tls::TlsServerContext>(tls_options);
+    } catch (const tls::TlsSetupError& e) {
+      fmt::print(stderr, "millstone mock: {}\n", text::printable(e.what()));  // names the file
+      return kExitConfig;
+    }
+    if (!options.tls_certificate_out.empty()) {
+      std::ofstream out(options.tls_certificate_out, std::ios::binary | std::ios::trunc);
+      out << tls_context->certificate_pem();
+      out.close();
+      if (!out) {
+        fmt::print(stderr, "millstone mock: --tls-cert-out {}: cannot write the file: {}\n",
+                   text::printable(options.tls_certificate_out), std::strerror(errno));
+        return kExitUsage;
+      }
+    }
+  }
   mock::ServerOptions server;
   server.listen = *listen;
+  server.tls = tls_context.get();
+  server.tls_handshake_timeout_us = options.tls_handshake_timeout_us;
+  server.tls_certificate_out = options.tls_certificate_out;
   server.workers =
       options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
   server.print_stats_on_exit = !options.quiet;

@@ -26,7 +26,9 @@
 #include "mock/socket_routes.h"
 #include "net/clock.h"
 #include "net/event_loop.h"
+#include "net/stream.h"
 #include "text/printable.h"
+#include "tls/tls_stream.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
 
@@ -147,6 +149,74 @@ class SharedSocketCounters {
   SocketCounters* base_ = nullptr;
 };
 
+// TLS handshakes of one worker: completed, and failed by cause (the TLS
+// stream's classification; kTimeout for a client that stalled past the
+// handshake timeout).
+struct TlsCounters {
+  std::atomic<uint64_t> handshakes{0};
+  std::array<std::atomic<uint64_t>, metrics::kErrorCauseCount> failed{};
+};
+
+// One TlsCounters row per worker, shared like the others.
+class SharedTlsCounters {
+ public:
+  explicit SharedTlsCounters(uint32_t workers) : workers_(workers) {
+    bytes_ = sizeof(TlsCounters) * workers_;
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    base_ = p == MAP_FAILED ? nullptr : static_cast<TlsCounters*>(p);
+    if (base_) {
+      for (size_t i = 0; i < workers_; ++i)
+        new (&base_[i]) TlsCounters();
+    }
+  }
+  ~SharedTlsCounters() {
+    if (base_) munmap(base_, bytes_);
+  }
+  SharedTlsCounters(const SharedTlsCounters&) = delete;
+  SharedTlsCounters& operator=(const SharedTlsCounters&) = delete;
+
+  bool ok() const { return base_ != nullptr; }
+  TlsCounters& at(uint32_t worker) { return base_[worker]; }
+  uint64_t handshakes() const {
+    uint64_t total = 0;
+    for (uint32_t w = 0; w < workers_; ++w)
+      total += base_[w].handshakes.load(std::memory_order_relaxed);
+    return total;
+  }
+  uint64_t failed(size_t cause) const {
+    uint64_t total = 0;
+    for (uint32_t w = 0; w < workers_; ++w)
+      total += base_[w].failed[cause].load(std::memory_order_relaxed);
+    return total;
+  }
+  uint64_t failed_total() const {
+    uint64_t total = 0;
+    for (size_t c = 0; c < metrics::kErrorCauseCount; ++c)
+      total += failed(c);
+    return total;
+  }
+
+ private:
+  uint32_t workers_;
+  size_t bytes_ = 0;
+  TlsCounters* base_ = nullptr;
+};
+
+// "tls":{...} for the stats JSON; empty when the listener is plain.
+std::string tls_json(const SharedTlsCounters* tls) {
+  if (tls == nullptr) return {};
+  std::string causes;
+  for (size_t c = 0; c < metrics::kErrorCauseCount; ++c) {
+    if (const uint64_t n = tls->failed(c)) {
+      causes += fmt::format("{}\"{}\":{}", causes.empty() ? "" : ",",
+                            metrics::error_cause_name(static_cast<metrics::ErrorCause>(c)), n);
+    }
+  }
+  return fmt::format(
+      ",\"tls\":{{\"handshakes\":{},\"failed_handshakes\":{},\"failed_by_cause\":{{{}}}}}",
+      tls->handshakes(), tls->failed_total(), causes);
+}
+
 const SocketRoute& socket_route(const MockConfig& config, size_t row) {
   return row < config.websockets.size() ? config.websockets[row]
                                         : config.tcp[row - config.websockets.size()];
@@ -192,7 +262,7 @@ std::string sockets_json(const MockConfig& config, SharedSocketCounters& sockets
 }
 
 std::string stats_json(const MockConfig& config, SharedCounters& counters,
-                       SharedSocketCounters& sockets) {
+                       SharedSocketCounters& sockets, const SharedTlsCounters* tls) {
   std::string out = "{\"routes\":[";
   uint64_t total = 0;
   for (size_t r = 0; r < counters.routes(); ++r) {
@@ -207,7 +277,8 @@ std::string stats_json(const MockConfig& config, SharedCounters& counters,
         r ? "," : "", json_escape(name), requests, counters.sum(r, &RouteCounters::error_status),
         counters.sum(r, &RouteCounters::error_reset), counters.sum(r, &RouteCounters::error_stall));
   }
-  out += fmt::format("],\"requests\":{},{}}}\n", total, sockets_json(config, sockets));
+  out += fmt::format("],\"requests\":{},{}{}}}\n", total, sockets_json(config, sockets),
+                     tls_json(tls));
   return out;
 }
 
@@ -268,14 +339,19 @@ class Worker;
 
 class Connection final : public net::IoHandler {
  public:
-  Connection(Worker& worker, int fd);
+  // `stream` is plain, or TLS before its handshake (then the handshake
+  // timeout runs from now).
+  Connection(Worker& worker, int slot, std::unique_ptr<net::Stream> stream, bool tls);
   ~Connection() override;
   void on_io(uint32_t events) override;
-  bool closed() const { return fd_ < 0; }
+  bool closed() const { return stream_ == nullptr; }
   int slot() const { return slot_; }
   uint64_t registration = 0;
 
  private:
+  // Drives the TLS handshake; true once the stream carries HTTP.
+  bool handshake();
+  void read_input();
   void process_input();
   void handle_request();
   bool try_upgrade(int route, bool keep_alive);
@@ -284,8 +360,8 @@ class Connection final : public net::IoHandler {
   void close_now(bool reset);
 
   Worker& worker_;
-  int fd_;
-  int slot_;  // index in the worker's table: the fd it was accepted as
+  std::unique_ptr<net::Stream> stream_;  // null once closed
+  int slot_;                             // index in the worker's table: the fd it was accepted as
   http::RequestParser parser_;
   std::string input_;   // received bytes not yet given to the parser
   std::string output_;  // response bytes not yet written
@@ -300,17 +376,23 @@ class Connection final : public net::IoHandler {
   bool close_after_write_ = false;
   bool continue_sent_ = false;
   bool peer_closed_ = false;
+  bool tls_;  // a read may wait for EPOLLOUT and a write for EPOLLIN: try both on any edge
+  bool handshake_done_;
 };
 
 class Worker final : public net::IoHandler {
  public:
-  Worker(const MockConfig& config, const Responses& responses, SharedCounters& counters,
-         SharedSocketCounters& socket_counters, std::span<std::atomic<uint64_t>> sequences,
+  Worker(const MockConfig& config, const ServerOptions& options, const Responses& responses,
+         SharedCounters& counters, SharedSocketCounters& socket_counters,
+         SharedTlsCounters* tls_counters, std::span<std::atomic<uint64_t>> sequences,
          uint32_t index, int listen_fd)
       : config(config),
         responses(responses),
         counters(counters),
         socket_counters(socket_counters),
+        tls(options.tls),
+        tls_counters(tls_counters),
+        tls_handshake_timeout_us(options.tls_handshake_timeout_us),
         index(index),
         prng(Prng::for_worker(config.seed, index)),
         renderer(prng, sequences, config.routes.size()),
@@ -334,8 +416,15 @@ class Worker final : public net::IoHandler {
     const bool retry = accept_all(listener_.fd(), [this, &accepted](int fd) {
       accepted = true;
       net::set_no_delay(fd);
+      std::unique_ptr<net::Stream> stream;
+      if (tls != nullptr) {
+        stream = tls::TlsStream::server(*tls, fd);  // null (fd closed): out of memory
+        if (!stream) return;
+      } else {
+        stream = std::make_unique<net::PlainStream>(fd);
+      }
       if (static_cast<size_t>(fd) >= connections_.size()) connections_.resize(fd + 1024);
-      connections_[fd] = std::make_unique<Connection>(*this, fd);
+      connections_[fd] = std::make_unique<Connection>(*this, fd, std::move(stream), tls != nullptr);
       Connection* c = connections_[fd].get();
       c->registration = loop.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c);
       if (c->registration == 0) connections_[fd].reset();
@@ -353,6 +442,9 @@ class Worker final : public net::IoHandler {
   const Responses& responses;
   SharedCounters& counters;
   SharedSocketCounters& socket_counters;
+  const tls::TlsServerContext* tls;  // null: plain HTTP
+  SharedTlsCounters* tls_counters;   // null when tls is
+  int64_t tls_handshake_timeout_us;
   uint32_t index;
   Prng prng;
   net::EventLoop loop;
@@ -366,49 +458,65 @@ class Worker final : public net::IoHandler {
   std::vector<std::unique_ptr<Connection>> connections_;
 };
 
-Connection::Connection(Worker& worker, int fd)
-    : worker_(worker), fd_(fd), slot_(fd), delay_(worker.loop, [this] {
-        waiting_ = false;
-        if (pending_) respond(*pending_, pending_head_, pending_keep_alive_);
-        pending_ = nullptr;
-        if (!closed()) process_input();
-      }) {}
+Connection::Connection(Worker& worker, int slot, std::unique_ptr<net::Stream> stream, bool tls)
+    : worker_(worker),
+      stream_(std::move(stream)),
+      slot_(slot),
+      delay_(worker.loop,
+             [this] {
+               if (!handshake_done_) {
+                 // The handshake timeout: a client that stalled midway.
+                 bump(worker_.tls_counters->at(worker_.index)
+                          .failed[static_cast<size_t>(metrics::ErrorCause::kTimeout)]);
+                 close_now(false);
+                 return;
+               }
+               waiting_ = false;
+               if (pending_) respond(*pending_, pending_head_, pending_keep_alive_);
+               pending_ = nullptr;
+               if (!closed()) process_input();
+             }),
+      tls_(tls),
+      handshake_done_(!tls) {
+  if (tls) delay_.arm_after(worker.tls_handshake_timeout_us * net::kNsPerUs);
+}
 
 Connection::~Connection() {
   close_now(false);
 }
 
 void Connection::close_now(bool reset) {
-  if (fd_ < 0) return;
-  worker_.loop.remove(registration, fd_);
-  if (reset) {
-    net::close_with_reset(fd_);
-  } else {
-    ::close(fd_);
-  }
-  fd_ = -1;
+  if (!stream_) return;
+  worker_.loop.remove(registration, stream_->fd());
+  stream_->close(reset);
+  stream_.reset();
   delay_.cancel();
 }
 
+bool Connection::handshake() {
+  const net::StreamResult r = stream_->handshake();
+  if (r.status == net::StreamStatus::kWouldBlock) return false;
+  TlsCounters& counters = worker_.tls_counters->at(worker_.index);
+  if (r.status == net::StreamStatus::kOk) {
+    handshake_done_ = true;
+    delay_.cancel();
+    bump(counters.handshakes);
+    return true;
+  }
+  // A plaintext client, one that closed or reset midway, no common version...
+  bump(counters.failed[static_cast<size_t>(r.cause)]);
+  close_now(false);
+  return false;
+}
+
 void Connection::on_io(uint32_t events) {
-  if (events & EPOLLOUT) flush();
-  if (!closed() && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
-    char buffer[16384];
-    for (;;) {
-      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (n > 0) {
-        input_.append(buffer, static_cast<size_t>(n));
-        if (static_cast<size_t>(n) < sizeof buffer) break;
-        continue;
-      }
-      if (n == 0) {
-        peer_closed_ = true;
-        break;
-      }
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) peer_closed_ = true;
-      break;
-    }
+  if (!handshake_done_ && !handshake()) {
+    if (closed()) worker_.release(this);  // destroys *this: nothing may follow
+    return;
+  }
+  if (tls_ || (events & EPOLLOUT)) flush();
+  if (!closed() && (tls_ || (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))) {
+    read_input();
     if (!closed()) process_input();
     // A client that went away is done, even if a response was delayed for it.
     if (!closed() && peer_closed_ && (waiting_ || input_.empty()) && output_.empty()) {
@@ -416,6 +524,22 @@ void Connection::on_io(uint32_t events) {
     }
   }
   if (closed()) worker_.release(this);  // destroys *this: nothing may follow
+}
+
+void Connection::read_input() {
+  char buffer[16384];
+  for (;;) {
+    const net::StreamResult r = stream_->read(buffer, sizeof buffer);
+    if (r.status == net::StreamStatus::kOk) {
+      input_.append(buffer, r.bytes);
+      if (r.drained) return;
+      continue;
+    }
+    // The end (FIN, close_notify) or an error; a TLS read waiting for
+    // EPOLLOUT is retried on the next edge of either kind.
+    if (r.status != net::StreamStatus::kWouldBlock) peer_closed_ = true;
+    return;
+  }
 }
 
 void Connection::process_input() {
@@ -447,7 +571,8 @@ void Connection::handle_request() {
   bool keep_alive = parser_.keep_alive();
   bool head = method == "HEAD";
   if (method == "GET" && target == kStatsPath) {
-    std::string body = stats_json(worker_.config, worker_.counters, worker_.socket_counters);
+    std::string body =
+        stats_json(worker_.config, worker_.counters, worker_.socket_counters, worker_.tls_counters);
     static const Headers json{{"Content-Type", "application/json"}};
     Prebuilt p = prebuild(200, json, body, keep_alive);
     respond(p, false, keep_alive);
@@ -542,11 +667,19 @@ bool Connection::try_upgrade(int route, bool keep_alive) {
     respond(rendered_, false, false);
     return true;
   }
+  if (tls_) {
+    // WebSocket sessions read and write their socket directly: they cannot
+    // take over a TLS stream yet.
+    static const Headers text{{"Content-Type", "text/plain"}};
+    rendered_ = prebuild(501, text, "WebSocket over TLS (wss) is not served yet\n", false);
+    respond(rendered_, false, false);
+    return true;
+  }
   // Hand the socket to the WebSocket session: it sends the 101 first, then
   // frames; bytes the client sent after its request are its first input.
-  const int fd = fd_;
-  worker_.loop.remove(registration, fd_);
-  fd_ = -1;
+  worker_.loop.remove(registration, stream_->fd());
+  const int fd = static_cast<net::PlainStream&>(*stream_).release();
+  stream_.reset();
   delay_.cancel();
   std::string leftover = std::move(input_);
   input_.clear();
@@ -558,13 +691,12 @@ void Connection::respond(const Prebuilt& response, bool head, bool keep_alive) {
   size_t size = head ? response.header_bytes : response.bytes.size();
   if (output_.empty()) {
     // Common case: write straight from the prebuilt bytes, copy only a remainder.
-    ssize_t n = ::send(fd_, response.bytes.data(), size, MSG_NOSIGNAL);
-    if (n < 0 && errno != EAGAIN && errno != EINTR) {
+    const net::StreamResult r = stream_->write(std::string_view(response.bytes.data(), size));
+    if (r.status == net::StreamStatus::kError) {
       close_now(false);
       return;
     }
-    size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
-    if (sent < size) output_.assign(response.bytes.data() + sent, size - sent);
+    if (r.bytes < size) output_.assign(response.bytes.data() + r.bytes, size - r.bytes);
   } else {
     output_.append(response.bytes.data(), size);
   }
@@ -574,14 +706,12 @@ void Connection::respond(const Prebuilt& response, bool head, bool keep_alive) {
 
 void Connection::flush() {
   while (output_offset_ < output_.size()) {
-    ssize_t n =
-        ::send(fd_, output_.data() + output_offset_, output_.size() - output_offset_, MSG_NOSIGNAL);
-    if (n > 0) {
-      output_offset_ += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;
+    // After a partial TLS write this passes the same unwritten rest again
+    // (plus whatever was queued since), as net::Stream::write asks.
+    const net::StreamResult r = stream_->write(std::string_view(output_).substr(output_offset_));
+    output_offset_ += r.bytes;
+    if (r.status == net::StreamStatus::kOk) continue;
+    if (r.status == net::StreamStatus::kWouldBlock) return;
     close_now(false);
     return;
   }
@@ -590,11 +720,13 @@ void Connection::flush() {
   if (close_after_write_) close_now(false);
 }
 
-int worker_main(const MockConfig& config, SharedCounters& counters,
-                SharedSocketCounters& socket_counters, std::span<std::atomic<uint64_t>> sequences,
-                uint32_t index, int listen_fd, std::span<const int> tcp_fds) {
+int worker_main(const MockConfig& config, const ServerOptions& options, SharedCounters& counters,
+                SharedSocketCounters& socket_counters, SharedTlsCounters* tls_counters,
+                std::span<std::atomic<uint64_t>> sequences, uint32_t index, int listen_fd,
+                std::span<const int> tcp_fds) {
   Responses responses(config);
-  Worker worker(config, responses, counters, socket_counters, sequences, index, listen_fd);
+  Worker worker(config, options, responses, counters, socket_counters, tls_counters, sequences,
+                index, listen_fd);
   return worker.run(tcp_fds);
 }
 
@@ -673,6 +805,21 @@ void print_stats(const MockConfig& config, SharedCounters& counters) {
   std::fflush(stdout);
 }
 
+void print_tls_stats(const SharedTlsCounters& tls) {
+  std::string causes;
+  for (size_t c = 0; c < metrics::kErrorCauseCount; ++c) {
+    if (const uint64_t n = tls.failed(c)) {
+      causes += fmt::format("{}{} {}", causes.empty() ? " (" : ", ",
+                            metrics::error_cause_name(static_cast<metrics::ErrorCause>(c)), n);
+    }
+  }
+  if (!causes.empty()) causes += ")";
+  std::printf("millstone mock: TLS handshakes: %llu completed, %llu failed%s\n",
+              static_cast<unsigned long long>(tls.handshakes()),
+              static_cast<unsigned long long>(tls.failed_total()), causes.c_str());
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 ServerExit run_mock_server(const MockConfig& config, const ServerOptions& options) {
@@ -684,7 +831,8 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
   SharedSocketCounters socket_counters(workers, socket_rows);
   // Slots: each HTTP route's counter, the named counters, each socket route's counter.
   SharedSequences sequences(config.routes.size() + config.counter_names.size() + socket_rows);
-  if (!counters.ok() || !sequences.ok() || !socket_counters.ok()) {
+  SharedTlsCounters tls_counters(options.tls ? workers : 1);
+  if (!counters.ok() || !sequences.ok() || !socket_counters.ok() || !tls_counters.ok()) {
     std::fprintf(stderr, "millstone mock: cannot map shared counters: %s\n", strerror(errno));
     return ServerExit::kFailed;
   }
@@ -714,7 +862,8 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
       // of leaving them holding the port.
       prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (getppid() != parent) _exit(1);
-      _exit(worker_main(config, counters, socket_counters, sequences.slots(), i, listeners.http,
+      _exit(worker_main(config, options, counters, socket_counters,
+                        options.tls ? &tls_counters : nullptr, sequences.slots(), i, listeners.http,
                         listeners.tcp));
     }
     if (pid > 0) children.push_back(pid);
@@ -727,8 +876,16 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
                  workers, strerror(errno));
   }
   if (options.announce) {
-    std::printf("millstone mock: listening on %s with %u workers and %zu routes (counts: GET %s)\n",
-                bound.to_string().c_str(), listening, config.routes.size(), kStatsPath);
+    std::printf(
+        "millstone mock: listening on %s%s with %u workers and %zu routes (counts: GET %s)\n",
+        options.tls ? "https://" : "", bound.to_string().c_str(), listening, config.routes.size(),
+        kStatsPath);
+    if (options.tls) {
+      std::printf("millstone mock: TLS certificate SHA-256 %s%s%s\n",
+                  options.tls->fingerprint_sha256().c_str(),
+                  options.tls_certificate_out.empty() ? "" : ", PEM written to ",
+                  text::printable(options.tls_certificate_out).c_str());
+    }
     std::fflush(stdout);
   }
 
@@ -757,6 +914,7 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
   if (options.print_stats_on_exit) {
     print_stats(config, counters);
     print_socket_stats(config, socket_counters);
+    if (options.tls) print_tls_stats(tls_counters);
   }
   if (signal_fd >= 0) close(signal_fd);
   sigprocmask(SIG_SETMASK, &previous, nullptr);

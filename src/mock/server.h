@@ -11,6 +11,7 @@
 
 #include "mock/config.h"
 #include "net/socket.h"
+#include "tls/server_context.h"
 
 namespace millstone::mock {
 
@@ -21,6 +22,14 @@ struct ServerOptions {
   uint32_t workers = 1;
   bool print_stats_on_exit = true;  // per-route counts to stdout at shutdown
   bool announce = true;             // "listening on ..." line on stdout
+  // Non-null: the HTTP listener speaks TLS (HTTPS, and /__millstone/stats
+  // over it). Built by the caller before the workers fork; each inherits it.
+  const tls::TlsServerContext* tls = nullptr;
+  // A TLS client that has not finished its handshake by then is closed
+  // (counted as a failed handshake, cause "timeout").
+  int64_t tls_handshake_timeout_us = 10'000'000;
+  // Where the certificate's PEM was written (for the listening line), if anywhere.
+  std::string tls_certificate_out;
 };
 
 enum class ServerExit {

@@ -83,6 +83,13 @@ class PlainStream final : public Stream {
   void close(bool reset) override;
   int fd() const override { return fd_; }
   std::string_view error_text() const override { return error_text_; }
+  // Gives the socket up without closing it (a session handing the connection
+  // to another, as the mock's HTTP path does on a WebSocket upgrade).
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
 
  private:
   StreamResult fail(int err);

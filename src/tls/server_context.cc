@@ -1,6 +1,8 @@
 #include "tls/server_context.h"
 
+#include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "tls/certificate.h"
 #include "tls/fd_bio.h"
@@ -69,6 +71,21 @@ TlsServerContext::TlsServerContext(const TlsServerOptions& options)
     alpn_wire_ = alpn_wire(options.alpn, "TLS server");
     SSL_CTX_set_alpn_select_cb(ctx, &TlsServerContext::select_alpn, this);
   }
+}
+
+std::string TlsServerContext::fingerprint_sha256() const {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned size = 0;
+  const X509* cert = SSL_CTX_get0_certificate(ctx_.get());
+  if (cert == nullptr || X509_digest(cert, EVP_sha256(), digest, &size) != 1) return {};
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned i = 0; i < size; ++i) {
+    if (i) out += ':';
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 0xf];
+  }
+  return out;
 }
 
 int TlsServerContext::select_alpn(SSL*, const unsigned char** out, unsigned char* out_size,

@@ -19,6 +19,9 @@ class TlsServerContext {
   // The certificate presented, in PEM: clients that should trust a
   // self-signed one load it as their CA file.
   const std::string& certificate_pem() const { return certificate_pem_; }
+  // SHA-256 of the certificate's DER form, as "AB:CD:...": what browsers and
+  // `openssl x509 -fingerprint -sha256` show.
+  std::string fingerprint_sha256() const;
   SSL_CTX* native() const { return ctx_.get(); }
   const BIO_METHOD* bio_method() const { return bio_method_.get(); }
   bool free_buffers_is_safe() const { return free_buffers_is_safe_; }
