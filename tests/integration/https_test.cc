@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -187,6 +188,33 @@ TEST(HttpsIntegration, RequestsMatchNginxAccessLog) {
   EXPECT_EQ(j["tls"]["handshakes"], 4);
   EXPECT_GT(j["tls"]["handshake_ms"]["max"].get<double>(), 0);
   EXPECT_NE(r.out.find("tls          4 handshakes"), std::string::npos) << r.out;
+
+  // The tls object is in docs/summary.schema.json, strictly (as in
+  // ReportIntegration.SummariesValidateAgainstTheSchema).
+  const std::string script = write_temp_file(R"(
+import json, sys
+from jsonschema import Draft202012Validator
+schema = json.load(open(sys.argv[1]))
+def strict(node):
+    if isinstance(node, dict):
+        if "properties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for k, v in node.items():
+            if k != "if":
+                strict(v)
+    elif isinstance(node, list):
+        for v in node:
+            strict(v)
+strict(schema)
+errors = list(Draft202012Validator(schema).iter_errors(json.load(open(sys.argv[2]))))
+for e in errors:
+    print("/".join(str(p) for p in e.absolute_path), e.message)
+sys.exit(1 if errors else 0)
+)",
+                                             ".py");
+  const std::string command =
+      "python3 " + script + " " + MILLSTONE_SOURCE_DIR + "/docs/summary.schema.json " + out;
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
 }
 
 // --no-keepalive: one connection and one handshake per request, as nginx
