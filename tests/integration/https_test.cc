@@ -122,13 +122,15 @@ struct Pki {
 // "<connection serial> <r if the TLS session was resumed, else .>".
 class Nginx {
  public:
+  // An empty `cert`: plain http.
   explicit Nginx(const std::pair<std::string, std::string>& cert) : dir_(temp_dir()) {
+    const bool ssl = !cert.first.empty();
     port_ = free_port();
     const std::string conf = dir_ + "/nginx.conf";
     std::ofstream(conf) << "worker_processes 1;\ndaemon off;\nmaster_process off;\npid " << dir_
                         << "/nginx.pid;\nerror_log " << dir_
                         << "/error.log warn;\nevents { worker_connections 256; }\nhttp {\n"
-                        << "  log_format t '$connection $ssl_session_reused';\n"
+                        << "  log_format t '$connection x$ssl_session_reused';\n"
                         << "  access_log " << dir_ << "/access.log t;\n"
                         << "  client_body_temp_path " << dir_ << "/body;\n"
                         << "  proxy_temp_path " << dir_ << "/proxy;\n"
@@ -136,12 +138,16 @@ class Nginx {
                         << "  uwsgi_temp_path " << dir_ << "/uwsgi;\n"
                         << "  scgi_temp_path " << dir_ << "/scgi;\n"
                         << "  keepalive_requests 1000000;\n"
-                        << "  server {\n    listen 127.0.0.1:" << port_ << " ssl;\n"
-                        << "    ssl_certificate " << cert.first << ";\n"
-                        << "    ssl_certificate_key " << cert.second << ";\n"
-                        << "    ssl_protocols TLSv1.2 TLSv1.3;\n"
-                        << "    location = /hello { default_type text/plain; return 200 "
-                           "\"hello\\n\"; }\n  }\n}\n";
+                        << "  server {\n    listen 127.0.0.1:" << port_ << (ssl ? " ssl" : "")
+                        << ";\n";
+    if (ssl) {
+      std::ofstream(conf, std::ios::app) << "    ssl_certificate " << cert.first << ";\n"
+                                         << "    ssl_certificate_key " << cert.second << ";\n"
+                                         << "    ssl_protocols TLSv1.2 TLSv1.3;\n";
+    }
+    std::ofstream(conf, std::ios::app)
+        << "    location = /hello { default_type text/plain; return 200 "
+           "\"hello\\n\"; }\n  }\n}\n";
     server_ = std::make_unique<ExternalServer>(
         std::vector<std::string>{"/usr/sbin/nginx", "-c", conf, "-p", dir_, "-e",
                                  dir_ + "/error.log"},
@@ -149,7 +155,9 @@ class Nginx {
     EXPECT_TRUE(wait_listening(port_)) << "nginx did not start";
   }
   int port() const { return port_; }
-  std::string url() const { return "https://127.0.0.1:" + std::to_string(port_) + "/hello"; }
+  std::string url(const char* scheme = "https") const {
+    return std::string(scheme) + "://127.0.0.1:" + std::to_string(port_) + "/hello";
+  }
   // Access log lines as (connection, resumed). nginx writes each line when
   // the request ends, before the run's summary is printed.
   std::vector<std::pair<std::string, bool>> log() const {
@@ -157,7 +165,7 @@ class Nginx {
     std::ifstream in(dir_ + "/access.log");
     std::string connection, reused;
     while (in >> connection >> reused)
-      lines.emplace_back(connection, reused == "r");
+      lines.emplace_back(connection, reused == "xr");
     return lines;
   }
 
@@ -254,6 +262,25 @@ TEST(HttpsIntegration, NoKeepaliveHandshakesPerRequestAndResumes) {
       EXPECT_EQ(j["tls"]["resumed"].get<uint64_t>(), 0u);
     }
   }
+}
+
+// --no-keepalive works for http:// too: a new TCP connection per request.
+TEST(HttpsIntegration, NoKeepaliveOverPlainHttp) {
+  if (!has_nginx()) GTEST_SKIP() << "no /usr/sbin/nginx";
+  Nginx nginx({"", ""});
+  const std::string out = write_temp_file("", ".json");
+  auto r = run_millstone({"run", nginx.url("http"), "--no-keepalive", "-c", "2", "-d", "1s", "-w",
+                          "1", "-q", "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = read_json(out);
+  const auto log = nginx.log();
+  std::set<std::string> connections;
+  for (const auto& line : log)
+    connections.insert(line.first);
+  EXPECT_GT(log.size(), 2u);
+  EXPECT_EQ(log.size(), j["requests"].get<uint64_t>() + j["in_flight"].get<uint64_t>());
+  EXPECT_EQ(connections.size(), log.size()) << "a connection served two requests";
+  EXPECT_FALSE(j.contains("tls"));
 }
 
 // openssl s_server -www answers each request and closes (HTTP/1.0).
