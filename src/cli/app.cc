@@ -150,6 +150,38 @@ int main_command(int argc, char** argv) {
                       "Run history database (default: $MILLSTONE_HISTORY, else "
                       "~/.local/share/millstone/history.db)");
   run_cmd->add_flag("--no-history", run.no_history, "Do not record this run in the history");
+  run_cmd->add_flag("-k,--insecure", run.insecure,
+                    "https: do not verify the server's certificate (chain or name)");
+  run_cmd->add_option("--cacert", run.cacert,
+                      "https: trust the CA certificates in this PEM file instead of the system's");
+  run_cmd->add_option("--cert", run.cert, "https: client certificate (PEM), with --key");
+  run_cmd->add_option("--key", run.key, "https: the client certificate's private key (PEM)");
+  run_cmd->add_option_function<std::string>(
+      "--tls-min",
+      [&run](const std::string& text) {
+        std::string error;
+        run.tls_min = checked(parse_tls_version_flag("--tls-min", text, &error), error);
+      },
+      "https: lowest TLS version to offer, 1.2 or 1.3 (default 1.2)");
+  run_cmd->add_option_function<std::string>(
+      "--tls-max",
+      [&run](const std::string& text) {
+        std::string error;
+        run.tls_max = checked(parse_tls_version_flag("--tls-max", text, &error), error);
+      },
+      "https: highest TLS version to offer, 1.2 or 1.3 (default 1.3)");
+  run_cmd->add_flag("--no-tls-resumption", run.no_tls_resumption,
+                    "https: a full handshake on every connection (no session resumption)");
+  run_cmd->add_option_function<std::string>(
+      "--alpn",
+      [&run](const std::string& text) {
+        std::string error;
+        run.alpn = checked(parse_alpn_flag("--alpn", text, &error), error);
+      },
+      "https: ALPN protocols to offer, comma-separated (default http/1.1)");
+  run_cmd->add_flag("--no-keepalive", run.no_keepalive,
+                    "Close each connection after its response and open a new one (a TCP "
+                    "connect, and for https a TLS handshake, per request)");
   run_cmd->add_option("--metrics-listen", run.metrics_listen,
                       "Serve live Prometheus metrics at http://HOST:PORT/metrics during the run");
   run_cmd->add_option("--webhook", run.webhook,

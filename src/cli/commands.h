@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "scenario/values.h"
+#include "tls/options.h"
 
 namespace millstone::cli {
 
@@ -45,6 +46,21 @@ struct RunOptions {
   std::string metrics_listen;  // --metrics-listen HOST:PORT
   std::string webhook;         // --webhook URL
   std::string command_line;    // argv, for the run record
+  // https (quick mode, README "HTTPS").
+  bool insecure = false;  // -k: no certificate verification
+  std::string cacert;     // --cacert FILE (PEM): trust these CAs instead of the system's
+  std::string cert;       // --cert FILE and --key FILE: client certificate
+  std::string key;
+  std::optional<tls::TlsVersion> tls_min;
+  std::optional<tls::TlsVersion> tls_max;
+  bool no_tls_resumption = false;
+  std::optional<std::vector<std::string>> alpn;  // default: http/1.1
+  bool no_keepalive = false;  // close after each response and reconnect (http and https)
+  // Whether any TLS flag was given (they need an https:// URL).
+  bool tls_flags() const {
+    return insecure || !cacert.empty() || !cert.empty() || !key.empty() || tls_min || tls_max ||
+           no_tls_resumption || alpn;
+  }
 };
 
 struct HistoryOptions {

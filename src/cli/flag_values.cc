@@ -97,4 +97,36 @@ std::optional<std::vector<double>> parse_percentiles_flag(std::string_view flag,
   return percentiles;
 }
 
+std::optional<tls::TlsVersion> parse_tls_version_flag(std::string_view flag, std::string_view text,
+                                                      std::string* error) {
+  if (text == "1.2") return tls::TlsVersion::k1_2;
+  if (text == "1.3") return tls::TlsVersion::k1_3;
+  *error = fmt::format("{} {} is not a TLS version millstone speaks; expected 1.2 or 1.3", flag,
+                       config::shown(text));
+  return std::nullopt;
+}
+
+std::optional<std::vector<std::string>> parse_alpn_flag(std::string_view flag,
+                                                        std::string_view text, std::string* error) {
+  std::vector<std::string> protocols;
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = text.find(',', start);
+    const std::string_view name = text.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    const bool printable =
+        std::all_of(name.begin(), name.end(), [](char c) { return c > ' ' && c < 0x7f; });
+    if (name.empty() || name.size() > 255 || !printable) {
+      *error = fmt::format(
+          "{} {}: expected protocol names separated by commas, such as http/1.1 or h2,http/1.1",
+          flag, config::shown(text));
+      return std::nullopt;
+    }
+    protocols.emplace_back(name);
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return protocols;
+}
+
 }  // namespace millstone::cli

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tls/options.h"
+
 namespace millstone::cli {
 
 std::optional<uint64_t> parse_whole_flag(std::string_view flag, std::string_view text, uint64_t min,
@@ -25,6 +27,13 @@ std::optional<double> parse_rate_flag(std::string_view flag, std::string_view te
 std::optional<std::vector<double>> parse_percentiles_flag(std::string_view flag,
                                                           std::string_view text,
                                                           std::string* error);
+// --tls-min / --tls-max: "1.2" or "1.3".
+std::optional<tls::TlsVersion> parse_tls_version_flag(std::string_view flag, std::string_view text,
+                                                      std::string* error);
+// --alpn: "h2,http/1.1": protocol names offered in this order, each 1 to 255
+// printable ASCII characters other than ','.
+std::optional<std::vector<std::string>> parse_alpn_flag(std::string_view flag,
+                                                        std::string_view text, std::string* error);
 
 // The most a single flag asks for; beyond is a typo (docs/scale.md: one
 // machine holds about a million connections).

@@ -27,7 +27,9 @@
 #include "config/yaml_text.h"
 #include "http/request_builder.h"
 #include "http/url.h"
+#include "net/clock.h"
 #include "net/socket.h"
+#include "net/stream.h"
 #include "results/junit.h"
 #include "results/metrics_exporter.h"
 #include "results/record.h"
@@ -37,6 +39,8 @@
 #include "scenario/loader.h"
 #include "scenario/thresholds.h"
 #include "text/printable.h"
+#include "tls/client_context.h"
+#include "tls/tls_stream.h"
 
 namespace millstone::cli {
 
@@ -48,20 +52,21 @@ int usage_error(const std::string& message) {
 }
 
 // One blocking connect before the workers start, so an unreachable target is
-// one clear line instead of a run full of connect errors.
-bool preflight_connect(const net::Endpoint& endpoint, const std::vector<std::string>& sources,
-                       int64_t timeout_us, std::string* error) {
+// one clear line instead of a run full of connect errors. Returns the
+// connected socket (non-blocking), or -1 with *error set.
+int preflight_connect(const net::Endpoint& endpoint, const std::vector<std::string>& sources,
+                      int64_t timeout_us, std::string* error) {
   int fd = net::tcp_socket(endpoint.family());
   if (fd < 0) {
     *error = fmt::format("cannot create a socket: {}", strerror(errno));
-    return false;
+    return -1;
   }
   // From the first source address, like the workers' connections will be.
   auto source = sources.empty() ? std::nullopt : net::make_endpoint(sources.front(), 0);
   if (source && net::bind_source(fd, *source) < 0) {
     *error = fmt::format("cannot bind to source address {}: {}", sources.front(), strerror(errno));
     close(fd);
-    return false;
+    return -1;
   }
   int rc = net::start_connect(fd, endpoint);
   int err = rc < 0 ? errno : 0;
@@ -70,12 +75,107 @@ bool preflight_connect(const net::Endpoint& endpoint, const std::vector<std::str
     int n = poll(&p, 1, static_cast<int>(timeout_us / 1000));
     err = n == 0 ? ETIMEDOUT : net::connect_result(fd);
   }
-  close(fd);
   if (err != 0) {
+    close(fd);
     *error = err == ETIMEDOUT ? std::string("connection timed out") : std::string(strerror(err));
+    return -1;
+  }
+  return fd;
+}
+
+// The TLS handshake the workers will do, once, on the pre-flight connection
+// `fd` (owned from here): a certificate the options do not accept is one line
+// before the run rather than a run of tls_* errors. False with *error set.
+bool preflight_handshake(const tls::TlsClientOptions& options, const std::string& server_name,
+                         uint16_t port, int fd, int64_t timeout_us, std::string* error) {
+  tls::TlsClientContext context(options);  // checked before: does not throw
+  std::unique_ptr<tls::TlsStream> stream =
+      tls::TlsStream::client(context, context.target(server_name, port), fd);
+  if (!stream) {
+    *error = "out of memory";
     return false;
   }
-  return true;
+  const int64_t deadline = net::now_ns() + timeout_us * 1000;
+  for (;;) {
+    const net::StreamResult result = stream->handshake();
+    if (result.status == net::StreamStatus::kOk) return true;
+    if (result.status != net::StreamStatus::kWouldBlock) {
+      const metrics::ErrorCause cause = result.cause;
+      *error = fmt::format("TLS handshake failed: {} ({})", stream->error_text(),
+                           metrics::error_cause_name(cause));
+      const bool certificate = cause == metrics::ErrorCause::kTlsCertificateExpired ||
+                               cause == metrics::ErrorCause::kTlsCertificateHostname ||
+                               cause == metrics::ErrorCause::kTlsCertificateUntrusted ||
+                               cause == metrics::ErrorCause::kTlsCertificate;
+      if (certificate) {
+        *error += "; use --cacert FILE to trust the CA that signed it, or -k to skip verification";
+      }
+      return false;
+    }
+    const int64_t left_ms = (deadline - net::now_ns()) / 1'000'000;
+    pollfd p{stream->fd(),
+             static_cast<short>(result.wait == net::Readiness::kWritable ? POLLOUT : POLLIN), 0};
+    if (left_ms <= 0 || poll(&p, 1, static_cast<int>(left_ms)) == 0) {
+      *error = "TLS handshake timed out (--connect-timeout)";
+      return false;
+    }
+  }
+}
+
+// https: the TLS options of the run plan, with the files' contents (workers
+// and remote agents do not read the coordinator's files). Checked here by
+// building the context once. Returns 0, or the exit code after printing why.
+int prepare_tls(const RunOptions& options, const http::Url& url, engine::RunPlan* plan) {
+  if (!url.tls()) {
+    if (options.tls_flags()) {
+      return usage_error(fmt::format(
+          "TLS flags (-k, --cacert, --cert, --key, --tls-min, --tls-max, --no-tls-resumption, "
+          "--alpn) need an https:// URL; got {}",
+          options.url));
+    }
+    return 0;
+  }
+  tls::TlsClientOptions tls;
+  tls.insecure = options.insecure;
+  tls.min_version = options.tls_min.value_or(tls::TlsVersion::k1_2);
+  tls.max_version = options.tls_max.value_or(tls::TlsVersion::k1_3);
+  if (tls.min_version > tls.max_version) {
+    return usage_error("--tls-min 1.3 is above --tls-max 1.2; expected min <= max");
+  }
+  if (options.cert.empty() != options.key.empty()) {
+    return usage_error(options.cert.empty() ? "--key needs --cert (the client certificate)"
+                                            : "--cert needs --key (its private key)");
+  }
+  tls.resume_sessions = !options.no_tls_resumption;
+  tls.alpn = options.alpn.value_or(std::vector<std::string>{"http/1.1"});
+  const std::pair<const std::string*, std::string*> files[] = {
+      {&options.cacert, &tls.ca_pem}, {&options.cert, &tls.cert_pem}, {&options.key, &tls.key_pem}};
+  const char* flags[] = {"--cacert", "--cert", "--key"};
+  for (size_t i = 0; i < 3; ++i) {
+    const std::string& path = *files[i].first;
+    if (path.empty()) continue;
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream content;
+    if (in) content << in.rdbuf();
+    if (!in || content.str().empty()) {
+      fmt::print(stderr, "millstone run: {} {}: cannot read: {}\n", flags[i], text::printable(path),
+                 in ? "the file is empty" : strerror(errno));
+      return kExitConfig;
+    }
+    *files[i].second = content.str();
+  }
+  tls.ca_file = options.cacert;
+  tls.cert_file = options.cert;
+  tls.key_file = options.key;
+  try {
+    tls::TlsClientContext check(tls);
+  } catch (const tls::TlsSetupError& e) {
+    fmt::print(stderr, "millstone run: {}\n", text::printable(e.what()));
+    return kExitConfig;
+  }
+  plan->tls = std::move(tls);
+  plan->tls_server_name = url.host;
+  return 0;
 }
 
 // Many connections need many descriptors: use the whole hard limit, and
@@ -268,11 +368,21 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     fmt::print(stderr, "millstone run: warning: {}\n", warning);
   }
 
-  if (!preflight_connect(*endpoint, plan.source_addresses,
-                         static_cast<int64_t>(plan.connect_timeout_ms) * 1000, &error)) {
+  const int64_t connect_timeout_us = static_cast<int64_t>(plan.connect_timeout_ms) * 1000;
+  const int preflight =
+      preflight_connect(*endpoint, plan.source_addresses, connect_timeout_us, &error);
+  if (preflight < 0) {
     fmt::print(stderr, "millstone run: cannot connect to {} ({}): {}\n", endpoint->to_string(),
                text::printable(description.url), error);
     return kExitUnreachable;
+  }
+  if (!plan.tls) {
+    close(preflight);
+  } else if (!preflight_handshake(*plan.tls, plan.tls_server_name, plan.port, preflight,
+                                  connect_timeout_us, &error)) {
+    fmt::print(stderr, "millstone run: {}: {}\n", text::printable(description.url),
+               text::printable(error));
+    return kExitTls;
   }
   uint64_t fd_limit = raise_fd_limit();
   uint32_t workers = options.workers;
@@ -388,6 +498,11 @@ int run_scenario(const RunOptions& options) {
         "-c, -m, -H, --body and --body-file apply to a URL; a scenario file sets its requests in "
         "flows: (--vus, -d and --rate override its scenarios:, see docs/scenarios.md#overrides)");
   }
+  if (options.tls_flags() || options.no_keepalive) {
+    return usage_error(
+        "TLS flags (-k, --cacert, --cert, --key, --tls-min, --tls-max, --no-tls-resumption, "
+        "--alpn) and --no-keepalive apply to a URL (quick mode) only, not to scenario files yet");
+  }
   // Parameters are read here, once: workers get the values in the RunPlan.
   const scenario::Parameters parameters = scenario_parameters(options.env);
   scenario::Overrides overrides;
@@ -412,6 +527,12 @@ int run_scenario(const RunOptions& options) {
   if (!options.target.empty()) {
     auto url = http::parse_url(options.target, &error);
     if (!url) return usage_error(fmt::format("--target '{}': {}", options.target, error));
+    if (url->tls()) {
+      return usage_error(fmt::format(
+          "--target '{}': https is not supported in scenario files yet (only in quick mode, "
+          "millstone run URL); expected http://HOST[:PORT]",
+          options.target));
+    }
     if (url->target != "/") {
       return usage_error(fmt::format(
           "--target '{}': expected http://HOST[:PORT] only; paths come from the scenario's steps",
@@ -510,6 +631,8 @@ int run_command(const RunOptions& options) {
   plan.timeout_ms = static_cast<uint64_t>(std::max<int64_t>(1, options.timeout_us / 1000));
   plan.connect_timeout_ms =
       static_cast<uint64_t>(std::max<int64_t>(1, options.connect_timeout_us / 1000));
+  plan.keepalive = !options.no_keepalive;
+  if (const int code = prepare_tls(options, *url, &plan); code != 0) return code;
   RunDescription description{options.url,      options.method, options.connections, options.rate, 0,
                              plan.duration_ms, false,          options.percentiles};
   return execute(options, plan, *url, description, nullptr, plan.connections);

@@ -192,6 +192,15 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
   out += fmt::format("  {:<13}{} established of {} attempted\n", "connections",
                      group_thousands(t.connections_established),
                      group_thousands(t.connections_opened));
+  if (t.tls_handshakes > 0) {
+    const metrics::Histogram& hs = t.tls_handshake;
+    out += fmt::format(
+        "  {:<13}{} handshakes, {} resumed ({:.1f}%), handshake p50 {}  p99 {}  max {}\n", "tls",
+        group_thousands(t.tls_handshakes), group_thousands(t.tls_resumed),
+        100.0 * static_cast<double>(t.tls_resumed) / static_cast<double>(t.tls_handshakes),
+        format_latency(hs.value_at(0.5)), format_latency(hs.value_at(0.99)),
+        format_latency(hs.max()));
+  }
   if (!run.scenario && t.connections_opened < run.connections) {
     out += fmt::format(
         "  {:<13}only {} of the {} connections asked for were attempted before the run "
@@ -292,6 +301,16 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
   j["connections_attempted"] = t.connections_opened;
   j["connections_established"] = t.connections_established;
   j["in_flight"] = t.in_flight;
+  if (t.tls_handshakes > 0) {
+    const metrics::Histogram& hs = t.tls_handshake;
+    j["tls"] = {{"handshakes", t.tls_handshakes},
+                {"resumed", t.tls_resumed},
+                {"handshake_ms",
+                 {{"p50", ms(hs.value_at(0.5))},
+                  {"p90", ms(hs.value_at(0.9))},
+                  {"p99", ms(hs.value_at(0.99))},
+                  {"max", ms(hs.max())}}}};
+  }
   j["measured_nothing"] = measured_nothing(t);
   if (run.rate > 0) {
     j["schedule"] = {{"scheduled", t.scheduled},

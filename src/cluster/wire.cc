@@ -223,6 +223,25 @@ std::string encode_run_plan(const engine::RunPlan& plan) {
   e.put_varint(plan.scenario_vus);
   e.put_varint(plan.scenario_duration_us);
   e.put_double(plan.scenario_rate);
+  e.put_bool(plan.tls.has_value());
+  if (plan.tls) {
+    const tls::TlsClientOptions& t = *plan.tls;
+    e.put_string(plan.tls_server_name);
+    e.put_bool(t.insecure);
+    e.put_string(t.ca_file);
+    e.put_string(t.ca_pem);
+    e.put_string(t.cert_file);
+    e.put_string(t.cert_pem);
+    e.put_string(t.key_file);
+    e.put_string(t.key_pem);
+    e.put_varint(static_cast<uint64_t>(t.min_version));
+    e.put_varint(static_cast<uint64_t>(t.max_version));
+    e.put_varint(t.alpn.size());
+    for (const std::string& protocol : t.alpn)
+      e.put_string(protocol);
+    e.put_bool(t.resume_sessions);
+  }
+  e.put_bool(plan.keepalive);
   return out;
 }
 
@@ -254,6 +273,29 @@ bool decode_run_plan(std::string_view payload, engine::RunPlan* out) {
       !d.read_double(&p.scenario_rate)) {
     return false;
   }
+  bool has_tls = false;
+  if (!d.read_bool(&has_tls)) return false;
+  if (has_tls) {
+    tls::TlsClientOptions& t = p.tls.emplace();
+    uint64_t min_version = 0;
+    uint64_t max_version = 0;
+    uint64_t protocols = 0;
+    if (!d.read_string(&p.tls_server_name) || !d.read_bool(&t.insecure) ||
+        !d.read_string(&t.ca_file) || !d.read_string(&t.ca_pem) || !d.read_string(&t.cert_file) ||
+        !d.read_string(&t.cert_pem) || !d.read_string(&t.key_file) || !d.read_string(&t.key_pem) ||
+        !d.read_varint(&min_version) || !d.read_varint(&max_version) || min_version > 1 ||
+        max_version > 1 || !d.read_varint(&protocols) || protocols > d.remaining()) {
+      return false;
+    }
+    t.min_version = static_cast<tls::TlsVersion>(min_version);
+    t.max_version = static_cast<tls::TlsVersion>(max_version);
+    t.alpn.resize(protocols);
+    for (std::string& protocol : t.alpn) {
+      if (!d.read_string(&protocol)) return false;
+    }
+    if (!d.read_bool(&t.resume_sessions)) return false;
+  }
+  if (!d.read_bool(&p.keepalive)) return false;
   if (!d.at_end()) return false;
   if (!std::isfinite(p.scenario_rate) || p.scenario_rate < 0.0) return false;
   if (!std::isfinite(p.rate) || p.rate < 0.0) return false;
@@ -307,6 +349,9 @@ std::string encode_snapshot(const metrics::Snapshot& s) {
   e.put_varint(s.not_started);
   e.put_varint(s.max_schedule_lag_us);
   encode_histogram(&e, s.latency);
+  e.put_varint(s.tls_handshakes);
+  e.put_varint(s.tls_resumed);
+  encode_histogram(&e, s.tls_handshake);
   // Scenario sections; empty vectors cost one byte each.
   e.put_varint(s.steps.size());
   for (const metrics::StepStats& step : s.steps) {
@@ -454,7 +499,9 @@ bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
       !d.read_varint(&s.connections_opened) || !d.read_varint(&s.connections_established) ||
       !d.read_varint(&s.in_flight) || !d.read_varint(&s.scheduled) ||
       !d.read_varint(&s.started_late) || !d.read_varint(&s.not_started) ||
-      !d.read_varint(&s.max_schedule_lag_us) || !decode_histogram(&d, &s.latency)) {
+      !d.read_varint(&s.max_schedule_lag_us) || !decode_histogram(&d, &s.latency) ||
+      !d.read_varint(&s.tls_handshakes) || !d.read_varint(&s.tls_resumed) ||
+      !decode_histogram(&d, &s.tls_handshake)) {
     return false;
   }
   // Each element takes at least one byte per field (a step: 4 counters and a

@@ -23,8 +23,9 @@ namespace millstone::cluster {
 
 // Bumped on any incompatible change; exchanged in kHello. 2: the TLS error
 // causes lengthened the snapshot's list of error counts; snapshots carry
-// connections established, requests in flight and peak VUs.
-inline constexpr uint32_t kProtocolVersion = 2;
+// connections established, requests in flight and peak VUs. 3: run plans
+// carry TLS options (https), snapshots the TLS handshake counts and histogram.
+inline constexpr uint32_t kProtocolVersion = 3;
 // Largest payload accepted or produced; bounds what a bad peer can make us buffer.
 inline constexpr size_t kMaxPayloadSize = size_t{16} << 20;
 inline constexpr size_t kFrameHeaderSize = 5;

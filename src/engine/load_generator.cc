@@ -52,6 +52,18 @@ bool LoadGenerator::start(std::string* error) {
   }
   context_.read_buffer.resize(kReadBufferBytes);
   context_.stats = &current_;
+  if (plan_.tls) {
+    // The coordinator built the same context from the same options before
+    // starting workers, so a failure here is unexpected but still one line.
+    try {
+      tls_ = std::make_unique<tls::TlsClientContext>(*plan_.tls);
+    } catch (const tls::TlsSetupError& e) {
+      *error = e.what();
+      return false;
+    }
+    context_.tls = tls_.get();
+    context_.tls_target = &tls_->target(plan_.tls_server_name, plan_.port);
+  }
 
   running_ = true;
   start_ns_ = net::now_ns();
@@ -137,9 +149,10 @@ void LoadGenerator::on_sweep() {
     ClientConnection& c = slot->connection;
     if (c.busy() && now - c.sent_ns() >= timeout_ns) {
       c.fail(ErrorCause::kTimeout);
-    } else if (c.state() == ClientConnection::State::kConnecting &&
-               now - c.connect_started_ns() >= connect_timeout_ns) {
-      c.fail(ErrorCause::kConnectTimeout);
+    } else if (c.opening() && now - c.connect_started_ns() >= connect_timeout_ns) {
+      // The connect timeout covers the TLS handshake too.
+      c.fail(c.state() == ClientConnection::State::kHandshaking ? ErrorCause::kTlsHandshake
+                                                                : ErrorCause::kConnectTimeout);
     }
   }
   int64_t sweep_ns = std::clamp<int64_t>(std::min(timeout_ns, connect_timeout_ns) / 10,
@@ -205,6 +218,8 @@ void LoadGenerator::on_response(ClientConnection& connection, int status, int64_
   int64_t latency_ns = done_ns - connection.intended_ns();
   current_.latency.record(static_cast<uint64_t>(std::max<int64_t>(latency_ns, 0)) / 1000);
   if (!running_) return;
+  // --no-keepalive: every request on a new connection (and TLS handshake).
+  if (!plan_.keepalive && connection.connected()) connection.close();
   if (connection.connected()) {
     became_idle(connection, done_ns);
   } else {

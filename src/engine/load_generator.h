@@ -57,6 +57,7 @@ class LoadGenerator final : public Workload, public http::ClientListener {
   net::EventLoop& loop_;
   RunPlan plan_;
   SnapshotSink sink_;
+  std::unique_ptr<tls::TlsClientContext> tls_;  // https only; context_ points into it
   http::ClientContext context_;
   metrics::Snapshot current_;
   std::vector<std::unique_ptr<Slot>> slots_;

@@ -3,9 +3,12 @@
 // command line, sent to each worker (locally over a socketpair, later to remote
 // agents over TCP), and never changed while the run goes on.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "tls/options.h"
 
 namespace millstone::engine {
 
@@ -17,6 +20,14 @@ struct RunPlan {
   // The complete request, serialized once; every request of the run is these bytes.
   std::string request_bytes;
   bool head_request = false;  // HEAD responses carry no body
+  // https: TLS for every connection, with the CA, certificate and key as PEM
+  // text (the *_pem fields), read once by the coordinator: a remote agent has
+  // no access to its files. The file names stay for messages.
+  std::optional<tls::TlsClientOptions> tls;
+  std::string tls_server_name;  // the URL's host: SNI and the name to verify
+  // false (--no-keepalive): close after each response and reconnect, so every
+  // request pays a TCP connect (and TLS handshake).
+  bool keepalive = true;
 
   uint32_t connections = 1;  // this worker's share of -c
   double rate = 0.0;         // this worker's requests per second; 0 = closed model

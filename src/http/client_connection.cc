@@ -67,45 +67,61 @@ void ClientConnection::close() {
 void ClientConnection::close_socket(bool reset) {
   if (fd_ < 0) return;
   loop_.remove(registration_, fd_);
-  if (reset) {
-    net::close_with_reset(fd_);
-  } else {
-    ::close(fd_);
-  }
+  stream_->close(reset);
+  stream_ = nullptr;
+  plain_.reset();
+  tls_.reset();
   fd_ = -1;
+  read_waits_writable_ = false;
+  write_waits_readable_ = false;
   state_ = State::kClosed;
   raw_ = false;
   if (!in_.empty() || in_.capacity() > 15) std::string().swap(in_);
   if (!out_.empty() || out_.capacity() > 15) std::string().swap(out_);
 }
 
-void ClientConnection::connect(int64_t now_ns, const net::Endpoint& endpoint, bool bind_sources) {
+void ClientConnection::open(int64_t now_ns, const net::Endpoint& endpoint, bool bind_sources,
+                            bool use_tls) {
   close_socket(false);
   connect_started_ns_ = now_ns;
-  fd_ = net::tcp_socket(endpoint.family());
-  if (fd_ < 0) {
+  const int fd = net::tcp_socket(endpoint.family());
+  if (fd < 0) {
     int err = errno;
     state_ = State::kClosed;
     listener_.on_failure(*this, connect_error_cause(err), false);
     return;
   }
-  net::set_no_delay(fd_);
+  net::set_no_delay(fd);
   if (bind_sources && !context_.sources.empty() &&
-      net::bind_source(fd_, context_.sources[index_ % context_.sources.size()]) < 0) {
+      net::bind_source(fd, context_.sources[index_ % context_.sources.size()]) < 0) {
     int err = errno;
-    ::close(fd_);
-    fd_ = -1;
+    ::close(fd);
     listener_.on_failure(*this, connect_error_cause(err), false);
     return;
   }
-  registration_ = loop_.add(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
+  // The stream owns the socket from here on; TLS sends nothing before the
+  // TCP connect completes (handshake() starts it).
+  if (use_tls) {
+    tls_ = tls::TlsStream::client(*context_.tls, *context_.tls_target, fd);
+    if (!tls_) {
+      listener_.on_failure(*this, ErrorCause::kConnectOther, false);  // out of memory
+      return;
+    }
+    stream_ = tls_.get();
+  } else {
+    stream_ = &plain_.emplace(fd);
+  }
+  registration_ = loop_.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
   if (registration_ == 0) {
     int err = errno;
-    ::close(fd_);
-    fd_ = -1;
+    stream_->close(false);
+    stream_ = nullptr;
+    plain_.reset();
+    tls_.reset();
     listener_.on_failure(*this, connect_error_cause(err), false);
     return;
   }
+  fd_ = fd;
   ++context_.stats->connections_opened;
   state_ = State::kConnecting;
   // Even an immediate success is reported through EPOLLOUT, so the listener
@@ -128,6 +144,11 @@ void ClientConnection::send(std::string_view request, bool head, int64_t intende
   write_some();
 }
 
+void ClientConnection::fail_stream(const net::StreamResult& result) {
+  error_text_.assign(stream_->error_text());
+  fail(result.cause);
+}
+
 void ClientConnection::fail(ErrorCause cause) {
   bool had_request = busy();
   close_socket(cause == ErrorCause::kTimeout);
@@ -135,6 +156,10 @@ void ClientConnection::fail(ErrorCause cause) {
 }
 
 void ClientConnection::on_io(uint32_t events) {
+  if (state_ == State::kHandshaking) {
+    continue_handshake();
+    return;
+  }
   if (state_ == State::kConnecting) {
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) {
       const uint64_t registration = registration_;
@@ -148,7 +173,8 @@ void ClientConnection::on_io(uint32_t events) {
     }
     return;
   }
-  if (state_ == State::kWriting && (events & (EPOLLOUT | EPOLLERR))) {
+  if (state_ == State::kWriting &&
+      (events & (EPOLLOUT | EPOLLERR) || (write_waits_readable_ && (events & EPOLLIN)))) {
     write_some();
     if (state_ == State::kClosed) return;
   } else if (!out_.empty() && (events & EPOLLOUT)) {
@@ -156,7 +182,8 @@ void ClientConnection::on_io(uint32_t events) {
     flush_raw();
     if (registration_ != registration || fd_ < 0) return;
   }
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR) ||
+      (read_waits_writable_ && (events & EPOLLOUT))) {
     read_some((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
   }
 }
@@ -169,50 +196,72 @@ void ClientConnection::on_connect_ready() {
     return;
   }
   ++context_.stats->connections_established;
+  if (tls_) {
+    state_ = State::kHandshaking;
+    continue_handshake();
+    return;
+  }
+  state_ = State::kIdle;
+  listener_.on_connected(*this);
+}
+
+void ClientConnection::continue_handshake() {
+  // Any edge may be the one the handshake waits for; a call that cannot
+  // progress costs one recv or send returning EAGAIN.
+  const net::StreamResult result = tls_->handshake();
+  if (result.status == net::StreamStatus::kWouldBlock) return;
+  if (result.status != net::StreamStatus::kOk) {
+    fail_stream(result);
+    return;
+  }
+  metrics::Snapshot& stats = *context_.stats;
+  ++stats.tls_handshakes;
+  if (tls_->resumed()) ++stats.tls_resumed;
+  stats.tls_handshake.record(static_cast<uint64_t>(tls_->handshake_ns() / 1000));
   state_ = State::kIdle;
   listener_.on_connected(*this);
 }
 
 void ClientConnection::write_some() {
-  std::string_view request = request_;
-  while (written_ < request.size()) {
-    ssize_t n = ::send(fd_, request.data() + written_, request.size() - written_, MSG_NOSIGNAL);
-    if (n > 0) {
-      written_ += static_cast<size_t>(n);
-      context_.stats->bytes_sent += static_cast<uint64_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) return;  // EPOLLOUT will resume us
-    fail(n < 0 && errno != EPIPE && errno != ECONNRESET ? ErrorCause::kIoOther
-                                                        : ErrorCause::kReset);
+  const net::StreamResult result = stream_->write(request_.substr(written_));
+  written_ += result.bytes;
+  context_.stats->bytes_sent += result.bytes;
+  if (result.status == net::StreamStatus::kOk) {
+    write_waits_readable_ = false;
+    state_ = State::kReading;
     return;
   }
-  state_ = State::kReading;
+  if (result.status == net::StreamStatus::kWouldBlock) {
+    write_waits_readable_ = result.wait == net::Readiness::kReadable;
+    return;  // the edge it waits for resumes us
+  }
+  fail_stream(result);
 }
 
 void ClientConnection::read_some(bool peer_closing) {
   std::string& buffer = context_.read_buffer;
   for (;;) {
-    ssize_t n = ::recv(fd_, buffer.data(), buffer.size(), 0);
-    if (n > 0) {
+    const net::StreamResult read = stream_->read(buffer.data(), buffer.size());
+    if (read.status == net::StreamStatus::kOk) {
+      read_waits_writable_ = false;
+      const size_t n = read.bytes;
       context_.stats->bytes_received += static_cast<uint64_t>(n);
       if (!busy()) {
         if (raw_) {
-          if (!deliver(buffer.data(), static_cast<size_t>(n))) return;
-          if (static_cast<size_t>(n) < buffer.size() && !peer_closing) return;
+          if (!deliver(buffer.data(), n)) return;
+          if (read.drained && !peer_closing) return;
           continue;
         }
         fail(ErrorCause::kUnexpectedData);
         return;
       }
-      ResponseParser::Result result = parser_.feed(buffer.data(), static_cast<size_t>(n));
+      ResponseParser::Result result = parser_.feed(buffer.data(), n);
       if (result.state == ResponseParser::State::kError) {
         fail(parse_error_cause(parser_.error()));
         return;
       }
       if (result.state == ResponseParser::State::kComplete) {
-        if (result.consumed != static_cast<size_t>(n)) {
+        if (result.consumed != n) {
           // We never pipeline, so bytes after the response are garbage,
           // unless the response switched protocols: then they are the first
           // bytes of the new one.
@@ -222,9 +271,8 @@ void ClientConnection::read_some(bool peer_closing) {
           }
         }
         const uint64_t registration = registration_;
-        if (result.consumed != static_cast<size_t>(n)) {
-          complete_response(net::now_ns(), buffer.data() + result.consumed,
-                            static_cast<size_t>(n) - result.consumed);
+        if (result.consumed != n) {
+          complete_response(net::now_ns(), buffer.data() + result.consumed, n - result.consumed);
         } else {
           complete_response(net::now_ns(), nullptr, 0);
         }
@@ -232,17 +280,17 @@ void ClientConnection::read_some(bool peer_closing) {
         // still in the kernel (a full buffer) or the FIN that came with this
         // edge would otherwise never be read, as no new edge reports them.
         if (!raw_ || registration_ != registration || fd_ < 0) return;
-        if (static_cast<size_t>(n) < buffer.size() && !peer_closing) return;
+        if (read.drained && !peer_closing) return;
         continue;
       }
-      // A short read means the socket is drained for now; edge-triggered
+      // A drained socket (a short read) has nothing more for now; edge-triggered
       // epoll reports the next arrival, so skip the extra EAGAIN syscall.
       // Not when the peer is closing: its FIN came with this edge, and no
       // other edge will tell us to read the end of the stream.
-      if (static_cast<size_t>(n) < buffer.size() && !peer_closing) return;
+      if (read.drained && !peer_closing) return;
       continue;
     }
-    if (n == 0) {
+    if (read.status == net::StreamStatus::kClosed) {
       if (raw_) {
         close_socket(false);
         listener_.on_failure(*this, ErrorCause::kClosed, false);
@@ -260,18 +308,16 @@ void ClientConnection::read_some(bool peer_closing) {
       fail(parser_.started() ? parse_error_cause(parser_.error()) : ErrorCause::kClosed);
       return;
     }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN) return;
-    if (raw_) {
-      fail(errno == ECONNRESET ? ErrorCause::kReset : ErrorCause::kIoOther);
+    if (read.status == net::StreamStatus::kWouldBlock) {
+      read_waits_writable_ = read.wait == net::Readiness::kWritable;
       return;
     }
-    if (!busy() && errno == ECONNRESET) {
+    if (!raw_ && !busy() && read.cause == ErrorCause::kReset) {
       close_socket(false);
       listener_.on_idle_close(*this);
       return;
     }
-    fail(errno == ECONNRESET ? ErrorCause::kReset : ErrorCause::kIoOther);
+    fail_stream(read);
     return;
   }
 }
@@ -331,42 +377,26 @@ bool ClientConnection::send_raw(std::string_view bytes) {
     out_.append(bytes);  // behind what is already waiting
     return true;
   }
-  size_t written = 0;
-  while (written < bytes.size()) {
-    ssize_t n = ::send(fd_, bytes.data() + written, bytes.size() - written, MSG_NOSIGNAL);
-    if (n > 0) {
-      written += static_cast<size_t>(n);
-      context_.stats->bytes_sent += static_cast<uint64_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {
-      out_.assign(bytes.substr(written));  // EPOLLOUT resumes in flush_raw
-      return true;
-    }
-    fail(n < 0 && errno != EPIPE && errno != ECONNRESET ? ErrorCause::kIoOther
-                                                        : ErrorCause::kReset);
-    return false;
+  const net::StreamResult result = stream_->write(bytes);
+  context_.stats->bytes_sent += result.bytes;
+  if (result.status == net::StreamStatus::kOk) return true;
+  if (result.status == net::StreamStatus::kWouldBlock) {
+    out_.assign(bytes.substr(result.bytes));  // EPOLLOUT resumes in flush_raw
+    return true;
   }
-  return true;
+  fail_stream(result);
+  return false;
 }
 
 void ClientConnection::flush_raw() {
-  size_t written = 0;
-  while (written < out_.size()) {
-    ssize_t n = ::send(fd_, out_.data() + written, out_.size() - written, MSG_NOSIGNAL);
-    if (n > 0) {
-      written += static_cast<size_t>(n);
-      context_.stats->bytes_sent += static_cast<uint64_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {
-      out_.erase(0, written);
-      return;
-    }
-    fail(n < 0 && errno != EPIPE && errno != ECONNRESET ? ErrorCause::kIoOther
-                                                        : ErrorCause::kReset);
+  const net::StreamResult result = stream_->write(out_);
+  context_.stats->bytes_sent += result.bytes;
+  if (result.status == net::StreamStatus::kWouldBlock) {
+    out_.erase(0, result.bytes);
+    return;
+  }
+  if (result.status != net::StreamStatus::kOk) {
+    fail_stream(result);
     return;
   }
   std::string().swap(out_);

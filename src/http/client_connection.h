@@ -5,6 +5,8 @@
 // pipelining). The connection never decides what to do next; the load model
 // that owns it does (see engine/load_generator.h).
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +15,9 @@
 #include "metrics/snapshot.h"
 #include "net/event_loop.h"
 #include "net/socket.h"
+#include "net/stream.h"
+#include "tls/client_context.h"
+#include "tls/tls_stream.h"
 
 namespace millstone::http {
 
@@ -55,11 +60,16 @@ struct ClientContext {
   bool head_request = false;
   std::string read_buffer;             // scratch space; the parser keeps what it needs
   metrics::Snapshot* stats = nullptr;  // bytes and connection counters go here
+  // https: every connection to `endpoint` runs a TLS handshake between the
+  // TCP connect and on_connected. Null: plain TCP. Both owned by the worker.
+  tls::TlsClientContext* tls = nullptr;
+  tls::TlsTarget* tls_target = nullptr;
 };
 
 class ClientConnection final : public net::IoHandler {
  public:
-  enum class State : uint8_t { kClosed, kConnecting, kIdle, kWriting, kReading };
+  // kHandshaking: TCP connected, TLS handshake running (https only).
+  enum class State : uint8_t { kClosed, kConnecting, kHandshaking, kIdle, kWriting, kReading };
 
   ClientConnection(net::EventLoop& loop, ClientListener& listener, ClientContext& context,
                    uint32_t index);
@@ -67,12 +77,16 @@ class ClientConnection final : public net::IoHandler {
   ClientConnection(const ClientConnection&) = delete;
   ClientConnection& operator=(const ClientConnection&) = delete;
 
-  // Starts connecting; the outcome arrives as on_connected or on_failure.
-  void connect(int64_t now_ns) { connect(now_ns, context_.endpoint, true); }
-  // The same, to another endpoint than the context's (WebSocket/TCP steps).
-  // The context's sources were chosen for its endpoint; `bind_sources` says
-  // whether they suit this one too (same family, loopback only to loopback).
-  void connect(int64_t now_ns, const net::Endpoint& endpoint, bool bind_sources);
+  // Starts connecting (and, with a TLS context, the handshake); the outcome
+  // arrives as on_connected or on_failure.
+  void connect(int64_t now_ns) { open(now_ns, context_.endpoint, true, context_.tls != nullptr); }
+  // The same, over plain TCP to another endpoint than the context's
+  // (WebSocket/TCP steps). The context's sources were chosen for its
+  // endpoint; `bind_sources` says whether they suit this one too (same
+  // family, loopback only to loopback).
+  void connect(int64_t now_ns, const net::Endpoint& endpoint, bool bind_sources) {
+    open(now_ns, endpoint, bind_sources, false);
+  }
   // Raw mode: from now on every byte read goes to ClientListener::on_data
   // (the connection must be idle). A 101 response to a request sent with
   // allow_upgrade(true) switches to raw mode by itself, before on_response,
@@ -103,6 +117,10 @@ class ClientConnection final : public net::IoHandler {
 
   State state() const { return state_; }
   bool connected() const { return state_ >= State::kIdle; }
+  // Connecting or handshaking: the connect timeout applies.
+  bool opening() const { return state_ == State::kConnecting || state_ == State::kHandshaking; }
+  // What the last TLS or socket failure was, in words; empty when none.
+  std::string_view error_text() const { return error_text_; }
   bool idle() const { return state_ == State::kIdle; }
   bool busy() const { return state_ == State::kWriting || state_ == State::kReading; }
   int64_t intended_ns() const { return intended_ns_; }
@@ -113,7 +131,11 @@ class ClientConnection final : public net::IoHandler {
   void on_io(uint32_t events) override;
 
  private:
+  void open(int64_t now_ns, const net::Endpoint& endpoint, bool bind_sources, bool use_tls);
   void on_connect_ready();
+  void continue_handshake();
+  // Fails with a Stream's error (kept for error_text()).
+  void fail_stream(const net::StreamResult& result);
   void write_some();
   void read_some(bool peer_closing);
   void complete_response(int64_t done_ns, const char* rest, size_t rest_size);
@@ -127,11 +149,19 @@ class ClientConnection final : public net::IoHandler {
   ClientListener& listener_;
   ClientContext& context_;
   ResponseParser parser_;
-  int fd_ = -1;
+  // The fd's stream while open: plain_ (in place, no allocation) or tls_.
+  std::optional<net::PlainStream> plain_;
+  std::unique_ptr<tls::TlsStream> tls_;
+  net::Stream* stream_ = nullptr;
+  int fd_ = -1;  // stream_->fd(), kept for the loop registration
   uint64_t registration_ = 0;
   State state_ = State::kClosed;
   bool raw_ = false;
   bool upgrade_ = false;
+  // A TLS call that waits on the other readiness than its own (a read that
+  // must write, a write that must read): retried on that edge.
+  bool read_waits_writable_ = false;
+  bool write_waits_readable_ = false;
   uint32_t index_;
   // Raw mode only, and only while needed: an incomplete frame or message
   // (in_) and bytes the socket would not take yet (out_). Idle, both are
@@ -143,6 +173,7 @@ class ClientConnection final : public net::IoHandler {
   int64_t intended_ns_ = 0;
   int64_t sent_ns_ = 0;
   int64_t connect_started_ns_ = 0;
+  std::string error_text_;  // empty (no heap) until a stream error
 };
 
 }  // namespace millstone::http

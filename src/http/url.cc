@@ -8,7 +8,7 @@ namespace millstone::http {
 
 namespace {
 
-constexpr std::string_view kExpected = "expected http://HOST[:PORT]/PATH";
+constexpr std::string_view kExpected = "expected http[s]://HOST[:PORT]/PATH";
 
 // Quotes a character for an error message; invisible bytes are shown in hex
 // so a stray newline or tab in a pasted URL is recognisable.
@@ -41,9 +41,11 @@ bool parse_scheme(std::string_view text, Url* url, std::string* error) {
   }
   for (char c : scheme)
     url->scheme.push_back(syntax::to_lower(c));
-  if (url->scheme == "https") return set_error(error, "https is not supported yet: use http://");
-  if (url->scheme != "http") {
-    return set_error(error, "unsupported scheme '" + url->scheme + "': only http:// is supported");
+  if (url->scheme == "https") {
+    url->port = 443;
+  } else if (url->scheme != "http") {
+    return set_error(error,
+                     "unsupported scheme '" + url->scheme + "': only http:// and https:// are");
   }
   return true;
 }
@@ -157,7 +159,7 @@ std::string Url::host_header() const {
   } else {
     out.append(host);
   }
-  if (port != 80) out.append(":").append(std::to_string(port));
+  if (port != default_port()) out.append(":").append(std::to_string(port));
   return out;
 }
 

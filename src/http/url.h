@@ -1,5 +1,5 @@
 #pragma once
-// Target URLs as users type them on the command line: http://HOST[:PORT]/PATH.
+// Target URLs as users type them on the command line: http[s]://HOST[:PORT]/PATH.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -8,7 +8,7 @@
 namespace millstone::http {
 
 struct Url {
-  std::string scheme;  // lower case; only "http" for now
+  std::string scheme;  // lower case: "http" or "https"
   std::string host;    // as given, without brackets for an IPv6 literal
   uint16_t port = 80;
   std::string target = "/";  // path and query as sent on the request line; never empty
@@ -17,6 +17,8 @@ struct Url {
   // Value for the Host header: host[:port], brackets around an IPv6 literal,
   // the port left out when it is the scheme's default.
   std::string host_header() const;
+  bool tls() const { return scheme == "https"; }
+  uint16_t default_port() const { return tls() ? 443 : 80; }
 };
 
 // Parses an absolute http URL. A fragment ("#...") is dropped, as browsers

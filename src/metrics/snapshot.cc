@@ -134,6 +134,9 @@ void Snapshot::merge(const Snapshot& other) {
   not_started += other.not_started;
   max_schedule_lag_us = std::max(max_schedule_lag_us, other.max_schedule_lag_us);
   latency.merge(other.latency);
+  tls_handshakes += other.tls_handshakes;
+  tls_resumed += other.tls_resumed;
+  tls_handshake.merge(other.tls_handshake);
   if (steps.size() < other.steps.size()) steps.resize(other.steps.size());
   for (size_t i = 0; i < other.steps.size(); ++i)
     steps[i].merge(other.steps[i]);
@@ -221,6 +224,9 @@ void Snapshot::clear() {
   not_started = 0;
   max_schedule_lag_us = 0;
   latency.reset();
+  tls_handshakes = 0;
+  tls_resumed = 0;
+  tls_handshake.reset();
   // Keep the vectors' sizes (and the step histograms' buckets): the same
   // steps report every second.
   for (StepStats& step : steps)

@@ -151,6 +151,11 @@ struct Snapshot {
   uint64_t not_started = 0;          // still waiting when the run ended
   uint64_t max_schedule_lag_us = 0;  // how late the generator itself woke up
   Histogram latency;                 // complete responses only, microseconds
+  // https: TLS handshakes completed (after the TCP connect), how many resumed
+  // an earlier session, and their duration apart from the TCP connect.
+  uint64_t tls_handshakes = 0;
+  uint64_t tls_resumed = 0;
+  Histogram tls_handshake;  // microseconds
   // Scenario runs only (empty in quick mode).
   std::vector<StepStats> steps;
   std::vector<CheckStats> checks;

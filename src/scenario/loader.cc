@@ -180,6 +180,12 @@ void TopLevel::compile_target(const Field& field) {
   if (!url) {
     reader_.fail(field.mark, fmt::format("target {}: {}", shown(text), error));
   }
+  if (url->tls()) {
+    reader_.fail(field.mark,
+                 fmt::format("target {}: https is not supported in scenario files yet (only in "
+                             "quick mode, millstone run URL): use http://",
+                             shown(text)));
+  }
   // One base for every request: a path here would have to be joined with each
   // step's path, and --target could not replace it cleanly.
   if (url->target != "/") {

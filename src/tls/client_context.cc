@@ -1,6 +1,8 @@
 #include "tls/client_context.h"
 
 #include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
 
 #include "tls/fd_bio.h"
 #include "tls/setup.h"
@@ -16,6 +18,50 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
   if (target == nullptr) return 0;
   target->last_session.reset(session);
   return 1;
+}
+
+BioPtr memory_bio(const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) throw_openssl("TLS: out of memory");
+  return bio;
+}
+
+// Every certificate of a PEM bundle becomes a trusted CA.
+void load_ca_pem(SSL_CTX* ctx, const std::string& pem, const std::string& name) {
+  BioPtr bio = memory_bio(pem);
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  int loaded = 0;
+  while (X509Ptr cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
+    if (X509_STORE_add_cert(store, cert.get()) != 1) {
+      throw_openssl("TLS CA file " + name + ": cannot add a certificate");
+    }
+    ++loaded;
+  }
+  ERR_clear_error();  // the end of the bundle reads as a "no start line" error
+  if (loaded == 0) throw TlsSetupError("TLS CA file " + name + ": no PEM certificate in it");
+}
+
+// The leaf first, then its chain, as SSL_CTX_use_certificate_chain_file reads a file.
+void use_certificate_pem(SSL_CTX* ctx, const TlsClientOptions& options) {
+  const std::string& cert_name = options.cert_file;
+  const std::string& key_name = options.key_file;
+  BioPtr bio = memory_bio(options.cert_pem);
+  X509Ptr leaf(PEM_read_bio_X509_AUX(bio.get(), nullptr, nullptr, nullptr));
+  if (!leaf || SSL_CTX_use_certificate(ctx, leaf.get()) != 1) {
+    throw_openssl("TLS client certificate " + cert_name + ": not a PEM certificate");
+  }
+  while (X509Ptr issuer{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
+    if (SSL_CTX_add1_chain_cert(ctx, issuer.get()) != 1) {
+      throw_openssl("TLS client certificate " + cert_name + ": cannot use its chain");
+    }
+  }
+  ERR_clear_error();
+  BioPtr key_bio = memory_bio(options.key_pem);
+  EvpPkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (!key) throw_openssl("TLS client key " + key_name + ": not a PEM private key");
+  if (SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    throw_openssl("TLS client key " + key_name + " does not match the certificate " + cert_name);
+  }
 }
 
 bool is_ip_literal(std::string_view name) {
@@ -52,7 +98,9 @@ TlsClientContext::TlsClientContext(const TlsClientOptions& options)
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   } else {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-    if (options.ca_file.empty()) {
+    if (!options.ca_pem.empty()) {
+      load_ca_pem(ctx, options.ca_pem, options.ca_file);
+    } else if (options.ca_file.empty()) {
       if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
         throw_openssl("TLS: cannot load the system's trusted CA certificates");
       }
@@ -64,11 +112,15 @@ TlsClientContext::TlsClientContext(const TlsClientOptions& options)
     }
   }
 
-  if (options.cert_file.empty() != options.key_file.empty()) {
+  const bool has_cert = !options.cert_file.empty() || !options.cert_pem.empty();
+  const bool has_key = !options.key_file.empty() || !options.key_pem.empty();
+  if (has_cert != has_key) {
     throw TlsSetupError(
         "TLS client certificate: give both the certificate file and the key file, or neither");
   }
-  if (!options.cert_file.empty()) {
+  if (!options.cert_pem.empty() && !options.key_pem.empty()) {
+    use_certificate_pem(ctx, options);
+  } else if (has_cert) {
     use_certificate_files(ctx, options.cert_file, options.key_file, "TLS client");
   }
 

@@ -26,6 +26,12 @@ struct TlsClientOptions {
   // Client certificate for servers that ask for one; both or neither.
   std::string cert_file;
   std::string key_file;
+  // The same as PEM text, used instead of reading the file when not empty
+  // (a run plan carries the contents to workers and remote agents); the
+  // *_file names then only name them in messages.
+  std::string ca_pem;
+  std::string cert_pem;
+  std::string key_pem;
   TlsVersion min_version = TlsVersion::k1_2;
   TlsVersion max_version = TlsVersion::k1_3;
   // Offered in this order ("h2", "http/1.1"); empty: no ALPN extension.

@@ -54,5 +54,30 @@ TEST(FlagValues, PercentilesAreSortedAndInRange) {
   }
 }
 
+TEST(FlagValues, TlsVersions) {
+  std::string error;
+  EXPECT_EQ(parse_tls_version_flag("--tls-min", "1.2", &error), tls::TlsVersion::k1_2);
+  EXPECT_EQ(parse_tls_version_flag("--tls-max", "1.3", &error), tls::TlsVersion::k1_3);
+  for (const char* bad : {"1.1", "1.0", "", "1.3 ", "TLSv1.3", "13"}) {
+    EXPECT_FALSE(parse_tls_version_flag("--tls-min", bad, &error)) << bad;
+    EXPECT_NE(error.find("--tls-min"), std::string::npos) << error;
+    EXPECT_NE(error.find("expected 1.2 or 1.3"), std::string::npos) << error;
+  }
+}
+
+TEST(FlagValues, AlpnListsKeepTheirOrder) {
+  std::string error;
+  EXPECT_EQ(parse_alpn_flag("--alpn", "h2,http/1.1", &error),
+            (std::vector<std::string>{"h2", "http/1.1"}));
+  EXPECT_EQ(parse_alpn_flag("--alpn", "http/1.1", &error), std::vector<std::string>{"http/1.1"});
+  for (const std::string& bad :
+       std::vector<std::string>{"", ",", "h2,", ",h2", "h2,,x", "h 2", std::string(256, 'a')}) {
+    EXPECT_FALSE(parse_alpn_flag("--alpn", bad, &error)) << bad;
+    EXPECT_NE(error.find("--alpn"), std::string::npos) << error;
+    EXPECT_NE(error.find("expected protocol names separated by commas"), std::string::npos)
+        << error;
+  }
+}
+
 }  // namespace
 }  // namespace millstone::cli

@@ -69,6 +69,10 @@ metrics::Snapshot sample_snapshot() {
     s.latency.record(static_cast<uint64_t>(lognormal(rng)));
   s.latency.record(metrics::Histogram::kMaxValue);
   s.latency.record(0);
+  s.tls_handshakes = 40;
+  s.tls_resumed = 39;
+  s.tls_handshake.record(1200);
+  s.tls_handshake.record(350);
   return s;
 }
 
@@ -186,6 +190,51 @@ TEST(WireTest, RunPlanCarriesScenarioParametersAndOverrides) {
   std::string truncated = encode_run_plan(plan);
   truncated.pop_back();
   EXPECT_FALSE(decode_run_plan(truncated, &decoded));
+}
+
+// https: the options travel with the files' contents, which a remote agent
+// could not read itself.
+TEST(WireTest, RunPlanCarriesTlsOptions) {
+  engine::RunPlan plan = sample_plan();
+  tls::TlsClientOptions& t = plan.tls.emplace();
+  t.insecure = true;
+  t.ca_file = "ca.pem";
+  t.ca_pem = "-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n";
+  t.cert_file = "client.crt";
+  t.cert_pem = "cert";
+  t.key_file = "client.key";
+  t.key_pem = std::string("key\0bytes", 9);
+  t.min_version = tls::TlsVersion::k1_3;
+  t.max_version = tls::TlsVersion::k1_3;
+  t.alpn = {"h2", "http/1.1"};
+  t.resume_sessions = false;
+  plan.tls_server_name = "localhost";
+  plan.keepalive = false;
+  engine::RunPlan decoded;
+  ASSERT_TRUE(decode_run_plan(encode_run_plan(plan), &decoded));
+  ASSERT_TRUE(decoded.tls.has_value());
+  EXPECT_TRUE(decoded.tls->insecure);
+  EXPECT_EQ(decoded.tls->ca_file, t.ca_file);
+  EXPECT_EQ(decoded.tls->ca_pem, t.ca_pem);
+  EXPECT_EQ(decoded.tls->cert_file, t.cert_file);
+  EXPECT_EQ(decoded.tls->cert_pem, t.cert_pem);
+  EXPECT_EQ(decoded.tls->key_file, t.key_file);
+  EXPECT_EQ(decoded.tls->key_pem, t.key_pem);
+  EXPECT_EQ(decoded.tls->min_version, tls::TlsVersion::k1_3);
+  EXPECT_EQ(decoded.tls->max_version, tls::TlsVersion::k1_3);
+  EXPECT_EQ(decoded.tls->alpn, t.alpn);
+  EXPECT_FALSE(decoded.tls->resume_sessions);
+  EXPECT_EQ(decoded.tls_server_name, "localhost");
+  EXPECT_FALSE(decoded.keepalive);
+  for (size_t cut = 1; cut < 40; ++cut) {  // every truncation of the TLS part
+    EXPECT_FALSE(decode_run_plan(
+        encode_run_plan(plan).substr(0, encode_run_plan(plan).size() - cut), &decoded));
+  }
+
+  const engine::RunPlan plain = sample_plan();
+  ASSERT_TRUE(decode_run_plan(encode_run_plan(plain), &decoded));
+  EXPECT_FALSE(decoded.tls.has_value());
+  EXPECT_TRUE(decoded.keepalive);
 }
 
 TEST(WireTest, RunPlanRejectsNonsense) {

@@ -93,7 +93,7 @@ TEST(UrlTest, PercentEscapesAndLenientCharactersPass) {
 
 TEST(UrlTest, MissingScheme) {
   EXPECT_EQ(error_of("localhost:8080/x"),
-            "missing scheme: expected http://HOST[:PORT]/PATH, got 'localhost:8080/x'");
+            "missing scheme: expected http[s]://HOST[:PORT]/PATH, got 'localhost:8080/x'");
   EXPECT_NE(error_of("example.com").find("missing scheme"), std::string::npos);
   EXPECT_NE(error_of("http:/example.com").find("missing scheme"), std::string::npos);
 }
@@ -103,21 +103,34 @@ TEST(UrlTest, Empty) {
 }
 
 TEST(UrlTest, Https) {
-  EXPECT_EQ(error_of("https://example.com/"), "https is not supported yet: use http://");
-  EXPECT_EQ(error_of("HTTPS://example.com/"), "https is not supported yet: use http://");
+  auto url = parse_url("HTTPS://example.com/a", nullptr);
+  ASSERT_TRUE(url.has_value());
+  EXPECT_TRUE(url->tls());
+  EXPECT_EQ(url->port, 443);
+  EXPECT_EQ(url->host_header(), "example.com");
+  url = parse_url("https://example.com:8443/", nullptr);
+  ASSERT_TRUE(url.has_value());
+  EXPECT_EQ(url->host_header(), "example.com:8443");
+  url = parse_url("https://example.com:80/", nullptr);
+  ASSERT_TRUE(url.has_value());
+  EXPECT_EQ(url->host_header(), "example.com:80");
+  url = parse_url("http://example.com/", nullptr);
+  ASSERT_TRUE(url.has_value());
+  EXPECT_FALSE(url->tls());
 }
 
 TEST(UrlTest, OtherSchemes) {
-  EXPECT_EQ(error_of("ftp://example.com/"), "unsupported scheme 'ftp': only http:// is supported");
+  EXPECT_EQ(error_of("ftp://example.com/"),
+            "unsupported scheme 'ftp': only http:// and https:// are");
   EXPECT_NE(error_of("://example.com/").find("bad scheme"), std::string::npos);
   EXPECT_NE(error_of("1http://example.com/").find("bad scheme '1http'"), std::string::npos);
 }
 
 TEST(UrlTest, EmptyHost) {
-  EXPECT_EQ(error_of("http://"), "empty host: expected http://HOST[:PORT]/PATH");
-  EXPECT_EQ(error_of("http:///path"), "empty host: expected http://HOST[:PORT]/PATH");
-  EXPECT_EQ(error_of("http://:8080/"), "empty host: expected http://HOST[:PORT]/PATH");
-  EXPECT_EQ(error_of("http://[]/"), "empty host: expected http://HOST[:PORT]/PATH");
+  EXPECT_EQ(error_of("http://"), "empty host: expected http[s]://HOST[:PORT]/PATH");
+  EXPECT_EQ(error_of("http:///path"), "empty host: expected http[s]://HOST[:PORT]/PATH");
+  EXPECT_EQ(error_of("http://:8080/"), "empty host: expected http[s]://HOST[:PORT]/PATH");
+  EXPECT_EQ(error_of("http://[]/"), "empty host: expected http[s]://HOST[:PORT]/PATH");
 }
 
 TEST(UrlTest, Ports) {
@@ -144,7 +157,7 @@ TEST(UrlTest, BadHostCharacters) {
   EXPECT_EQ(error_of("http://exa mple.com/"), "bad character ' ' in host 'exa mple.com'");
   EXPECT_EQ(error_of("http://a!b/"), "bad character '!' in host 'a!b'");
   EXPECT_EQ(error_of("http://h\n/"), "bad character byte 0x0a in host 'h\n'");
-  EXPECT_EQ(error_of("http://::1/"), "empty host: expected http://HOST[:PORT]/PATH");
+  EXPECT_EQ(error_of("http://::1/"), "empty host: expected http[s]://HOST[:PORT]/PATH");
   EXPECT_EQ(error_of("http://fe80::1/"), "an IPv6 address must be in brackets: http://[fe80::1]/");
 }
 

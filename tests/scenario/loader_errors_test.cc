@@ -41,7 +41,8 @@ flows: {a: {steps: [{get: /}]}}
     {"TargetHttps",
      R"yaml(target: https://example.com
 )yaml",
-     "s.yaml:1:9: target \"https://example.com\": https is not supported yet: use http://"},
+     "s.yaml:1:9: target \"https://example.com\": https is not supported in scenario files yet "
+     "(only in quick mode, millstone run URL): use http://"},
     {"SeedNotNumber",
      R"yaml(target: http://localhost:9
 flows: {a: {steps: [{get: /}]}}
