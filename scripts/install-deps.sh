@@ -11,6 +11,7 @@ packages=(
   libsqlite3-dev libcurl4-openssl-dev sqlite3
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl
+  openssl  # the TLS tests run openssl s_server and s_client and make certificates
   # peers we test and benchmark against
   wrk nginx-light apache2-utils nghttp2-client websocketd prometheus
   # the HTML report test renders in headless Chromium
