@@ -1,40 +1,19 @@
 // What a data file costs in memory once loaded: every worker loads the
 // scenario, so a table must not cost a multiple of its file in each of them.
-// Live heap bytes are counted by this binary's operator new/delete.
-#include <malloc.h>
+// Live heap bytes are glibc malloc's own count (mallinfo2).
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <new>
 #include <string>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "../support/heap.h"
 #include "scenario/loader.h"
-
-namespace {
-std::atomic<int64_t> g_live_heap_bytes{0};  // test instrumentation only
-}  // namespace
-
-void* operator new(size_t size) {
-  void* p = std::malloc(size == 0 ? 1 : size);
-  if (p == nullptr) throw std::bad_alloc();
-  g_live_heap_bytes += static_cast<int64_t>(malloc_usable_size(p));
-  return p;
-}
-void operator delete(void* p) noexcept {
-  if (p == nullptr) return;
-  g_live_heap_bytes -= static_cast<int64_t>(malloc_usable_size(p));
-  std::free(p);
-}
-void operator delete(void* p, size_t) noexcept {
-  operator delete(p);
-}
 
 namespace millstone::scenario {
 namespace {
@@ -51,6 +30,7 @@ class DataMemoryTest : public ::testing::Test {
 };
 
 TEST_F(DataMemoryTest, ALoadedCsvCostsItsRowIndexNotACopyPerCell) {
+  if (!test::kHeapIsCounted) GTEST_SKIP() << "the sanitizer's malloc is not counted";
   // 100,000 rows of short cells (~2.4 MB): the shape where per-cell strings cost most.
   const std::filesystem::path csv = dir_ / "users.csv";
   {
@@ -64,9 +44,9 @@ TEST_F(DataMemoryTest, ALoadedCsvCostsItsRowIndexNotACopyPerCell) {
       "target: http://127.0.0.1:1\n"
       "data: {users: users.csv}\n"
       "flows: {login: {steps: [{get: \"/login/{{ users.name }}\"}]}}\n";
-  const int64_t before = g_live_heap_bytes.load();
+  const int64_t before = test::live_heap_bytes();
   const auto plan = parse_scenario(yaml, "s.yaml", dir_.string());
-  const int64_t held = g_live_heap_bytes.load() - before;
+  const int64_t held = test::live_heap_bytes() - before;
   ASSERT_EQ(plan->data.size(), 1u);
   // The row index is 4 bytes a row (400 KB); the file itself is mapped and
   // shared. Per-cell strings would hold about 10 times the file.
