@@ -51,7 +51,7 @@ struct RenderContext {
   uint64_t iteration = 0;  // this VU's iteration number, from 0
   uint32_t worker_index = 0;
   random::Prng* prng = nullptr;  // the worker's generator
-  int64_t now_unix_ms = 0;     // wall clock, taken once per request
+  int64_t now_unix_ms = 0;       // wall clock, taken once per request
 };
 
 }  // namespace millstone::scenario

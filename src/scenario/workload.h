@@ -12,8 +12,8 @@
 #include "engine/workload.h"
 #include "http/client_connection.h"
 #include "metrics/snapshot.h"
-#include "random/randomness.h"
 #include "net/event_loop.h"
+#include "random/randomness.h"
 #include "scenario/extract.h"
 #include "scenario/plan.h"
 

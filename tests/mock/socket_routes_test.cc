@@ -12,9 +12,9 @@
 #include <gtest/gtest.h>
 
 #include "mock/config.h"
-#include "random/randomness.h"
 #include "mock/template.h"
 #include "net/event_loop.h"
+#include "random/randomness.h"
 #include "ws/frame.h"
 
 namespace millstone::mock {
