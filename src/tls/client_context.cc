@@ -80,19 +80,7 @@ TlsClientContext::TlsClientContext(const TlsClientOptions& options)
       free_buffers_is_safe_(tls::free_buffers_is_safe()) {
   if (!ctx_) throw_openssl("TLS client context");
   SSL_CTX* ctx = ctx_.get();
-  if (options.min_version > options.max_version) {
-    throw TlsSetupError("TLS: the minimum version is above the maximum version");
-  }
-  SSL_CTX_set_min_proto_version(ctx, openssl_version(options.min_version));
-  SSL_CTX_set_max_proto_version(ctx, openssl_version(options.max_version));
-  // Buffers are freed while a connection is idle (a million idle connections
-  // must not hold 34 KiB each); partial writes let write() report progress
-  // record by record, and a moving buffer lets the caller resend from a
-  // reallocated string.
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  // One recv takes every record that has arrived, not a 5-byte header first.
-  SSL_CTX_set_read_ahead(ctx, 1);
+  configure_context(ctx, options.min_version, options.max_version, "TLS");
 
   if (options.insecure) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);

@@ -27,14 +27,7 @@ TlsServerContext::TlsServerContext(const TlsServerOptions& options)
       free_buffers_is_safe_(tls::free_buffers_is_safe()) {
   if (!ctx_) throw_openssl("TLS server context");
   SSL_CTX* ctx = ctx_.get();
-  if (options.min_version > options.max_version) {
-    throw TlsSetupError("TLS server: the minimum version is above the maximum version");
-  }
-  SSL_CTX_set_min_proto_version(ctx, openssl_version(options.min_version));
-  SSL_CTX_set_max_proto_version(ctx, openssl_version(options.max_version));
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
-                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  SSL_CTX_set_read_ahead(ctx, 1);
+  configure_context(ctx, options.min_version, options.max_version, "TLS server");
   // TLS 1.2 session ids are looked up under this name (required once client
   // certificates are verified).
   static constexpr unsigned char kSessionContext[] = "millstone";

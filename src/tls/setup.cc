@@ -73,4 +73,16 @@ void use_certificate_files(SSL_CTX* ctx, const std::string& cert_file, const std
   }
 }
 
+void configure_context(SSL_CTX* ctx, TlsVersion min_version, TlsVersion max_version,
+                       std::string_view what) {
+  if (min_version > max_version) {
+    throw TlsSetupError(std::string(what) + ": the minimum version is above the maximum version");
+  }
+  SSL_CTX_set_min_proto_version(ctx, openssl_version(min_version));
+  SSL_CTX_set_max_proto_version(ctx, openssl_version(max_version));
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_read_ahead(ctx, 1);
+}
+
 }  // namespace millstone::tls

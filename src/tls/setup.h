@@ -11,6 +11,15 @@ namespace millstone::tls {
 
 // The OpenSSL constant (TLS1_2_VERSION...).
 int openssl_version(TlsVersion version);
+// What every context of millstone's sets, client or server: the version
+// range (throws "WHAT: the minimum version is above the maximum version"),
+// buffers released while a connection is idle (a million idle connections
+// must not hold 34 KiB each), partial writes so write() reports progress
+// record by record, a moving buffer so the caller may resend from a
+// reallocated string, and read-ahead so one recv takes every record that has
+// arrived rather than a 5-byte header first.
+void configure_context(SSL_CTX* ctx, TlsVersion min_version, TlsVersion max_version,
+                       std::string_view what);
 // ALPN names in wire format, each prefixed by its length; throws on a bad name.
 std::string alpn_wire(const std::vector<std::string>& protocols, std::string_view what);
 // Throws "WHAT PATH: No such file or directory" (or whatever errno says).
