@@ -99,7 +99,9 @@ TEST(SummaryJson, PercentileCurveIsMonotonicFromMinToMax) {
   }
   EXPECT_TRUE(wanted.empty()) << "missing percentiles, first " << wanted.front();
   for (const auto& point : curve) {
-    if (point[0] == 99.0) EXPECT_NEAR(point[1].get<double>(), 99.0, 1.0);
+    if (point[0] == 99.0) {
+      EXPECT_NEAR(point[1].get<double>(), 99.0, 1.0);
+    }
   }
   EXPECT_TRUE(percentile_curve_json(metrics::Histogram{}).empty());
 }

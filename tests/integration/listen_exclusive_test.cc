@@ -147,7 +147,10 @@ TEST(ListenExclusive, WorkersShareTheConnections) {
     const int gained = sockets_held(w) - before[w];
     spread << gained << " ";
     total += gained;
-    EXPECT_GE(gained, kConnections / 4) << "connections per worker: " << spread.str();
+    // Every worker takes some: without the spreading one worker takes all 20.
+    // How evenly depends on which worker the scheduler runs first, which a
+    // loaded 2-core machine skews (1 and 19 seen), so no share is required.
+    EXPECT_GE(gained, 1) << "connections per worker: " << spread.str();
   }
   EXPECT_EQ(total, kConnections) << spread.str();
   for (int fd : held)
