@@ -298,9 +298,7 @@ H2Connection::H2Connection(H2Context& context, H2Owner& owner)
     : context_(context), owner_(owner), timer_(context.loop, [this] { on_timer(); }) {
   bump(context_.counters.h2_connections);
   nghttp2_session_callbacks* callbacks = nullptr;
-  nghttp2_option* option = nullptr;
-  if (nghttp2_session_callbacks_new(&callbacks) != 0 || nghttp2_option_new(&option) != 0) {
-    if (callbacks) nghttp2_session_callbacks_del(callbacks);
+  if (nghttp2_session_callbacks_new(&callbacks) != 0) {
     failed_ = true;
     return;
   }
@@ -312,9 +310,10 @@ H2Connection::H2Connection(H2Context& context, H2Owner& owner)
   nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, &Callbacks::on_frame_send);
   nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(callbacks,
                                                                &Callbacks::on_invalid_frame);
-  const int rv = nghttp2_session_server_new2(&session_, callbacks, this, option);
+  // nghttp2's defaults keep its flood limits (SETTINGS, PING, RST_STREAM,
+  // CONTINUATION) on.
+  const int rv = nghttp2_session_server_new(&session_, callbacks, this);
   nghttp2_session_callbacks_del(callbacks);
-  nghttp2_option_del(option);
   if (rv != 0) {
     session_ = nullptr;
     failed_ = true;
