@@ -44,6 +44,7 @@ struct RouteCounters {
   std::atomic<uint64_t> error_status{0};
   std::atomic<uint64_t> error_reset{0};
   std::atomic<uint64_t> error_stall{0};
+  std::atomic<uint64_t> http2_requests{0};  // of `requests`, those that came over HTTP/2
 };
 
 // Shared between the processes of one server: rows [worker][route], with two
@@ -275,9 +276,10 @@ std::string stats_json(const MockConfig& config, SharedCounters& counters,
     total += requests;
     out += fmt::format(
         "{}{{\"name\":\"{}\",\"requests\":{},\"error_status\":{},\"error_reset\":{},"
-        "\"error_stall\":{}}}",
+        "\"error_stall\":{},\"http2_requests\":{}}}",
         r ? "," : "", json_escape(name), requests, counters.sum(r, &RouteCounters::error_status),
-        counters.sum(r, &RouteCounters::error_reset), counters.sum(r, &RouteCounters::error_stall));
+        counters.sum(r, &RouteCounters::error_reset), counters.sum(r, &RouteCounters::error_stall),
+        counters.sum(r, &RouteCounters::http2_requests));
   }
   out += fmt::format("],\"requests\":{}{},{}{}}}\n", total, h2.json(),
                      sockets_json(config, sockets), tls_json(tls));
@@ -465,6 +467,7 @@ class Worker final : public net::IoHandler, public H2Host {
     switch (what) {
       case Count::kRequest:
         bump(c.requests);
+        bump(c.http2_requests);  // only HTTP/2 requests are counted through here
         break;
       case Count::kErrorStatus:
         bump(c.error_status);

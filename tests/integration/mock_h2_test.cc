@@ -260,7 +260,9 @@ TEST(MockH2, CurlWithPriorKnowledgeGetsTheSameAnswersAsHttp1) {
   const nlohmann::json stats = mock.stats();
   ASSERT_TRUE(stats.is_object());
   EXPECT_EQ(route_requests(stats, "GET /hello"), 3u);
+  EXPECT_EQ(route_requests(stats, "GET /hello", "http2_requests"), 2u);  // not the --http1.1 one
   EXPECT_EQ(route_requests(stats, "POST /echo/:id"), 1u);
+  EXPECT_EQ(route_requests(stats, "POST /echo/:id", "http2_requests"), 1u);
   EXPECT_EQ(route_requests(stats, "GET /unavailable", "error_status"), 1u);
   EXPECT_EQ(route_requests(stats, "unmatched (404)"), 1u);
   EXPECT_EQ(stats["http2"]["requests"], 5);     // all but the HTTP/1.1 one
@@ -294,6 +296,7 @@ TEST(MockH2, TlsNegotiatesH2ByAlpnAndHttp11WhenAskedFor) {
             "hello\n1.1");
   const nlohmann::json stats = mock.stats();
   EXPECT_EQ(route_requests(stats, "GET /hello"), 2u);
+  EXPECT_EQ(route_requests(stats, "GET /hello", "http2_requests"), 1u);
   EXPECT_EQ(stats["http2"]["requests"], 1);
   EXPECT_EQ(stats["tls"]["handshakes"], 3);
 }
