@@ -3,6 +3,7 @@
 #include <nghttp2/nghttp2.h>
 #include <sys/mman.h>
 
+#include <strings.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -175,6 +176,7 @@ struct H2Connection::Stream {
   std::string body;
   bool malformed = false;   // over a limit: answered 400 at the end of the request
   bool dispatched = false;  // the request was complete and routed
+  bool expects_continue = false;
   // The answer: prebuilt (points into H2Responses) or rendered (owned here).
   const H2Response* response = nullptr;
   H2Response rendered;
@@ -221,6 +223,9 @@ struct H2Connection::Callbacks {
     } else if (n == ":authority") {
       s.authority.assign(v);
     } else if (!n.empty() && n.front() != ':') {
+      if (n == "expect" && v.size() == 12 && strncasecmp(v.data(), "100-continue", 12) == 0) {
+        s.expects_continue = true;
+      }
       s.headers.emplace_back(n, v);
     }
     return 0;
@@ -242,13 +247,24 @@ struct H2Connection::Callbacks {
     return 0;
   }
 
-  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  static int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
-    if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
     H2Connection& c = self(user_data);
     auto it = c.streams_.find(frame->hd.stream_id);
     if (it == c.streams_.end() || it->second->dispatched) return 0;
-    c.dispatch(*it->second);
+    Stream& s = *it->second;
+    if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+      // "expect: 100-continue" before a body: say go ahead, as the HTTP/1.1 path does.
+      if (frame->hd.type == NGHTTP2_HEADERS && s.expects_continue && !s.malformed) {
+        static const nghttp2_nv kContinue{
+            const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(":status")),
+            const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>("100")), 7, 3,
+            NGHTTP2_NV_FLAG_NONE};
+        nghttp2_submit_headers(session, NGHTTP2_FLAG_NONE, s.id, nullptr, &kContinue, 1, nullptr);
+      }
+      return 0;
+    }
+    c.dispatch(s);
     return 0;
   }
 

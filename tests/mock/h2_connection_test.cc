@@ -57,8 +57,9 @@ struct Answer {
   std::map<std::string, std::string> headers;
   std::string body;
   bool closed = false;
-  uint32_t reset_code = 0;  // RST_STREAM error code, 0 when closed cleanly
-  int order = 0;            // 1 for the first stream to finish, ...
+  uint32_t reset_code = 0;    // RST_STREAM error code, 0 when closed cleanly
+  int order = 0;              // 1 for the first stream to finish, ...
+  std::vector<int> statuses;  // informational ones (100) first
 };
 
 // The client side: nghttp2's client session, fed what the server wrote.
@@ -73,7 +74,10 @@ class Client {
           Answer& a = static_cast<Client*>(self)->answers[frame->hd.stream_id];
           std::string n(reinterpret_cast<const char*>(name), nlen);
           std::string v(reinterpret_cast<const char*>(value), vlen);
-          if (n == ":status") a.status = std::stoi(v);
+          if (n == ":status") {
+            a.status = std::stoi(v);
+            a.statuses.push_back(a.status);
+          }
           a.headers[n] = v;
           return 0;
         });
@@ -238,6 +242,14 @@ TEST_F(MockH2Connection, TemplatesSeeTheRequest) {
   EXPECT_EQ(a.body, R"({"id":"ab","n":5,"ua":"unit"})");
   EXPECT_EQ(a.headers.at("x-id"), "ab");
   EXPECT_EQ(a.headers.at("content-length"), std::to_string(a.body.size()));
+}
+
+TEST_F(MockH2Connection, ExpectContinueGetsA100BeforeTheAnswer) {
+  const std::string body = R"({"n":1})";
+  const int32_t id = client_.request("POST", "/echo/c", {{"expect", "100-continue"}}, &body);
+  pump();
+  EXPECT_EQ(client_.answers[id].statuses, (std::vector<int>{100, 200}));
+  EXPECT_EQ(client_.answers[id].body, R"({"id":"c","n":1,"ua":""})");
 }
 
 TEST_F(MockH2Connection, HeadAndBodilessStatusesSendNoData) {
