@@ -8,7 +8,7 @@ packages=(
   g++ clang clang-format cmake ninja-build pkg-config libclang-rt-14-dev
   # libraries
   libyaml-cpp-dev libfmt-dev libcli11-dev libsimdjson-dev nlohmann-json3-dev libssl-dev libre2-dev
-  libsqlite3-dev libcurl4-openssl-dev sqlite3
+  libsqlite3-dev libcurl4-openssl-dev sqlite3 libnghttp2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl
   openssl  # the TLS tests run openssl s_server and s_client and make certificates

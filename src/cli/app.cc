@@ -216,6 +216,13 @@ int main_command(int argc, char** argv) {
       "--tls-handshake-timeout",
       duration_into(&mock.tls_handshake_timeout_us, "--tls-handshake-timeout"),
       "Close a TLS client that has not completed its handshake by then (default 10s)");
+  mock_cmd->add_flag("--no-http2", mock.no_http2,
+                     "Serve HTTP/1.1 only: no h2c by prior knowledge, and TLS offers only "
+                     "http/1.1 by ALPN");
+  mock_cmd->add_option_function<std::string>(
+      "--max-concurrent-streams",
+      whole_into(&mock.max_concurrent_streams, "--max-concurrent-streams", 1, 1u << 20),
+      "HTTP/2 streams a client may have open on one connection (default 100)");
 
   std::string validate_path;
   CLI::App* validate_cmd =

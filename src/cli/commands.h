@@ -87,6 +87,8 @@ struct MockOptions {
   std::string key_file;
   std::string tls_certificate_out;  // --tls-cert-out: write the certificate's PEM here
   int64_t tls_handshake_timeout_us = 10'000'000;
+  bool no_http2 = false;                  // --no-http2: HTTP/1.1 only
+  uint32_t max_concurrent_streams = 100;  // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
 };
 
 struct DemoOptions {

@@ -60,7 +60,9 @@ int mock_command(const MockOptions& options) {
     tls::TlsServerOptions tls_options;
     tls_options.cert_file = options.cert_file;
     tls_options.key_file = options.key_file;
-    tls_options.alpn = {"http/1.1"};
+    // The server's preference: h2 when the client offers it.
+    tls_options.alpn = options.no_http2 ? std::vector<std::string>{"http/1.1"}
+                                        : std::vector<std::string>{"h2", "http/1.1"};
     try {
       tls_context = std::make_unique<tls::TlsServerContext>(tls_options);
     } catch (const tls::TlsSetupError& e) {
@@ -83,6 +85,8 @@ int mock_command(const MockOptions& options) {
   server.tls = tls_context.get();
   server.tls_handshake_timeout_us = options.tls_handshake_timeout_us;
   server.tls_certificate_out = options.tls_certificate_out;
+  server.http2.enabled = !options.no_http2;
+  server.http2.max_concurrent_streams = options.max_concurrent_streams;
   server.workers =
       options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
   server.print_stats_on_exit = !options.quiet;

@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "http/request_parser.h"
+#include "mock/h2_connection.h"
 #include "mock/response.h"
 #include "mock/router.h"
 #include "mock/socket_routes.h"
@@ -43,6 +44,7 @@ struct RouteCounters {
   std::atomic<uint64_t> error_status{0};
   std::atomic<uint64_t> error_reset{0};
   std::atomic<uint64_t> error_stall{0};
+  std::atomic<uint64_t> http2_requests{0};  // of `requests`, those that came over HTTP/2
 };
 
 // Shared between the processes of one server: rows [worker][route], with two
@@ -262,7 +264,8 @@ std::string sockets_json(const MockConfig& config, SharedSocketCounters& sockets
 }
 
 std::string stats_json(const MockConfig& config, SharedCounters& counters,
-                       SharedSocketCounters& sockets, const SharedTlsCounters* tls) {
+                       SharedSocketCounters& sockets, const SharedTlsCounters* tls,
+                       const SharedH2Counters& h2) {
   std::string out = "{\"routes\":[";
   uint64_t total = 0;
   for (size_t r = 0; r < counters.routes(); ++r) {
@@ -273,12 +276,13 @@ std::string stats_json(const MockConfig& config, SharedCounters& counters,
     total += requests;
     out += fmt::format(
         "{}{{\"name\":\"{}\",\"requests\":{},\"error_status\":{},\"error_reset\":{},"
-        "\"error_stall\":{}}}",
+        "\"error_stall\":{},\"http2_requests\":{}}}",
         r ? "," : "", json_escape(name), requests, counters.sum(r, &RouteCounters::error_status),
-        counters.sum(r, &RouteCounters::error_reset), counters.sum(r, &RouteCounters::error_stall));
+        counters.sum(r, &RouteCounters::error_reset), counters.sum(r, &RouteCounters::error_stall),
+        counters.sum(r, &RouteCounters::http2_requests));
   }
-  out += fmt::format("],\"requests\":{},{}{}}}\n", total, sockets_json(config, sockets),
-                     tls_json(tls));
+  out += fmt::format("],\"requests\":{}{},{}{}}}\n", total, h2.json(),
+                     sockets_json(config, sockets), tls_json(tls));
   return out;
 }
 
@@ -337,7 +341,7 @@ struct Responses {
 
 class Worker;
 
-class Connection final : public net::IoHandler {
+class Connection final : public net::IoHandler, public H2Owner {
  public:
   // `stream` is plain, or TLS before its handshake (then the handshake
   // timeout runs from now).
@@ -346,6 +350,9 @@ class Connection final : public net::IoHandler {
   void on_io(uint32_t events) override;
   bool closed() const { return stream_ == nullptr; }
   int slot() const { return slot_; }
+  // Shutdown: an HTTP/2 connection says GOAWAY (HTTP/1.1 has nothing to say).
+  void goodbye();
+  void h2_wants_write() override;
   uint64_t registration = 0;
 
  private:
@@ -358,6 +365,10 @@ class Connection final : public net::IoHandler {
   void respond(const Prebuilt& response, bool head, bool keep_alive);
   void flush();
   void close_now(bool reset);
+  // HTTP/2 (mock/h2_connection.h): chosen by ALPN after the TLS handshake,
+  // or by the client preface on a cleartext connection.
+  bool choose_protocol();
+  void drive_h2();
 
   Worker& worker_;
   std::unique_ptr<net::Stream> stream_;  // null once closed
@@ -378,14 +389,16 @@ class Connection final : public net::IoHandler {
   bool peer_closed_ = false;
   bool tls_;  // a read may wait for EPOLLOUT and a write for EPOLLIN: try both on any edge
   bool handshake_done_;
+  bool protocol_known_ = false;       // HTTP/1.1 or HTTP/2 decided
+  std::unique_ptr<H2Connection> h2_;  // set when the connection speaks HTTP/2
 };
 
-class Worker final : public net::IoHandler {
+class Worker final : public net::IoHandler, public H2Host {
  public:
   Worker(const MockConfig& config, const ServerOptions& options, const Responses& responses,
          SharedCounters& counters, SharedSocketCounters& socket_counters,
-         SharedTlsCounters* tls_counters, std::span<std::atomic<uint64_t>> sequences,
-         uint32_t index, int listen_fd)
+         SharedTlsCounters* tls_counters, SharedH2Counters& h2_counters,
+         std::span<std::atomic<uint64_t>> sequences, uint32_t index, int listen_fd)
       : config(config),
         responses(responses),
         counters(counters),
@@ -400,10 +413,16 @@ class Worker final : public net::IoHandler {
         sockets(config, loop, renderer, socket_counters.row_of(index),
                 config.routes.size() + config.counter_names.size()),
         listener_(loop, listen_fd, this),
-        accept_retry_(loop, [this] { on_io(EPOLLIN); }) {}
+        accept_retry_(loop, [this] { on_io(EPOLLIN); }),
+        h2_counters(h2_counters),
+        h2_options(options.http2),
+        h2_responses(config),
+        h2(H2Context{config, router, renderer, prng, loop, *this, h2_counters.at(index), h2_options,
+                     h2_responses}),
+        stop_(*this) {}
 
   int run(std::span<const int> tcp_fds) {
-    if (!sockets.serve_tcp(tcp_fds) || !listener_.start()) {
+    if (!sockets.serve_tcp(tcp_fds) || !listener_.start() || !stop_.start()) {
       std::fprintf(stderr, "millstone mock: worker %u cannot watch its listeners: %s\n", index,
                    strerror(errno));
       return 1;
@@ -425,6 +444,7 @@ class Worker final : public net::IoHandler {
       }
       if (static_cast<size_t>(fd) >= connections_.size()) connections_.resize(fd + 1024);
       connections_[fd] = std::make_unique<Connection>(*this, fd, std::move(stream), tls != nullptr);
+      bump(h2.counters.connections);
       Connection* c = connections_[fd].get();
       c->registration = loop.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c);
       if (c->registration == 0) connections_[fd].reset();
@@ -437,6 +457,46 @@ class Worker final : public net::IoHandler {
 
   // Called as the connection's last act: it is destroyed here.
   void release(Connection* c) { connections_[static_cast<size_t>(c->slot())].reset(); }
+
+  // H2Host: HTTP/2 requests count in the same rows as HTTP/1.1 ones.
+  void count(int route, Count what) override {
+    const size_t row = route == kUnmatched   ? counters.unmatched()
+                       : route == kMalformed ? counters.malformed()
+                                             : static_cast<size_t>(route);
+    RouteCounters& c = counters.at(index, row);
+    switch (what) {
+      case Count::kRequest:
+        bump(c.requests);
+        bump(c.http2_requests);  // only HTTP/2 requests are counted through here
+        break;
+      case Count::kErrorStatus:
+        bump(c.error_status);
+        break;
+      case Count::kErrorReset:
+        bump(c.error_reset);
+        break;
+      case Count::kErrorStall:
+        bump(c.error_stall);
+        break;
+    }
+  }
+  std::string stats_json() override;
+  bool websocket_path(std::string_view target) override {
+    return sockets.websocket_route(target) >= 0;
+  }
+
+  // SIGTERM or SIGINT: every HTTP/2 connection gets its GOAWAY, then the
+  // worker ends by SIGTERM as the parent expects.
+  void shut_down() {
+    for (auto& c : connections_)
+      if (c && !c->closed()) c->goodbye();
+    signal(SIGTERM, SIG_DFL);
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigprocmask(SIG_UNBLOCK, &term, nullptr);
+    raise(SIGTERM);
+  }
 
   const MockConfig& config;
   const Responses& responses;
@@ -453,10 +513,45 @@ class Worker final : public net::IoHandler {
   SocketRuntime sockets;  // WebSocket sessions and TCP listeners
 
  private:
+  // The stop signals, blocked in the worker and read here between events.
+  class StopSignals final : public net::IoHandler {
+   public:
+    explicit StopSignals(Worker& worker) : worker_(worker) {}
+    ~StopSignals() override {
+      if (fd_ >= 0) close(fd_);
+    }
+    bool start() {
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, SIGINT);
+      sigaddset(&set, SIGTERM);
+      fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+      return fd_ >= 0 && worker_.loop.add(fd_, EPOLLIN, this) != 0;
+    }
+    void on_io(uint32_t) override { worker_.shut_down(); }
+
+   private:
+    Worker& worker_;
+    int fd_ = -1;
+  };
+
   SharedListener listener_;
   net::Timer accept_retry_;
   std::vector<std::unique_ptr<Connection>> connections_;
+
+ public:
+  SharedH2Counters& h2_counters;
+  const H2Options& h2_options;
+  H2Responses h2_responses;
+  H2Context h2;
+
+ private:
+  StopSignals stop_;
 };
+
+std::string Worker::stats_json() {
+  return mock::stats_json(config, counters, socket_counters, tls_counters, h2_counters);
+}
 
 Connection::Connection(Worker& worker, int slot, std::unique_ptr<net::Stream> stream, bool tls)
     : worker_(worker),
@@ -515,6 +610,7 @@ void Connection::on_io(uint32_t events) {
     return;
   }
   if (tls_ || (events & EPOLLOUT)) flush();
+  if (h2_ && !closed()) drive_h2();  // frames held back while the socket was full
   if (!closed() && (tls_ || (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))) {
     read_input();
     if (!closed()) process_input();
@@ -543,6 +639,11 @@ void Connection::read_input() {
 }
 
 void Connection::process_input() {
+  if (!protocol_known_ && !choose_protocol()) return;
+  if (h2_) {
+    drive_h2();
+    return;
+  }
   while (!waiting_ && !closed() && !input_.empty() && !close_after_write_) {
     http::RequestParser::Result r = parser_.feed(input_.data(), input_.size());
     input_.erase(0, r.consumed);
@@ -571,8 +672,7 @@ void Connection::handle_request() {
   bool keep_alive = parser_.keep_alive();
   bool head = method == "HEAD";
   if (method == "GET" && target == kStatsPath) {
-    std::string body =
-        stats_json(worker_.config, worker_.counters, worker_.socket_counters, worker_.tls_counters);
+    std::string body = worker_.stats_json();
     static const Headers json{{"Content-Type", "application/json"}};
     Prebuilt p = prebuild(200, json, body, keep_alive);
     respond(p, false, keep_alive);
@@ -704,6 +804,58 @@ void Connection::respond(const Prebuilt& response, bool head, bool keep_alive) {
   if (output_.empty() && close_after_write_) close_now(false);
 }
 
+bool Connection::choose_protocol() {
+  if (worker_.h2_options.enabled) {
+    if (tls_) {
+      if (static_cast<tls::TlsStream&>(*stream_).alpn() == "h2") {
+        h2_ = std::make_unique<H2Connection>(worker_.h2, *this);
+      }
+    } else {
+      // h2c with prior knowledge: the preface's first line decides (a client
+      // that garbles the rest of it gets a GOAWAY from the HTTP/2 session).
+      const size_t n = std::min(input_.size(), kH2PrefaceStart.size());
+      if (std::string_view(input_).substr(0, n) == kH2PrefaceStart.substr(0, n)) {
+        if (n < kH2PrefaceStart.size()) return false;  // wait for the rest of the line
+        h2_ = std::make_unique<H2Connection>(worker_.h2, *this);
+      }
+    }
+  }
+  protocol_known_ = true;
+  return true;
+}
+
+// Reads, answers and writes one round of HTTP/2; the output buffer is kept
+// short so that a client that does not read holds back nghttp2, not our memory.
+void Connection::drive_h2() {
+  static constexpr size_t kOutputHigh = 64 * 1024;
+  if (closed()) return;
+  if (!input_.empty()) {
+    h2_->receive(input_);
+    input_.clear();
+  }
+  while (!closed() && output_.size() - output_offset_ < kOutputHigh) {
+    const size_t before = output_.size();
+    h2_->send(&output_, output_offset_ + kOutputHigh);
+    if (output_.size() == before) break;
+    flush();
+    if (!output_.empty()) break;  // the socket is full: EPOLLOUT brings us back
+  }
+  if (!closed() && h2_->finished()) {
+    close_after_write_ = true;
+    if (output_.empty()) close_now(false);
+  }
+}
+
+void Connection::h2_wants_write() {
+  drive_h2();
+}
+
+void Connection::goodbye() {
+  if (!h2_) return;
+  h2_->goaway();
+  drive_h2();
+}
+
 void Connection::flush() {
   while (output_offset_ < output_.size()) {
     // After a partial TLS write this passes the same unwritten rest again
@@ -722,11 +874,11 @@ void Connection::flush() {
 
 int worker_main(const MockConfig& config, const ServerOptions& options, SharedCounters& counters,
                 SharedSocketCounters& socket_counters, SharedTlsCounters* tls_counters,
-                std::span<std::atomic<uint64_t>> sequences, uint32_t index, int listen_fd,
-                std::span<const int> tcp_fds) {
+                SharedH2Counters& h2_counters, std::span<std::atomic<uint64_t>> sequences,
+                uint32_t index, int listen_fd, std::span<const int> tcp_fds) {
   Responses responses(config);
-  Worker worker(config, options, responses, counters, socket_counters, tls_counters, sequences,
-                index, listen_fd);
+  Worker worker(config, options, responses, counters, socket_counters, tls_counters, h2_counters,
+                sequences, index, listen_fd);
   return worker.run(tcp_fds);
 }
 
@@ -832,7 +984,9 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
   // Slots: each HTTP route's counter, the named counters, each socket route's counter.
   SharedSequences sequences(config.routes.size() + config.counter_names.size() + socket_rows);
   SharedTlsCounters tls_counters(options.tls ? workers : 1);
-  if (!counters.ok() || !sequences.ok() || !socket_counters.ok() || !tls_counters.ok()) {
+  SharedH2Counters h2_counters(workers);
+  if (!counters.ok() || !sequences.ok() || !socket_counters.ok() || !tls_counters.ok() ||
+      !h2_counters.ok()) {
     std::fprintf(stderr, "millstone mock: cannot map shared counters: %s\n", strerror(errno));
     return ServerExit::kFailed;
   }
@@ -855,7 +1009,12 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
   for (uint32_t i = 0; i < workers; ++i) {
     pid_t pid = fork();
     if (pid == 0) {
-      sigprocmask(SIG_SETMASK, &previous, nullptr);
+      // The stop signals stay blocked: the worker reads them from a
+      // signalfd, says GOAWAY to its HTTP/2 clients, then ends by SIGTERM.
+      sigset_t worker_mask = previous;
+      sigaddset(&worker_mask, SIGINT);
+      sigaddset(&worker_mask, SIGTERM);
+      sigprocmask(SIG_SETMASK, &worker_mask, nullptr);
       signal(SIGINT, SIG_DFL);
       signal(SIGTERM, SIG_DFL);
       // A parent killed outright (SIGKILL) takes its workers along, instead
@@ -863,8 +1022,8 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
       prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (getppid() != parent) _exit(1);
       _exit(worker_main(config, options, counters, socket_counters,
-                        options.tls ? &tls_counters : nullptr, sequences.slots(), i, listeners.http,
-                        listeners.tcp));
+                        options.tls ? &tls_counters : nullptr, h2_counters, sequences.slots(), i,
+                        listeners.http, listeners.tcp));
     }
     if (pid > 0) children.push_back(pid);
   }
@@ -895,7 +1054,13 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
   while (alive > 0) {
     pollfd p{signal_fd, POLLIN, 0};
     int n = poll(&p, 1, 200);
-    if (n > 0) break;  // SIGINT or SIGTERM: shut down
+    if (n > 0) {
+      // SIGINT or SIGTERM: shut down. Read it, or unblocking the signals at
+      // the end would deliver it again and end us by it (exit 143, not 0).
+      signalfd_siginfo info;
+      (void)!read(signal_fd, &info, sizeof info);
+      break;
+    }
     int wstatus;
     pid_t pid;
     while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
@@ -915,6 +1080,10 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
     print_stats(config, counters);
     print_socket_stats(config, socket_counters);
     if (options.tls) print_tls_stats(tls_counters);
+    if (options.http2.enabled) {
+      std::fputs(h2_counters.summary_line().c_str(), stdout);
+      std::fflush(stdout);
+    }
   }
   if (signal_fd >= 0) close(signal_fd);
   sigprocmask(SIG_SETMASK, &previous, nullptr);

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "mock/config.h"
+#include "mock/h2_connection.h"
 #include "net/socket.h"
 #include "tls/server_context.h"
 
@@ -30,6 +31,9 @@ struct ServerOptions {
   int64_t tls_handshake_timeout_us = 10'000'000;
   // Where the certificate's PEM was written (for the listening line), if anywhere.
   std::string tls_certificate_out;
+  // HTTP/2 on the same listener: h2c by prior knowledge, h2 by ALPN (the TLS
+  // context must offer "h2" for that).
+  H2Options http2;
 };
 
 enum class ServerExit {

@@ -144,15 +144,26 @@ TEST(MockTls, CurlVerifiesTheServedCertificateAndRequestsAreCounted) {
   EXPECT_NE(end.out.find("TLS handshakes: 3 completed, 0 failed"), std::string::npos) << end.out;
 }
 
-TEST(MockTls, OpensslSClientNegotiatesHttp11) {
+// ALPN: h2 when offered (HTTP/2, tests/integration/mock_h2_test.cc), else
+// http/1.1; --no-http2 offers http/1.1 only.
+TEST(MockTls, OpensslSClientNegotiatesH2OrHttp11) {
   TlsMock mock;
   ASSERT_NE(mock.port(), 0) << mock.stdout_so_far();
-  const std::string out =
-      shell("openssl s_client -connect 127.0.0.1:" + std::to_string(mock.port()) +
-            " -alpn h2,http/1.1 -CAfile " + mock.cert_path() + " </dev/null");
-  EXPECT_NE(out.find("ALPN protocol: http/1.1"), std::string::npos) << out;
+  const std::string s_client =
+      "openssl s_client -connect 127.0.0.1:" + std::to_string(mock.port()) + " -CAfile " +
+      mock.cert_path();
+  std::string out = shell(s_client + " -alpn h2,http/1.1 </dev/null");
+  EXPECT_NE(out.find("ALPN protocol: h2"), std::string::npos) << out;
   EXPECT_NE(out.find("Verify return code: 0 (ok)"), std::string::npos) << out;
-  EXPECT_GE(mock.stats()["tls"]["handshakes"], 1);
+  out = shell(s_client + " -alpn http/1.1 </dev/null");
+  EXPECT_NE(out.find("ALPN protocol: http/1.1"), std::string::npos) << out;
+  EXPECT_GE(mock.stats()["tls"]["handshakes"], 2);
+
+  TlsMock http11({"--tls", "--no-http2"});
+  ASSERT_NE(http11.port(), 0) << http11.stdout_so_far();
+  out = shell("openssl s_client -connect 127.0.0.1:" + std::to_string(http11.port()) +
+              " -alpn h2,http/1.1 -CAfile " + http11.cert_path() + " </dev/null");
+  EXPECT_NE(out.find("ALPN protocol: http/1.1"), std::string::npos) << out;
 }
 
 TEST(MockTls, PlaintextClientIsAFailedHandshakeAndTheServerCarriesOn) {

@@ -1,0 +1,185 @@
+#pragma once
+// HTTP/2 in the mock server (docs/mock.md#http2): one H2Connection per client
+// connection that speaks HTTP/2, server side, through libnghttp2. It works on
+// bytes only: the owner (the worker's Connection in server.cc) reads the
+// socket or TLS stream, gives what arrived to receive(), and writes what
+// send() produces. Routes answer exactly as over HTTP/1.1 (same router,
+// latency draws, error rules, templates and counters); each stream's answer
+// waits for its own due time, so a slow stream never holds up the others.
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <queue>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "http/request_parser.h"
+#include "mock/config.h"
+#include "mock/router.h"
+#include "mock/template.h"
+#include "net/event_loop.h"
+
+struct nghttp2_session;
+
+namespace millstone::mock {
+
+// The first bytes of every HTTP/2 connection (RFC 9113 3.4). A cleartext
+// connection whose first bytes start with kH2PrefaceStart is HTTP/2 with
+// prior knowledge (h2c); anything else is HTTP/1.1.
+inline constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+inline constexpr std::string_view kH2PrefaceStart = "PRI * HTTP/2.0";
+
+struct H2Options {
+  bool enabled = true;  // --no-http2 turns it off: TLS offers only http/1.1, no h2c
+  // SETTINGS_MAX_CONCURRENT_STREAMS; a client that opens more loses the
+  // connection (GOAWAY with PROTOCOL_ERROR) or the extra stream (REFUSED_STREAM).
+  uint32_t max_concurrent_streams = 100;
+  // SETTINGS_MAX_HEADER_LIST_SIZE, and enforced: a request whose header block
+  // (names + values + 32 per field, as RFC 9113 counts) is larger is reset.
+  uint32_t max_header_list_bytes = 64 * 1024;
+  // Request bodies above this are answered 400 (the HTTP/1.1 parser's limit).
+  uint32_t max_body_bytes = 1024 * 1024;
+};
+
+// What HTTP/2 did in one worker. Only that worker writes (relaxed stores);
+// readers sum (or take the max of) the rows of all workers.
+struct H2Counters {
+  std::atomic<uint64_t> connections{0};     // every connection on the HTTP listener
+  std::atomic<uint64_t> h2_connections{0};  // of which spoke HTTP/2
+  std::atomic<uint64_t> h2_requests{0};     // requests answered (or reset/stalled) over HTTP/2
+  std::atomic<uint64_t> max_concurrent_streams{0};  // most open streams seen on one connection
+  std::atomic<uint64_t> protocol_errors{0};         // GOAWAY sent with an error code (bad client)
+  std::atomic<uint64_t> goaways{0};                 // GOAWAY frames sent, for any reason
+  std::atomic<uint64_t> streams_reset{0};           // RST_STREAM frames sent (injected or refused)
+};
+
+// One H2Counters row per worker in shared memory, like the route counters.
+class SharedH2Counters {
+ public:
+  explicit SharedH2Counters(uint32_t workers);
+  ~SharedH2Counters();
+  SharedH2Counters(const SharedH2Counters&) = delete;
+  SharedH2Counters& operator=(const SharedH2Counters&) = delete;
+
+  bool ok() const { return base_ != nullptr; }
+  H2Counters& at(uint32_t worker) { return base_[worker]; }
+  uint64_t sum(std::atomic<uint64_t> H2Counters::*field) const;
+  uint64_t max(std::atomic<uint64_t> H2Counters::*field) const;
+  // ,"connections":N,"http2":{...} for the stats JSON.
+  std::string json() const;
+  // One line for the exit summary.
+  std::string summary_line() const;
+
+ private:
+  uint32_t workers_;
+  size_t bytes_ = 0;
+  H2Counters* base_ = nullptr;
+};
+
+// What an HTTP/2 connection asks of its worker: the route counters (kept in
+// server.cc's shared memory) and the stats page.
+class H2Host {
+ public:
+  enum class Count : uint8_t { kRequest, kErrorStatus, kErrorReset, kErrorStall };
+  static constexpr int kUnmatched = -1;  // the implicit 404
+  static constexpr int kMalformed = -2;  // the 400s
+  virtual ~H2Host() = default;
+  virtual void count(int route, Count what) = 0;
+  virtual std::string stats_json() = 0;
+  // True when target is a WebSocket route's path (no RFC 8441 here: answered 426).
+  virtual bool websocket_path(std::string_view target) = 0;
+};
+
+// A response as HTTP/2 sends it: lower-case header names, no connection-specific
+// fields, content-length added (not for 1xx/204/304).
+struct H2Response {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;  // without :status
+  std::string body;
+  bool bodiless = false;
+};
+H2Response make_h2_response(int status, const Headers& headers, std::string_view body);
+
+// Every prebuilt HTTP/2 answer of one worker, built once like server.cc's Responses.
+struct H2Responses {
+  struct PerRoute {
+    H2Response normal;
+    std::vector<H2Response> errors;  // per error rule (status kind, not templated)
+  };
+  std::vector<PerRoute> routes;
+  H2Response not_found;
+  H2Response bad_request;
+  H2Response upgrade_required;
+  explicit H2Responses(const MockConfig& config);
+};
+
+// What every HTTP/2 connection of a worker shares; outlives them all.
+struct H2Context {
+  const MockConfig& config;
+  const Router& router;
+  TemplateRenderer& renderer;
+  Prng& prng;
+  net::EventLoop& loop;
+  H2Host& host;
+  H2Counters& counters;
+  const H2Options& options;
+  const H2Responses& responses;
+  http::RequestParser scratch_parser{};  // a request re-read as HTTP/1.1 for templates
+  std::string scratch_request{};
+};
+
+// Told when delayed answers became ready to send, outside any receive().
+class H2Owner {
+ public:
+  virtual ~H2Owner() = default;
+  virtual void h2_wants_write() = 0;
+};
+
+class H2Connection {
+ public:
+  H2Connection(H2Context& context, H2Owner& owner);
+  ~H2Connection();
+  H2Connection(const H2Connection&) = delete;
+  H2Connection& operator=(const H2Connection&) = delete;
+
+  // Bytes from the client. A client that breaks the protocol gets a GOAWAY
+  // (queued for send()) and the connection finishes once it is written.
+  void receive(std::string_view bytes);
+  // Appends frames to *out until it holds `limit` bytes or nothing is left
+  // to send (flow control and stream state permitting).
+  void send(std::string* out, size_t limit);
+  // Nothing more to read or write: close the connection once out is written.
+  bool finished() const;
+  // Shutdown: GOAWAY (NO_ERROR) with the last stream id; open streams may finish.
+  void goaway();
+
+  // For nghttp2's callbacks (h2_connection.cc).
+  struct Stream;
+  struct Callbacks;
+
+ private:
+  void dispatch(Stream& stream);
+  void answer(Stream& stream, const H2Response& response);
+  void answer_templated(Stream& stream, const ResponseTemplate& response, int route,
+                        const PathParams& params);
+  void submit(Stream& stream);
+  void schedule(Stream& stream, int64_t delay_us);
+  void on_timer();
+  void fail(int error_code);
+
+  H2Context& context_;
+  H2Owner& owner_;
+  nghttp2_session* session_ = nullptr;
+  std::unordered_map<int32_t, std::unique_ptr<Stream>> streams_;
+  // Delayed answers by due time; entries for streams closed meanwhile are skipped.
+  using Due = std::pair<int64_t, int32_t>;
+  std::priority_queue<Due, std::vector<Due>, std::greater<>> due_;
+  net::Timer timer_;
+  bool failed_ = false;  // a fatal nghttp2 error: nothing more is read or sent
+};
+
+}  // namespace millstone::mock
