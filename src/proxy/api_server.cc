@@ -111,6 +111,8 @@ class ApiConnection final : public net::IoHandler {
 
   void on_io(uint32_t events) override {
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
+    // The FIN may sit behind the data of this edge: read to the end.
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) peer_closing_ = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
     pump();
   }
@@ -136,7 +138,7 @@ class ApiConnection final : public net::IoHandler {
       }
       idle_.arm_after(kIdleTimeoutNs);
       if (!session_.feed(buffer.data(), read.bytes, &out_)) finishing_ = true;
-      if (read.drained) readable_ = false;
+      if (read.drained && !peer_closing_) readable_ = false;
     }
   }
 
@@ -177,6 +179,7 @@ class ApiConnection final : public net::IoHandler {
   bool readable_ = true;
   bool writable_ = true;
   bool finishing_ = false;
+  bool peer_closing_ = false;
   bool closed_ = false;
 };
 

@@ -52,6 +52,7 @@ void Connection::Side::on_io(uint32_t events) {
 void Connection::on_io(Side& side, uint32_t events) {
   if (closed_) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) side.readable = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) side.peer_closing = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) side.writable = true;
   if (connecting_) {
     if (&side != &upstream_ || !(events & (EPOLLOUT | EPOLLHUP | EPOLLERR))) return;
@@ -104,7 +105,7 @@ bool Connection::flow(Link& link, Side& from, Side& to, bool& done, Link& other,
           if (written.status == net::StreamStatus::kWouldBlock) to.writable = false;
         }
         if (!bytes.empty()) link.push(Piece::data(std::string(bytes)), now);
-        if (read.drained) from.readable = false;
+        if (read.drained && !from.peer_closing) from.readable = false;
         break;
       }
       case net::StreamStatus::kClosed:

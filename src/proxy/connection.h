@@ -49,6 +49,9 @@ class Connection {
     bool readable = true;
     bool writable = false;
     bool read_ended = false;  // FIN read, or no longer read
+    // EPOLLRDHUP seen: the FIN may sit behind the data of the same edge, so
+    // a short read does not mean drained (no further edge would come).
+    bool peer_closing = false;
     void on_io(uint32_t events) override;
   };
 
