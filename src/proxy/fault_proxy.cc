@@ -21,7 +21,8 @@ constexpr size_t kReadBufferBytes = 64 * 1024;
 // "HOST:PORT", "[V6]:PORT" or ":PORT"; a name is resolved (once, here).
 // An empty host is every IPv4 interface for a listener (as Go's ":PORT")
 // and the loopback address for an upstream.
-Status parse_address(const std::string& text, const char* field, bool listen, net::Endpoint* out) {
+Status parse_address(const Resolver& resolve, const std::string& text, const char* field,
+                     bool listen, net::Endpoint* out) {
   std::string host;
   std::string port_text;
   const auto bad = [&] {
@@ -53,7 +54,7 @@ Status parse_address(const std::string& text, const char* field, bool listen, ne
   }
   if (host.empty()) host = listen ? "0.0.0.0" : "127.0.0.1";
   std::string error;
-  auto endpoint = net::resolve(host, port, &error);
+  auto endpoint = resolve(host, port, &error);
   if (!endpoint) return Status::error(400, fmt::format("{}: {}", field, error));
   *out = *endpoint;
   return {};
@@ -79,7 +80,7 @@ class Proxy final : public net::IoHandler {
     if (enabled()) return {};
     if (config_.listen.empty()) config_.listen = "127.0.0.1:0";
     net::Endpoint endpoint;
-    Status status = parse_address(config_.listen, "listen", true, &endpoint);
+    Status status = parse_address(owner_.resolve_, config_.listen, "listen", true, &endpoint);
     if (!status.ok()) return status;
     const int fd = owner_.open_listener_(endpoint);
     if (fd < 0) {
@@ -251,8 +252,10 @@ class Proxy final : public net::IoHandler {
 FaultProxy::FaultProxy(net::EventLoop& loop, FaultProxyOptions options)
     : loop_(loop),
       open_listener_(std::move(options.open_listener)),
+      resolve_(std::move(options.resolve)),
       prng_(options.seed),
       read_buffer_(kReadBufferBytes) {
+  if (!resolve_) resolve_ = net::resolve;
   if (!open_listener_) {
     open_listener_ = [](const net::Endpoint& endpoint) {
       return net::listen_socket(endpoint, 1024);
@@ -272,7 +275,7 @@ Status FaultProxy::create(const ProxyConfig& config, ProxyState* out) {
   if (config.upstream.empty()) return Status::error(400, "missing required field: upstream");
   if (find(config.name)) return Status::error(409, "proxy already exists");
   net::Endpoint upstream;
-  Status status = parse_address(config.upstream, "upstream", false, &upstream);
+  Status status = parse_address(resolve_, config.upstream, "upstream", false, &upstream);
   if (!status.ok()) return status;
   auto proxy = std::make_unique<Proxy>(*this, config, upstream);
   if (config.enabled) {
@@ -293,13 +296,13 @@ Status FaultProxy::update(const std::string& name, const ProxyConfig& config, Pr
     // Toxiproxy compares the resolved address with the bound one: the same
     // address written differently ("localhost:26379") is no change.
     net::Endpoint wanted;
-    Status status = parse_address(config.listen, "listen", true, &wanted);
+    Status status = parse_address(resolve_, config.listen, "listen", true, &wanted);
     if (!status.ok()) return status;
     differs = differs || wanted.to_string() != current.listen || wanted.port() == 0;
   }
   if (differs) {
     net::Endpoint upstream;
-    Status status = parse_address(config.upstream, "upstream", false, &upstream);
+    Status status = parse_address(resolve_, config.upstream, "upstream", false, &upstream);
     if (!status.ok()) return status;
     proxy->stop();
     proxy->readdress(config.listen, config.upstream, upstream);
@@ -335,10 +338,11 @@ Status FaultProxy::populate(const std::vector<ProxyConfig>& configs, std::vector
     if (Proxy* existing = find(config.name)) {
       const ProxyConfig& current = existing->config();
       net::Endpoint wanted;
-      const bool same_listen = parse_address(config.listen.empty() ? "127.0.0.1:0" : config.listen,
-                                             "listen", true, &wanted)
-                                   .ok() &&
-                               wanted.port() != 0 && wanted.to_string() == current.listen;
+      const bool same_listen =
+          parse_address(resolve_, config.listen.empty() ? "127.0.0.1:0" : config.listen, "listen",
+                        true, &wanted)
+              .ok() &&
+          wanted.port() != 0 && wanted.to_string() == current.listen;
       if (same_listen && config.upstream == current.upstream) {
         if (out) out->push_back(existing->state());
         continue;

@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,9 +61,14 @@ struct Status {
 // fuzzer replace it so that no real port is bound.
 using ListenerOpener = std::function<int(const net::Endpoint&)>;
 
+// Turns a host and port into an address (*error says why not).
+using Resolver =
+    std::function<std::optional<net::Endpoint>(const std::string&, uint16_t, std::string*)>;
+
 struct FaultProxyOptions {
   uint64_t seed = 0;             // toxicity draws, jitter and slice sizes
   ListenerOpener open_listener;  // default: net::listen_socket
+  Resolver resolve;              // default: net::resolve (names through getaddrinfo)
 };
 
 class Proxy;
@@ -106,6 +112,7 @@ class FaultProxy {
 
   net::EventLoop& loop_;
   ListenerOpener open_listener_;
+  Resolver resolve_;
   random::Prng prng_;
   uint64_t next_toxic_id_ = 1;
   std::vector<char> read_buffer_;  // shared by every connection of the loop
