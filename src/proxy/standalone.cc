@@ -65,7 +65,8 @@ StandaloneExit run_standalone(const StandaloneOptions& options) {
     return StandaloneExit::kUsage;
   }
   net::EventLoop loop;
-  FaultProxy proxies(loop, FaultProxyOptions{.seed = options.seed, .open_listener = {}});
+  FaultProxy proxies(loop,
+                     FaultProxyOptions{.seed = options.seed, .open_listener = {}, .resolve = {}});
   ControlApi api(proxies);
 
   if (!options.config.empty()) {

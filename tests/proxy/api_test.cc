@@ -38,7 +38,7 @@ class ControlApiTest : public ::testing::Test {
   }
 
   net::EventLoop loop_;
-  FaultProxy proxies_{loop_, FaultProxyOptions{.seed = 1, .open_listener = {}}};
+  FaultProxy proxies_{loop_, FaultProxyOptions{.seed = 1, .open_listener = {}, .resolve = {}}};
   ControlApi api_{proxies_};
 };
 

@@ -120,6 +120,14 @@ inline ReadResult read_until_end(int fd, size_t limit = SIZE_MAX) {
   return result;
 }
 
+// Deterministic bytes of every value.
+inline std::string pattern_for_in_process(size_t size) {
+  std::string out(size, '\0');
+  for (size_t i = 0; i < size; ++i)
+    out[i] = static_cast<char>((i * 131 + i / 7) & 0xff);
+  return out;
+}
+
 struct HttpReply {
   int status = 0;
   std::string body;
