@@ -229,8 +229,10 @@ TEST_F(ProxyTest, BandwidthToxicPacesWhatTheServerReceives) {
   EXPECT_TRUE(got == data);
   // 1 MB at 500 bytes/ms: the first 10 ms part arrives at ~10 ms, the last
   // at ~2000 ms.
+  // Bounded below from the client's side of time: a stall of the server
+  // thread can only make the last byte later.
   EXPECT_GE(last - started, 1950 * kMs);
-  EXPECT_GE(last - first, 1900 * kMs);
+  EXPECT_GT(first, started);
   EXPECT_LT(last - started, 10'000 * kMs);
 }
 
@@ -269,6 +271,7 @@ TEST_F(ProxyTest, TimeoutDropsDataThenClosesBothSides) {
     at_server = read_until_end(fd);
     close(fd);
   });
+  const int64_t connecting = monotonic_ns();  // before the proxy's clock for the toxic starts
   int client = connect_to(listen_port_);
   ASSERT_GE(client, 0);
   send_all(client, "never arrives");
@@ -277,7 +280,8 @@ TEST_F(ProxyTest, TimeoutDropsDataThenClosesBothSides) {
   server.join();
   EXPECT_EQ(at_server.bytes, "");
   EXPECT_TRUE(at_server.eof);
-  EXPECT_GE(at_server.end_ns - accepted, 290 * kMs);
+  EXPECT_GE(at_server.end_ns - connecting, 300 * kMs);
+  EXPECT_GT(at_server.end_ns, accepted);
   EXPECT_TRUE(r.eof);
 }
 
@@ -329,14 +333,17 @@ TEST_F(ProxyTest, SlicerDeliversInSeparatePieces) {
   int client = connect_to(listen_port_);
   ASSERT_GE(client, 0);
   const std::string data = pattern(160, 5);
+  const int64_t sent = monotonic_ns();
   send_all(client, data);  // one write; 16 slices of 10 bytes, 20 ms apart
   server.join();
   close(client);
   EXPECT_TRUE(got == data);
-  ASSERT_GE(reads.size(), 8u);
+  // A busy server thread may take several slices in one read, never part of one.
+  ASSERT_GE(reads.size(), 4u);
   for (const auto& [at, size] : reads)
-    EXPECT_LE(size % 10, 0u) << "slices are whole multiples of 10 bytes";
-  EXPECT_GE(reads.back().first - reads.front().first, 15 * 20 * kMs * 8 / 10);
+    EXPECT_EQ(size % 10, 0u) << "slices are whole multiples of 10 bytes";
+  // The 16th slice leaves 15 delays after the first.
+  EXPECT_GE(reads.back().first - sent, 15 * 20 * kMs);
 }
 
 TEST_F(ProxyTest, SlowCloseDelaysTheFin) {
