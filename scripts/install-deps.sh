@@ -43,7 +43,8 @@ else
 fi
 
 # npm packages, pinned by their lock files: uPlot is embedded into the HTML
-# report at build time; ws is a third-party WebSocket peer for the tests.
+# report at build time; ws (a WebSocket peer) and toxiproxy-node-client (a
+# Toxiproxy API client, driving millstone proxy) are third-party peers for the tests.
 root="$(cd "$(dirname "$0")/.." && pwd)"
 for dir in report tests/interop; do
   if [ ! -d "$root/$dir/node_modules" ] || [ "$root/$dir/package-lock.json" -nt "$root/$dir/node_modules" ]; then

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/flag_values.h"
+#include "proxy/standalone.h"
 
 namespace millstone::cli {
 
@@ -291,6 +292,24 @@ int main_command(int argc, char** argv) {
           "Connections")
       ->default_str("50");
 
+  proxy::StandaloneOptions proxy_options;
+  CLI::App* proxy_cmd = app.add_subcommand(
+      "proxy",
+      "Run the fault proxy: TCP proxies with toxics, driven by a Toxiproxy-compatible API");
+  proxy_cmd->add_option("--api", proxy_options.api, "Address of the HTTP API, HOST:PORT")
+      ->capture_default_str();
+  proxy_cmd->add_option("--config", proxy_options.config,
+                        "Proxies to create at start: a JSON array of {name, listen, upstream, "
+                        "enabled} (Toxiproxy's populate format)");
+  proxy_cmd->add_option_function<std::string>(
+      "--seed",
+      [&proxy_options](const std::string& text) {
+        std::string error;
+        proxy_options.seed =
+            checked(parse_whole_flag("--seed", text, 0, UINT64_MAX, &error), error);
+      },
+      "Seed for toxicity draws, latency jitter and slice sizes");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -321,6 +340,7 @@ int main_command(int argc, char** argv) {
   if (validate_cmd->parsed()) return validate_command(validate_path, validate_env);
   if (mock_cmd->parsed()) return mock_command(mock);
   if (demo_cmd->parsed()) return demo_command(demo);
+  if (proxy_cmd->parsed()) return proxy_command(proxy_options);
   return kExitUsage;
 }
 

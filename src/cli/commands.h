@@ -11,6 +11,10 @@
 #include "scenario/values.h"
 #include "tls/options.h"
 
+namespace millstone::proxy {
+struct StandaloneOptions;
+}
+
 namespace millstone::cli {
 
 struct RunOptions {
@@ -112,6 +116,8 @@ int compare_command(const HistoryOptions& options);
 int baseline_command(const HistoryOptions& options);
 int report_command(const HistoryOptions& options);
 int demo_command(const DemoOptions& options);
+// The fault proxy (docs/proxy.md).
+int proxy_command(const proxy::StandaloneOptions& options);
 
 // Entry point for main(): parses argv and dispatches.
 int main_command(int argc, char** argv);

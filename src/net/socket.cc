@@ -199,4 +199,15 @@ std::optional<Endpoint> local_endpoint(int fd) {
   return e;
 }
 
+int accept_connection(int listen_fd) {
+  for (;;) {
+    const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0 || errno != EINTR) return fd;
+  }
+}
+
+bool shutdown_write(int fd) {
+  return ::shutdown(fd, SHUT_WR) == 0;
+}
+
 }  // namespace millstone::net

@@ -53,5 +53,10 @@ void close_with_reset(int fd);
 // inherit this one descriptor. -1 on failure (errno set).
 int listen_socket(const Endpoint& endpoint, int backlog);
 std::optional<Endpoint> local_endpoint(int fd);
+// Accepts one pending connection as a non-blocking, close-on-exec socket;
+// -1 with errno (EAGAIN when none is pending).
+int accept_connection(int listen_fd);
+// Half-close: sends FIN, the socket still reads. False on failure (errno).
+bool shutdown_write(int fd);
 
 }  // namespace millstone::net
