@@ -24,6 +24,7 @@
 #include "cli/scenario_summary.h"
 #include "cli/summary.h"
 #include "cluster/coordinator.h"
+#include "cluster/local_workers.h"
 #include "config/yaml_text.h"
 #include "http/request_builder.h"
 #include "http/url.h"
@@ -442,6 +443,8 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   }
   cluster::RunResult result = cluster::run_local(plan, workers, &progress);
   description.workers = result.workers;
+  for (const std::string& note : result.worker_notes)
+    fmt::print(stderr, "millstone run: note: {}\n", note);
 
   std::vector<scenario::ThresholdOutcome> thresholds;
   std::string text = format_summary(description, result);
