@@ -53,11 +53,16 @@ int refuse(WorkerLink& link, const std::string& why) {
   return 1;
 }
 
-std::unique_ptr<engine::Workload> build_workload(net::EventLoop& loop, const Start& start,
+std::unique_ptr<engine::Workload> build_workload(net::EventLoop& loop, Start& start,
                                                  const engine::Workload::SnapshotSink& sink,
                                                  std::unique_ptr<scenario::Plan>* scenario_plan,
                                                  std::string* error) {
   const engine::RunPlan& plan = start.plan;
+  // The bytes move into the tables: one copy per worker, however large.
+  scenario::DataFileSet data_files;
+  for (DataFile& file : start.data_files)
+    data_files[file.path] = scenario::DataBytes::own(std::move(file.bytes));
+  start.data_files.clear();
   if (plan.scenario_source.empty())
     return std::make_unique<engine::LoadGenerator>(loop, plan, sink);
   // A scenario compiles here, once, from the text the coordinator sent, with
@@ -72,7 +77,7 @@ std::unique_ptr<engine::Workload> build_workload(net::EventLoop& loop, const Sta
     *scenario_plan = scenario::parse_scenario(
         plan.scenario_source, plan.scenario_path, plan.scenario_base_dir,
         scenario::Parameters(plan.scenario_parameters.begin(), plan.scenario_parameters.end()),
-        overrides);
+        overrides, &data_files);
   } catch (const scenario::ScenarioError& e) {
     *error = e.what();
     return nullptr;
@@ -114,6 +119,7 @@ int serve_worker(WorkerLink& link, const Hello& hello, const WorkerOptions& opti
                                     "message of {} bytes",
                                     link.name(), message_type_name(type), payload.size()));
   }
+  payload = std::string();  // the data files' bytes live on in `start` alone
   const int64_t start_ns = start.start_ns + options.clock_offset_ns;
 
   net::EventLoop loop;
