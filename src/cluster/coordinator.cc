@@ -329,21 +329,19 @@ void Coordinator::run_until_done() {
 
 void Coordinator::emit_progress(bool flush_all) {
   while (progress_) {
-    auto it = result_.seconds.find(next_progress_);
-    if (it == result_.seconds.end()) {
-      // A second nobody reported (every worker started after it) is skipped
-      // once all live workers are past it.
-      if (!flush_all || result_.seconds.upper_bound(next_progress_) == result_.seconds.end()) {
-        return;
-      }
-      ++next_progress_;
-      continue;
-    }
     // Every worker still running must have reported this second (or a later one).
     const bool waiting = std::any_of(peers_.begin(), peers_.end(), [&](const Peer& p) {
       return p.live() && p.last_interval < static_cast<int64_t>(next_progress_);
     });
     if (!flush_all && waiting) return;
+    auto it = result_.seconds.find(next_progress_);
+    if (it == result_.seconds.end()) {
+      // Nobody reported this second (every worker joined after it): skipped
+      // once a later one exists.
+      if (result_.seconds.upper_bound(next_progress_) == result_.seconds.end()) return;
+      ++next_progress_;
+      continue;
+    }
     // The last, partial interval comes with Done; it is not a whole second.
     const bool partial = std::any_of(peers_.begin(), peers_.end(), [&](const Peer& p) {
       return p.outcome.state == WorkerOutcome::State::kFinished &&

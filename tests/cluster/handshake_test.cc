@@ -4,6 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -64,12 +67,16 @@ class Collect final : public ProgressSink {
  public:
   void on_second(uint64_t index, const metrics::Snapshot&, const metrics::Snapshot&) override {
     seconds.push_back(index);
+    any = true;
   }
   std::vector<uint64_t> seconds;
+  std::atomic<bool> any{false};
 };
 
-// A scripted worker: Hello, then checks Start, Ack, the given seconds, Done.
-void play_worker(StreamLink& link, std::vector<metrics::Snapshot> seconds, Start* got_start) {
+// A scripted worker: Hello, then checks Start, Ack, the given seconds,
+// `before_done`, Done.
+void play_worker(StreamLink& link, std::vector<metrics::Snapshot> seconds, Start* got_start,
+                 std::function<void()> before_done = {}) {
   link.send(MessageType::kHello, encode_hello(local_hello(0)));
   MessageType type;
   std::string payload;
@@ -79,6 +86,10 @@ void play_worker(StreamLink& link, std::vector<metrics::Snapshot> seconds, Start
   link.send(MessageType::kAck, encode_ack(Ack{net::now_ns()}));
   for (const metrics::Snapshot& s : seconds)
     link.send(MessageType::kSnapshot, encode_snapshot(s));
+  if (before_done) {
+    ASSERT_EQ(flush_until(link, in_seconds(5)), WaitResult::kOk);
+    before_done();
+  }
   link.send(MessageType::kDone, encode_done(Done{}));
   ASSERT_EQ(flush_until(link, in_seconds(5)), WaitResult::kOk);
 }
@@ -90,9 +101,9 @@ TEST(CoordinatorHandshake, StartCarriesTheShareTheStartInstantAndTheData) {
   Start start_b;
   // Worker 1 joined a second late: its first report is second 1.
   std::thread worker_a(play_worker, std::ref(*a.worker_side),
-                       std::vector{second(0, 10), second(1, 11), second(2, 3)}, &start_a);
+                       std::vector{second(0, 10), second(1, 11), second(2, 3)}, &start_a, nullptr);
   std::thread worker_b(play_worker, std::ref(*b.worker_side),
-                       std::vector{second(1, 20), second(2, 5)}, &start_b);
+                       std::vector{second(1, 20), second(2, 5)}, &start_b, nullptr);
   std::vector<std::unique_ptr<WorkerLink>> links;
   links.push_back(std::move(a.coordinator_side));
   links.push_back(std::move(b.coordinator_side));
@@ -125,6 +136,38 @@ TEST(CoordinatorHandshake, StartCarriesTheShareTheStartInstantAndTheData) {
   EXPECT_EQ(result.seconds.at(2).requests, 8u);
   // Whole seconds in order; the last (partial, with Done) is not a whole second.
   EXPECT_EQ(progress.seconds, (std::vector<uint64_t>{0, 1}));
+}
+
+// Both workers joined late (their first report is second 2): the progress
+// line goes on from second 2 while they run, instead of waiting for seconds
+// nobody has until the end.
+TEST(CoordinatorHandshake, ProgressSkipsSecondsNoWorkerWasUpFor) {
+  Pair a = make_pair("worker 0");
+  Pair b = make_pair("worker 1");
+  Start start_a;
+  Start start_b;
+  Collect progress;
+  bool shown_while_running = false;
+  auto wait_for_progress = [&] {
+    const int64_t deadline = in_seconds(3);
+    while (!progress.any && net::now_ns() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    shown_while_running = progress.any;
+  };
+  std::thread worker_a(play_worker, std::ref(*a.worker_side),
+                       std::vector{second(2, 1), second(3, 1)}, &start_a, wait_for_progress);
+  std::thread worker_b(play_worker, std::ref(*b.worker_side),
+                       std::vector{second(2, 1), second(3, 1)}, &start_b, wait_for_progress);
+  std::vector<std::unique_ptr<WorkerLink>> links;
+  links.push_back(std::move(a.coordinator_side));
+  links.push_back(std::move(b.coordinator_side));
+  RunResult result =
+      Coordinator(std::move(links), {share(), share()}, {}, quick_options(), &progress).run();
+  worker_a.join();
+  worker_b.join();
+  EXPECT_TRUE(shown_while_running);
+  EXPECT_EQ(result.total.requests, 4u);
+  EXPECT_EQ(progress.seconds, (std::vector<uint64_t>{2, 3}));
 }
 
 TEST(CoordinatorHandshake, AVersionMismatchIsRefusedNamingBothVersions) {
@@ -184,7 +227,8 @@ TEST(CoordinatorHandshake, ALinkLostMidRunIsReportedAndTheOthersFinish) {
   Pair a = make_pair("worker 0");
   Pair b = make_pair("worker 1");
   Start start;
-  std::thread finishing(play_worker, std::ref(*a.worker_side), std::vector{second(0, 7)}, &start);
+  std::thread finishing(play_worker, std::ref(*a.worker_side), std::vector{second(0, 7)}, &start,
+                        nullptr);
   std::thread dying([&] {
     b.worker_side->send(MessageType::kHello, encode_hello(local_hello(1)));
     MessageType type;
