@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "cluster/worker_process.h"
+#include "net/clock.h"
 
 namespace millstone::cluster {
 
@@ -61,6 +62,29 @@ std::vector<LocalWorker> spawn_local_workers(uint32_t count, const sigset_t& wor
   return workers;
 }
 
+namespace {
+
+// Waits for `pid`; one that has not exited within `patience_ns` is killed.
+// Returns its wait status; *killed says whether this killed it.
+int wait_or_kill(pid_t pid, int64_t patience_ns, bool* killed) {
+  int status = 0;
+  const int64_t deadline = net::now_ns() + patience_ns;
+  *killed = false;
+  for (;;) {
+    const pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) return status;
+    if (r == 0 && net::now_ns() >= deadline) break;
+    if (r == 0) usleep(10'000);
+  }
+  kill(pid, SIGKILL);
+  *killed = true;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
+}  // namespace
+
 std::vector<std::string> reap_local_workers(const std::vector<LocalWorker>& workers,
                                             const std::vector<WorkerOutcome>& outcomes) {
   std::vector<std::string> failures;
@@ -73,11 +97,16 @@ std::vector<std::string> reap_local_workers(const std::vector<LocalWorker>& work
     const WorkerOutcome outcome =
         next_outcome < outcomes.size() ? outcomes[next_outcome] : WorkerOutcome{};
     ++next_outcome;
-    const bool finished = outcome.state == WorkerOutcome::State::kFinished;
-    // Given up on (hung, broken, interrupted twice): it must not outlive the run.
-    if (!finished) kill(w.pid, SIGKILL);
+    // A finished worker is closing its connections: it may take its time. Any
+    // other gets a second to exit on its own (its link is closed), then is
+    // killed: it must not outlive the run.
+    bool killed = false;
     int status = 0;
-    while (waitpid(w.pid, &status, 0) < 0 && errno == EINTR) {
+    if (outcome.state == WorkerOutcome::State::kFinished) {
+      while (waitpid(w.pid, &status, 0) < 0 && errno == EINTR) {
+      }
+    } else {
+      status = wait_or_kill(w.pid, net::kNsPerSec, &killed);
     }
     const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     switch (outcome.state) {
@@ -90,11 +119,13 @@ std::vector<std::string> reap_local_workers(const std::vector<LocalWorker>& work
       case WorkerOutcome::State::kLinkLost:
         failures.push_back(fmt::format(
             "worker {} (pid {}) died before finishing: {}; its results up to then are included",
-            w.index, w.pid, describe_exit(status)));
+            w.index, w.pid,
+            killed ? std::string("it closed its link and was killed") : describe_exit(status)));
         break;
       case WorkerOutcome::State::kFailed:
-        failures.push_back(
-            fmt::format("{} (pid {}); its results up to then are included", outcome.reason, w.pid));
+        failures.push_back(fmt::format(
+            "{} (pid {}, {}); its results up to then are included", outcome.reason, w.pid,
+            killed ? std::string("killed by the coordinator") : describe_exit(status)));
         break;
     }
   }
