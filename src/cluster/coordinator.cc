@@ -23,6 +23,9 @@ uint64_t peak_total(const std::map<uint64_t, metrics::Snapshot>& seconds) {
   return peak;
 }
 
+// A worker ready this long after the start instant gets a note in the run's output.
+constexpr int64_t kLateNoteNs = 100 * net::kNsPerMs;
+
 std::string seconds_text(int64_t ns) {
   return fmt::format("{:g} s", static_cast<double>(ns / net::kNsPerMs) / 1e3);
 }
@@ -370,14 +373,15 @@ RunResult Coordinator::run() {
   }
   emit_progress(true);
   if (progress_) progress_->on_finish();
+  // Late workers are one line, however many (dozens of workers on a few cores).
+  std::vector<const Peer*> late;
+  int64_t latest_ns = 0;
   for (Peer& peer : peers_) {
     if (peer.link) peer.link->close();
     const WorkerOutcome& o = peer.outcome;
-    if (o.state == WorkerOutcome::State::kFinished && o.late_ns >= net::kNsPerMs * 100) {
-      result_.worker_notes.push_back(
-          fmt::format("{} was ready {} after the start; its load is missing from the seconds "
-                      "before",
-                      peer.link->name(), seconds_text(o.late_ns)));
+    if (o.state == WorkerOutcome::State::kFinished && o.late_ns >= kLateNoteNs) {
+      late.push_back(&peer);
+      latest_ns = std::max(latest_ns, o.late_ns);
     }
     if (o.done.snapshots_coalesced > 0) {
       result_.worker_notes.push_back(fmt::format(
@@ -386,6 +390,17 @@ RunResult Coordinator::run() {
           peer.link->name(), o.done.snapshots_coalesced));
     }
     result_.outcomes.push_back(o);
+  }
+  if (late.size() == 1) {
+    result_.worker_notes.push_back(
+        fmt::format("{} was ready {} after the start; its share of the load is missing from the "
+                    "seconds before",
+                    late[0]->link->name(), seconds_text(latest_ns)));
+  } else if (!late.empty()) {
+    result_.worker_notes.push_back(
+        fmt::format("{} of {} workers were ready up to {} after the start; their share of the load "
+                    "is missing from the seconds before",
+                    late.size(), peers_.size(), seconds_text(latest_ns)));
   }
   return std::move(result_);
 }

@@ -170,6 +170,38 @@ TEST(CoordinatorHandshake, ProgressSkipsSecondsNoWorkerWasUpFor) {
   EXPECT_EQ(progress.seconds, (std::vector<uint64_t>{2, 3}));
 }
 
+// A worker ready after the start instant is not a failure, but the run says so.
+TEST(CoordinatorHandshake, AWorkerReadyLateIsNoted) {
+  Pair p = make_pair("worker 0");
+  std::thread worker([&] {
+    p.worker_side->send(MessageType::kHello, encode_hello(local_hello(0)));
+    MessageType type;
+    std::string payload;
+    Start start;
+    ASSERT_EQ(receive_until(*p.worker_side, in_seconds(5), &type, &payload), WaitResult::kOk);
+    ASSERT_TRUE(decode_start(payload, &start));
+    p.worker_side->send(MessageType::kAck, encode_ack(Ack{start.start_ns + 1500 * net::kNsPerMs}));
+    p.worker_side->send(MessageType::kSnapshot, encode_snapshot(second(1, 4)));
+    p.worker_side->send(MessageType::kDone, encode_done(Done{2, 4096}));
+    ASSERT_EQ(flush_until(*p.worker_side, in_seconds(5)), WaitResult::kOk);
+  });
+  std::vector<std::unique_ptr<WorkerLink>> links;
+  links.push_back(std::move(p.coordinator_side));
+  RunResult result = Coordinator(std::move(links), {share()}, {}, quick_options(), nullptr).run();
+  worker.join();
+  ASSERT_EQ(result.outcomes.size(), 1u);
+  EXPECT_EQ(result.outcomes[0].state, WorkerOutcome::State::kFinished);
+  EXPECT_EQ(result.outcomes[0].late_ns, 1500 * net::kNsPerMs);
+  EXPECT_EQ(result.outcomes[0].done, (Done{2, 4096}));
+  EXPECT_TRUE(result.worker_failures.empty());
+  EXPECT_EQ(result.worker_notes,
+            (std::vector<std::string>{
+                "worker 0's link was backed up: 2 of its seconds were merged into later ones "
+                "(totals are exact, the per-second series is not)",
+                "worker 0 was ready 1.5 s after the start; its share of the load is missing from "
+                "the seconds before"}));
+}
+
 TEST(CoordinatorHandshake, AVersionMismatchIsRefusedNamingBothVersions) {
   Pair p = make_pair("worker 3");
   std::thread worker([&] {
