@@ -219,8 +219,9 @@ TEST(CoordinatorHandshake, AVersionMismatchIsRefusedNamingBothVersions) {
   ASSERT_EQ(result.outcomes.size(), 1u);
   EXPECT_EQ(result.outcomes[0].state, WorkerOutcome::State::kFailed);
   EXPECT_EQ(result.outcomes[0].reason,
-            "worker 3 speaks protocol version 3 (an older millstone), this coordinator 4 "
-            "(millstone " MILLSTONE_VERSION "); run the same millstone version everywhere");
+            "worker 3 speaks protocol version 3 (an older millstone), this coordinator " +
+                std::to_string(kProtocolVersion) +
+                " (millstone " MILLSTONE_VERSION "); run the same millstone version everywhere");
 }
 
 TEST(CoordinatorHandshake, GarbageInsteadOfHelloIsRefused) {
