@@ -1,5 +1,7 @@
 // Feeds arbitrary bytes to the coordinator <-> worker protocol: as a frame
-// stream and as bare payloads. Whatever decodes must re-encode to the same value.
+// stream and as bare payloads of every message (Hello, Start, Ack, Snapshot,
+// Done, Error; RunPlan inside Start). Whatever decodes must re-encode to the
+// same value.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -42,7 +44,34 @@ void decode_payload(std::string_view payload) {
     check(total == snapshot);
   }
   cluster::Hello hello;
-  cluster::decode_hello(payload, &hello);
+  if (cluster::decode_hello(payload, &hello)) {
+    cluster::Hello again;
+    check(cluster::decode_hello(cluster::encode_hello(hello), &again) && again == hello);
+    uint32_t protocol = 0;
+    std::string build;
+    check(cluster::decode_hello_versions(payload, &protocol, &build));
+    check(protocol == hello.protocol_version);
+  }
+  uint32_t protocol = 0;
+  std::string build;
+  cluster::decode_hello_versions(payload, &protocol, &build);
+  cluster::Start start;
+  if (cluster::decode_start(payload, &start)) {
+    const std::string once = cluster::encode_start(start);
+    cluster::Start again;
+    check(cluster::decode_start(once, &again));
+    check(cluster::encode_start(again) == once && again.data_files == start.data_files);
+  }
+  cluster::Ack ack;
+  if (cluster::decode_ack(payload, &ack)) {
+    cluster::Ack again;
+    check(cluster::decode_ack(cluster::encode_ack(ack), &again) && again == ack);
+  }
+  cluster::Done done;
+  if (cluster::decode_done(payload, &done)) {
+    cluster::Done again;
+    check(cluster::decode_done(cluster::encode_done(done), &again) && again == done);
+  }
   std::string text;
   cluster::decode_error(payload, &text);
 }

@@ -24,6 +24,7 @@
 #include "cli/scenario_summary.h"
 #include "cli/summary.h"
 #include "cluster/coordinator.h"
+#include "cluster/local_workers.h"
 #include "config/yaml_text.h"
 #include "http/request_builder.h"
 #include "http/url.h"
@@ -440,8 +441,29 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
                exporter->bound_address());
     progress.add(exporter.get());
   }
-  cluster::RunResult result = cluster::run_local(plan, workers, &progress);
+  // Workers (and agents) read no file: the data files travel with Start.
+  std::vector<cluster::DataFile> data_files;
+  if (scenario) {
+    for (const scenario::DataSource& source : scenario->data) {
+      if (std::any_of(data_files.begin(), data_files.end(),
+                      [&](const cluster::DataFile& f) { return f.path == source.path; })) {
+        continue;
+      }
+      std::ifstream in(source.path, std::ios::binary);
+      std::ostringstream content;
+      if (in) content << in.rdbuf();
+      if (!in) {
+        fmt::print(stderr, "millstone run: data file {}: cannot read: {}\n",
+                   text::printable(source.path), strerror(errno));
+        return kExitConfig;
+      }
+      data_files.push_back({source.path, content.str()});
+    }
+  }
+  cluster::RunResult result = cluster::run_local(plan, workers, &progress, std::move(data_files));
   description.workers = result.workers;
+  for (const std::string& note : result.worker_notes)
+    fmt::print(stderr, "millstone run: note: {}\n", note);
 
   std::vector<scenario::ThresholdOutcome> thresholds;
   std::string text = format_summary(description, result);

@@ -1,45 +1,20 @@
 #include "cluster/coordinator.h"
 
 #include <poll.h>
-#include <signal.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
-#include <memory>
+#include <functional>
 
 #include <fmt/format.h>
 
-#include "cluster/channel.h"
-#include "cluster/worker_process.h"
-#include "net/clock.h"
+#include "text/printable.h"
 
 namespace millstone::cluster {
 
 namespace {
-
-struct WorkerHandle {
-  uint32_t index = 0;
-  pid_t pid = -1;
-  std::unique_ptr<Channel> channel;
-  bool done = false;    // sent kDone
-  bool gone = false;    // channel closed (done or dead)
-  std::string failure;  // why it failed, if it did
-  uint64_t last_interval = 0;
-};
-
-std::string describe_exit(int status) {
-  if (WIFSIGNALED(status)) {
-    int sig = WTERMSIG(status);
-    return fmt::format("killed by signal {} ({})", sig, strsignal(sig));
-  }
-  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-  return "ended abnormally";
-}
 
 uint64_t peak_total(const std::map<uint64_t, metrics::Snapshot>& seconds) {
   uint64_t peak = 0;
@@ -48,7 +23,30 @@ uint64_t peak_total(const std::map<uint64_t, metrics::Snapshot>& seconds) {
   return peak;
 }
 
+// A worker ready this long after the start instant gets a note in the run's output.
+constexpr int64_t kLateNoteNs = 100 * net::kNsPerMs;
+
+std::string seconds_text(int64_t ns) {
+  return fmt::format("{:g} s", static_cast<double>(ns / net::kNsPerMs) / 1e3);
+}
+
 }  // namespace
+
+struct Coordinator::Peer {
+  enum class Phase {
+    kHello,     // waiting for Hello
+    kReady,     // Hello checked, waiting for the others
+    kStarting,  // Start sent, waiting for Ack
+    kRunning,   // Ack received: snapshots, then Done
+    kEnded,     // finished, lost or failed: see outcome
+  };
+  std::unique_ptr<WorkerLink> link;
+  engine::RunPlan share;
+  Phase phase = Phase::kHello;
+  WorkerOutcome outcome;
+  int64_t last_interval = -1;  // highest interval reported
+  bool live() const { return phase != Phase::kEnded; }
+};
 
 std::vector<engine::RunPlan> split_plan(const engine::RunPlan& plan, uint32_t workers) {
   workers = std::max<uint32_t>(1, std::min(workers, std::max<uint32_t>(1, plan.connections)));
@@ -64,218 +62,347 @@ std::vector<engine::RunPlan> split_plan(const engine::RunPlan& plan, uint32_t wo
   return plans;
 }
 
-RunResult run_local(const engine::RunPlan& plan, uint32_t workers, ProgressSink* progress) {
-  RunResult result;
-  std::vector<engine::RunPlan> plans = split_plan(plan, workers);
-  result.workers = static_cast<uint32_t>(plans.size());
-
-  // Signals arrive through a descriptor so they interrupt nothing midway.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigset_t previous_mask;
-  sigprocmask(SIG_BLOCK, &signals, &previous_mask);
-  int signal_fd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
-
-  std::vector<WorkerHandle> handles(plans.size());
-  for (size_t i = 0; i < plans.size(); ++i) {
-    int pair[2];
-    WorkerHandle& h = handles[i];
-    h.index = static_cast<uint32_t>(i);
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-      h.gone = true;
-      h.failure = fmt::format("worker {} could not be started: socketpair: {}", i, strerror(errno));
-      continue;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-      // Worker: Ctrl-C on a terminal reaches the whole process group; the
-      // coordinator alone decides when workers stop, so they ignore it.
-      signal(SIGINT, SIG_IGN);
-      signal(SIGTERM, SIG_DFL);
-      sigprocmask(SIG_SETMASK, &previous_mask, nullptr);
-      close(pair[0]);
-      for (size_t j = 0; j < i; ++j) {
-        if (handles[j].channel) close(handles[j].channel->fd());
-      }
-      if (signal_fd >= 0) close(signal_fd);
-      _exit(run_worker(pair[1], static_cast<unsigned>(i)));
-    }
-    close(pair[1]);
-    if (pid < 0) {
-      close(pair[0]);
-      h.gone = true;
-      h.failure = fmt::format("worker {} could not be started: fork: {}", i, strerror(errno));
-      continue;
-    }
-    h.pid = pid;
-    h.channel = std::make_unique<Channel>(pair[0]);
+Coordinator::Coordinator(std::vector<std::unique_ptr<WorkerLink>> links,
+                         std::vector<engine::RunPlan> shares, std::vector<DataFile> data_files,
+                         CoordinatorOptions options, ProgressSink* progress)
+    : data_files_(std::move(data_files)), options_(options), progress_(progress) {
+  peers_.resize(links.size());
+  for (size_t i = 0; i < links.size(); ++i) {
+    peers_[i].link = std::move(links[i]);
+    if (i < shares.size()) peers_[i].share = std::move(shares[i]);
+    duration_ms_ = std::max(duration_ms_, peers_[i].share.duration_ms);
+    slowest_timeout_ms_ = std::max(
+        {slowest_timeout_ms_, peers_[i].share.timeout_ms, peers_[i].share.connect_timeout_ms});
   }
+  result_.workers = static_cast<uint32_t>(peers_.size());
+}
 
-  int64_t start_ns = net::now_ns();
-  for (size_t i = 0; i < handles.size(); ++i) {
-    if (handles[i].channel) {
-      handles[i].channel->send(MessageType::kStart, encode_run_plan(plans[i]));
-    }
+Coordinator::~Coordinator() = default;
+
+void Coordinator::end(Peer& peer, WorkerOutcome::State state, std::string reason, bool tell) {
+  if (!peer.live()) return;
+  peer.phase = Peer::Phase::kEnded;
+  peer.outcome.state = state;
+  peer.outcome.reason = std::move(reason);
+  // A worker told why stops at once instead of waiting for its own timeout.
+  if (tell) {
+    peer.link->send(MessageType::kError, encode_error(peer.outcome.reason));
+    peer.link->flush();
   }
-  // Workers end on their own at the planned duration; past this deadline a
-  // worker is presumed hung and is killed (and reported).
-  int64_t grace_ns =
-      static_cast<int64_t>(std::max<uint64_t>(plan.timeout_ms, plan.connect_timeout_ms)) *
-          net::kNsPerMs +
-      5 * net::kNsPerSec;
-  int64_t planned_end_ns = start_ns + static_cast<int64_t>(plan.duration_ms) * net::kNsPerMs;
-  int64_t deadline_ns = planned_end_ns + grace_ns;
-  // Workers end on their own clock, which starts when each gets its plan; a
-  // worker started late (dozens of them on a few cores) is told to stop shortly
-  // after the run's end, so the duration holds for the run as a whole.
-  int64_t stop_at_ns = planned_end_ns + 250 * net::kNsPerMs;
-  bool stop_sent = false;
-  int signals_seen = 0;
+  peer.link->close();
+}
 
-  std::map<uint64_t, uint32_t> reports;  // interval -> number of workers that sent it
-  uint64_t next_progress = 0;
-  auto emit_progress = [&](bool flush_all) {
-    while (progress) {
-      auto it = result.seconds.find(next_progress);
-      if (it == result.seconds.end()) return;
-      // Workers still running, and finished ones that reported this second.
-      uint32_t expected = static_cast<uint32_t>(
-          std::count_if(handles.begin(), handles.end(), [&](const WorkerHandle& h) {
-            return !h.gone || (h.done && h.last_interval >= next_progress);
-          }));
-      if (!flush_all && reports[next_progress] < expected) return;
-      // The last, partial interval comes with kDone; it is not a whole second.
-      bool partial = std::any_of(handles.begin(), handles.end(), [&](auto& h) {
-        return h.done && h.last_interval == next_progress;
-      });
-      if (!partial) progress->on_second(next_progress, it->second, result.total);
-      ++next_progress;
-    }
-  };
+void Coordinator::fail(Peer& peer, std::string reason) {
+  end(peer, WorkerOutcome::State::kFailed, std::move(reason), true);
+}
 
-  for (;;) {
-    bool all_gone = std::all_of(handles.begin(), handles.end(), [](auto& h) { return h.gone; });
-    if (all_gone) break;
-    std::vector<pollfd> fds;
-    std::vector<WorkerHandle*> owners;
-    for (auto& h : handles) {
-      if (h.gone) continue;
-      fds.push_back({h.channel->fd(), POLLIN, 0});
-      owners.push_back(&h);
-    }
-    if (signal_fd >= 0) fds.push_back({signal_fd, POLLIN, 0});
-    int64_t wake_ns = stop_sent ? deadline_ns : stop_at_ns;
-    int timeout_ms = static_cast<int>(
-        std::clamp<int64_t>((wake_ns - net::now_ns()) / net::kNsPerMs + 1, 0, 200));
-    int n = poll(fds.data(), fds.size(), timeout_ms);
-    if (n < 0 && errno != EINTR) break;
+bool Coordinator::any_live() const {
+  return std::any_of(peers_.begin(), peers_.end(), [](const Peer& p) { return p.live(); });
+}
 
-    if (signal_fd >= 0 && (fds.back().revents & POLLIN)) {
-      signalfd_siginfo info;
-      while (read(signal_fd, &info, sizeof info) == sizeof info) {
-        ++signals_seen;
-        result.interrupted = true;
-        for (auto& h : handles) {
-          if (h.gone) continue;
-          if (signals_seen == 1) {
-            h.channel->send(MessageType::kStop, {});
-          } else {
-            kill(h.pid, SIGKILL);
-          }
-        }
+void Coordinator::on_interrupt() {
+  signalfd_siginfo info;
+  while (read(options_.interrupt_fd, &info, sizeof info) > 0) {
+    ++interrupts_;
+    result_.interrupted = true;
+    stop_sent_ = true;
+    for (Peer& peer : peers_) {
+      if (!peer.live()) continue;
+      if (interrupts_ == 1 && peer.phase >= Peer::Phase::kStarting) {
+        peer.link->send(MessageType::kStop, {});
+      } else {
+        fail(peer,
+             peer.phase >= Peer::Phase::kStarting
+                 ? fmt::format("{} was given up on after a second interrupt", peer.link->name())
+                 : fmt::format("{} was not started: the run was interrupted", peer.link->name()));
       }
     }
+  }
+}
 
+void Coordinator::pump(int64_t deadline_ns, const std::function<bool()>& done) {
+  std::vector<pollfd> fds;
+  std::vector<Peer*> owners;
+  while (!done()) {
+    fds.clear();
+    owners.clear();
+    for (Peer& peer : peers_) {
+      if (!peer.live()) continue;
+      short events = POLLIN;
+      if (peer.link->queued_bytes() > 0) events |= POLLOUT;
+      fds.push_back({peer.link->fd(), events, 0});
+      owners.push_back(&peer);
+    }
+    if (options_.interrupt_fd >= 0) fds.push_back({options_.interrupt_fd, POLLIN, 0});
+    const int64_t left_ns = deadline_ns - net::now_ns();
+    if (left_ns <= 0) return;
+    const int timeout_ms =
+        static_cast<int>(std::min<int64_t>((left_ns + net::kNsPerMs - 1) / net::kNsPerMs, 200));
+    const int n = poll(fds.data(), fds.size(), timeout_ms);
+    if (n < 0 && errno != EINTR) return;
+    if (n <= 0) continue;
+    if (options_.interrupt_fd >= 0 && (fds.back().revents & POLLIN)) on_interrupt();
     for (size_t i = 0; i < owners.size(); ++i) {
-      if (!fds[i].revents) continue;
-      WorkerHandle& h = *owners[i];
-      bool open = h.channel->receive_available();
+      Peer& peer = *owners[i];
+      if (fds[i].revents == 0 || !peer.live()) continue;
+      if (!peer.link->flush()) {
+        end(peer, WorkerOutcome::State::kLinkLost, peer.link->error(), false);
+        continue;
+      }
       MessageType type;
       std::string payload;
-      FrameReader::Next next;
-      while ((next = h.channel->reader().next(&type, &payload)) == FrameReader::Next::kFrame) {
-        if (type == MessageType::kSnapshot) {
-          metrics::Snapshot snapshot;
-          if (!decode_snapshot(payload, &snapshot)) {
-            h.failure = fmt::format("worker {} sent a snapshot that does not decode", h.index);
-            continue;
-          }
-          result.total.merge(snapshot);
-          metrics::Snapshot& second = result.seconds[snapshot.interval_index];
-          second.merge(snapshot);
-          second.interval_index = snapshot.interval_index;
-          // Peaks add across workers within a second, but not across seconds.
-          result.total.peak_vus = peak_total(result.seconds);
-          ++reports[snapshot.interval_index];
-          h.last_interval = snapshot.interval_index;
-        } else if (type == MessageType::kDone) {
-          h.done = true;
-        } else if (type == MessageType::kError) {
-          std::string text;
-          decode_error(payload, &text);
-          h.failure = fmt::format("worker {}: {}", h.index, text);
+      for (bool more = true; more && peer.live();) {
+        switch (peer.link->receive(&type, &payload)) {
+          case WorkerLink::Receive::kMessage:
+            handle(peer, type, payload);
+            break;
+          case WorkerLink::Receive::kNothing:
+            more = false;
+            break;
+          case WorkerLink::Receive::kClosed:
+            end(peer, WorkerOutcome::State::kLinkLost,
+                fmt::format("{}'s link closed before it finished", peer.link->name()), false);
+            break;
+          case WorkerLink::Receive::kBroken:
+            end(peer, WorkerOutcome::State::kFailed, peer.link->error(), false);
+            break;
         }
-      }
-      if (next == FrameReader::Next::kError) {
-        h.failure =
-            fmt::format("worker {} broke the protocol: {}", h.index, h.channel->reader().error());
-        kill(h.pid, SIGKILL);
-        open = false;
-      }
-      if (!open || h.done) {
-        h.gone = true;
-        close(h.channel->fd());
       }
     }
     emit_progress(false);
+  }
+}
 
-    int64_t now = net::now_ns();
-    if (!stop_sent && now >= stop_at_ns) {
-      stop_sent = true;
-      for (auto& h : handles) {
-        if (!h.gone) h.channel->send(MessageType::kStop, {});
+void Coordinator::handle(Peer& peer, MessageType type, const std::string& payload) {
+  const std::string& name = peer.link->name();
+  if (type == MessageType::kError) {
+    std::string text;
+    if (!decode_error(payload, &text)) text = "(an error message that does not decode)";
+    end(peer, WorkerOutcome::State::kFailed, fmt::format("{}: {}", name, text::printable(text)),
+        false);
+    return;
+  }
+  switch (peer.phase) {
+    case Peer::Phase::kHello: {
+      if (type != MessageType::kHello) break;
+      uint32_t protocol = 0;
+      std::string build;
+      if (!decode_hello_versions(payload, &protocol, &build)) {
+        fail(peer, fmt::format("{} sent a Hello too short to hold a version", name));
+        return;
       }
+      if (protocol != kProtocolVersion) {
+        fail(peer, fmt::format("{} speaks protocol version {} ({}), this coordinator {} "
+                               "(millstone {}); run the same millstone version everywhere",
+                               name, protocol,
+                               build.empty() ? std::string("an older millstone")
+                                             : "millstone " + text::printable(build),
+                               kProtocolVersion, MILLSTONE_VERSION));
+        return;
+      }
+      if (!decode_hello(payload, &peer.outcome.hello)) {
+        fail(peer, fmt::format("{} sent a Hello that does not decode", name));
+        return;
+      }
+      peer.phase = Peer::Phase::kReady;
+      return;
     }
-    if (now > deadline_ns) {
-      for (auto& h : handles) {
-        if (h.gone) continue;
-        h.failure = fmt::format("worker {} did not finish in time and was killed", h.index);
-        kill(h.pid, SIGKILL);
-        h.gone = true;
-        close(h.channel->fd());
+    case Peer::Phase::kStarting: {
+      if (type != MessageType::kAck) break;
+      Ack ack;
+      if (!decode_ack(payload, &ack)) {
+        fail(peer, fmt::format("{} sent an Ack that does not decode", name));
+        return;
       }
+      peer.outcome.late_ns = std::max<int64_t>(0, ack.ready_ns - start_ns_);
+      peer.phase = Peer::Phase::kRunning;
+      return;
+    }
+    case Peer::Phase::kRunning: {
+      if (type == MessageType::kSnapshot) {
+        metrics::Snapshot snapshot;
+        if (!decode_snapshot(payload, &snapshot)) {
+          fail(peer, fmt::format("{} sent a snapshot that does not decode", name));
+          return;
+        }
+        result_.total.merge(snapshot);
+        metrics::Snapshot& second = result_.seconds[snapshot.interval_index];
+        second.merge(snapshot);
+        second.interval_index = snapshot.interval_index;
+        // Peaks add across workers within a second, but not across seconds.
+        result_.total.peak_vus = peak_total(result_.seconds);
+        peer.last_interval =
+            std::max(peer.last_interval, static_cast<int64_t>(snapshot.interval_index));
+        return;
+      }
+      if (type == MessageType::kDone) {
+        if (!decode_done(payload, &peer.outcome.done)) {
+          fail(peer, fmt::format("{} sent a Done that does not decode", name));
+          return;
+        }
+        end(peer, WorkerOutcome::State::kFinished, {}, false);
+        return;
+      }
+      break;
+    }
+    case Peer::Phase::kReady:
+    case Peer::Phase::kEnded:
+      break;
+  }
+  fail(peer, fmt::format("{} broke the protocol: an unexpected {} message", name,
+                         message_type_name(type)));
+}
+
+void Coordinator::receive_hellos() {
+  pump(net::now_ns() + options_.hello_timeout_ns, [&] {
+    return result_.interrupted || std::none_of(peers_.begin(), peers_.end(), [](const Peer& p) {
+             return p.phase == Peer::Phase::kHello;
+           });
+  });
+  for (Peer& peer : peers_) {
+    if (peer.phase == Peer::Phase::kHello) {
+      fail(peer, fmt::format("{} did not answer Hello within {}", peer.link->name(),
+                             seconds_text(options_.hello_timeout_ns)));
     }
   }
-  result.duration_s = static_cast<double>(net::now_ns() - start_ns) / 1e9;
-  if (!result.interrupted) {
-    result.duration_s = std::min(result.duration_s, static_cast<double>(plan.duration_ms) / 1e3);
-  }
-  emit_progress(true);
+}
 
-  for (auto& h : handles) {
-    if (h.pid <= 0) {
-      if (!h.failure.empty()) result.worker_failures.push_back(h.failure);
+void Coordinator::send_starts() {
+  start_ns_ = net::now_ns() + options_.start_lead_ns;
+  Start start;
+  start.start_ns = start_ns_;
+  start.data_files = data_files_;
+  for (Peer& peer : peers_) {
+    if (peer.phase != Peer::Phase::kReady) continue;
+    start.plan = peer.share;
+    if (!peer.link->send(MessageType::kStart, encode_start(start))) {
+      end(peer, WorkerOutcome::State::kLinkLost,
+          fmt::format("{}: cannot send Start: {}", peer.link->name(),
+                      peer.link->error().empty() ? "its outbox is full" : peer.link->error()),
+          false);
       continue;
     }
-    int status = 0;
-    waitpid(h.pid, &status, 0);
-    bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (!h.done && h.failure.empty()) {
-      h.failure = fmt::format(
-          "worker {} (pid {}) died before finishing: {}; its results up to "
-          "then are included",
-          h.index, h.pid, describe_exit(status));
-    } else if (!clean && h.failure.empty()) {
-      h.failure = fmt::format("worker {} (pid {}) {}", h.index, h.pid, describe_exit(status));
-    }
-    if (!h.failure.empty()) result.worker_failures.push_back(h.failure);
+    peer.phase = Peer::Phase::kStarting;
   }
-  if (progress) progress->on_finish();
-  if (signal_fd >= 0) close(signal_fd);
-  sigprocmask(SIG_SETMASK, &previous_mask, nullptr);
-  return result;
+}
+
+void Coordinator::run_until_done() {
+  const int64_t ack_deadline = net::now_ns() + options_.ack_timeout_ns;
+  const int64_t planned_end = start_ns_ + static_cast<int64_t>(duration_ms_) * net::kNsPerMs;
+  const int64_t stop_at = planned_end + options_.stop_after_end_ns;
+  const int64_t give_up_at = planned_end +
+                             static_cast<int64_t>(slowest_timeout_ms_) * net::kNsPerMs +
+                             options_.finish_grace_ns;
+  while (any_live()) {
+    bool starting = std::any_of(peers_.begin(), peers_.end(),
+                                [](const Peer& p) { return p.phase == Peer::Phase::kStarting; });
+    int64_t wake = give_up_at;
+    if (!stop_sent_) wake = std::min(wake, stop_at);
+    if (starting) wake = std::min(wake, ack_deadline);
+    pump(wake, [&] { return !any_live(); });
+    const int64_t now = net::now_ns();
+    if (now >= ack_deadline) {
+      for (Peer& peer : peers_) {
+        if (peer.phase == Peer::Phase::kStarting) {
+          fail(peer, fmt::format("{} did not acknowledge Start within {}", peer.link->name(),
+                                 seconds_text(options_.ack_timeout_ns)));
+        }
+      }
+    }
+    if (!stop_sent_ && now >= stop_at) {
+      // Workers end on their own at the planned end; this catches one that
+      // could not keep time (dozens of workers on a few cores).
+      stop_sent_ = true;
+      for (Peer& peer : peers_) {
+        if (peer.phase == Peer::Phase::kRunning || peer.phase == Peer::Phase::kStarting) {
+          peer.link->send(MessageType::kStop, {});
+        }
+      }
+    }
+    if (now >= give_up_at) {
+      for (Peer& peer : peers_) {
+        if (peer.live()) {
+          fail(peer,
+               fmt::format("{} did not finish in time and was given up on", peer.link->name()));
+        }
+      }
+    }
+  }
+}
+
+void Coordinator::emit_progress(bool flush_all) {
+  while (progress_) {
+    // Every worker still running must have reported this second (or a later one).
+    const bool waiting = std::any_of(peers_.begin(), peers_.end(), [&](const Peer& p) {
+      return p.live() && p.last_interval < static_cast<int64_t>(next_progress_);
+    });
+    if (!flush_all && waiting) return;
+    auto it = result_.seconds.find(next_progress_);
+    if (it == result_.seconds.end()) {
+      // Nobody reported this second (every worker joined after it): skipped
+      // once a later one exists.
+      if (result_.seconds.upper_bound(next_progress_) == result_.seconds.end()) return;
+      ++next_progress_;
+      continue;
+    }
+    // The last, partial interval comes with Done; it is not a whole second.
+    const bool partial = std::any_of(peers_.begin(), peers_.end(), [&](const Peer& p) {
+      return p.outcome.state == WorkerOutcome::State::kFinished &&
+             p.last_interval == static_cast<int64_t>(next_progress_);
+    });
+    if (!partial) progress_->on_second(next_progress_, it->second, result_.total);
+    ++next_progress_;
+  }
+}
+
+RunResult Coordinator::run() {
+  receive_hellos();
+  if (!result_.interrupted) {
+    send_starts();
+    run_until_done();
+  } else {
+    for (Peer& peer : peers_) {
+      fail(peer, fmt::format("{} was not started: the run was interrupted", peer.link->name()));
+    }
+  }
+  if (start_ns_ == 0) start_ns_ = net::now_ns();
+  result_.duration_s = static_cast<double>(net::now_ns() - start_ns_) / 1e9;
+  if (!result_.interrupted) {
+    result_.duration_s =
+        std::clamp(result_.duration_s, 0.0, static_cast<double>(duration_ms_) / 1e3);
+  }
+  emit_progress(true);
+  if (progress_) progress_->on_finish();
+  // Late workers are one line, however many (dozens of workers on a few cores).
+  std::vector<const Peer*> late;
+  int64_t latest_ns = 0;
+  for (Peer& peer : peers_) {
+    if (peer.link) peer.link->close();
+    const WorkerOutcome& o = peer.outcome;
+    if (o.state == WorkerOutcome::State::kFinished && o.late_ns >= kLateNoteNs) {
+      late.push_back(&peer);
+      latest_ns = std::max(latest_ns, o.late_ns);
+    }
+    if (o.done.snapshots_coalesced > 0) {
+      result_.worker_notes.push_back(fmt::format(
+          "{}'s link was backed up: {} of its seconds were merged into later ones (totals are "
+          "exact, the per-second series is not)",
+          peer.link->name(), o.done.snapshots_coalesced));
+    }
+    result_.outcomes.push_back(o);
+  }
+  if (late.size() == 1) {
+    result_.worker_notes.push_back(
+        fmt::format("{} was ready {} after the start; its share of the load is missing from the "
+                    "seconds before",
+                    late[0]->link->name(), seconds_text(latest_ns)));
+  } else if (!late.empty()) {
+    result_.worker_notes.push_back(
+        fmt::format("{} of {} workers were ready up to {} after the start; their share of the load "
+                    "is missing from the seconds before",
+                    late.size(), peers_.size(), seconds_text(latest_ns)));
+  }
+  return std::move(result_);
 }
 
 }  // namespace millstone::cluster

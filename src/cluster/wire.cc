@@ -1,5 +1,8 @@
 #include "cluster/wire.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <bit>
 #include <cmath>
 #include <utility>
@@ -21,13 +24,15 @@ const char* message_type_name(MessageType type) {
       return "error";
     case MessageType::kDone:
       return "done";
+    case MessageType::kAck:
+      return "ack";
   }
   return "unknown";
 }
 
 bool is_known_message_type(uint8_t type) {
   return type >= static_cast<uint8_t>(MessageType::kHello) &&
-         type <= static_cast<uint8_t>(MessageType::kDone);
+         type <= static_cast<uint8_t>(MessageType::kAck);
 }
 
 // ---- Encoder ----
@@ -159,22 +164,124 @@ std::string encode_frame(MessageType type, std::string_view payload) {
   return frame;
 }
 
+Hello local_hello(uint32_t worker_index) {
+  Hello hello;
+  hello.build_version = MILLSTONE_VERSION;
+  hello.worker_index = worker_index;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0) hello.host = host;
+  const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  hello.cores = cores > 0 ? static_cast<uint32_t>(cores) : 1;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0) hello.fd_limit = limit.rlim_cur;
+  hello.pid = static_cast<uint64_t>(getpid());
+  return hello;
+}
+
 std::string encode_hello(const Hello& hello) {
   std::string out;
   Encoder e(&out);
-  // Fixed width so any future version can still read the version field.
+  // Fixed prefix: any future version can still read these two.
   e.put_u32(hello.protocol_version);
-  e.put_u32(hello.worker_index);
+  e.put_string(hello.build_version);
+  e.put_varint(hello.worker_index);
+  e.put_string(hello.host);
+  e.put_varint(hello.cores);
+  e.put_varint(hello.fd_limit);
+  e.put_varint(hello.pid);
   return out;
 }
 
 bool decode_hello(std::string_view payload, Hello* out) {
   Decoder d(payload);
   Hello h;
-  if (!d.read_u32(&h.protocol_version) || !d.read_u32(&h.worker_index) || !d.at_end()) {
+  if (!d.read_u32(&h.protocol_version) || !d.read_string(&h.build_version) ||
+      !d.read_varint32(&h.worker_index) || !d.read_string(&h.host) || !d.read_varint32(&h.cores) ||
+      !d.read_varint(&h.fd_limit) || !d.read_varint(&h.pid) || !d.at_end()) {
     return false;
   }
-  *out = h;
+  *out = std::move(h);
+  return true;
+}
+
+bool decode_hello_versions(std::string_view payload, uint32_t* protocol, std::string* build) {
+  Decoder d(payload);
+  uint32_t version = 0;
+  if (!d.read_u32(&version)) return false;
+  *protocol = version;
+  // Versions 1-3 sent a u32 worker index here, not a string.
+  std::string text;
+  if (version >= 4 && d.read_string(&text)) *build = std::move(text);
+  return true;
+}
+
+std::string encode_start(const Start& start) {
+  std::string out;
+  Encoder e(&out);
+  e.put_u64(static_cast<uint64_t>(start.start_ns));
+  e.put_string(encode_run_plan(start.plan));
+  e.put_varint(start.data_files.size());
+  for (const DataFile& file : start.data_files) {
+    e.put_string(file.path);
+    e.put_string(file.bytes);
+  }
+  return out;
+}
+
+bool decode_start(std::string_view payload, Start* out) {
+  Decoder d(payload);
+  Start s;
+  uint64_t start_ns = 0;
+  std::string plan;
+  uint64_t files = 0;
+  if (!d.read_u64(&start_ns) || !d.read_string(&plan) || !decode_run_plan(plan, &s.plan) ||
+      !d.read_varint(&files) || files > kMaxDataFiles || files > d.remaining() / 2) {
+    return false;
+  }
+  s.start_ns = static_cast<int64_t>(start_ns);
+  s.data_files.resize(files);
+  for (DataFile& file : s.data_files) {
+    if (!d.read_string(&file.path) || !d.read_string(&file.bytes)) return false;
+    for (const DataFile& before : s.data_files) {
+      if (&before == &file) break;
+      if (before.path == file.path) return false;
+    }
+  }
+  if (!d.at_end()) return false;
+  *out = std::move(s);
+  return true;
+}
+
+std::string encode_ack(const Ack& ack) {
+  std::string out;
+  Encoder(&out).put_u64(static_cast<uint64_t>(ack.ready_ns));
+  return out;
+}
+
+bool decode_ack(std::string_view payload, Ack* out) {
+  Decoder d(payload);
+  uint64_t ready = 0;
+  if (!d.read_u64(&ready) || !d.at_end()) return false;
+  out->ready_ns = static_cast<int64_t>(ready);
+  return true;
+}
+
+std::string encode_done(const Done& done) {
+  std::string out;
+  Encoder e(&out);
+  e.put_varint(done.snapshots_coalesced);
+  e.put_varint(done.outbox_peak_bytes);
+  return out;
+}
+
+bool decode_done(std::string_view payload, Done* out) {
+  Decoder d(payload);
+  Done done;
+  if (!d.read_varint(&done.snapshots_coalesced) || !d.read_varint(&done.outbox_peak_bytes) ||
+      !d.at_end()) {
+    return false;
+  }
+  *out = done;
   return true;
 }
 

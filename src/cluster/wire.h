@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/run_plan.h"
 #include "metrics/snapshot.h"
@@ -25,21 +26,32 @@ namespace millstone::cluster {
 // causes lengthened the snapshot's list of error counts; snapshots carry
 // connections established, requests in flight and peak VUs. 3: run plans
 // carry TLS options (https), snapshots the TLS handshake counts and histogram.
-inline constexpr uint32_t kProtocolVersion = 3;
+// 4: the handshake (docs/architecture.md#the-worker-link): Hello describes the
+// worker (build, host, cores, fd limit, pid) and is answered by Start (the
+// start instant, the plan, the data files), which the worker acknowledges with
+// Ack; Done carries the worker's outbox counts.
+inline constexpr uint32_t kProtocolVersion = 4;
 // Largest payload accepted or produced; bounds what a bad peer can make us buffer.
 inline constexpr size_t kMaxPayloadSize = size_t{16} << 20;
 inline constexpr size_t kFrameHeaderSize = 5;
 inline constexpr size_t kMaxSourceAddresses = 1024;
 // Run parameters a scenario uses ({{ env.NAME }}); more is a corrupt message.
 inline constexpr size_t kMaxScenarioParameters = 4096;
+// Data files a Start carries; more is a corrupt message.
+inline constexpr size_t kMaxDataFiles = 256;
 
+// One run over a link: the worker speaks first.
+//   worker: Hello -> coordinator checks the version -> Start -> worker: Ack
+//   worker: Snapshot (one per second of the coordinator's clock) ... Snapshot, Done
+//   coordinator: Stop at any time after Start; either side: Error, then closes.
 enum class MessageType : uint8_t {
-  kHello = 1,     // worker -> coordinator: protocol version, worker index
-  kStart = 2,     // coordinator -> worker: a RunPlan
+  kHello = 1,     // worker -> coordinator: Hello
+  kStart = 2,     // coordinator -> worker: Start
   kStop = 3,      // coordinator -> worker: stop early (empty)
   kSnapshot = 4,  // worker -> coordinator: one interval's Snapshot
   kError = 5,     // either way: text, the sender gives up
-  kDone = 6,      // worker -> coordinator: sent after the final snapshot (empty)
+  kDone = 6,      // worker -> coordinator: Done, after the final snapshot
+  kAck = 7,       // worker -> coordinator: Ack, Start understood and the workload built
 };
 // "hello", "start", ...; "unknown" for values outside the enum.
 const char* message_type_name(MessageType type);
@@ -89,13 +101,64 @@ class Decoder {
 // kMaxPayloadSize (a real frame is never empty).
 std::string encode_frame(MessageType type, std::string_view payload);
 
+// The worker introduces itself. The first two fields keep their layout in
+// every future version (u32 protocol version, then the build version string),
+// so a coordinator can always say which versions disagree.
 struct Hello {
   uint32_t protocol_version = kProtocolVersion;
-  uint32_t worker_index = 0;
+  std::string build_version;  // MILLSTONE_VERSION of the worker's binary
+  uint32_t worker_index = 0;  // the index the coordinator gave it (local) or 0 (agent)
+  std::string host;           // the machine's name, for messages
+  uint32_t cores = 0;         // online CPUs
+  uint64_t fd_limit = 0;      // RLIMIT_NOFILE soft limit
+  uint64_t pid = 0;
   friend bool operator==(const Hello&, const Hello&) = default;
 };
+// This process's Hello.
+Hello local_hello(uint32_t worker_index);
 std::string encode_hello(const Hello& hello);
 bool decode_hello(std::string_view payload, Hello* out);
+// Reads only the fixed prefix (protocol version, build version) of any
+// version's Hello, for the message that refuses a mismatch. False if even
+// that is missing; *build may be left empty by a peer that predates it.
+bool decode_hello_versions(std::string_view payload, uint32_t* protocol, std::string* build);
+
+// A data file a scenario reads, as the coordinator read it: workers and
+// agents never open the coordinator's files.
+struct DataFile {
+  std::string path;   // as the scenario loader resolves it (base_dir + name)
+  std::string bytes;  // the whole file
+  friend bool operator==(const DataFile&, const DataFile&) = default;
+};
+
+struct Start {
+  // Second 0 of the run on the coordinator's CLOCK_MONOTONIC. A local worker
+  // shares that clock; a remote agent adds the offset measured at its handshake.
+  int64_t start_ns = 0;
+  engine::RunPlan plan;  // this worker's share
+  std::vector<DataFile> data_files;
+};
+std::string encode_start(const Start& start);
+// Also rejects what decode_run_plan rejects, duplicate file paths, and trailing bytes.
+bool decode_start(std::string_view payload, Start* out);
+
+struct Ack {
+  // When the workload was built and waiting, on the worker's clock: after
+  // Start::start_ns means the worker joined the run late.
+  int64_t ready_ns = 0;
+  friend bool operator==(const Ack&, const Ack&) = default;
+};
+std::string encode_ack(const Ack& ack);
+bool decode_ack(std::string_view payload, Ack* out);
+
+// What a worker's outbox did while the run went on (docs/architecture.md#the-worker-link).
+struct Done {
+  uint64_t snapshots_coalesced = 0;  // merged into a later one because the link was backed up
+  uint64_t outbox_peak_bytes = 0;    // most bytes ever waiting for the socket
+  friend bool operator==(const Done&, const Done&) = default;
+};
+std::string encode_done(const Done& done);
+bool decode_done(std::string_view payload, Done* out);
 
 std::string encode_error(std::string_view text);
 bool decode_error(std::string_view payload, std::string* text);

@@ -3,7 +3,8 @@
 #include <memory>
 #include <string>
 
-#include "cluster/channel.h"
+#include <fmt/format.h>
+
 #include "engine/load_generator.h"
 #include "http/url.h"
 #include "net/event_loop.h"
@@ -14,99 +15,175 @@ namespace millstone::cluster {
 
 namespace {
 
-// Watches the control channel: Stop (or the coordinator vanishing) ends the run.
-class ControlHandler final : public net::IoHandler {
+// Watches the link inside the event loop: Stop (or the coordinator vanishing)
+// ends the run; EPOLLOUT moves waiting snapshots out. Nothing here blocks.
+class LinkHandler final : public net::IoHandler {
  public:
-  ControlHandler(Channel& channel, engine::Workload& generator)
-      : channel_(channel), generator_(generator) {}
+  LinkHandler(WorkerLink& link, SnapshotOutbox& outbox, std::function<void()> stop)
+      : link_(link), outbox_(outbox), stop_(std::move(stop)) {}
   void on_io(uint32_t) override {
-    bool open = channel_.receive_available();
+    if (!outbox_.pump()) {
+      stop_();
+      return;
+    }
     MessageType type;
     std::string payload;
-    while (channel_.reader().next(&type, &payload) == FrameReader::Next::kFrame) {
-      if (type == MessageType::kStop) generator_.stop();
+    for (;;) {
+      const WorkerLink::Receive r = link_.receive(&type, &payload);
+      if (r == WorkerLink::Receive::kNothing) return;
+      // Stop, an Error (the coordinator gave up on us), EOF or garbage all end the run.
+      if (r != WorkerLink::Receive::kMessage || type == MessageType::kStop ||
+          type == MessageType::kError) {
+        stop_();
+        if (r != WorkerLink::Receive::kMessage) return;
+      }
     }
-    if (!open) generator_.stop();
   }
 
  private:
-  Channel& channel_;
-  engine::Workload& generator_;
+  WorkerLink& link_;
+  SnapshotOutbox& outbox_;
+  std::function<void()> stop_;
 };
+
+// Says why, then gives up.
+int refuse(WorkerLink& link, const std::string& why) {
+  link.send(MessageType::kError, encode_error(why));
+  flush_until(link, net::now_ns() + net::kNsPerSec);
+  return 1;
+}
+
+std::unique_ptr<engine::Workload> build_workload(net::EventLoop& loop, Start& start,
+                                                 const engine::Workload::SnapshotSink& sink,
+                                                 std::unique_ptr<scenario::Plan>* scenario_plan,
+                                                 std::string* error) {
+  const engine::RunPlan& plan = start.plan;
+  // The bytes move into the tables: one copy per worker, however large.
+  scenario::DataFileSet data_files;
+  for (DataFile& file : start.data_files)
+    data_files[file.path] = scenario::DataBytes::own(std::move(file.bytes));
+  start.data_files.clear();
+  if (plan.scenario_source.empty())
+    return std::make_unique<engine::LoadGenerator>(loop, plan, sink);
+  // A scenario compiles here, once, from the text the coordinator sent, with
+  // the data files it sent: a remote agent has no access to its files.
+  try {
+    scenario::Overrides overrides;
+    if (plan.scenario_vus > 0) overrides.vus = plan.scenario_vus;
+    if (plan.scenario_duration_us > 0) {
+      overrides.duration_us = static_cast<int64_t>(plan.scenario_duration_us);
+    }
+    if (plan.scenario_rate > 0) overrides.rate = plan.scenario_rate;
+    *scenario_plan = scenario::parse_scenario(
+        plan.scenario_source, plan.scenario_path, plan.scenario_base_dir,
+        scenario::Parameters(plan.scenario_parameters.begin(), plan.scenario_parameters.end()),
+        overrides, &data_files);
+  } catch (const scenario::ScenarioError& e) {
+    *error = e.what();
+    return nullptr;
+  }
+  scenario::WorkerShare share;
+  share.index = plan.worker_index;
+  share.count = plan.worker_count;
+  share.address = plan.address;
+  share.port = plan.port;
+  share.connect_timeout_us = static_cast<int64_t>(plan.connect_timeout_ms) * 1000;
+  share.source_addresses = plan.source_addresses;
+  if (!plan.target_override.empty()) {
+    if (auto url = http::parse_url(plan.target_override, nullptr)) (*scenario_plan)->target = *url;
+  }
+  return std::make_unique<scenario::ScenarioWorkload>(loop, **scenario_plan, share, sink);
+}
 
 }  // namespace
 
-int run_worker(int control_fd, unsigned worker_index) {
-  Channel channel(control_fd);
-  channel.send(MessageType::kHello, encode_hello(Hello{kProtocolVersion, worker_index}));
+int serve_worker(WorkerLink& link, const Hello& hello, const WorkerOptions& options) {
+  // The handshake runs before the event loop exists: blocking, but bounded.
+  link.send(MessageType::kHello, encode_hello(hello));
   MessageType type;
   std::string payload;
-  if (!channel.receive_blocking(&type, &payload)) return 1;
-  if (type == MessageType::kStop) return 0;
-  engine::RunPlan plan;
-  if (type != MessageType::kStart || !decode_run_plan(payload, &plan)) {
-    channel.send(MessageType::kError, encode_error("worker expected a valid start message"));
-    return 1;
+  switch (receive_until(link, net::now_ns() + options.start_timeout_ns, &type, &payload)) {
+    case WaitResult::kOk:
+      break;
+    case WaitResult::kTimedOut:
+      return refuse(link, fmt::format("the coordinator did not answer Hello within {} s",
+                                      options.start_timeout_ns / net::kNsPerSec));
+    case WaitResult::kClosed:
+    case WaitResult::kBroken:
+      return 1;
   }
+  if (type == MessageType::kStop || type == MessageType::kError) return 0;
+  Start start;
+  if (type != MessageType::kStart || !decode_start(payload, &start)) {
+    return refuse(link, fmt::format("the worker expected a valid Start from the {}, got a {} "
+                                    "message of {} bytes",
+                                    link.name(), message_type_name(type), payload.size()));
+  }
+  payload = std::string();  // the data files' bytes live on in `start` alone
+  const int64_t start_ns = start.start_ns + options.clock_offset_ns;
 
   net::EventLoop loop;
-  bool channel_ok = true;
+  SnapshotOutbox outbox(link, options.max_pending_snapshots, options.outbox_high_water);
+  bool link_ok = true;
+  bool finished = false;
   engine::Workload::SnapshotSink sink = [&](const metrics::Snapshot& snapshot, bool final) {
-    channel_ok = channel_ok && channel.send(MessageType::kSnapshot, encode_snapshot(snapshot));
+    link_ok = outbox.push(snapshot) && link_ok;
     if (final) {
-      channel_ok = channel_ok && channel.send(MessageType::kDone, {});
+      finished = true;
       loop.stop();
     }
   };
-  // A scenario compiles here, once, from the text the coordinator sent: a
-  // remote agent will do the same without access to the coordinator's files.
   std::unique_ptr<scenario::Plan> scenario_plan;
-  std::unique_ptr<engine::Workload> workload;
-  if (!plan.scenario_source.empty()) {
-    try {
-      scenario::Overrides overrides;
-      if (plan.scenario_vus > 0) overrides.vus = plan.scenario_vus;
-      if (plan.scenario_duration_us > 0) {
-        overrides.duration_us = static_cast<int64_t>(plan.scenario_duration_us);
-      }
-      if (plan.scenario_rate > 0) overrides.rate = plan.scenario_rate;
-      scenario_plan = scenario::parse_scenario(
-          plan.scenario_source, plan.scenario_path, plan.scenario_base_dir,
-          scenario::Parameters(plan.scenario_parameters.begin(), plan.scenario_parameters.end()),
-          overrides);
-    } catch (const scenario::ScenarioError& e) {
-      channel.send(MessageType::kError, encode_error(e.what()));
-      return 1;
-    }
-    scenario::WorkerShare share;
-    share.index = plan.worker_index;
-    share.count = plan.worker_count;
-    share.address = plan.address;
-    share.port = plan.port;
-    share.connect_timeout_us = static_cast<int64_t>(plan.connect_timeout_ms) * 1000;
-    share.source_addresses = plan.source_addresses;
-    if (!plan.target_override.empty()) {
-      if (auto url = http::parse_url(plan.target_override, nullptr)) scenario_plan->target = *url;
-    }
-    workload = std::make_unique<scenario::ScenarioWorkload>(loop, *scenario_plan, share, sink);
-  } else {
-    workload = std::make_unique<engine::LoadGenerator>(loop, plan, sink);
-  }
-  engine::Workload& generator = *workload;
-  ControlHandler control(channel, generator);
-  uint64_t registration = loop.add(control_fd, EPOLLIN | EPOLLRDHUP, &control);
   std::string error;
-  if (registration == 0 || !generator.start(&error)) {
-    channel.send(MessageType::kError,
-                 encode_error(error.empty() ? "worker cannot watch its control channel" : error));
-    return 1;
+  std::unique_ptr<engine::Workload> workload =
+      build_workload(loop, start, sink, &scenario_plan, &error);
+  if (!workload) return refuse(link, error);
+  link.send(MessageType::kAck, encode_ack(Ack{net::now_ns() - options.clock_offset_ns}));
+
+  bool started = false;
+  auto stop = [&] {
+    if (started) {
+      workload->stop();
+    } else {
+      // Stopped before the start instant: nothing ran, nothing to report.
+      finished = true;
+      loop.stop();
+    }
+  };
+  LinkHandler handler(link, outbox, stop);
+  const uint64_t registration = loop.add(link.fd(), EPOLLIN | EPOLLOUT | EPOLLRDHUP, &handler);
+  if (registration == 0) return refuse(link, "worker cannot watch its link");
+  bool start_failed = false;
+  net::Timer start_timer(loop, [&] {
+    started = true;
+    if (!workload->start(start_ns, &error)) {
+      start_failed = true;
+      loop.stop();
+    }
+  });
+  start_timer.arm_at(start_ns);
+  const bool loop_ok = loop.run();
+  loop.remove(registration, link.fd());
+  if (start_failed) return refuse(link, error);
+  if (!loop_ok) return refuse(link, "worker event loop failed");
+  if (!finished) return 1;
+
+  // The run is over: what waits in the outbox leaves now, then Done.
+  const int64_t deadline = net::now_ns() + options.drain_timeout_ns;
+  while (link_ok && outbox.pending() > 0) {
+    link_ok = outbox.pump() && flush_until(link, deadline) == WaitResult::kOk;
   }
-  if (!loop.run()) {
-    channel.send(MessageType::kError, encode_error("worker event loop failed"));
-    return 1;
-  }
-  loop.remove(registration, control_fd);
-  return channel_ok ? 0 : 1;
+  if (!link_ok) return 1;
+  Done done;
+  done.snapshots_coalesced = outbox.coalesced();
+  done.outbox_peak_bytes = link.peak_queued_bytes();
+  link.send(MessageType::kDone, encode_done(done));
+  return flush_until(link, deadline) == WaitResult::kOk ? 0 : 1;
+}
+
+int run_worker(int control_fd, unsigned worker_index) {
+  std::unique_ptr<StreamLink> link = StreamLink::over_socket(control_fd, "coordinator");
+  return serve_worker(*link, local_hello(worker_index), WorkerOptions{});
 }
 
 }  // namespace millstone::cluster

@@ -40,7 +40,7 @@ LoadGenerator::LoadGenerator(net::EventLoop& loop, const RunPlan& plan, Snapshot
 
 LoadGenerator::~LoadGenerator() = default;
 
-bool LoadGenerator::start(std::string* error) {
+bool LoadGenerator::start(int64_t start_ns, std::string* error) {
   auto endpoint = net::make_endpoint(plan_.address, plan_.port);
   if (!endpoint) {
     *error = "worker got a non-numeric target address '" + plan_.address + "'";
@@ -66,17 +66,19 @@ bool LoadGenerator::start(std::string* error) {
   }
 
   running_ = true;
-  start_ns_ = net::now_ns();
+  const int64_t now = net::now_ns();
+  start_ns_ = start_ns;
   end_ns_ = start_ns_ + static_cast<int64_t>(plan_.duration_ms) * net::kNsPerMs;
   end_timer_.arm_at(end_ns_);
-  second_timer_.arm_at(start_ns_ + net::kNsPerSec);
+  interval_index_ = interval_at(start_ns_, now);
+  second_timer_.arm_at(start_ns_ + static_cast<int64_t>(interval_index_ + 1) * net::kNsPerSec);
   // Timeouts are found by a sweep rather than a timer per request: it costs
   // nothing on the request path, at a precision of a tenth of the timeout.
   int64_t sweep_ns = std::clamp<int64_t>(
       static_cast<int64_t>(std::min(plan_.timeout_ms, plan_.connect_timeout_ms)) * net::kNsPerMs /
           10,
       net::kNsPerMs, 100 * net::kNsPerMs);
-  sweep_timer_.arm_at(start_ns_ + sweep_ns);
+  sweep_timer_.arm_at(std::max(start_ns_, now) + sweep_ns);
 
   slots_.reserve(plan_.connections);
   for (uint32_t i = 0; i < plan_.connections; ++i) {

@@ -26,7 +26,7 @@ class LoadGenerator final : public Workload, public http::ClientListener {
   LoadGenerator(net::EventLoop& loop, const RunPlan& plan, SnapshotSink sink);
   ~LoadGenerator() override;
 
-  bool start(std::string* error) override;
+  bool start(int64_t start_ns, std::string* error) override;
   void stop() override;
   bool finished() const override { return finished_; }
 

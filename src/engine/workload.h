@@ -2,6 +2,7 @@
 // What a worker process runs: quick mode's LoadGenerator or a scenario's
 // virtual users. Both report per-second snapshots through the same sink and
 // stop the same way, so the worker process does not care which it runs.
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -16,11 +17,20 @@ class Workload {
   using SnapshotSink = std::function<void(const metrics::Snapshot&, bool final)>;
 
   virtual ~Workload() = default;
-  // False (with *error) if it cannot run.
-  virtual bool start(std::string* error) = 0;
+  // Starts the run with second 0 at `start_ns` (net::now_ns() clock: the
+  // coordinator's start instant on this machine). A workload started after it
+  // (a late worker) begins in the second under way, so its counts land in the
+  // seconds they happened in and it ends with the others. False (with *error)
+  // if it cannot run.
+  virtual bool start(int64_t start_ns, std::string* error) = 0;
   // Ends the run now (deadline reached or stop requested).
   virtual void stop() = 0;
   virtual bool finished() const = 0;
 };
+
+// The interval under way at `now_ns` for a run whose second 0 began at `start_ns`.
+inline uint64_t interval_at(int64_t start_ns, int64_t now_ns) {
+  return now_ns <= start_ns ? 0 : static_cast<uint64_t>((now_ns - start_ns) / 1'000'000'000);
+}
 
 }  // namespace millstone::engine

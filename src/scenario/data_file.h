@@ -12,6 +12,7 @@
 // (docs/architecture.md#data-files).
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,6 +38,10 @@ class DataBytes {
                                                    int* error);
   static std::shared_ptr<const DataBytes> own(std::string bytes);
 };
+
+// Data files as a coordinator sent them to a worker, by the path the loader
+// resolves (base_dir + name, lexically normal): the worker reads no file.
+using DataFileSet = std::map<std::string, std::shared_ptr<const DataBytes>>;
 
 class DataTable {
  public:

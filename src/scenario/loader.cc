@@ -82,8 +82,13 @@ std::string suggest_full_name(std::string_view name,
 
 class TopLevel {
  public:
-  TopLevel(yaml::Reader& reader, Plan& plan, std::string base_dir, const Overrides& overrides)
-      : reader_(reader), plan_(plan), ctx_{reader, plan}, base_dir_(std::move(base_dir)) {
+  TopLevel(yaml::Reader& reader, Plan& plan, std::string base_dir, const Overrides& overrides,
+           const DataFileSet* data_files)
+      : reader_(reader),
+        plan_(plan),
+        ctx_{reader, plan},
+        base_dir_(std::move(base_dir)),
+        data_files_(data_files) {
     ctx_.overrides = overrides;
   }
 
@@ -103,6 +108,7 @@ class TopLevel {
   Plan& plan_;
   LoadContext ctx_;
   std::string base_dir_;
+  const DataFileSet* data_files_;  // nullptr: read from disk
 };
 
 void TopLevel::compile(const YAML::Node& root) {
@@ -316,10 +322,22 @@ DataSource TopLevel::load_data_source(const Field& field) {
                                          "file with a header row or a JSON array of objects",
                                          shown(name)));
   }
-  // Mapped, not read: the workers of a machine share the file's pages (see data_file.h).
   int error = 0;
-  std::shared_ptr<const DataBytes> bytes =
-      DataBytes::map_file(source.path, kMaxDataFileBytes, &error);
+  std::shared_ptr<const DataBytes> bytes;
+  if (data_files_ != nullptr) {
+    // A worker: the coordinator sent the bytes with Start.
+    const auto sent = data_files_->find(source.path);
+    if (sent == data_files_->end()) {
+      reader_.fail(file->mark, fmt::format("data file {} was not sent with the run's Start; "
+                                           "expected the coordinator to send every data file",
+                                           shown(source.path)));
+    }
+    bytes = sent->second;
+    if (bytes->view().size() > kMaxDataFileBytes) error = EFBIG;
+  } else {
+    // Mapped, not read: the coordinator's copy costs no private memory (see data_file.h).
+    bytes = DataBytes::map_file(source.path, kMaxDataFileBytes, &error);
+  }
   if (error == EFBIG) {
     reader_.fail(file->mark, fmt::format("data file {} is larger than 100 MiB; expected a smaller "
                                          "file (every worker indexes all rows)",
@@ -510,7 +528,7 @@ std::vector<std::pair<std::string, Template>> compile_headers(LoadContext& ctx,
 
 std::unique_ptr<Plan> parse_scenario(std::string_view yaml_text, const std::string& source_name,
                                      const std::string& base_dir, const Parameters& parameters,
-                                     const Overrides& overrides) {
+                                     const Overrides& overrides, const DataFileSet* data_files) {
   if (yaml_text.size() > detail::kMaxScenarioBytes) {
     throw ScenarioError(
         fmt::format("{}: the scenario is {} bytes; expected at most 4 MiB (put "
@@ -524,7 +542,7 @@ std::unique_ptr<Plan> parse_scenario(std::string_view yaml_text, const std::stri
   plan->variables.set_parameters(parameters);
   yaml::Reader reader(source_name, text, detail::kScenarioFile);
   try {
-    detail::TopLevel(reader, *plan, base_dir, overrides).compile(root);
+    detail::TopLevel(reader, *plan, base_dir, overrides, data_files).compile(root);
   } catch (const YAML::Exception& e) {
     // Conversions inside yaml-cpp (a bad alias...) are still the file's fault.
     throw ScenarioError(fmt::format("{}: invalid YAML: {}; expected well-formed YAML",

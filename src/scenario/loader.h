@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "config/error.h"
+#include "scenario/data_file.h"
 #include "scenario/plan.h"
 
 namespace millstone::scenario {
@@ -43,9 +44,12 @@ class OverrideError : public ScenarioError {
 std::unique_ptr<Plan> load_scenario_file(const std::string& path, const Parameters& parameters = {},
                                          const Overrides& overrides = {});
 // `source_name` prefixes messages; `base_dir` resolves data file paths.
+// `data_files`: the data files' bytes by resolved path, as a coordinator sent
+// them (a worker reads no file); nullptr reads them from disk.
 std::unique_ptr<Plan> parse_scenario(std::string_view yaml_text, const std::string& source_name,
                                      const std::string& base_dir, const Parameters& parameters = {},
-                                     const Overrides& overrides = {});
+                                     const Overrides& overrides = {},
+                                     const DataFileSet* data_files = nullptr);
 // --target is applied by the CLI (and each worker) afterwards.
 
 }  // namespace millstone::scenario

@@ -114,7 +114,7 @@ uint64_t ScenarioWorkload::iterations_share(uint64_t iterations, uint64_t vus, u
                                Uint128{iterations} * first_vu / vus);
 }
 
-bool ScenarioWorkload::start(std::string* error) {
+bool ScenarioWorkload::start(int64_t start_ns, std::string* error) {
   auto endpoint = net::make_endpoint(share_.address, share_.port);
   if (!endpoint) {
     *error = "worker got a non-numeric target address '" + share_.address + "'";
@@ -154,9 +154,11 @@ bool ScenarioWorkload::start(std::string* error) {
   }
 
   running_ = true;
-  start_ns_ = net::now_ns();
-  second_timer_.arm_at(start_ns_ + net::kNsPerSec);
-  sweep_timer_.arm_at(start_ns_ + kSweepNs);
+  const int64_t now = net::now_ns();
+  start_ns_ = start_ns;
+  interval_index_ = engine::interval_at(start_ns_, now);
+  second_timer_.arm_at(start_ns_ + static_cast<int64_t>(interval_index_ + 1) * net::kNsPerSec);
+  sweep_timer_.arm_at(std::max(start_ns_, now) + kSweepNs);
   end_timer_.arm_at(start_ns_ + plan_.total_duration_us() * net::kNsPerUs);
   for (const ScenarioRun& run : plan_.scenarios) {
     auto state = std::make_unique<RunState>(loop_, *this, run);

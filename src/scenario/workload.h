@@ -38,7 +38,7 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
   ScenarioWorkload(net::EventLoop& loop, const Plan& plan, WorkerShare share, SnapshotSink sink);
   ~ScenarioWorkload() override;
 
-  bool start(std::string* error) override;
+  bool start(int64_t start_ns, std::string* error) override;
   void stop() override;
   bool finished() const override { return finished_; }
 

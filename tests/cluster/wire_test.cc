@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <limits>
 #include <random>
 #include <string>
@@ -416,12 +418,24 @@ TEST(WireTest, GarbageNeverCrashes) {
   }
 }
 
+Hello sample_hello() {
+  Hello h;
+  h.build_version = "0.9.1";
+  h.worker_index = 3;
+  h.host = "load-7";
+  h.cores = 16;
+  h.fd_limit = 1'048'576;
+  h.pid = 4242;
+  return h;
+}
+
 TEST(WireTest, HelloAndError) {
-  Hello h{kProtocolVersion, 3};
-  Hello got{0, 0};
+  const Hello h = sample_hello();
+  Hello got;
   ASSERT_TRUE(decode_hello(encode_hello(h), &got));
   EXPECT_EQ(got, h);
   EXPECT_FALSE(decode_hello("\x01\x00\x00", &got));
+  EXPECT_FALSE(decode_hello(encode_hello(h) + "x", &got));
   std::string text;
   ASSERT_TRUE(decode_error(encode_error("connect: refused"), &text));
   EXPECT_EQ(text, "connect: refused");
@@ -429,6 +443,69 @@ TEST(WireTest, HelloAndError) {
       decode_error("\x05"
                    "ab",
                    &text));
+}
+
+TEST(WireTest, LocalHelloDescribesThisProcess) {
+  const Hello h = local_hello(5);
+  EXPECT_EQ(h.protocol_version, kProtocolVersion);
+  EXPECT_EQ(h.build_version, MILLSTONE_VERSION);
+  EXPECT_EQ(h.worker_index, 5u);
+  EXPECT_GT(h.cores, 0u);
+  EXPECT_GT(h.fd_limit, 0u);
+  EXPECT_EQ(h.pid, static_cast<uint64_t>(getpid()));
+}
+
+// The prefix (u32 version, build string) is readable from any version's Hello,
+// including version 3's (u32 version, u32 worker index), so a mismatch can be named.
+TEST(WireTest, HelloVersionsAreReadableAcrossVersions) {
+  uint32_t protocol = 0;
+  std::string build;
+  ASSERT_TRUE(decode_hello_versions(encode_hello(sample_hello()), &protocol, &build));
+  EXPECT_EQ(protocol, kProtocolVersion);
+  EXPECT_EQ(build, "0.9.1");
+  const std::string version3("\x03\x00\x00\x00\x01\x00\x00\x00", 8);
+  build.clear();
+  ASSERT_TRUE(decode_hello_versions(version3, &protocol, &build));
+  EXPECT_EQ(protocol, 3u);
+  EXPECT_EQ(build, "");
+  Hello full;
+  EXPECT_FALSE(decode_hello(version3, &full));
+  EXPECT_FALSE(decode_hello_versions("\x04\x00", &protocol, &build));
+}
+
+TEST(WireTest, StartRoundTrip) {
+  Start start;
+  start.start_ns = 123'456'789'012;
+  start.plan = sample_plan();
+  start.data_files = {{"data/users.csv", "name\nann\nbob\n"}, {"data/ids.json", "[{\"id\":1}]"}};
+  Start got;
+  ASSERT_TRUE(decode_start(encode_start(start), &got));
+  EXPECT_EQ(got.start_ns, start.start_ns);
+  EXPECT_EQ(encode_run_plan(got.plan), encode_run_plan(start.plan));
+  EXPECT_EQ(got.data_files, start.data_files);
+  // Two files under one path would leave the worker to guess.
+  start.data_files.push_back(start.data_files.front());
+  EXPECT_FALSE(decode_start(encode_start(start), &got));
+  start.data_files.pop_back();
+  const std::string encoded = encode_start(start);
+  for (size_t n = 0; n < encoded.size(); ++n)
+    EXPECT_FALSE(decode_start(encoded.substr(0, n), &got)) << n;
+  EXPECT_FALSE(decode_start(encoded + "x", &got));
+}
+
+TEST(WireTest, AckAndDoneRoundTrip) {
+  Ack ack{987'654'321};
+  Ack got_ack;
+  ASSERT_TRUE(decode_ack(encode_ack(ack), &got_ack));
+  EXPECT_EQ(got_ack, ack);
+  EXPECT_FALSE(decode_ack("1234567", &got_ack));
+  Done done{3, 65536};
+  Done got_done;
+  ASSERT_TRUE(decode_done(encode_done(done), &got_done));
+  EXPECT_EQ(got_done, done);
+  EXPECT_FALSE(decode_done("", &got_done));
+  EXPECT_FALSE(decode_done(encode_done(done) + "x", &got_done));
+  EXPECT_STREQ(message_type_name(MessageType::kAck), "ack");
 }
 
 TEST(WireTest, FrameLayout) {
@@ -446,7 +523,7 @@ TEST(WireTest, FramesSplitByteByByte) {
   const std::string plan = encode_run_plan(sample_plan());
   const std::string snap = encode_snapshot(sample_snapshot());
   const std::string stream =
-      encode_frame(MessageType::kHello, encode_hello({kProtocolVersion, 1})) +
+      encode_frame(MessageType::kHello, encode_hello(sample_hello())) +
       encode_frame(MessageType::kStart, plan) + encode_frame(MessageType::kStop, "") +
       encode_frame(MessageType::kSnapshot, snap) + encode_frame(MessageType::kDone, "");
   FrameReader reader;
@@ -519,7 +596,7 @@ TEST(WireTest, OversizeFrameRejectedFromHeaderAlone) {
 }
 
 TEST(WireTest, UnknownMessageTypeRejected) {
-  for (uint8_t bad : {uint8_t{0}, uint8_t{7}, uint8_t{255}}) {
+  for (uint8_t bad : {uint8_t{0}, uint8_t{8}, uint8_t{255}}) {
     FrameReader reader;
     const char frame[] = {0, 0, 0, 0, static_cast<char>(bad)};
     reader.append(frame, sizeof frame);

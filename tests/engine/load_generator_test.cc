@@ -6,6 +6,7 @@
 #include "http/request_builder.h"
 #include "http/url.h"
 #include "mock/server.h"
+#include "net/clock.h"
 
 namespace millstone::engine {
 namespace {
@@ -54,7 +55,7 @@ class LoadGeneratorTest : public ::testing::Test {
       }
     });
     std::string error;
-    EXPECT_TRUE(generator.start(&error)) << error;
+    EXPECT_TRUE(generator.start(millstone::net::now_ns(), &error)) << error;
     loop.run();
     EXPECT_TRUE(generator.finished());
     return outcome;
@@ -140,7 +141,7 @@ TEST_F(LoadGeneratorTest, ConnectionsOpenInBatchesSoTheEndIsNotHeldUp) {
     if (final) final_snapshot = s;
   });
   std::string error;
-  ASSERT_TRUE(generator.start(&error)) << error;
+  ASSERT_TRUE(generator.start(millstone::net::now_ns(), &error)) << error;
   generator.stop();
   EXPECT_GT(final_snapshot.connections_opened, 0u);
   EXPECT_LE(final_snapshot.connections_opened, 512u) << "start() opened the connections in one go";
