@@ -792,7 +792,7 @@ void FlowCompiler::socket_connect(SocketStep& step, const MapFields& map, const 
   // ws.connect: a path (the target's host and port, and TLS when the target
   // is https://) or ws[s]://HOST[:PORT]/PATH.
   std::string path = text;
-  step.tls = ctx_.plan.target.tls();
+  step.follows_target = true;
   const bool wss = text.starts_with("wss://");
   if (wss || text.starts_with("ws://")) {
     const size_t start = wss ? 6 : 5;
@@ -814,6 +814,7 @@ void FlowCompiler::socket_connect(SocketStep& step, const MapFields& map, const 
     step.port = url->port;
     step.host_header = url->host_header();
     step.tls = wss;
+    step.follows_target = false;
     path = slash == std::string::npos ? "/" : text.substr(slash);
   } else if (text.find("://") != std::string::npos) {
     reader_.fail(action.mark, fmt::format("ws.connect {} is not a ws:// or wss:// URL; expected a "

@@ -38,7 +38,7 @@ bool Plan::uses_tls() const {
   if (target.tls()) return true;
   for (const Flow& flow : flows) {
     for (const SocketStep& step : flow.socket_steps) {
-      if (step.tls) return true;
+      if (step.uses_tls(target.tls())) return true;
     }
   }
   return false;

@@ -89,9 +89,13 @@ struct SocketStep {
   Template path;                                          // ws: path and query
   std::vector<std::pair<std::string, Template>> headers;  // ws: extra handshake headers
   std::string subprotocol;                                // ws: Sec-WebSocket-Protocol offered
-  // TLS on this connection: wss://, a path while the target is https://, or
-  // tcp.connect with tls: true. Options from the plan's defaults: tls:.
+  // TLS on this connection: wss://, or tcp.connect with tls: true. Options
+  // from the plan's defaults: tls:.
   bool tls = false;
+  // ws.connect given as a path: the target's host, port and scheme (TLS when
+  // the target, as finally set by --target, is https://).
+  bool follows_target = false;
+  bool uses_tls(bool target_tls) const { return tls || (follows_target && target_tls); }
   int64_t timeout_us = 0;  // connect/expect: 0 = the scenario default
 
   // send: a template, or literal bytes (binary_hex/hex).

@@ -136,7 +136,7 @@ bool ScenarioWorkload::prepare_sockets(std::string* error) {
         endpoint = *resolved;
       }
       SocketTarget target{endpoint, sources_suit(context_.sources, endpoint)};
-      if (step.tls) {
+      if (step.uses_tls(plan_.target.tls())) {
         tls::TlsClientContext* context = step.websocket() ? tls_http_.get() : tls_raw_.get();
         const uint16_t port = step.port != 0 ? step.port : share_.port;
         const std::string& host = !plan_.tls_server_name.empty() ? plan_.tls_server_name
@@ -158,7 +158,7 @@ bool ScenarioWorkload::prepare_tls(std::string* error) {
   bool raw = false;
   for (const Flow& flow : plan_.flows) {
     for (const SocketStep& step : flow.socket_steps) {
-      raw = raw || (step.tls && !step.websocket());
+      raw = raw || (step.uses_tls(plan_.target.tls()) && !step.websocket());
     }
   }
   try {

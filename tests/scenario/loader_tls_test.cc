@@ -132,8 +132,9 @@ flows:
             "");
   const std::vector<SocketStep>& steps = plan_->flows[0].socket_steps;
   ASSERT_EQ(steps.size(), 6u);
-  EXPECT_TRUE(steps[0].tls);  // a path on an https target
-  EXPECT_FALSE(steps[1].tls);
+  EXPECT_TRUE(steps[0].uses_tls(plan_->target.tls()));  // a path on an https target
+  EXPECT_FALSE(steps[0].uses_tls(false));               // ... that --target made http://
+  EXPECT_FALSE(steps[1].uses_tls(true));
   EXPECT_TRUE(steps[2].tls);
   EXPECT_EQ(steps[2].port, 443);
   EXPECT_EQ(steps[2].host_header, "chat.example.com");  // the default port is left out
@@ -152,7 +153,11 @@ flows:
       - ws.connect: wss://127.0.0.1:9444/x
 )"),
             "");
-  EXPECT_FALSE(plan_->flows[0].socket_steps[0].tls);
+  EXPECT_FALSE(plan_->flows[0].socket_steps[0].uses_tls(plan_->target.tls()));
+  EXPECT_TRUE(plan_->uses_tls());
+  plan_->flows[0].socket_steps.pop_back();
+  EXPECT_FALSE(plan_->uses_tls());
+  plan_->target.scheme = "https";  // as --target https://... does
   EXPECT_TRUE(plan_->uses_tls());
 }
 
