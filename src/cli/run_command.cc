@@ -652,6 +652,19 @@ int validate_command(const std::string& path,
     auto plan = scenario::load_scenario_file(path, scenario_parameters(env));
     fmt::print("{}: ok\n  target  {}://{}\n", path, plan->target.tls() ? "https" : "http",
                plan->target.host_header());
+    if (plan->uses_tls()) {
+      const tls::TlsClientOptions& t = plan->tls;
+      const auto version = [](tls::TlsVersion v) {
+        return v == tls::TlsVersion::k1_3 ? "1.3" : "1.2";
+      };
+      fmt::print("  tls     {}, TLS {}-{}, resumption {}{}{}\n",
+                 t.insecure          ? "no verification (insecure)"
+                 : t.ca_file.empty() ? "verified against the system's trust store"
+                                     : "verified against " + text::printable(t.ca_file),
+                 version(t.min_version), version(t.max_version), t.resume_sessions ? "on" : "off",
+                 t.cert_file.empty() ? "" : ", client certificate " + text::printable(t.cert_file),
+                 plan->tls_server_name.empty() ? "" : ", server name " + plan->tls_server_name);
+    }
     for (const scenario::Flow& flow : plan->flows) {
       fmt::print("  flow    {} (weight {}): {}, {}, {}\n", flow.name, plain_number(flow.weight),
                  count_of(flow.requests.size(), "request", "requests"),

@@ -360,5 +360,35 @@ scenarios:
   EXPECT_LT(run.json["duration_s"].get<double>(), 15.0);
 }
 
+// validate says how the file's TLS connections will verify; a bad file
+// named in defaults: tls: is exit 3 with its line, before anything connects.
+TEST(TlsScenario, ValidateShowsTlsAndBadFilesAreConfigErrors) {
+  const std::string ok = write_temp_file(R"(target: https://127.0.0.1:1
+defaults:
+  tls: {insecure: true, min_version: "1.3", resumption: false}
+flows: {a: {steps: [{get: /}]}}
+)",
+                                         ".yaml");
+  const ProcessResult v = run_millstone({"validate", ok}, 20);
+  EXPECT_EQ(v.exit_code, 0) << v.err;
+  EXPECT_NE(v.out.find("  target  https://127.0.0.1:1\n"), std::string::npos) << v.out;
+  EXPECT_NE(v.out.find("  tls     no verification (insecure), TLS 1.3-1.3, resumption off\n"),
+            std::string::npos)
+      << v.out;
+
+  const std::string bad = write_temp_file(R"(target: https://127.0.0.1:1
+defaults:
+  tls: {ca: /nonexistent/ca.pem}
+flows: {a: {steps: [{get: /}]}}
+)",
+                                          ".yaml");
+  const ProcessResult r = run_millstone({"run", bad}, 20);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find(bad + ":3:13: tls ca file \"/nonexistent/ca.pem\" cannot be read: No "
+                             "such file or directory"),
+            std::string::npos)
+      << r.err;
+}
+
 }  // namespace
 }  // namespace millstone::testing
