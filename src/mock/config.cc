@@ -402,6 +402,16 @@ void Parser::parse_tcp_tls(const Field& field, SocketRoute* route) {
   route->tls = true;
   route->tls_cert_file = resolve(*cert);
   route->tls_key_file = resolve(*key);
+  // Regular files only: OpenSSL would read /dev/zero or a FIFO forever.
+  for (const auto& [f, path] :
+       {std::pair{cert, route->tls_cert_file}, {key, route->tls_key_file}}) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+      reader_.fail(f->mark, fmt::format("tls {} {} is not a readable regular file; expected a PEM "
+                                        "file relative to the config file",
+                                        f->key, shown(path)));
+    }
+  }
   tls::TlsServerOptions options;
   options.cert_file = route->tls_cert_file;
   options.key_file = route->tls_key_file;

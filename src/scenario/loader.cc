@@ -9,9 +9,7 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -47,6 +45,8 @@ constexpr config::FileKind kScenarioFile{
     7 * 24 * 3600e6, "a week; expected at most 168h"};
 constexpr size_t kMaxThresholds = 1000;
 constexpr size_t kMaxBodyCapture = size_t{64} << 20;
+// A CA bundle of a few hundred certificates is ~250 KB.
+constexpr size_t kMaxPemBytes = size_t{1} << 20;
 
 constexpr std::string_view kTopKeys[] = {"name", "target", "seed",      "defaults",  "vars",
                                          "data", "flows",  "scenarios", "thresholds"};
@@ -239,17 +239,19 @@ std::string TopLevel::read_pem(const Field& field) {
   if (path.is_relative() && !base_dir_.empty()) {
     path = std::filesystem::path(base_dir_) / path;
   }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream content;
-  if (in) content << in.rdbuf();
-  if (!in || content.str().empty()) {
+  // Regular files only (read_whole_file): /dev/zero would never end.
+  std::string content;
+  const int error = config::read_whole_file(path.string(), kMaxPemBytes + 1, &content);
+  if (error != 0 || content.empty() || content.size() > kMaxPemBytes) {
     reader_.fail(field.mark, fmt::format("tls {} file {} cannot be read: {}; expected a PEM file "
                                          "relative to the scenario file",
                                          field.key, shown(path.lexically_normal().string()),
-                                         in ? "the file is empty" : std::strerror(errno)));
+                                         error != 0        ? std::strerror(error)
+                                         : content.empty() ? "the file is empty"
+                                                           : "it is larger than 1 MiB"));
   }
-  reader_.charge(content.str().size(), field.mark);
-  return content.str();
+  reader_.charge(content.size(), field.mark);
+  return content;
 }
 
 void TopLevel::compile_tls(const Field& field) {

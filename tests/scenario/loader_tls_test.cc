@@ -177,6 +177,8 @@ const TlsErrorCase kErrors[] = {
      "DIR/s.yaml:3:13: tls ca file \"DIR/missing.pem\" cannot be read: No such file or directory; expected a PEM file relative to the scenario file"},
     {"EmptyCa", "{ca: empty.pem}",
      "DIR/s.yaml:3:13: tls ca file \"DIR/empty.pem\" cannot be read: the file is empty; expected a PEM file relative to the scenario file"},
+    {"DeviceCa", "{ca: /dev/zero}",
+     "DIR/s.yaml:3:13: tls ca file \"/dev/zero\" cannot be read: Invalid argument; expected a PEM file relative to the scenario file"},
     {"GarbageCa", "{ca: garbage.pem}",
      ""},  // OpenSSL's words: checked by prefix
     {"CertWithoutKey", "{cert: client.pem}",
