@@ -44,9 +44,12 @@ AIM_KIB = 4.0
 FD_SLACK = 64
 
 
-def mock_open(port, path):
+def mock_open(port, path, tls_context=None):
     try:
-        c = http.client.HTTPConnection(bl.HOST, port, timeout=2)
+        if tls_context is None:
+            c = http.client.HTTPConnection(bl.HOST, port, timeout=2)
+        else:
+            c = http.client.HTTPSConnection(bl.HOST, port, timeout=2, context=tls_context)
         c.request("GET", "/__millstone/stats")
         body = c.getresponse().read()
         c.close()
@@ -67,11 +70,13 @@ def meminfo_kib():
     return out
 
 
-def scenario_text(port, path, n, ramp_s, hold_s, push):
+def scenario_text(port, path, n, ramp_s, hold_s, push, ca=None):
     hold = "{duration: 24h, latency_from: $.sent_us}" if push else "24h"
-    return f"""name: ws-{'push' if push else 'hold'}-{n}
-target: http://127.0.0.1:{port}
-defaults: {{timeout: 30s}}
+    # --tls: an https target makes the path-form ws.connect a wss connection.
+    scheme, tls = ("https", f", tls: {{ca: {ca}}}") if ca else ("http", "")
+    return f"""name: ws-{'push' if push else 'hold'}-{n}{'-tls' if ca else ''}
+target: {scheme}://127.0.0.1:{port}
+defaults: {{timeout: 30s{tls}}}
 flows:
   holder:
     steps:
@@ -88,6 +93,32 @@ scenarios:
 """
 
 
+def start_tls_mock(tools, config_path, workers):
+    """`millstone mock --tls` on a free port; waits until its stats answer over https."""
+    import ssl
+    tmp = bl.make_tmpdir("bench-mock-tls-")
+    port = bl.free_port()
+    ca = os.path.join(tmp, "mock.pem")
+    log = open(os.path.join(tmp, "mock.log"), "w")
+    cmd = [tools["millstone"], "mock", "--config", config_path, "--listen", f"{bl.HOST}:{port}",
+           "-w", str(workers), "--quiet", "--tls", "--tls-cert-out", ca]
+    proc = bl.spawn(cmd, "millstone mock --tls", stdout=log, stderr=log)
+    srv = bl.Server("mock", proc, port, tmp, workers)
+    deadline = time.monotonic() + 15
+    while True:
+        if proc.poll() is not None:
+            raise bl.BenchError(f"millstone mock --tls exited with code {proc.returncode}")
+        if os.path.exists(ca) and os.path.getsize(ca) > 0:
+            srv.ca = ca
+            srv.tls_context = ssl.create_default_context(cafile=ca)
+            if mock_open(port, "/ws/hold", srv.tls_context) is not None:
+                break
+        if time.monotonic() > deadline:
+            raise bl.BenchError("millstone mock --tls did not start within 15 s")
+        time.sleep(0.1)
+    return srv
+
+
 def workers_for(n, fd_limit):
     return max(2, math.ceil(n / (fd_limit - FD_SLACK)))
 
@@ -96,7 +127,8 @@ def run(a, tools, srv, tmp):
     path = "/ws/push" if a.mode == "push" else "/ws/hold"
     scen = os.path.join(tmp, "ws.yaml")
     with open(scen, "w") as f:
-        f.write(scenario_text(srv.port, path, a.connections, a.ramp, a.hold, a.mode == "push"))
+        f.write(scenario_text(srv.port, path, a.connections, a.ramp, a.hold, a.mode == "push",
+                              getattr(srv, "ca", None)))
     json_p = os.path.join(tmp, "out.json")
     out_p, err_p = os.path.join(tmp, "run.stdout"), os.path.join(tmp, "run.stderr")
     cmd = [tools["millstone"], "run", scen, "-q", "--no-history", "-o", json_p]
@@ -123,7 +155,7 @@ def run(a, tools, srv, tmp):
             if now >= next_sample:
                 next_sample += a.interval
                 t = now - t0
-                opened = mock_open(srv.port, path)
+                opened = mock_open(srv.port, path, getattr(srv, "tls_context", None))
                 if all_t is None and opened is not None and opened >= a.connections:
                     all_t = t
                 kids = vm.children(proc.pid)
@@ -170,6 +202,10 @@ def main():
     ap.add_argument("--mock-workers", type=int, default=0,
                     help="mock processes (default: enough for N under the fd limit)")
     ap.add_argument("--interval", type=float, default=0.5)
+    ap.add_argument("--tls", action="store_true",
+                    help="wss: the mock runs with --tls (self-signed certificate, trusted by the "
+                         "scenario's defaults: tls: ca:); memory then includes each side's TLS "
+                         "state")
     a = ap.parse_args()
     if a.connections is None:
         a.connections = int(bl.env_default("CONNECTIONS", 100000 if a.mode == "hold" else 50000))
@@ -199,7 +235,8 @@ def main():
         print("  " + note)
     try:
         cfg = os.path.join(repo, "bench", "scenarios", "ws-hold-mock.yaml")
-        srv = bl.start_mock_config(tools, cfg, mock_workers)
+        srv = start_tls_mock(tools, cfg, mock_workers) if a.tls else \
+            bl.start_mock_config(tools, cfg, mock_workers)
         tmp = bl.make_tmpdir("bench-sockets-")
         r = run(a, tools, srv, tmp)
     except bl.BenchError as e:

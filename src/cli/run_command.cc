@@ -88,7 +88,8 @@ int preflight_connect(const net::Endpoint& endpoint, const std::vector<std::stri
 // `fd` (owned from here): a certificate the options do not accept is one line
 // before the run rather than a run of tls_* errors. False with *error set.
 bool preflight_handshake(const tls::TlsClientOptions& options, const std::string& server_name,
-                         uint16_t port, int fd, int64_t timeout_us, std::string* error) {
+                         uint16_t port, int fd, int64_t timeout_us, bool scenario,
+                         std::string* error) {
   tls::TlsClientContext context(options);  // checked before: does not throw
   std::unique_ptr<tls::TlsStream> stream =
       tls::TlsStream::client(context, context.target(server_name, port), fd);
@@ -109,7 +110,10 @@ bool preflight_handshake(const tls::TlsClientOptions& options, const std::string
                                cause == metrics::ErrorCause::kTlsCertificateUntrusted ||
                                cause == metrics::ErrorCause::kTlsCertificate;
       if (certificate) {
-        *error += "; use --cacert FILE to trust the CA that signed it, or -k to skip verification";
+        *error += scenario ? "; set defaults: tls: ca: FILE to trust the CA that signed it, or "
+                             "insecure: true to skip verification"
+                           : "; use --cacert FILE to trust the CA that signed it, or -k to skip "
+                             "verification";
       }
       return false;
     }
@@ -380,7 +384,7 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   if (!plan.tls) {
     close(preflight);
   } else if (!preflight_handshake(*plan.tls, plan.tls_server_name, plan.port, preflight,
-                                  connect_timeout_us, &error)) {
+                                  connect_timeout_us, scenario != nullptr, &error)) {
     fmt::print(stderr, "millstone run: {}: {}\n", text::printable(description.url),
                text::printable(error));
     return kExitTls;
@@ -523,7 +527,8 @@ int run_scenario(const RunOptions& options) {
   if (options.tls_flags() || options.no_keepalive) {
     return usage_error(
         "TLS flags (-k, --cacert, --cert, --key, --tls-min, --tls-max, --no-tls-resumption, "
-        "--alpn) and --no-keepalive apply to a URL (quick mode) only, not to scenario files yet");
+        "--alpn) and --no-keepalive apply to a URL (quick mode); a scenario file sets TLS in "
+        "defaults: tls: (docs/scenarios.md#tls)");
   }
   // Parameters are read here, once: workers get the values in the RunPlan.
   const scenario::Parameters parameters = scenario_parameters(options.env);
@@ -549,15 +554,10 @@ int run_scenario(const RunOptions& options) {
   if (!options.target.empty()) {
     auto url = http::parse_url(options.target, &error);
     if (!url) return usage_error(fmt::format("--target '{}': {}", options.target, error));
-    if (url->tls()) {
-      return usage_error(fmt::format(
-          "--target '{}': https is not supported in scenario files yet (only in quick mode, "
-          "millstone run URL); expected http://HOST[:PORT]",
-          options.target));
-    }
     if (url->target != "/") {
       return usage_error(fmt::format(
-          "--target '{}': expected http://HOST[:PORT] only; paths come from the scenario's steps",
+          "--target '{}': expected http[s]://HOST[:PORT] only; paths come from the scenario's "
+          "steps",
           options.target));
     }
     plan->target = *url;
@@ -582,8 +582,16 @@ int run_scenario(const RunOptions& options) {
   // Workers are not limited by connections here: VUs are shared out per executor.
   run.connections = options.workers ? options.workers : 1024;
   uint64_t connections = peak_connections(*plan);
+  if (plan->target.tls()) {
+    // For the pre-flight handshake only: the workers build their contexts
+    // from the scenario's own defaults: tls:, once each.
+    run.tls = plan->tls;
+    run.tls->alpn = {"http/1.1"};
+    run.tls_server_name = plan->tls_server_name.empty() ? plan->target.host : plan->tls_server_name;
+  }
 
-  std::string target = fmt::format("http://{}", plan->target.host_header());
+  std::string target =
+      fmt::format("{}://{}", plan->target.tls() ? "https" : "http", plan->target.host_header());
   std::FILE* text_out = options.out == "-" ? stderr : stdout;
   fmt::print(text_out, "millstone run {}: target {}, {}, {}, {}\n", options.url, target,
              count_of(plan->flows.size(), "flow", "flows"),
@@ -664,7 +672,21 @@ int validate_command(const std::string& path,
                      const std::vector<std::pair<std::string, std::string>>& env) {
   try {
     auto plan = scenario::load_scenario_file(path, scenario_parameters(env));
-    fmt::print("{}: ok\n  target  http://{}\n", path, plan->target.host_header());
+    fmt::print("{}: ok\n  target  {}://{}\n", path, plan->target.tls() ? "https" : "http",
+               plan->target.host_header());
+    if (plan->uses_tls()) {
+      const tls::TlsClientOptions& t = plan->tls;
+      const auto version = [](tls::TlsVersion v) {
+        return v == tls::TlsVersion::k1_3 ? "1.3" : "1.2";
+      };
+      fmt::print("  tls     {}, TLS {}-{}, resumption {}{}{}\n",
+                 t.insecure          ? "no verification (insecure)"
+                 : t.ca_file.empty() ? "verified against the system's trust store"
+                                     : "verified against " + text::printable(t.ca_file),
+                 version(t.min_version), version(t.max_version), t.resume_sessions ? "on" : "off",
+                 t.cert_file.empty() ? "" : ", client certificate " + text::printable(t.cert_file),
+                 plan->tls_server_name.empty() ? "" : ", server name " + plan->tls_server_name);
+    }
     for (const scenario::Flow& flow : plan->flows) {
       fmt::print("  flow    {} (weight {}): {}, {}, {}\n", flow.name, plain_number(flow.weight),
                  count_of(flow.requests.size(), "request", "requests"),

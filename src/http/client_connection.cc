@@ -81,7 +81,7 @@ void ClientConnection::close_socket(bool reset) {
 }
 
 void ClientConnection::open(int64_t now_ns, const net::Endpoint& endpoint, bool bind_sources,
-                            bool use_tls) {
+                            tls::TlsClientContext* tls, tls::TlsTarget* tls_target) {
   close_socket(false);
   connect_started_ns_ = now_ns;
   const int fd = net::tcp_socket(endpoint.family());
@@ -101,8 +101,8 @@ void ClientConnection::open(int64_t now_ns, const net::Endpoint& endpoint, bool 
   }
   // The stream owns the socket from here on; TLS sends nothing before the
   // TCP connect completes (handshake() starts it).
-  if (use_tls) {
-    tls_ = tls::TlsStream::client(*context_.tls, *context_.tls_target, fd);
+  if (tls != nullptr && tls_target != nullptr) {
+    tls_ = tls::TlsStream::client(*tls, *tls_target, fd);
     if (!tls_) {
       listener_.on_failure(*this, ErrorCause::kConnectOther, false);  // out of memory
       return;
@@ -219,7 +219,12 @@ void ClientConnection::continue_handshake() {
   if (tls_->resumed()) ++stats.tls_resumed;
   stats.tls_handshake.record(static_cast<uint64_t>(tls_->handshake_ns() / 1000));
   state_ = State::kIdle;
+  const uint64_t registration = registration_;
   listener_.on_connected(*this);
+  // Raw mode (a TCP step whose server speaks first): records that came with
+  // the handshake's last flight may already sit in OpenSSL's buffer, and the
+  // edge-triggered loop would not report them again.
+  if (raw_ && registration_ == registration && fd_ >= 0) read_some(false);
 }
 
 void ClientConnection::write_some() {

@@ -79,13 +79,17 @@ class ClientConnection final : public net::IoHandler {
 
   // Starts connecting (and, with a TLS context, the handshake); the outcome
   // arrives as on_connected or on_failure.
-  void connect(int64_t now_ns) { open(now_ns, context_.endpoint, true, context_.tls != nullptr); }
-  // The same, over plain TCP to another endpoint than the context's
-  // (WebSocket/TCP steps). The context's sources were chosen for its
-  // endpoint; `bind_sources` says whether they suit this one too (same
+  void connect(int64_t now_ns) {
+    open(now_ns, context_.endpoint, true, context_.tls, context_.tls_target);
+  }
+  // The same to another endpoint than the context's (WebSocket/TCP steps),
+  // over plain TCP, or TLS when `tls` and `tls_target` are given (owned by
+  // the worker, like the context's). The context's sources were chosen for
+  // its endpoint; `bind_sources` says whether they suit this one too (same
   // family, loopback only to loopback).
-  void connect(int64_t now_ns, const net::Endpoint& endpoint, bool bind_sources) {
-    open(now_ns, endpoint, bind_sources, false);
+  void connect(int64_t now_ns, const net::Endpoint& endpoint, bool bind_sources,
+               tls::TlsClientContext* tls = nullptr, tls::TlsTarget* tls_target = nullptr) {
+    open(now_ns, endpoint, bind_sources, tls, tls_target);
   }
   // Raw mode: from now on every byte read goes to ClientListener::on_data
   // (the connection must be idle). A 101 response to a request sent with
@@ -131,7 +135,9 @@ class ClientConnection final : public net::IoHandler {
   void on_io(uint32_t events) override;
 
  private:
-  void open(int64_t now_ns, const net::Endpoint& endpoint, bool bind_sources, bool use_tls);
+  // TLS when both tls and tls_target are given.
+  void open(int64_t now_ns, const net::Endpoint& endpoint, bool bind_sources,
+            tls::TlsClientContext* tls, tls::TlsTarget* tls_target);
   void on_connect_ready();
   void continue_handshake();
   // Fails with a Stream's error (kept for error_text()).

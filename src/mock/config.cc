@@ -18,6 +18,8 @@
 #include "config/yaml_fields.h"
 #include "config/yaml_text.h"
 #include "http/syntax.h"
+#include "tls/options.h"
+#include "tls/server_context.h"
 #include "ws/frame.h"
 
 namespace millstone::mock {
@@ -46,7 +48,9 @@ constexpr std::string_view kWebSocketKeys[] = {
     "name",       "path",       "subprotocols", "echo",       "push",
     "on_message", "ping_every", "close_after",  "close_code", "max_message_bytes"};
 constexpr std::string_view kTcpKeys[] = {"name", "listen",     "framing",     "echo",
-                                         "push", "on_message", "close_after", "max_message_bytes"};
+                                         "push", "on_message", "close_after", "max_message_bytes",
+                                         "tls"};
+constexpr std::string_view kTcpTlsKeys[] = {"cert", "key"};
 constexpr std::string_view kPushKeys[] = {"every", "message"};
 constexpr std::string_view kReplyKeys[] = {"match", "reply", "then_push"};
 constexpr std::string_view kMatchKeys[] = {"contains", "equals", "regex"};
@@ -86,6 +90,7 @@ class Parser {
   ErrorRule parse_error_rule(const YAML::Node& node, std::span<const PathSegment> pattern);
   std::vector<ErrorRule> parse_errors(const Field& field, std::span<const PathSegment> pattern);
   std::string read_body_file(const Field& field);
+  void parse_tcp_tls(const Field& field, SocketRoute* route);
   Route parse_route(const YAML::Node& node);
   SocketPush parse_push(const Field& field);
   std::vector<SocketReply> parse_on_message(const Field& field);
@@ -372,6 +377,49 @@ std::string Parser::read_body_file(const Field& field) {
   }
   reader_.charge(body.size(), field.mark);
   return body;
+}
+
+// tls: true | false | {cert: FILE, key: FILE}. The files are checked here,
+// by building the context once, so a bad one is an error at its line.
+void Parser::parse_tcp_tls(const Field& field, SocketRoute* route) {
+  if (field.value.IsScalar()) {
+    route->tls = reader_.boolean(field);
+    return;
+  }
+  const MapFields map = reader_.read_map(field.value, field.mark, "tls", kTcpTlsKeys);
+  const Field* cert = map.find("cert");
+  const Field* key = map.find("key");
+  if (cert == nullptr || key == nullptr) {
+    reader_.fail(map.mark, fmt::format("tls has {} but no {}; expected both cert: and key: (PEM "
+                                       "files), or tls: true for a self-signed certificate",
+                                       cert ? "cert" : "key", cert ? "key" : "cert"));
+  }
+  const auto resolve = [&](const Field& f) {
+    std::filesystem::path path(reader_.scalar(f, "a path to a PEM file"));
+    if (path.is_relative()) path = base_dir_ / path;
+    return path.lexically_normal().string();
+  };
+  route->tls = true;
+  route->tls_cert_file = resolve(*cert);
+  route->tls_key_file = resolve(*key);
+  // Regular files only: OpenSSL would read /dev/zero or a FIFO forever.
+  for (const auto& [f, path] :
+       {std::pair{cert, route->tls_cert_file}, {key, route->tls_key_file}}) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+      reader_.fail(f->mark, fmt::format("tls {} {} is not a readable regular file; expected a PEM "
+                                        "file relative to the config file",
+                                        f->key, shown(path)));
+    }
+  }
+  tls::TlsServerOptions options;
+  options.cert_file = route->tls_cert_file;
+  options.key_file = route->tls_key_file;
+  try {
+    tls::TlsServerContext check(options);
+  } catch (const tls::TlsSetupError& e) {
+    reader_.fail(field.mark, fmt::format("tls: {}", e.what()));
+  }
 }
 
 Route Parser::parse_route(const YAML::Node& node) {
@@ -764,6 +812,7 @@ SocketRoute Parser::parse_tcp(const YAML::Node& node) {
     }
     route.framing = static_cast<SocketRoute::Framing>(found - std::begin(kFramings));
   }
+  if (const Field* tls = map.find("tls")) parse_tcp_tls(*tls, &route);
   parse_socket_common(map, &route);
   if (route.name.empty()) route.name = "tcp " + route.listen_text;
   return route;

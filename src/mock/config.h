@@ -99,6 +99,10 @@ struct SocketRoute {
   net::Endpoint listen{};
   std::string listen_text;
   Framing framing = kLine;
+  // tls: true (the --tls certificate, else a self-signed one) or {cert, key}.
+  bool tls = false;
+  std::string tls_cert_file;  // resolved against the config's folder; empty: not given
+  std::string tls_key_file;
 
   bool echo = false;
   std::optional<SocketPush> push;

@@ -258,6 +258,12 @@ std::string sockets_json(const MockConfig& config, SharedSocketCounters& sockets
         sockets.sum(row, &SocketCounters::messages_out), sockets.sum(row, &SocketCounters::pushes),
         sockets.sum(row, &SocketCounters::protocol_errors),
         sockets.sum(row, &SocketCounters::overflow_closes));
+    if (!ws && r.tls) {
+      out.pop_back();  // the route's closing brace
+      out += fmt::format(",\"tls\":{{\"handshakes\":{},\"failed_handshakes\":{}}}}}",
+                         sockets.sum(row, &SocketCounters::tls_handshakes),
+                         sockets.sum(row, &SocketCounters::tls_failed));
+    }
   }
   out += "]";
   return out;
@@ -398,7 +404,8 @@ class Worker final : public net::IoHandler, public H2Host {
   Worker(const MockConfig& config, const ServerOptions& options, const Responses& responses,
          SharedCounters& counters, SharedSocketCounters& socket_counters,
          SharedTlsCounters* tls_counters, SharedH2Counters& h2_counters,
-         std::span<std::atomic<uint64_t>> sequences, uint32_t index, int listen_fd)
+         std::span<std::atomic<uint64_t>> sequences, uint32_t index, int listen_fd,
+         std::vector<const tls::TlsServerContext*> tcp_tls)
       : config(config),
         responses(responses),
         counters(counters),
@@ -411,7 +418,7 @@ class Worker final : public net::IoHandler, public H2Host {
         renderer(prng, sequences, config.routes.size()),
         router(config),
         sockets(config, loop, renderer, socket_counters.row_of(index),
-                config.routes.size() + config.counter_names.size()),
+                config.routes.size() + config.counter_names.size(), std::move(tcp_tls)),
         listener_(loop, listen_fd, this),
         accept_retry_(loop, [this] { on_io(EPOLLIN); }),
         h2_counters(h2_counters),
@@ -767,22 +774,21 @@ bool Connection::try_upgrade(int route, bool keep_alive) {
     respond(rendered_, false, false);
     return true;
   }
-  if (tls_) {
-    // WebSocket sessions read and write their socket directly: they cannot
-    // take over a TLS stream yet.
-    static const Headers text{{"Content-Type", "text/plain"}};
-    rendered_ = prebuild(501, text, "WebSocket over TLS (wss) is not served yet\n", false);
-    respond(rendered_, false, false);
-    return true;
-  }
-  // Hand the socket to the WebSocket session: it sends the 101 first, then
-  // frames; bytes the client sent after its request are its first input.
+  // Hand the socket (wss: the TLS stream) to the WebSocket session: it sends
+  // the 101 first, then frames; bytes the client sent after its request are
+  // its first input.
   worker_.loop.remove(registration, stream_->fd());
-  const int fd = static_cast<net::PlainStream&>(*stream_).release();
-  stream_.reset();
   delay_.cancel();
   std::string leftover = std::move(input_);
   input_.clear();
+  if (tls_) {
+    std::unique_ptr<tls::TlsStream> stream(static_cast<tls::TlsStream*>(stream_.release()));
+    worker_.sockets.adopt_websocket(std::move(stream), static_cast<size_t>(route), response,
+                                    leftover);
+    return true;
+  }
+  const int fd = static_cast<net::PlainStream&>(*stream_).release();
+  stream_.reset();
   worker_.sockets.adopt_websocket(fd, static_cast<size_t>(route), response, leftover);
   return true;
 }
@@ -875,10 +881,11 @@ void Connection::flush() {
 int worker_main(const MockConfig& config, const ServerOptions& options, SharedCounters& counters,
                 SharedSocketCounters& socket_counters, SharedTlsCounters* tls_counters,
                 SharedH2Counters& h2_counters, std::span<std::atomic<uint64_t>> sequences,
-                uint32_t index, int listen_fd, std::span<const int> tcp_fds) {
+                uint32_t index, int listen_fd, std::span<const int> tcp_fds,
+                const TcpTlsContexts& tcp_tls) {
   Responses responses(config);
   Worker worker(config, options, responses, counters, socket_counters, tls_counters, h2_counters,
-                sequences, index, listen_fd);
+                sequences, index, listen_fd, tcp_tls.by_listener);
   return worker.run(tcp_fds);
 }
 
@@ -993,6 +1000,15 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
   // One socket per address, opened here and inherited by every worker: an
   // address another process holds fails now, and no other process can join
   // ours later (no SO_REUSEPORT). Port 0 is fixed here for all workers.
+  // tcp listeners with tls: one context each, made before the fork (the
+  // config loader checked their files).
+  TcpTlsContexts tcp_tls;
+  try {
+    tcp_tls = make_tcp_tls_contexts(config, options.tls);
+  } catch (const tls::TlsSetupError& e) {
+    std::fprintf(stderr, "millstone mock: tcp listener: %s\n", text::printable(e.what()).c_str());
+    return ServerExit::kFailed;
+  }
   ListeningSockets listeners;
   if (!open_listeners(config, options.listen, &listeners)) return ServerExit::kCannotListen;
   net::Endpoint bound = net::local_endpoint(listeners.http).value_or(options.listen);
@@ -1023,7 +1039,7 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
       if (getppid() != parent) _exit(1);
       _exit(worker_main(config, options, counters, socket_counters,
                         options.tls ? &tls_counters : nullptr, h2_counters, sequences.slots(), i,
-                        listeners.http, listeners.tcp));
+                        listeners.http, listeners.tcp, tcp_tls));
     }
     if (pid > 0) children.push_back(pid);
   }
@@ -1044,6 +1060,13 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
                   options.tls->fingerprint_sha256().c_str(),
                   options.tls_certificate_out.empty() ? "" : ", PEM written to ",
                   text::printable(options.tls_certificate_out).c_str());
+    }
+    for (size_t i = 0; i < config.tcp.size(); ++i) {
+      if (const tls::TlsServerContext* context = tcp_tls.by_listener[i]) {
+        std::printf("millstone mock: %s speaks TLS, certificate SHA-256 %s\n",
+                    text::printable(config.tcp[i].name).c_str(),
+                    context->fingerprint_sha256().c_str());
+      }
     }
     std::fflush(stdout);
   }

@@ -11,6 +11,7 @@
 
 #include "net/clock.h"
 #include "net/socket.h"
+#include "tls/tls_stream.h"
 #include "ws/frame.h"
 
 namespace millstone::mock {
@@ -53,13 +54,19 @@ bool message_matches(const SocketReply& rule, std::string_view message) {
 // (input_ and output_ are empty strings, the parser's reassembly buffer is
 // released), so its cost is sizeof(SocketSession) plus the runtime's table
 // slot and the event loop's slot.
+//
+// Over TLS (wss, or a tcp listener with tls:) every read and write goes
+// through the TlsStream, which then owns the descriptor; plain connections
+// keep their direct syscalls and pay one null pointer for it.
 class SocketSession final : public net::IoHandler, private ws::EventSink {
  public:
-  SocketSession(SocketRuntime& runtime, int fd, uint32_t row, bool websocket)
+  SocketSession(SocketRuntime& runtime, int fd, uint32_t row, bool websocket,
+                std::unique_ptr<tls::TlsStream> tls = nullptr)
       : runtime_(runtime),
         fd_(fd),
         row_(row),
         websocket_(websocket),
+        tls_(std::move(tls)),
         parser_(ws::Role::kServer, route().max_message_bytes) {
     connected_ns_ = now_ns();
   }
@@ -68,7 +75,11 @@ class SocketSession final : public net::IoHandler, private ws::EventSink {
       runtime_.loop().remove(registration_, fd_);
       drop(counters().open);
     }
-    ::close(fd_);
+    if (tls_) {
+      tls_->close(false);  // close_notify unless the stream failed, then the socket
+    } else {
+      ::close(fd_);
+    }
   }
 
   const SocketRoute& route() const {
@@ -93,19 +104,29 @@ class SocketSession final : public net::IoHandler, private ws::EventSink {
       input_.assign(input);
       consume_input();
     }
+    if (tls_) {
+      // A TLS connection may hold records OpenSSL already read (a frame that
+      // came with the upgrade request): no new edge would report them.
+      if (tls_->handshake_done()) {
+        flush();
+        if (!dead_) read_input(false);
+      } else {
+        continue_handshake();
+      }
+    }
     return true;
   }
 
   // Sends bytes already framed; queues what the socket does not take.
   void send_bytes(std::string_view bytes) {
     if (fd_ < 0 || dead_) return;
-    if (output_.size() - output_offset_ == 0) {
-      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno != EAGAIN && errno != EINTR) {
+    if (output_.size() - output_offset_ == 0 && !handshaking()) {
+      ssize_t n = send_some(bytes);
+      if (n < 0) {
         dead_ = true;
         return;
       }
-      const size_t sent = n > 0 ? static_cast<size_t>(n) : 0;
+      const size_t sent = static_cast<size_t>(n);
       if (sent == bytes.size()) return;
       bytes.remove_prefix(sent);
     }
@@ -115,7 +136,8 @@ class SocketSession final : public net::IoHandler, private ws::EventSink {
       if (websocket_ && !close_sent_) {
         std::string close;
         ws::append_close(&close, 1008, "send queue full", std::nullopt);
-        (void)::send(fd_, close.data(), close.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        // Over TLS a record cannot be slipped in after a partial one.
+        if (!tls_) (void)::send(fd_, close.data(), close.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       }
       dead_ = true;
       return;
@@ -175,13 +197,26 @@ class SocketSession final : public net::IoHandler, private ws::EventSink {
       send_bytes(close);
       close_sent_ = true;
     }
-    if (output_.size() == output_offset_) ::shutdown(fd_, SHUT_WR);
+    if (output_.size() == output_offset_) shutdown_write();
     runtime_.start_closing(this);  // moves this session to the closing list
   }
 
   void on_io(uint32_t events) override {
-    if (events & EPOLLOUT) flush();
-    if (!dead_ && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+    if (dead_) {
+      finish();
+      return;
+    }
+    if (handshaking()) {
+      continue_handshake();
+      if (handshaking() || dead_) {
+        finish();
+        return;
+      }
+    }
+    // TLS: a read may wait for EPOLLOUT and a write for EPOLLIN; any edge
+    // retries both (a call that cannot progress costs one syscall).
+    if (tls_ || (events & EPOLLOUT)) flush();
+    if (!dead_ && (tls_ || (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))) {
       read_input((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
     }
     finish();  // may destroy *this
@@ -201,16 +236,57 @@ class SocketSession final : public net::IoHandler, private ws::EventSink {
   bool in_closing_list = false;
 
  private:
+  bool handshaking() const { return tls_ && !tls_->handshake_done(); }
+
+  // A TLS listener's connection: the handshake runs on the connection's
+  // edges before any byte of the route's protocol.
+  void continue_handshake() {
+    const net::StreamResult r = tls_->handshake();
+    if (r.status == net::StreamStatus::kWouldBlock) return;
+    if (r.status != net::StreamStatus::kOk) {
+      bump(counters().tls_failed);
+      dead_ = true;
+      return;
+    }
+    bump(counters().tls_handshakes);
+    flush();  // anything queued meanwhile (a push)
+  }
+
+  // Bytes written (maybe fewer than asked, 0 when the socket is full), or -1
+  // when the connection failed. After a partial TLS write the caller queues
+  // the rest and passes it first next time, as net::Stream::write asks.
+  ssize_t send_some(std::string_view bytes) {
+    if (tls_) {
+      const net::StreamResult r = tls_->write(bytes);
+      if (r.status == net::StreamStatus::kError) return -1;
+      return static_cast<ssize_t>(r.bytes);
+    }
+    for (;;) {
+      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n >= 0) return n;
+      if (errno == EINTR) continue;
+      return errno == EAGAIN ? 0 : -1;
+    }
+  }
+
+  // The end of what this side sends. TLS has no half-close: the WebSocket
+  // close frame (or the TCP session's end) is followed by close_notify and
+  // the socket's close when the session is released.
+  void shutdown_write() {
+    if (!tls_) ::shutdown(fd_, SHUT_WR);
+  }
+
   void flush() {
+    if (handshaking()) return;
     while (output_offset_ < output_.size()) {
-      ssize_t n = ::send(fd_, output_.data() + output_offset_, output_.size() - output_offset_,
-                         MSG_NOSIGNAL);
+      const ssize_t n = send_some(std::string_view(output_).substr(output_offset_));
       if (n > 0) {
         output_offset_ += static_cast<size_t>(n);
         continue;
       }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno == EAGAIN) {
+      if (n == 0) {
+        // Only the sent prefix is dropped: the unwritten rest stays first,
+        // as a TLS stream needs it (it may move: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
         compact_output();
         return;
       }
@@ -219,7 +295,7 @@ class SocketSession final : public net::IoHandler, private ws::EventSink {
     }
     std::string().swap(output_);  // idle again: no buffer
     output_offset_ = 0;
-    if (closing_) ::shutdown(fd_, SHUT_WR);
+    if (closing_) shutdown_write();
   }
 
   // Drops the bytes already sent from the front of output_. A reader that is
@@ -250,11 +326,24 @@ class SocketSession final : public net::IoHandler, private ws::EventSink {
     char* buffer = runtime_.read_buffer();
     const size_t capacity = SocketRuntime::kReadBufferBytes;
     for (;;) {
-      ssize_t n = ::recv(fd_, buffer, capacity, 0);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN) dead_ = true;
-        return;
+      bool drained = false;
+      ssize_t n;
+      if (tls_) {
+        const net::StreamResult r = tls_->read(buffer, capacity);
+        if (r.status == net::StreamStatus::kWouldBlock) return;
+        if (r.status == net::StreamStatus::kError) {
+          dead_ = true;
+          return;
+        }
+        n = r.status == net::StreamStatus::kClosed ? 0 : static_cast<ssize_t>(r.bytes);
+        drained = r.drained;
+      } else {
+        n = ::recv(fd_, buffer, capacity, 0);
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          if (errno != EAGAIN) dead_ = true;
+          return;
+        }
       }
       if (n == 0) {
         peer_closed_ = true;
@@ -273,7 +362,9 @@ class SocketSession final : public net::IoHandler, private ws::EventSink {
         consume_input();
       }
       if (dead_) return;
-      if (static_cast<size_t>(n) < capacity && !peer_closing) return;
+      if (tls_ ? drained && !peer_closing : static_cast<size_t>(n) < capacity && !peer_closing) {
+        return;
+      }
     }
   }
 
@@ -415,6 +506,7 @@ class SocketSession final : public net::IoHandler, private ws::EventSink {
   bool dead_ = false;
   uint32_t subscriptions_ = 0;  // then_push rules this connection triggered
   uint64_t registration_ = 0;
+  std::unique_ptr<tls::TlsStream> tls_;  // null: plain TCP
   int64_t connected_ns_ = 0;
   int64_t closing_ns_ = 0;
   ws::FrameParser parser_;
@@ -461,8 +553,10 @@ struct SocketRuntime::Listener : net::IoHandler {
 
 SocketRuntime::SocketRuntime(const MockConfig& config, net::EventLoop& loop,
                              TemplateRenderer& renderer, SocketCounters* counters,
-                             size_t counter_slot_base)
+                             size_t counter_slot_base,
+                             std::vector<const tls::TlsServerContext*> tcp_tls)
     : config_(config),
+      tcp_tls_(std::move(tcp_tls)),
       loop_(loop),
       renderer_(renderer),
       counters_(counters),
@@ -520,6 +614,20 @@ void SocketRuntime::add_session(std::unique_ptr<SocketSession> session) {
 void SocketRuntime::adopt_websocket(int fd, size_t route, std::string_view unsent,
                                     std::string_view input) {
   auto session = std::make_unique<SocketSession>(*this, fd, static_cast<uint32_t>(route), true);
+  SocketSession* s = session.get();
+  add_session(std::move(session));
+  if (!s->start(unsent, input)) {
+    release(s);
+    return;
+  }
+  s->finish();
+}
+
+void SocketRuntime::adopt_websocket(std::unique_ptr<tls::TlsStream> stream, size_t route,
+                                    std::string_view unsent, std::string_view input) {
+  const int fd = stream->fd();
+  auto session = std::make_unique<SocketSession>(*this, fd, static_cast<uint32_t>(route), true,
+                                                 std::move(stream));
   SocketSession* s = session.get();
   add_session(std::move(session));
   if (!s->start(unsent, input)) {
@@ -643,13 +751,45 @@ void SocketRuntime::on_tcp_accept(size_t index) {
   const bool retry = accept_all(l.shared.fd(), [&](int fd) {
     accepted = true;
     net::set_no_delay(fd);
-    auto session = std::make_unique<SocketSession>(*this, fd, row, false);
+    std::unique_ptr<tls::TlsStream> stream;
+    if (index < tcp_tls_.size() && tcp_tls_[index] != nullptr) {
+      stream = tls::TlsStream::server(*tcp_tls_[index], fd);
+      if (!stream) return;  // out of memory; the socket is closed
+    }
+    auto session = std::make_unique<SocketSession>(*this, fd, row, false, std::move(stream));
     SocketSession* s = session.get();
     add_session(std::move(session));
-    if (!s->start({}, {})) release(s);
+    if (!s->start({}, {})) {
+      release(s);
+      return;
+    }
+    s->finish();  // a TLS handshake may have failed already
   });
   if (retry) l.retry->arm_after(100 * net::kNsPerMs);
   if (accepted) l.shared.requeue();
+}
+
+TcpTlsContexts make_tcp_tls_contexts(const MockConfig& config,
+                                     const tls::TlsServerContext* shared) {
+  TcpTlsContexts out;
+  const tls::TlsServerContext* self_signed = shared;
+  for (const SocketRoute& route : config.tcp) {
+    if (!route.tls) {
+      out.by_listener.push_back(nullptr);
+      continue;
+    }
+    tls::TlsServerOptions options;
+    options.cert_file = route.tls_cert_file;
+    options.key_file = route.tls_key_file;
+    if (options.cert_file.empty() && self_signed != nullptr) {
+      out.by_listener.push_back(self_signed);
+      continue;
+    }
+    out.owned.push_back(std::make_unique<tls::TlsServerContext>(options));
+    out.by_listener.push_back(out.owned.back().get());
+    if (options.cert_file.empty()) self_signed = out.owned.back().get();
+  }
+  return out;
 }
 
 SharedListener::~SharedListener() {

@@ -21,6 +21,11 @@
 #include "mock/config.h"
 #include "mock/template.h"
 #include "net/event_loop.h"
+#include "tls/server_context.h"
+
+namespace millstone::tls {
+class TlsStream;
+}
 
 namespace millstone::mock {
 
@@ -34,7 +39,21 @@ struct SocketCounters {
   std::atomic<uint64_t> pushes{0};        // push ticks (one render each)
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> overflow_closes{0};  // send queue over the bound
+  // TCP listeners with tls: (a wss route's handshakes count with the HTTP listener's).
+  std::atomic<uint64_t> tls_handshakes{0};
+  std::atomic<uint64_t> tls_failed{0};  // the handshake failed or the client left during it
 };
+
+// The TLS contexts of the tcp listeners with tls:, by index into config.tcp
+// (null: plain). Built once in the parent before the workers fork, so every
+// worker presents the same certificate: the listener's cert/key, else
+// `shared` (the HTTP listener's, with --tls), else one self-signed
+// certificate for all of them. Throws tls::TlsSetupError.
+struct TcpTlsContexts {
+  std::vector<const tls::TlsServerContext*> by_listener;
+  std::vector<std::unique_ptr<tls::TlsServerContext>> owned;
+};
+TcpTlsContexts make_tcp_tls_contexts(const MockConfig& config, const tls::TlsServerContext* shared);
 
 // Send queue bound per connection: past it the client is not reading, and
 // the connection is closed (WebSocket 1008) rather than growing the mock.
@@ -46,8 +65,10 @@ class SocketRuntime {
  public:
   // counters: this worker's row, websockets first, then tcp listeners.
   // counter_slot_base: the template counter slot of the first socket route.
+  // tcp_tls: per config.tcp entry, its TLS context or null (TcpTlsContexts).
   SocketRuntime(const MockConfig& config, net::EventLoop& loop, TemplateRenderer& renderer,
-                SocketCounters* counters, size_t counter_slot_base);
+                SocketCounters* counters, size_t counter_slot_base,
+                std::vector<const tls::TlsServerContext*> tcp_tls = {});
   ~SocketRuntime();
   SocketRuntime(const SocketRuntime&) = delete;
   SocketRuntime& operator=(const SocketRuntime&) = delete;
@@ -58,6 +79,9 @@ class SocketRuntime {
   // `unsent` is what is left of the 101 response; `input` holds bytes the
   // client sent after the request.
   void adopt_websocket(int fd, size_t route, std::string_view unsent, std::string_view input);
+  // The same for a wss connection: the TLS stream (handshake done) comes along.
+  void adopt_websocket(std::unique_ptr<tls::TlsStream> stream, size_t route,
+                       std::string_view unsent, std::string_view input);
   // Serves the TCP listeners, one per config.tcp entry in that order. The
   // sockets were opened by the parent and are shared by every worker (see
   // SharedListener). Returns false if the event loop refused one (errno set).
@@ -88,6 +112,7 @@ class SocketRuntime {
   void sweep();
 
   const MockConfig& config_;
+  std::vector<const tls::TlsServerContext*> tcp_tls_;
   net::EventLoop& loop_;
   TemplateRenderer& renderer_;
   SocketCounters* counters_;

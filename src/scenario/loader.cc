@@ -19,6 +19,7 @@
 #include "scenario/data_file.h"
 #include "scenario/loader_context.h"
 #include "scenario/threshold_parse.h"
+#include "tls/client_context.h"
 
 namespace millstone::scenario {
 namespace detail {
@@ -44,10 +45,16 @@ constexpr config::FileKind kScenarioFile{
     7 * 24 * 3600e6, "a week; expected at most 168h"};
 constexpr size_t kMaxThresholds = 1000;
 constexpr size_t kMaxBodyCapture = size_t{64} << 20;
+// A CA bundle of a few hundred certificates is ~250 KB.
+constexpr size_t kMaxPemBytes = size_t{1} << 20;
 
 constexpr std::string_view kTopKeys[] = {"name", "target", "seed",      "defaults",  "vars",
                                          "data", "flows",  "scenarios", "thresholds"};
-constexpr std::string_view kDefaultsKeys[] = {"headers", "timeout", "max_body_capture"};
+constexpr std::string_view kDefaultsKeys[] = {"headers", "timeout", "max_body_capture", "tls"};
+// The names of quick mode's flags (-k, --cacert, --cert, --key, --tls-min,
+// --tls-max, --no-tls-resumption), spelt as YAML keys.
+constexpr std::string_view kTlsKeys[] = {"insecure",    "ca",          "cert",       "key",
+                                         "min_version", "max_version", "resumption", "server_name"};
 constexpr std::string_view kDataKeys[] = {"file", "mode"};
 constexpr std::string_view kModes[] = {"sequential", "random", "unique", "per_vu"};
 
@@ -97,6 +104,8 @@ class TopLevel {
  private:
   void compile_target(const Field& field);
   void compile_defaults(const Field& field);
+  void compile_tls(const Field& field);
+  std::string read_pem(const Field& field);
   void compile_vars(const Field& field);
   void compile_data(const Field& field);
   DataSource load_data_source(const Field& field);
@@ -186,12 +195,6 @@ void TopLevel::compile_target(const Field& field) {
   if (!url) {
     reader_.fail(field.mark, fmt::format("target {}: {}", shown(text), error));
   }
-  if (url->tls()) {
-    reader_.fail(field.mark,
-                 fmt::format("target {}: https is not supported in scenario files yet (only in "
-                             "quick mode, millstone run URL): use http://",
-                             shown(text)));
-  }
   // One base for every request: a path here would have to be joined with each
   // step's path, and --target could not replace it cleanly.
   if (url->target != "/") {
@@ -224,6 +227,100 @@ void TopLevel::compile_defaults(const Field& field) {
   if (const Field* capture = map.find("max_body_capture")) {
     plan_.max_body_capture = static_cast<size_t>(
         reader_.number(*capture, 0, static_cast<double>(kMaxBodyCapture), /*whole=*/true));
+  }
+  if (const Field* tls = map.find("tls")) {
+    compile_tls(*tls);
+  }
+}
+
+// A PEM file named by defaults: tls:, relative to the scenario file, read
+// now: a missing or empty file is an error at its line, not at the first
+// connection. Workers load the scenario again and read it themselves.
+std::string TopLevel::read_pem(const Field& field) {
+  const std::string name = reader_.scalar(field, "a path to a PEM file");
+  if (name.empty()) {
+    reader_.fail(field.mark, fmt::format("{} is empty; expected a path to a PEM file", field.key));
+  }
+  std::filesystem::path path(name);
+  if (path.is_relative() && !base_dir_.empty()) {
+    path = std::filesystem::path(base_dir_) / path;
+  }
+  // Regular files only (read_whole_file): /dev/zero would never end.
+  std::string content;
+  const int error = config::read_whole_file(path.string(), kMaxPemBytes + 1, &content);
+  if (error != 0 || content.empty() || content.size() > kMaxPemBytes) {
+    reader_.fail(field.mark, fmt::format("tls {} file {} cannot be read: {}; expected a PEM file "
+                                         "relative to the scenario file",
+                                         field.key, shown(path.lexically_normal().string()),
+                                         error != 0        ? std::strerror(error)
+                                         : content.empty() ? "the file is empty"
+                                                           : "it is larger than 1 MiB"));
+  }
+  reader_.charge(content.size(), field.mark);
+  return content;
+}
+
+void TopLevel::compile_tls(const Field& field) {
+  const MapFields map = reader_.read_map(field.value, field.mark, "tls", kTlsKeys);
+  tls::TlsClientOptions& options = plan_.tls;
+  if (const Field* insecure = map.find("insecure")) {
+    options.insecure = reader_.boolean(*insecure);
+  }
+  if (const Field* resumption = map.find("resumption")) {
+    options.resume_sessions = reader_.boolean(*resumption);
+  }
+  const auto version = [&](const char* key, tls::TlsVersion fallback) {
+    const Field* given = map.find(key);
+    if (given == nullptr) return fallback;
+    const std::string text = reader_.scalar(*given, "1.2 or 1.3");
+    if (text == "1.2") return tls::TlsVersion::k1_2;
+    if (text == "1.3") return tls::TlsVersion::k1_3;
+    reader_.fail(given->mark, fmt::format("{} {} is not a TLS version millstone speaks; expected "
+                                          "1.2 or 1.3",
+                                          key, shown(text)));
+  };
+  options.min_version = version("min_version", tls::TlsVersion::k1_2);
+  options.max_version = version("max_version", tls::TlsVersion::k1_3);
+  if (options.min_version > options.max_version) {
+    reader_.fail(map.find("min_version")->mark,
+                 "min_version 1.3 is above max_version 1.2; expected min_version <= max_version");
+  }
+  const Field* ca = map.find("ca");
+  const Field* cert = map.find("cert");
+  const Field* key = map.find("key");
+  if ((cert == nullptr) != (key == nullptr)) {
+    reader_.fail(cert ? cert->key_mark : key->key_mark,
+                 cert ? "tls has cert but no key; expected key: with the client certificate's "
+                        "private key"
+                      : "tls has key but no cert; expected cert: with the client certificate");
+  }
+  if (ca != nullptr) {
+    options.ca_pem = read_pem(*ca);
+    options.ca_file = reader_.scalar(*ca, "a path");
+  }
+  if (cert != nullptr) {
+    options.cert_pem = read_pem(*cert);
+    options.cert_file = reader_.scalar(*cert, "a path");
+    options.key_pem = read_pem(*key);
+    options.key_file = reader_.scalar(*key, "a path");
+  }
+  if (const Field* name = map.find("server_name")) {
+    plan_.tls_server_name = reader_.scalar(*name, "a host name such as api.example.com");
+    std::string error;
+    const std::optional<http::Url> url =
+        http::parse_url(fmt::format("https://{}/", plan_.tls_server_name), &error);
+    if (plan_.tls_server_name.empty() || !url || url->host != plan_.tls_server_name) {
+      reader_.fail(name->mark, fmt::format("server_name {} is not a host name; expected e.g. "
+                                           "api.example.com (sent as SNI and verified)",
+                                           shown(plan_.tls_server_name)));
+    }
+  }
+  // The same check the workers' contexts will make: a certificate that does
+  // not parse, or a key that does not match it, is a load error here.
+  try {
+    tls::TlsClientContext check(options);
+  } catch (const tls::TlsSetupError& e) {
+    reader_.fail(field.mark, fmt::format("tls: {}", e.what()));
   }
 }
 

@@ -39,11 +39,11 @@ constexpr std::string_view kFlowKeys[] = {"weight", "on_check_failure", "steps"}
 constexpr std::string_view kMethodKeys[] = {"get",    "post", "put",    "patch",
                                             "delete", "head", "options"};
 constexpr std::string_view kStepKeys[] = {
-    "name",       "get",      "post",      "put",        "patch",    "delete",      "head",
-    "options",    "request",  "headers",   "query",      "json",     "body",        "form",
-    "timeout",    "check",    "extract",   "think",      "group",    "loop",        "steps",
-    "ws.connect", "ws.send",  "ws.expect", "ws.hold",    "ws.close", "tcp.connect", "tcp.send",
-    "tcp.expect", "tcp.hold", "tcp.close", "subprotocol"};
+    "name",       "get",      "post",      "put",         "patch",    "delete",      "head",
+    "options",    "request",  "headers",   "query",       "json",     "body",        "form",
+    "timeout",    "check",    "extract",   "think",       "group",    "loop",        "steps",
+    "ws.connect", "ws.send",  "ws.expect", "ws.hold",     "ws.close", "tcp.connect", "tcp.send",
+    "tcp.expect", "tcp.hold", "tcp.close", "subprotocol", "tls"};
 constexpr std::string_view kSocketActions[] = {
     "ws.connect",  "ws.send",  "ws.expect",  "ws.hold",  "ws.close",
     "tcp.connect", "tcp.send", "tcp.expect", "tcp.hold", "tcp.close"};
@@ -432,13 +432,13 @@ void FlowCompiler::compile_step(const YAML::Node& node, const YAML::Mark& mark, 
       const bool applies = &field == action || field.key == "name" ||
                            (ws_connect && (field.key == "headers" || field.key == "subprotocol" ||
                                            field.key == "timeout")) ||
-                           (tcp_connect && field.key == "timeout");
+                           (tcp_connect && (field.key == "timeout" || field.key == "tls"));
       if (!applies) {
         reader_.fail(
             field.key_mark,
             fmt::format("{} does not apply to a {} step; expected {}", field.key, action->key,
                         ws_connect    ? "name, headers, subprotocol, timeout"
-                        : tcp_connect ? "name, timeout"
+                        : tcp_connect ? "name, timeout, tls"
                                       : "name (the step's settings go in its value)"));
       }
     }
@@ -784,26 +784,41 @@ void FlowCompiler::socket_connect(SocketStep& step, const MapFields& map, const 
       step.host = url.host;
       step.port = url.port;
     }
+    if (const Field* tls = map.find("tls")) {
+      step.tls = reader_.boolean(*tls);
+    }
     return;
   }
-  // ws.connect: a path (the target's host and port) or ws://HOST[:PORT]/PATH.
+  // ws.connect: a path (the target's host and port, and TLS when the target
+  // is https://) or ws[s]://HOST[:PORT]/PATH.
   std::string path = text;
-  if (text.starts_with("wss://")) {
-    reader_.fail(action.mark, fmt::format("ws.connect {} uses TLS (wss://), which millstone does "
-                                          "not speak yet; expected ws:// or a path",
-                                          shown(text)));
-  }
-  if (text.starts_with("ws://")) {
-    const size_t slash = text.find('/', 5);
-    const std::string hostport = text.substr(5, slash == std::string::npos ? slash : slash - 5);
-    http::Url url = host_port(hostport, 5);
-    step.host = url.host;
-    step.port = url.port;
-    step.host_header = url.host_header();
+  step.follows_target = true;
+  const bool wss = text.starts_with("wss://");
+  if (wss || text.starts_with("ws://")) {
+    const size_t start = wss ? 6 : 5;
+    const size_t slash = text.find('/', start);
+    const std::string hostport =
+        text.substr(start, slash == std::string::npos ? slash : slash - start);
+    // Parsed as http(s) so that the default port (80, 443) and the Host
+    // header (which leaves the default port out) follow the scheme.
+    std::string error;
+    std::optional<http::Url> url =
+        http::parse_url(fmt::format("{}://{}/", wss ? "https" : "http", hostport), &error);
+    if (!url || hostport.empty()) {
+      reader_.fail(reader_.mark_at(action.value, action.mark, start),
+                   fmt::format("ws.connect address {} is not HOST[:PORT] ({}); expected e.g. "
+                               "{}://127.0.0.1:9100/chat",
+                               shown(hostport), url ? "empty" : error, wss ? "wss" : "ws"));
+    }
+    step.host = url->host;
+    step.port = url->port;
+    step.host_header = url->host_header();
+    step.tls = wss;
+    step.follows_target = false;
     path = slash == std::string::npos ? "/" : text.substr(slash);
   } else if (text.find("://") != std::string::npos) {
-    reader_.fail(action.mark, fmt::format("ws.connect {} is not a ws:// URL; expected a path such "
-                                          "as /ws/chat or ws://HOST:PORT/PATH",
+    reader_.fail(action.mark, fmt::format("ws.connect {} is not a ws:// or wss:// URL; expected a "
+                                          "path such as /ws/chat or ws://HOST:PORT/PATH",
                                           shown(text)));
   } else if (text.empty() || text.front() != '/') {
     reader_.fail(action.mark, fmt::format("ws.connect {} does not start with /; expected a path "

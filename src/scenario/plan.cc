@@ -34,6 +34,16 @@ bool Plan::has_socket_steps() const {
   return false;
 }
 
+bool Plan::uses_tls() const {
+  if (target.tls()) return true;
+  for (const Flow& flow : flows) {
+    for (const SocketStep& step : flow.socket_steps) {
+      if (step.uses_tls(target.tls())) return true;
+    }
+  }
+  return false;
+}
+
 int64_t Plan::total_duration_us() const {
   int64_t end = 0;
   for (const ScenarioRun& scenario : scenarios) {

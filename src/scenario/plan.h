@@ -16,6 +16,7 @@
 #include "scenario/extract.h"
 #include "scenario/template.h"
 #include "scenario/values.h"
+#include "tls/options.h"
 
 namespace re2 {
 class RE2;
@@ -88,6 +89,13 @@ struct SocketStep {
   Template path;                                          // ws: path and query
   std::vector<std::pair<std::string, Template>> headers;  // ws: extra handshake headers
   std::string subprotocol;                                // ws: Sec-WebSocket-Protocol offered
+  // TLS on this connection: wss://, or tcp.connect with tls: true. Options
+  // from the plan's defaults: tls:.
+  bool tls = false;
+  // ws.connect given as a path: the target's host, port and scheme (TLS when
+  // the target, as finally set by --target, is https://).
+  bool follows_target = false;
+  bool uses_tls(bool target_tls) const { return tls || (follows_target && target_tls); }
   int64_t timeout_us = 0;  // connect/expect: 0 = the scenario default
 
   // send: a template, or literal bytes (binary_hex/hex).
@@ -213,6 +221,13 @@ struct Plan {
   std::string name;
   http::Url target;  // base of every request
   std::vector<std::pair<std::string, std::string>> default_headers;
+  // defaults: tls: (docs/scenarios.md#tls), for an https:// target, wss://
+  // and tcp.connect with tls: true. The files' contents are read at load
+  // time into the *_pem fields (the *_file names stay for messages).
+  tls::TlsClientOptions tls;
+  // defaults: tls: server_name: the name sent (SNI) and verified instead of
+  // each connection's host; empty = the host.
+  std::string tls_server_name;
   int64_t timeout_us = 10'000'000;
   size_t max_body_capture = 64 * 1024;  // bytes of each response kept for checks/extraction
   uint64_t seed = 0;
@@ -227,6 +242,8 @@ struct Plan {
   std::vector<std::string> check_names;  // check index -> "flow/step: status in [200]"
   int64_t total_duration_us() const;     // end of the last scenario
   bool has_socket_steps() const;
+  // An https:// target or a socket step with tls: a worker builds one TLS context.
+  bool uses_tls() const;
   // Connections one VU can hold at once (for sizing workers to the fd limit).
   uint32_t connections_per_vu() const;
 };

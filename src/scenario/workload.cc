@@ -132,6 +132,7 @@ bool ScenarioWorkload::start(int64_t start_ns, std::string* error) {
   current_.flows.resize(plan_.flows.size());
   data_cursor_.assign(plan_.data.size(), 0);
 
+  if (!prepare_tls(error)) return false;
   if (!prepare_sockets(error)) return false;
 
   // Which JSON paths each request needs, so one parse serves them all.

@@ -16,6 +16,7 @@
 #include "random/randomness.h"
 #include "scenario/extract.h"
 #include "scenario/plan.h"
+#include "tls/client_context.h"
 
 namespace millstone::scenario {
 
@@ -127,7 +128,17 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
   struct SocketTarget {
     net::Endpoint endpoint;
     bool bind_sources = false;  // the sources (chosen for the HTTP target) suit it
+    // TLS steps: the worker's context and this server's target; else null.
+    tls::TlsClientContext* tls = nullptr;
+    tls::TlsTarget* tls_target = nullptr;
   };
+  // TLS (defaults: tls:), built once per worker in start() when the plan
+  // uses it: one context offering ALPN http/1.1 (https, wss) and one without
+  // ALPN for tcp.connect with tls: true (a raw TCP server may refuse an
+  // ALPN it does not know).
+  std::unique_ptr<tls::TlsClientContext> tls_http_;
+  std::unique_ptr<tls::TlsClientContext> tls_raw_;
+  bool prepare_tls(std::string* error);
   std::vector<std::vector<SocketTarget>> socket_targets_;  // [flow][socket step]
   uint64_t open_sockets_ = 0;
   std::string frame_;  // an outgoing WebSocket frame being built

@@ -135,8 +135,49 @@ bool ScenarioWorkload::prepare_sockets(std::string* error) {
         }
         endpoint = *resolved;
       }
-      socket_targets_[f].push_back({endpoint, sources_suit(context_.sources, endpoint)});
+      SocketTarget target{endpoint, sources_suit(context_.sources, endpoint)};
+      if (step.uses_tls(plan_.target.tls())) {
+        tls::TlsClientContext* context = step.websocket() ? tls_http_.get() : tls_raw_.get();
+        const uint16_t port = step.port != 0 ? step.port : share_.port;
+        const std::string& host = !plan_.tls_server_name.empty() ? plan_.tls_server_name
+                                  : step.host.empty()            ? plan_.target.host
+                                                                 : step.host;
+        target.tls = context;
+        target.tls_target = &context->target(host, port);
+      }
+      socket_targets_[f].push_back(target);
     }
+  }
+  return true;
+}
+
+// One TLS context per worker (not per connection): the SSL_CTX with its
+// trust store, client certificate and session cache is built here, once.
+bool ScenarioWorkload::prepare_tls(std::string* error) {
+  if (!plan_.uses_tls()) return true;
+  bool raw = false;
+  for (const Flow& flow : plan_.flows) {
+    for (const SocketStep& step : flow.socket_steps) {
+      raw = raw || (step.uses_tls(plan_.target.tls()) && !step.websocket());
+    }
+  }
+  try {
+    tls::TlsClientOptions options = plan_.tls;
+    options.alpn = {"http/1.1"};
+    tls_http_ = std::make_unique<tls::TlsClientContext>(options);
+    if (raw) {
+      options.alpn.clear();
+      tls_raw_ = std::make_unique<tls::TlsClientContext>(options);
+    }
+  } catch (const tls::TlsSetupError& e) {
+    *error = e.what();  // the loader checked the same options: only out of memory gets here
+    return false;
+  }
+  if (plan_.target.tls()) {
+    context_.tls = tls_http_.get();
+    context_.tls_target = &tls_http_->target(
+        plan_.tls_server_name.empty() ? plan_.target.host : plan_.tls_server_name,
+        plan_.target.port);
   }
   return true;
 }
@@ -173,8 +214,9 @@ void ScenarioWorkload::run_socket_step(VirtualUser& vu) {
       s.wait = Wait::kConnect;
       s.connect_started_ns = now;
       vu.timer.arm_after(timeout_ns);
-      s.connection.connect(now, socket_targets_[vu.flow][arg].endpoint,
-                           socket_targets_[vu.flow][arg].bind_sources);
+      s.connection.connect(
+          now, socket_targets_[vu.flow][arg].endpoint, socket_targets_[vu.flow][arg].bind_sources,
+          socket_targets_[vu.flow][arg].tls, socket_targets_[vu.flow][arg].tls_target);
       return;  // on_connected or on_failure continues
     case SocketStep::Kind::kWsSend:
     case SocketStep::Kind::kTcpSend: {

@@ -20,6 +20,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "socket_servers.h"
 #include "support.h"
 #include "tls/certificate.h"
 
@@ -209,20 +210,113 @@ TEST(MockTls, ClientStalledMidHandshakeIsClosedAfterTheHandshakeTimeout) {
   EXPECT_NE(end.out.find("1 failed (timeout 1)"), std::string::npos) << end.out;
 }
 
-TEST(MockTls, WebSocketUpgradeOverTlsIsAnsweredNotImplemented) {
+// wss: the npm `ws` client (a third-party RFC 6455 implementation over
+// node's TLS) verifies the served certificate and runs its echo, 200 KiB
+// message (partial TLS writes), ping and subprotocol checks.
+TEST(MockTls, WssServesTheNodeWsClient) {
+  if (system("node --version > /dev/null 2>&1") != 0) GTEST_SKIP() << "node is not installed";
   TlsMock mock({"--tls", "--config",
                 write_temp_file(R"(websockets:
-  - path: /ws
+  - path: /ws/echo
     echo: true
+  - path: /ws/ticker
+    subprotocols: [ticker.v1]
+    push: {every: 100ms, message: '{"type":"tick","seq":{{ counter }},"sent_us":{{ now_us }}}'}
 )",
                                 ".yaml")});
   ASSERT_NE(mock.port(), 0) << mock.stdout_so_far();
-  const std::string code =
-      shell("curl -s -o /dev/null -w '%{http_code}' --http1.1 --cacert " + mock.cert_path() +
-            " -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' "
-            "-H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' " +
-            mock.url("/ws"));
-  EXPECT_EQ(code, "501");
+  const std::string script = std::string(MILLSTONE_SOURCE_DIR) + "/tests/interop/ws_client.js";
+  const std::string out = shell("env NODE_EXTRA_CA_CERTS=" + mock.cert_path() + " node " + script +
+                                " wss://localhost:" + std::to_string(mock.port()) + " 2>&1");
+  EXPECT_NE(out.find("PASS"), std::string::npos) << out;
+  const nlohmann::json stats = mock.stats();
+  EXPECT_EQ(stats["sockets"][0]["total"], 1) << stats.dump();
+  EXPECT_EQ(stats["sockets"][0]["messages_in"], 3) << stats.dump();  // text, binary, 200 KiB
+  EXPECT_EQ(stats["sockets"][0]["messages_out"], 3) << stats.dump();
+  EXPECT_EQ(stats["sockets"][1]["total"], 1) << stats.dump();
+  EXPECT_EQ(stats["tls"]["failed_handshakes"], 0) << stats.dump();
+}
+
+// tcp: listeners with tls: true present the --tls certificate; openssl
+// s_client verifies it and gets its line echoed.
+TEST(MockTls, TcpListenerWithTlsEchoesOverTls) {
+  const int tcp_port = free_port();
+  TlsMock mock({"--tls", "--config",
+                write_temp_file("tcp:\n  - listen: 127.0.0.1:" + std::to_string(tcp_port) +
+                                    "\n    echo: true\n    tls: true\n",
+                                ".yaml")});
+  ASSERT_NE(mock.port(), 0) << mock.stdout_so_far();
+  EXPECT_NE(mock.stdout_so_far().find("tcp 127.0.0.1:" + std::to_string(tcp_port) +
+                                      " speaks TLS, certificate SHA-256"),
+            std::string::npos)
+      << mock.stdout_so_far();
+  // s_client ends when its input does, a second after the line: the echo
+  // has come back by then.
+  const std::string out = shell(
+      "sh -c \"(printf 'over tls\\n'; sleep 1) | openssl s_client -verify_return_error "
+      "-CAfile " +
+      mock.cert_path() + " -connect 127.0.0.1:" + std::to_string(tcp_port) + "\" 2>&1");
+  EXPECT_NE(out.find("over tls"), std::string::npos) << out;
+  // A plaintext client on the TLS listener: a failed handshake, counted.
+  const int fd = connect_loopback(tcp_port);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(send(fd, "plain\n", 6, MSG_NOSIGNAL), 6);
+  char buffer[256];
+  while (recv(fd, buffer, sizeof buffer, 0) > 0) {
+  }
+  close(fd);
+  nlohmann::json stats;
+  for (int i = 0; i < 100; ++i) {
+    stats = mock.stats();
+    if (stats["sockets"][0]["tls"]["failed_handshakes"] == 1) break;
+    usleep(50'000);
+  }
+  EXPECT_EQ(stats["sockets"][0]["tls"]["handshakes"], 1) << stats.dump();
+  EXPECT_EQ(stats["sockets"][0]["tls"]["failed_handshakes"], 1) << stats.dump();
+  EXPECT_EQ(stats["sockets"][0]["messages_in"], 1) << stats.dump();
+  EXPECT_EQ(stats["sockets"][0]["messages_out"], 1) << stats.dump();
+}
+
+// Without --tls a tls: true listener makes its own self-signed certificate.
+TEST(MockTls, TcpListenerWithTlsAloneIsSelfSigned) {
+  const int tcp_port = free_port();
+  const std::string config =
+      write_temp_file("tcp:\n  - listen: 127.0.0.1:" + std::to_string(tcp_port) +
+                          "\n    echo: true\n    tls: true\n",
+                      ".yaml");
+  Process mock({"mock", "--listen", "127.0.0.1:0", "--workers", "1", "--config", config});
+  for (int i = 0; i < 500 && mock.stdout_so_far().find("speaks TLS") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  const std::string out =
+      shell("sh -c \"(printf 'self\\n'; sleep 1) | openssl s_client -connect 127.0.0.1:" +
+            std::to_string(tcp_port) + "\" 2>&1");
+  EXPECT_NE(out.find("self"), std::string::npos) << out;
+  mock.signal(SIGTERM);
+  mock.wait(10);
+}
+
+// A listener's cert/key files are checked when the config loads: exit 3
+// with the config's file:line.
+TEST(MockTls, TcpListenerWithBadTlsFilesIsAConfigError) {
+  const tls::Certificate one = tls::self_signed_localhost();
+  const tls::Certificate other = tls::self_signed_localhost();
+  const std::string cert_file = write_temp_file(one.certificate_pem(), ".pem");
+  const std::string key_file = write_temp_file(other.key_pem(), ".pem");
+  const std::string config = write_temp_file(
+      "tcp:\n  - listen: 127.0.0.1:1\n    tls: {cert: " + cert_file + ", key: " + key_file + "}\n",
+      ".yaml");
+  const ProcessResult r =
+      run_millstone({"mock", "--listen", "127.0.0.1:0", "--config", config}, 20);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(config + ":3:10: tls: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("does not match"), std::string::npos) << r.err;
+
+  const std::string half = write_temp_file(
+      "tcp:\n  - listen: 127.0.0.1:1\n    tls: {cert: " + cert_file + "}\n", ".yaml");
+  const ProcessResult h = run_millstone({"mock", "--listen", "127.0.0.1:0", "--config", half}, 20);
+  EXPECT_EQ(h.exit_code, 3) << h.err;
+  EXPECT_NE(h.err.find(half + ":3:10: tls has cert but no key"), std::string::npos) << h.err;
 }
 
 TEST(MockTls, CertAndKeyFilesAreServed) {

@@ -2,28 +2,62 @@
 // tests: echoes every message, and pushes {"type":"tick","sent_us":...} every
 // 200 ms to each client. Listens on 127.0.0.1 on the port given (0 = any) and
 // prints "listening PORT" once ready.
+//
+// With a certificate and key (PEM files) after the port it serves wss over
+// node's https module, and answers GET /count with its own counts
+// {"connections":N,"received":M} (messages received from clients), so a test
+// checks millstone's figures against the server's.
 'use strict';
+const fs = require('fs');
+const https = require('https');
 const path = require('path');
 const { WebSocketServer } = require(path.join(__dirname, 'node_modules', 'ws'));
 
 const port = Number(process.argv[2] || 0);
-const wss = new WebSocketServer({ host: '127.0.0.1', port, handleProtocols: (protocols) => {
-  return protocols.has('chat.v1') ? 'chat.v1' : false;
-} });
+const certFile = process.argv[3];
+const keyFile = process.argv[4];
+const handleProtocols = (protocols) => (protocols.has('chat.v1') ? 'chat.v1' : false);
+
+let connections = 0;
+let received = 0;
+let wss;
+let listening;
+if (certFile) {
+  const server = https.createServer(
+      { cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) }, (req, res) => {
+        if (req.url === '/count') {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.end(JSON.stringify({ connections, received }));
+          return;
+        }
+        res.writeHead(404);
+        res.end();
+      });
+  wss = new WebSocketServer({ server, handleProtocols });
+  server.listen(port, '127.0.0.1');
+  listening = server;
+} else {
+  wss = new WebSocketServer({ host: '127.0.0.1', port, handleProtocols });
+  listening = wss;
+}
 
 wss.on('connection', (socket) => {
+  ++connections;
   socket.send(JSON.stringify({ type: 'welcome' }));
   const timer = setInterval(() => {
     const sent_us = Math.round((performance.timeOrigin + performance.now()) * 1000);
     socket.send(JSON.stringify({ type: 'tick', sent_us }));
   }, 200);
-  socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
+  socket.on('message', (data, isBinary) => {
+    ++received;
+    socket.send(data, { binary: isBinary });
+  });
   socket.on('close', () => clearInterval(timer));
   socket.on('error', () => clearInterval(timer));
 });
 
-wss.on('listening', () => {
-  process.stdout.write(`listening ${wss.address().port}\n`);
+listening.on('listening', () => {
+  process.stdout.write(`listening ${listening.address().port}\n`);
 });
 
 // Bounded: a test that forgets to stop us does not leave us running.

@@ -38,11 +38,6 @@ flow: {}
 flows: {a: {steps: [{get: /}]}}
 )yaml",
      "s.yaml:1:9: target \"http://localhost:9/api\" has a path or query \"/api\"; expected only scheme, host and port, such as http://127.0.0.1:8080 (paths belong in the steps)"},
-    {"TargetHttps",
-     R"yaml(target: https://example.com
-)yaml",
-     "s.yaml:1:9: target \"https://example.com\": https is not supported in scenario files yet "
-     "(only in quick mode, millstone run URL): use http://"},
     {"SeedNotNumber",
      R"yaml(target: http://localhost:9
 flows: {a: {steps: [{get: /}]}}
@@ -148,7 +143,7 @@ defaults: {headers: {Host: x}}
 flows: {a: {steps: [{get: /}]}}
 defaults: {timout: 5s}
 )yaml",
-     "s.yaml:3:12: unknown key \"timout\" in defaults (did you mean \"timeout\"?); expected one of: headers, timeout, max_body_capture"},
+     "s.yaml:3:12: unknown key \"timout\" in defaults (did you mean \"timeout\"?); expected one of: headers, timeout, max_body_capture, tls"},
     {"DefaultsBadHeaderName",
      R"yaml(target: http://localhost:9
 flows: {a: {steps: [{get: /}]}}
@@ -187,7 +182,7 @@ flows:
       - get: /
         extarct: {}
 )yaml",
-     "s.yaml:6:9: unknown key \"extarct\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol"},
+     "s.yaml:6:9: unknown key \"extarct\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls"},
     {"StepForeignName",
      R"yaml(target: http://localhost:9
 flows:
@@ -196,7 +191,7 @@ flows:
       - get: /
         capture: {}
 )yaml",
-     "s.yaml:6:9: unknown key \"capture\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol"},
+     "s.yaml:6:9: unknown key \"capture\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls"},
     {"StepTwoActions",
      R"yaml(target: http://localhost:9
 flows:
@@ -1011,7 +1006,7 @@ flows: {a: {steps: [{get: /}]}}
      R"yaml(target: http://localhost:9
 flows: {a: {steps: [{post: /x, body_file: b.json}]}}
 )yaml",
-     "s.yaml:2:32: unknown key \"body_file\" in step; expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol"},
+     "s.yaml:2:32: unknown key \"body_file\" in step; expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls"},
     {"TargetWithSlashOnly",
      R"yaml(target: http://localhost:9/
 flows: {a: {steps: [{get: /}]}}
