@@ -8,12 +8,12 @@ packages=(
   g++ clang clang-format cmake ninja-build pkg-config libclang-rt-14-dev
   # libraries
   libyaml-cpp-dev libfmt-dev libcli11-dev libsimdjson-dev nlohmann-json3-dev libssl-dev libre2-dev
-  libsqlite3-dev libcurl4-openssl-dev sqlite3
+  libsqlite3-dev libcurl4-openssl-dev sqlite3 libnghttp2-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl
   openssl  # the TLS tests run openssl s_server and s_client and make certificates
   # peers we test and benchmark against
-  wrk nginx-light apache2-utils nghttp2-client websocketd prometheus
+  wrk nginx-light apache2-utils nghttp2-client nghttp2-server websocketd prometheus
   # the HTML report test renders in headless Chromium
   chromium
   python3-jsonschema  # the tests validate JSON summaries against docs/summary.schema.json

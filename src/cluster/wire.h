@@ -25,7 +25,7 @@ namespace millstone::cluster {
 // causes lengthened the snapshot's list of error counts; snapshots carry
 // connections established, requests in flight and peak VUs. 3: run plans
 // carry TLS options (https), snapshots the TLS handshake counts and histogram.
-inline constexpr uint32_t kProtocolVersion = 3;
+inline constexpr uint32_t kProtocolVersion = 4;
 // Largest payload accepted or produced; bounds what a bad peer can make us buffer.
 inline constexpr size_t kMaxPayloadSize = size_t{16} << 20;
 inline constexpr size_t kFrameHeaderSize = 5;

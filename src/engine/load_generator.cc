@@ -28,6 +28,16 @@ LoadGenerator::Slot::Slot(net::EventLoop& loop, LoadGenerator& owner, http::Clie
         if (owner.running_) connection.connect(net::now_ns());
       }) {}
 
+LoadGenerator::H2Slot::H2Slot(net::EventLoop& loop, LoadGenerator& owner,
+                              http::ClientContext& context, const http2::Settings& settings,
+                              uint32_t index)
+    : connection(loop, owner, context, settings, index), reconnect(loop, [this, &owner] {
+        if (owner.running_) {
+          responses = 0;
+          connection.connect(net::now_ns());
+        }
+      }) {}
+
 LoadGenerator::LoadGenerator(net::EventLoop& loop, const RunPlan& plan, SnapshotSink sink)
     : loop_(loop),
       plan_(plan),
@@ -78,9 +88,18 @@ bool LoadGenerator::start(std::string* error) {
       net::kNsPerMs, 100 * net::kNsPerMs);
   sweep_timer_.arm_at(start_ns_ + sweep_ns);
 
-  slots_.reserve(plan_.connections);
-  for (uint32_t i = 0; i < plan_.connections; ++i) {
-    slots_.push_back(std::make_unique<Slot>(loop_, *this, context_, i));
+  if (plan_.http2) {
+    h2_request_ = std::make_unique<http2::Request>(plan_.request);
+    const http2::Settings settings{plan_.streams, plan_.h2_window, plan_.h2_header_table};
+    h2_slots_.reserve(plan_.connections);
+    for (uint32_t i = 0; i < plan_.connections; ++i) {
+      h2_slots_.push_back(std::make_unique<H2Slot>(loop_, *this, context_, settings, i));
+    }
+  } else {
+    slots_.reserve(plan_.connections);
+    for (uint32_t i = 0; i < plan_.connections; ++i) {
+      slots_.push_back(std::make_unique<Slot>(loop_, *this, context_, i));
+    }
   }
   open_next_connections();
   if (open_model()) pace_timer_.arm_at(start_ns_);
@@ -91,8 +110,13 @@ void LoadGenerator::open_next_connections() {
   if (!running_) return;
   int64_t now = net::now_ns();
   uint32_t end = std::min<uint32_t>(opened_slots_ + kConnectBatch, plan_.connections);
-  for (; opened_slots_ < end; ++opened_slots_)
-    slots_[opened_slots_]->connection.connect(now);
+  for (; opened_slots_ < end; ++opened_slots_) {
+    if (plan_.http2) {
+      h2_slots_[opened_slots_]->connection.connect(now);
+    } else {
+      slots_[opened_slots_]->connection.connect(now);
+    }
+  }
   if (opened_slots_ < plan_.connections) open_timer_.arm_at(now);
 }
 
@@ -118,6 +142,8 @@ void LoadGenerator::stop() {
   for (auto& slot : slots_) {
     if (slot->connection.busy()) ++current_.in_flight;
   }
+  for (auto& slot : h2_slots_)
+    current_.in_flight += slot->connection.in_flight();
   second_timer_.cancel();
   end_timer_.cancel();
   sweep_timer_.cancel();
@@ -129,6 +155,10 @@ void LoadGenerator::stop() {
   sink_(current_, true);
   current_.clear();
   for (auto& slot : slots_) {
+    slot->reconnect.cancel();
+    slot->connection.close();
+  }
+  for (auto& slot : h2_slots_) {
     slot->reconnect.cancel();
     slot->connection.close();
   }
@@ -145,6 +175,7 @@ void LoadGenerator::on_sweep() {
   int64_t now = net::now_ns();
   int64_t timeout_ns = static_cast<int64_t>(plan_.timeout_ms) * net::kNsPerMs;
   int64_t connect_timeout_ns = static_cast<int64_t>(plan_.connect_timeout_ms) * net::kNsPerMs;
+  sweep_h2(now, timeout_ns, connect_timeout_ns);
   for (auto& slot : slots_) {
     ClientConnection& c = slot->connection;
     if (c.busy() && now - c.sent_ns() >= timeout_ns) {
@@ -175,16 +206,31 @@ void LoadGenerator::on_pace() {
   while (due <= now && due < end_ns_) {
     ++current_.scheduled;
     ++next_due_index_;
-    if (!idle_.empty()) {
-      ClientConnection* c = idle_.back();
-      idle_.pop_back();
-      send(*c, due, now);
-    } else {
-      backlog_.push_back(due);
-    }
+    if (!dispatch(due, now)) backlog_.push_back(due);
     due = due_time(next_due_index_);
   }
   if (due < end_ns_) pace_timer_.arm_at(due);
+}
+
+bool LoadGenerator::dispatch(int64_t intended, int64_t now) {
+  if (!plan_.http2) {
+    if (idle_.empty()) return false;
+    ClientConnection* c = idle_.back();
+    idle_.pop_back();
+    send(*c, intended, now);
+    return true;
+  }
+  while (!ready_.empty()) {
+    H2Slot& slot = *h2_slots_[ready_.back()];
+    if (slot.connection.capacity() == 0) {
+      slot.in_ready = false;
+      ready_.pop_back();
+      continue;
+    }
+    send_h2(slot.connection, intended, now);
+    return true;
+  }
+  return false;
 }
 
 void LoadGenerator::send(ClientConnection& connection, int64_t intended, int64_t now) {
@@ -254,6 +300,85 @@ void LoadGenerator::schedule_reconnect(Slot& slot, bool after_failure) {
   backoff = std::min(backoff, kMaxReconnectBackoffNs);
   ++slot.consecutive_failures;
   slot.reconnect.arm_after(backoff);
+}
+
+}  // namespace millstone::engine
+
+namespace millstone::engine {
+
+void LoadGenerator::send_h2(http2::Connection& connection, int64_t intended, int64_t now) {
+  if (now - intended >= kLateThresholdNs) ++current_.started_late;
+  // The token is the due time: latency counts from it.
+  connection.submit(*h2_request_, static_cast<http::RequestToken>(intended), now);
+}
+
+void LoadGenerator::on_capacity(http2::Connection& connection) {
+  if (!running_) return;
+  H2Slot& slot = *h2_slots_[connection.index()];
+  const int64_t now = net::now_ns();
+  if (!open_model()) {
+    while (connection.capacity() > 0 && running_)
+      send_h2(connection, now, now);
+    return;
+  }
+  while (connection.capacity() > 0 && !backlog_.empty()) {
+    const int64_t intended = backlog_.front();
+    backlog_.pop_front();
+    send_h2(connection, intended, now);
+  }
+  if (connection.capacity() > 0 && !slot.in_ready) {
+    slot.in_ready = true;
+    ready_.push_back(connection.index());
+  }
+}
+
+void LoadGenerator::on_response(http2::Connection& connection, http::RequestToken token,
+                                const http::ResponseInfo& response, int64_t done_ns) {
+  ++current_.requests;
+  ++current_.status_counts[static_cast<uint16_t>(response.status)];
+  const int64_t latency_ns = done_ns - static_cast<int64_t>(token);
+  current_.latency.record(static_cast<uint64_t>(std::max<int64_t>(latency_ns, 0)) / 1000);
+  H2Slot& slot = *h2_slots_[connection.index()];
+  ++slot.responses;
+  slot.consecutive_failures = 0;
+  // The freed stream is offered again through on_capacity once the session
+  // has read everything that arrived.
+}
+
+void LoadGenerator::on_request_failed(http2::Connection&, http::RequestToken, ErrorCause cause) {
+  // A lost request is not retried: it is counted as an error, as it happened.
+  current_.add_error(cause);
+}
+
+void LoadGenerator::on_closed(http2::Connection& connection, std::optional<ErrorCause> cause) {
+  if (cause) current_.add_error(*cause);
+  if (!running_) return;
+  H2Slot& slot = *h2_slots_[connection.index()];
+  // A connection that ended without one response (refused, TLS, a server
+  // that sends GOAWAY at once) backs off, so a target that turns every
+  // connection away is not hammered by a busy loop.
+  if (!cause && slot.responses > 0) {
+    slot.responses = 0;
+    connection.connect(net::now_ns());
+    return;
+  }
+  int64_t backoff = kFirstReconnectBackoffNs << std::min<uint32_t>(slot.consecutive_failures, 7);
+  backoff = std::min(backoff, kMaxReconnectBackoffNs);
+  ++slot.consecutive_failures;
+  slot.reconnect.arm_after(backoff);
+}
+
+void LoadGenerator::sweep_h2(int64_t now, int64_t timeout_ns, int64_t connect_timeout_ns) {
+  for (auto& slot : h2_slots_) {
+    http2::Connection& c = slot->connection;
+    if (c.opening()) {
+      if (now - c.connect_started_ns() >= connect_timeout_ns) {
+        c.fail(c.handshaking() ? ErrorCause::kTlsHandshake : ErrorCause::kConnectTimeout);
+      }
+    } else {
+      c.expire(now, timeout_ns);  // per stream
+    }
+  }
 }
 
 }  // namespace millstone::engine

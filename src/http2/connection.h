@@ -1,0 +1,99 @@
+#pragma once
+// One HTTP/2 connection of the load generator: an http::ClientConnection
+// carries the bytes (connect, TLS with ALPN h2, the worker's shared read
+// buffer) in raw mode, and an http2::Session frames them. Requests are
+// submitted with a token and their outcomes come back by token; the owner
+// (engine::LoadGenerator) decides what to send and when to reconnect.
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "http/client_connection.h"
+#include "http/session.h"
+#include "http2/session.h"
+
+namespace millstone::http2 {
+
+class Connection;
+
+class ConnectionListener {
+ public:
+  virtual ~ConnectionListener() = default;
+  // Ready for requests: after the connection preface, and whenever a stream
+  // came free (capacity() > 0). Not called from inside submit().
+  virtual void on_capacity(Connection& connection) = 0;
+  virtual void on_response(Connection& connection, http::RequestToken token,
+                           const http::ResponseInfo& response, int64_t done_ns) = 0;
+  virtual void on_request_failed(Connection& connection, http::RequestToken token,
+                                 metrics::ErrorCause cause) = 0;
+  // The connection closed. `cause` is set when it failed with no request in
+  // flight to charge it to (connect refused, TLS, a broken idle session);
+  // empty when it ended cleanly (the server's GOAWAY, an idle close).
+  virtual void on_closed(Connection& connection, std::optional<metrics::ErrorCause> cause) = 0;
+};
+
+class Connection final : private http::ClientListener,
+                         private http::RequestListener,
+                         private http::Output {
+ public:
+  Connection(net::EventLoop& loop, ConnectionListener& listener, http::ClientContext& context,
+             const Settings& settings, uint32_t index);
+  ~Connection() override;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void connect(int64_t now_ns);
+  // Closes silently (end of run): no callback; requests in flight are dropped.
+  void close();
+  bool ready() const { return session_ != nullptr; }
+  bool opening() const { return connection_.opening(); }
+  bool handshaking() const {
+    return connection_.state() == http::ClientConnection::State::kHandshaking;
+  }
+  int64_t connect_started_ns() const { return connection_.connect_started_ns(); }
+  // Fails the connection attempt (connect timeout found by the owner).
+  void fail(metrics::ErrorCause cause) { connection_.fail(cause); }
+  uint32_t capacity() const { return session_ ? session_->capacity() : 0; }
+  uint32_t in_flight() const { return session_ ? session_->in_flight() : 0; }
+  // Only with capacity() > 0.
+  bool submit(const Request& request, http::RequestToken token, int64_t now_ns);
+  void expire(int64_t now_ns, int64_t timeout_ns);
+  uint32_t index() const { return index_; }
+
+ private:
+  // http::ClientListener (the transport).
+  void on_connected(http::ClientConnection& connection) override;
+  void on_response(http::ClientConnection& connection, int status, int64_t done_ns) override;
+  void on_failure(http::ClientConnection& connection, metrics::ErrorCause cause,
+                  bool had_request) override;
+  void on_idle_close(http::ClientConnection& connection) override;
+  size_t on_data(http::ClientConnection& connection, char* data, size_t size) override;
+  void on_writable(http::ClientConnection& connection) override;
+  // http::RequestListener (the session's outcomes).
+  void on_response(http::RequestToken token, const http::ResponseInfo& response,
+                   int64_t done_ns) override;
+  void on_request_failed(http::RequestToken token, metrics::ErrorCause cause) override;
+  // http::Output (the session's bytes).
+  bool write(std::string_view bytes) override;
+
+  // Ends the session (the transport is closed already): requests in flight
+  // fail with `cause`; the owner hears on_closed, with `cause` unless `clean`
+  // or a request was charged with it.
+  void end(metrics::ErrorCause cause, bool clean);
+  // After the session ran: close if it is finished, announce capacity.
+  void after_session(const http::SessionStatus& status);
+
+  ConnectionListener& listener_;
+  http::ClientContext& context_;
+  Settings settings_;
+  http::ClientConnection connection_;
+  std::unique_ptr<Session> session_;
+  // The session that ended last, kept alive until the next one ends: a
+  // session can end while one of its own calls is on the stack (a write that
+  // failed inside a flush).
+  std::unique_ptr<Session> retired_;
+  uint64_t generation_ = 0;  // bumped when the session ends: callbacks check it
+  uint32_t index_;
+};
+
+}  // namespace millstone::http2
