@@ -123,6 +123,11 @@ bool preflight_handshake(const tls::TlsClientOptions& options, const std::string
                                cause == metrics::ErrorCause::kTlsCertificate;
       if (certificate) {
         *error += "; use --cacert FILE to trust the CA that signed it, or -k to skip verification";
+      } else if (http2 && cause == metrics::ErrorCause::kTlsAlertReceived) {
+        // nginx without `http2` ends the handshake with no_application_protocol.
+        *error +=
+            "; --http2 offers ALPN h2 alone and the server refused it (it does not offer "
+            "HTTP/2 over TLS)";
       }
       return false;
     }
