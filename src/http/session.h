@@ -64,7 +64,9 @@ class Session {
   // How many more requests submit() accepts now.
   virtual uint32_t capacity() const = 0;
   virtual uint32_t in_flight() const = 0;
-  // False when the session cannot take it (capacity() was 0).
+  // False when the session cannot take it (capacity() was 0). A session may
+  // queue the request's bytes until on_writable(), so that several submits
+  // in a row leave in one write; the owner calls on_writable() after them.
   virtual bool submit(const PreparedRequest& request, RequestToken token, int64_t now_ns,
                       Output& out) = 0;
   // The output took everything it held: produce more.

@@ -27,8 +27,16 @@ void Connection::close() {
 }
 
 bool Connection::submit(const Request& request, http::RequestToken token, int64_t now_ns) {
-  if (!session_) return false;
-  return session_->submit(request, token, now_ns, *this);
+  if (!session_ || !session_->submit(request, token, now_ns, *this)) return false;
+  if (!batching_) {
+    const uint64_t generation = generation_;
+    const http::SessionStatus status = session_->on_writable(*this);
+    if (generation_ == generation && !status.ok) {
+      connection_.close();
+      end(status.cause, false);
+    }
+  }
+  return true;
 }
 
 void Connection::expire(int64_t now_ns, int64_t timeout_ns) {
@@ -112,7 +120,17 @@ void Connection::after_session(const http::SessionStatus& status) {
     end(ErrorCause::kClosed, true);
     return;
   }
-  if (session_->capacity() > 0) listener_.on_capacity(*this);
+  if (session_->capacity() == 0) return;
+  const uint64_t generation = generation_;
+  batching_ = true;
+  listener_.on_capacity(*this);
+  batching_ = false;
+  if (generation_ != generation || !session_) return;
+  const http::SessionStatus sent = session_->on_writable(*this);
+  if (generation_ == generation && !sent.ok) {
+    connection_.close();
+    end(sent.cause, false);
+  }
 }
 
 void Connection::end(ErrorCause cause, bool clean) {

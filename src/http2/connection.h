@@ -93,6 +93,8 @@ class Connection final : private http::ClientListener,
   // failed inside a flush).
   std::unique_ptr<Session> retired_;
   uint64_t generation_ = 0;  // bumped when the session ends: callbacks check it
+  // Inside on_capacity: submits queue their frames and leave in one write after it.
+  bool batching_ = false;
   uint32_t index_;
 };
 

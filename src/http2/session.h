@@ -106,6 +106,7 @@ class Session final : public http::Session {
   std::vector<Stream> streams_;  // max_streams slots
   std::vector<uint32_t> free_;   // indexes of free slots
   std::vector<Outcome> outcomes_;
+  std::string pending_;  // frames gathered by flush() for one write
   uint32_t in_flight_ = 0;
   int64_t now_ns_ = 0;
   bool goaway_ = false;  // the server sent GOAWAY

@@ -142,6 +142,7 @@ class Http2SessionTest : public ::testing::Test {
   http::SessionStatus pump() {
     http::SessionStatus status;
     for (int round = 0; round < 50; ++round) {
+      session_->on_writable(out_);  // what submit() queued
       if (!out_.bytes.empty()) {
         server_->feed(out_.bytes);
         out_.bytes.clear();
