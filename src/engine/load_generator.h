@@ -5,7 +5,8 @@
 // not the target keeps up; latency is measured from the due time, so a
 // stalled server cannot hide its stall (no coordinated omission).
 //
-// HTTP/2 (--http2): each connection carries up to --streams requests at once.
+// Every connection runs a protocol Session (http/session.h): HTTP/1.1 with
+// one request in flight, or HTTP/2 (--http2) with up to --streams at once.
 // Due times are per request: the pacer hands a due request to any connection
 // with a free stream, else keeps its due time in the backlog, so latency
 // still counts from when it was due. Closed model: every stream of every
@@ -18,16 +19,14 @@
 
 #include "engine/run_plan.h"
 #include "engine/workload.h"
-#include "http/client_connection.h"
-#include "http2/connection.h"
+#include "http/session.h"
+#include "http/session_connection.h"
 #include "metrics/snapshot.h"
 #include "net/event_loop.h"
 
 namespace millstone::engine {
 
-class LoadGenerator final : public Workload,
-                            public http::ClientListener,
-                            public http2::ConnectionListener {
+class LoadGenerator final : public Workload, public http::SessionConnectionListener {
  public:
   // A request counts as started late when sent this long after it was due.
   static constexpr int64_t kLateThresholdNs = 1'000'000;
@@ -39,32 +38,19 @@ class LoadGenerator final : public Workload,
   void stop() override;
   bool finished() const override { return finished_; }
 
-  void on_connected(http::ClientConnection& connection) override;
-  void on_response(http::ClientConnection& connection, int status, int64_t done_ns) override;
-  void on_failure(http::ClientConnection& connection, metrics::ErrorCause cause,
-                  bool had_request) override;
-  void on_idle_close(http::ClientConnection& connection) override;
-
-  // HTTP/2 connections.
-  void on_capacity(http2::Connection& connection) override;
-  void on_response(http2::Connection& connection, http::RequestToken token,
+  void on_capacity(http::SessionConnection& connection) override;
+  void on_response(http::SessionConnection& connection, http::RequestToken token,
                    const http::ResponseInfo& response, int64_t done_ns) override;
-  void on_request_failed(http2::Connection& connection, http::RequestToken token,
+  void on_request_failed(http::SessionConnection& connection, http::RequestToken token,
                          metrics::ErrorCause cause) override;
-  void on_closed(http2::Connection& connection, std::optional<metrics::ErrorCause> cause) override;
+  void on_closed(http::SessionConnection& connection,
+                 std::optional<metrics::ErrorCause> cause) override;
 
  private:
   struct Slot {
-    Slot(net::EventLoop& loop, LoadGenerator& owner, http::ClientContext& context, uint32_t index);
-    http::ClientConnection connection;
-    net::Timer reconnect;
-    uint32_t consecutive_failures = 0;
-  };
-
-  struct H2Slot {
-    H2Slot(net::EventLoop& loop, LoadGenerator& owner, http::ClientContext& context,
-           const http2::Settings& settings, uint32_t index);
-    http2::Connection connection;
+    Slot(net::EventLoop& loop, LoadGenerator& owner, http::ClientContext& context,
+         http::SessionFactory& factory, uint32_t index);
+    http::SessionConnection connection;
     net::Timer reconnect;
     uint32_t consecutive_failures = 0;
     uint64_t responses = 0;  // since the last connect
@@ -74,11 +60,7 @@ class LoadGenerator final : public Workload,
   bool open_model() const { return plan_.rate > 0; }
   // Open model: sends a due request now if any connection can take it.
   bool dispatch(int64_t intended, int64_t now);
-  void send_h2(http2::Connection& connection, int64_t intended, int64_t now);
-  void sweep_h2(int64_t now, int64_t timeout_ns, int64_t connect_timeout_ns);
-  void became_idle(http::ClientConnection& connection, int64_t now);
-  void send(http::ClientConnection& connection, int64_t intended, int64_t now);
-  void schedule_reconnect(Slot& slot, bool after_failure);
+  void send(http::SessionConnection& connection, int64_t intended, int64_t now);
   void on_pace();
   int64_t due_time(uint64_t k) const;
   void on_second();
@@ -91,14 +73,12 @@ class LoadGenerator final : public Workload,
   std::unique_ptr<tls::TlsClientContext> tls_;  // https only; context_ points into it
   http::ClientContext context_;
   metrics::Snapshot current_;
+  std::unique_ptr<http::SessionFactory> factory_;
+  std::unique_ptr<http::PreparedRequest> request_;  // the run's one request, encoded once
   std::vector<std::unique_ptr<Slot>> slots_;
-  std::vector<std::unique_ptr<H2Slot>> h2_slots_;  // --http2: these instead of slots_
-  std::unique_ptr<http2::Request> h2_request_;
-  // Open model, HTTP/2: slots that had a free stream when last seen (checked
-  // again when taken).
+  // Open model: slots that had capacity when last seen (checked again when taken).
   std::vector<uint32_t> ready_;
-  std::vector<http::ClientConnection*> idle_;  // open model: connections ready to send
-  std::deque<int64_t> backlog_;                // open model: due times waiting for a connection
+  std::deque<int64_t> backlog_;  // open model: due times waiting for a connection
   net::Timer second_timer_;
   net::Timer end_timer_;
   net::Timer sweep_timer_;

@@ -61,6 +61,11 @@ class Session {
   virtual SessionStatus on_open(Output& out) = 0;
   // Bytes from the peer; only valid during the call.
   virtual SessionStatus on_read(std::span<const char> bytes, Output& out) = 0;
+  // The peer ended the stream cleanly (FIN): a response delimited by it
+  // completes; !ok when a request in flight is lost with `cause`.
+  virtual SessionStatus on_end() {
+    return in_flight() > 0 ? SessionStatus{false, metrics::ErrorCause::kClosed} : SessionStatus{};
+  }
   // How many more requests submit() accepts now.
   virtual uint32_t capacity() const = 0;
   virtual uint32_t in_flight() const = 0;

@@ -18,6 +18,7 @@
 
 #include "http/request_spec.h"
 #include "http/session.h"
+#include "http/session_connection.h"
 #include "metrics/snapshot.h"
 
 #include <nghttp2/nghttp2.h>
@@ -112,6 +113,21 @@ class Session final : public http::Session {
   bool goaway_ = false;  // the server sent GOAWAY
   bool broken_ = false;
   bool delivering_ = false;
+};
+
+// A Session per connection, with the run's settings; requires ALPN h2 over TLS.
+class SessionFactory final : public http::SessionFactory {
+ public:
+  SessionFactory(const Settings& settings, metrics::Snapshot& stats)
+      : settings_(settings), stats_(stats) {}
+  std::unique_ptr<http::Session> make(http::RequestListener& listener) override {
+    return std::make_unique<Session>(settings_, listener, stats_);
+  }
+  std::string_view required_alpn() const override { return "h2"; }
+
+ private:
+  Settings settings_;
+  metrics::Snapshot& stats_;
 };
 
 // Stable snake_case name of an HTTP/2 error code ("refused_stream"); codes
