@@ -27,7 +27,7 @@ std::string lower(std::string_view text) {
 // -H with one of them would make every stream a protocol error.
 bool connection_specific(std::string_view name) {
   return name == "connection" || name == "keep-alive" || name == "proxy-connection" ||
-         name == "transfer-encoding" || name == "upgrade" || name == "host";
+         name == "transfer-encoding" || name == "upgrade";
 }
 
 }  // namespace
@@ -43,6 +43,10 @@ Request::Request(const http::RequestSpec& spec) : body_(spec.body) {
   add(":path", spec.path);
   for (const auto& [name, value] : spec.headers) {
     std::string key = lower(name);
+    if (key == "host") {
+      values_[2] = value;  // -H 'Host: x' names the authority, as it does over HTTP/1.1
+      continue;
+    }
     if (connection_specific(key)) continue;
     add(std::move(key), value);
   }

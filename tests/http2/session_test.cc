@@ -49,6 +49,7 @@ class Server {
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &Server::frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Server::data_chunk);
+    nghttp2_session_callbacks_set_on_header_callback(cb, &Server::header);
     nghttp2_session_server_new(&session_, cb, this);
     nghttp2_session_callbacks_del(cb);
     nghttp2_settings_entry entries[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, max_streams}};
@@ -105,6 +106,13 @@ class Server {
       case Answer::kSilent:
         break;
     }
+    return 0;
+  }
+  static int header(nghttp2_session*, const nghttp2_frame*, const uint8_t* name, size_t namelen,
+                    const uint8_t* value, size_t valuelen, uint8_t, void* user) {
+    static_cast<Server*>(user)
+        ->last_headers[std::string(reinterpret_cast<const char*>(name), namelen)] =
+        std::string(reinterpret_cast<const char*>(value), valuelen);
     return 0;
   }
   static int data_chunk(nghttp2_session*, uint8_t, int32_t, const uint8_t*, size_t len,
@@ -206,11 +214,17 @@ TEST_F(Http2SessionTest, SendsTheBodyAndHeaders) {
   http::RequestSpec spec = get("/upload?x=1");
   spec.method = "POST";
   spec.body = std::string(100'000, 'b');  // more than one 64 KiB window: flow control
-  spec.headers = {{"X-Test", "1"}, {"Connection", "keep-alive"}};
+  spec.headers = {{"X-Test", "1"}, {"Connection", "keep-alive"}, {"Host", "other.test"}};
   const Request request(spec);
   ASSERT_TRUE(session_->submit(request, 7, 0, out_));
   ASSERT_TRUE(pump().ok);
   EXPECT_EQ(server_->request_body_bytes, 100'000u);
+  EXPECT_EQ(server_->last_headers[":method"], "POST");
+  EXPECT_EQ(server_->last_headers[":path"], "/upload?x=1");
+  EXPECT_EQ(server_->last_headers[":authority"], "other.test");
+  EXPECT_EQ(server_->last_headers["x-test"], "1");
+  EXPECT_EQ(server_->last_headers["content-length"], "100000");
+  EXPECT_EQ(server_->last_headers.count("connection"), 0u);
   ASSERT_EQ(recorder_.responses.size(), 1u);
   EXPECT_EQ(recorder_.responses[0].first, 7u);
 }
