@@ -29,7 +29,9 @@ void SessionConnection::close() {
 
 bool SessionConnection::submit(const PreparedRequest& request, RequestToken token, int64_t now_ns) {
   if (!session_ || !session_->submit(request, token, now_ns, *this)) return false;
-  if (!batching_) {
+  // A write inside submit (HTTP/1.1 sends at once) may have failed and ended
+  // the session; the request was reported failed then.
+  if (!batching_ && session_) {
     const uint64_t generation = generation_;
     const SessionStatus status = session_->on_writable(*this);
     if (generation_ == generation && !status.ok) {
