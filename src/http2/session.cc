@@ -268,8 +268,9 @@ int Session::on_frame_recv(const void* frame_pointer) {
 }
 
 int Session::on_header(int32_t stream_id, std::string_view name, std::string_view value) {
+  if (name != ":status") return 0;  // the only header quick mode looks at
   Stream* stream = stream_of(stream_id);
-  if (stream == nullptr || name != ":status") return 0;
+  if (stream == nullptr) return 0;
   // nghttp2 checked it is three digits (RFC 9113 8.3.2) before calling us.
   int status = 0;
   for (char c : value) {
