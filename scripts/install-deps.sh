@@ -13,7 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev curl
   openssl  # the TLS tests run openssl s_server and s_client and make certificates
   # peers we test and benchmark against
-  wrk nginx-light apache2-utils nghttp2-client websocketd prometheus
+  wrk nginx-light apache2-utils nghttp2-client nghttp2-server websocketd prometheus
   # the HTML report test renders in headless Chromium
   chromium
   python3-jsonschema  # the tests validate JSON summaries against docs/summary.schema.json

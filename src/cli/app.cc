@@ -183,6 +183,27 @@ int main_command(int argc, char** argv) {
   run_cmd->add_flag("--no-keepalive", run.no_keepalive,
                     "Close each connection after its response and open a new one (a TCP "
                     "connect, and for https a TLS handshake, per request)");
+  run_cmd->add_flag("--http2", run.http2,
+                    "HTTP/2: ALPN h2 over https:// (the server must select it), prior knowledge "
+                    "over http://");
+  run_cmd
+      ->add_option_function<std::string>(
+          "--streams", whole_into(&run.streams, "--streams", 1, 10'000),
+          "--http2: requests in flight per connection (h2load's -m); the server's "
+          "SETTINGS_MAX_CONCURRENT_STREAMS may lower it")
+      ->default_str("1");
+  run_cmd
+      ->add_option_function<std::string>(
+          "--h2-window", whole_into(&run.h2_window, "--h2-window", 1, 2'147'483'647),
+          "--http2: initial flow-control window per stream, bytes (the connection's window is "
+          "this times --streams)")
+      ->default_str("65535");
+  run_cmd
+      ->add_option_function<std::string>(
+          "--h2-header-table",
+          whole_into(&run.h2_header_table, "--h2-header-table", 0, 2'147'483'647),
+          "--http2: HPACK dynamic table size the server may use towards us, bytes")
+      ->default_str("4096");
   run_cmd->add_option("--metrics-listen", run.metrics_listen,
                       "Serve live Prometheus metrics at http://HOST:PORT/metrics during the run");
   run_cmd->add_option("--webhook", run.webhook,
@@ -325,6 +346,9 @@ int main_command(int argc, char** argv) {
   if (run_cmd->parsed()) {
     for (const char* flag : {"--connections", "--method", "--header", "--body", "--body-file"}) {
       run.url_only_flags = run.url_only_flags || run_cmd->count(flag) > 0;
+    }
+    for (const char* flag : {"--streams", "--h2-window", "--h2-header-table"}) {
+      run.h2_flags = run.h2_flags || run_cmd->count(flag) > 0;
     }
     for (int i = 0; i < argc; ++i) {
       if (i > 0) run.command_line += ' ';

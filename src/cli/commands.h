@@ -60,6 +60,12 @@ struct RunOptions {
   bool no_tls_resumption = false;
   std::optional<std::vector<std::string>> alpn;  // default: http/1.1
   bool no_keepalive = false;  // close after each response and reconnect (http and https)
+  // HTTP/2 (quick mode, docs/http2.md).
+  bool http2 = false;                // --http2: ALPN h2 over TLS, prior knowledge over cleartext
+  uint32_t streams = 1;              // --streams: requests in flight per connection
+  bool h2_flags = false;             // --streams, --h2-window or --h2-header-table given
+  uint32_t h2_window = 65'535;       // --h2-window: SETTINGS_INITIAL_WINDOW_SIZE
+  uint32_t h2_header_table = 4'096;  // --h2-header-table: SETTINGS_HEADER_TABLE_SIZE
   // Whether any TLS flag was given (they need an https:// URL).
   bool tls_flags() const {
     return insecure || !cacert.empty() || !cert.empty() || !key.empty() || tls_min || tls_max ||

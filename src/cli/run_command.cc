@@ -88,7 +88,7 @@ int preflight_connect(const net::Endpoint& endpoint, const std::vector<std::stri
 // `fd` (owned from here): a certificate the options do not accept is one line
 // before the run rather than a run of tls_* errors. False with *error set.
 bool preflight_handshake(const tls::TlsClientOptions& options, const std::string& server_name,
-                         uint16_t port, int fd, int64_t timeout_us, bool scenario,
+                         uint16_t port, int fd, int64_t timeout_us, bool scenario, bool http2,
                          std::string* error) {
   tls::TlsClientContext context(options);  // checked before: does not throw
   std::unique_ptr<tls::TlsStream> stream =
@@ -100,7 +100,29 @@ bool preflight_handshake(const tls::TlsClientOptions& options, const std::string
   const int64_t deadline = net::now_ns() + timeout_us * 1000;
   for (;;) {
     const net::StreamResult result = stream->handshake();
-    if (result.status == net::StreamStatus::kOk) return true;
+    if (result.status == net::StreamStatus::kOk) {
+      if (http2 && stream->alpn() != "h2") {
+        *error = stream->alpn().empty()
+                     ? std::string(
+                           "--http2: the server selected no ALPN protocol; expected h2 "
+                           "(it does not offer HTTP/2 over TLS)")
+                     : fmt::format(
+                           "--http2: the server selected ALPN '{}'; expected h2 (it does "
+                           "not offer HTTP/2 over TLS)",
+                           stream->alpn());
+        return false;
+      }
+      if (!http2 && !stream->alpn().empty() && stream->alpn() != "http/1.1") {
+        // Offered with --alpn: the connections would speak HTTP/1.1 to a
+        // server that chose another protocol, and every request would fail.
+        *error = fmt::format(
+            "the server selected ALPN '{}', and this run speaks HTTP/1.1{}",
+            text::printable(stream->alpn()),
+            stream->alpn() == "h2" ? "; use --http2 for HTTP/2, or leave h2 out of --alpn" : "");
+        return false;
+      }
+      return true;
+    }
     if (result.status != net::StreamStatus::kWouldBlock) {
       const metrics::ErrorCause cause = result.cause;
       *error = fmt::format("TLS handshake failed: {} ({})", stream->error_text(),
@@ -114,6 +136,11 @@ bool preflight_handshake(const tls::TlsClientOptions& options, const std::string
                              "insecure: true to skip verification"
                            : "; use --cacert FILE to trust the CA that signed it, or -k to skip "
                              "verification";
+      } else if (http2 && cause == metrics::ErrorCause::kTlsAlertReceived) {
+        // nginx without `http2` ends the handshake with no_application_protocol.
+        *error +=
+            "; --http2 offers ALPN h2 alone and the server refused it (it does not offer "
+            "HTTP/2 over TLS)";
       }
       return false;
     }
@@ -152,7 +179,8 @@ int prepare_tls(const RunOptions& options, const http::Url& url, engine::RunPlan
                                             : "--cert needs --key (its private key)");
   }
   tls.resume_sessions = !options.no_tls_resumption;
-  tls.alpn = options.alpn.value_or(std::vector<std::string>{"http/1.1"});
+  tls.alpn = options.http2 ? std::vector<std::string>{"h2"}
+                           : options.alpn.value_or(std::vector<std::string>{"http/1.1"});
   const std::pair<const std::string*, std::string*> files[] = {
       {&options.cacert, &tls.ca_pem}, {&options.cert, &tls.cert_pem}, {&options.key, &tls.key_pem}};
   const char* flags[] = {"--cacert", "--cert", "--key"};
@@ -250,6 +278,12 @@ nlohmann::json run_config_json(const RunOptions& options, const engine::RunPlan&
   if (plan.scenario_source.empty()) {
     j["connections"] = options.connections;
     j["rate"] = options.rate;
+    if (plan.http2) {
+      j["http2"] = true;
+      j["streams"] = plan.streams;
+      j["h2_window"] = plan.h2_window;
+      j["h2_header_table"] = plan.h2_header_table;
+    }
     j["method"] = options.method;
     j["headers"] = options.headers;
     j["body_bytes"] = options.body_file.empty() ? options.body.size() : 0;
@@ -384,7 +418,7 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   if (!plan.tls) {
     close(preflight);
   } else if (!preflight_handshake(*plan.tls, plan.tls_server_name, plan.port, preflight,
-                                  connect_timeout_us, scenario != nullptr, &error)) {
+                                  connect_timeout_us, scenario != nullptr, plan.http2, &error)) {
     fmt::print(stderr, "millstone run: {}: {}\n", text::printable(description.url),
                text::printable(error));
     return kExitTls;
@@ -524,6 +558,11 @@ int run_scenario(const RunOptions& options) {
         "-c, -m, -H, --body and --body-file apply to a URL; a scenario file sets its requests in "
         "flows: (--vus, -d and --rate override its scenarios:, see docs/scenarios.md#overrides)");
   }
+  if (options.http2 || options.h2_flags) {
+    return usage_error(
+        "--http2, --streams, --h2-window and --h2-header-table apply to a URL (quick mode) only, "
+        "not to scenario files yet");
+  }
   if (options.tls_flags() || options.no_keepalive) {
     return usage_error(
         "TLS flags (-k, --cacert, --cert, --key, --tls-min, --tls-max, --no-tls-resumption, "
@@ -662,9 +701,33 @@ int run_command(const RunOptions& options) {
   plan.connect_timeout_ms =
       static_cast<uint64_t>(std::max<int64_t>(1, options.connect_timeout_us / 1000));
   plan.keepalive = !options.no_keepalive;
+  if (options.h2_flags && !options.http2) {
+    return usage_error("--streams, --h2-window and --h2-header-table need --http2");
+  }
+  if (options.http2) {
+    if (options.no_keepalive) {
+      return usage_error(
+          "--no-keepalive with --http2: a connection per request is not supported for HTTP/2; "
+          "use -c to set the connections");
+    }
+    if (options.alpn) {
+      return usage_error("--alpn with --http2: --http2 offers h2 alone; leave --alpn out");
+    }
+    plan.http2 = true;
+    plan.streams = options.streams;
+    plan.h2_window = options.h2_window;
+    plan.h2_header_table = options.h2_header_table;
+    plan.request.method = options.method;
+    plan.request.scheme = url->tls() ? "https" : "http";
+    plan.request.authority = url->host_header();
+    plan.request.path = url->target;
+    plan.request.headers = headers;
+    plan.request.body = body;
+  }
   if (const int code = prepare_tls(options, *url, &plan); code != 0) return code;
   RunDescription description{options.url,      options.method, options.connections, options.rate, 0,
                              plan.duration_ms, false,          options.percentiles};
+  if (plan.http2) description.streams = plan.streams;
   return execute(options, plan, *url, description, nullptr, plan.connections);
 }
 

@@ -5,12 +5,34 @@
 
 #include <fmt/format.h>
 
+#include "http2/session.h"
 #include "metrics/snapshot.h"
 #include "text/printable.h"
 
 namespace millstone::cli {
 
 using metrics::ErrorCause;
+
+namespace {
+
+// "no_error 3, cancel 2": HTTP/2 frames by error code.
+std::string format_h2_codes(const std::map<uint32_t, uint64_t>& codes) {
+  if (codes.empty()) return "none";
+  std::string out;
+  for (const auto& [code, count] : codes) {
+    out += fmt::format("{}{} {}", out.empty() ? "" : ", ", http2::error_code_name(code), count);
+  }
+  return out;
+}
+
+nlohmann::json h2_codes_json(const std::map<uint32_t, uint64_t>& codes) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [code, count] : codes)
+    j[http2::error_code_name(code)] = count;
+  return j;
+}
+
+}  // namespace
 
 std::string group_thousands(uint64_t n) {
   std::string digits = std::to_string(n);
@@ -201,6 +223,11 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
         format_latency(hs.value_at(0.5)), format_latency(hs.value_at(0.99)),
         format_latency(hs.max()));
   }
+  if (run.streams > 0 || !t.h2_goaway.empty() || !t.h2_rst_stream.empty()) {
+    out += fmt::format("  {:<13}{} per connection; GOAWAY received: {}; RST_STREAM received: {}\n",
+                       "http/2", count_of(run.streams, "stream", "streams"),
+                       format_h2_codes(t.h2_goaway), format_h2_codes(t.h2_rst_stream));
+  }
   if (!run.scenario && t.connections_opened < run.connections) {
     out += fmt::format(
         "  {:<13}only {} of the {} connections asked for were attempted before the run "
@@ -310,6 +337,11 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
                   {"p90", ms(hs.value_at(0.9))},
                   {"p99", ms(hs.value_at(0.99))},
                   {"max", ms(hs.max())}}}};
+  }
+  if (run.streams > 0) {
+    j["http2"] = {{"streams", run.streams},
+                  {"goaway", h2_codes_json(t.h2_goaway)},
+                  {"rst_stream", h2_codes_json(t.h2_rst_stream)}};
   }
   j["measured_nothing"] = measured_nothing(t);
   if (run.rate > 0) {

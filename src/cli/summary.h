@@ -24,6 +24,7 @@ struct RunDescription {
   // --percentiles: shown in the text and in the JSON's "percentiles_ms", ascending.
   std::vector<double> percentiles = {50, 90, 95, 99, 99.9};
   bool http_steps = true;  // false for a scenario whose flows only have socket steps
+  uint32_t streams = 0;    // --http2: streams per connection; 0 = HTTP/1.1
 };
 
 // Not one complete response and not one successful socket step: the run

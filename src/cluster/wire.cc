@@ -349,6 +349,23 @@ std::string encode_run_plan(const engine::RunPlan& plan) {
     e.put_bool(t.resume_sessions);
   }
   e.put_bool(plan.keepalive);
+  e.put_bool(plan.http2);
+  if (plan.http2) {
+    const http::RequestSpec& r = plan.request;
+    e.put_varint(plan.streams);
+    e.put_varint(plan.h2_window);
+    e.put_varint(plan.h2_header_table);
+    e.put_string(r.method);
+    e.put_string(r.scheme);
+    e.put_string(r.authority);
+    e.put_string(r.path);
+    e.put_varint(r.headers.size());
+    for (const auto& [name, value] : r.headers) {
+      e.put_string(name);
+      e.put_string(value);
+    }
+    e.put_string(r.body);
+  }
   return out;
 }
 
@@ -402,7 +419,22 @@ bool decode_run_plan(std::string_view payload, engine::RunPlan* out) {
     }
     if (!d.read_bool(&t.resume_sessions)) return false;
   }
-  if (!d.read_bool(&p.keepalive)) return false;
+  if (!d.read_bool(&p.keepalive) || !d.read_bool(&p.http2)) return false;
+  if (p.http2) {
+    http::RequestSpec& r = p.request;
+    uint64_t headers = 0;
+    if (!d.read_varint32(&p.streams) || p.streams == 0 || !d.read_varint32(&p.h2_window) ||
+        !d.read_varint32(&p.h2_header_table) || !d.read_string(&r.method) ||
+        !d.read_string(&r.scheme) || !d.read_string(&r.authority) || !d.read_string(&r.path) ||
+        !d.read_varint(&headers) || headers > d.remaining() / 2) {
+      return false;
+    }
+    r.headers.resize(headers);
+    for (auto& [name, value] : r.headers) {
+      if (!d.read_string(&name) || !d.read_string(&value)) return false;
+    }
+    if (!d.read_string(&r.body)) return false;
+  }
   if (!d.at_end()) return false;
   if (!std::isfinite(p.scenario_rate) || p.scenario_rate < 0.0) return false;
   if (!std::isfinite(p.rate) || p.rate < 0.0) return false;
@@ -509,6 +541,14 @@ std::string encode_snapshot(const metrics::Snapshot& s) {
     encode_histogram(&e, k.first_message);
     encode_histogram(&e, k.delivery);
     e.put_varint(k.delivery_invalid);
+  }
+  // HTTP/2 frame counts by error code; empty maps cost one byte each.
+  for (const std::map<uint32_t, uint64_t>* codes : {&s.h2_goaway, &s.h2_rst_stream}) {
+    e.put_varint(codes->size());
+    for (const auto& [code, count] : *codes) {
+      e.put_varint(code);
+      e.put_varint(count);
+    }
   }
   return out;
 }
@@ -648,6 +688,17 @@ bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
     return false;
   }
   if (has_sockets == 1 && !decode_socket_stats(&d, &s.sockets.emplace())) return false;
+  for (std::map<uint32_t, uint64_t>* codes : {&s.h2_goaway, &s.h2_rst_stream}) {
+    uint64_t entries = 0;
+    if (!d.read_varint(&entries) || entries > d.remaining() / 2) return false;
+    for (uint64_t i = 0; i < entries; ++i) {
+      uint32_t code = 0;
+      uint64_t count = 0;
+      if (!d.read_varint32(&code) || !d.read_varint(&count)) return false;
+      if (!codes->empty() && code <= codes->rbegin()->first) return false;
+      codes->emplace_hint(codes->end(), code, count);
+    }
+  }
   if (!d.at_end()) return false;
   *out = std::move(s);
   return true;

@@ -29,7 +29,8 @@ namespace millstone::cluster {
 // 4: the handshake (docs/architecture.md#the-worker-link): Hello describes the
 // worker (build, host, cores, fd limit, pid) and is answered by Start (the
 // start instant, the plan, the data files), which the worker acknowledges with
-// Ack; Done carries the worker's outbox counts.
+// Ack; Done carries the worker's outbox counts; run plans
+// carry the HTTP/2 options and snapshots the GOAWAY and RST_STREAM counts.
 inline constexpr uint32_t kProtocolVersion = 4;
 // Largest payload accepted or produced; bounds what a bad peer can make us buffer.
 inline constexpr size_t kMaxPayloadSize = size_t{16} << 20;

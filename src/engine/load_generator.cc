@@ -4,11 +4,12 @@
 #include <cmath>
 #include <utility>
 
+#include "http/http1_session.h"
+#include "http2/session.h"
 #include "net/clock.h"
 
 namespace millstone::engine {
 
-using http::ClientConnection;
 using metrics::ErrorCause;
 
 namespace {
@@ -23,9 +24,12 @@ constexpr uint32_t kConnectBatch = 256;
 }  // namespace
 
 LoadGenerator::Slot::Slot(net::EventLoop& loop, LoadGenerator& owner, http::ClientContext& context,
-                          uint32_t index)
-    : connection(loop, owner, context, index), reconnect(loop, [this, &owner] {
-        if (owner.running_) connection.connect(net::now_ns());
+                          http::SessionFactory& factory, uint32_t index)
+    : connection(loop, owner, context, factory, index), reconnect(loop, [this, &owner] {
+        if (owner.running_) {
+          responses = 0;
+          connection.connect(net::now_ns());
+        }
       }) {}
 
 LoadGenerator::LoadGenerator(net::EventLoop& loop, const RunPlan& plan, SnapshotSink sink)
@@ -64,6 +68,15 @@ bool LoadGenerator::start(int64_t start_ns, std::string* error) {
     context_.tls = tls_.get();
     context_.tls_target = &tls_->target(plan_.tls_server_name, plan_.port);
   }
+  // The request is encoded once, by the protocol's own rules.
+  if (plan_.http2) {
+    factory_ = std::make_unique<http2::SessionFactory>(
+        http2::Settings{plan_.streams, plan_.h2_window, plan_.h2_header_table}, current_);
+    request_ = std::make_unique<http2::Request>(plan_.request);
+  } else {
+    factory_ = std::make_unique<http::Http1SessionFactory>(plan_.keepalive);
+    request_ = std::make_unique<http::Http1Request>(plan_.request_bytes, plan_.head_request);
+  }
 
   running_ = true;
   const int64_t now = net::now_ns();
@@ -82,7 +95,7 @@ bool LoadGenerator::start(int64_t start_ns, std::string* error) {
 
   slots_.reserve(plan_.connections);
   for (uint32_t i = 0; i < plan_.connections; ++i) {
-    slots_.push_back(std::make_unique<Slot>(loop_, *this, context_, i));
+    slots_.push_back(std::make_unique<Slot>(loop_, *this, context_, *factory_, i));
   }
   open_next_connections();
   if (open_model()) pace_timer_.arm_at(start_ns_);
@@ -117,9 +130,8 @@ void LoadGenerator::stop() {
       ++next_due_index_;
     }
   }
-  for (auto& slot : slots_) {
-    if (slot->connection.busy()) ++current_.in_flight;
-  }
+  for (auto& slot : slots_)
+    current_.in_flight += slot->connection.in_flight();
   second_timer_.cancel();
   end_timer_.cancel();
   sweep_timer_.cancel();
@@ -148,13 +160,14 @@ void LoadGenerator::on_sweep() {
   int64_t timeout_ns = static_cast<int64_t>(plan_.timeout_ms) * net::kNsPerMs;
   int64_t connect_timeout_ns = static_cast<int64_t>(plan_.connect_timeout_ms) * net::kNsPerMs;
   for (auto& slot : slots_) {
-    ClientConnection& c = slot->connection;
-    if (c.busy() && now - c.sent_ns() >= timeout_ns) {
-      c.fail(ErrorCause::kTimeout);
-    } else if (c.opening() && now - c.connect_started_ns() >= connect_timeout_ns) {
+    http::SessionConnection& c = slot->connection;
+    if (c.opening()) {
       // The connect timeout covers the TLS handshake too.
-      c.fail(c.state() == ClientConnection::State::kHandshaking ? ErrorCause::kTlsHandshake
-                                                                : ErrorCause::kConnectTimeout);
+      if (now - c.connect_started_ns() >= connect_timeout_ns) {
+        c.fail(c.handshaking() ? ErrorCause::kTlsHandshake : ErrorCause::kConnectTimeout);
+      }
+    } else {
+      c.expire(now, timeout_ns);  // per request (per stream with HTTP/2)
     }
   }
   int64_t sweep_ns = std::clamp<int64_t>(std::min(timeout_ns, connect_timeout_ns) / 10,
@@ -177,81 +190,85 @@ void LoadGenerator::on_pace() {
   while (due <= now && due < end_ns_) {
     ++current_.scheduled;
     ++next_due_index_;
-    if (!idle_.empty()) {
-      ClientConnection* c = idle_.back();
-      idle_.pop_back();
-      send(*c, due, now);
-    } else {
-      backlog_.push_back(due);
-    }
+    if (!dispatch(due, now)) backlog_.push_back(due);
     due = due_time(next_due_index_);
   }
   if (due < end_ns_) pace_timer_.arm_at(due);
 }
 
-void LoadGenerator::send(ClientConnection& connection, int64_t intended, int64_t now) {
-  if (now - intended >= kLateThresholdNs) ++current_.started_late;
-  connection.send(plan_.request_bytes, plan_.head_request, intended, now);
+bool LoadGenerator::dispatch(int64_t intended, int64_t now) {
+  while (!ready_.empty()) {
+    Slot& slot = *slots_[ready_.back()];
+    if (slot.connection.capacity() == 0) {
+      slot.in_ready = false;
+      ready_.pop_back();
+      continue;
+    }
+    send(slot.connection, intended, now);
+    return true;
+  }
+  return false;
 }
 
-void LoadGenerator::became_idle(ClientConnection& connection, int64_t now) {
+void LoadGenerator::send(http::SessionConnection& connection, int64_t intended, int64_t now) {
+  if (now - intended >= kLateThresholdNs) ++current_.started_late;
+  // The token is the due time: latency counts from it.
+  connection.submit(*request_, static_cast<http::RequestToken>(intended), now);
+}
+
+void LoadGenerator::on_capacity(http::SessionConnection& connection) {
   if (!running_) return;
+  Slot& slot = *slots_[connection.index()];
+  const int64_t now = net::now_ns();
   if (!open_model()) {
-    send(connection, now, now);
+    while (connection.capacity() > 0 && running_)
+      send(connection, now, now);
     return;
   }
-  if (!backlog_.empty()) {
-    int64_t intended = backlog_.front();
+  while (connection.capacity() > 0 && !backlog_.empty()) {
+    const int64_t intended = backlog_.front();
     backlog_.pop_front();
     send(connection, intended, now);
-    return;
   }
-  idle_.push_back(&connection);
+  if (connection.capacity() > 0 && !slot.in_ready) {
+    slot.in_ready = true;
+    ready_.push_back(connection.index());
+  }
 }
 
-void LoadGenerator::on_connected(ClientConnection& connection) {
-  slots_[connection.index()]->consecutive_failures = 0;
-  became_idle(connection, net::now_ns());
-}
-
-void LoadGenerator::on_response(ClientConnection& connection, int status, int64_t done_ns) {
+void LoadGenerator::on_response(http::SessionConnection& connection, http::RequestToken token,
+                                const http::ResponseInfo& response, int64_t done_ns) {
   ++current_.requests;
-  ++current_.status_counts[static_cast<uint16_t>(status)];
-  int64_t latency_ns = done_ns - connection.intended_ns();
+  ++current_.status_counts[static_cast<uint16_t>(response.status)];
+  const int64_t latency_ns = done_ns - static_cast<int64_t>(token);
   current_.latency.record(static_cast<uint64_t>(std::max<int64_t>(latency_ns, 0)) / 1000);
-  if (!running_) return;
-  // --no-keepalive: every request on a new connection (and TLS handshake).
-  if (!plan_.keepalive && connection.connected()) connection.close();
-  if (connection.connected()) {
-    became_idle(connection, done_ns);
-  } else {
-    schedule_reconnect(*slots_[connection.index()], false);
-  }
+  Slot& slot = *slots_[connection.index()];
+  ++slot.responses;
+  slot.consecutive_failures = 0;
+  // The freed stream is offered again through on_capacity once the session
+  // has read everything that arrived.
 }
 
-void LoadGenerator::on_failure(ClientConnection& connection, ErrorCause cause, bool had_request) {
-  current_.add_error(cause);
+void LoadGenerator::on_request_failed(http::SessionConnection&, http::RequestToken,
+                                      ErrorCause cause) {
   // A lost request is not retried: it is counted as an error, as it happened.
-  if (!running_) return;
-  schedule_reconnect(*slots_[connection.index()], true);
+  current_.add_error(cause);
 }
 
-void LoadGenerator::on_idle_close(ClientConnection& connection) {
+void LoadGenerator::on_closed(http::SessionConnection& connection,
+                              std::optional<ErrorCause> cause) {
+  if (cause) current_.add_error(*cause);
   if (!running_) return;
-  auto it = std::find(idle_.begin(), idle_.end(), &connection);
-  if (it != idle_.end()) idle_.erase(it);
-  schedule_reconnect(*slots_[connection.index()], false);
-}
-
-void LoadGenerator::schedule_reconnect(Slot& slot, bool after_failure) {
-  if (!after_failure) {
-    slot.connection.connect(net::now_ns());
+  Slot& slot = *slots_[connection.index()];
+  // --no-keepalive and servers that close after a response reconnect at
+  // once. A connection that ended without one response (refused, TLS, a
+  // server that sends GOAWAY at once) backs off, so a target that turns every
+  // connection away is not hammered by a busy loop.
+  if (!cause && slot.responses > 0) {
+    slot.responses = 0;
+    connection.connect(net::now_ns());
     return;
   }
-  // Back off after repeated failures so a dead target is not hammered by a
-  // busy loop; the first retry is quick.
-  auto it = std::find(idle_.begin(), idle_.end(), &slot.connection);
-  if (it != idle_.end()) idle_.erase(it);
   int64_t backoff = kFirstReconnectBackoffNs << std::min<uint32_t>(slot.consecutive_failures, 7);
   backoff = std::min(backoff, kMaxReconnectBackoffNs);
   ++slot.consecutive_failures;

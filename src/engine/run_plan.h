@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "http/request_spec.h"
 #include "tls/options.h"
 
 namespace millstone::engine {
@@ -28,6 +29,15 @@ struct RunPlan {
   // false (--no-keepalive): close after each response and reconnect, so every
   // request pays a TCP connect (and TLS handshake).
   bool keepalive = true;
+  // --http2: HTTP/2 (ALPN h2 over TLS, prior knowledge over cleartext) with
+  // `streams` requests in flight per connection; the request as a
+  // protocol-neutral spec that the HTTP/2 session encodes (request_bytes is
+  // HTTP/1.1's encoding and unused then).
+  bool http2 = false;
+  uint32_t streams = 1;
+  uint32_t h2_window = 65'535;       // SETTINGS_INITIAL_WINDOW_SIZE
+  uint32_t h2_header_table = 4'096;  // SETTINGS_HEADER_TABLE_SIZE
+  http::RequestSpec request;
 
   uint32_t connections = 1;  // this worker's share of -c
   double rate = 0.0;         // this worker's requests per second; 0 = closed model

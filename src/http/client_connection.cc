@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "http/http1_session.h"
 #include "net/clock.h"
 
 namespace millstone::http {
@@ -28,26 +29,6 @@ ErrorCause connect_error_cause(int err) {
     default:
       return ErrorCause::kConnectOther;
   }
-}
-
-ErrorCause parse_error_cause(ParseError error) {
-  switch (error) {
-    case ParseError::kMalformedStatus:
-      return ErrorCause::kMalformedStatus;
-    case ParseError::kMalformedHeader:
-      return ErrorCause::kMalformedHeader;
-    case ParseError::kHeaderTooLarge:
-      return ErrorCause::kHeaderTooLarge;
-    case ParseError::kBadChunk:
-      return ErrorCause::kBadChunk;
-    case ParseError::kShortBody:
-      return ErrorCause::kShortBody;
-    case ParseError::kNoResponse:
-      return ErrorCause::kClosed;
-    case ParseError::kNone:
-      break;
-  }
-  return ErrorCause::kIoOther;
 }
 
 }  // namespace

@@ -123,6 +123,8 @@ class ClientConnection final : public net::IoHandler {
   bool connected() const { return state_ >= State::kIdle; }
   // Connecting or handshaking: the connect timeout applies.
   bool opening() const { return state_ == State::kConnecting || state_ == State::kHandshaking; }
+  // The ALPN protocol TLS negotiated ("h2"); empty over plain TCP or when none.
+  std::string_view alpn() const { return tls_ ? tls_->alpn() : std::string_view(); }
   // What the last TLS or socket failure was, in words; empty when none.
   std::string_view error_text() const { return error_text_; }
   bool idle() const { return state_ == State::kIdle; }

@@ -54,6 +54,10 @@ const char* error_cause_name(ErrorCause cause) {
       return "tls_alert_received";
     case ErrorCause::kTlsHandshake:
       return "tls_handshake";
+    case ErrorCause::kStreamReset:
+      return "stream_reset";
+    case ErrorCause::kGoaway:
+      return "goaway";
     case ErrorCause::kCount:
       break;
   }
@@ -137,6 +141,10 @@ void Snapshot::merge(const Snapshot& other) {
   tls_handshakes += other.tls_handshakes;
   tls_resumed += other.tls_resumed;
   tls_handshake.merge(other.tls_handshake);
+  for (const auto& [code, count] : other.h2_goaway)
+    h2_goaway[code] += count;
+  for (const auto& [code, count] : other.h2_rst_stream)
+    h2_rst_stream[code] += count;
   if (steps.size() < other.steps.size()) steps.resize(other.steps.size());
   for (size_t i = 0; i < other.steps.size(); ++i)
     steps[i].merge(other.steps[i]);
@@ -227,6 +235,8 @@ void Snapshot::clear() {
   tls_handshakes = 0;
   tls_resumed = 0;
   tls_handshake.reset();
+  h2_goaway.clear();
+  h2_rst_stream.clear();
   // Keep the vectors' sizes (and the step histograms' buckets): the same
   // steps report every second.
   for (StepStats& step : steps)

@@ -71,6 +71,9 @@ enum class ErrorCause : uint8_t {
   kTlsProtocolVersion,       // no TLS version both sides accept
   kTlsAlertReceived,  // the peer ended the handshake with an alert (e.g. certificate_required)
   kTlsHandshake,  // the handshake broke: peer closed or reset midway, plaintext or garbage bytes
+  // HTTP/2 (kProtocolError also covers a peer that broke HTTP/2 framing or is not HTTP/2).
+  kStreamReset,  // the server reset the request's stream (RST_STREAM)
+  kGoaway,       // the server's GOAWAY left the request unprocessed (stream id past its last)
   kCount
 };
 // Stable snake_case name ("connect_refused"); "unknown" for out-of-range values.
@@ -156,6 +159,10 @@ struct Snapshot {
   uint64_t tls_handshakes = 0;
   uint64_t tls_resumed = 0;
   Histogram tls_handshake;  // microseconds
+  // HTTP/2: GOAWAY and RST_STREAM frames the servers sent, by error code
+  // (RFC 9113 section 7; http2::error_code_name gives the names).
+  std::map<uint32_t, uint64_t> h2_goaway;
+  std::map<uint32_t, uint64_t> h2_rst_stream;
   // Scenario runs only (empty in quick mode).
   std::vector<StepStats> steps;
   std::vector<CheckStats> checks;

@@ -278,6 +278,41 @@ TEST(WireTest, SnapshotRoundTrip) {
   EXPECT_EQ(decoded, empty);
 }
 
+TEST(WireTest, Http2PlanAndFrameCountsRoundTrip) {
+  engine::RunPlan plan = sample_plan();
+  plan.http2 = true;
+  plan.streams = 100;
+  plan.h2_window = 1 << 20;
+  plan.h2_header_table = 0;
+  plan.request.method = "POST";
+  plan.request.scheme = "https";
+  plan.request.authority = "example.test:8443";
+  plan.request.path = "/a?b=c";
+  plan.request.headers = {{"X-A", "1"}, {"x-b", ""}};
+  plan.request.body = std::string("\0body", 5);
+  engine::RunPlan decoded;
+  ASSERT_TRUE(decode_run_plan(encode_run_plan(plan), &decoded));
+  EXPECT_TRUE(decoded.http2);
+  EXPECT_EQ(decoded.streams, 100u);
+  EXPECT_EQ(decoded.h2_window, 1u << 20);
+  EXPECT_EQ(decoded.h2_header_table, 0u);
+  EXPECT_EQ(decoded.request, plan.request);
+  plan.streams = 0;  // a worker cannot run zero streams per connection
+  EXPECT_FALSE(decode_run_plan(encode_run_plan(plan), &decoded));
+
+  metrics::Snapshot s = sample_snapshot();
+  s.h2_goaway[0] = 2;
+  s.h2_goaway[0xb] = 1;
+  s.h2_rst_stream[8] = 40;
+  s.h2_rst_stream[0x1234] = 1;
+  metrics::Snapshot back;
+  ASSERT_TRUE(decode_snapshot(encode_snapshot(s), &back));
+  EXPECT_EQ(back, s);
+  metrics::Snapshot merged = s;
+  merged.merge(s);
+  EXPECT_EQ(merged.h2_rst_stream[8], 80u);
+}
+
 metrics::Snapshot socket_snapshot() {
   metrics::Snapshot s = sample_snapshot();
   metrics::SocketStats& k = s.sockets.emplace();
