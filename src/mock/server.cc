@@ -857,13 +857,24 @@ void Connection::goodbye() {
 }
 
 void Connection::flush() {
+  // Written bytes are dropped from the front of output_ once there are this
+  // many: a client that reads steadily but slower than we answer (HTTP/2, or
+  // HTTP/1.1 pipelining) would otherwise grow output_ by all it ever read.
+  static constexpr size_t kCompactAfter = 64 * 1024;
   while (output_offset_ < output_.size()) {
     // After a partial TLS write this passes the same unwritten rest again
-    // (plus whatever was queued since), as net::Stream::write asks.
+    // (plus whatever was queued since), as net::Stream::write asks; the rest
+    // may move in memory (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, tls/setup.cc).
     const net::StreamResult r = stream_->write(std::string_view(output_).substr(output_offset_));
     output_offset_ += r.bytes;
     if (r.status == net::StreamStatus::kOk) continue;
-    if (r.status == net::StreamStatus::kWouldBlock) return;
+    if (r.status == net::StreamStatus::kWouldBlock) {
+      if (output_offset_ >= kCompactAfter) {
+        output_.erase(0, output_offset_);
+        output_offset_ = 0;
+      }
+      return;
+    }
     close_now(false);
     return;
   }
