@@ -175,7 +175,9 @@ struct H2Connection::Stream {
   size_t header_bytes = 0;
   std::string body;
   bool malformed = false;   // over a limit: answered 400 at the end of the request
-  bool dispatched = false;  // the request was complete and routed
+  bool dispatched = false;  // the request was complete (or cut short) and routed
+  bool early = false;       // answered before the request ended: reset once answered
+  size_t kept = 0;          // bytes counted in H2Connection::buffered_
   bool expects_continue = false;
   // The answer: prebuilt (points into H2Responses) or rendered (owned here).
   const H2Response* response = nullptr;
@@ -209,11 +211,12 @@ struct H2Connection::Callbacks {
     s.header_bytes += name_size + value_size + 32;
     if (s.header_bytes > c.context_.options.max_header_list_bytes) {
       s.malformed = true;
-      s.headers.clear();
-      s.headers.shrink_to_fit();
+      std::vector<std::pair<std::string, std::string>>().swap(s.headers);
+      c.release(s);
       return 0;
     }
     if (s.malformed) return 0;
+    if (!c.keep(s, name_size + value_size)) return 0;
     std::string_view n(reinterpret_cast<const char*>(name), name_size);
     std::string_view v(reinterpret_cast<const char*>(value), value_size);
     if (n == ":method") {
@@ -239,10 +242,16 @@ struct H2Connection::Callbacks {
     Stream& s = *it->second;
     if (s.malformed || s.dispatched) return 0;
     if (s.body.size() + size > c.context_.options.max_body_bytes) {
+      // Answered 400 now; the rest of the body is not waited for (the stream
+      // is reset with NO_ERROR once the answer is out, see on_frame_send).
       s.malformed = true;
+      s.early = true;
       std::string().swap(s.body);
+      c.release(s);
+      c.dispatch(s);
       return 0;
     }
+    if (!c.keep(s, size)) return 0;
     s.body.append(reinterpret_cast<const char*>(data), size);
     return 0;
   }
@@ -269,7 +278,11 @@ struct H2Connection::Callbacks {
   }
 
   static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t, void* user_data) {
-    self(user_data).streams_.erase(stream_id);
+    H2Connection& c = self(user_data);
+    auto it = c.streams_.find(stream_id);
+    if (it == c.streams_.end()) return 0;
+    c.release(*it->second);
+    c.streams_.erase(it);
     return 0;
   }
 
@@ -286,8 +299,19 @@ struct H2Connection::Callbacks {
     return 0;
   }
 
-  static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
-    H2Counters& counters = self(user_data).context_.counters;
+  static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
+    H2Connection& c = self(user_data);
+    H2Counters& counters = c.context_.counters;
+    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+      // An answer sent before its request ended: the client may stop sending.
+      auto it = c.streams_.find(frame->hd.stream_id);
+      if (it != c.streams_.end() && it->second->early) {
+        it->second->early = false;
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_NO_ERROR);
+      }
+    }
     if (frame->hd.type == NGHTTP2_RST_STREAM) bump(counters.streams_reset);
     if (frame->hd.type == NGHTTP2_GOAWAY) {
       bump(counters.goaways);
@@ -364,6 +388,26 @@ void H2Connection::fail(int error_code) {
   }
 }
 
+bool H2Connection::keep(Stream& s, size_t bytes) {
+  if (buffered_ + bytes <= context_.options.max_buffered_bytes) {
+    buffered_ += bytes;
+    s.kept += bytes;
+    return true;
+  }
+  // Over the connection's budget: this stream is refused, the others go on.
+  s.dispatched = true;
+  std::string().swap(s.body);
+  std::vector<std::pair<std::string, std::string>>().swap(s.headers);
+  release(s);
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_REFUSED_STREAM);
+  return false;
+}
+
+void H2Connection::release(Stream& s) {
+  buffered_ -= s.kept;
+  s.kept = 0;
+}
+
 void H2Connection::receive(std::string_view bytes) {
   if (failed_) return;
   while (!bytes.empty() && nghttp2_session_want_read(session_)) {
@@ -409,6 +453,17 @@ void H2Connection::goaway() {
 // The same decisions as the HTTP/1.1 path in server.cc (Connection::handle_request).
 void H2Connection::dispatch(Stream& s) {
   s.dispatched = true;
+  // The request's fields and body are not needed once it is answered (or its
+  // answer rendered): freed on every way out, and no longer count as kept.
+  struct Forget {
+    H2Connection& c;
+    Stream& s;
+    ~Forget() {
+      std::string().swap(s.body);
+      std::vector<std::pair<std::string, std::string>>().swap(s.headers);
+      c.release(s);
+    }
+  } forget{*this, s};
   if (s.malformed || s.method.empty() || s.path.empty()) {
     bump(context_.counters.h2_requests);
     context_.host.count(H2Host::kMalformed, H2Host::Count::kRequest);

@@ -399,6 +399,15 @@ TEST(MockH2, ClientOpeningMoreStreamsThanAllowedLosesTheConnection) {
   EXPECT_EQ(stats["http2"]["max_concurrent_streams"], 3);
 }
 
+TEST(MockH2, MaxConcurrentStreamsAboveTenThousandIsAUsageError) {
+  // Each stream may keep request bytes: an unbounded limit is unbounded memory.
+  const ProcessResult r =
+      run_millstone({"mock", "--listen", "127.0.0.1:0", "--max-concurrent-streams", "20000"}, 10);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--max-concurrent-streams"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("10000"), std::string::npos) << r.err;
+}
+
 TEST(MockH2, ShutdownSaysGoaway) {
   H2Mock mock;
   ASSERT_NE(mock.port(), 0);
