@@ -202,10 +202,13 @@ struct H2Connection::Callbacks {
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
                        size_t name_size, const uint8_t* value, size_t value_size, uint8_t,
                        void* user_data) {
-    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    // Only the request's own header block: trailers (NGHTTP2_HCAT_HEADERS)
+    // are not request fields (RFC 9110 6.5), so templates never see them and
+    // an `expect` among them asks for nothing.
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     H2Connection& c = self(user_data);
     auto it = c.streams_.find(frame->hd.stream_id);
-    if (it == c.streams_.end()) return 0;  // trailers of a stream we know nothing of
+    if (it == c.streams_.end()) return 0;
     Stream& s = *it->second;
     if (s.dispatched) return 0;  // trailers after the request: ignored
     s.header_bytes += name_size + value_size + 32;
@@ -420,6 +423,7 @@ void H2Connection::receive(std::string_view bytes) {
                                                                        : NGHTTP2_INTERNAL_ERROR);
       return;
     }
+    if (n == 0) break;  // nothing consumed: do not spin
     bytes.remove_prefix(static_cast<size_t>(n));
   }
 }
@@ -545,9 +549,27 @@ void H2Connection::answer_templated(Stream& s, const ResponseTemplate& response,
   std::string& text = context_.scratch_request;
   text.clear();
   text.append(s.method).append(" ").append(s.path).append(" HTTP/1.1\r\n");
-  if (!s.authority.empty()) text.append("host: ").append(s.authority).append("\r\n");
+  // host: from :authority, or the host field a request without one carries
+  // (RFC 9113 8.3.1). Several cookie fields are one cookie header joined
+  // with "; " (RFC 9113 8.2.3).
+  std::string_view host = s.authority;
+  std::string cookie;
+  bool cookies = false;
   for (const auto& [name, value] : s.headers) {
-    if (name == "content-length" || name == "transfer-encoding" || name == "host") continue;
+    if (name == "host" && host.empty()) host = value;
+    if (name == "cookie") {
+      if (cookies) cookie.append("; ");
+      cookie.append(value);
+      cookies = true;
+    }
+  }
+  if (!host.empty()) text.append("host: ").append(host).append("\r\n");
+  if (cookies) text.append("cookie: ").append(cookie).append("\r\n");
+  for (const auto& [name, value] : s.headers) {
+    if (name == "content-length" || name == "transfer-encoding" || name == "host" ||
+        name == "cookie") {
+      continue;
+    }
     text.append(name).append(": ").append(value).append("\r\n");
   }
   text.append("content-length: ").append(std::to_string(s.body.size())).append("\r\n\r\n");

@@ -36,6 +36,11 @@ routes:
     errors: [{rate: 1.0, reset: true}]
   - path: /empty
     status: 204
+  - path: /who
+    body: 'host={{ request.header.host }} cookie={{ request.header.cookie }}'
+  - method: POST
+    path: /who
+    body: 'ua={{ request.header.user-agent }} body={{ request.body }}'
 )";
 
 class CountingHost final : public H2Host {
@@ -365,6 +370,26 @@ TEST_F(MockH2Connection, StreamsPastTheConnectionsBufferBudgetAreRefused) {
   EXPECT_FALSE(client_.answers[second].closed);
   EXPECT_TRUE(client_.answers[third].closed);
   EXPECT_EQ(client_.answers[third].reset_code, static_cast<uint32_t>(NGHTTP2_REFUSED_STREAM));
+}
+
+TEST_F(MockH2Connection, TrailersAreNotRequestFields) {
+  // A user-agent and an expect in the trailers: the template does not see
+  // the first, and the second asks for no 100.
+  const std::string body = "payload";
+  const int32_t id = client_.request("POST", "/who", {}, &body, true,
+                                     {{"user-agent", "trailer"}, {"expect", "100-continue"}});
+  pump();
+  const Answer& a = client_.answers[id];
+  EXPECT_EQ(a.statuses, (std::vector<int>{200}));
+  EXPECT_EQ(a.body, "ua= body=payload");
+}
+
+TEST_F(MockH2Connection, TemplatesSeeTheHostFieldAndOneJoinedCookie) {
+  // No :authority, a host field instead; cookies split in fields (RFC 9113 8.2.3).
+  const int32_t id = client_.request(
+      "GET", "/who", {{"host", "example.test"}, {"cookie", "a=1"}, {"cookie", "b=2"}});
+  pump();
+  EXPECT_EQ(client_.answers[id].body, "host=example.test cookie=a=1; b=2");
 }
 
 }  // namespace
