@@ -116,13 +116,13 @@ uint64_t SharedH2Counters::max(std::atomic<uint64_t> H2Counters::*field) const {
 
 std::string SharedH2Counters::json() const {
   return fmt::format(
-      ",\"connections\":{},\"http2\":{{\"connections\":{},\"requests\":{},"
+      ",\"connections\":{},\"open_connections\":{},\"http2\":{{\"connections\":{},\"requests\":{},"
       "\"max_concurrent_streams\":{},\"protocol_errors\":{},\"goaways_sent\":{},"
       "\"streams_reset\":{}}}",
-      sum(&H2Counters::connections), sum(&H2Counters::h2_connections),
-      sum(&H2Counters::h2_requests), max(&H2Counters::max_concurrent_streams),
-      sum(&H2Counters::protocol_errors), sum(&H2Counters::goaways),
-      sum(&H2Counters::streams_reset));
+      sum(&H2Counters::connections), sum(&H2Counters::open_connections),
+      sum(&H2Counters::h2_connections), sum(&H2Counters::h2_requests),
+      max(&H2Counters::max_concurrent_streams), sum(&H2Counters::protocol_errors),
+      sum(&H2Counters::goaways), sum(&H2Counters::streams_reset));
 }
 
 std::string SharedH2Counters::summary_line() const {

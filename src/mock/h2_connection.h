@@ -55,9 +55,10 @@ struct H2Options {
 // What HTTP/2 did in one worker. Only that worker writes (relaxed stores);
 // readers sum (or take the max of) the rows of all workers.
 struct H2Counters {
-  std::atomic<uint64_t> connections{0};     // every connection on the HTTP listener
-  std::atomic<uint64_t> h2_connections{0};  // of which spoke HTTP/2
-  std::atomic<uint64_t> h2_requests{0};     // requests answered (or reset/stalled) over HTTP/2
+  std::atomic<uint64_t> connections{0};       // every connection on the HTTP listener
+  std::atomic<uint64_t> open_connections{0};  // of which not yet closed and released
+  std::atomic<uint64_t> h2_connections{0};    // of which spoke HTTP/2
+  std::atomic<uint64_t> h2_requests{0};       // requests answered (or reset/stalled) over HTTP/2
   std::atomic<uint64_t> max_concurrent_streams{0};  // most open streams seen on one connection
   std::atomic<uint64_t> protocol_errors{0};         // GOAWAY sent with an error code (bad client)
   std::atomic<uint64_t> goaways{0};                 // GOAWAY frames sent, for any reason
@@ -161,7 +162,10 @@ class H2Connection {
   void send(std::string* out, size_t limit);
   // Nothing more to read or write: close the connection once out is written.
   bool finished() const;
-  // Shutdown: GOAWAY (NO_ERROR) with the last stream id; open streams may finish.
+  // Shutdown: GOAWAY (NO_ERROR) with the last stream id. Streams already
+  // open are still answered (delays included); finished() turns true once
+  // they all are and the GOAWAY is sent. The worker waits for that, up to
+  // its drain deadline (docs/mock.md#http2, Shutdown).
   void goaway();
 
   // For nghttp2's callbacks (h2_connection.cc).

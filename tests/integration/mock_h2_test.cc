@@ -44,6 +44,9 @@ routes:
     errors: [{rate: 1.0, status: 503, body: "try later\n"}]
   - path: /stall
     errors: [{rate: 1.0, stall: forever}]
+  - path: /second
+    latency: 1s
+    body: "second\n"
 )";
 
 // Runs a shell command with its own time bound; returns stdout (and stderr
@@ -96,6 +99,12 @@ class H2Mock {
   }
   nlohmann::json stats() const {
     return nlohmann::json::parse(shell("curl -sS -k " + url("/__millstone/stats")), nullptr, false);
+  }
+  void signal(int sig) { process_->signal(sig); }
+  ProcessResult wait() {
+    ProcessResult result = process_->wait(10);
+    process_.reset();
+    return result;
   }
   ProcessResult stop() {
     process_->signal(SIGTERM);
@@ -426,6 +435,109 @@ TEST(MockH2, ShutdownSaysGoaway) {
   close(fd);
   EXPECT_EQ(goaway_error(frames), 0);  // NO_ERROR
   EXPECT_NE(result.out.find("1 over HTTP/2 (1 requests"), std::string::npos) << result.out;
+}
+
+// A stream open on a 1 s route when SIGTERM arrives: the mock says GOAWAY
+// (NO_ERROR, last stream 1), still answers it, then exits 0 (the worker's
+// drain ends as soon as its last connection is done, well within its 2 s).
+TEST(MockH2, ShutdownDrainsAStreamStillOpen) {
+  H2Mock mock;
+  ASSERT_NE(mock.port(), 0);
+  const int fd = connect_loopback(mock.port());
+  ASSERT_GE(fd, 0);
+  const std::string get = kPreface + frame(kSettings, 0, 0, "") + get_headers(1, "/second");
+  send(fd, get.data(), get.size(), MSG_NOSIGNAL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // routed, waiting for its timer
+  ProcessResult result;
+  std::thread stopper([&] { result = mock.stop(); });
+  const std::vector<Frame> frames = read_frames(fd);  // until the mock closes
+  stopper.join();
+  close(fd);
+  std::string body;
+  bool ended = false;
+  for (const Frame& f : frames) {
+    if (f.type == 0 && f.stream == 1) {
+      body += f.payload;
+      ended |= (f.flags & 0x1) != 0;
+    }
+  }
+  EXPECT_EQ(body, "second\n");
+  EXPECT_TRUE(ended);
+  EXPECT_EQ(goaway_error(frames), 0);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("1 over HTTP/2 (1 requests"), std::string::npos) << result.out;
+}
+
+// A second SIGTERM while the workers drain is read with the first: the exit
+// status stays 0, not 143.
+TEST(MockH2, SecondSignalDuringTheDrainStillExitsZero) {
+  H2Mock mock;
+  ASSERT_NE(mock.port(), 0);
+  const int fd = connect_loopback(mock.port());
+  ASSERT_GE(fd, 0);
+  const std::string get = kPreface + frame(kSettings, 0, 0, "") + get_headers(1, "/second");
+  send(fd, get.data(), get.size(), MSG_NOSIGNAL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  mock.signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  mock.signal(SIGTERM);
+  const ProcessResult result = mock.wait();
+  close(fd);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+}
+
+// The open connections the mock's stats count, read over an HTTP/1.1
+// connection already open (a new one could take the descriptor of a
+// connection not yet released and hide it).
+uint64_t open_connections_via(int fd) {
+  const std::string request =
+      "GET /__millstone/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string in;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = recv(fd, buffer, sizeof buffer, 0)) > 0)
+    in.append(buffer, static_cast<size_t>(n));
+  const size_t body = in.find("\r\n\r\n");
+  if (body == std::string::npos) return UINT64_MAX;
+  const nlohmann::json stats = nlohmann::json::parse(in.substr(body + 4), nullptr, false);
+  if (!stats.contains("open_connections")) return UINT64_MAX;
+  return stats["open_connections"].get<uint64_t>();
+}
+
+// "PRI" (a strict prefix of the h2c preface), then FIN: the mock cannot wait
+// for the rest, it closes the connection and forgets it.
+TEST(MockH2, PrefacePrefixThenCloseIsClosed) {
+  H2Mock mock;
+  ASSERT_NE(mock.port(), 0);
+  const int stats_fd = connect_loopback(mock.port());
+  ASSERT_GE(stats_fd, 0);
+  const int fd = connect_loopback(mock.port());
+  ASSERT_GE(fd, 0);
+  send(fd, "PRI", 3, MSG_NOSIGNAL);
+  shutdown(fd, SHUT_WR);
+  char c;
+  EXPECT_EQ(recv(fd, &c, 1, 0), 0);  // EOF from the mock, not the 5 s receive timeout
+  close(fd);
+  EXPECT_EQ(open_connections_via(stats_fd), 1u);  // the stats connection only
+  close(stats_fd);
+}
+
+// An HTTP/1.1 answer delayed by a timer, on a connection that asked to
+// close: the timer closes it, and it is released too (not left in the table).
+TEST(MockH2, ConnectionClosedFromATimerIsReleased) {
+  H2Mock mock;
+  ASSERT_NE(mock.port(), 0);
+  const int stats_fd = connect_loopback(mock.port());
+  ASSERT_GE(stats_fd, 0);
+  int status = -1;
+  const std::string out =
+      shell("curl -sS --http1.1 -H 'Connection: close' " + mock.url("/slow"), &status);
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(out, "slow\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(open_connections_via(stats_fd), 1u);
+  close(stats_fd);
 }
 
 }  // namespace
