@@ -682,7 +682,11 @@ void Connection::on_io(uint32_t events) {
     if (closed()) worker_.release(this);  // destroys *this: nothing may follow
     return;
   }
-  if (tls_ || (events & EPOLLOUT)) flush();
+  if (tls_ || (events & EPOLLOUT)) {
+    flush();
+    // Pipelined HTTP/1.1 requests held back while answers were queued.
+    if (!h2_ && protocol_known_ && !closed() && !input_.empty()) process_input();
+  }
   if (h2_ && !closed()) drive_h2();  // frames held back while the socket was full
   if (!closed() && (tls_ || (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))) {
     read_input((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
@@ -723,7 +727,12 @@ void Connection::process_input() {
     drive_h2();
     return;
   }
-  while (!waiting_ && !closed() && !input_.empty() && !close_after_write_) {
+  // Pipelined requests are parsed only while less than kPipelineHigh of
+  // answers waits to be written: a client that sends many requests and reads
+  // slowly holds back the parsing, not the worker's memory.
+  static constexpr size_t kPipelineHigh = 64 * 1024;
+  while (!waiting_ && !closed() && !input_.empty() && !close_after_write_ &&
+         output_.size() - output_offset_ < kPipelineHigh) {
     http::RequestParser::Result r = parser_.feed(input_.data(), input_.size());
     input_.erase(0, r.consumed);
     if (r.state == http::RequestParser::State::kError) {

@@ -540,5 +540,49 @@ TEST(MockH2, ConnectionClosedFromATimerIsReleased) {
   close(stats_fd);
 }
 
+// 500 pipelined HTTP/1.1 requests for 64 KiB answers, and a client that
+// reads nothing: the mock parses them only as its answers get written, so its
+// own count stays far below 500 (without the hold-back it answered them all
+// into memory at once: 32 MB for this one connection).
+TEST(MockH2, PipelinedRequestsWaitForTheirAnswersToBeWritten) {
+  const std::string config = write_temp_file(
+      "routes:\n  - path: /big\n    body: \"" + std::string(65536, 'x') + "\"\n", ".yaml");
+  Process mock({"mock", "--config", config, "--listen", "127.0.0.1:0", "--workers", "1"});
+  int port = 0;
+  for (int i = 0; i < 500 && port == 0; ++i) {
+    std::smatch m;
+    const std::string out = mock.stdout_so_far();
+    if (std::regex_search(out, m, std::regex(R"(listening on 127\.0\.0\.1:(\d+))"))) {
+      port = std::stoi(m[1]);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ASSERT_NE(port, 0);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string requests;
+  for (int i = 0; i < 500; ++i)
+    requests += "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(send(fd, requests.data(), requests.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(requests.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const nlohmann::json stats = nlohmann::json::parse(
+      shell("curl -sS http://127.0.0.1:" + std::to_string(port) + "/__millstone/stats"), nullptr,
+      false);
+  const uint64_t served = route_requests(stats, "GET /big");
+  EXPECT_LT(served, 250u) << stats.dump();
+  close(fd);
+  mock.signal(SIGTERM);
+  mock.wait(10);
+  unlink(config.c_str());
+}
+
 }  // namespace
 }  // namespace millstone::testing
