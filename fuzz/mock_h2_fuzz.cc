@@ -64,8 +64,12 @@ class Sink final : public H2Owner {
   bool wanted = false;
 };
 
+// Everything an input may change (the PRNG's draws, the sequences, the
+// counters, pending timers) is built anew for each input, so that a saved
+// crash reproduces on its own; only the parsed config is shared.
 struct World {
-  MockConfig config = parse_mock_config(kYaml, "<fuzz>");
+  explicit World(const MockConfig& config) : config(config) {}
+  const MockConfig& config;
   Router router{config};
   Prng prng = Prng::for_worker(1, 0);
   std::vector<std::atomic<uint64_t>> sequences = std::vector<std::atomic<uint64_t>>(16);
@@ -98,8 +102,9 @@ void check_frames(const std::string& out) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static World* world = new World();
+  static const MockConfig* const parsed = new MockConfig(parse_mock_config(kYaml, "<fuzz>"));
   if (size == 0) return 0;
+  auto world = std::make_unique<World>(*parsed);
   const uint8_t config = data[0];
   std::string input;
   if (config & 1) input.assign(kH2Preface);

@@ -243,8 +243,8 @@ int main_command(int argc, char** argv) {
                      "http/1.1 by ALPN");
   mock_cmd->add_option_function<std::string>(
       "--max-concurrent-streams",
-      whole_into(&mock.max_concurrent_streams, "--max-concurrent-streams", 1, 1u << 20),
-      "HTTP/2 streams a client may have open on one connection (default 100)");
+      whole_into(&mock.max_concurrent_streams, "--max-concurrent-streams", 1, 10000),
+      "HTTP/2 streams a client may have open on one connection (default 100, at most 10000)");
 
   std::string validate_path;
   CLI::App* validate_cmd =

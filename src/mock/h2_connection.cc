@@ -116,13 +116,13 @@ uint64_t SharedH2Counters::max(std::atomic<uint64_t> H2Counters::*field) const {
 
 std::string SharedH2Counters::json() const {
   return fmt::format(
-      ",\"connections\":{},\"http2\":{{\"connections\":{},\"requests\":{},"
+      ",\"connections\":{},\"open_connections\":{},\"http2\":{{\"connections\":{},\"requests\":{},"
       "\"max_concurrent_streams\":{},\"protocol_errors\":{},\"goaways_sent\":{},"
       "\"streams_reset\":{}}}",
-      sum(&H2Counters::connections), sum(&H2Counters::h2_connections),
-      sum(&H2Counters::h2_requests), max(&H2Counters::max_concurrent_streams),
-      sum(&H2Counters::protocol_errors), sum(&H2Counters::goaways),
-      sum(&H2Counters::streams_reset));
+      sum(&H2Counters::connections), sum(&H2Counters::open_connections),
+      sum(&H2Counters::h2_connections), sum(&H2Counters::h2_requests),
+      max(&H2Counters::max_concurrent_streams), sum(&H2Counters::protocol_errors),
+      sum(&H2Counters::goaways), sum(&H2Counters::streams_reset));
 }
 
 std::string SharedH2Counters::summary_line() const {
@@ -175,7 +175,9 @@ struct H2Connection::Stream {
   size_t header_bytes = 0;
   std::string body;
   bool malformed = false;   // over a limit: answered 400 at the end of the request
-  bool dispatched = false;  // the request was complete and routed
+  bool dispatched = false;  // the request was complete (or cut short) and routed
+  bool early = false;       // answered before the request ended: reset once answered
+  size_t kept = 0;          // bytes counted in H2Connection::buffered_
   bool expects_continue = false;
   // The answer: prebuilt (points into H2Responses) or rendered (owned here).
   const H2Response* response = nullptr;
@@ -200,20 +202,24 @@ struct H2Connection::Callbacks {
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
                        size_t name_size, const uint8_t* value, size_t value_size, uint8_t,
                        void* user_data) {
-    if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+    // Only the request's own header block: trailers (NGHTTP2_HCAT_HEADERS)
+    // are not request fields (RFC 9110 6.5), so templates never see them and
+    // an `expect` among them asks for nothing.
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     H2Connection& c = self(user_data);
     auto it = c.streams_.find(frame->hd.stream_id);
-    if (it == c.streams_.end()) return 0;  // trailers of a stream we know nothing of
+    if (it == c.streams_.end()) return 0;
     Stream& s = *it->second;
     if (s.dispatched) return 0;  // trailers after the request: ignored
     s.header_bytes += name_size + value_size + 32;
     if (s.header_bytes > c.context_.options.max_header_list_bytes) {
       s.malformed = true;
-      s.headers.clear();
-      s.headers.shrink_to_fit();
+      std::vector<std::pair<std::string, std::string>>().swap(s.headers);
+      c.release(s);
       return 0;
     }
     if (s.malformed) return 0;
+    if (!c.keep(s, name_size + value_size)) return 0;
     std::string_view n(reinterpret_cast<const char*>(name), name_size);
     std::string_view v(reinterpret_cast<const char*>(value), value_size);
     if (n == ":method") {
@@ -239,10 +245,16 @@ struct H2Connection::Callbacks {
     Stream& s = *it->second;
     if (s.malformed || s.dispatched) return 0;
     if (s.body.size() + size > c.context_.options.max_body_bytes) {
+      // Answered 400 now; the rest of the body is not waited for (the stream
+      // is reset with NO_ERROR once the answer is out, see on_frame_send).
       s.malformed = true;
+      s.early = true;
       std::string().swap(s.body);
+      c.release(s);
+      c.dispatch(s);
       return 0;
     }
+    if (!c.keep(s, size)) return 0;
     s.body.append(reinterpret_cast<const char*>(data), size);
     return 0;
   }
@@ -269,7 +281,11 @@ struct H2Connection::Callbacks {
   }
 
   static int on_stream_close(nghttp2_session*, int32_t stream_id, uint32_t, void* user_data) {
-    self(user_data).streams_.erase(stream_id);
+    H2Connection& c = self(user_data);
+    auto it = c.streams_.find(stream_id);
+    if (it == c.streams_.end()) return 0;
+    c.release(*it->second);
+    c.streams_.erase(it);
     return 0;
   }
 
@@ -286,8 +302,19 @@ struct H2Connection::Callbacks {
     return 0;
   }
 
-  static int on_frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
-    H2Counters& counters = self(user_data).context_.counters;
+  static int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
+    H2Connection& c = self(user_data);
+    H2Counters& counters = c.context_.counters;
+    if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+      // An answer sent before its request ended: the client may stop sending.
+      auto it = c.streams_.find(frame->hd.stream_id);
+      if (it != c.streams_.end() && it->second->early) {
+        it->second->early = false;
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                  NGHTTP2_NO_ERROR);
+      }
+    }
     if (frame->hd.type == NGHTTP2_RST_STREAM) bump(counters.streams_reset);
     if (frame->hd.type == NGHTTP2_GOAWAY) {
       bump(counters.goaways);
@@ -364,6 +391,26 @@ void H2Connection::fail(int error_code) {
   }
 }
 
+bool H2Connection::keep(Stream& s, size_t bytes) {
+  if (buffered_ + bytes <= context_.options.max_buffered_bytes) {
+    buffered_ += bytes;
+    s.kept += bytes;
+    return true;
+  }
+  // Over the connection's budget: this stream is refused, the others go on.
+  s.dispatched = true;
+  std::string().swap(s.body);
+  std::vector<std::pair<std::string, std::string>>().swap(s.headers);
+  release(s);
+  nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_REFUSED_STREAM);
+  return false;
+}
+
+void H2Connection::release(Stream& s) {
+  buffered_ -= s.kept;
+  s.kept = 0;
+}
+
 void H2Connection::receive(std::string_view bytes) {
   if (failed_) return;
   while (!bytes.empty() && nghttp2_session_want_read(session_)) {
@@ -376,6 +423,7 @@ void H2Connection::receive(std::string_view bytes) {
                                                                        : NGHTTP2_INTERNAL_ERROR);
       return;
     }
+    if (n == 0) break;  // nothing consumed: do not spin
     bytes.remove_prefix(static_cast<size_t>(n));
   }
 }
@@ -409,6 +457,17 @@ void H2Connection::goaway() {
 // The same decisions as the HTTP/1.1 path in server.cc (Connection::handle_request).
 void H2Connection::dispatch(Stream& s) {
   s.dispatched = true;
+  // The request's fields and body are not needed once it is answered (or its
+  // answer rendered): freed on every way out, and no longer count as kept.
+  struct Forget {
+    H2Connection& c;
+    Stream& s;
+    ~Forget() {
+      std::string().swap(s.body);
+      std::vector<std::pair<std::string, std::string>>().swap(s.headers);
+      c.release(s);
+    }
+  } forget{*this, s};
   if (s.malformed || s.method.empty() || s.path.empty()) {
     bump(context_.counters.h2_requests);
     context_.host.count(H2Host::kMalformed, H2Host::Count::kRequest);
@@ -490,9 +549,27 @@ void H2Connection::answer_templated(Stream& s, const ResponseTemplate& response,
   std::string& text = context_.scratch_request;
   text.clear();
   text.append(s.method).append(" ").append(s.path).append(" HTTP/1.1\r\n");
-  if (!s.authority.empty()) text.append("host: ").append(s.authority).append("\r\n");
+  // host: from :authority, or the host field a request without one carries
+  // (RFC 9113 8.3.1). Several cookie fields are one cookie header joined
+  // with "; " (RFC 9113 8.2.3).
+  std::string_view host = s.authority;
+  std::string cookie;
+  bool cookies = false;
   for (const auto& [name, value] : s.headers) {
-    if (name == "content-length" || name == "transfer-encoding" || name == "host") continue;
+    if (name == "host" && host.empty()) host = value;
+    if (name == "cookie") {
+      if (cookies) cookie.append("; ");
+      cookie.append(value);
+      cookies = true;
+    }
+  }
+  if (!host.empty()) text.append("host: ").append(host).append("\r\n");
+  if (cookies) text.append("cookie: ").append(cookie).append("\r\n");
+  for (const auto& [name, value] : s.headers) {
+    if (name == "content-length" || name == "transfer-encoding" || name == "host" ||
+        name == "cookie") {
+      continue;
+    }
     text.append(name).append(": ").append(value).append("\r\n");
   }
   text.append("content-length: ").append(std::to_string(s.body.size())).append("\r\n\r\n");

@@ -39,18 +39,26 @@ struct H2Options {
   // connection (GOAWAY with PROTOCOL_ERROR) or the extra stream (REFUSED_STREAM).
   uint32_t max_concurrent_streams = 100;
   // SETTINGS_MAX_HEADER_LIST_SIZE, and enforced: a request whose header block
-  // (names + values + 32 per field, as RFC 9113 counts) is larger is reset.
+  // (names + values + 32 per field, as RFC 9113 counts) is larger is answered
+  // 400 (counted as malformed), like an oversized HTTP/1.1 request.
   uint32_t max_header_list_bytes = 64 * 1024;
-  // Request bodies above this are answered 400 (the HTTP/1.1 parser's limit).
+  // A request body that grows past this is answered 400 at once, then its
+  // stream is reset with NO_ERROR (RFC 9113 8.1): the rest is not waited for.
   uint32_t max_body_bytes = 1024 * 1024;
+  // Request bytes (fields and bodies) one connection keeps for requests not
+  // yet answered, over all its streams. A stream whose bytes would pass it is
+  // reset with REFUSED_STREAM, so that 100 streams of 1 MiB bodies cannot hold
+  // 100 MB per connection.
+  uint32_t max_buffered_bytes = 4 * 1024 * 1024;
 };
 
 // What HTTP/2 did in one worker. Only that worker writes (relaxed stores);
 // readers sum (or take the max of) the rows of all workers.
 struct H2Counters {
-  std::atomic<uint64_t> connections{0};     // every connection on the HTTP listener
-  std::atomic<uint64_t> h2_connections{0};  // of which spoke HTTP/2
-  std::atomic<uint64_t> h2_requests{0};     // requests answered (or reset/stalled) over HTTP/2
+  std::atomic<uint64_t> connections{0};       // every connection on the HTTP listener
+  std::atomic<uint64_t> open_connections{0};  // of which not yet closed and released
+  std::atomic<uint64_t> h2_connections{0};    // of which spoke HTTP/2
+  std::atomic<uint64_t> h2_requests{0};       // requests answered (or reset/stalled) over HTTP/2
   std::atomic<uint64_t> max_concurrent_streams{0};  // most open streams seen on one connection
   std::atomic<uint64_t> protocol_errors{0};         // GOAWAY sent with an error code (bad client)
   std::atomic<uint64_t> goaways{0};                 // GOAWAY frames sent, for any reason
@@ -154,7 +162,10 @@ class H2Connection {
   void send(std::string* out, size_t limit);
   // Nothing more to read or write: close the connection once out is written.
   bool finished() const;
-  // Shutdown: GOAWAY (NO_ERROR) with the last stream id; open streams may finish.
+  // Shutdown: GOAWAY (NO_ERROR) with the last stream id. Streams already
+  // open are still answered (delays included); finished() turns true once
+  // they all are and the GOAWAY is sent. The worker waits for that, up to
+  // its drain deadline (docs/mock.md#http2, Shutdown).
   void goaway();
 
   // For nghttp2's callbacks (h2_connection.cc).
@@ -170,6 +181,10 @@ class H2Connection {
   void schedule(Stream& stream, int64_t delay_us);
   void on_timer();
   void fail(int error_code);
+  // Counts bytes a stream keeps against max_buffered_bytes; false (and the
+  // stream reset with REFUSED_STREAM) when they do not fit.
+  bool keep(Stream& stream, size_t bytes);
+  void release(Stream& stream);
 
   H2Context& context_;
   H2Owner& owner_;
@@ -180,6 +195,7 @@ class H2Connection {
   std::priority_queue<Due, std::vector<Due>, std::greater<>> due_;
   net::Timer timer_;
   bool failed_ = false;  // a fatal nghttp2 error: nothing more is read or sent
+  size_t buffered_ = 0;  // request bytes kept over all streams (max_buffered_bytes)
 };
 
 }  // namespace millstone::mock

@@ -356,7 +356,9 @@ class Connection final : public net::IoHandler, public H2Owner {
   void on_io(uint32_t events) override;
   bool closed() const { return stream_ == nullptr; }
   int slot() const { return slot_; }
-  // Shutdown: an HTTP/2 connection says GOAWAY (HTTP/1.1 has nothing to say).
+  // Shutdown: an HTTP/2 connection says GOAWAY and answers its open
+  // streams; an HTTP/1.1 one finishes the answer it owes, then closes (an
+  // idle one closes now).
   void goodbye();
   void h2_wants_write() override;
   uint64_t registration = 0;
@@ -364,13 +366,17 @@ class Connection final : public net::IoHandler, public H2Owner {
  private:
   // Drives the TLS handshake; true once the stream carries HTTP.
   bool handshake();
-  void read_input();
+  // peer_closing: the event carried EPOLLRDHUP, EPOLLHUP or EPOLLERR.
+  void read_input(bool peer_closing);
   void process_input();
   void handle_request();
   bool try_upgrade(int route, bool keep_alive);
   void respond(const Prebuilt& response, bool head, bool keep_alive);
   void flush();
+  // Closes the socket; the worker releases (destroys) the connection from
+  // its next loop turn, or at once from on_io.
   void close_now(bool reset);
+  void close_socket(bool reset);
   // HTTP/2 (mock/h2_connection.h): chosen by ALPN after the TLS handshake,
   // or by the client preface on a cleartext connection.
   bool choose_protocol();
@@ -450,11 +456,13 @@ class Worker final : public net::IoHandler, public H2Host {
         stream = std::make_unique<net::PlainStream>(fd);
       }
       if (static_cast<size_t>(fd) >= connections_.size()) connections_.resize(fd + 1024);
+      drop(static_cast<size_t>(fd));  // a closed one whose release is still scheduled
       connections_[fd] = std::make_unique<Connection>(*this, fd, std::move(stream), tls != nullptr);
       bump(h2.counters.connections);
+      bump(h2.counters.open_connections);
       Connection* c = connections_[fd].get();
       c->registration = loop.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c);
-      if (c->registration == 0) connections_[fd].reset();
+      if (c->registration == 0) drop(static_cast<size_t>(fd));
     });
     // Out of descriptors: connections wait in the backlog, and with an
     // edge-triggered listener no new event comes for them; try again soon.
@@ -463,7 +471,14 @@ class Worker final : public net::IoHandler, public H2Host {
   }
 
   // Called as the connection's last act: it is destroyed here.
-  void release(Connection* c) { connections_[static_cast<size_t>(c->slot())].reset(); }
+  void release(Connection* c) { drop(static_cast<size_t>(c->slot())); }
+  // For a connection closed outside its own on_io (a timer, the HTTP/2
+  // session's wake-up): destroying it there would pull it from under the
+  // code still running in it, so it is released from a zero-delay timer.
+  void release_later(int slot) {
+    to_release_.push_back(slot);
+    release_timer_.arm_after(0);
+  }
 
   // H2Host: HTTP/2 requests count in the same rows as HTTP/1.1 ones.
   void count(int route, Count what) override {
@@ -492,19 +507,60 @@ class Worker final : public net::IoHandler, public H2Host {
     return sockets.websocket_route(target) >= 0;
   }
 
-  // SIGTERM or SIGINT: every HTTP/2 connection gets its GOAWAY, then the
-  // worker ends by SIGTERM as the parent expects.
+  // SIGTERM or SIGINT: a bounded drain. No more accepting; every HTTP/2
+  // connection gets its GOAWAY and its open streams are still answered, an
+  // HTTP/1.1 connection finishes the answer it owes. The worker ends (by
+  // SIGTERM, as the parent expects) once no connection is left, or when the
+  // drain deadline passes.
   void shut_down() {
-    for (auto& c : connections_)
-      if (c && !c->closed()) c->goodbye();
+    if (stopping_) return;
+    stopping_ = true;
+    listener_.stop();
+    accept_retry_.cancel();
+    for (size_t slot = 0; slot < connections_.size(); ++slot) {
+      Connection* c = connections_[slot].get();
+      if (c == nullptr) continue;
+      if (!c->closed()) c->goodbye();
+      if (c->closed()) drop(slot);
+    }
+    if (h2.counters.open_connections.load(std::memory_order_relaxed) == 0) finish();
+    drain_deadline_.arm_after(kDrainNs);
+  }
+
+  static constexpr int64_t kDrainNs = 2 * net::kNsPerSec;
+
+ private:
+  // Destroys the connection in slot, if any, and ends a drain that it was
+  // the last of.
+  void drop(size_t slot) {
+    if (slot >= connections_.size() || !connections_[slot]) return;
+    connections_[slot].reset();
+    std::atomic<uint64_t>& open = h2.counters.open_connections;
+    open.store(open.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    if (stopping_ && open.load(std::memory_order_relaxed) == 0) finish();
+  }
+
+  void release_scheduled() {
+    std::vector<int> slots;
+    slots.swap(to_release_);
+    for (int slot : slots) {
+      const size_t i = static_cast<size_t>(slot);
+      // The slot may hold a newer connection on the same descriptor by now.
+      if (i < connections_.size() && connections_[i] && connections_[i]->closed()) drop(i);
+    }
+  }
+
+  [[noreturn]] void finish() {
     signal(SIGTERM, SIG_DFL);
     sigset_t term;
     sigemptyset(&term);
     sigaddset(&term, SIGTERM);
     sigprocmask(SIG_UNBLOCK, &term, nullptr);
     raise(SIGTERM);
+    _exit(0);  // not reached: SIGTERM ends us
   }
 
+ public:
   const MockConfig& config;
   const Responses& responses;
   SharedCounters& counters;
@@ -535,7 +591,13 @@ class Worker final : public net::IoHandler, public H2Host {
       fd_ = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
       return fd_ >= 0 && worker_.loop.add(fd_, EPOLLIN, this) != 0;
     }
-    void on_io(uint32_t) override { worker_.shut_down(); }
+    void on_io(uint32_t) override {
+      // Read every pending signal: the descriptor is level-triggered.
+      signalfd_siginfo info;
+      while (read(fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+      }
+      worker_.shut_down();
+    }
 
    private:
     Worker& worker_;
@@ -544,7 +606,6 @@ class Worker final : public net::IoHandler, public H2Host {
 
   SharedListener listener_;
   net::Timer accept_retry_;
-  std::vector<std::unique_ptr<Connection>> connections_;
 
  public:
   SharedH2Counters& h2_counters;
@@ -554,6 +615,12 @@ class Worker final : public net::IoHandler, public H2Host {
 
  private:
   StopSignals stop_;
+  bool stopping_ = false;
+  net::Timer drain_deadline_{loop, [this] { finish(); }};
+  std::vector<int> to_release_;
+  net::Timer release_timer_{loop, [this] { release_scheduled(); }};
+  // Last: destroyed first, while the HTTP/2 context and timers they use live.
+  std::vector<std::unique_ptr<Connection>> connections_;
 };
 
 std::string Worker::stats_json() {
@@ -584,10 +651,16 @@ Connection::Connection(Worker& worker, int slot, std::unique_ptr<net::Stream> st
 }
 
 Connection::~Connection() {
-  close_now(false);
+  close_socket(false);
 }
 
 void Connection::close_now(bool reset) {
+  if (!stream_) return;
+  close_socket(reset);
+  worker_.release_later(slot_);
+}
+
+void Connection::close_socket(bool reset) {
   if (!stream_) return;
   worker_.loop.remove(registration, stream_->fd());
   stream_->close(reset);
@@ -616,26 +689,36 @@ void Connection::on_io(uint32_t events) {
     if (closed()) worker_.release(this);  // destroys *this: nothing may follow
     return;
   }
-  if (tls_ || (events & EPOLLOUT)) flush();
+  if (tls_ || (events & EPOLLOUT)) {
+    flush();
+    // Pipelined HTTP/1.1 requests held back while answers were queued.
+    if (!h2_ && protocol_known_ && !closed() && !input_.empty()) process_input();
+  }
   if (h2_ && !closed()) drive_h2();  // frames held back while the socket was full
   if (!closed() && (tls_ || (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))) {
-    read_input();
+    read_input((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
     if (!closed()) process_input();
     // A client that went away is done, even if a response was delayed for it.
-    if (!closed() && peer_closed_ && (waiting_ || input_.empty()) && output_.empty()) {
+    // So is one that closed before it said which protocol it speaks (a
+    // strict prefix of the h2c preface, say): nothing more can come.
+    if (!closed() && peer_closed_ && (waiting_ || input_.empty() || !protocol_known_) &&
+        output_.empty()) {
       close_now(false);
     }
   }
   if (closed()) worker_.release(this);  // destroys *this: nothing may follow
 }
 
-void Connection::read_input() {
+void Connection::read_input(bool peer_closing) {
   char buffer[16384];
   for (;;) {
     const net::StreamResult r = stream_->read(buffer, sizeof buffer);
     if (r.status == net::StreamStatus::kOk) {
       input_.append(buffer, r.bytes);
-      if (r.drained) return;
+      // The loop is edge-triggered: when the last bytes and the FIN came
+      // before we woke there is one edge for both, and a short read must
+      // not end the loop then, or the EOF is never seen.
+      if (r.drained && !peer_closing) return;
       continue;
     }
     // The end (FIN, close_notify) or an error; a TLS read waiting for
@@ -651,7 +734,12 @@ void Connection::process_input() {
     drive_h2();
     return;
   }
-  while (!waiting_ && !closed() && !input_.empty() && !close_after_write_) {
+  // Pipelined requests are parsed only while less than kPipelineHigh of
+  // answers waits to be written: a client that sends many requests and reads
+  // slowly holds back the parsing, not the worker's memory.
+  static constexpr size_t kPipelineHigh = 64 * 1024;
+  while (!waiting_ && !closed() && !input_.empty() && !close_after_write_ &&
+         output_.size() - output_offset_ < kPipelineHigh) {
     http::RequestParser::Result r = parser_.feed(input_.data(), input_.size());
     input_.erase(0, r.consumed);
     if (r.state == http::RequestParser::State::kError) {
@@ -857,19 +945,37 @@ void Connection::h2_wants_write() {
 }
 
 void Connection::goodbye() {
-  if (!h2_) return;
-  h2_->goaway();
-  drive_h2();
+  if (h2_) {
+    h2_->goaway();
+    drive_h2();
+    return;
+  }
+  // HTTP/1.1 (or undecided): no new request is read; an answer owed (delayed
+  // or still being written) goes out first, then the connection closes.
+  close_after_write_ = true;
+  pending_keep_alive_ = false;
+  if (!waiting_ && output_.empty()) close_now(false);
 }
 
 void Connection::flush() {
+  // Written bytes are dropped from the front of output_ once there are this
+  // many: a client that reads steadily but slower than we answer (HTTP/2, or
+  // HTTP/1.1 pipelining) would otherwise grow output_ by all it ever read.
+  static constexpr size_t kCompactAfter = 64 * 1024;
   while (output_offset_ < output_.size()) {
     // After a partial TLS write this passes the same unwritten rest again
-    // (plus whatever was queued since), as net::Stream::write asks.
+    // (plus whatever was queued since), as net::Stream::write asks; the rest
+    // may move in memory (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, tls/setup.cc).
     const net::StreamResult r = stream_->write(std::string_view(output_).substr(output_offset_));
     output_offset_ += r.bytes;
     if (r.status == net::StreamStatus::kOk) continue;
-    if (r.status == net::StreamStatus::kWouldBlock) return;
+    if (r.status == net::StreamStatus::kWouldBlock) {
+      if (output_offset_ >= kCompactAfter) {
+        output_.erase(0, output_offset_);
+        output_offset_ = 0;
+      }
+      return;
+    }
     close_now(false);
     return;
   }
@@ -1071,7 +1177,7 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
     std::fflush(stdout);
   }
 
-  int signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
+  int signal_fd = signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
   size_t alive = children.size();
   ServerExit exit_code = listening == workers ? ServerExit::kStopped : ServerExit::kFailed;
   while (alive > 0) {
@@ -1080,8 +1186,6 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
     if (n > 0) {
       // SIGINT or SIGTERM: shut down. Read it, or unblocking the signals at
       // the end would deliver it again and end us by it (exit 143, not 0).
-      signalfd_siginfo info;
-      (void)!read(signal_fd, &info, sizeof info);
       break;
     }
     int wstatus;
@@ -1095,9 +1199,28 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
       }
     }
   }
+  // Each worker drains its connections for up to Worker::kDrainNs; one
+  // still alive a second after that is stuck and is killed.
   for (pid_t pid : children)
     kill(pid, SIGTERM);
-  while (waitpid(-1, nullptr, 0) > 0) {
+  const int64_t give_up = net::now_ns() + Worker::kDrainNs + net::kNsPerSec;
+  while (alive > 0 && net::now_ns() < give_up) {
+    const pid_t pid = waitpid(-1, nullptr, WNOHANG);
+    if (pid > 0) {
+      --alive;
+    } else if (pid < 0) {
+      break;
+    } else {
+      usleep(10'000);
+    }
+  }
+  if (alive > 0) {
+    std::fprintf(stderr, "millstone mock: %zu workers still draining after %lld s: killed\n", alive,
+                 static_cast<long long>((Worker::kDrainNs + net::kNsPerSec) / net::kNsPerSec));
+    for (pid_t pid : children)
+      kill(pid, SIGKILL);
+    while (waitpid(-1, nullptr, 0) > 0) {
+    }
   }
   if (options.print_stats_on_exit) {
     print_stats(config, counters);
@@ -1108,7 +1231,15 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
       std::fflush(stdout);
     }
   }
-  if (signal_fd >= 0) close(signal_fd);
+  // Every stop signal that came meanwhile (a second Ctrl-C, SIGTERM twice)
+  // is read here: unblocking them would deliver it and end us by it (130 or
+  // 143 instead of 0).
+  if (signal_fd >= 0) {
+    signalfd_siginfo info;
+    while (read(signal_fd, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    }
+    close(signal_fd);
+  }
   sigprocmask(SIG_SETMASK, &previous, nullptr);
   return exit_code;
 }

@@ -809,6 +809,11 @@ void SharedListener::requeue() {
   registration_ = loop_.add(fd_, EPOLLIN | EPOLLEXCLUSIVE, handler_);
 }
 
+void SharedListener::stop() {
+  if (registration_ != 0) loop_.remove(registration_, fd_);
+  registration_ = 0;
+}
+
 bool accept_all(int listen_fd, const std::function<void(int fd)>& on_accept) {
   for (;;) {
     int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);

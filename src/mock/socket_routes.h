@@ -147,6 +147,8 @@ class SharedListener {
   bool start();
   // Call after accepting: to the back of the wait queue.
   void requeue();
+  // No more accepting here (shutdown); the socket stays open for the others.
+  void stop();
 
  private:
   net::EventLoop& loop_;

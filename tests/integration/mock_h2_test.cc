@@ -44,6 +44,9 @@ routes:
     errors: [{rate: 1.0, status: 503, body: "try later\n"}]
   - path: /stall
     errors: [{rate: 1.0, stall: forever}]
+  - path: /second
+    latency: 1s
+    body: "second\n"
 )";
 
 // Runs a shell command with its own time bound; returns stdout (and stderr
@@ -96,6 +99,12 @@ class H2Mock {
   }
   nlohmann::json stats() const {
     return nlohmann::json::parse(shell("curl -sS -k " + url("/__millstone/stats")), nullptr, false);
+  }
+  void signal(int sig) { process_->signal(sig); }
+  ProcessResult wait() {
+    ProcessResult result = process_->wait(10);
+    process_.reset();
+    return result;
   }
   ProcessResult stop() {
     process_->signal(SIGTERM);
@@ -399,6 +408,15 @@ TEST(MockH2, ClientOpeningMoreStreamsThanAllowedLosesTheConnection) {
   EXPECT_EQ(stats["http2"]["max_concurrent_streams"], 3);
 }
 
+TEST(MockH2, MaxConcurrentStreamsAboveTenThousandIsAUsageError) {
+  // Each stream may keep request bytes: an unbounded limit is unbounded memory.
+  const ProcessResult r =
+      run_millstone({"mock", "--listen", "127.0.0.1:0", "--max-concurrent-streams", "20000"}, 10);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--max-concurrent-streams"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("10000"), std::string::npos) << r.err;
+}
+
 TEST(MockH2, ShutdownSaysGoaway) {
   H2Mock mock;
   ASSERT_NE(mock.port(), 0);
@@ -417,6 +435,153 @@ TEST(MockH2, ShutdownSaysGoaway) {
   close(fd);
   EXPECT_EQ(goaway_error(frames), 0);  // NO_ERROR
   EXPECT_NE(result.out.find("1 over HTTP/2 (1 requests"), std::string::npos) << result.out;
+}
+
+// A stream open on a 1 s route when SIGTERM arrives: the mock says GOAWAY
+// (NO_ERROR, last stream 1), still answers it, then exits 0 (the worker's
+// drain ends as soon as its last connection is done, well within its 2 s).
+TEST(MockH2, ShutdownDrainsAStreamStillOpen) {
+  H2Mock mock;
+  ASSERT_NE(mock.port(), 0);
+  const int fd = connect_loopback(mock.port());
+  ASSERT_GE(fd, 0);
+  const std::string get = kPreface + frame(kSettings, 0, 0, "") + get_headers(1, "/second");
+  send(fd, get.data(), get.size(), MSG_NOSIGNAL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // routed, waiting for its timer
+  ProcessResult result;
+  std::thread stopper([&] { result = mock.stop(); });
+  const std::vector<Frame> frames = read_frames(fd);  // until the mock closes
+  stopper.join();
+  close(fd);
+  std::string body;
+  bool ended = false;
+  for (const Frame& f : frames) {
+    if (f.type == 0 && f.stream == 1) {
+      body += f.payload;
+      ended |= (f.flags & 0x1) != 0;
+    }
+  }
+  EXPECT_EQ(body, "second\n");
+  EXPECT_TRUE(ended);
+  EXPECT_EQ(goaway_error(frames), 0);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("1 over HTTP/2 (1 requests"), std::string::npos) << result.out;
+}
+
+// A SIGINT after the SIGTERM, while the workers drain, is read too: the exit
+// status stays 0, not 130.
+TEST(MockH2, SecondSignalDuringTheDrainStillExitsZero) {
+  H2Mock mock;
+  ASSERT_NE(mock.port(), 0);
+  const int fd = connect_loopback(mock.port());
+  ASSERT_GE(fd, 0);
+  const std::string get = kPreface + frame(kSettings, 0, 0, "") + get_headers(1, "/second");
+  send(fd, get.data(), get.size(), MSG_NOSIGNAL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  mock.signal(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  mock.signal(SIGINT);  // a Ctrl-C on top: a different signal, both pending at once
+  const ProcessResult result = mock.wait();
+  close(fd);
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+}
+
+// The open connections the mock's stats count, read over an HTTP/1.1
+// connection already open (a new one could take the descriptor of a
+// connection not yet released and hide it).
+uint64_t open_connections_via(int fd) {
+  const std::string request =
+      "GET /__millstone/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string in;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = recv(fd, buffer, sizeof buffer, 0)) > 0)
+    in.append(buffer, static_cast<size_t>(n));
+  const size_t body = in.find("\r\n\r\n");
+  if (body == std::string::npos) return UINT64_MAX;
+  const nlohmann::json stats = nlohmann::json::parse(in.substr(body + 4), nullptr, false);
+  if (!stats.contains("open_connections")) return UINT64_MAX;
+  return stats["open_connections"].get<uint64_t>();
+}
+
+// "PRI" (a strict prefix of the h2c preface), then FIN: the mock cannot wait
+// for the rest, it closes the connection and forgets it.
+TEST(MockH2, PrefacePrefixThenCloseIsClosed) {
+  H2Mock mock;
+  ASSERT_NE(mock.port(), 0);
+  const int stats_fd = connect_loopback(mock.port());
+  ASSERT_GE(stats_fd, 0);
+  const int fd = connect_loopback(mock.port());
+  ASSERT_GE(fd, 0);
+  send(fd, "PRI", 3, MSG_NOSIGNAL);
+  shutdown(fd, SHUT_WR);
+  char c;
+  EXPECT_EQ(recv(fd, &c, 1, 0), 0);  // EOF from the mock, not the 5 s receive timeout
+  close(fd);
+  EXPECT_EQ(open_connections_via(stats_fd), 1u);  // the stats connection only
+  close(stats_fd);
+}
+
+// An HTTP/1.1 answer delayed by a timer, on a connection that asked to
+// close: the timer closes it, and it is released too (not left in the table).
+TEST(MockH2, ConnectionClosedFromATimerIsReleased) {
+  H2Mock mock;
+  ASSERT_NE(mock.port(), 0);
+  const int stats_fd = connect_loopback(mock.port());
+  ASSERT_GE(stats_fd, 0);
+  int status = -1;
+  const std::string out =
+      shell("curl -sS --http1.1 -H 'Connection: close' " + mock.url("/slow"), &status);
+  EXPECT_EQ(status, 0);
+  EXPECT_EQ(out, "slow\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(open_connections_via(stats_fd), 1u);
+  close(stats_fd);
+}
+
+// 500 pipelined HTTP/1.1 requests for 64 KiB answers, and a client that
+// reads nothing: the mock parses them only as its answers get written, so its
+// own count stays far below 500 (without the hold-back it answered them all
+// into memory at once: 32 MB for this one connection).
+TEST(MockH2, PipelinedRequestsWaitForTheirAnswersToBeWritten) {
+  const std::string config = write_temp_file(
+      "routes:\n  - path: /big\n    body: \"" + std::string(65536, 'x') + "\"\n", ".yaml");
+  Process mock({"mock", "--config", config, "--listen", "127.0.0.1:0", "--workers", "1"});
+  int port = 0;
+  for (int i = 0; i < 500 && port == 0; ++i) {
+    std::smatch m;
+    const std::string out = mock.stdout_so_far();
+    if (std::regex_search(out, m, std::regex(R"(listening on 127\.0\.0\.1:(\d+))"))) {
+      port = std::stoi(m[1]);
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  ASSERT_NE(port, 0);
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  std::string requests;
+  for (int i = 0; i < 500; ++i)
+    requests += "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(send(fd, requests.data(), requests.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(requests.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const nlohmann::json stats = nlohmann::json::parse(
+      shell("curl -sS http://127.0.0.1:" + std::to_string(port) + "/__millstone/stats"), nullptr,
+      false);
+  const uint64_t served = route_requests(stats, "GET /big");
+  EXPECT_LT(served, 250u) << stats.dump();
+  close(fd);
+  mock.signal(SIGTERM);
+  mock.wait(10);
+  unlink(config.c_str());
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstring>
 #include <functional>
+#include <list>
 #include <map>
 #include <string>
 #include <vector>
@@ -35,6 +36,11 @@ routes:
     errors: [{rate: 1.0, reset: true}]
   - path: /empty
     status: 204
+  - path: /who
+    body: 'host={{ request.header.host }} cookie={{ request.header.cookie }}'
+  - method: POST
+    path: /who
+    body: 'ua={{ request.header.user-agent }} body={{ request.body }}'
 )";
 
 class CountingHost final : public H2Host {
@@ -102,28 +108,44 @@ class Client {
   }
   ~Client() { nghttp2_session_del(session_); }
 
+  // A request; a body that does not `end` stays open (its stream waits for
+  // more), and trailers, when given, follow the body.
   int32_t request(const std::string& method, const std::string& path,
                   std::vector<std::pair<std::string, std::string>> extra = {},
-                  const std::string* body = nullptr) {
-    std::vector<std::pair<std::string, std::string>> fields{
-        {":method", method}, {":scheme", "http"}, {":authority", "localhost"}, {":path", path}};
+                  const std::string* body = nullptr, bool end = true,
+                  std::vector<std::pair<std::string, std::string>> trailers = {}) {
+    std::vector<std::pair<std::string, std::string>> fields{{":method", method},
+                                                            {":scheme", "http"}};
+    bool host = false;
+    for (const auto& [n, v] : extra)
+      host |= n == "host";
+    if (!host) fields.emplace_back(":authority", "localhost");  // else only host: says it
+    fields.emplace_back(":path", path);
     fields.insert(fields.end(), extra.begin(), extra.end());
-    std::vector<nghttp2_nv> nv;
-    for (auto& [n, v] : fields) {
-      nv.push_back({reinterpret_cast<uint8_t*>(n.data()), reinterpret_cast<uint8_t*>(v.data()),
-                    n.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
-    }
+    std::vector<nghttp2_nv> nv = to_nv(fields);
     nghttp2_data_provider provider{};
     if (body) {
-      body_ = *body;
-      provider.source.ptr = this;
-      provider.read_callback = [](nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+      Upload& u = uploads_.emplace_back();
+      u.body = *body;
+      u.end = end;
+      u.trailers = std::move(trailers);
+      provider.source.ptr = &u;
+      provider.read_callback = [](nghttp2_session* session, int32_t id, uint8_t* buf, size_t length,
                                   uint32_t* flags, nghttp2_data_source* source, void*) -> ssize_t {
-        Client& c = *static_cast<Client*>(source->ptr);
-        const size_t n = std::min(length, c.body_.size());
-        std::memcpy(buf, c.body_.data(), n);
-        c.body_.erase(0, n);
-        if (c.body_.empty()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+        Upload& u = *static_cast<Upload*>(source->ptr);
+        const size_t n = std::min(length, u.body.size());
+        std::memcpy(buf, u.body.data(), n);
+        u.body.erase(0, n);
+        if (!u.body.empty()) return static_cast<ssize_t>(n);
+        if (!u.trailers.empty()) {
+          *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+          std::vector<nghttp2_nv> t = to_nv(u.trailers);
+          nghttp2_submit_trailer(session, id, t.data(), t.size());
+        } else if (u.end) {
+          *flags |= NGHTTP2_DATA_FLAG_EOF;
+        } else if (n == 0) {
+          return NGHTTP2_ERR_DEFERRED;
+        }
         return static_cast<ssize_t>(n);
       };
     }
@@ -147,8 +169,21 @@ class Client {
   int finished = 0;
 
  private:
+  struct Upload {
+    std::string body;
+    bool end = true;
+    std::vector<std::pair<std::string, std::string>> trailers;
+  };
+  static std::vector<nghttp2_nv> to_nv(std::vector<std::pair<std::string, std::string>>& fields) {
+    std::vector<nghttp2_nv> nv;
+    for (auto& [n, v] : fields) {
+      nv.push_back({reinterpret_cast<uint8_t*>(n.data()), reinterpret_cast<uint8_t*>(v.data()),
+                    n.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
+    }
+    return nv;
+  }
   nghttp2_session* session_ = nullptr;
-  std::string body_;
+  std::list<Upload> uploads_;
 };
 
 class MockH2Connection : public ::testing::Test {
@@ -305,6 +340,56 @@ TEST_F(MockH2Connection, GoawayOnShutdownLetsOpenStreamsFinish) {
   EXPECT_EQ(counters_.protocol_errors.load(), 0u);
   run_loop_until([&] { return client_.answers[slow].closed; }, 2000);
   EXPECT_EQ(client_.answers[slow].body, "slow\n");
+}
+
+TEST_F(MockH2Connection, BodyOverTheLimitIsAnsweredAtOnceAndItsStreamReset) {
+  // 100 bytes against a 64-byte limit, and the request never ends: the 400
+  // must not wait for an END_STREAM that does not come.
+  const std::string big(100, 'b');
+  const int32_t id = client_.request("POST", "/echo/1", {}, &big, /*end=*/false);
+  pump();
+  const Answer& a = client_.answers[id];
+  EXPECT_EQ(a.status, 400);
+  EXPECT_TRUE(a.closed);
+  EXPECT_EQ(a.reset_code, static_cast<uint32_t>(NGHTTP2_NO_ERROR));
+  EXPECT_EQ(host_.requests(H2Host::kMalformed), 1);
+  EXPECT_FALSE(server_.finished());
+}
+
+TEST_F(MockH2Connection, StreamsPastTheConnectionsBufferBudgetAreRefused) {
+  // Each open upload keeps 53 bytes of fields (name + value) and 60 of body;
+  // the three header blocks come first (159), then the bodies: two fit in
+  // 300, the third does not and its stream is refused; the first two stay open.
+  options_.max_buffered_bytes = 300;
+  const std::string body(60, 'x');
+  const int32_t first = client_.request("POST", "/echo/1", {}, &body, false);
+  const int32_t second = client_.request("POST", "/echo/2", {}, &body, false);
+  const int32_t third = client_.request("POST", "/echo/3", {}, &body, false);
+  pump();
+  EXPECT_FALSE(client_.answers[first].closed);
+  EXPECT_FALSE(client_.answers[second].closed);
+  EXPECT_TRUE(client_.answers[third].closed);
+  EXPECT_EQ(client_.answers[third].reset_code, static_cast<uint32_t>(NGHTTP2_REFUSED_STREAM));
+}
+
+TEST_F(MockH2Connection, TrailersAreNotRequestFields) {
+  // A user-agent and an expect in the trailers: the template does not see
+  // the first, and the second asks for no 100.
+  const std::string body = "payload";
+  const int32_t id = client_.request("POST", "/who", {}, &body, true,
+                                     {{"user-agent", "trailer"}, {"expect", "100-continue"}});
+  pump();
+  const Answer& a = client_.answers[id];
+  EXPECT_EQ(a.statuses, (std::vector<int>{200}));
+  EXPECT_EQ(a.body, "ua= body=payload");
+}
+
+TEST_F(MockH2Connection, TemplatesSeeTheHostFieldAndOneJoinedCookie) {
+  // No :authority, a host field instead; cookies split in fields (RFC 9113 8.2.3).
+  const int32_t id = client_.request(
+      "GET", "/who", {{"host", "example.test"}, {"cookie", "a=1"}, {"cookie", "b=2"}});
+  pump();
+  EXPECT_EQ(client_.answers[id].body, "host=example.test cookie=a=1; b=2");
 }
 
 }  // namespace
