@@ -401,7 +401,8 @@ TEST(Http2Integration, RstStreamFailsEachRequestByCode) {
 }
 
 TEST(Http2Integration, Http11ServerIsAClassifiedProtocolError) {
-  MockServer mock("routes:\n  - path: /\n    body: \"plain\\n\"\n");
+  // The mock speaks h2c by prior knowledge unless told not to.
+  MockServer mock("routes:\n  - path: /\n    body: \"plain\\n\"\n", 1, {"--no-http2"});
   const std::string out = write_temp_file("", ".json");
   const std::string url = "http://127.0.0.1:" + std::to_string(mock.port()) + "/";
   auto r = run_millstone(
@@ -421,6 +422,29 @@ TEST(Http2Integration, Http11ServerIsAClassifiedProtocolError) {
   for (const auto& [name, count] : errors.items())
     counted += count.get<uint64_t>();
   EXPECT_EQ(j["transport_errors"].get<uint64_t>(), counted);
+}
+
+// millstone's HTTP/2 client against millstone's HTTP/2 mock, the count taken
+// from the mock's own statistics: every request it counts came over h2.
+TEST(Http2Integration, TheMockCountsEveryStreamOverH2) {
+  MockServer mock("routes:\n  - path: /item\n    latency: 5ms\n    body: \"x\"\n", 1);
+  const std::string out = write_temp_file("", ".json");
+  auto r = run_millstone({"run", mock.url("/item"), "--http2", "-c", "2", "--streams", "8", "-d",
+                          "1s", "-w", "1", "-q", "--no-history", "-o", out},
+                         20);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = read_json(out);
+  const nlohmann::json stats = mock.stats();
+  const uint64_t served = stats["http2"]["requests"].get<uint64_t>();
+  const uint64_t completed = j["requests"].get<uint64_t>();
+  EXPECT_GT(completed, 100u) << j.dump();
+  // The stats request itself is HTTP/1.1; streams still open at the end
+  // (at most c x streams) were served but not completed.
+  EXPECT_GE(served, completed) << stats.dump();
+  EXPECT_LE(served, completed + 2 * 8) << stats.dump();
+  EXPECT_LE(stats["http2"]["max_concurrent_streams"].get<uint64_t>(), 8u) << stats.dump();
+  EXPECT_GE(stats["http2"]["max_concurrent_streams"].get<uint64_t>(), 2u) << stats.dump();
+  EXPECT_EQ(stats["http2"]["connections"].get<uint64_t>(), 2u) << stats.dump();
 }
 
 TEST(Http2Integration, FlagsNeedHttp2AndAUrl) {

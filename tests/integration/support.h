@@ -47,7 +47,9 @@ class Process {
 // A `millstone mock` on 127.0.0.1 with a free port, from YAML text.
 class MockServer {
  public:
-  explicit MockServer(const std::string& yaml, int workers = 1);
+  // `extra`: more `millstone mock` flags, such as --no-http2.
+  explicit MockServer(const std::string& yaml, int workers = 1,
+                      const std::vector<std::string>& extra = {});
   ~MockServer();
   int port() const { return port_; }
   std::string url(const std::string& path) const;
