@@ -45,7 +45,11 @@ wss.on('connection', (socket) => {
   ++connections;
   socket.send(JSON.stringify({ type: 'welcome' }));
   const timer = setInterval(() => {
-    const sent_us = Math.round((performance.timeOrigin + performance.now()) * 1000);
+    // The wall clock, as millstone reads it: performance.timeOrigin is taken
+    // once at start-up and was seen ahead of the system clock on a loaded
+    // machine, which put every stamp in millstone's future (delivery_invalid).
+    // Whole milliseconds only ever make a latency look up to 1 ms longer.
+    const sent_us = Date.now() * 1000;
     socket.send(JSON.stringify({ type: 'tick', sent_us }));
   }, 200);
   socket.on('message', (data, isBinary) => {
