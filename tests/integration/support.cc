@@ -171,8 +171,14 @@ ProcessResult run_millstone(const std::vector<std::string>& args, double timeout
 MockServer::MockServer(const std::string& yaml, int workers,
                        const std::vector<std::string>& extra) {
   config_path_ = write_temp_file(yaml, ".yaml");
-  std::vector<std::string> args{"mock",    "--config", config_path_,           "--listen",
-                                "127.0.0.1:0", "--workers", std::to_string(workers), "--quiet"};
+  std::vector<std::string> args{"mock",
+                                "--config",
+                                config_path_,
+                                "--listen",
+                                "127.0.0.1:0",
+                                "--workers",
+                                std::to_string(workers),
+                                "--quiet"};
   args.insert(args.end(), extra.begin(), extra.end());
   process_ = std::make_unique<Process>(args);
   std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
