@@ -22,70 +22,12 @@
 
 #include <gtest/gtest.h>
 
+#include "socket_servers.h"
 #include "support.h"
 #include "tls/certificate.h"
 
 namespace millstone::testing {
 namespace {
-
-// A server other than millstone: SIGTERM and reaped at the end.
-class ExternalServer {
- public:
-  explicit ExternalServer(const std::vector<std::string>& args, const std::string& log) {
-    pid_ = fork();
-    if (pid_ == 0) {
-      FILE* out = std::fopen(log.c_str(), "w");
-      if (out != nullptr) {
-        dup2(fileno(out), 1);
-        dup2(fileno(out), 2);
-      }
-      std::vector<char*> argv;
-      for (const std::string& a : args)
-        argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  ~ExternalServer() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
-  ExternalServer(const ExternalServer&) = delete;
-  ExternalServer& operator=(const ExternalServer&) = delete;
-
- private:
-  pid_t pid_ = -1;
-};
-
-int free_port() {
-  int port = 0;
-  const int fd = listen_loopback(&port);
-  close(fd);
-  return port;
-}
-
-// Waits until the port accepts connections (2 s at most).
-bool wait_listening(int port) {
-  for (int i = 0; i < 200; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    close(fd);
-    if (ok) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
 
 struct Pki {
   std::string dir = temp_dir();
@@ -199,30 +141,7 @@ TEST(HttpsIntegration, RequestsMatchNginxAccessLog) {
 
   // The tls object is in docs/summary.schema.json, strictly (as in
   // ReportIntegration.SummariesValidateAgainstTheSchema).
-  const std::string script = write_temp_file(R"(
-import json, sys
-from jsonschema import Draft202012Validator
-schema = json.load(open(sys.argv[1]))
-def strict(node):
-    if isinstance(node, dict):
-        if "properties" in node and "additionalProperties" not in node:
-            node["additionalProperties"] = False
-        for k, v in node.items():
-            if k != "if":
-                strict(v)
-    elif isinstance(node, list):
-        for v in node:
-            strict(v)
-strict(schema)
-errors = list(Draft202012Validator(schema).iter_errors(json.load(open(sys.argv[2]))))
-for e in errors:
-    print("/".join(str(p) for p in e.absolute_path), e.message)
-sys.exit(1 if errors else 0)
-)",
-                                             ".py");
-  const std::string command =
-      "python3 " + script + " " + MILLSTONE_SOURCE_DIR + "/docs/summary.schema.json " + out;
-  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  expect_valid_summary(out);
 }
 
 // --no-keepalive: one connection and one handshake per request, as nginx

@@ -20,6 +20,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 namespace millstone::testing {
 
 namespace {
@@ -266,6 +268,76 @@ HttpResponse http_request(int port, const std::string& method, const std::string
   result.head = response.substr(0, end);
   result.body = response.substr(end + 4);
   return result;
+}
+
+ExternalServer::ExternalServer(const std::vector<std::string>& args, const std::string& log) {
+  pid_ = fork();
+  if (pid_ == 0) {
+    FILE* out = std::fopen(log.c_str(), "w");
+    if (out != nullptr) {
+      dup2(fileno(out), 1);
+      dup2(fileno(out), 2);
+    }
+    std::vector<char*> argv;
+    for (const std::string& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+}
+
+ExternalServer::~ExternalServer() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  for (int i = 0; i < 100; ++i) {
+    if (waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+}
+
+bool wait_listening(int port) {
+  for (int i = 0; i < 200; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    if (ok) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+void expect_valid_summary(const std::string& out) {
+  const std::string script = write_temp_file(R"(
+import json, sys
+from jsonschema import Draft202012Validator
+schema = json.load(open(sys.argv[1]))
+def strict(node):
+    if isinstance(node, dict):
+        if "properties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for k, v in node.items():
+            if k != "if":
+                strict(v)
+    elif isinstance(node, list):
+        for v in node:
+            strict(v)
+strict(schema)
+errors = list(Draft202012Validator(schema).iter_errors(json.load(open(sys.argv[2]))))
+for e in errors:
+    print("/".join(str(p) for p in e.absolute_path), e.message)
+sys.exit(1 if errors else 0)
+)",
+                                             ".py");
+  const std::string command =
+      "python3 " + script + " " + MILLSTONE_SOURCE_DIR + "/docs/summary.schema.json " + out;
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
 }
 
 }  // namespace millstone::testing

@@ -62,6 +62,27 @@ class MockServer {
   int port_ = 0;
 };
 
+// A server other than millstone (nginx, nghttpd, openssl s_server...),
+// started with execv and its stdout and stderr in `log`; SIGTERM, then
+// SIGKILL after 2 s, and reaped when it goes out of scope.
+class ExternalServer {
+ public:
+  ExternalServer(const std::vector<std::string>& args, const std::string& log);
+  ~ExternalServer();
+  ExternalServer(const ExternalServer&) = delete;
+  ExternalServer& operator=(const ExternalServer&) = delete;
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// Waits until 127.0.0.1:port accepts connections (2 s at most).
+bool wait_listening(int port);
+
+// Checks a JSON summary file against docs/summary.schema.json, strictly
+// (no property the schema does not name), with python3-jsonschema.
+void expect_valid_summary(const std::string& summary_path);
+
 // Plain blocking HTTP GET on loopback; returns the body ("" on failure).
 std::string http_get(int port, const std::string& path);
 
