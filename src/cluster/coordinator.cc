@@ -145,10 +145,9 @@ void Coordinator::pump(int64_t deadline_ns, const std::function<bool()>& done) {
     for (size_t i = 0; i < owners.size(); ++i) {
       Peer& peer = *owners[i];
       if (fds[i].revents == 0 || !peer.live()) continue;
-      if (!peer.link->flush()) {
-        end(peer, WorkerOutcome::State::kLinkLost, peer.link->error(), false);
-        continue;
-      }
+      // Read before writing: a worker that sent Done and exited makes a
+      // queued Stop fail with EPIPE, and its Done, still unread in the
+      // socket, must count first (it did finish).
       MessageType type;
       std::string payload;
       for (bool more = true; more && peer.live();) {
@@ -167,6 +166,9 @@ void Coordinator::pump(int64_t deadline_ns, const std::function<bool()>& done) {
             end(peer, WorkerOutcome::State::kFailed, peer.link->error(), false);
             break;
         }
+      }
+      if (peer.live() && !peer.link->flush()) {
+        end(peer, WorkerOutcome::State::kLinkLost, peer.link->error(), false);
       }
     }
     emit_progress(false);

@@ -44,6 +44,10 @@ bool StreamLink::flush() {
     outbox_.consume(r.bytes);
     if (r.status == net::StreamStatus::kWouldBlock) return true;
     if (r.status != net::StreamStatus::kOk) {
+      // What the peer sent before it went away can still be read (a worker
+      // that sent Done and exited while a Stop was queued for it).
+      outbox_.consume(outbox_.size());
+      readable_after_error_ = true;
       fail(fmt::format("cannot write to {}: {}", name_,
                        r.status == net::StreamStatus::kClosed ? std::string_view("closed")
                                                               : stream_->error_text()));
@@ -54,12 +58,13 @@ bool StreamLink::flush() {
 }
 
 WorkerLink::Receive StreamLink::receive(MessageType* type, std::string* payload) {
-  if (!ok()) return Receive::kBroken;
+  if (!ok() && !readable_after_error_) return Receive::kBroken;
   for (;;) {
     switch (reader_.next(type, payload)) {
       case FrameReader::Next::kFrame:
         return Receive::kMessage;
       case FrameReader::Next::kError:
+        readable_after_error_ = false;
         fail(fmt::format("{} broke the protocol: {}", name_, reader_.error()));
         return Receive::kBroken;
       case FrameReader::Next::kNeedMore:
@@ -67,6 +72,7 @@ WorkerLink::Receive StreamLink::receive(MessageType* type, std::string* payload)
     }
     if (peer_closed_ || !stream_) {
       if (reader_.buffered() == 0) return Receive::kClosed;
+      readable_after_error_ = false;
       fail(fmt::format("{} closed the link in the middle of a message", name_));
       return Receive::kBroken;
     }
@@ -81,6 +87,7 @@ WorkerLink::Receive StreamLink::receive(MessageType* type, std::string* payload)
       peer_closed_ = true;
       continue;
     }
+    readable_after_error_ = false;
     fail(fmt::format("cannot read from {}: {}", name_, stream_->error_text()));
     return Receive::kBroken;
   }

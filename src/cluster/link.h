@@ -79,6 +79,8 @@ class StreamLink final : public WorkerLink {
   Outbox outbox_;
   FrameReader reader_;
   bool peer_closed_ = false;
+  // After a failed write, what already arrived is still read.
+  bool readable_after_error_ = false;
   std::string error_;
 };
 

@@ -79,6 +79,23 @@ TEST(LinkTest, APeerThatClosesMidMessageIsBroken) {
   EXPECT_NE(p.a->error().find("in the middle of a message"), std::string::npos) << p.a->error();
 }
 
+// A worker that sent Done and exited while the coordinator still had a Stop
+// for it: the write fails, and the Done already in the socket still counts
+// (it used to be lost, and the finished worker reported as dead).
+TEST(LinkTest, WhatArrivedIsReadAfterAWriteFails) {
+  Pair p = make_pair();
+  ASSERT_TRUE(p.b->send(MessageType::kDone, encode_done(Done{})));
+  p.b->close();
+  EXPECT_FALSE(p.a->send(MessageType::kStop, {}));
+  EXPECT_NE(p.a->error().find("cannot write to worker 0"), std::string::npos) << p.a->error();
+  EXPECT_EQ(p.a->queued_bytes(), 0u);
+  MessageType type;
+  std::string payload;
+  ASSERT_EQ(p.a->receive(&type, &payload), WorkerLink::Receive::kMessage);
+  EXPECT_EQ(type, MessageType::kDone);
+  EXPECT_EQ(p.a->receive(&type, &payload), WorkerLink::Receive::kClosed);
+}
+
 TEST(LinkTest, APeerThatNeverAnswersTimesOut) {
   Pair p = make_pair();
   MessageType type;
