@@ -27,19 +27,6 @@
 namespace millstone::testing {
 namespace {
 
-// Runs a shell command (curl, openssl) with its own time bound; returns stdout.
-std::string shell(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(("timeout 20 " + command + " 2>/dev/null").c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0)
-    out.append(buffer, n);
-  pclose(pipe);
-  return out;
-}
-
 // `millstone mock --tls` (or with extra args) on a free port; the served
 // certificate is written to cert_path() for curl's --cacert.
 class TlsMock {

@@ -340,4 +340,16 @@ sys.exit(1 if errors else 0)
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
 }
 
+std::string shell(const std::string& command) {
+  std::string out;
+  FILE* pipe = popen(("timeout 20 " + command + " 2>/dev/null").c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0)
+    out.append(buffer, n);
+  pclose(pipe);
+  return out;
+}
+
 }  // namespace millstone::testing

@@ -83,6 +83,10 @@ bool wait_listening(int port);
 // (no property the schema does not name), with python3-jsonschema.
 void expect_valid_summary(const std::string& summary_path);
 
+// Runs a shell command (curl, openssl, node) bounded to 20 s; returns its
+// stdout (stderr is dropped).
+std::string shell(const std::string& command);
+
 // Plain blocking HTTP GET on loopback; returns the body ("" on failure).
 std::string http_get(int port, const std::string& path);
 
