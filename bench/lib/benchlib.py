@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import http.client
+import ssl
 
 HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -158,7 +159,28 @@ def pin_prefix(tools, cpus):
     return [tools["taskset"], "-c", cpus] if cpus is not None else []
 
 
-def wait_http_ready(port, path, proc, timeout=15.0):
+def http_connection(port, timeout, tls=False):
+    """A connection to the local server; with tls, https without verification
+    (the benchmark's own self-signed server: only the clients under test verify)."""
+    if tls:
+        return http.client.HTTPSConnection(HOST, port, timeout=timeout,
+                                           context=ssl._create_unverified_context())
+    return http.client.HTTPConnection(HOST, port, timeout=timeout)
+
+
+def make_cert(tmp):
+    """A self-signed ECDSA P-256 certificate for 127.0.0.1; returns (cert, key) paths."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    cmd = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+           "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+           "-addext", "subjectAltName=IP:127.0.0.1"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BenchError(f"openssl req failed: {r.stderr[-800:]}")
+    return cert, key
+
+
+def wait_http_ready(port, path, proc, timeout=15.0, tls=False):
     """Poll GET path until it answers 200; returns (body, raw header bytes)."""
     deadline = time.monotonic() + timeout
     last = None
@@ -166,7 +188,7 @@ def wait_http_ready(port, path, proc, timeout=15.0):
         if proc.poll() is not None:
             raise BenchError(f"server exited early with code {proc.returncode}")
         try:
-            c = http.client.HTTPConnection(HOST, port, timeout=2)
+            c = http_connection(port, 2, tls)
             c.request("GET", path)
             r = c.getresponse()
             body = r.read()
@@ -184,23 +206,37 @@ def wait_http_ready(port, path, proc, timeout=15.0):
 
 
 class Server:
-    def __init__(self, kind, proc, port, tmpdir, workers):
+    def __init__(self, kind, proc, port, tmpdir, workers, ca=None):
         self.kind, self.proc, self.port, self.tmpdir, self.workers = kind, proc, port, tmpdir, workers
+        self.ca = ca  # the certificate clients trust when the server speaks TLS
         self.body = None
         self.header_bytes = None
 
     def url(self, path):
-        return f"http://{HOST}:{self.port}{path}"
+        return f"{'https' if self.ca else 'http'}://{HOST}:{self.port}{path}"
 
     def cpu_seconds(self):
         """user+sys seconds so far of the server process and all its descendants."""
         return tree_cpu_seconds(self.proc.pid)
 
+    def nginx_counts(self):
+        """nginx stub_status (accepted connections, requests), this poll excluded, or None."""
+        try:
+            c = http_connection(self.port, 5, self.ca is not None)
+            c.request("GET", "/__nginx_status")
+            r = c.getresponse()
+            body = r.read().decode("utf-8", "replace")
+            c.close()
+            nums = body.splitlines()[2].split()
+            return int(nums[0]) - 1, int(nums[2]) - 1
+        except (OSError, IndexError, ValueError):
+            return None
+
     def requests_served(self):
         """Server-side request counter (nginx stub_status / mock stats), or None."""
         path = "/__nginx_status" if self.kind == "nginx" else "/__millstone/stats"
         try:
-            c = http.client.HTTPConnection(HOST, self.port, timeout=5)
+            c = http_connection(self.port, 5, self.ca is not None)
             c.request("GET", path)
             r = c.getresponse()
             body = r.read().decode("utf-8", "replace")
@@ -246,7 +282,8 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
     server {{
-        listen {host}:{port} reuseport;
+        listen {host}:{port}{ssl} reuseport;
+{ssl_lines}
         location = /__nginx_status {{
             stub_status;
         }}
@@ -259,18 +296,34 @@ http {{
 """
 
 
-def start_nginx(tools, workers, pin_cpus=None, path="/hello"):
+NGINX_TLS = """\
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:SSL:10m;
+        ssl_session_tickets on;
+"""
+
+
+def start_nginx(tools, workers, pin_cpus=None, path="/hello", tls=False):
+    """nginx serving /hello; with tls, HTTPS with a self-signed P-256 certificate,
+    a session cache and tickets (resumption possible)."""
     tmp = make_tmpdir("bench-nginx-")
     port = free_port()
     conf = os.path.join(tmp, "nginx.conf")
+    ca, ssl_lines = None, ""
+    if tls:
+        ca, key = make_cert(tmp)
+        ssl_lines = NGINX_TLS.format(cert=ca, key=key)
     with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(workers=workers, tmp=tmp, host=HOST, port=port))
+        f.write(NGINX_CONF.format(workers=workers, tmp=tmp, host=HOST, port=port,
+                                  ssl=" ssl" if tls else "", ssl_lines=ssl_lines))
     log = open(os.path.join(tmp, "stderr.log"), "w")
     cmd = pin_prefix(tools, pin_cpus) + [tools["nginx"], "-c", conf, "-p", tmp]
     proc = spawn(cmd, "nginx", stdout=log, stderr=log)
-    srv = Server("nginx", proc, port, tmp, workers)
+    srv = Server("nginx", proc, port, tmp, workers, ca)
     try:
-        srv.body, srv.header_bytes, _ = wait_http_ready(port, path, proc)
+        srv.body, srv.header_bytes, _ = wait_http_ready(port, path, proc, tls=tls)
     except BenchError as e:
         with open(os.path.join(tmp, "stderr.log")) as f:
             err = f.read()[-2000:]
@@ -295,9 +348,11 @@ def start_mock(tools, workers, pin_cpus=None, path="/hello"):
     return srv
 
 
-def start_server(kind, tools, workers, pin_cpus=None):
+def start_server(kind, tools, workers, pin_cpus=None, tls=False):
     if kind == "nginx":
-        return start_nginx(tools, workers, pin_cpus)
+        return start_nginx(tools, workers, pin_cpus, tls=tls)
+    if tls:
+        raise BenchError("--tls is measured against nginx (--server nginx)")
     if kind == "mock":
         return start_mock(tools, workers, pin_cpus)
     raise SystemExit(f"error: unknown server {kind!r} (nginx or mock)")
@@ -449,22 +504,25 @@ def wrk_cmd(tools, url, threads, conns, duration_s, pin_cpus=None):
                                           f"-d{duration_s}s", "--latency", url]
 
 
-def millstone_cmd(tools, url, workers, conns, duration_s, out_json, pin_cpus=None):
+def millstone_cmd(tools, url, workers, conns, duration_s, out_json, pin_cpus=None, extra=()):
     return pin_prefix(tools, pin_cpus) + [tools["millstone"], "run", url, "-c", str(conns),
                                           "-d", f"{duration_s}s", "-w", str(workers), "-q",
-                                          "-o", out_json]
+                                          "-o", out_json] + list(extra)
 
 
 def run_client(kind, tools, url, threads, conns, duration_s, tmp, tag, pin_cpus=None,
-               server=None):
+               server=None, wrk_extra=(), millstone_extra=()):
     """Run one bounded client load; returns a result dict (raises BenchError on failure)."""
     out_p = os.path.join(tmp, f"{tag}.stdout")
     err_p = os.path.join(tmp, f"{tag}.stderr")
     json_p = os.path.join(tmp, f"{tag}.json")
     if kind == "wrk":
-        cmd = wrk_cmd(tools, url, threads, conns, duration_s, pin_cpus)
+        cmd = wrk_cmd(tools, url, threads, conns, duration_s, pin_cpus) + list(wrk_extra)
     else:
-        cmd = millstone_cmd(tools, url, threads, conns, duration_s, json_p, pin_cpus)
+        cmd = millstone_cmd(tools, url, threads, conns, duration_s, json_p, pin_cpus,
+                            millstone_extra)
+        if server is not None and server.ca:
+            cmd += ["--cacert", server.ca]
     req0 = server.requests_served() if server else None
     srv0 = server.cpu_seconds() if server else None
     code, wall, ut, st = run_measured(cmd, out_p, err_p, timeout_s=duration_s + 30)

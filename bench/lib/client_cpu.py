@@ -39,6 +39,9 @@ def main():
     ap.add_argument("--max-error-pct", type=float, default=0.1,
                     help="fail the run if a client reports more errors than this %% of requests")
     ap.add_argument("--path", default="/hello", help="request path (default /hello)")
+    ap.add_argument("--tls", action="store_true",
+                    help="HTTPS keep-alive: nginx with TLS (self-signed P-256 certificate, "
+                         "trusted by millstone through --cacert; wrk does not verify)")
     a = ap.parse_args()
     if a.runs < 1 or a.conns < 1 or a.threads < 1 or a.server_workers < 1:
         ap.error("--runs, --conns, --threads and --server-workers must be >= 1")
@@ -52,13 +55,13 @@ def main():
     print(f"client_cpu: {datetime.datetime.now().isoformat(timespec='seconds')}  "
           f"cores={os.cpu_count()}  loadavg={la}")
     print(f"  server={a.server} workers={a.server_workers}  conns={a.conns}  duration={dur}s  "
-          f"runs/client={a.runs}  client threads/workers={a.threads}  "
+          f"runs/client={a.runs}  client threads/workers={a.threads}  tls={'yes' if a.tls else 'no'}  "
           f"pin={'server:0 client:1' if a.pin else 'no'}")
     if note:
         print("  " + note)
 
     try:
-        srv = bl.start_server(a.server, tools, a.server_workers, srv_cpus)
+        srv = bl.start_server(a.server, tools, a.server_workers, srv_cpus, tls=a.tls)
         if srv.body != b"hello\n" and a.path == "/hello":
             raise bl.BenchError(f"unexpected body from {a.server}: {srv.body!r}")
         url = srv.url(a.path)
