@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -252,6 +254,42 @@ TEST(AgentLinkHeartbeat, PingsAreAnsweredAndPongsMeasuredInvisibly) {
   // The ping carried the coordinator's current offset.
   EXPECT_EQ(agent.offset_ns(), 7);
   EXPECT_LE(coordinator.last_heard_ns(), net::now_ns());
+}
+
+// The fuzzer's seeds (fuzz/agent_handshake_fuzz.cc) must reach the end of
+// each side's exchange, or the fuzzer starts from refusals only.
+TEST(AgentHandshakeCorpus, TheSeedsAdmitAndJoin) {
+  auto read = [](const std::string& name) {
+    std::ifstream in(std::string(MILLSTONE_SOURCE_DIR) + "/fuzz/corpus/agent_handshake_fuzz/" +
+                     name);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string key(32, 'k');
+  const std::string exporter(32, 'e');
+  auto play = [&](const std::string& input, auto&& on_frame) {
+    FrameReader reader;
+    reader.append(input.data() + 1, input.size() - 1);
+    MessageType type;
+    std::string payload;
+    int64_t now = 1'000'000'000;
+    while (reader.next(&type, &payload) == FrameReader::Next::kFrame) {
+      on_frame(type, payload, now);
+      now += 1000;
+    }
+  };
+  AdmitHandshake admit(key, exporter, "agent", ClockExchangeOptions{2, 1000});
+  std::vector<OutFrame> out;
+  play(read("coordinator_admits"), [&](MessageType type, const std::string& payload, int64_t now) {
+    admit.on_frame(type, payload, now, &out);
+    admit.on_time(now, &out);
+  });
+  EXPECT_EQ(admit.state(), AdmitHandshake::State::kAdmitted) << admit.reason();
+  EXPECT_EQ(admit.clock().best(), (ClockSample{-2'500'000'000 - 150, 900}));
+  JoinHandshake join(key, exporter);
+  play(read("agent_joins"), [&](MessageType type, const std::string& payload, int64_t now) {
+    join.on_frame(type, payload, now, &out);
+  });
+  EXPECT_EQ(join.state(), JoinHandshake::State::kJoined) << join.reason();
 }
 
 }  // namespace
