@@ -25,6 +25,9 @@ namespace millstone::cluster {
 
 inline constexpr std::string_view kExporterLabel = "millstone agent v1";
 inline constexpr size_t kExporterSize = 32;
+// Largest frame accepted before an agent is admitted: a Proof, Pongs and a
+// Hello are a few hundred bytes; an unauthenticated peer is held to this.
+inline constexpr size_t kMaxHandshakePayload = 64 * 1024;
 
 enum class ProofRole { kAgent, kCoordinator };
 // HMAC-SHA256(proof_key, "agent" or "coordinator" || exporter), kProofSize bytes.

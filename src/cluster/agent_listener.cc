@@ -130,6 +130,7 @@ void AgentListener::advance(Pending& p, int64_t now_ns) {
       return;
     }
     p.link = std::make_unique<StreamLink>(std::move(p.tls), "agent " + p.peer);
+    p.link->set_max_payload(kMaxHandshakePayload);
     p.admit = std::make_unique<AdmitHandshake>(proof_key_, exporter, "agent", options_.clock);
   }
   drive_admission(p, now_ns);
@@ -173,6 +174,7 @@ void AgentListener::drive_admission(Pending& p, int64_t now_ns) {
     return;
   }
   if (admit.state() != AdmitHandshake::State::kAdmitted) return;
+  p.link->set_max_payload(kMaxPayloadSize);
   JoinedAgent agent;
   agent.peer = p.peer;
   agent.hello = admit.hello();

@@ -791,9 +791,9 @@ FrameReader::Next FrameReader::next(MessageType* type, std::string* payload) {
   header.read_u32(&size);
   header.read_u8(&raw_type);
   // Judged from the header alone, so a bad peer cannot make us wait for 4 GiB.
-  if (size > kMaxPayloadSize) {
+  if (size > max_payload_) {
     error_ = "frame of " + std::to_string(size) + " bytes exceeds the limit of " +
-             std::to_string(kMaxPayloadSize) + " bytes";
+             std::to_string(max_payload_) + " bytes";
     return Next::kError;
   }
   if (!is_known_message_type(raw_type)) {

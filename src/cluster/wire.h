@@ -10,6 +10,7 @@
 // Decoding never trusts the peer: every read is bounds-checked and a decode
 // function either fills its output completely or returns false and leaves it
 // untouched.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -223,12 +224,17 @@ class FrameReader {
   // resynchronised, so the connection should be dropped; see error().
   Next next(MessageType* type, std::string* payload);
   const std::string& error() const { return error_; }
+  // Frames above `limit` (at most kMaxPayloadSize) are an error, judged from
+  // the header: an unauthenticated peer on the agent port is held to a few
+  // KiB, not 16 MiB.
+  void set_max_payload(size_t limit) { max_payload_ = std::min(limit, kMaxPayloadSize); }
   // Bytes received but not yet returned as frames.
   size_t buffered() const { return buffer_.size() - consumed_; }
 
  private:
   std::string buffer_;
   size_t consumed_ = 0;  // prefix of buffer_ already returned
+  size_t max_payload_ = kMaxPayloadSize;
   std::string error_;
 };
 
