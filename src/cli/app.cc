@@ -331,6 +331,11 @@ int main_command(int argc, char** argv) {
       },
       "Seed for toxicity draws, latency jitter and slice sizes");
 
+  CLI::App* token_cmd = app.add_subcommand(
+      "token",
+      "Print a new join secret for remote agents (mst1.<43 characters>); a file it is "
+      "written to is made private (docs/agents.md)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -365,6 +370,7 @@ int main_command(int argc, char** argv) {
   if (mock_cmd->parsed()) return mock_command(mock);
   if (demo_cmd->parsed()) return demo_command(demo);
   if (proxy_cmd->parsed()) return proxy_command(proxy_options);
+  if (token_cmd->parsed()) return token_command();
   return kExitUsage;
 }
 

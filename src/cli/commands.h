@@ -125,6 +125,9 @@ int demo_command(const DemoOptions& options);
 // The fault proxy (docs/proxy.md).
 int proxy_command(const proxy::StandaloneOptions& options);
 
+// A new join secret for remote agents (docs/agents.md).
+int token_command();
+
 // Entry point for main(): parses argv and dispatches.
 int main_command(int argc, char** argv);
 

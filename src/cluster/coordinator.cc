@@ -48,6 +48,16 @@ struct Coordinator::Peer {
   bool live() const { return phase != Phase::kEnded; }
 };
 
+std::string protocol_mismatch(const std::string& name, uint32_t protocol,
+                              const std::string& build) {
+  return fmt::format(
+      "{} speaks protocol version {} ({}), this coordinator {} (millstone {}); run the same "
+      "millstone version everywhere",
+      name, protocol,
+      build.empty() ? std::string("an older millstone") : "millstone " + text::printable(build),
+      kProtocolVersion, MILLSTONE_VERSION);
+}
+
 std::vector<engine::RunPlan> split_plan(const engine::RunPlan& plan, uint32_t workers) {
   workers = std::max<uint32_t>(1, std::min(workers, std::max<uint32_t>(1, plan.connections)));
   std::vector<engine::RunPlan> plans;
@@ -145,33 +155,37 @@ void Coordinator::pump(int64_t deadline_ns, const std::function<bool()>& done) {
     for (size_t i = 0; i < owners.size(); ++i) {
       Peer& peer = *owners[i];
       if (fds[i].revents == 0 || !peer.live()) continue;
-      // Read before writing: a worker that sent Done and exited makes a
-      // queued Stop fail with EPIPE, and its Done, still unread in the
-      // socket, must count first (it did finish).
-      MessageType type;
-      std::string payload;
-      for (bool more = true; more && peer.live();) {
-        switch (peer.link->receive(&type, &payload)) {
-          case WorkerLink::Receive::kMessage:
-            handle(peer, type, payload);
-            break;
-          case WorkerLink::Receive::kNothing:
-            more = false;
-            break;
-          case WorkerLink::Receive::kClosed:
-            end(peer, WorkerOutcome::State::kLinkLost,
-                fmt::format("{}'s link closed before it finished", peer.link->name()), false);
-            break;
-          case WorkerLink::Receive::kBroken:
-            end(peer, WorkerOutcome::State::kFailed, peer.link->error(), false);
-            break;
-        }
-      }
-      if (peer.live() && !peer.link->flush()) {
-        end(peer, WorkerOutcome::State::kLinkLost, peer.link->error(), false);
-      }
+      read_from(peer);
     }
     emit_progress(false);
+  }
+}
+
+void Coordinator::read_from(Peer& peer) {
+  // Read before writing: a worker that sent Done and exited makes a
+  // queued Stop fail with EPIPE, and its Done, still unread in the
+  // socket, must count first (it did finish).
+  MessageType type;
+  std::string payload;
+  for (bool more = true; more && peer.live();) {
+    switch (peer.link->receive(&type, &payload)) {
+      case WorkerLink::Receive::kMessage:
+        handle(peer, type, payload);
+        break;
+      case WorkerLink::Receive::kNothing:
+        more = false;
+        break;
+      case WorkerLink::Receive::kClosed:
+        end(peer, WorkerOutcome::State::kLinkLost,
+            fmt::format("{}'s link closed before it finished", peer.link->name()), false);
+        break;
+      case WorkerLink::Receive::kBroken:
+        end(peer, WorkerOutcome::State::kFailed, peer.link->error(), false);
+        break;
+    }
+  }
+  if (peer.live() && !peer.link->flush()) {
+    end(peer, WorkerOutcome::State::kLinkLost, peer.link->error(), false);
   }
 }
 
@@ -194,12 +208,7 @@ void Coordinator::handle(Peer& peer, MessageType type, const std::string& payloa
         return;
       }
       if (protocol != kProtocolVersion) {
-        fail(peer, fmt::format("{} speaks protocol version {} ({}), this coordinator {} "
-                               "(millstone {}); run the same millstone version everywhere",
-                               name, protocol,
-                               build.empty() ? std::string("an older millstone")
-                                             : "millstone " + text::printable(build),
-                               kProtocolVersion, MILLSTONE_VERSION));
+        fail(peer, protocol_mismatch(name, protocol, build));
         return;
       }
       if (!decode_hello(payload, &peer.outcome.hello)) {
@@ -256,6 +265,10 @@ void Coordinator::handle(Peer& peer, MessageType type, const std::string& payloa
 }
 
 void Coordinator::receive_hellos() {
+  // An agent's link holds its Hello already (the listener read it to check
+  // the version and show who joined): no readiness will announce it.
+  for (Peer& peer : peers_)
+    read_from(peer);
   pump(net::now_ns() + options_.hello_timeout_ns, [&] {
     return result_.interrupted || std::none_of(peers_.begin(), peers_.end(), [](const Peer& p) {
              return p.phase == Peer::Phase::kHello;

@@ -54,6 +54,10 @@ class ProgressSink {
   virtual void on_finish() {}
 };
 
+// Why a peer whose Hello says `protocol` (and `build`, empty if its Hello
+// predates the field) is refused: names both versions. `name` is the link's.
+std::string protocol_mismatch(const std::string& name, uint32_t protocol, const std::string& build);
+
 // Splits `plan` (whole-run totals) into per-worker plans: connections and
 // rate are shared out; workers that would get no connection are not started.
 std::vector<engine::RunPlan> split_plan(const engine::RunPlan& plan, uint32_t workers);
@@ -94,6 +98,8 @@ class Coordinator {
   // Waits on every live link (and the interrupt descriptor) and handles what
   // arrives, until done() or `deadline_ns`.
   void pump(int64_t deadline_ns, const std::function<bool()>& done);
+  // Handles every message the link has (until it would block) and writes what is queued.
+  void read_from(Peer& peer);
   void handle(Peer& peer, MessageType type, const std::string& payload);
   // Ends a peer's part; `tell` sends it the reason as an Error first.
   void end(Peer& peer, WorkerOutcome::State state, std::string reason, bool tell);

@@ -70,6 +70,8 @@ class StreamLink final : public WorkerLink {
   void close() override;
 
   const Outbox& outbox() const { return outbox_; }
+  // Limits the frames accepted from the peer (FrameReader::set_max_payload).
+  void set_max_payload(size_t limit) { reader_.set_max_payload(limit); }
 
  private:
   void fail(std::string why);

@@ -5,6 +5,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -26,13 +27,19 @@ const char* message_type_name(MessageType type) {
       return "done";
     case MessageType::kAck:
       return "ack";
+    case MessageType::kProof:
+      return "proof";
+    case MessageType::kPing:
+      return "ping";
+    case MessageType::kPong:
+      return "pong";
   }
   return "unknown";
 }
 
 bool is_known_message_type(uint8_t type) {
   return type >= static_cast<uint8_t>(MessageType::kHello) &&
-         type <= static_cast<uint8_t>(MessageType::kAck);
+         type <= static_cast<uint8_t>(MessageType::kPong);
 }
 
 // ---- Encoder ----
@@ -282,6 +289,65 @@ bool decode_done(std::string_view payload, Done* out) {
     return false;
   }
   *out = done;
+  return true;
+}
+
+std::string encode_proof(std::string_view mac) {
+  return std::string(mac);
+}
+
+bool decode_proof(std::string_view payload, std::string* mac) {
+  if (payload.size() != kProofSize) return false;
+  mac->assign(payload);
+  return true;
+}
+
+std::string encode_ping(const Ping& ping) {
+  std::string out;
+  Encoder e(&out);
+  e.put_u64(static_cast<uint64_t>(ping.sent_ns));
+  e.put_bool(ping.has_offset);
+  if (ping.has_offset) {
+    e.put_u64(static_cast<uint64_t>(ping.offset_ns));
+    e.put_u64(static_cast<uint64_t>(ping.rtt_ns));
+  }
+  return out;
+}
+
+bool decode_ping(std::string_view payload, Ping* out) {
+  Decoder d(payload);
+  Ping p;
+  uint64_t sent = 0;
+  if (!d.read_u64(&sent) || !d.read_bool(&p.has_offset)) return false;
+  p.sent_ns = static_cast<int64_t>(sent);
+  if (p.has_offset) {
+    uint64_t offset = 0;
+    uint64_t rtt = 0;
+    if (!d.read_u64(&offset) || !d.read_u64(&rtt) || rtt > uint64_t{INT64_MAX}) return false;
+    p.offset_ns = static_cast<int64_t>(offset);
+    p.rtt_ns = static_cast<int64_t>(rtt);
+  }
+  if (!d.at_end()) return false;
+  *out = p;
+  return true;
+}
+
+std::string encode_pong(const Pong& pong) {
+  std::string out;
+  Encoder e(&out);
+  e.put_u64(static_cast<uint64_t>(pong.ping_sent_ns));
+  e.put_u64(static_cast<uint64_t>(pong.received_ns));
+  e.put_u64(static_cast<uint64_t>(pong.sent_ns));
+  return out;
+}
+
+bool decode_pong(std::string_view payload, Pong* out) {
+  Decoder d(payload);
+  uint64_t t1 = 0;
+  uint64_t t2 = 0;
+  uint64_t t3 = 0;
+  if (!d.read_u64(&t1) || !d.read_u64(&t2) || !d.read_u64(&t3) || !d.at_end()) return false;
+  *out = Pong{static_cast<int64_t>(t1), static_cast<int64_t>(t2), static_cast<int64_t>(t3)};
   return true;
 }
 
@@ -725,9 +791,9 @@ FrameReader::Next FrameReader::next(MessageType* type, std::string* payload) {
   header.read_u32(&size);
   header.read_u8(&raw_type);
   // Judged from the header alone, so a bad peer cannot make us wait for 4 GiB.
-  if (size > kMaxPayloadSize) {
+  if (size > max_payload_) {
     error_ = "frame of " + std::to_string(size) + " bytes exceeds the limit of " +
-             std::to_string(kMaxPayloadSize) + " bytes";
+             std::to_string(max_payload_) + " bytes";
     return Next::kError;
   }
   if (!is_known_message_type(raw_type)) {

@@ -10,6 +10,7 @@
 // Decoding never trusts the peer: every read is bounds-checked and a decode
 // function either fills its output completely or returns false and leaves it
 // untouched.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -31,7 +32,9 @@ namespace millstone::cluster {
 // start instant, the plan, the data files), which the worker acknowledges with
 // Ack; Done carries the worker's outbox counts; run plans
 // carry the HTTP/2 options and snapshots the GOAWAY and RST_STREAM counts.
-inline constexpr uint32_t kProtocolVersion = 4;
+// 5: remote agents (docs/design/agents.md): after TLS, Proof both ways, then
+// Ping/Pong for the clock offset (and as heartbeats), then Hello as before.
+inline constexpr uint32_t kProtocolVersion = 5;
 // Largest payload accepted or produced; bounds what a bad peer can make us buffer.
 inline constexpr size_t kMaxPayloadSize = size_t{16} << 20;
 inline constexpr size_t kFrameHeaderSize = 5;
@@ -41,7 +44,11 @@ inline constexpr size_t kMaxScenarioParameters = 4096;
 // Data files a Start carries; more is a corrupt message.
 inline constexpr size_t kMaxDataFiles = 256;
 
-// One run over a link: the worker speaks first.
+// One run over a link: the worker speaks first. A remote agent's link opens
+// with the token proofs and the clock exchange first:
+//   agent: Proof -> coordinator checks it, Proof -> agent checks it
+//   coordinator: Ping x 8, then a Ping carrying the measured offset; agent: a Pong for each
+//   (heartbeat Pings every 500 ms for the rest of the link's life, each answered by a Pong)
 //   worker: Hello -> coordinator checks the version -> Start -> worker: Ack
 //   worker: Snapshot (one per second of the coordinator's clock) ... Snapshot, Done
 //   coordinator: Stop at any time after Start; either side: Error, then closes.
@@ -53,6 +60,9 @@ enum class MessageType : uint8_t {
   kError = 5,     // either way: text, the sender gives up
   kDone = 6,      // worker -> coordinator: Done, after the final snapshot
   kAck = 7,       // worker -> coordinator: Ack, Start understood and the workload built
+  kProof = 8,     // agent link, both ways: HMAC proving the join token (kProofSize bytes)
+  kPing = 9,      // agent link, coordinator -> agent: Ping
+  kPong = 10,     // agent link, agent -> coordinator: Pong
 };
 // "hello", "start", ...; "unknown" for values outside the enum.
 const char* message_type_name(MessageType type);
@@ -161,6 +171,35 @@ struct Done {
 std::string encode_done(const Done& done);
 bool decode_done(std::string_view payload, Done* out);
 
+// Proof: HMAC-SHA256 of the role and this TLS session's exported keying
+// material under the token's proof key (cluster/agent_handshake.h).
+inline constexpr size_t kProofSize = 32;
+std::string encode_proof(std::string_view mac);
+bool decode_proof(std::string_view payload, std::string* mac);
+
+// Clock exchange and heartbeat, NTP-style, on each side's CLOCK_MONOTONIC.
+struct Ping {
+  int64_t sent_ns = 0;  // t1, the coordinator's clock
+  // The coordinator's current estimate of the agent's clock minus its own,
+  // and the round-trip time of the exchange it came from; in the last Ping
+  // of the handshake and in every heartbeat.
+  bool has_offset = false;
+  int64_t offset_ns = 0;
+  int64_t rtt_ns = 0;  // >= 0
+  friend bool operator==(const Ping&, const Ping&) = default;
+};
+std::string encode_ping(const Ping& ping);
+bool decode_ping(std::string_view payload, Ping* out);
+
+struct Pong {
+  int64_t ping_sent_ns = 0;  // t1, echoed
+  int64_t received_ns = 0;   // t2, the agent's clock
+  int64_t sent_ns = 0;       // t3, the agent's clock
+  friend bool operator==(const Pong&, const Pong&) = default;
+};
+std::string encode_pong(const Pong& pong);
+bool decode_pong(std::string_view payload, Pong* out);
+
 std::string encode_error(std::string_view text);
 bool decode_error(std::string_view payload, std::string* text);
 
@@ -185,12 +224,17 @@ class FrameReader {
   // resynchronised, so the connection should be dropped; see error().
   Next next(MessageType* type, std::string* payload);
   const std::string& error() const { return error_; }
+  // Frames above `limit` (at most kMaxPayloadSize) are an error, judged from
+  // the header: an unauthenticated peer on the agent port is held to a few
+  // KiB, not 16 MiB.
+  void set_max_payload(size_t limit) { max_payload_ = std::min(limit, kMaxPayloadSize); }
   // Bytes received but not yet returned as frames.
   size_t buffered() const { return buffer_.size() - consumed_; }
 
  private:
   std::string buffer_;
   size_t consumed_ = 0;  // prefix of buffer_ already returned
+  size_t max_payload_ = kMaxPayloadSize;
   std::string error_;
 };
 

@@ -77,34 +77,42 @@ std::optional<Endpoint> resolve(const std::string& host, uint16_t port, std::str
   return e;
 }
 
-std::optional<Endpoint> parse_listen_address(const std::string& text, std::string* error) {
-  std::string host;
+bool split_host_port(const std::string& text, std::string* host, uint16_t* port,
+                     std::string* error) {
   std::string port_text;
   if (!text.empty() && text[0] == '[') {
     size_t close = text.find(']');
     if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
       if (error) *error = "expected [IPV6]:PORT, got '" + text + "'";
-      return std::nullopt;
+      return false;
     }
-    host = text.substr(1, close - 1);
+    *host = text.substr(1, close - 1);
     port_text = text.substr(close + 2);
   } else {
     size_t colon = text.rfind(':');
     if (colon == std::string::npos) {
       if (error) *error = "expected HOST:PORT (for example 127.0.0.1:8080), got '" + text + "'";
-      return std::nullopt;
+      return false;
     }
-    host = text.substr(0, colon);
+    *host = text.substr(0, colon);
     port_text = text.substr(colon + 1);
   }
   if (port_text.empty() || port_text.size() > 5 ||
       port_text.find_first_not_of("0123456789") != std::string::npos ||
       std::stoul(port_text) > 65535) {
     if (error) *error = "port '" + port_text + "' is not a number in 0-65535";
-    return std::nullopt;
+    return false;
   }
+  *port = static_cast<uint16_t>(std::stoul(port_text));
+  return true;
+}
+
+std::optional<Endpoint> parse_listen_address(const std::string& text, std::string* error) {
+  std::string host;
+  uint16_t port = 0;
+  if (!split_host_port(text, &host, &port, error)) return std::nullopt;
   if (host == "localhost") host = "127.0.0.1";
-  auto endpoint = make_endpoint(host, static_cast<uint16_t>(std::stoul(port_text)));
+  auto endpoint = make_endpoint(host, port);
   if (!endpoint && error) *error = "'" + host + "' is not a numeric IPv4 or IPv6 address";
   return endpoint;
 }
@@ -196,6 +204,13 @@ std::optional<Endpoint> local_endpoint(int fd) {
   Endpoint e;
   e.length = sizeof e.storage;
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&e.storage), &e.length) != 0) return std::nullopt;
+  return e;
+}
+
+std::optional<Endpoint> peer_endpoint(int fd) {
+  Endpoint e;
+  e.length = sizeof e.storage;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&e.storage), &e.length) != 0) return std::nullopt;
   return e;
 }
 

@@ -25,6 +25,9 @@ struct Endpoint {
 std::optional<Endpoint> make_endpoint(const std::string& address, uint16_t port);
 // Resolves a host name (or numeric address); on failure *error says why.
 std::optional<Endpoint> resolve(const std::string& host, uint16_t port, std::string* error);
+// Splits "HOST:PORT" / "[V6]:PORT" (HOST may be a name); on failure *error says why.
+bool split_host_port(const std::string& text, std::string* host, uint16_t* port,
+                     std::string* error);
 // Parses "HOST:PORT" / "[V6]:PORT" for --listen flags.
 std::optional<Endpoint> parse_listen_address(const std::string& text, std::string* error);
 std::string numeric_host(const Endpoint& endpoint);
@@ -53,6 +56,8 @@ void close_with_reset(int fd);
 // inherit this one descriptor. -1 on failure (errno set).
 int listen_socket(const Endpoint& endpoint, int backlog);
 std::optional<Endpoint> local_endpoint(int fd);
+// The connected peer's address (getpeername).
+std::optional<Endpoint> peer_endpoint(int fd);
 // Accepts one pending connection as a non-blocking, close-on-exec socket;
 // -1 with errno (EAGAIN when none is pending).
 int accept_connection(int listen_fd);

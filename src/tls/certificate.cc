@@ -55,9 +55,16 @@ std::string Certificate::key_pem() const {
 }
 
 Certificate issue_certificate(const CertificateSpec& spec, const Certificate* issuer) {
+  EvpPkeyPtr key(EVP_EC_gen("P-256"));
+  if (!key) fail("EC P-256 key");
+  return issue_certificate_for_key(spec, std::move(key), issuer);
+}
+
+Certificate issue_certificate_for_key(const CertificateSpec& spec, EvpPkeyPtr key,
+                                      const Certificate* issuer) {
   Certificate out;
-  out.key.reset(EVP_EC_gen("P-256"));
-  if (!out.key) fail("EC P-256 key");
+  out.key = std::move(key);
+  if (!out.key) fail("no key");
   out.x509.reset(X509_new());
   X509* cert = out.x509.get();
   if (cert == nullptr) fail("X509_new");

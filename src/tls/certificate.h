@@ -30,6 +30,10 @@ struct Certificate {
 
 // Signed by `issuer`, or self-signed when it is null.
 Certificate issue_certificate(const CertificateSpec& spec, const Certificate* issuer = nullptr);
+// The same for a key the caller made (the agent link's coordinator key,
+// derived from the join token: cluster/token.h).
+Certificate issue_certificate_for_key(const CertificateSpec& spec, EvpPkeyPtr key,
+                                      const Certificate* issuer = nullptr);
 // What a TLS server without configured files presents: self-signed, valid for
 // a year, naming localhost, 127.0.0.1 and ::1.
 Certificate self_signed_localhost();

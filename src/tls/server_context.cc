@@ -66,6 +66,24 @@ TlsServerContext::TlsServerContext(const TlsServerOptions& options)
   }
 }
 
+TlsServerContext::TlsServerContext(const TlsServerOptions& options, const Certificate& certificate)
+    : ctx_(SSL_CTX_new(TLS_server_method())),
+      bio_method_(make_fd_bio_method()),
+      free_buffers_is_safe_(tls::free_buffers_is_safe()) {
+  if (!ctx_) throw_openssl("TLS server context");
+  SSL_CTX* ctx = ctx_.get();
+  configure_context(ctx, options.min_version, options.max_version, "TLS server");
+  if (SSL_CTX_use_certificate(ctx, certificate.x509.get()) != 1 ||
+      SSL_CTX_use_PrivateKey(ctx, certificate.key.get()) != 1) {
+    throw_openssl("TLS server: the certificate made in memory");
+  }
+  certificate_pem_ = certificate.certificate_pem();
+  if (!options.alpn.empty()) {
+    alpn_wire_ = alpn_wire(options.alpn, "TLS server");
+    SSL_CTX_set_alpn_select_cb(ctx, &TlsServerContext::select_alpn, this);
+  }
+}
+
 std::string TlsServerContext::fingerprint_sha256() const {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned size = 0;

@@ -4,6 +4,7 @@
 // made at start-up, and ALPN chosen from the server's list.
 #include <string>
 
+#include "tls/certificate.h"
 #include "tls/openssl_ptr.h"
 #include "tls/options.h"
 
@@ -13,6 +14,9 @@ class TlsServerContext {
  public:
   // Throws TlsSetupError naming the file and what is wrong with it.
   explicit TlsServerContext(const TlsServerOptions& options);
+  // Presents `certificate` (made in memory) instead of the options' files or
+  // a self-signed one: the agent link's certificate (cluster/agent_tls.h).
+  TlsServerContext(const TlsServerOptions& options, const Certificate& certificate);
   TlsServerContext(const TlsServerContext&) = delete;
   TlsServerContext& operator=(const TlsServerContext&) = delete;
 

@@ -208,6 +208,18 @@ std::string_view TlsStream::version() const {
   return SSL_get_version(ssl_.get());
 }
 
+std::string TlsStream::export_keying_material(std::string_view label, size_t size) const {
+  if (!ssl_ || !handshake_done_) return {};
+  std::string out(size, '\0');
+  const std::string name(label);
+  if (SSL_export_keying_material(ssl_.get(), reinterpret_cast<unsigned char*>(out.data()), size,
+                                 name.c_str(), name.size(), nullptr, 0, 0) != 1) {
+    ERR_clear_error();
+    return {};
+  }
+  return out;
+}
+
 StreamResult TlsStream::outcome(int ret) {
   const int code = SSL_get_error(ssl_.get(), ret);
   switch (code) {

@@ -50,6 +50,11 @@ class TlsStream final : public net::Stream {
   std::string_view alpn() const;
   // "TLSv1.3", "TLSv1.2"; empty before the handshake and after close().
   std::string_view version() const;
+  // RFC 5705 / RFC 8446 7.5 keying material exported from this session under
+  // `label` (no context): the same bytes on both ends of one session and
+  // different on every other, which binds a proof to the connection. Empty
+  // before the handshake, after close(), or if OpenSSL refuses.
+  std::string export_keying_material(std::string_view label, size_t size) const;
 
  private:
   TlsStream(SslPtr ssl, const BIO_METHOD* method, int fd, bool free_buffers);

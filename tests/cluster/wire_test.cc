@@ -631,7 +631,7 @@ TEST(WireTest, OversizeFrameRejectedFromHeaderAlone) {
 }
 
 TEST(WireTest, UnknownMessageTypeRejected) {
-  for (uint8_t bad : {uint8_t{0}, uint8_t{8}, uint8_t{255}}) {
+  for (uint8_t bad : {uint8_t{0}, uint8_t{11}, uint8_t{255}}) {
     FrameReader reader;
     const char frame[] = {0, 0, 0, 0, static_cast<char>(bad)};
     reader.append(frame, sizeof frame);
@@ -640,6 +640,30 @@ TEST(WireTest, UnknownMessageTypeRejected) {
     EXPECT_EQ(reader.next(&type, &payload), FrameReader::Next::kError);
     EXPECT_EQ(reader.error(), "unknown message type " + std::to_string(bad));
   }
+}
+
+TEST(WireTest, AgentLinkMessagesRoundTripAndRejectTheMalformed) {
+  for (const Ping& ping : {Ping{123, false, 0, 0}, Ping{-5, true, -2'500'000'000, 40'000}}) {
+    Ping again;
+    ASSERT_TRUE(decode_ping(encode_ping(ping), &again));
+    EXPECT_EQ(again, ping);
+    EXPECT_FALSE(decode_ping(encode_ping(ping) + "x", &again));
+  }
+  Ping ping;
+  std::string negative_rtt = encode_ping(Ping{1, true, 2, 0});
+  negative_rtt.back() = '\x80';  // the rtt's top byte: above INT64_MAX
+  EXPECT_FALSE(decode_ping(negative_rtt, &ping));
+  const Pong pong{1, -2, 3};
+  Pong again;
+  ASSERT_TRUE(decode_pong(encode_pong(pong), &again));
+  EXPECT_EQ(again, pong);
+  EXPECT_FALSE(decode_pong(encode_pong(pong).substr(1), &again));
+  std::string mac;
+  EXPECT_TRUE(decode_proof(std::string(kProofSize, 'm'), &mac));
+  EXPECT_FALSE(decode_proof(std::string(kProofSize - 1, 'm'), &mac));
+  EXPECT_STREQ(message_type_name(MessageType::kProof), "proof");
+  EXPECT_STREQ(message_type_name(MessageType::kPing), "ping");
+  EXPECT_STREQ(message_type_name(MessageType::kPong), "pong");
 }
 
 }  // namespace
