@@ -31,6 +31,8 @@ namespace millstone::cluster {
 // start instant, the plan, the data files), which the worker acknowledges with
 // Ack; Done carries the worker's outbox counts; run plans
 // carry the HTTP/2 options and snapshots the GOAWAY and RST_STREAM counts.
+// 5 (set with kProof, docs/design/agents.md): Start carries local_workers
+// (an agent's share range), Done an agent's failed local workers.
 inline constexpr uint32_t kProtocolVersion = 4;
 // Largest payload accepted or produced; bounds what a bad peer can make us buffer.
 inline constexpr size_t kMaxPayloadSize = size_t{16} << 20;
