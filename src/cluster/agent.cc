@@ -55,6 +55,7 @@ class Upstream final : public ProgressSink, public LoopWatch {
 
   void attach(Coordinator* coordinator) { coordinator_ = coordinator; }
   bool lost() const { return lost_; }
+  bool acked() const { return acked_; }
   const std::string& why_lost() const { return why_lost_; }
   const std::set<uint64_t>& forwarded() const { return forwarded_; }
 
@@ -72,7 +73,8 @@ class Upstream final : public ProgressSink, public LoopWatch {
   }
 
   void on_started(int64_t latest_ready_ns) override {
-    if (lost_) return;
+    if (lost_ || acked_) return;
+    acked_ = true;
     const int64_t ready = latest_ready_ns > 0 ? latest_ready_ns : net::now_ns();
     if (!link_.send(MessageType::kAck, encode_ack(Ack{ready - offset_ns_}))) {
       lose("cannot send Ack to the coordinator");
@@ -127,6 +129,7 @@ class Upstream final : public ProgressSink, public LoopWatch {
   int64_t offset_ns_;
   Coordinator* coordinator_ = nullptr;
   bool lost_ = false;
+  bool acked_ = false;
   std::string why_lost_;
   std::set<uint64_t> forwarded_;
 };
@@ -202,6 +205,10 @@ int serve_agent(WorkerLink& upstream, const Hello& hello, const AgentOptions& op
   sigprocmask(SIG_SETMASK, &previous_mask, nullptr);
   if (up.lost()) return 1;
 
+  // No local worker ever acknowledged (none could be started, an interrupt
+  // before the start): the coordinator still gets Ack before Done.
+  if (!up.acked()) up.on_started(0);
+  if (up.lost()) return 1;
   // The seconds not forwarded yet (the partial last one, which comes with
   // Done), then Done.
   for (const auto& [index, second] : result.seconds) {

@@ -100,6 +100,7 @@ Coordinator::~Coordinator() = default;
 
 void Coordinator::end(Peer& peer, WorkerOutcome::State state, std::string reason, bool tell) {
   if (!peer.live()) return;
+  const bool was_started = peer.phase >= Peer::Phase::kStarting;
   peer.phase = Peer::Phase::kEnded;
   peer.outcome.state = state;
   peer.outcome.reason = std::move(reason);
@@ -109,8 +110,12 @@ void Coordinator::end(Peer& peer, WorkerOutcome::State state, std::string reason
     peer.link->flush();
   }
   peer.link->close();
-  // An agent given up on by a second interrupt was not lost: the user ended the run.
-  if (!peer.agent() || state == WorkerOutcome::State::kFinished || interrupts_ >= 2) return;
+  // An agent given up on by a second interrupt, or never started because of
+  // one, was not lost: the user ended the run.
+  if (!peer.agent() || state == WorkerOutcome::State::kFinished || interrupts_ >= 2 ||
+      (result_.interrupted && !was_started)) {
+    return;
+  }
   AgentLoss loss;
   loss.agent = peer.link->name();
   loss.host = peer.outcome.hello.host;
