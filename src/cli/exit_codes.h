@@ -13,6 +13,7 @@ enum ExitCode : int {
   kExitNoResponses = 6,    // not one request (or socket step) succeeded: nothing was measured
   kExitCannotListen = 7,   // an address to listen on is in use or cannot be bound
   kExitTls = 8,            // https: the pre-flight TLS handshake failed (certificate, version...)
+  kExitDegraded = 9,       // completed degraded: an agent was lost and the run went on without it
   kExitRegression = 98,    // `millstone compare`: worse than the baseline beyond the tolerance
   kExitThresholds = 99,    // thresholds failed (scenarios; same code as k6)
   kExitInterrupted = 130,  // stopped by Ctrl-C / SIGTERM; the summary covers what ran

@@ -530,6 +530,11 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
                group_thousands(result.total.connections_established),
                group_thousands(result.total.connections_opened));
     code = kExitNoResponses;
+  } else if (!result.losses.empty()) {
+    // Thresholds judged a fleet that was missing a share: not a verdict to trust.
+    fmt::print(stderr, "millstone run: completed degraded: {} lost\n",
+               count_of(result.losses.size(), "agent", "agents"));
+    code = kExitDegraded;
   } else if (!thresholds_ok) {
     fmt::print(stderr, "millstone run: thresholds failed\n");
     code = kExitThresholds;

@@ -268,6 +268,16 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
   if (!result.worker_failures.empty()) {
     out += "  The results above are incomplete.\n";
   }
+  for (const cluster::AgentLoss& loss : result.losses) {
+    out += fmt::format(
+        "\n  AGENT LOST: {}{} at second {}: {}; {}% of the load is missing from then on\n",
+        text::printable(loss.agent),
+        loss.host.empty() ? std::string() : " (" + text::printable(loss.host) + ")", loss.at_second,
+        text::printable(loss.cause), plain_number(std::round(loss.missing_share * 1000) / 10));
+  }
+  if (!result.losses.empty() && result.worker_failures.empty()) {
+    out += "  The run completed degraded: the seconds from each loss on lack that agent's share.\n";
+  }
   return out;
 }
 
@@ -293,6 +303,17 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
   j["interrupted"] = result.interrupted;
   j["complete"] = result.worker_failures.empty();
   j["worker_failures"] = result.worker_failures;
+  if (!result.losses.empty()) {
+    nlohmann::json losses = nlohmann::json::array();
+    for (const cluster::AgentLoss& loss : result.losses) {
+      losses.push_back({{"agent", loss.agent},
+                        {"host", loss.host},
+                        {"at_second", loss.at_second},
+                        {"missing_share", loss.missing_share},
+                        {"cause", loss.cause}});
+    }
+    j["agent_losses"] = losses;
+  }
   j["requests"] = t.requests;
   j["rps"] = rate_of(t.requests, result.duration_s);
   nlohmann::json errors = nlohmann::json::object();
@@ -389,6 +410,9 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
                             {"dropped_iterations", s.dropped_iterations},
                             {"checks_passed", checks_passed},
                             {"checks_failed", checks_failed}};
+    if (const double missing = cluster::missing_share(result, index); missing > 0) {
+      entry["missing_share"] = missing;
+    }
     if (run.scenario) {
       nlohmann::json steps = nlohmann::json::array();
       for (const metrics::StepStats& step : s.steps) {

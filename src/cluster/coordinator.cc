@@ -45,7 +45,10 @@ struct Coordinator::Peer {
   Phase phase = Phase::kHello;
   WorkerOutcome outcome;
   int64_t last_interval = -1;  // highest interval reported
+  uint32_t local_workers = 0;  // > 0: an agent running that many workers
+  int64_t last_heard_ns = 0;   // when bytes last arrived on its link
   bool live() const { return phase != Phase::kEnded; }
+  bool agent() const { return local_workers > 0; }
 };
 
 std::string protocol_mismatch(const std::string& name, uint32_t protocol,
@@ -58,15 +61,29 @@ std::string protocol_mismatch(const std::string& name, uint32_t protocol,
       kProtocolVersion, MILLSTONE_VERSION);
 }
 
+double missing_share(const RunResult& result, uint64_t second) {
+  double missing = 0;
+  for (const AgentLoss& loss : result.losses) {
+    if (loss.at_second <= second) missing += loss.missing_share;
+  }
+  return std::min(1.0, missing);
+}
+
 std::vector<engine::RunPlan> split_plan(const engine::RunPlan& plan, uint32_t workers) {
   workers = std::max<uint32_t>(1, std::min(workers, std::max<uint32_t>(1, plan.connections)));
+  return split_plan(plan, 0, workers, workers);
+}
+
+std::vector<engine::RunPlan> split_plan(const engine::RunPlan& plan, uint32_t first, uint32_t count,
+                                        uint32_t total) {
+  total = std::max<uint32_t>(1, total);
   std::vector<engine::RunPlan> plans;
-  for (uint32_t i = 0; i < workers; ++i) {
+  for (uint32_t i = first; i < first + count && i < total; ++i) {
     engine::RunPlan p = plan;
-    p.connections = plan.connections / workers + (i < plan.connections % workers ? 1 : 0);
-    p.rate = plan.rate / workers;
+    p.connections = plan.connections / total + (i < plan.connections % total ? 1 : 0);
+    p.rate = plan.rate / total;
     p.worker_index = i;
-    p.worker_count = workers;
+    p.worker_count = total;
     plans.push_back(std::move(p));
   }
   return plans;
@@ -74,12 +91,14 @@ std::vector<engine::RunPlan> split_plan(const engine::RunPlan& plan, uint32_t wo
 
 Coordinator::Coordinator(std::vector<std::unique_ptr<WorkerLink>> links,
                          std::vector<engine::RunPlan> shares, std::vector<DataFile> data_files,
-                         CoordinatorOptions options, ProgressSink* progress)
+                         CoordinatorOptions options, ProgressSink* progress,
+                         std::vector<uint32_t> local_workers)
     : data_files_(std::move(data_files)), options_(options), progress_(progress) {
   peers_.resize(links.size());
   for (size_t i = 0; i < links.size(); ++i) {
     peers_[i].link = std::move(links[i]);
     if (i < shares.size()) peers_[i].share = std::move(shares[i]);
+    if (i < local_workers.size()) peers_[i].local_workers = local_workers[i];
     duration_ms_ = std::max(duration_ms_, peers_[i].share.duration_ms);
     slowest_timeout_ms_ = std::max(
         {slowest_timeout_ms_, peers_[i].share.timeout_ms, peers_[i].share.connect_timeout_ms});
@@ -91,6 +110,7 @@ Coordinator::~Coordinator() = default;
 
 void Coordinator::end(Peer& peer, WorkerOutcome::State state, std::string reason, bool tell) {
   if (!peer.live()) return;
+  const bool was_started = peer.phase >= Peer::Phase::kStarting;
   peer.phase = Peer::Phase::kEnded;
   peer.outcome.state = state;
   peer.outcome.reason = std::move(reason);
@@ -100,6 +120,68 @@ void Coordinator::end(Peer& peer, WorkerOutcome::State state, std::string reason
     peer.link->flush();
   }
   peer.link->close();
+  // An agent given up on by a second interrupt, or never started because of
+  // one, was not lost: the user ended the run.
+  if (!peer.agent() || state == WorkerOutcome::State::kFinished || interrupts_ >= 2 ||
+      (result_.interrupted && !was_started)) {
+    return;
+  }
+  AgentLoss loss;
+  loss.agent = peer.link->name();
+  loss.host = peer.outcome.hello.host;
+  loss.at_second = static_cast<uint64_t>(peer.last_interval + 1);
+  loss.missing_share = static_cast<double>(peer.local_workers) /
+                       static_cast<double>(std::max<uint32_t>(1, peer.share.worker_count));
+  loss.cause = peer.outcome.reason;
+  result_.losses.push_back(loss);
+  if (options_.on_agent_loss != CoordinatorOptions::OnAgentLoss::kFail || stopped_on_loss_) {
+    return;
+  }
+  // --on-agent-loss fail: the run ends now, and is incomplete.
+  stopped_on_loss_ = true;
+  result_.worker_failures.push_back(
+      fmt::format("{} was lost at second {} ({}); --on-agent-loss fail stopped the run", loss.agent,
+                  loss.at_second, text::printable(loss.cause)));
+  request_stop();
+}
+
+void Coordinator::request_stop() {
+  stop_sent_ = true;
+  for (Peer& peer : peers_) {
+    if (peer.phase == Peer::Phase::kRunning || peer.phase == Peer::Phase::kStarting) {
+      peer.link->send(MessageType::kStop, {});
+    }
+  }
+}
+
+void Coordinator::abandon(const std::string& why) {
+  stop_sent_ = true;
+  for (Peer& peer : peers_)
+    fail(peer, fmt::format("{}: {}", peer.link->name(), why));
+}
+
+void Coordinator::check_silence(int64_t now) {
+  if (options_.silence_timeout_ns <= 0) return;
+  for (Peer& peer : peers_) {
+    if (!peer.agent() || peer.phase != Peer::Phase::kRunning) continue;
+    const int64_t since = std::max(peer.last_heard_ns, start_ns_);
+    if (now - since >= options_.silence_timeout_ns) {
+      end(peer, WorkerOutcome::State::kLinkLost,
+          fmt::format("{} sent nothing for {}", peer.link->name(),
+                      seconds_text(options_.silence_timeout_ns)),
+          true);
+    }
+  }
+}
+
+void Coordinator::note_started() {
+  if (started_noted_ || start_ns_ == 0) return;
+  if (std::any_of(peers_.begin(), peers_.end(),
+                  [](const Peer& p) { return p.phase == Peer::Phase::kStarting; })) {
+    return;
+  }
+  started_noted_ = true;
+  if (progress_) progress_->on_started(latest_ready_ns_);
 }
 
 void Coordinator::fail(Peer& peer, std::string reason) {
@@ -144,19 +226,35 @@ void Coordinator::pump(int64_t deadline_ns, const std::function<bool()>& done) {
       owners.push_back(&peer);
     }
     if (options_.interrupt_fd >= 0) fds.push_back({options_.interrupt_fd, POLLIN, 0});
+    const size_t watch_slot = fds.size();
+    if (options_.watch && options_.watch->fd() >= 0) {
+      fds.push_back({options_.watch->fd(), options_.watch->events(), 0});
+    }
     const int64_t left_ns = deadline_ns - net::now_ns();
     if (left_ns <= 0) return;
     const int timeout_ms =
         static_cast<int>(std::min<int64_t>((left_ns + net::kNsPerMs - 1) / net::kNsPerMs, 200));
     const int n = poll(fds.data(), fds.size(), timeout_ms);
     if (n < 0 && errno != EINTR) return;
-    if (n <= 0) continue;
-    if (options_.interrupt_fd >= 0 && (fds.back().revents & POLLIN)) on_interrupt();
+    const int64_t now = net::now_ns();
+    for (size_t i = 0; n > 0 && i < owners.size(); ++i) {
+      if (fds[i].revents & POLLIN) owners[i]->last_heard_ns = now;
+    }
+    check_silence(now);
+    if (n <= 0) {
+      emit_progress(false);
+      continue;
+    }
+    if (options_.interrupt_fd >= 0 && (fds[owners.size()].revents & POLLIN)) on_interrupt();
+    if (watch_slot < fds.size() && fds[watch_slot].revents != 0) {
+      options_.watch->on_ready(*this, fds[watch_slot].revents);
+    }
     for (size_t i = 0; i < owners.size(); ++i) {
       Peer& peer = *owners[i];
       if (fds[i].revents == 0 || !peer.live()) continue;
       read_from(peer);
     }
+    note_started();
     emit_progress(false);
   }
 }
@@ -226,6 +324,7 @@ void Coordinator::handle(Peer& peer, MessageType type, const std::string& payloa
         return;
       }
       peer.outcome.late_ns = std::max<int64_t>(0, ack.ready_ns - start_ns_);
+      latest_ready_ns_ = std::max(latest_ready_ns_, ack.ready_ns);
       peer.phase = Peer::Phase::kRunning;
       return;
     }
@@ -250,6 +349,9 @@ void Coordinator::handle(Peer& peer, MessageType type, const std::string& payloa
         if (!decode_done(payload, &peer.outcome.done)) {
           fail(peer, fmt::format("{} sent a Done that does not decode", name));
           return;
+        }
+        for (const std::string& failure : peer.outcome.done.worker_failures) {
+          result_.worker_failures.push_back(fmt::format("{}: {}", name, text::printable(failure)));
         }
         end(peer, WorkerOutcome::State::kFinished, {}, false);
         return;
@@ -283,13 +385,15 @@ void Coordinator::receive_hellos() {
 }
 
 void Coordinator::send_starts() {
-  start_ns_ = net::now_ns() + options_.start_lead_ns;
+  start_ns_ =
+      options_.start_at_ns > 0 ? options_.start_at_ns : net::now_ns() + options_.start_lead_ns;
   Start start;
   start.start_ns = start_ns_;
   start.data_files = data_files_;
   for (Peer& peer : peers_) {
     if (peer.phase != Peer::Phase::kReady) continue;
     start.plan = peer.share;
+    start.local_workers = peer.local_workers;
     if (!peer.link->send(MessageType::kStart, encode_start(start))) {
       end(peer, WorkerOutcome::State::kLinkLost,
           fmt::format("{}: cannot send Start: {}", peer.link->name(),
@@ -324,15 +428,11 @@ void Coordinator::run_until_done() {
         }
       }
     }
+    note_started();
     if (!stop_sent_ && now >= stop_at) {
       // Workers end on their own at the planned end; this catches one that
       // could not keep time (dozens of workers on a few cores).
-      stop_sent_ = true;
-      for (Peer& peer : peers_) {
-        if (peer.phase == Peer::Phase::kRunning || peer.phase == Peer::Phase::kStarting) {
-          peer.link->send(MessageType::kStop, {});
-        }
-      }
+      request_stop();
     }
     if (now >= give_up_at) {
       for (Peer& peer : peers_) {
@@ -372,7 +472,12 @@ void Coordinator::emit_progress(bool flush_all) {
 
 RunResult Coordinator::run() {
   receive_hellos();
-  if (!result_.interrupted) {
+  if (stopped_on_loss_) {
+    for (Peer& peer : peers_) {
+      fail(peer, fmt::format("{} was not started: an agent was lost before the start",
+                             peer.link->name()));
+    }
+  } else if (!result_.interrupted) {
     send_starts();
     run_until_done();
   } else {

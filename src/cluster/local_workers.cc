@@ -25,7 +25,7 @@ std::string describe_exit(int status) {
 }
 
 std::vector<LocalWorker> spawn_local_workers(uint32_t count, const sigset_t& worker_mask,
-                                             int close_in_child) {
+                                             const std::vector<int>& close_in_child) {
   std::vector<LocalWorker> workers(count);
   std::vector<int> parent_ends;
   for (uint32_t i = 0; i < count; ++i) {
@@ -46,7 +46,9 @@ std::vector<LocalWorker> spawn_local_workers(uint32_t count, const sigset_t& wor
       close(pair[0]);
       for (int fd : parent_ends)
         close(fd);
-      if (close_in_child >= 0) close(close_in_child);
+      for (int fd : close_in_child) {
+        if (fd >= 0) close(fd);
+      }
       _exit(run_worker(pair[1], i));
     }
     close(pair[1]);
@@ -146,7 +148,7 @@ RunResult run_local(const engine::RunPlan& plan, uint32_t workers, ProgressSink*
   int signal_fd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
 
   std::vector<LocalWorker> local =
-      spawn_local_workers(static_cast<uint32_t>(plans.size()), previous_mask, signal_fd);
+      spawn_local_workers(static_cast<uint32_t>(plans.size()), previous_mask, {signal_fd});
   std::vector<std::unique_ptr<WorkerLink>> links;
   std::vector<engine::RunPlan> shares;
   for (LocalWorker& w : local) {

@@ -24,10 +24,11 @@ struct LocalWorker {
 };
 
 // Forks `count` workers, each running run_worker() on its end of a socketpair
-// with `worker_mask` as its signal mask; `close_in_child` (e.g. the
-// coordinator's signalfd, or -1) is closed in each child.
+// with `worker_mask` as its signal mask; `close_in_child` (the coordinator's
+// signalfd, an agent's link to its coordinator; -1 entries are skipped) are
+// closed in each child.
 std::vector<LocalWorker> spawn_local_workers(uint32_t count, const sigset_t& worker_mask,
-                                             int close_in_child);
+                                             const std::vector<int>& close_in_child);
 
 // "killed by signal 9 (Killed)", "exited with status 1".
 std::string describe_exit(int status);

@@ -232,6 +232,7 @@ std::string encode_start(const Start& start) {
     e.put_string(file.path);
     e.put_string(file.bytes);
   }
+  e.put_varint(start.local_workers);
   return out;
 }
 
@@ -254,7 +255,10 @@ bool decode_start(std::string_view payload, Start* out) {
       if (before.path == file.path) return false;
     }
   }
-  if (!d.at_end()) return false;
+  if (!d.read_varint32(&s.local_workers) || !d.at_end()) return false;
+  if (s.local_workers > static_cast<uint64_t>(s.plan.worker_count) - s.plan.worker_index) {
+    return false;
+  }
   *out = std::move(s);
   return true;
 }
@@ -278,17 +282,26 @@ std::string encode_done(const Done& done) {
   Encoder e(&out);
   e.put_varint(done.snapshots_coalesced);
   e.put_varint(done.outbox_peak_bytes);
+  e.put_varint(done.worker_failures.size());
+  for (const std::string& failure : done.worker_failures)
+    e.put_string(failure);
   return out;
 }
 
 bool decode_done(std::string_view payload, Done* out) {
   Decoder d(payload);
   Done done;
+  uint64_t failures = 0;
   if (!d.read_varint(&done.snapshots_coalesced) || !d.read_varint(&done.outbox_peak_bytes) ||
-      !d.at_end()) {
+      !d.read_varint(&failures) || failures > kMaxWorkerFailures || failures > d.remaining()) {
     return false;
   }
-  *out = done;
+  done.worker_failures.resize(failures);
+  for (std::string& failure : done.worker_failures) {
+    if (!d.read_string(&failure)) return false;
+  }
+  if (!d.at_end()) return false;
+  *out = std::move(done);
   return true;
 }
 

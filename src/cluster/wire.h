@@ -33,7 +33,8 @@ namespace millstone::cluster {
 // Ack; Done carries the worker's outbox counts; run plans
 // carry the HTTP/2 options and snapshots the GOAWAY and RST_STREAM counts.
 // 5: remote agents (docs/design/agents.md): after TLS, Proof both ways, then
-// Ping/Pong for the clock offset (and as heartbeats), then Hello as before.
+// Ping/Pong for the clock offset (and as heartbeats), then Hello as before; Start carries
+// local_workers (an agent's share range), Done an agent's failed local workers.
 inline constexpr uint32_t kProtocolVersion = 5;
 // Largest payload accepted or produced; bounds what a bad peer can make us buffer.
 inline constexpr size_t kMaxPayloadSize = size_t{16} << 20;
@@ -43,6 +44,8 @@ inline constexpr size_t kMaxSourceAddresses = 1024;
 inline constexpr size_t kMaxScenarioParameters = 4096;
 // Data files a Start carries; more is a corrupt message.
 inline constexpr size_t kMaxDataFiles = 256;
+// Failed local workers an agent's Done names; more is a corrupt message.
+inline constexpr size_t kMaxWorkerFailures = 4096;
 
 // One run over a link: the worker speaks first. A remote agent's link opens
 // with the token proofs and the clock exchange first:
@@ -146,11 +149,18 @@ struct Start {
   // Second 0 of the run on the coordinator's CLOCK_MONOTONIC. A local worker
   // shares that clock; a remote agent adds the offset measured at its handshake.
   int64_t start_ns = 0;
-  engine::RunPlan plan;  // this worker's share
+  // A worker: its share. An agent (local_workers > 0): the whole run's
+  // totals, with worker_index the first of its shares and worker_count every
+  // share of the fleet; the agent runs shares [worker_index, worker_index +
+  // local_workers) on that many local workers (split_plan over a range).
+  engine::RunPlan plan;
   std::vector<DataFile> data_files;
+  // 0: run `plan` here as one worker. N: an agent's count of local workers.
+  uint32_t local_workers = 0;
 };
 std::string encode_start(const Start& start);
-// Also rejects what decode_run_plan rejects, duplicate file paths, and trailing bytes.
+// Also rejects what decode_run_plan rejects, duplicate file paths, a share
+// range past worker_count, and trailing bytes.
 bool decode_start(std::string_view payload, Start* out);
 
 struct Ack {
@@ -166,6 +176,9 @@ bool decode_ack(std::string_view payload, Ack* out);
 struct Done {
   uint64_t snapshots_coalesced = 0;  // merged into a later one because the link was backed up
   uint64_t outbox_peak_bytes = 0;    // most bytes ever waiting for the socket
+  // An agent: one sentence per local worker of its that died or hung (its
+  // seconds up to then are in the agent's snapshots). Empty for a worker.
+  std::vector<std::string> worker_failures;
   friend bool operator==(const Done&, const Done&) = default;
 };
 std::string encode_done(const Done& done);

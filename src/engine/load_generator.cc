@@ -176,7 +176,15 @@ void LoadGenerator::on_sweep() {
 }
 
 int64_t LoadGenerator::due_time(uint64_t k) const {
-  return start_ns_ + static_cast<int64_t>(std::llround(static_cast<double>(k) * 1e9 / plan_.rate));
+  return due_time(start_ns_, plan_.rate, plan_.worker_index, plan_.worker_count, k);
+}
+
+int64_t LoadGenerator::due_time(int64_t start_ns, double worker_rate, uint32_t index,
+                                uint32_t count, uint64_t k) {
+  count = std::max<uint32_t>(1, count);
+  const double fleet_rate = worker_rate * count;
+  const double n = static_cast<double>(k) * count + index;
+  return start_ns + static_cast<int64_t>(std::llround(n * 1e9 / fleet_rate));
 }
 
 void LoadGenerator::on_pace() {

@@ -46,6 +46,14 @@ class LoadGenerator final : public Workload, public http::SessionConnectionListe
   void on_closed(http::SessionConnection& connection,
                  std::optional<metrics::ErrorCause> cause) override;
 
+  // Open model: when request k of worker `index` of `count`, paced at
+  // `worker_rate` per second, is due. Worker i's k-th request is the fleet's
+  // request k * count + i at `worker_rate * count` per second (k6's execution
+  // segments): the merged schedule of every worker is evenly spaced, as one
+  // generator's would be, instead of `count` requests at each tick.
+  static int64_t due_time(int64_t start_ns, double worker_rate, uint32_t index, uint32_t count,
+                          uint64_t k);
+
  private:
   struct Slot {
     Slot(net::EventLoop& loop, LoadGenerator& owner, http::ClientContext& context,

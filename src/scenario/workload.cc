@@ -667,12 +667,16 @@ void ScenarioWorkload::retire(VirtualUser& vu) {
 }
 
 int64_t ScenarioWorkload::arrival_due(const RunState& run, uint64_t k) const {
+  return arrival_due_ns(run.run.executor, run.start_ns, share_.index, share_.count, k);
+}
+
+int64_t ScenarioWorkload::arrival_due_ns(const Executor& ex, int64_t start_ns, uint32_t index,
+                                         uint32_t count, uint64_t k) {
   // Iteration k (counted across all workers as k * n + i) is due when the
   // cumulative rate integral reaches it; rates are per second of the whole run.
-  const Executor& ex = run.run.executor;
-  double target = static_cast<double>(k * share_.count + share_.index) + 0.5;
+  double target = static_cast<double>(k * count + index) + 0.5;
   if (ex.kind == Executor::Kind::kConstantArrivalRate) {
-    return run.start_ns + static_cast<int64_t>(target / ex.rate * 1e9);
+    return start_ns + static_cast<int64_t>(target / ex.rate * 1e9);
   }
   double from = ex.start_rate;
   double done = 0;
@@ -689,7 +693,7 @@ int64_t ScenarioWorkload::arrival_due(const RunState& run, uint64_t k) const {
       } else {
         s = (-from + std::sqrt(std::max(0.0, from * from + 4 * a * need))) / (2 * a);
       }
-      return run.start_ns + static_cast<int64_t>((offset_s + s) * 1e9);
+      return start_ns + static_cast<int64_t>((offset_s + s) * 1e9);
     }
     done += count;
     offset_s += t;

@@ -55,6 +55,13 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
   static uint64_t share_of(uint64_t total, uint32_t index, uint32_t count);
   // The iterations executor's share of `iterations` for worker `index`: in
   // proportion to its share of `vus`, so a worker without VUs gets none.
+  // Arrival-rate executors: when worker `index` of `count` starts its k-th
+  // iteration, `start_ns` being the scenario's start. The fleet's iterations
+  // are numbered k * count + index (k6's execution segments), so the merged
+  // arrivals of every worker (on every agent) are those of one worker
+  // running the whole rate, evenly spaced, not `count` at a time.
+  static int64_t arrival_due_ns(const Executor& ex, int64_t start_ns, uint32_t index,
+                                uint32_t count, uint64_t k);
   static uint64_t iterations_share(uint64_t iterations, uint64_t vus, uint32_t index,
                                    uint32_t count);
 

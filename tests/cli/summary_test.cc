@@ -82,6 +82,38 @@ TEST(SummaryJson, TimelineEntriesCarryWhatTheReportAndSeriesNeed) {
   EXPECT_DOUBLE_EQ(j["timeline"][1]["rps"].get<double>(), 200.0);
 }
 
+// Agents lost while the run went on: named in the text and the JSON, and each
+// second from the loss on carries the share that was missing.
+TEST(SummaryJson, AgentLossesMarkTheSecondsFromTheLossOn) {
+  RunDescription run{"http://127.0.0.1:1/x", "GET", 10, 0, 4, 3000};
+  cluster::RunResult r = sample_result();
+  r.duration_s = 3;
+  r.seconds[1].interval_index = 1;
+  r.seconds[2].interval_index = 2;
+  r.losses.push_back({"agent 10.0.0.7:40112", "load-a", 1, 0.25, "sent nothing for 2 s"});
+  r.losses.push_back({"agent 10.0.0.8:40113", "load-b\x1b[2J", 2, 0.5, "its link closed"});
+  auto j = summary_json(run, r);
+  ASSERT_EQ(j["agent_losses"].size(), 2u);
+  EXPECT_EQ(j["agent_losses"][0]["agent"], "agent 10.0.0.7:40112");
+  EXPECT_EQ(j["agent_losses"][0]["host"], "load-a");
+  EXPECT_EQ(j["agent_losses"][0]["at_second"], 1);
+  EXPECT_DOUBLE_EQ(j["agent_losses"][1]["missing_share"].get<double>(), 0.5);
+  EXPECT_EQ(j["agent_losses"][1]["cause"], "its link closed");
+  EXPECT_FALSE(j["timeline"][0].contains("missing_share"));
+  EXPECT_DOUBLE_EQ(j["timeline"][1]["missing_share"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(j["timeline"][2]["missing_share"].get<double>(), 0.75);
+  EXPECT_TRUE(j["complete"].get<bool>());  // degraded, not incomplete
+  const std::string text = format_summary(run, r);
+  EXPECT_NE(text.find("AGENT LOST: agent 10.0.0.7:40112 (load-a) at second 1: sent nothing for 2 "
+                      "s; 25% of the load is missing from then on"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("(load-b\\x1b[2J)"), std::string::npos) << text;  // printable
+  EXPECT_NE(text.find("completed degraded"), std::string::npos);
+  // A local run has no agents: nothing about them.
+  EXPECT_FALSE(summary_json(run, sample_result()).contains("agent_losses"));
+}
+
 TEST(SummaryJson, PercentileCurveIsMonotonicFromMinToMax) {
   RunDescription run{"http://127.0.0.1:1/x", "GET", 10, 0, 2, 2000};
   auto j = summary_json(run, sample_result());

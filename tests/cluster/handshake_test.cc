@@ -195,7 +195,7 @@ TEST(CoordinatorHandshake, AWorkerReadyLateIsNoted) {
     ASSERT_TRUE(decode_start(payload, &start));
     p.worker_side->send(MessageType::kAck, encode_ack(Ack{start.start_ns + 1500 * net::kNsPerMs}));
     p.worker_side->send(MessageType::kSnapshot, encode_snapshot(second(1, 4)));
-    p.worker_side->send(MessageType::kDone, encode_done(Done{2, 4096}));
+    p.worker_side->send(MessageType::kDone, encode_done(Done{2, 4096, {}}));
     ASSERT_EQ(flush_until(*p.worker_side, in_seconds(5)), WaitResult::kOk);
   });
   std::vector<std::unique_ptr<WorkerLink>> links;
@@ -205,7 +205,7 @@ TEST(CoordinatorHandshake, AWorkerReadyLateIsNoted) {
   ASSERT_EQ(result.outcomes.size(), 1u);
   EXPECT_EQ(result.outcomes[0].state, WorkerOutcome::State::kFinished);
   EXPECT_EQ(result.outcomes[0].late_ns, 1500 * net::kNsPerMs);
-  EXPECT_EQ(result.outcomes[0].done, (Done{2, 4096}));
+  EXPECT_EQ(result.outcomes[0].done, (Done{2, 4096, {}}));
   EXPECT_TRUE(result.worker_failures.empty());
   EXPECT_EQ(result.worker_notes,
             (std::vector<std::string>{

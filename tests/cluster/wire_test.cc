@@ -528,16 +528,36 @@ TEST(WireTest, StartRoundTrip) {
   EXPECT_FALSE(decode_start(encoded + "x", &got));
 }
 
+// An agent's Start: the run's totals and its range of the fleet's shares.
+TEST(WireTest, AgentStartCarriesItsShareRange) {
+  Start start;
+  start.start_ns = 5;
+  start.plan = sample_plan();
+  start.plan.worker_index = 3;
+  start.plan.worker_count = 8;
+  start.local_workers = 5;
+  Start got;
+  ASSERT_TRUE(decode_start(encode_start(start), &got));
+  EXPECT_EQ(got.local_workers, 5u);
+  EXPECT_EQ(got.plan.worker_index, 3u);
+  // Shares 3..8 of 8 do not exist.
+  start.local_workers = 6;
+  EXPECT_FALSE(decode_start(encode_start(start), &got));
+}
+
 TEST(WireTest, AckAndDoneRoundTrip) {
   Ack ack{987'654'321};
   Ack got_ack;
   ASSERT_TRUE(decode_ack(encode_ack(ack), &got_ack));
   EXPECT_EQ(got_ack, ack);
   EXPECT_FALSE(decode_ack("1234567", &got_ack));
-  Done done{3, 65536};
+  Done done{3, 65536, {"worker 2 (pid 41) killed by signal 9 (Killed)"}};
   Done got_done;
   ASSERT_TRUE(decode_done(encode_done(done), &got_done));
   EXPECT_EQ(got_done, done);
+  Done plain{1, 2, {}};
+  ASSERT_TRUE(decode_done(encode_done(plain), &got_done));
+  EXPECT_EQ(got_done, plain);
   EXPECT_FALSE(decode_done("", &got_done));
   EXPECT_FALSE(decode_done(encode_done(done) + "x", &got_done));
   EXPECT_STREQ(message_type_name(MessageType::kAck), "ack");

@@ -1,5 +1,7 @@
 // How the iterations executor shares VUs and iterations out across workers.
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -40,6 +42,44 @@ TEST(IterationsShareTest, OneVuOnTwoWorkersRunsAllFive) {
   EXPECT_EQ(ScenarioWorkload::iterations_share(7, 2, 1, 3) +
                 ScenarioWorkload::iterations_share(7, 2, 2, 3),
             7u);
+}
+
+// Arrival-rate executors over a fleet of W workers (on any number of
+// agents): the merged arrivals are exactly those of one worker running the
+// whole rate, so they are evenly spaced rather than W at a time.
+TEST(ArrivalShareTest, MergedArrivalsAreOneWorkersSchedule) {
+  Executor constant;
+  constant.kind = Executor::Kind::kConstantArrivalRate;
+  constant.rate = 300;
+  Executor ramping;
+  ramping.kind = Executor::Kind::kRampingArrivalRate;
+  ramping.start_rate = 50;
+  ramping.stages = {{1'000'000, 400}, {500'000, 100}};
+  const int64_t end = 1'500'000'000;
+  for (const Executor* ex : {&constant, &ramping}) {
+    std::vector<int64_t> alone;
+    for (uint64_t k = 0;; ++k) {
+      const int64_t due = ScenarioWorkload::arrival_due_ns(*ex, 0, 0, 1, k);
+      if (due >= end) break;
+      alone.push_back(due);
+    }
+    ASSERT_GT(alone.size(), 100u);
+    for (uint32_t workers : {2u, 7u}) {
+      std::vector<int64_t> merged;
+      for (uint32_t i = 0; i < workers; ++i) {
+        for (uint64_t k = 0;; ++k) {
+          const int64_t due = ScenarioWorkload::arrival_due_ns(*ex, 0, i, workers, k);
+          if (due >= end) break;
+          merged.push_back(due);
+        }
+      }
+      std::sort(merged.begin(), merged.end());
+      EXPECT_EQ(merged, alone) << workers << " workers";
+    }
+  }
+  // Constant rate: one arrival every 1/rate, half an interval in.
+  EXPECT_NEAR(ScenarioWorkload::arrival_due_ns(constant, 0, 0, 1, 0), 1'666'667, 1);
+  EXPECT_NEAR(ScenarioWorkload::arrival_due_ns(constant, 0, 0, 1, 1), 5'000'000, 1);
 }
 
 }  // namespace
