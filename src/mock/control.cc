@@ -81,17 +81,19 @@ SocketRoute effective_socket(const MockConfig& file, YAML::Node root, size_t row
 
 json latency_json(const LatencyModel& m) {
   using D = LatencyModel::Distribution;
+  const auto us = [](double v) { return std::llround(v); };
   switch (m.distribution) {
     case D::kFixed:
-      return {{"distribution", "fixed"}, {"value_us", m.value_us}};
+      return {{"distribution", "fixed"}, {"value_us", us(m.value_us)}};
     case D::kUniform:
-      return {{"distribution", "uniform"}, {"min_us", m.min_us}, {"max_us", m.max_us}};
+      return {{"distribution", "uniform"}, {"min_us", us(m.min_us)}, {"max_us", us(m.max_us)}};
     case D::kNormal:
-      return {{"distribution", "normal"}, {"mean_us", m.mean_us}, {"stddev_us", m.stddev_us}};
+      return {
+          {"distribution", "normal"}, {"mean_us", us(m.mean_us)}, {"stddev_us", us(m.stddev_us)}};
     case D::kLognormal:
-      return {{"distribution", "lognormal"}, {"median_us", std::exp(m.mu)}, {"sigma", m.sigma}};
+      return {{"distribution", "lognormal"}, {"median_us", us(std::exp(m.mu))}, {"sigma", m.sigma}};
     case D::kExponential:
-      return {{"distribution", "exponential"}, {"mean_us", m.mean_us}};
+      return {{"distribution", "exponential"}, {"mean_us", us(m.mean_us)}};
   }
   return {};
 }
