@@ -219,6 +219,47 @@ TEST(MockControl, PatchesReachBothWorkers) {
   EXPECT_EQ(route_stats(mock.stats(), "GET /hello")["error_status"], stats["error_status"]);
 }
 
+// A request already delayed when the route changes finishes as it began
+// (its answer lives in the worker's old route table, kept alive for it);
+// the next one meets the change. Over HTTP/2 too.
+TEST(MockControl, DelayedAnswerOutlivesTheChange) {
+  MockServer mock(kRoutes, 1);
+  ASSERT_TRUE(control::apply("127.0.0.1", mock.port(), "GET /hello", R"({"latency": "300ms"})").ok);
+  Client slow(mock.port());
+  const std::string request = "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n";
+  ASSERT_EQ(send(slow.fd(), request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  // Wait (bounded) until the mock has the request, then change the route.
+  for (int i = 0; i < 200 && route_stats(mock.stats(), "GET /hello")["requests"] == 0; ++i)
+    usleep(5000);
+  ASSERT_EQ(route_stats(mock.stats(), "GET /hello")["requests"], 1);
+  ASSERT_TRUE(
+      control::apply("127.0.0.1", mock.port(), "GET /hello", R"({"status": 500, "latency": null})")
+          .ok);
+  std::string in;
+  while (in.find("hello\n") == std::string::npos) {
+    pollfd p{slow.fd(), POLLIN, 0};
+    ASSERT_GT(poll(&p, 1, 5000), 0) << in;
+    char buffer[512];
+    const ssize_t n = recv(slow.fd(), buffer, sizeof buffer, 0);
+    ASSERT_GT(n, 0) << in;
+    in.append(buffer, static_cast<size_t>(n));
+  }
+  EXPECT_EQ(in.substr(0, 12), "HTTP/1.1 200") << in;
+  EXPECT_EQ(slow.get("/hello"), 500);
+  EXPECT_EQ(
+      shell("curl -s -o /dev/null -w '%{http_code}' --http2-prior-knowledge http://127.0.0.1:" +
+            std::to_string(mock.port()) + "/hello"),
+      "500");
+  // The control API itself over HTTP/2.
+  const std::string answer = shell(
+      "curl -s --http2-prior-knowledge -X PATCH -d '{\"status\": 404}' "
+      "http://127.0.0.1:" +
+      std::to_string(mock.port()) + "/__millstone/routes/GET%20%2Fhello");
+  EXPECT_EQ(nlohmann::json::parse(answer)["route"]["status"], 404) << answer;
+  EXPECT_EQ(http_request(mock.port(), "GET", "/hello").status, 404);
+}
+
 TEST(MockControl, InvalidPatchesAreRejectedWithTheField) {
   MockServer mock(kRoutes, 2);
   HttpResponse r = http_request(mock.port(), "PATCH", "/__millstone/routes/GET%20%2Fhello",
