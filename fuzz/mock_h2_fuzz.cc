@@ -80,7 +80,7 @@ struct World {
   // Small limits, so that the fuzzer reaches them.
   H2Options options{true, 4, 512, 256};
   H2Responses responses{config};
-  H2Context context{config, router, renderer, prng, loop, host, counters, options, responses};
+  H2Context context{&config, router, renderer, prng, loop, host, counters, options, &responses};
 };
 
 // Every byte the server wrote must be whole frames of sane sizes.

@@ -245,6 +245,11 @@ int main_command(int argc, char** argv) {
       "--max-concurrent-streams",
       whole_into(&mock.max_concurrent_streams, "--max-concurrent-streams", 1, 10000),
       "HTTP/2 streams a client may have open on one connection (default 100, at most 10000)");
+  mock_cmd
+      ->add_option("--control-token", mock.control_token,
+                   "Changes through the control API (/__millstone/routes) need "
+                   "'Authorization: Bearer TOKEN' (also from MILLSTONE_CONTROL_TOKEN)")
+      ->envname("MILLSTONE_CONTROL_TOKEN");
 
   std::string validate_path;
   CLI::App* validate_cmd =

@@ -99,6 +99,7 @@ struct MockOptions {
   int64_t tls_handshake_timeout_us = 10'000'000;
   bool no_http2 = false;                  // --no-http2: HTTP/1.1 only
   uint32_t max_concurrent_streams = 100;  // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
+  std::string control_token;              // the mock control API needs it for changes when set
 };
 
 struct DemoOptions {

@@ -87,6 +87,7 @@ int mock_command(const MockOptions& options) {
   server.tls_certificate_out = options.tls_certificate_out;
   server.http2.enabled = !options.no_http2;
   server.http2.max_concurrent_streams = options.max_concurrent_streams;
+  server.control_token = options.control_token;
   server.workers =
       options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
   server.print_stats_on_exit = !options.quiet;

@@ -57,6 +57,7 @@ constexpr std::string_view kMatchKeys[] = {"contains", "equals", "regex"};
 constexpr std::string_view kFramings[] = {"line", "length32", "raw"};
 constexpr std::string_view kRouteKeys[] = {"name", "method",    "path",    "status", "headers",
                                            "body", "body_file", "latency", "errors"};
+constexpr std::string_view kPushPatchKeys[] = {"every"};
 constexpr std::string_view kErrorKeys[] = {"rate", "status", "body", "headers", "reset", "stall"};
 
 bool is_tchar(char c) {
@@ -74,6 +75,12 @@ class Parser {
   }
 
   MockConfig parse(const YAML::Node& root);
+  // Runtime patches (mock/control.h): the behaviour keys of one route, read
+  // by the same code as the file's. *key names the key being read, so a
+  // failure can name its field. Null values are skipped (the file's value).
+  void patch_route(const YAML::Node& root, const MockConfig& config, Route* route,
+                   std::string* key);
+  void patch_socket_route(const YAML::Node& root, SocketRoute* route, std::string* key);
 
  private:
   [[noreturn]] void fail_in_scalar(const YAML::Mark& mark, std::string_view value, size_t offset,
@@ -818,6 +825,91 @@ SocketRoute Parser::parse_tcp(const YAML::Node& node) {
   return route;
 }
 
+void Parser::patch_route(const YAML::Node& root, const MockConfig& config, Route* route,
+                         std::string* key) {
+  const YAML::Mark start = root.Mark().is_null() ? YAML::Mark() : root.Mark();
+  if (root.IsMap()) {
+    // The first unknown key is the field at fault; read_map words the error
+    // (with its did-you-mean) as it does for the file.
+    for (const auto& item : root) {
+      const std::string name = item.first.IsScalar() ? item.first.Scalar() : std::string();
+      if (std::find(std::begin(kRoutePatchKeys), std::end(kRoutePatchKeys), name) ==
+          std::end(kRoutePatchKeys)) {
+        *key = name;
+        break;
+      }
+    }
+  }
+  const MapFields map = reader_.read_map(root, start, "route patch", kRoutePatchKeys);
+  key->clear();
+  counter_names_ = config.counter_names;
+  for (const Field& field : map.fields) {
+    *key = field.key;
+    if (field.value.IsNull()) continue;
+    if (field.key == "status") {
+      const int status = parse_status(field);
+      if ((status == 204 || status == 304) && !route->body.empty()) {
+        reader_.fail(field.mark,
+                     fmt::format("status {} has no body in HTTP; expected no body", status));
+      }
+      route->status = status;
+      if (route->templated) route->templated->status = status;
+    } else if (field.key == "latency") {
+      route->latency = reader_.latency(field);
+    } else if (field.key == "errors") {
+      route->errors = parse_errors(field, route->pattern);
+      // Counter slots are laid out once at start-up, for the file's names.
+      if (counter_names_.size() != config.counter_names.size()) {
+        reader_.fail(field.mark,
+                     fmt::format("counter.{} is not used in the file; expected only counters "
+                                 "the file names (they are laid out at start-up)",
+                                 counter_names_.back()));
+      }
+    }
+  }
+  key->clear();
+}
+
+void Parser::patch_socket_route(const YAML::Node& root, SocketRoute* route, std::string* key) {
+  const YAML::Mark start = root.Mark().is_null() ? YAML::Mark() : root.Mark();
+  if (root.IsMap()) {
+    for (const auto& item : root) {
+      const std::string name = item.first.IsScalar() ? item.first.Scalar() : std::string();
+      if (std::find(std::begin(kSocketPatchKeys), std::end(kSocketPatchKeys), name) ==
+          std::end(kSocketPatchKeys)) {
+        *key = name;
+        break;
+      }
+    }
+  }
+  const MapFields map = reader_.read_map(root, start, "socket route patch", kSocketPatchKeys);
+  key->clear();
+  for (const Field& field : map.fields) {
+    *key = field.key;
+    if (field.value.IsNull()) continue;
+    // push: {every: DURATION}; the message stays the file's.
+    const MapFields push = reader_.read_map(field.value, field.mark, "push", kPushPatchKeys);
+    if (!route->push) {
+      reader_.fail(field.mark,
+                   fmt::format("socket route {} has no push in the file; expected a patch of "
+                               "an existing push's interval",
+                               shown(route->name)));
+    }
+    const Field* every = push.find("every");
+    if (every == nullptr) {
+      reader_.fail(push.mark, "push patch has no every; expected e.g. {every: 100ms}");
+    }
+    *key = "push.every";
+    const double us = static_cast<double>(reader_.duration_us(*every));
+    if (us < 1000) {
+      reader_.fail(every->mark, fmt::format("every {} is shorter than 1ms; expected 1ms or more",
+                                            shown(every->value.Scalar())));
+    }
+    route->push->every_us = static_cast<int64_t>(us);
+  }
+  key->clear();
+}
+
 MockConfig Parser::parse(const YAML::Node& root) {
   const YAML::Mark start = root.Mark().is_null() ? YAML::Mark() : root.Mark();
   if (root.IsNull()) {
@@ -934,6 +1026,53 @@ MockConfig parse_mock_config(std::string_view yaml_text, const std::string& sour
   } catch (const YAML::Exception& e) {
     throw ConfigError(yaml_error(source_name, e));
   }
+}
+
+namespace {
+
+// One patch document read by a Parser; exceptions stay in here.
+template <typename Apply>
+bool read_patch(std::string_view text, const std::string& source, Apply apply, PatchError* error) {
+  if (text.size() > kMaxPatchBytes) {
+    *error = PatchError{"", fmt::format("{}: the patch is {} bytes; expected at most {} bytes",
+                                        source, text.size(), kMaxPatchBytes)};
+    return false;
+  }
+  std::string key;
+  try {
+    const std::string owned(text);
+    const YAML::Node root = config::load_document(owned, source, kMockConfig);
+    Parser parser(source, text);
+    apply(parser, root, &key);
+    return true;
+  } catch (const ConfigError& e) {
+    *error = PatchError{key, e.what()};
+  } catch (const YAML::Exception& e) {
+    *error = PatchError{key, yaml_error(source, e)};
+  }
+  return false;
+}
+
+}  // namespace
+
+bool patch_route(std::string_view text, const std::string& source, const MockConfig& config,
+                 Route* route, PatchError* error) {
+  return read_patch(
+      text, source,
+      [&](Parser& parser, const YAML::Node& root, std::string* key) {
+        parser.patch_route(root, config, route, key);
+      },
+      error);
+}
+
+bool patch_socket_route(std::string_view text, const std::string& source, SocketRoute* route,
+                        PatchError* error) {
+  return read_patch(
+      text, source,
+      [&](Parser& parser, const YAML::Node& root, std::string* key) {
+        parser.patch_socket_route(root, route, key);
+      },
+      error);
 }
 
 MockConfig load_mock_config_file(const std::string& path) {

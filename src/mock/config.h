@@ -129,6 +129,27 @@ struct MockConfig {
 inline constexpr size_t kMaxConfigBytes = size_t{1} << 20;
 
 MockConfig load_mock_config_file(const std::string& path);
+
+// Runtime patches (docs/mock.md#control-api): a JSON (or YAML) map of the
+// behaviour keys a route has in the file, read by the same code with the
+// same error texts. A null value leaves the field as *route has it (the
+// control API starts from the file's route, so null means "back to the file").
+inline constexpr std::string_view kRoutePatchKeys[] = {"status", "latency", "errors"};
+inline constexpr std::string_view kSocketPatchKeys[] = {"push"};  // push: {every: DURATION}
+inline constexpr size_t kMaxPatchBytes = 64 * 1024;
+
+struct PatchError {
+  std::string field;    // the key at fault ("push.every"), "" when the body is not a map
+  std::string message;  // one line: "SOURCE:LINE:COL: what was wrong; what was expected"
+};
+
+// Apply a patch onto *route (an HTTP route of `config`, whose counter names
+// it may use) or *socket_route. On failure returns false with *error set;
+// *route may then be partly changed. Never throws.
+bool patch_route(std::string_view text, const std::string& source, const MockConfig& config,
+                 Route* route, PatchError* error);
+bool patch_socket_route(std::string_view text, const std::string& source, SocketRoute* route,
+                        PatchError* error);
 // source_name prefixes error messages; body_file paths resolve against its folder.
 MockConfig parse_mock_config(std::string_view yaml_text, const std::string& source_name);
 

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "mock/control.h"
 #include "mock/response.h"
 #include "mock/server.h"
 #include "net/clock.h"
@@ -182,6 +183,7 @@ struct H2Connection::Stream {
   // The answer: prebuilt (points into H2Responses) or rendered (owned here).
   const H2Response* response = nullptr;
   H2Response rendered;
+  TablePin pin;  // while `response` points into the worker's route table
   bool head = false;
   size_t body_offset = 0;
 };
@@ -471,7 +473,7 @@ void H2Connection::dispatch(Stream& s) {
   if (s.malformed || s.method.empty() || s.path.empty()) {
     bump(context_.counters.h2_requests);
     context_.host.count(H2Host::kMalformed, H2Host::Count::kRequest);
-    answer(s, context_.responses.bad_request);
+    answer(s, context_.responses->bad_request);
     return;
   }
   const bool head = s.method == "HEAD";
@@ -482,6 +484,18 @@ void H2Connection::dispatch(Stream& s) {
     answer(s, s.rendered);
     return;
   }
+  if (s.path.starts_with(kControlPrefix)) {
+    std::string_view authorization;
+    for (const auto& [name, value] : s.headers)
+      if (name == "authorization") authorization = value;
+    int status = 0;
+    std::string body;
+    if (context_.host.control(s.method, s.path, authorization, s.body, &status, &body)) {
+      s.rendered = make_h2_response(status, {{"Content-Type", "application/json"}}, body);
+      answer(s, s.rendered);
+      return;
+    }
+  }
   // Counted like the route rows count: every request but the stats page.
   bump(context_.counters.h2_requests);
   PathParams params;
@@ -490,15 +504,15 @@ void H2Connection::dispatch(Stream& s) {
   if (index < 0 && head) index = context_.router.match(s.method, s.path, &params);
   if (index < 0) {
     if (context_.host.websocket_path(s.path)) {
-      answer(s, context_.responses.upgrade_required);
+      answer(s, context_.responses->upgrade_required);
       return;
     }
     context_.host.count(H2Host::kUnmatched, H2Host::Count::kRequest);
-    answer(s, context_.responses.not_found);
+    answer(s, context_.responses->not_found);
     return;
   }
-  const Route& route = context_.config.routes[static_cast<size_t>(index)];
-  const H2Responses::PerRoute& prebuilt = context_.responses.routes[static_cast<size_t>(index)];
+  const Route& route = context_.config->routes[static_cast<size_t>(index)];
+  const H2Responses::PerRoute& prebuilt = context_.responses->routes[static_cast<size_t>(index)];
   context_.host.count(index, H2Host::Count::kRequest);
 
   const H2Response* response = &prebuilt.normal;
@@ -528,6 +542,7 @@ void H2Connection::dispatch(Stream& s) {
     answer_templated(s, *templated, index, params);
   } else {
     s.response = response;
+    s.pin = TablePin(context_.table_pins);
   }
   if (delay_us <= 0) {
     submit(s);
@@ -538,6 +553,7 @@ void H2Connection::dispatch(Stream& s) {
 
 void H2Connection::answer(Stream& s, const H2Response& response) {
   s.response = &response;
+  s.pin = TablePin(context_.table_pins);
   submit(s);
 }
 

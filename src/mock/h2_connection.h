@@ -98,6 +98,13 @@ class H2Host {
   virtual ~H2Host() = default;
   virtual void count(int route, Count what) = 0;
   virtual std::string stats_json() = 0;
+  // The control API (mock/control.h) for a path under /__millstone/: the
+  // status and JSON body, or false when the path is not a control path.
+  virtual bool control(std::string_view /*method*/, std::string_view /*target*/,
+                       std::string_view /*authorization*/, std::string_view /*body*/,
+                       int* /*status*/, std::string* /*json*/) {
+    return false;
+  }
   // True when target is a WebSocket route's path (no RFC 8441 here: answered 426).
   virtual bool websocket_path(std::string_view target) = 0;
 };
@@ -125,9 +132,41 @@ struct H2Responses {
   explicit H2Responses(const MockConfig& config);
 };
 
+// Keeps a worker's route table (the routes in force and their prebuilt
+// answers) alive while a delayed answer or an open stream points into it:
+// the control API may swap in a new table meanwhile (mock/control.h). Not
+// atomic: a worker is one thread.
+class TablePin {
+ public:
+  TablePin() = default;
+  explicit TablePin(size_t* pins) : pins_(pins) {
+    if (pins_) ++*pins_;
+  }
+  TablePin(TablePin&& other) noexcept : pins_(std::exchange(other.pins_, nullptr)) {}
+  TablePin& operator=(TablePin&& other) noexcept {
+    if (this != &other) {
+      release();
+      pins_ = std::exchange(other.pins_, nullptr);
+    }
+    return *this;
+  }
+  TablePin(const TablePin&) = delete;
+  TablePin& operator=(const TablePin&) = delete;
+  ~TablePin() { release(); }
+  void release() {
+    if (pins_) --*pins_;
+    pins_ = nullptr;
+  }
+
+ private:
+  size_t* pins_ = nullptr;
+};
+
 // What every HTTP/2 connection of a worker shares; outlives them all.
+// `config`, `responses` and `table_pins` are the worker's current route
+// table: the worker repoints them when the control API swaps it.
 struct H2Context {
-  const MockConfig& config;
+  const MockConfig* config;
   const Router& router;
   TemplateRenderer& renderer;
   Prng& prng;
@@ -135,9 +174,10 @@ struct H2Context {
   H2Host& host;
   H2Counters& counters;
   const H2Options& options;
-  const H2Responses& responses;
+  const H2Responses* responses;
   http::RequestParser scratch_parser{};  // a request re-read as HTTP/1.1 for templates
   std::string scratch_request{};
+  size_t* table_pins = nullptr;  // null: the table never changes (tests)
 };
 
 // Told when delayed answers became ready to send, outside any receive().

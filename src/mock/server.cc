@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -21,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "http/request_parser.h"
+#include "mock/control.h"
 #include "mock/h2_connection.h"
 #include "mock/response.h"
 #include "mock/router.h"
@@ -345,6 +347,20 @@ struct Responses {
   }
 };
 
+// What a worker answers with for one generation of the control state
+// (mock/control.h): the routes in force and their prebuilt answers.
+// Immutable once built. When the control API changes a route the worker
+// builds a new table and swaps it in between requests; the old one lives on
+// while a delayed answer or an HTTP/2 stream still points into it (pins).
+struct RouteTable {
+  explicit RouteTable(MockConfig effective)
+      : config(std::move(effective)), responses(config), h2(config) {}
+  MockConfig config;
+  Responses responses;
+  H2Responses h2;
+  size_t pins = 0;  // TablePin: a worker is one thread, no atomics
+};
+
 class Worker;
 
 class Connection final : public net::IoHandler, public H2Owner {
@@ -392,7 +408,8 @@ class Connection final : public net::IoHandler, public H2Owner {
   net::Timer delay_;
   // What to send when the delay ends.
   const Prebuilt* pending_ = nullptr;
-  Prebuilt rendered_;  // a templated response; one at a time, as requests are
+  TablePin pending_pin_;  // pending_ may point into the route table
+  Prebuilt rendered_;     // a templated response; one at a time, as requests are
   bool pending_head_ = false;
   bool pending_keep_alive_ = false;
   bool waiting_ = false;  // a response is delayed or stalled: do not parse more yet
@@ -407,13 +424,13 @@ class Connection final : public net::IoHandler, public H2Owner {
 
 class Worker final : public net::IoHandler, public H2Host {
  public:
-  Worker(const MockConfig& config, const ServerOptions& options, const Responses& responses,
+  Worker(const MockConfig& config, const ServerOptions& options, SharedControl& control_shared,
          SharedCounters& counters, SharedSocketCounters& socket_counters,
          SharedTlsCounters* tls_counters, SharedH2Counters& h2_counters,
          std::span<std::atomic<uint64_t>> sequences, uint32_t index, int listen_fd,
          std::vector<const tls::TlsServerContext*> tcp_tls)
       : config(config),
-        responses(responses),
+        table(std::make_unique<RouteTable>(config)),
         counters(counters),
         socket_counters(socket_counters),
         tls(options.tls),
@@ -429,13 +446,18 @@ class Worker final : public net::IoHandler, public H2Host {
         accept_retry_(loop, [this] { on_io(EPOLLIN); }),
         h2_counters(h2_counters),
         h2_options(options.http2),
-        h2_responses(config),
-        h2(H2Context{config, router, renderer, prng, loop, *this, h2_counters.at(index), h2_options,
-                     h2_responses}),
-        stop_(*this) {}
+        h2(H2Context{&table->config, router, renderer, prng, loop, *this, h2_counters.at(index),
+                     h2_options, &table->h2}),
+        control_shared_(control_shared),
+        control_api_(config, control_shared, options.control_token, [this] { apply_control(); }),
+        wake_(*this),
+        stop_(*this) {
+    h2.table_pins = &table->pins;
+  }
 
   int run(std::span<const int> tcp_fds) {
-    if (!sockets.serve_tcp(tcp_fds) || !listener_.start() || !stop_.start()) {
+    apply_control();
+    if (!sockets.serve_tcp(tcp_fds) || !listener_.start() || !stop_.start() || !wake_.start()) {
       std::fprintf(stderr, "millstone mock: worker %u cannot watch its listeners: %s\n", index,
                    strerror(errno));
       return 1;
@@ -503,6 +525,48 @@ class Worker final : public net::IoHandler, public H2Host {
     }
   }
   std::string stats_json() override;
+  bool control(std::string_view method, std::string_view target, std::string_view authorization,
+               std::string_view body, int* status, std::string* json) override {
+    std::optional<ControlAnswer> answer;
+    try {
+      answer = control_api_.handle(method, target, authorization, body);
+    } catch (const std::exception& e) {
+      // A bug in the control plane must not take the worker down.
+      answer = ControlAnswer{500, std::string("{\"error\":\"internal error\"}\n")};
+    }
+    if (!answer) return false;
+    *status = answer->status;
+    *json = std::move(answer->json);
+    return true;
+  }
+
+  // Serves the newest generation of the control state, if this worker does
+  // not yet: a new route table, swapped in between requests (requests never
+  // look at the shared state themselves), and the socket routes' push
+  // intervals.
+  void apply_control() {
+    if (control_shared_.generation() == applied_generation_) return;
+    std::string state;
+    const uint64_t generation = control_shared_.read(&state);
+    if (generation == UINT64_MAX) return;  // locked for 1 s: the next wake-up tries again
+    auto next = std::make_unique<RouteTable>(apply_state(config, state));
+    const size_t socket_rows = config.websockets.size() + config.tcp.size();
+    for (size_t row = 0; row < socket_rows; ++row) {
+      const SocketRoute& r = row < config.websockets.size()
+                                 ? next->config.websockets[row]
+                                 : next->config.tcp[row - config.websockets.size()];
+      if (r.push) sockets.set_push_every(row, r.push->every_us);
+    }
+    if (table->pins > 0) retired_.push_back(std::move(table));
+    table = std::move(next);
+    h2.config = &table->config;
+    h2.responses = &table->h2;
+    h2.table_pins = &table->pins;
+    collect_retired();
+    applied_generation_ = generation;
+    control_shared_.set_applied(index, generation);
+  }
+
   bool websocket_path(std::string_view target) override {
     return sockets.websocket_route(target) >= 0;
   }
@@ -550,6 +614,13 @@ class Worker final : public net::IoHandler, public H2Host {
     }
   }
 
+  // Frees the old route tables nothing points into any more; while some are
+  // still pinned (answers delayed by seconds, say), looks again each second.
+  void collect_retired() {
+    std::erase_if(retired_, [](const std::unique_ptr<RouteTable>& t) { return t->pins == 0; });
+    if (!retired_.empty()) collect_timer_.arm_after(net::kNsPerSec);
+  }
+
   [[noreturn]] void finish() {
     signal(SIGTERM, SIG_DFL);
     sigset_t term;
@@ -561,8 +632,9 @@ class Worker final : public net::IoHandler, public H2Host {
   }
 
  public:
-  const MockConfig& config;
-  const Responses& responses;
+  const MockConfig& config;  // the file's
+  // The routes in force (the file's, or as the control API changed them).
+  std::unique_ptr<RouteTable> table;
   SharedCounters& counters;
   SharedSocketCounters& socket_counters;
   const tls::TlsServerContext* tls;  // null: plain HTTP
@@ -604,16 +676,42 @@ class Worker final : public net::IoHandler, public H2Host {
     int fd_ = -1;
   };
 
+  // The control API's wake-up (an eventfd written by the worker that took a
+  // change).
+  class ControlWake final : public net::IoHandler {
+   public:
+    explicit ControlWake(Worker& worker) : worker_(worker) {}
+    bool start() {
+      const int fd = worker_.control_shared_.wake_fd(worker_.index);
+      return worker_.loop.add(fd, EPOLLIN, this) != 0;
+    }
+    void on_io(uint32_t) override {
+      uint64_t count;
+      while (read(worker_.control_shared_.wake_fd(worker_.index), &count, sizeof count) ==
+             static_cast<ssize_t>(sizeof count)) {
+      }
+      worker_.apply_control();
+    }
+
+   private:
+    Worker& worker_;
+  };
+
   SharedListener listener_;
   net::Timer accept_retry_;
 
  public:
   SharedH2Counters& h2_counters;
   const H2Options& h2_options;
-  H2Responses h2_responses;
   H2Context h2;
 
  private:
+  SharedControl& control_shared_;
+  ControlApi control_api_;
+  uint64_t applied_generation_ = 0;
+  std::vector<std::unique_ptr<RouteTable>> retired_;
+  net::Timer collect_timer_{loop, [this] { collect_retired(); }};
+  ControlWake wake_;
   StopSignals stop_;
   bool stopping_ = false;
   net::Timer drain_deadline_{loop, [this] { finish(); }};
@@ -643,6 +741,7 @@ Connection::Connection(Worker& worker, int slot, std::unique_ptr<net::Stream> st
                waiting_ = false;
                if (pending_) respond(*pending_, pending_head_, pending_keep_alive_);
                pending_ = nullptr;
+               pending_pin_.release();
                if (!closed()) process_input();
              }),
       tls_(tls),
@@ -744,7 +843,7 @@ void Connection::process_input() {
     input_.erase(0, r.consumed);
     if (r.state == http::RequestParser::State::kError) {
       bump(worker_.counters.at(worker_.index, worker_.counters.malformed()).requests);
-      respond(worker_.responses.bad_request, false, false);
+      respond(worker_.table->responses.bad_request, false, false);
       return;
     }
     if (r.state == http::RequestParser::State::kNeedMore) {
@@ -766,12 +865,22 @@ void Connection::handle_request() {
   std::string_view target = parser_.target();
   bool keep_alive = parser_.keep_alive();
   bool head = method == "HEAD";
-  if (method == "GET" && target == kStatsPath) {
-    std::string body = worker_.stats_json();
+  if (target.starts_with(kControlPrefix)) {
     static const Headers json{{"Content-Type", "application/json"}};
-    Prebuilt p = prebuild(200, json, body, keep_alive);
-    respond(p, false, keep_alive);
-    return;
+    if (method == "GET" && target == kStatsPath) {
+      std::string body = worker_.stats_json();
+      Prebuilt p = prebuild(200, json, body, keep_alive);
+      respond(p, false, keep_alive);
+      return;
+    }
+    int status = 0;
+    std::string body;
+    if (worker_.control(method, target, parser_.header("authorization"), parser_.body(), &status,
+                        &body)) {
+      Prebuilt p = prebuild(status, json, body, keep_alive);
+      respond(p, head, keep_alive);
+      return;
+    }
   }
   if (const int ws_route = worker_.sockets.websocket_route(target); ws_route >= 0) {
     if (try_upgrade(ws_route, keep_alive)) return;
@@ -781,11 +890,12 @@ void Connection::handle_request() {
   if (index < 0 && head) index = worker_.router.match(method, target, &params);
   if (index < 0) {
     bump(worker_.counters.at(worker_.index, worker_.counters.unmatched()).requests);
-    respond(worker_.responses.not_found[keep_alive], head, keep_alive);
+    respond(worker_.table->responses.not_found[keep_alive], head, keep_alive);
     return;
   }
-  const Route& route = worker_.config.routes[static_cast<size_t>(index)];
-  const auto& prebuilt = worker_.responses.routes[static_cast<size_t>(index)];
+  const RouteTable& table = *worker_.table;
+  const Route& route = table.config.routes[static_cast<size_t>(index)];
+  const auto& prebuilt = table.responses.routes[static_cast<size_t>(index)];
   RouteCounters& counters = worker_.counters.at(worker_.index, static_cast<size_t>(index));
   bump(counters.requests);
 
@@ -827,6 +937,7 @@ void Connection::handle_request() {
     return;
   }
   pending_ = response;
+  pending_pin_ = TablePin(&worker_.table->pins);
   pending_head_ = head;
   pending_keep_alive_ = keep_alive;
   waiting_ = true;
@@ -839,7 +950,8 @@ bool Connection::try_upgrade(int route, bool keep_alive) {
   const std::string_view upgrade = parser_.header("upgrade");
   if (upgrade.empty()) {
     if (worker_.router.match(parser_.method(), parser_.target()) >= 0) return false;
-    respond(worker_.responses.upgrade_required[keep_alive], parser_.method() == "HEAD", keep_alive);
+    respond(worker_.table->responses.upgrade_required[keep_alive], parser_.method() == "HEAD",
+            keep_alive);
     return true;
   }
   std::vector<std::pair<std::string_view, std::string_view>> headers;
@@ -984,14 +1096,14 @@ void Connection::flush() {
   if (close_after_write_) close_now(false);
 }
 
-int worker_main(const MockConfig& config, const ServerOptions& options, SharedCounters& counters,
+int worker_main(const MockConfig& config, const ServerOptions& options,
+                SharedControl& control_shared, SharedCounters& counters,
                 SharedSocketCounters& socket_counters, SharedTlsCounters* tls_counters,
                 SharedH2Counters& h2_counters, std::span<std::atomic<uint64_t>> sequences,
                 uint32_t index, int listen_fd, std::span<const int> tcp_fds,
                 const TcpTlsContexts& tcp_tls) {
-  Responses responses(config);
-  Worker worker(config, options, responses, counters, socket_counters, tls_counters, h2_counters,
-                sequences, index, listen_fd, tcp_tls.by_listener);
+  Worker worker(config, options, control_shared, counters, socket_counters, tls_counters,
+                h2_counters, sequences, index, listen_fd, tcp_tls.by_listener);
   return worker.run(tcp_fds);
 }
 
@@ -1098,8 +1210,9 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
   SharedSequences sequences(config.routes.size() + config.counter_names.size() + socket_rows);
   SharedTlsCounters tls_counters(options.tls ? workers : 1);
   SharedH2Counters h2_counters(workers);
+  SharedControl control(workers);
   if (!counters.ok() || !sequences.ok() || !socket_counters.ok() || !tls_counters.ok() ||
-      !h2_counters.ok()) {
+      !h2_counters.ok() || !control.ok()) {
     std::fprintf(stderr, "millstone mock: cannot map shared counters: %s\n", strerror(errno));
     return ServerExit::kFailed;
   }
@@ -1143,7 +1256,7 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
       // of leaving them holding the port.
       prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (getppid() != parent) _exit(1);
-      _exit(worker_main(config, options, counters, socket_counters,
+      _exit(worker_main(config, options, control, counters, socket_counters,
                         options.tls ? &tls_counters : nullptr, h2_counters, sequences.slots(), i,
                         listeners.http, listeners.tcp, tcp_tls));
     }

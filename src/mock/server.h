@@ -34,6 +34,9 @@ struct ServerOptions {
   // HTTP/2 on the same listener: h2c by prior knowledge, h2 by ALPN (the TLS
   // context must offer "h2" for that).
   H2Options http2;
+  // Non-empty: the control API's changes (PATCH, POST, DELETE under
+  // /__millstone/) need "Authorization: Bearer <token>" (docs/mock.md#control-api).
+  std::string control_token;
 };
 
 enum class ServerExit {

@@ -525,6 +525,7 @@ struct SocketRuntime::Route {
   SocketSession* head = nullptr;  // open sessions, oldest first
   SocketSession* tail = nullptr;
   std::unique_ptr<net::Timer> push;
+  int64_t push_every_us = 0;                             // the file's, or what the control API set
   std::vector<std::unique_ptr<net::Timer>> rule_pushes;  // per on_message rule with then_push
   std::unique_ptr<net::Timer> ping;
 
@@ -570,6 +571,7 @@ SocketRuntime::SocketRuntime(const MockConfig& config, net::EventLoop& loop,
                                : config.tcp[row - config.websockets.size()];
     if (r.push) {
       route->push = std::make_unique<net::Timer>(loop, [this, row] { push_tick(row, -1); });
+      route->push_every_us = r.push->every_us;
       route->push->arm_after(r.push->every_us * net::kNsPerUs);
     }
     for (size_t i = 0; i < r.on_message.size(); ++i) {
@@ -671,6 +673,14 @@ size_t SocketRuntime::buffered_bytes() const {
   return total;
 }
 
+void SocketRuntime::set_push_every(size_t row, int64_t every_us) {
+  if (row >= routes_.size()) return;
+  Route& route = *routes_[row];
+  if (!route.push || every_us <= 0 || route.push_every_us == every_us) return;
+  route.push_every_us = every_us;
+  route.push->arm_after(every_us * net::kNsPerUs);
+}
+
 void SocketRuntime::push_tick(size_t row, int rule) {
   Route& route = *routes_[row];
   const SocketRoute& r = row < config_.websockets.size()
@@ -679,7 +689,8 @@ void SocketRuntime::push_tick(size_t row, int rule) {
   const SocketPush& push = rule < 0 ? *r.push : *r.on_message[static_cast<size_t>(rule)].then_push;
   net::Timer& timer = rule < 0 ? *route.push : *route.rule_pushes[static_cast<size_t>(rule)];
   // Next tick from this one's deadline: no drift however long the fan-out takes.
-  timer.arm_at(timer.deadline() + push.every_us * net::kNsPerUs);
+  const int64_t every_us = rule < 0 ? route.push_every_us : push.every_us;
+  timer.arm_at(timer.deadline() + every_us * net::kNsPerUs);
   if (route.head == nullptr) return;
   // Rendered once per tick: now_us is the tick's time for every connection.
   rendered_.clear();

@@ -96,6 +96,9 @@ class SocketRuntime {
   // A scratch read buffer shared by all sessions of the worker.
   char* read_buffer() { return read_buffer_.get(); }
   static constexpr size_t kReadBufferBytes = 64 * 1024;
+  // The control API changed route `row`'s push interval (websockets, then
+  // tcp): the next tick comes `every_us` from now, then every `every_us`.
+  void set_push_every(size_t row, int64_t every_us);
   // Renders a socket message (push, reply) into *out.
   void render(const Template& message, size_t row, std::string* out);
   // Heap bytes the sessions' input and output buffers hold now (capacity, not

@@ -220,8 +220,8 @@ class MockH2Connection : public ::testing::Test {
   H2Counters counters_;
   H2Options options_{true, 100, 1024, 64};
   H2Responses responses_{config_};
-  H2Context context_{config_, router_,   renderer_, prng_,     loop_,
-                     host_,   counters_, options_,  responses_};
+  H2Context context_{&config_, router_,   renderer_, prng_,      loop_,
+                     host_,    counters_, options_,  &responses_};
   NoteWrites owner_;
   H2Connection server_;
   Client client_;
