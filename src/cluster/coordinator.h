@@ -17,6 +17,7 @@
 #include "engine/run_plan.h"
 #include "metrics/snapshot.h"
 #include "net/clock.h"
+#include "scenario/faults.h"
 
 namespace millstone::cluster {
 
@@ -43,6 +44,9 @@ struct RunResult {
   std::vector<std::string> worker_notes;     // late starts, backed-up links: not failures
   bool interrupted = false;                  // stopped early by a signal
   std::vector<WorkerOutcome> outcomes;       // one per link, in link order
+  // Scenario runs with drills: when each fault was on (set by the CLI from
+  // the drill scheduler once the run is over), for the SLO phases.
+  scenario::FaultWindows fault_windows;
 };
 
 class ProgressSink {
@@ -52,6 +56,9 @@ class ProgressSink {
   virtual void on_second(uint64_t index, const metrics::Snapshot& second,
                          const metrics::Snapshot& total) = 0;
   virtual void on_finish() {}
+  // The run's second 0 on CLOCK_MONOTONIC, once, when Start goes out (the
+  // drill scheduler runs its faults on this clock).
+  virtual void on_start(int64_t /*start_ns*/) {}
 };
 
 // Splits `plan` (whole-run totals) into per-worker plans: connections and
