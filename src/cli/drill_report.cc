@@ -87,7 +87,7 @@ std::string format_drill_summary(const std::vector<drill::DrillRecord>& records)
       what += fmt::format(" ({})", printable(first_line(r.start_result.output)));
     }
     if (r.end_result) {
-      what += fmt::format("; {}{}", r.ended_by_run ? "at the run's end: " : "",
+      what += fmt::format("; {}undo: {}", r.ended_by_run ? "at the run's end, " : "",
                           printable(r.end_result->detail));
     } else if (r.ended_by_run) {
       what += "; on until the run's end";
