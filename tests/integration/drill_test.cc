@@ -105,7 +105,8 @@ drills:
                                   fmt::arg("marker", marker), fmt::arg("pid_file", pid_file)),
                       ".yaml");
   const std::string out = write_temp_file("", ".json");
-  Process run({"run", scenario, "-w", "1", "-q", "-o", out});
+  const std::string report = write_temp_file("", ".html");
+  Process run({"run", scenario, "-w", "1", "-q", "-o", out, "--report", report});
   // The target is stopped and then continued (SIGCONT by default after SIGSTOP).
   bool stopped = false, continued = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
