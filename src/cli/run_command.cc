@@ -807,6 +807,13 @@ int validate_command(const std::string& path,
       fmt::print("  run     {}: from {:.1f}s to {:.1f}s\n", run.name,
                  static_cast<double>(run.start_us) / 1e6, static_cast<double>(run.end_us()) / 1e6);
     }
+    for (const scenario::Drill& d : plan->drills) {
+      fmt::print("  drill   {}: {} at {:.1f}s{}\n", text::printable(d.name),
+                 scenario::drill_kind_name(d.kind), static_cast<double>(d.start_us) / 1e6,
+                 d.has_duration()
+                     ? fmt::format(" for {:.1f}s", static_cast<double>(d.duration_us) / 1e6)
+                     : std::string());
+    }
     fmt::print("  steps   {}; checks {}; thresholds {}; data sources {}\n", plan->step_names.size(),
                plan->check_names.size(), plan->thresholds.size(), plan->data.size());
     return kExitOk;

@@ -135,6 +135,12 @@ void append_json_string(std::string_view text, std::string* out) {
     if (c == '"' || c == '\\') {
       *out += '\\';
       *out += c;
+    } else if (c == '\n') {
+      *out += "\\n";
+    } else if (c == '\t') {
+      *out += "\\t";
+    } else if (c == '\r') {
+      *out += "\\r";
     } else if (u < 0x20) {
       *out += fmt::format("\\u{:04x}", u);
     } else {

@@ -116,6 +116,16 @@ TEST(LoaderDrills, SlicerDelayIsInMicroseconds) {
               ElementsAre(Pair("average_size", 64), Pair("delay", 2000)));
 }
 
+TEST(LoaderDrills, TheExampleLoads) {
+  const auto plan = load_scenario_file(MILLSTONE_SOURCE_DIR "/examples/drill.yaml");
+  ASSERT_EQ(plan->drills.size(), 2u);
+  EXPECT_EQ(plan->drills[0].proxy.attributes[0],
+            std::make_pair(std::string("latency"), int64_t{200}));
+  EXPECT_EQ(plan->drills[1].start_us, 17'000'000);
+  EXPECT_EQ(plan->drills[1].mock.patch,
+            R"({"errors":[{"rate":"50%","status":503,"body":"drill\n"}]})");
+}
+
 struct ErrorCase {
   const char* name;
   std::string_view drills;
