@@ -599,6 +599,39 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   return code;
 }
 
+// A drill's command that cannot run would fail minutes into the run: its
+// program is looked for on PATH now, as posix_spawnp will. "" or the problem.
+std::string missing_drill_program(const scenario::Drill& drill) {
+  if (drill.kind != scenario::Drill::Kind::kExec) return {};
+  for (const scenario::Command* command : {&drill.exec.command, &drill.exec.undo}) {
+    if (command->empty()) continue;
+    const std::string& program = command->front();
+    bool found = false;
+    if (program.find('/') != std::string::npos) {
+      found = access(program.c_str(), X_OK) == 0;
+    } else {
+      const char* path = std::getenv("PATH");
+      std::string_view dirs = path != nullptr ? path : "/usr/bin:/bin";
+      while (!found) {
+        const size_t colon = dirs.find(':');
+        std::string dir(dirs.substr(0, colon));
+        if (dir.empty()) dir = ".";
+        found = access((dir + "/" + program).c_str(), X_OK) == 0;
+        if (colon == std::string_view::npos) break;
+        dirs.remove_prefix(colon + 1);
+      }
+    }
+    if (!found) {
+      return fmt::format(
+          "{}: drill {} {} {} is not an executable program{}; expected a program "
+          "on PATH or a path to one",
+          drill.location, drill.name, command == &drill.exec.command ? "command" : "undo",
+          config::shown(program), program.find('/') != std::string::npos ? "" : " on PATH");
+    }
+  }
+  return {};
+}
+
 int run_scenario(const RunOptions& options) {
   if (options.url_only_flags) {
     return usage_error(
@@ -676,6 +709,12 @@ int run_scenario(const RunOptions& options) {
     run.tls_server_name = plan->tls_server_name.empty() ? plan->target.host : plan->tls_server_name;
   }
 
+  for (const scenario::Drill& drill : plan->drills) {
+    if (const std::string problem = missing_drill_program(drill); !problem.empty()) {
+      fmt::print(stderr, "millstone run: {}\n", text::printable(problem));
+      return kExitConfig;
+    }
+  }
   std::string target =
       fmt::format("{}://{}", plan->target.tls() ? "https" : "http", plan->target.host_header());
   std::FILE* text_out = options.out == "-" ? stderr : stdout;

@@ -205,5 +205,23 @@ drills:
   expect_valid_summary(out);
 }
 
+TEST(DrillCli, AProgramThatIsNotThereStopsTheRunBeforeItStarts) {
+  const std::string scenario = write_temp_file(R"(target: http://127.0.0.1:1
+flows: {hello: {steps: [{get: /hello}]}}
+drills:
+  - name: typo
+    at: 1s
+    duration: 1s
+    exec: {command: [true], undo: [no-such-program-millstone, x]}
+)",
+                                               ".yaml");
+  const ProcessResult r = run_millstone({"run", scenario}, 20);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find(":4:5: drill typo undo \"no-such-program-millstone\" is not an "
+                       "executable program on PATH; expected a program on PATH or a path to one"),
+            std::string::npos)
+      << r.err;
+}
+
 }  // namespace
 }  // namespace millstone::testing
