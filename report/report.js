@@ -333,6 +333,14 @@
     }
     if (code === 5) {
       var workers = s.worker_failures || [];
+      var drills = (s.drills || []).filter(function (d) { return d.status === "failed" || d.status === "undo_failed"; });
+      if (!workers.length && drills.length) {
+        return drills.map(function (d) {
+          var action = d.status === "failed" ? d.start : d.end;
+          return "Incomplete: drill " + d.name + (d.status === "failed" ? " failed to start" : " was not undone") +
+                 (action ? ": " + action.detail : "");
+        });
+      }
       if (!workers.length) return ["Incomplete: a worker process died or hung (exit code 5)."];
       return workers.map(function (f) { return "Incomplete: " + f; });
     }
