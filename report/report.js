@@ -134,6 +134,42 @@
     }}};
   }
 
+  // Shades each drill's fault window (summary.drills) across the plot, with
+  // its name at the bottom: what the series did before, during and after.
+  // bands: [{from, to, text}] in x-axis units.
+  function bandPlugin(bands) {
+    return {hooks: {drawClear: function (u) {
+      var ctx = u.ctx;
+      var dpr = window.devicePixelRatio || 1;
+      ctx.save();
+      ctx.font = (11 * dpr) + "px system-ui, sans-serif";
+      ctx.textBaseline = "bottom";
+      ctx.textAlign = "left";
+      bands.forEach(function (b, i) {
+        var left = u.bbox.left, right = u.bbox.left + u.bbox.width;
+        var x0 = Math.max(left, Math.round(u.valToPos(b.from, "x", true)));
+        var x1 = Math.min(right, Math.round(u.valToPos(b.to, "x", true)));
+        if (x1 < x0) return;
+        ctx.fillStyle = b.failed ? "rgba(220, 38, 38, 0.12)" : "rgba(245, 158, 11, 0.16)";
+        ctx.fillRect(x0, u.bbox.top, Math.max(x1 - x0, dpr), u.bbox.height);
+        ctx.fillStyle = "#92400e";
+        ctx.fillText(b.text, x0 + 3 * dpr, u.bbox.top + u.bbox.height - (2 + 13 * (i % 2)) * dpr);
+      });
+      ctx.restore();
+    }}};
+  }
+
+  // The drills that started, as bands: from their start to their end (or
+  // the run's end while still on).
+  function drillBands(s) {
+    return (s.drills || []).filter(function (d) { return typeof d.start_s === "number"; })
+        .map(function (d) {
+          var to = typeof d.end_s === "number" ? d.end_s : num(s.duration_s);
+          return {from: d.start_s, to: Math.max(to, d.start_s), text: d.name,
+                  failed: d.status !== "done"};
+        });
+  }
+
   // A legend that needs no cursor, so a printed page still shows the numbers:
   // one row per series with its colour and its statistics (opts.legend(values)
   // -> [[header, text]], by default min, mean and max).
@@ -179,6 +215,10 @@
     var xAxis = opts.xAxis ||
                 {label: opts.xLabel || "second of the run", incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600]};
     var markers = opts.markers || [];
+    var bands = opts.bands || [];
+    var plugins = [];
+    if (markers.length) plugins.push(markerPlugin(markers));
+    if (bands.length) plugins.push(bandPlugin(bands));
     new uPlot({
       width: chartWidth(box),
       height: opts.height || 240,
@@ -186,12 +226,17 @@
       series: uSeries,
       axes: [xAxis, {label: opts.yLabel, size: 60}],
       legend: {live: true},
-      plugins: markers.length ? [markerPlugin(markers)] : [],
+      plugins: plugins,
     }, data, box);
     markerCount += markers.length;
     if (markers.length) {
       box.appendChild(el("div", {"class": "note markers", text: "Dashed lines: " + markers.map(function (m) {
         return m.text + " at " + m.x + " s";
+      }).join("; ")}));
+    }
+    if (bands.length) {
+      box.appendChild(el("div", {"class": "note drills", text: "Shaded: " + bands.map(function (b) {
+        return "drill " + b.text + " from " + b.from + " s to " + b.to + " s";
       }).join("; ")}));
     }
     var format = opts.format || function (v) { return v.toFixed(1); };
@@ -288,6 +333,14 @@
     }
     if (code === 5) {
       var workers = s.worker_failures || [];
+      var drills = (s.drills || []).filter(function (d) { return d.status === "failed" || d.status === "undo_failed"; });
+      if (!workers.length && drills.length) {
+        return drills.map(function (d) {
+          var action = d.status === "failed" ? d.start : d.end;
+          return "Incomplete: drill " + d.name + (d.status === "failed" ? " failed to start" : " was not undone") +
+                 (action ? ": " + action.detail : "");
+        });
+      }
       if (!workers.length) return ["Incomplete: a worker process died or hung (exit code 5)."];
       return workers.map(function (f) { return "Incomplete: " + f; });
     }
@@ -439,21 +492,22 @@
     var series = perSecond(s);
     var tl = series.entries;
     var markers = scenarioMarkers(s);
+    var bands = drillBands(s);
     var xs = tl.map(function (t) { return num(t.second); });
     function col(name) { return tl.map(function (t) { return typeof t[name] === "number" ? t[name] : null; }); }
     var over = section("Over time", "timeline");
     if (!tl.length) over.appendChild(empty("The run recorded no whole second."));
-    chart(over, {title: "Throughput and errors", yLabel: "per second", note: series.note, markers: markers}, xs,
+    chart(over, {title: "Throughput and errors", yLabel: "per second", note: series.note, markers: markers, bands: bands}, xs,
           [{label: "requests/s", values: col("rps")},
            {label: "transport errors/s", values: col("errors"), color: "#dc2626"},
            {label: "HTTP failures/s", values: col("http_failures"), color: "#ea580c"}]);
-    chart(over, {title: "Latency", yLabel: "ms", markers: markers, format: fmtMs}, xs,
+    chart(over, {title: "Latency", yLabel: "ms", markers: markers, bands: bands, format: fmtMs}, xs,
           [{label: "p50", values: col("p50_ms")}, {label: "p90", values: col("p90_ms")},
            {label: "p99", values: col("p99_ms")}, {label: "max", values: col("max_ms")}]);
     if (scenario) {
-      chart(over, {title: "Virtual users", yLabel: "VUs", markers: markers}, xs, [{label: "VUs", values: col("vus")}]);
+      chart(over, {title: "Virtual users", yLabel: "VUs", markers: markers, bands: bands}, xs, [{label: "VUs", values: col("vus")}]);
       var stepNames = (s.steps || []).map(function (st) { return st.name; });
-      chart(over, {title: "p99 latency per step", yLabel: "ms", markers: markers, format: fmtMs}, xs,
+      chart(over, {title: "p99 latency per step", yLabel: "ms", markers: markers, bands: bands, format: fmtMs}, xs,
             stepNames.map(function (name) {
         return {label: name, values: tl.map(function (t) {
           var st = t.steps && t.steps[name];
@@ -513,6 +567,20 @@
           return [ran ? tag(!num(c.failed), "ok") : el("span", {"class": "tag", text: "not run"}), name,
                   fmtInt(c.passed), fmtInt(c.failed), pct(num(c.passed), num(c.passed) + num(c.failed))];
         })));
+
+      if ((s.drills || []).length) {
+        // What each fault did (docs/scenarios.md#drills); shaded on the charts above.
+        var dr = section("Drills", "drills");
+        dr.appendChild(table([{label: "drill"}, {label: "action"}, {label: "start", num: true}, {label: "end", num: true}, {label: "status"}, {label: "what happened"}],
+          s.drills.map(function (d) {
+            var what = d.start ? d.start.detail : "planned at " + secondsText(d.planned_start_s) + "; the run ended first";
+            if (d.start && !d.start.ok && d.start.output) what += " (" + d.start.output.split("\n")[0] + ")";
+            if (d.end) what += "; " + (d.ended_by_run ? "at the run's end, " : "") + "undo: " + d.end.detail;
+            return [d.name, d.action, typeof d.start_s === "number" ? secondsText(d.start_s) : "-",
+                    typeof d.end_s === "number" ? secondsText(d.end_s) : "-",
+                    tag(d.status === "done", d.status, d.status), what];
+          })));
+      }
 
       var th = section("Thresholds", "thresholds");
       if (!(s.thresholds || []).length) th.appendChild(empty("No thresholds."));

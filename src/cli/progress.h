@@ -38,6 +38,10 @@ class FanoutProgress final : public cluster::ProgressSink {
     for (cluster::ProgressSink* sink : sinks_)
       sink->on_finish();
   }
+  void on_start(int64_t start_ns) override {
+    for (cluster::ProgressSink* sink : sinks_)
+      sink->on_start(start_ns);
+  }
 
  private:
   std::vector<cluster::ProgressSink*> sinks_;

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/drill_report.h"
 #include "cli/exit_codes.h"
 #include "cli/history_commands.h"
 #include "cli/limits.h"
@@ -26,6 +27,8 @@
 #include "cluster/coordinator.h"
 #include "cluster/local_workers.h"
 #include "config/yaml_text.h"
+#include "drill/actions.h"
+#include "drill/scheduler.h"
 #include "http/request_builder.h"
 #include "http/url.h"
 #include "net/clock.h"
@@ -467,6 +470,8 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
       labels.check_names = scenario->check_names;
       for (const scenario::Flow& flow : scenario->flows)
         labels.flow_names.push_back(flow.name);
+      for (const scenario::Drill& d : scenario->drills)
+        labels.drill_names.push_back(d.name);
     }
     if (!net::parse_listen_address(options.metrics_listen, &error))
       return usage_error(fmt::format("--metrics-listen {}: {}", options.metrics_listen, error));
@@ -498,7 +503,27 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
       data_files.push_back({source.path, content.str()});
     }
   }
+  // The fault schedule runs here, in the coordinator, on the run's clock.
+  std::unique_ptr<drill::SystemActions> drill_actions;
+  std::unique_ptr<DrillLog> drill_log;
+  std::unique_ptr<drill::DrillScheduler> drills;
+  std::unique_ptr<DrillStarter> drill_starter;
+  if (scenario && !scenario->drills.empty()) {
+    drill_actions = std::make_unique<drill::SystemActions>();
+    drill_log = std::make_unique<DrillLog>(stderr, terminal, exporter.get());
+    drills =
+        std::make_unique<drill::DrillScheduler>(scenario->drills, *drill_actions, drill_log.get());
+    drill_starter = std::make_unique<DrillStarter>(*drills);
+    progress.add(drill_starter.get());
+  }
   cluster::RunResult result = cluster::run_local(plan, workers, &progress, std::move(data_files));
+  std::vector<drill::DrillRecord> drill_records;
+  if (drills) {
+    // Ended or interrupted: every fault still on is undone now.
+    drills->finish();
+    drill_records = drills->records();
+    result.fault_windows = drills->windows();
+  }
   description.workers = result.workers;
   for (const std::string& note : result.worker_notes)
     fmt::print(stderr, "millstone run: note: {}\n", note);
@@ -510,6 +535,24 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     thresholds = scenario::evaluate_thresholds(*scenario, result.total, result.duration_s);
     text += format_scenario_summary(*scenario, result.total, thresholds, options.percentiles);
     add_scenario_json(*scenario, result.total, thresholds, &json);
+    if (!scenario->drills.empty()) {
+      text += format_drill_summary(drill_records);
+      json["drills"] = drills_json(drill_records);
+    }
+  }
+  // A fault that did not happen (or may still be on) leaves the drill
+  // incomplete, whatever the numbers say.
+  std::vector<std::string> drill_failures;
+  for (const drill::DrillRecord& r : drill_records) {
+    if (r.status == drill::DrillRecord::Status::kFailed ||
+        r.status == drill::DrillRecord::Status::kUndoFailed) {
+      drill_failures.push_back(fmt::format(
+          "drill {} {}: {}", text::printable(r.name),
+          r.status == drill::DrillRecord::Status::kFailed ? "failed to start" : "was not undone",
+          text::printable(r.status == drill::DrillRecord::Status::kFailed
+                              ? r.start_result.detail
+                              : (r.end_result ? r.end_result->detail : std::string()))));
+    }
   }
   // With -o - stdout carries the JSON alone.
   fmt::print(options.out == "-" ? stderr : stdout, "{}", text);
@@ -519,6 +562,10 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   bool thresholds_ok =
       std::all_of(thresholds.begin(), thresholds.end(), [](const auto& t) { return t.passed; });
   if (!result.worker_failures.empty()) {
+    code = kExitIncomplete;
+  } else if (!drill_failures.empty()) {
+    for (const std::string& line : drill_failures)
+      fmt::print(stderr, "millstone run: incomplete: {}\n", line);
     code = kExitIncomplete;
   } else if (result.interrupted) {
     code = kExitInterrupted;
@@ -555,6 +602,39 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     }
   }
   return code;
+}
+
+// A drill's command that cannot run would fail minutes into the run: its
+// program is looked for on PATH now, as posix_spawnp will. "" or the problem.
+std::string missing_drill_program(const scenario::Drill& drill) {
+  if (drill.kind != scenario::Drill::Kind::kExec) return {};
+  for (const scenario::Command* command : {&drill.exec.command, &drill.exec.undo}) {
+    if (command->empty()) continue;
+    const std::string& program = command->front();
+    bool found = false;
+    if (program.find('/') != std::string::npos) {
+      found = access(program.c_str(), X_OK) == 0;
+    } else {
+      const char* path = std::getenv("PATH");
+      std::string_view dirs = path != nullptr ? path : "/usr/bin:/bin";
+      while (!found) {
+        const size_t colon = dirs.find(':');
+        std::string dir(dirs.substr(0, colon));
+        if (dir.empty()) dir = ".";
+        found = access((dir + "/" + program).c_str(), X_OK) == 0;
+        if (colon == std::string_view::npos) break;
+        dirs.remove_prefix(colon + 1);
+      }
+    }
+    if (!found) {
+      return fmt::format(
+          "{}: drill {} {} {} is not an executable program{}; expected a program "
+          "on PATH or a path to one",
+          drill.location, drill.name, command == &drill.exec.command ? "command" : "undo",
+          config::shown(program), program.find('/') != std::string::npos ? "" : " on PATH");
+    }
+  }
+  return {};
 }
 
 int run_scenario(const RunOptions& options) {
@@ -634,6 +714,12 @@ int run_scenario(const RunOptions& options) {
     run.tls_server_name = plan->tls_server_name.empty() ? plan->target.host : plan->tls_server_name;
   }
 
+  for (const scenario::Drill& drill : plan->drills) {
+    if (const std::string problem = missing_drill_program(drill); !problem.empty()) {
+      fmt::print(stderr, "millstone run: {}\n", text::printable(problem));
+      return kExitConfig;
+    }
+  }
   std::string target =
       fmt::format("{}://{}", plan->target.tls() ? "https" : "http", plan->target.host_header());
   std::FILE* text_out = options.out == "-" ? stderr : stdout;
@@ -764,6 +850,13 @@ int validate_command(const std::string& path,
     for (const scenario::ScenarioRun& run : plan->scenarios) {
       fmt::print("  run     {}: from {:.1f}s to {:.1f}s\n", run.name,
                  static_cast<double>(run.start_us) / 1e6, static_cast<double>(run.end_us()) / 1e6);
+    }
+    for (const scenario::Drill& d : plan->drills) {
+      fmt::print("  drill   {}: {} at {:.1f}s{}\n", text::printable(d.name),
+                 scenario::drill_kind_name(d.kind), static_cast<double>(d.start_us) / 1e6,
+                 d.has_duration()
+                     ? fmt::format(" for {:.1f}s", static_cast<double>(d.duration_us) / 1e6)
+                     : std::string());
     }
     fmt::print("  steps   {}; checks {}; thresholds {}; data sources {}\n", plan->step_names.size(),
                plan->check_names.size(), plan->thresholds.size(), plan->data.size());

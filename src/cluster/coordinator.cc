@@ -403,6 +403,7 @@ void Coordinator::send_starts() {
     }
     peer.phase = Peer::Phase::kStarting;
   }
+  if (progress_) progress_->on_start(start_ns_);
 }
 
 void Coordinator::run_until_done() {

@@ -17,6 +17,7 @@
 #include "engine/run_plan.h"
 #include "metrics/snapshot.h"
 #include "net/clock.h"
+#include "scenario/faults.h"
 
 namespace millstone::cluster {
 
@@ -58,6 +59,9 @@ struct RunResult {
   // completed degraded. With --on-agent-loss fail the loss is also in
   // worker_failures, and the run stopped there.
   std::vector<AgentLoss> losses;
+  // Scenario runs with drills: when each fault was on (set by the CLI from
+  // the drill scheduler once the run is over), for the SLO phases.
+  scenario::FaultWindows fault_windows;
 };
 
 // The share of the load missing in `second`: the sum of the lost agents'
@@ -75,6 +79,9 @@ class ProgressSink {
   // is the latest Ack's ready time (0 if none came). An agent answers its own
   // coordinator's Start then.
   virtual void on_started(int64_t latest_ready_ns) { (void)latest_ready_ns; }
+  // The run's second 0 on CLOCK_MONOTONIC, once, when Start goes out (the
+  // drill scheduler runs its faults on this clock).
+  virtual void on_start(int64_t /*start_ns*/) {}
 };
 
 class Coordinator;

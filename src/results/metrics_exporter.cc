@@ -177,7 +177,10 @@ class Exporter final : public MetricsExporter {
         limits_(limits),
         listen_fd_(listen_fd),
         wake_fd_(wake_fd),
-        bound_(std::move(bound)) {}
+        bound_(std::move(bound)) {
+    for (const std::string& name : labels_.drill_names)
+      drills_.push_back({name});
+  }
 
   ~Exporter() override {
     uint64_t one = 1;
@@ -208,14 +211,25 @@ class Exporter final : public MetricsExporter {
     metrics::Snapshot total;
     uint64_t vus = 0, sockets_open = 0;
     double elapsed_s = 0;
+    std::vector<DrillGauge> drills;
     {
       std::lock_guard lock(mu_);
+      drills = drills_;
       total = total_;
       vus = vus_;
       sockets_open = sockets_open_;
       elapsed_s = elapsed_s_;
     }
-    return render_exposition(labels_, total, vus, elapsed_s, sockets_open);
+    return render_exposition(labels_, total, vus, elapsed_s, sockets_open, drills);
+  }
+
+  void on_drill(const std::string& name, bool active, bool failed) override {
+    std::lock_guard lock(mu_);
+    auto it = std::find_if(drills_.begin(), drills_.end(),
+                           [&](const DrillGauge& d) { return d.name == name; });
+    if (it == drills_.end()) it = drills_.insert(drills_.end(), DrillGauge{name});
+    it->active = active;
+    if (failed) ++it->failures;
   }
 
   void on_second(uint64_t index, const metrics::Snapshot& second,
@@ -247,6 +261,7 @@ class Exporter final : public MetricsExporter {
   uint64_t vus_ = 0;
   uint64_t sockets_open_ = 0;
   double elapsed_s_ = 0;
+  std::vector<DrillGauge> drills_;
 };
 
 void Exporter::serve() {
@@ -422,7 +437,8 @@ void write_socket_families(ExpositionWriter& w, const metrics::SocketStats& s, u
 }  // namespace
 
 std::string render_exposition(const ExporterLabels& labels, const metrics::Snapshot& total,
-                              uint64_t vus, double elapsed_s, uint64_t sockets_open) {
+                              uint64_t vus, double elapsed_s, uint64_t sockets_open,
+                              const std::vector<DrillGauge>& drills) {
   ExpositionWriter w(labels.run_id);
   const bool scenario = !labels.step_names.empty() || !total.steps.empty();
 
@@ -521,6 +537,16 @@ std::string render_exposition(const ExporterLabels& labels, const metrics::Snaps
            "Connection attempts whose TCP connect succeeded.");
   w.sample("millstone_connections_established_total", {}, total.connections_established);
   if (total.sockets) write_socket_families(w, *total.sockets, sockets_open);
+  if (!drills.empty()) {
+    w.family("millstone_drill_active", "gauge",
+             "1 while the drill's fault is on (drills: in the scenario file), else 0.");
+    for (const DrillGauge& d : drills)
+      w.sample("millstone_drill_active", {{"drill", d.name}}, d.active ? 1 : 0);
+    w.family("millstone_drill_action_failures_total", "counter",
+             "Drill actions (start or undo) that failed.");
+    for (const DrillGauge& d : drills)
+      w.sample("millstone_drill_action_failures_total", {{"drill", d.name}}, d.failures);
+  }
   return w.take();
 }
 

@@ -23,6 +23,8 @@ struct ExporterLabels {
   // Scenario runs: Plan::flows[i].name. Flows without a name here are
   // labelled by their index ("#0").
   std::vector<std::string> flow_names;
+  // Scenario runs with drills: their names, shown inactive until they start.
+  std::vector<std::string> drill_names;
 };
 
 // How the exporter treats its clients; the defaults suit Prometheus.
@@ -37,11 +39,19 @@ struct ExporterLimits {
 // without +Inf: 0.5 ms to 60 s.
 const std::vector<double>& duration_bucket_bounds();
 
+// A drill of the run as the live metrics show it (docs/live-metrics.md).
+struct DrillGauge {
+  std::string name;
+  bool active = false;    // its fault is on now
+  uint64_t failures = 0;  // its actions that failed so far
+};
+
 // The exposition text for one state of a run: the merged totals so far, the
 // VUs alive in the latest second, and how many seconds have been reported.
 // `sockets_open`: WebSocket/TCP connections open at the end of the latest second.
 std::string render_exposition(const ExporterLabels& labels, const metrics::Snapshot& total,
-                              uint64_t vus, double elapsed_s, uint64_t sockets_open = 0);
+                              uint64_t vus, double elapsed_s, uint64_t sockets_open = 0,
+                              const std::vector<DrillGauge>& drills = {});
 
 class MetricsExporter : public cluster::ProgressSink {
  public:
@@ -53,6 +63,9 @@ class MetricsExporter : public cluster::ProgressSink {
   virtual std::string bound_address() const = 0;  // "127.0.0.1:9464"
   // The exposition text for the totals so far (what GET /metrics returns).
   virtual std::string exposition() const = 0;
+  // A drill's fault went on or off; `failed`: one of its actions failed.
+  // Called from the drill threads.
+  virtual void on_drill(const std::string& name, bool active, bool failed) = 0;
 };
 
 }  // namespace millstone::results

@@ -144,6 +144,17 @@ RunVerdict run_verdict(const RunRecord& record) {
       if (auto f = s.find("worker_failures");
           f != s.end() && f->is_array() && !f->empty() && f->front().is_string()) {
         why = f->front().get<std::string>();
+      } else if (auto d = s.find("drills"); d != s.end() && d->is_array()) {
+        // No worker failed: a drill's action did (docs/scenarios.md#drills).
+        for (const nlohmann::json& drill : *d) {
+          const std::string status = drill.value("status", "");
+          if (status != "failed" && status != "undo_failed") continue;
+          const nlohmann::json& action = drill[status == "failed" ? "start" : "end"];
+          why = fmt::format("drill {} {}{}", drill.value("name", ""),
+                            status == "failed" ? "failed to start" : "was not undone",
+                            action.is_object() ? ": " + action.value("detail", "") : "");
+          break;
+        }
       }
       v.judged = fmt::format("{}; {}", why, error_rate_text(s));
       return v;

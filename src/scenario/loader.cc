@@ -48,8 +48,8 @@ constexpr size_t kMaxBodyCapture = size_t{64} << 20;
 // A CA bundle of a few hundred certificates is ~250 KB.
 constexpr size_t kMaxPemBytes = size_t{1} << 20;
 
-constexpr std::string_view kTopKeys[] = {"name", "target", "seed",      "defaults",  "vars",
-                                         "data", "flows",  "scenarios", "thresholds"};
+constexpr std::string_view kTopKeys[] = {"name", "target", "seed",      "defaults",   "vars",
+                                         "data", "flows",  "scenarios", "thresholds", "drills"};
 constexpr std::string_view kDefaultsKeys[] = {"headers", "timeout", "max_body_capture", "tls"};
 // The names of quick mode's flags (-k, --cacert, --cert, --key, --tls-min,
 // --tls-max, --no-tls-resumption), spelt as YAML keys.
@@ -169,6 +169,10 @@ void TopLevel::compile(const YAML::Node& root) {
   compile_scenarios(ctx_, map.find("scenarios"));
   if (const Field* thresholds = map.find("thresholds")) {
     compile_thresholds(*thresholds);
+  }
+  // After scenarios: a drill may start when one of them starts.
+  if (const Field* drills = map.find("drills")) {
+    compile_drills(ctx_, *drills, base_dir_);
   }
 }
 

@@ -75,5 +75,8 @@ void collect_extracted_names(LoadContext& ctx, const yaml::Field& flows);
 void compile_flows(LoadContext& ctx, const yaml::Field& flows);
 // scenarios: (or the default), with start times laid out.
 void compile_scenarios(LoadContext& ctx, const yaml::Field* scenarios);
+// drills: (loader_drills.cc), after the scenarios they may start after.
+// `base_dir` resolves pid files.
+void compile_drills(LoadContext& ctx, const yaml::Field& drills, const std::string& base_dir);
 
 }  // namespace millstone::scenario::detail

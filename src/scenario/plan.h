@@ -13,6 +13,7 @@
 #include "random/randomness.h"
 #include "scenario/check.h"
 #include "scenario/data_file.h"
+#include "scenario/drills.h"
 #include "scenario/extract.h"
 #include "scenario/template.h"
 #include "scenario/values.h"
@@ -238,6 +239,7 @@ struct Plan {
   std::vector<DataSource> data;
   std::vector<ScenarioRun> scenarios;
   std::vector<Threshold> thresholds;
+  std::vector<Drill> drills;             // run by the coordinator (src/drill/), not the workers
   std::vector<std::string> step_names;   // metric index -> "flow/group/step"
   std::vector<std::string> check_names;  // check index -> "flow/step: status in [200]"
   int64_t total_duration_us() const;     // end of the last scenario

@@ -305,6 +305,28 @@ TEST(MetricsExporter, FollowsOnSecondAndReportsTheLatestSecondsVus) {
             100);
 }
 
+TEST(MetricsExporter, DrillsAreGaugesFromTheStartAndFollowTheirEvents) {
+  std::string error;
+  ExporterLabels labels = scenario_labels();
+  labels.drill_names = {"slow-db", "kill-api"};
+  auto exporter = MetricsExporter::start("127.0.0.1:0", labels, &error);
+  ASSERT_TRUE(exporter) << error;
+  const std::string slow = "millstone_drill_active{run_id=\"run-1\",drill=\"slow-db\"}";
+  const std::string kill = "millstone_drill_active{run_id=\"run-1\",drill=\"kill-api\"}";
+  auto s = samples(exporter->exposition());
+  EXPECT_EQ(value(s, slow), 0);  // known before it starts, so a dashboard can draw it
+  EXPECT_EQ(value(s, kill), 0);
+  exporter->on_drill("slow-db", true, false);
+  exporter->on_drill("kill-api", false, true);
+  s = samples(exporter->exposition());
+  EXPECT_EQ(value(s, slow), 1);
+  EXPECT_EQ(value(s, kill), 0);
+  EXPECT_EQ(value(s, "millstone_drill_action_failures_total{run_id=\"run-1\",drill=\"kill-api\"}"),
+            1);
+  exporter->on_drill("slow-db", false, false);
+  EXPECT_EQ(value(samples(exporter->exposition()), slow), 0);
+}
+
 // ---------------------------------------------------------------------------
 // HTTP over real sockets
 
@@ -524,7 +546,9 @@ TEST(MetricsExporterPromtool, LintIsCleanForUrlAndScenarioRuns) {
         render_exposition(url_labels(), scenario_total(), 0, 5),
         render_exposition(scenario_labels(), scenario_total(), 10, 5),
         render_exposition(odd, scenario_total(), 10, 5),
-        render_exposition(scenario_labels(), socket_total(), 10, 5, 39)}) {
+        render_exposition(scenario_labels(), socket_total(), 10, 5, 39),
+        render_exposition(scenario_labels(), scenario_total(), 10, 5, 0,
+                          {{"slow-db", true, 0}, {"kill-api", false, 2}})}) {
     ToolResult r = promtool_check(text);
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_EQ(r.output, "") << text;

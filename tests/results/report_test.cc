@@ -171,6 +171,21 @@ TEST(Verdict, NamesWhatItJudged) {
   v = run_verdict(silent);
   EXPECT_EQ(v.word, "FAILED");
   EXPECT_NE(v.judged.find("nothing was measured"), std::string::npos) << v.judged;
+
+  // A drill whose fault did not happen leaves the run incomplete, and says which.
+  RunRecord drill = url;
+  drill.exit_code = 5;
+  drill.summary["drills"] = {
+      {{"name", "ok"}, {"status", "done"}},
+      {{"name", "slow-db"},
+       {"status", "failed"},
+       {"start", {{"detail", "POST http://127.0.0.1:8474/proxies/db/toxics: HTTP 404"}}}}};
+  v = run_verdict(drill);
+  EXPECT_EQ(v.word, "INCOMPLETE");
+  EXPECT_NE(v.judged.find("drill slow-db failed to start: POST "
+                          "http://127.0.0.1:8474/proxies/db/toxics: HTTP 404; "),
+            std::string::npos)
+      << v.judged;
 }
 
 }  // namespace

@@ -1,0 +1,343 @@
+#include "drill/actions.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <mutex>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "net/clock.h"
+
+extern char** environ;
+
+namespace millstone::drill {
+
+void OutputExcerpt::append(std::string_view bytes) {
+  total_ += bytes.size();
+  while (!bytes.empty() && head_.size() < half_) {
+    const size_t n = std::min(half_ - head_.size(), bytes.size());
+    head_.append(bytes.substr(0, n));
+    bytes.remove_prefix(n);
+  }
+  for (char c : bytes) {
+    if (tail_.size() < half_) {
+      tail_.push_back(c);
+    } else {
+      tail_[tail_start_] = c;
+      tail_start_ = (tail_start_ + 1) % half_;
+    }
+  }
+}
+
+std::string OutputExcerpt::text() const {
+  std::string tail = tail_.substr(tail_start_) + tail_.substr(0, tail_start_);
+  const uint64_t kept = head_.size() + tail.size();
+  if (total_ > kept) {
+    return head_ + fmt::format("[... {} bytes left out ...]", total_ - kept) + tail;
+  }
+  return head_ + tail;
+}
+
+std::string path_segment(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out += c;
+    } else {
+      out += fmt::format("%{:02X}", u);
+    }
+  }
+  return out;
+}
+
+HttpCall mock_patch_call(const scenario::MockAction& mock) {
+  return {"POST", fmt::format("{}/__millstone/routes/{}", mock.url, path_segment(mock.route)),
+          mock.patch};
+}
+
+HttpCall mock_reset_call(const scenario::MockAction& mock) {
+  return {"POST", fmt::format("{}/__millstone/routes/{}/reset", mock.url, path_segment(mock.route)),
+          ""};
+}
+
+HttpCall toxic_add_call(const scenario::ProxyAction& proxy, const std::string& toxic_name) {
+  nlohmann::json attributes = nlohmann::json::object();
+  for (const auto& [name, value] : proxy.attributes)
+    attributes[name] = value;
+  const nlohmann::json body = {{"name", toxic_name},
+                               {"type", proxy.toxic_type},
+                               {"stream", proxy.stream},
+                               {"toxicity", proxy.toxicity},
+                               {"attributes", attributes}};
+  return {"POST", fmt::format("{}/proxies/{}/toxics", proxy.api, path_segment(proxy.proxy)),
+          body.dump()};
+}
+
+HttpCall toxic_remove_call(const scenario::ProxyAction& proxy, const std::string& toxic_name) {
+  return {"DELETE",
+          fmt::format("{}/proxies/{}/toxics/{}", proxy.api, path_segment(proxy.proxy),
+                      path_segment(toxic_name)),
+          ""};
+}
+
+namespace {
+
+std::string seconds_text(int64_t ns) {
+  return fmt::format("{:g}s", static_cast<double>(ns / net::kNsPerMs) / 1e3);
+}
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    return fmt::format("killed by {}", scenario::signal_name(WTERMSIG(status)));
+  }
+  return fmt::format("ended with wait status {}", status);
+}
+
+size_t collect(char* data, size_t size, size_t count, void* user) {
+  static_cast<OutputExcerpt*>(user)->append(std::string_view(data, size * count));
+  return size * count;
+}
+
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+}  // namespace
+
+ActionResult run_command(const scenario::Command& argv, int64_t deadline_ns) {
+  ActionResult result;
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    result.detail = fmt::format("cannot make a pipe: {}", std::strerror(errno));
+    return result;
+  }
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&files, pipe_fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&files, pipe_fds[1], STDERR_FILENO);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // The coordinator blocks SIGINT and SIGTERM (it reads them from a
+  // signalfd): the command gets a clean mask and default dispositions, and
+  // its own process group, so a timeout kills everything it started.
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigfillset(&defaults);
+  sigdelset(&defaults, SIGKILL);
+  sigdelset(&defaults, SIGSTOP);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  std::vector<char*> args;
+  for (const std::string& arg : argv)
+    args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int spawned = posix_spawnp(&pid, args[0], &files, &attr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&files);
+  posix_spawnattr_destroy(&attr);
+  close(pipe_fds[1]);
+  if (spawned != 0) {
+    close(pipe_fds[0]);
+    result.detail = fmt::format("cannot run {}: {}", argv[0], std::strerror(spawned));
+    return result;
+  }
+  const int64_t started = net::now_ns();
+  OutputExcerpt output;
+  int status = 0;
+  bool exited = false;
+  bool open = true;
+  char buffer[4096];
+  // Until the command exits: a background process it left behind may hold
+  // the pipe open for ever, so its exit, not the pipe's end, ends the wait.
+  while (!exited) {
+    const int64_t left_ns = deadline_ns - net::now_ns();
+    if (left_ns <= 0) break;
+    if (open) {
+      pollfd p{pipe_fds[0], POLLIN, 0};
+      const int wait_ms = static_cast<int>(std::clamp<int64_t>(left_ns / net::kNsPerMs, 1, 20));
+      if (poll(&p, 1, wait_ms) > 0) {
+        const ssize_t n = read(pipe_fds[0], buffer, sizeof buffer);
+        if (n > 0) {
+          output.append(std::string_view(buffer, static_cast<size_t>(n)));
+        } else if (n == 0 || errno != EINTR) {
+          open = false;
+        }
+      }
+    } else {
+      usleep(static_cast<useconds_t>(std::min<int64_t>(left_ns / 1000, 5000)));
+    }
+    exited = waitpid(pid, &status, WNOHANG) == pid;
+  }
+  if (!exited) {
+    kill(-pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    result.detail = fmt::format("timed out after {} and was killed with its process group",
+                                seconds_text(net::now_ns() - started));
+  } else {
+    // What it printed just before exiting.
+    fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
+    for (ssize_t n; open && (n = read(pipe_fds[0], buffer, sizeof buffer)) > 0;) {
+      output.append(std::string_view(buffer, static_cast<size_t>(n)));
+    }
+    result.detail = describe_status(status);
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    result.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+  close(pipe_fds[0]);
+  result.output = output.text();
+  return result;
+}
+
+ActionResult send_signal(int signal, int64_t pid, const std::string& pid_file) {
+  ActionResult result;
+  std::string from;
+  if (pid == 0) {
+    from = fmt::format(" (from {})", pid_file);
+    std::ifstream in(pid_file);
+    std::string text;
+    if (!in || !std::getline(in, text)) {
+      result.detail = fmt::format("cannot read pid file {}: {}", pid_file,
+                                  in ? "it is empty" : std::strerror(errno));
+      return result;
+    }
+    text.erase(0, text.find_first_not_of(" \t"));
+    text.erase(text.find_last_not_of(" \t\r") + 1);
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), pid);
+    if (ec != std::errc() || end != text.data() + text.size()) pid = 0;
+  }
+  // 0 and -1 would reach a process group or every process; 1 is init.
+  if (pid <= 1 || pid > 4194304) {
+    result.detail =
+        fmt::format("pid file {} holds no usable pid; expected a process id above 1", pid_file);
+    return result;
+  }
+  if (pid == getpid()) {
+    result.detail = fmt::format("pid {}{} is millstone itself; refused", pid, from);
+    return result;
+  }
+  if (kill(static_cast<pid_t>(pid), signal) != 0) {
+    result.detail = fmt::format("cannot send {} to pid {}{}: {}", scenario::signal_name(signal),
+                                pid, from, std::strerror(errno));
+    return result;
+  }
+  result.ok = true;
+  result.detail = fmt::format("sent {} to pid {}{}", scenario::signal_name(signal), pid, from);
+  return result;
+}
+
+ActionResult http_call(const HttpCall& call, int64_t deadline_ns) {
+  ActionResult result;
+  const int64_t left_ms = (deadline_ns - net::now_ns()) / net::kNsPerMs;
+  if (left_ms <= 0) {
+    result.detail = fmt::format("{} {}: no time left before the timeout", call.method, call.url);
+    return result;
+  }
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) {
+    result.detail = "cannot start an HTTP client (libcurl)";
+    return result;
+  }
+  CURL* c = curl.get();
+  curl_slist* raw = curl_slist_append(nullptr, "Content-Type: application/json");
+  raw = curl_slist_append(raw, "Expect:");
+  std::unique_ptr<curl_slist, CurlDeleter> headers(raw);
+  OutputExcerpt body(1024);
+  char error[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(c, CURLOPT_URL, call.url.c_str());
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");  // a drill's API is on this network, never proxied
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(left_ms));
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, call.method.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  if (call.method != "GET" && call.method != "DELETE") {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, call.body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(call.body.size()));
+  }
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "millstone-drill/" MILLSTONE_VERSION);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+  const CURLcode rc = curl_easy_perform(c);
+  result.output = body.text();
+  if (rc != CURLE_OK) {
+    result.detail = fmt::format("{} {}: {}", call.method, call.url,
+                                error[0] != 0 ? error : curl_easy_strerror(rc));
+    return result;
+  }
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  result.ok = status >= 200 && status < 300;
+  result.detail = fmt::format("{} {}: HTTP {}", call.method, call.url, status);
+  return result;
+}
+
+SystemActions::SystemActions() {
+  // Not thread-safe in older libcurls: done once, before any drill thread.
+  static std::once_flag init;
+  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+ActionResult SystemActions::start(const scenario::Drill& drill, int64_t deadline_ns) {
+  switch (drill.kind) {
+    case scenario::Drill::Kind::kExec:
+      return run_command(drill.exec.command, deadline_ns);
+    case scenario::Drill::Kind::kSignal:
+      return send_signal(drill.signal.signal, drill.signal.pid, drill.signal.pid_file);
+    case scenario::Drill::Kind::kProxy:
+      return http_call(toxic_add_call(drill.proxy, drill.name), deadline_ns);
+    case scenario::Drill::Kind::kMock:
+      return http_call(mock_patch_call(drill.mock), deadline_ns);
+  }
+  return {};
+}
+
+bool SystemActions::has_end(const scenario::Drill& drill) const {
+  switch (drill.kind) {
+    case scenario::Drill::Kind::kExec:
+      return !drill.exec.undo.empty();
+    case scenario::Drill::Kind::kSignal:
+      return drill.signal.undo_signal != 0;
+    case scenario::Drill::Kind::kProxy:
+    case scenario::Drill::Kind::kMock:
+      return true;
+  }
+  return false;
+}
+
+ActionResult SystemActions::end(const scenario::Drill& drill, int64_t deadline_ns) {
+  switch (drill.kind) {
+    case scenario::Drill::Kind::kExec:
+      return run_command(drill.exec.undo, deadline_ns);
+    case scenario::Drill::Kind::kSignal:
+      return send_signal(drill.signal.undo_signal, drill.signal.pid, drill.signal.pid_file);
+    case scenario::Drill::Kind::kProxy:
+      return http_call(toxic_remove_call(drill.proxy, drill.name), deadline_ns);
+    case scenario::Drill::Kind::kMock:
+      return http_call(mock_reset_call(drill.mock), deadline_ns);
+  }
+  return {};
+}
+
+}  // namespace millstone::drill

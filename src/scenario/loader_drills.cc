@@ -1,0 +1,620 @@
+// drills: -> Plan::drills: faults on the run's timeline (docs/scenarios.md#drills).
+// Only what can be checked without touching the world is checked here: the
+// workers load the same file, and a pid file or a proxy is looked at when
+// the fault starts.
+#include <signal.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "http/url.h"
+#include "scenario/drills.h"
+#include "scenario/loader.h"
+#include "scenario/loader_context.h"
+
+namespace millstone::scenario {
+
+namespace {
+
+struct SignalName {
+  const char* name;
+  int number;
+};
+
+constexpr SignalName kSignals[] = {
+    {"HUP", SIGHUP},   {"INT", SIGINT},     {"QUIT", SIGQUIT}, {"ILL", SIGILL},
+    {"ABRT", SIGABRT}, {"BUS", SIGBUS},     {"FPE", SIGFPE},   {"KILL", SIGKILL},
+    {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},   {"USR2", SIGUSR2}, {"PIPE", SIGPIPE},
+    {"ALRM", SIGALRM}, {"TERM", SIGTERM},   {"CHLD", SIGCHLD}, {"CONT", SIGCONT},
+    {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},   {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},
+    {"URG", SIGURG},   {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM},
+    {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},     {"SYS", SIGSYS},
+};
+
+}  // namespace
+
+const char* drill_kind_name(Drill::Kind kind) {
+  switch (kind) {
+    case Drill::Kind::kExec:
+      return "exec";
+    case Drill::Kind::kSignal:
+      return "signal";
+    case Drill::Kind::kProxy:
+      return "proxy";
+    case Drill::Kind::kMock:
+      return "mock";
+  }
+  return "?";
+}
+
+std::string signal_name(int signal) {
+  for (const SignalName& s : kSignals) {
+    if (s.number == signal) return std::string("SIG") + s.name;
+  }
+  return fmt::format("signal {}", signal);
+}
+
+namespace detail {
+namespace {
+
+using yaml::Field;
+using yaml::MapFields;
+using yaml::shown;
+
+constexpr size_t kMaxDrills = 100;
+constexpr size_t kMaxNameBytes = 64;
+constexpr int64_t kDefaultTimeoutUs = 10'000'000;
+constexpr int64_t kMaxTimeoutUs = 600'000'000;  // 10m: an action, not a phase of the run
+constexpr std::string_view kDefaultProxyApi = "http://127.0.0.1:8474";
+
+constexpr std::string_view kDrillKeys[] = {"name",    "at",   "after",  "offset", "duration",
+                                           "timeout", "exec", "signal", "proxy",  "mock"};
+constexpr std::string_view kActionKeys[] = {"exec", "signal", "proxy", "mock"};
+constexpr std::string_view kExecKeys[] = {"command", "undo", "shell"};
+constexpr std::string_view kSignalKeys[] = {"send", "pid", "pid_file", "undo"};
+constexpr std::string_view kProxyKeys[] = {"api",    "proxy",    "toxic",
+                                           "stream", "toxicity", "attributes"};
+constexpr std::string_view kMockKeys[] = {"url", "route", "set"};
+
+// Toxiproxy's toxics and their attributes (docs/proxy.md#toxics). Times
+// are milliseconds except the slicer's delay (microseconds); a duration
+// with a unit ("200ms") is converted to the attribute's unit.
+struct ToxicShape {
+  std::string_view type;
+  std::vector<std::string_view> attributes;
+  std::vector<std::string_view> microsecond_attributes;
+};
+const ToxicShape kToxics[] = {
+    {"latency", {"latency", "jitter"}, {}},
+    {"bandwidth", {"rate"}, {}},
+    {"slow_close", {"delay"}, {}},
+    {"timeout", {"timeout"}, {}},
+    {"reset_peer", {"timeout"}, {}},
+    {"slicer", {"average_size", "size_variation", "delay"}, {"delay"}},
+    {"limit_data", {"bytes"}, {}},
+};
+constexpr std::string_view kTimeAttributes[] = {"latency", "jitter", "delay", "timeout"};
+
+// Characters that mean something to a shell: a command with them but
+// without shell: true would not do what it reads as.
+constexpr std::string_view kShellSyntax = "|&;<>()$`\\\"'*?[]#~=%{}";
+
+bool is_json_number(std::string_view s) {
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t from = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9')
+      ++i;
+    return i > from;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
+}
+
+void append_json_string(std::string_view text, std::string* out) {
+  *out += '"';
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      *out += '\\';
+      *out += c;
+    } else if (c == '\n') {
+      *out += "\\n";
+    } else if (c == '\t') {
+      *out += "\\t";
+    } else if (c == '\r') {
+      *out += "\\r";
+    } else if (u < 0x20) {
+      *out += fmt::format("\\u{:04x}", u);
+    } else {
+      *out += c;
+    }
+  }
+  *out += '"';
+}
+
+class DrillCompiler {
+ public:
+  DrillCompiler(LoadContext& ctx, std::string base_dir)
+      : ctx_(ctx), reader_(ctx.reader), base_dir_(std::move(base_dir)) {}
+
+  void compile(const Field& field);
+
+ private:
+  Drill compile_drill(const YAML::Node& node, const YAML::Mark& mark);
+  void compile_start(const MapFields& map, const std::string& what, Drill* drill);
+  void compile_exec(const Field& field, Drill* drill);
+  Command command(const Field& field, bool shell, const std::string& what);
+  void compile_signal(const Field& field, Drill* drill);
+  int signal_number(const Field& field);
+  void compile_proxy(const Field& field, Drill* drill);
+  void compile_mock(const Field& field, Drill* drill);
+  std::string http_base(const Field& field, std::string_view what);
+  void to_json(const YAML::Node& node, const YAML::Mark& mark, int depth, std::string* out);
+
+  LoadContext& ctx_;
+  yaml::Reader& reader_;
+  std::string base_dir_;
+};
+
+void DrillCompiler::compile(const Field& field) {
+  if (!field.value.IsSequence()) {
+    reader_.fail(field.mark, fmt::format("drills is {}; expected a list of faults such as "
+                                         "[{{name: slow-db, at: 10s, duration: 5s, proxy: "
+                                         "{{...}}}}]",
+                                         yaml::kind_of(field.value)));
+  }
+  std::vector<Drill>& drills = ctx_.plan.drills;
+  for (const YAML::Node& item : field.value) {
+    const YAML::Mark mark = item.Mark().is_null() ? field.mark : item.Mark();
+    if (drills.size() == kMaxDrills) {
+      reader_.fail(mark, fmt::format("more than {} drills; expected fewer", kMaxDrills));
+    }
+    Drill drill = compile_drill(item, mark);
+    const auto same = std::find_if(drills.begin(), drills.end(),
+                                   [&](const Drill& d) { return d.name == drill.name; });
+    if (same != drills.end()) {
+      reader_.fail(mark, fmt::format("drill name {} is used twice (first at {}); expected "
+                                     "distinct names",
+                                     shown(drill.name), same->location));
+    }
+    drills.push_back(std::move(drill));
+  }
+}
+
+Drill DrillCompiler::compile_drill(const YAML::Node& node, const YAML::Mark& mark) {
+  const MapFields map = reader_.read_map(node, mark, "drill", kDrillKeys);
+  Drill drill;
+  drill.location = reader_.location(map.mark);
+  const Field* name = map.find("name");
+  if (name == nullptr) {
+    reader_.fail(map.mark,
+                 "drill has no name; expected e.g. name: slow-db (it labels the fault "
+                 "in the summary, the report and the metrics)");
+  }
+  drill.name = reader_.scalar(*name, "a name such as slow-db");
+  const bool good_name = !drill.name.empty() && drill.name.size() <= kMaxNameBytes &&
+                         std::all_of(drill.name.begin(), drill.name.end(), [](char c) {
+                           return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                  (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+                         });
+  if (!good_name) {
+    reader_.fail(name->mark, fmt::format("drill name {} is not usable; expected 1 to {} letters, "
+                                         "digits, '_', '-' or '.' (it names a toxic and a "
+                                         "metric label)",
+                                         shown(drill.name), kMaxNameBytes));
+  }
+  const std::string what = fmt::format("drill {}", drill.name);
+  compile_start(map, what, &drill);
+  if (const Field* duration = map.find("duration")) {
+    drill.duration_us = reader_.duration_us(*duration);
+    if (drill.duration_us <= 0) {
+      reader_.fail(duration->mark, fmt::format("{} lasts 0s; expected a duration above 0, or no "
+                                               "duration: for a one-off action",
+                                               what));
+    }
+  }
+  drill.timeout_us = kDefaultTimeoutUs;
+  if (const Field* timeout = map.find("timeout")) {
+    drill.timeout_us = reader_.duration_us(*timeout);
+    if (drill.timeout_us <= 0 || drill.timeout_us > kMaxTimeoutUs) {
+      reader_.fail(timeout->mark, fmt::format("{} timeout {} is out of range; expected a duration "
+                                              "above 0 and at most 10m (it bounds each action)",
+                                              what, shown(reader_.scalar(*timeout, ""))));
+    }
+  }
+  const Field* action = nullptr;
+  for (std::string_view key : kActionKeys) {
+    const Field* found = map.find(key);
+    if (found == nullptr) continue;
+    if (action != nullptr) {
+      reader_.fail(found->key_mark,
+                   fmt::format("{} has both {} and {}; expected one action per drill (split it "
+                               "into two drills with the same start)",
+                               what, action->key, found->key));
+    }
+    action = found;
+  }
+  if (action == nullptr) {
+    reader_.fail(map.mark, fmt::format("{} has no action; expected one of exec:, signal:, "
+                                       "proxy: or mock:",
+                                       what));
+  }
+  if (action->key == "exec") compile_exec(*action, &drill);
+  if (action->key == "signal") compile_signal(*action, &drill);
+  if (action->key == "proxy") compile_proxy(*action, &drill);
+  if (action->key == "mock") compile_mock(*action, &drill);
+  return drill;
+}
+
+void DrillCompiler::compile_start(const MapFields& map, const std::string& what, Drill* drill) {
+  const Field* at = map.find("at");
+  const Field* after = map.find("after");
+  const Field* offset = map.find("offset");
+  if (at != nullptr && after != nullptr) {
+    reader_.fail(after->key_mark, fmt::format("{} has both at: and after:; expected one start "
+                                              "(after: NAME with offset: for a time after a "
+                                              "scenario starts)",
+                                              what));
+  }
+  if (at == nullptr && after == nullptr) {
+    reader_.fail(map.mark, fmt::format("{} has no start; expected at: 20s, or after: SCENARIO "
+                                       "(when that scenario starts) with an optional offset: 5s",
+                                       what));
+  }
+  if (offset != nullptr && after == nullptr) {
+    reader_.fail(offset->key_mark,
+                 fmt::format("{} has offset: without after:; expected at: for a time from the "
+                             "run's start, or after: SCENARIO with offset:",
+                             what));
+  }
+  const YAML::Mark* start_mark = nullptr;
+  if (at != nullptr) {
+    drill->start_us = reader_.duration_us(*at);
+    start_mark = &at->mark;
+  } else {
+    drill->after = reader_.scalar(*after, "a scenario name");
+    start_mark = &after->mark;
+    std::vector<std::string> names;
+    const ScenarioRun* found = nullptr;
+    for (const ScenarioRun& run : ctx_.plan.scenarios) {
+      names.push_back(run.name);
+      if (run.name == drill->after) found = &run;
+    }
+    if (found == nullptr) {
+      reader_.fail(after->mark,
+                   fmt::format("{} starts after {}, which names no scenario{}; "
+                               "expected one of: {}",
+                               what, shown(drill->after), yaml::did_you_mean(drill->after, names),
+                               yaml::join(names, 20)));
+    }
+    drill->start_us = found->start_us;
+    if (offset != nullptr) {
+      drill->start_us += reader_.duration_us(*offset);
+      start_mark = &offset->mark;
+    }
+  }
+  const int64_t run_end = ctx_.plan.total_duration_us();
+  if (drill->start_us >= run_end) {
+    reader_.fail(*start_mark,
+                 fmt::format("{} starts at {:g}s, when the run has ended ({:g}s); expected a "
+                             "start within the run",
+                             what, static_cast<double>(drill->start_us) / 1e6,
+                             static_cast<double>(run_end) / 1e6));
+  }
+}
+
+Command DrillCompiler::command(const Field& field, bool shell, const std::string& what) {
+  Command argv;
+  if (field.value.IsSequence()) {
+    if (shell) {
+      reader_.fail(field.mark, fmt::format("{} {} is a list with shell: true; expected one "
+                                           "string for the shell to read",
+                                           what, field.key));
+    }
+    for (const YAML::Node& item : field.value) {
+      const YAML::Mark mark = item.Mark().is_null() ? field.mark : item.Mark();
+      argv.push_back(reader_.scalar(item, mark, field.key, "a string (one argument)"));
+    }
+  } else {
+    const std::string text = reader_.scalar(field,
+                                            "a command: a list such as [pkill, -STOP, "
+                                            "api] or a string");
+    if (shell) return {"/bin/sh", "-c", text};
+    const size_t special = text.find_first_of(kShellSyntax);
+    if (special != std::string::npos) {
+      reader_.fail(reader_.mark_at(field.value, field.mark, special),
+                   fmt::format("{} {} {} has shell syntax ({}) but runs without a shell; "
+                               "expected shell: true, or a list of arguments such as [kill, "
+                               "-STOP, \"1234\"]",
+                               what, field.key, shown(text), shown(text.substr(special, 1))));
+    }
+    size_t at = 0;
+    while (at < text.size()) {
+      const size_t start = text.find_first_not_of(" \t", at);
+      if (start == std::string::npos) break;
+      const size_t end = std::min(text.find_first_of(" \t", start), text.size());
+      argv.push_back(text.substr(start, end - start));
+      at = end;
+    }
+  }
+  if (argv.empty() || argv[0].empty()) {
+    reader_.fail(field.mark, fmt::format("{} {} is empty; expected a program and its arguments",
+                                         what, field.key));
+  }
+  return argv;
+}
+
+void DrillCompiler::compile_exec(const Field& field, Drill* drill) {
+  drill->kind = Drill::Kind::kExec;
+  const std::string what = fmt::format("drill {} exec", drill->name);
+  const MapFields map = reader_.read_map(field.value, field.mark, what, kExecKeys);
+  bool shell = false;
+  if (const Field* given = map.find("shell")) shell = reader_.boolean(*given);
+  const Field* cmd = map.find("command");
+  if (cmd == nullptr) {
+    reader_.fail(map.mark, fmt::format("{} has no command; expected e.g. command: [docker, "
+                                       "pause, api]",
+                                       what));
+  }
+  drill->exec.command = command(*cmd, shell, what);
+  if (const Field* undo = map.find("undo")) {
+    if (!drill->has_duration()) {
+      reader_.fail(undo->key_mark, fmt::format("{} has undo: but the drill has no duration:; "
+                                               "expected duration: (when to undo)",
+                                               what));
+    }
+    drill->exec.undo = command(*undo, shell, what);
+  }
+}
+
+int DrillCompiler::signal_number(const Field& field) {
+  std::string text = reader_.scalar(field, "a signal name such as SIGSTOP");
+  std::string upper;
+  for (char c : text)
+    upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (upper.starts_with("SIG")) upper.erase(0, 3);
+  std::vector<std::string> names;
+  for (const SignalName& s : kSignals) {
+    if (upper == s.name) return s.number;
+    names.push_back(std::string("SIG") + s.name);
+  }
+  reader_.fail(field.mark,
+               fmt::format("{} {} is not a signal name{}; expected e.g. SIGTERM, "
+                           "SIGKILL, SIGSTOP, SIGCONT, SIGHUP",
+                           field.key, shown(text), yaml::did_you_mean("SIG" + upper, names)));
+}
+
+void DrillCompiler::compile_signal(const Field& field, Drill* drill) {
+  drill->kind = Drill::Kind::kSignal;
+  const std::string what = fmt::format("drill {} signal", drill->name);
+  const MapFields map = reader_.read_map(field.value, field.mark, what, kSignalKeys);
+  const Field* send = map.find("send");
+  if (send == nullptr) {
+    reader_.fail(map.mark, fmt::format("{} has no send; expected e.g. {{send: SIGSTOP, pid_file: "
+                                       "/run/api.pid}}",
+                                       what));
+  }
+  SignalAction& s = drill->signal;
+  s.signal = signal_number(*send);
+  const Field* pid = map.find("pid");
+  const Field* pid_file = map.find("pid_file");
+  if ((pid == nullptr) == (pid_file == nullptr)) {
+    reader_.fail(
+        pid ? pid_file->key_mark : map.mark,
+        fmt::format("{} needs one of pid: and pid_file:; expected the process to signal", what));
+  }
+  if (pid != nullptr) {
+    // 0 and -1 would signal a process group or every process; 1 is init.
+    s.pid = static_cast<int64_t>(reader_.number(*pid, 2, 4194304, /*whole=*/true));
+  } else {
+    const std::string name = reader_.scalar(*pid_file, "a path to a file holding a pid");
+    if (name.empty()) {
+      reader_.fail(pid_file->mark, fmt::format("{} pid_file is empty; expected a path", what));
+    }
+    std::filesystem::path path(name);
+    if (path.is_relative() && !base_dir_.empty()) path = std::filesystem::path(base_dir_) / path;
+    s.pid_file = path.lexically_normal().string();
+  }
+  if (const Field* undo = map.find("undo")) {
+    if (!drill->has_duration()) {
+      reader_.fail(undo->key_mark, fmt::format("{} has undo: but the drill has no duration:; "
+                                               "expected duration: (when to send it)",
+                                               what));
+    }
+    s.undo_signal = signal_number(*undo);
+  } else if (drill->has_duration() && (s.signal == SIGSTOP || s.signal == SIGTSTP)) {
+    s.undo_signal = SIGCONT;  // a stopped process is never left stopped
+  }
+}
+
+std::string DrillCompiler::http_base(const Field& field, std::string_view what) {
+  const std::string text = reader_.scalar(field, "a URL such as http://127.0.0.1:8474");
+  std::string error;
+  const std::optional<http::Url> url = http::parse_url(text, &error);
+  if (!url)
+    reader_.fail(field.mark, fmt::format("{} {} {}: {}", what, field.key, shown(text), error));
+  if (url->scheme != "http" || url->target != "/") {
+    reader_.fail(field.mark, fmt::format("{} {} {} is not a plain http:// base URL; expected "
+                                         "e.g. http://127.0.0.1:8474 (no path, no TLS)",
+                                         what, field.key, shown(text)));
+  }
+  return fmt::format("http://{}:{}", url->ipv6_literal ? "[" + url->host + "]" : url->host,
+                     url->port);
+}
+
+void DrillCompiler::compile_proxy(const Field& field, Drill* drill) {
+  drill->kind = Drill::Kind::kProxy;
+  const std::string what = fmt::format("drill {} proxy", drill->name);
+  const MapFields map = reader_.read_map(field.value, field.mark, what, kProxyKeys);
+  ProxyAction& p = drill->proxy;
+  p.api = std::string(kDefaultProxyApi);
+  if (const Field* api = map.find("api")) p.api = http_base(*api, what);
+  const Field* proxy = map.find("proxy");
+  if (proxy == nullptr) {
+    reader_.fail(map.mark, fmt::format("{} has no proxy; expected proxy: NAME, the proxy's name "
+                                       "on the API",
+                                       what));
+  }
+  p.proxy = reader_.scalar(*proxy, "a proxy name");
+  if (p.proxy.empty())
+    reader_.fail(proxy->mark, fmt::format("{} proxy is empty; expected a name", what));
+  const Field* toxic = map.find("toxic");
+  std::vector<std::string> types;
+  for (const ToxicShape& shape : kToxics)
+    types.emplace_back(shape.type);
+  if (toxic == nullptr) {
+    reader_.fail(map.mark, fmt::format("{} has no toxic; expected toxic: one of {}", what,
+                                       yaml::join(types, 10)));
+  }
+  p.toxic_type = reader_.scalar(*toxic, "a toxic type");
+  const ToxicShape* shape = nullptr;
+  for (const ToxicShape& candidate : kToxics) {
+    if (candidate.type == p.toxic_type) shape = &candidate;
+  }
+  if (shape == nullptr) {
+    reader_.fail(toxic->mark,
+                 fmt::format("{} toxic {} is not a toxic type{}; expected one of {}", what,
+                             shown(p.toxic_type), yaml::did_you_mean(p.toxic_type, types),
+                             yaml::join(types, 10)));
+  }
+  if (const Field* stream = map.find("stream")) {
+    p.stream = reader_.scalar(*stream, "upstream or downstream");
+    if (p.stream != "upstream" && p.stream != "downstream") {
+      reader_.fail(stream->mark, fmt::format("{} stream {} is neither upstream (client to "
+                                             "server) nor downstream (server to client); "
+                                             "expected one of them",
+                                             what, shown(p.stream)));
+    }
+  }
+  if (const Field* toxicity = map.find("toxicity")) {
+    p.toxicity = reader_.number(*toxicity, 0, 1, /*whole=*/false);
+  }
+  if (const Field* attributes = map.find("attributes")) {
+    const MapFields attrs = reader_.read_map(attributes->value, attributes->mark,
+                                             fmt::format("{} attributes", what), shape->attributes);
+    for (const Field& attr : attrs.fields) {
+      const std::string raw = reader_.scalar(attr, "a whole number or a duration");
+      const bool is_time = std::find(std::begin(kTimeAttributes), std::end(kTimeAttributes),
+                                     attr.key) != std::end(kTimeAttributes);
+      const bool micro =
+          std::find(shape->microsecond_attributes.begin(), shape->microsecond_attributes.end(),
+                    attr.key) != shape->microsecond_attributes.end();
+      int64_t value = 0;
+      const std::optional<double> number = yaml::parse_double(yaml::trim(raw));
+      if (number) {
+        value = static_cast<int64_t>(reader_.number(attr, 0, 1e12, /*whole=*/true));
+      } else if (is_time) {
+        const int64_t us = reader_.duration_us(attr);
+        value = micro ? us : us / 1000;
+        if (!micro && us % 1000 != 0) {
+          reader_.fail(attr.mark, fmt::format("{} attributes {} {} is not whole milliseconds; "
+                                              "expected a multiple of 1ms (Toxiproxy's unit)",
+                                              what, attr.key, shown(raw)));
+        }
+      } else {
+        reader_.fail(attr.mark, fmt::format("{} attributes {} {} is not a whole number; expected "
+                                            "a whole number (bytes, KB/s)",
+                                            what, attr.key, shown(raw)));
+      }
+      p.attributes.emplace_back(attr.key, value);
+    }
+  }
+}
+
+void DrillCompiler::to_json(const YAML::Node& node, const YAML::Mark& mark, int depth,
+                            std::string* out) {
+  if (depth > 16)
+    reader_.fail(mark, "mock set nests deeper than 16 levels; expected a route's fields");
+  reader_.charge(16, mark);
+  if (node.IsMap()) {
+    *out += '{';
+    bool first = true;
+    for (const auto& entry : node) {
+      if (!first) *out += ',';
+      first = false;
+      const YAML::Mark at = entry.first.Mark().is_null() ? mark : entry.first.Mark();
+      append_json_string(reader_.scalar(entry.first, at, "a key", "a field name"), out);
+      *out += ':';
+      to_json(entry.second, entry.second.Mark().is_null() ? at : entry.second.Mark(), depth + 1,
+              out);
+    }
+    *out += '}';
+  } else if (node.IsSequence()) {
+    *out += '[';
+    bool first = true;
+    for (const YAML::Node& item : node) {
+      if (!first) *out += ',';
+      first = false;
+      to_json(item, item.Mark().is_null() ? mark : item.Mark(), depth + 1, out);
+    }
+    *out += ']';
+  } else if (node.IsNull()) {
+    *out += "null";
+  } else {
+    const std::string& text = node.Scalar();
+    reader_.charge(text.size(), mark);
+    // A quoted scalar ("200") stays a string; a plain one may be a number or a boolean.
+    const bool plain = node.Tag() != "!";
+    if (plain && (text == "true" || text == "false" || is_json_number(text))) {
+      *out += text;
+    } else {
+      append_json_string(text, out);
+    }
+  }
+}
+
+void DrillCompiler::compile_mock(const Field& field, Drill* drill) {
+  drill->kind = Drill::Kind::kMock;
+  const std::string what = fmt::format("drill {} mock", drill->name);
+  const MapFields map = reader_.read_map(field.value, field.mark, what, kMockKeys);
+  MockAction& m = drill->mock;
+  const Field* url = map.find("url");
+  const Field* route = map.find("route");
+  const Field* set = map.find("set");
+  if (url == nullptr || route == nullptr || set == nullptr) {
+    reader_.fail(map.mark, fmt::format("{} has no {}; expected e.g. {{url: "
+                                       "http://127.0.0.1:8080, route: orders, set: {{latency: "
+                                       "200ms}}}}",
+                                       what,
+                                       url == nullptr     ? "url"
+                                       : route == nullptr ? "route"
+                                                          : "set"));
+  }
+  m.url = http_base(*url, what);
+  m.route = reader_.scalar(*route, "a route name");
+  if (m.route.empty())
+    reader_.fail(route->mark, fmt::format("{} route is empty; expected a name", what));
+  if (!set->value.IsMap() || set->value.size() == 0) {
+    reader_.fail(set->mark, fmt::format("{} set is {}; expected a map of the route's fields, "
+                                        "such as {{latency: 200ms, status: 503}}",
+                                        what, yaml::kind_of(set->value)));
+  }
+  to_json(set->value, set->mark, 0, &m.patch);
+}
+
+}  // namespace
+
+void compile_drills(LoadContext& ctx, const yaml::Field& field, const std::string& base_dir) {
+  DrillCompiler(ctx, base_dir).compile(field);
+}
+
+}  // namespace detail
+}  // namespace millstone::scenario

@@ -1,0 +1,227 @@
+// Failure drills end to end: `millstone run` with drills: against the mock
+// through `millstone proxy`. The ground truth is the mock's own count, the
+// proxy's own toxic list, a file the exec drill writes and the stop and
+// continue of a process this test owns.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "support.h"
+
+namespace millstone::testing {
+namespace {
+
+// `millstone proxy` with one proxy, "mock", in front of `upstream_port`.
+class FaultProxy {
+ public:
+  explicit FaultProxy(int upstream_port) {
+    const std::string config = write_temp_file(
+        fmt::format(R"([{{"name": "mock", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:{}"}}])",
+                    upstream_port),
+        ".json");
+    process_ = std::make_unique<Process>(
+        std::vector<std::string>{"proxy", "--api", "127.0.0.1:0", "--config", config});
+    const std::regex api("API on http://127\\.0\\.0\\.1:(\\d+)");
+    const std::regex listen("mock listening on 127\\.0\\.0\\.1:(\\d+)");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (api_port_ == 0 && std::chrono::steady_clock::now() < deadline) {
+      const std::string out = process_->stdout_so_far();
+      std::smatch a, l;
+      if (std::regex_search(out, a, api) && std::regex_search(out, l, listen)) {
+        api_port_ = std::stoi(a[1]);
+        port_ = std::stoi(l[1]);
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    if (api_port_ == 0) throw std::runtime_error("millstone proxy did not start");
+  }
+  ~FaultProxy() { process_->signal(SIGTERM); }
+  int port() const { return port_; }
+  int api_port() const { return api_port_; }
+
+ private:
+  std::unique_ptr<Process> process_;
+  int port_ = 0;
+  int api_port_ = 0;
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(DrillIntegration, ProxyExecAndSignalDrillsOnSchedule) {
+  MockServer mock("routes:\n  - path: /hello\n    body: \"hello\\n\"\n");
+  FaultProxy proxy(mock.port());
+  const std::string marker = write_temp_file("", ".log");
+  // A process this test owns, for the signal drill.
+  const pid_t target = fork();
+  ASSERT_GE(target, 0);
+  if (target == 0) {
+    for (;;)
+      pause();
+  }
+  const std::string pid_file = write_temp_file(std::to_string(target) + "\n", ".pid");
+  const std::string scenario =
+      write_temp_file(fmt::format(R"(target: http://127.0.0.1:{port}
+flows:
+  hello:
+    steps:
+      - get: /hello
+scenarios:
+  steady: {{executor: constant-vus, vus: 1, duration: 2s, graceful_stop: 0s}}
+drills:
+  - name: cut
+    at: 1s
+    duration: 500ms
+    proxy:
+      api: http://127.0.0.1:{api}
+      proxy: mock
+      toxic: reset_peer
+      stream: upstream
+      attributes: {{timeout: 0}}
+  - name: marker
+    after: steady
+    offset: 500ms
+    duration: 1s
+    exec: {{command: "echo on >> {marker}", undo: "echo off >> {marker}", shell: true}}
+  - name: pause
+    at: 1s
+    duration: 500ms
+    signal: {{send: SIGSTOP, pid_file: {pid_file}}}
+)",
+                                  fmt::arg("port", proxy.port()), fmt::arg("api", proxy.api_port()),
+                                  fmt::arg("marker", marker), fmt::arg("pid_file", pid_file)),
+                      ".yaml");
+  const std::string out = write_temp_file("", ".json");
+  const std::string report = write_temp_file("", ".html");
+  Process run({"run", scenario, "-w", "1", "-q", "-o", out, "--report", report});
+  // The target is stopped and then continued (SIGCONT by default after SIGSTOP).
+  bool stopped = false, continued = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!continued && std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    const pid_t r = waitpid(target, &status, WUNTRACED | WCONTINUED | WNOHANG);
+    if (r == target && WIFSTOPPED(status)) stopped = true;
+    if (r == target && WIFCONTINUED(status)) continued = true;
+    if (r == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill(target, SIGKILL);
+  waitpid(target, nullptr, 0);
+  EXPECT_TRUE(stopped);
+  EXPECT_TRUE(continued);
+
+  const ProcessResult result = run.wait(20);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const nlohmann::json j = read_json(out);
+  expect_valid_summary(out);
+
+  // The exec drill's side effect: its command, then its undo.
+  EXPECT_EQ(read_text(marker), "on\noff\n");
+  // The toxic is gone again, on the proxy's own word.
+  EXPECT_EQ(http_get(proxy.api_port(), "/proxies/mock/toxics"), "[]");
+
+  // While the toxic was on, requests were reset before they reached the
+  // mock: what the mock served is what millstone completed.
+  const uint64_t served = mock.stats()["requests"].get<uint64_t>();
+  const uint64_t completed = j["requests"].get<uint64_t>();
+  EXPECT_GE(served, completed);
+  EXPECT_LE(served, completed + j["in_flight"].get<uint64_t>());
+  EXPECT_GT(j["error_total"].get<uint64_t>(), 0u);
+  // Errors only in the second of the fault (1.0 s to 1.5 s).
+  for (const nlohmann::json& second : j["timeline"]) {
+    const auto index = second["second"].get<uint64_t>();
+    if (index != 1) {
+      EXPECT_EQ(second["errors"].get<uint64_t>(), 0u) << second;
+    }
+    if (index == 0) {
+      EXPECT_GT(second["requests"].get<uint64_t>(), 0u);
+    }
+  }
+
+  ASSERT_EQ(j["drills"].size(), 3u);
+  for (const nlohmann::json& d : j["drills"]) {
+    EXPECT_EQ(d["status"], "done") << d;
+    EXPECT_FALSE(d["ended_by_run"].get<bool>()) << d;
+    EXPECT_GE(d["start_s"].get<double>(), d["planned_start_s"].get<double>()) << d;
+    EXPECT_GE(d["end_s"].get<double>(), d["planned_end_s"].get<double>()) << d;
+  }
+  EXPECT_EQ(
+      j["drills"][0]["start"]["detail"],
+      fmt::format("POST http://127.0.0.1:{}/proxies/mock/toxics: HTTP 200", proxy.api_port()));
+  EXPECT_EQ(j["drills"][0]["end"]["detail"],
+            fmt::format("DELETE http://127.0.0.1:{}/proxies/mock/toxics/cut: HTTP 204",
+                        proxy.api_port()));
+  EXPECT_EQ(j["drills"][2]["end"]["detail"],
+            fmt::format("sent SIGCONT to pid {} (from {})", target, pid_file));
+}
+
+TEST(DrillIntegration, AnInterruptedRunUndoesTheFaultsThatAreOn) {
+  MockServer mock("routes:\n  - path: /hello\n    body: \"hello\\n\"\n");
+  const std::string marker = write_temp_file("", ".log");
+  const std::string scenario =
+      write_temp_file(fmt::format(R"(target: http://127.0.0.1:{port}
+flows: {{hello: {{steps: [{{get: /hello}}]}}}}
+scenarios:
+  steady: {{executor: constant-vus, vus: 1, duration: 30s}}
+drills:
+  - name: long
+    at: 0s
+    duration: 60s
+    exec: {{command: "echo on >> {marker}", undo: "echo off >> {marker}", shell: true}}
+  - name: never
+    at: 20s
+    exec: {{command: "echo never >> {marker}", shell: true}}
+)",
+                                  fmt::arg("port", mock.port()), fmt::arg("marker", marker)),
+                      ".yaml");
+  const std::string out = write_temp_file("", ".json");
+  Process run({"run", scenario, "-w", "1", "-o", out});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (read_text(marker).empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  run.signal(SIGINT);
+  const ProcessResult result = run.wait(20);
+  EXPECT_EQ(result.exit_code, 130) << result.err;
+  EXPECT_EQ(read_text(marker), "on\noff\n");
+  EXPECT_NE(result.err.find("millstone run: drill long undone at the run's end"), std::string::npos)
+      << result.err;
+  const nlohmann::json j = read_json(out);
+  EXPECT_EQ(j["drills"][0]["status"], "done");
+  EXPECT_TRUE(j["drills"][0]["ended_by_run"].get<bool>());
+  EXPECT_EQ(j["drills"][1]["status"], "not_started");
+  expect_valid_summary(out);
+}
+
+TEST(DrillCli, AProgramThatIsNotThereStopsTheRunBeforeItStarts) {
+  const std::string scenario = write_temp_file(R"(target: http://127.0.0.1:1
+flows: {hello: {steps: [{get: /hello}]}}
+drills:
+  - name: typo
+    at: 1s
+    duration: 1s
+    exec: {command: [true], undo: [no-such-program-millstone, x]}
+)",
+                                               ".yaml");
+  const ProcessResult r = run_millstone({"run", scenario}, 20);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find(":4:5: drill typo undo \"no-such-program-millstone\" is not an "
+                       "executable program on PATH; expected a program on PATH or a path to one"),
+            std::string::npos)
+      << r.err;
+}
+
+}  // namespace
+}  // namespace millstone::testing
