@@ -22,6 +22,7 @@
 #include "cli/limits.h"
 #include "cli/progress.h"
 #include "cli/scenario_summary.h"
+#include "cli/slo_summary.h"
 #include "cli/summary.h"
 #include "cluster/coordinator.h"
 #include "cluster/local_workers.h"
@@ -30,6 +31,7 @@
 #include "http/url.h"
 #include "net/clock.h"
 #include "net/socket.h"
+#include "net/stop_request.h"
 #include "net/stream.h"
 #include "results/junit.h"
 #include "results/metrics_exporter.h"
@@ -38,6 +40,7 @@
 #include "results/timeseries.h"
 #include "results/webhook.h"
 #include "scenario/loader.h"
+#include "scenario/slo.h"
 #include "scenario/thresholds.h"
 #include "text/printable.h"
 #include "tls/client_context.h"
@@ -498,18 +501,39 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
       data_files.push_back({source.path, content.str()});
     }
   }
-  cluster::RunResult result = cluster::run_local(plan, workers, &progress, std::move(data_files));
+  // Abort guards judge each second as it arrives and stop the run through `stop`.
+  net::StopRequest stop;
+  std::unique_ptr<GuardProgress> guards;
+  if (scenario && std::any_of(scenario->objectives.begin(), scenario->objectives.end(),
+                              [](const scenario::Objective& o) { return o.guard; })) {
+    guards = std::make_unique<GuardProgress>(*scenario, &stop);
+    progress.add(guards.get());
+  }
+  cluster::RunResult result =
+      cluster::run_local(plan, workers, &progress, std::move(data_files), &stop);
   description.workers = result.workers;
   for (const std::string& note : result.worker_notes)
     fmt::print(stderr, "millstone run: note: {}\n", note);
 
   std::vector<scenario::ThresholdOutcome> thresholds;
+  bool slo_ok = true;
   std::string text = format_summary(description, result);
   nlohmann::json json = summary_json(description, result);
   if (scenario) {
     thresholds = scenario::evaluate_thresholds(*scenario, result.total, result.duration_s);
     text += format_scenario_summary(*scenario, result.total, thresholds, options.percentiles);
     add_scenario_json(*scenario, result.total, thresholds, &json);
+    if (!scenario->objectives.empty()) {
+      // Fault windows come from the run's drills; without any, the run is one phase.
+      const scenario::FaultWindows faults;
+      const scenario::SloJudgment judgment =
+          scenario::judge_objectives(*scenario, result.seconds, faults);
+      slo_ok = judgment.passed();
+      const std::optional<scenario::GuardTrip> no_trip;
+      const std::optional<scenario::GuardTrip>& trip = guards ? guards->trip() : no_trip;
+      text += format_slo_summary(judgment, trip);
+      add_slo_json(judgment, trip, &json);
+    }
   }
   // With -o - stdout carries the JSON alone.
   fmt::print(options.out == "-" ? stderr : stdout, "{}", text);
@@ -522,6 +546,9 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     code = kExitIncomplete;
   } else if (result.interrupted) {
     code = kExitInterrupted;
+  } else if (!result.stop_reason.empty()) {
+    fmt::print(stderr, "millstone run: stopped early: {}\n", text::printable(result.stop_reason));
+    code = kExitGuardAbort;
   } else if (measured_nothing(result.total)) {
     // A target that never answers must not look like a quiet success.
     fmt::print(stderr,
@@ -530,8 +557,11 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
                group_thousands(result.total.connections_established),
                group_thousands(result.total.connections_opened));
     code = kExitNoResponses;
-  } else if (!thresholds_ok) {
-    fmt::print(stderr, "millstone run: thresholds failed\n");
+  } else if (!thresholds_ok || !slo_ok) {
+    fmt::print(stderr, "millstone run: {} failed\n",
+               !thresholds_ok && !slo_ok ? "thresholds and SLOs"
+               : thresholds_ok           ? "SLOs"
+                                         : "thresholds");
     code = kExitThresholds;
   }
   json["run_id"] = record.id;

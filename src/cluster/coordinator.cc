@@ -120,6 +120,18 @@ void Coordinator::on_interrupt() {
   }
 }
 
+void Coordinator::on_stop_request() {
+  if (!result_.stop_reason.empty() || result_.interrupted) return;
+  result_.stop_reason = options_.stop->reason();
+  if (result_.stop_reason.empty()) result_.stop_reason = "stopped on request";
+  stop_sent_ = true;
+  for (Peer& peer : peers_) {
+    if (peer.live() && peer.phase >= Peer::Phase::kStarting) {
+      peer.link->send(MessageType::kStop, {});
+    }
+  }
+}
+
 void Coordinator::pump(int64_t deadline_ns, const std::function<bool()>& done) {
   std::vector<pollfd> fds;
   std::vector<Peer*> owners;
@@ -134,14 +146,20 @@ void Coordinator::pump(int64_t deadline_ns, const std::function<bool()>& done) {
       owners.push_back(&peer);
     }
     if (options_.interrupt_fd >= 0) fds.push_back({options_.interrupt_fd, POLLIN, 0});
+    // The stop descriptor stays readable once requested: polled until acted on.
+    const bool watch_stop = options_.stop && options_.stop->fd() >= 0 &&
+                            result_.stop_reason.empty() && !result_.interrupted;
+    if (watch_stop) fds.push_back({options_.stop->fd(), POLLIN, 0});
     const int64_t left_ns = deadline_ns - net::now_ns();
     if (left_ns <= 0) return;
     const int timeout_ms =
         static_cast<int>(std::min<int64_t>((left_ns + net::kNsPerMs - 1) / net::kNsPerMs, 200));
     const int n = poll(fds.data(), fds.size(), timeout_ms);
     if (n < 0 && errno != EINTR) return;
+    if (options_.stop && options_.stop->requested()) on_stop_request();
     if (n <= 0) continue;
-    if (options_.interrupt_fd >= 0 && (fds.back().revents & POLLIN)) on_interrupt();
+    const size_t interrupt_at = owners.size();
+    if (options_.interrupt_fd >= 0 && (fds[interrupt_at].revents & POLLIN)) on_interrupt();
     for (size_t i = 0; i < owners.size(); ++i) {
       Peer& peer = *owners[i];
       if (fds[i].revents == 0 || !peer.live()) continue;
@@ -172,6 +190,8 @@ void Coordinator::pump(int64_t deadline_ns, const std::function<bool()>& done) {
       }
     }
     emit_progress(false);
+    // A guard judges each second as it is emitted, and may ask to stop.
+    if (options_.stop && options_.stop->requested()) on_stop_request();
   }
 }
 
@@ -369,7 +389,7 @@ RunResult Coordinator::run() {
   }
   if (start_ns_ == 0) start_ns_ = net::now_ns();
   result_.duration_s = static_cast<double>(net::now_ns() - start_ns_) / 1e9;
-  if (!result_.interrupted) {
+  if (!result_.interrupted && result_.stop_reason.empty()) {
     result_.duration_s =
         std::clamp(result_.duration_s, 0.0, static_cast<double>(duration_ms_) / 1e3);
   }

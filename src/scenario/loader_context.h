@@ -1,6 +1,6 @@
 #pragma once
 // Shared state of one scenario compile, split across loader.cc (top level,
-// variables, data, thresholds), loader_flows.cc (flows, steps, requests),
+// variables, data, thresholds), loader_slo.cc (slo:), loader_flows.cc (flows, steps, requests),
 // loader_checks.cc (checks and extraction) and loader_scenarios.cc
 // (executors and the timeline).
 #include <cstdint>
@@ -75,5 +75,12 @@ void collect_extracted_names(LoadContext& ctx, const yaml::Field& flows);
 void compile_flows(LoadContext& ctx, const yaml::Field& flows);
 // scenarios: (or the default), with start times laid out.
 void compile_scenarios(LoadContext& ctx, const yaml::Field* scenarios);
+
+// Resolves the step, check and flow names a threshold's {tag=...} gives
+// (loader.cc); `node` is the scalar it was parsed from.
+void resolve_threshold_names(LoadContext& ctx, Threshold& threshold, const YAML::Node& node,
+                             const YAML::Mark& mark);
+// slo: (loader_slo.cc), after the flows and their names.
+void compile_objectives(LoadContext& ctx, const yaml::Field& slo);
 
 }  // namespace millstone::scenario::detail
