@@ -792,6 +792,12 @@ int validate_command(const std::string& path,
     }
     fmt::print("  steps   {}; checks {}; thresholds {}; data sources {}\n", plan->step_names.size(),
                plan->check_names.size(), plan->thresholds.size(), plan->data.size());
+    if (!plan->objectives.empty()) {
+      const size_t guards = std::count_if(plan->objectives.begin(), plan->objectives.end(),
+                                          [](const scenario::Objective& o) { return o.guard; });
+      fmt::print("  slo     {}, {}\n", count_of(plan->objectives.size(), "objective", "objectives"),
+                 count_of(guards, "abort guard", "abort guards"));
+    }
     return kExitOk;
   } catch (const scenario::ScenarioError& e) {
     fmt::print(stderr, "millstone validate: {}\n", e.what());
