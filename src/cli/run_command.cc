@@ -527,7 +527,7 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
       // Fault windows come from the run's drills; without any, the run is one phase.
       const scenario::FaultWindows faults;
       const scenario::SloJudgment judgment =
-          scenario::judge_objectives(*scenario, result.seconds, faults);
+          scenario::judge_objectives(*scenario, result.seconds, faults, result.duration_s);
       slo_ok = judgment.passed();
       const std::optional<scenario::GuardTrip> no_trip;
       const std::optional<scenario::GuardTrip>& trip = guards ? guards->trip() : no_trip;

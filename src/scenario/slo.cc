@@ -115,14 +115,20 @@ std::vector<Phase> cut_phases(const FaultWindows& faults, int64_t run_seconds) {
   return phases;
 }
 
-int64_t SecondSeries::run_seconds() const {
-  return seconds_.empty() ? 0 : static_cast<int64_t>(seconds_.rbegin()->first) + 1;
+SecondSeries::SecondSeries(const std::map<uint64_t, metrics::Snapshot>& seconds, double duration_s)
+    : seconds_(seconds) {
+  if (seconds_.empty()) return;
+  const int64_t last = static_cast<int64_t>(seconds_.rbegin()->first);
+  fold_last_ = last > 0 && duration_s >= 0 && duration_s - static_cast<double>(last) < 0.5;
+  run_seconds_ = fold_last_ ? last : last + 1;
 }
 
 metrics::Snapshot SecondSeries::merged(int64_t first_s, int64_t end_s) const {
   metrics::Snapshot out;
+  // A folded last second belongs to the span that ends the run.
+  const int64_t to = fold_last_ && end_s >= run_seconds_ ? run_seconds_ + 1 : end_s;
   for (auto it = seconds_.lower_bound(static_cast<uint64_t>(std::max<int64_t>(0, first_s)));
-       it != seconds_.end() && static_cast<int64_t>(it->first) < end_s; ++it) {
+       it != seconds_.end() && static_cast<int64_t>(it->first) < to; ++it) {
     out.merge(it->second);
   }
   return out;
@@ -134,9 +140,9 @@ bool SloJudgment::passed() const {
 }
 
 SloJudgment judge_objectives(const Plan& plan, const std::map<uint64_t, metrics::Snapshot>& seconds,
-                             const FaultWindows& faults) {
+                             const FaultWindows& faults, double duration_s) {
   SloJudgment judgment;
-  const SecondSeries series(seconds);
+  const SecondSeries series(seconds, duration_s);
   const int64_t run_seconds = series.run_seconds();
   judgment.faults = faults;
   judgment.phases = cut_phases(faults, run_seconds);
@@ -191,6 +197,8 @@ SloJudgment judge_objectives(const Plan& plan, const std::map<uint64_t, metrics:
       }
     }
     passed = passed && oj.windows_failed == 0;
+    // A run without a second of data has nothing that could pass.
+    if (judgment.phases.empty()) passed = false;
 
     // Whether the objective held on each second by itself, for recovery.
     std::vector<bool> held;

@@ -34,16 +34,22 @@ struct Phase {
 // Overlapping faults give overlapping phases. Empty phases are left out.
 std::vector<Phase> cut_phases(const FaultWindows& faults, int64_t run_seconds);
 
-// The run's per-second snapshots, merged over any span of seconds.
+// The run's per-second snapshots, merged over any span of seconds. The run's
+// last second is usually partial (the responses that came in after the planned
+// end); under half a second long, it counts with the second before it, so a
+// window or recovery second of a few stragglers is not judged alone.
 class SecondSeries {
  public:
-  explicit SecondSeries(const std::map<uint64_t, metrics::Snapshot>& seconds) : seconds_(seconds) {}
-  // One past the last second with data.
-  int64_t run_seconds() const;
+  // `duration_s` < 0: unknown, every second is whole.
+  SecondSeries(const std::map<uint64_t, metrics::Snapshot>& seconds, double duration_s);
+  // One past the last second judged.
+  int64_t run_seconds() const { return run_seconds_; }
   metrics::Snapshot merged(int64_t first_s, int64_t end_s) const;
 
  private:
   const std::map<uint64_t, metrics::Snapshot>& seconds_;
+  int64_t run_seconds_ = 0;
+  bool fold_last_ = false;
 };
 
 // An objective over one span of seconds.
@@ -85,8 +91,9 @@ struct SloJudgment {
   bool passed() const;
 };
 
+// `duration_s`: the run's length (RunResult::duration_s), or < 0 if unknown.
 SloJudgment judge_objectives(const Plan& plan, const std::map<uint64_t, metrics::Snapshot>& seconds,
-                             const FaultWindows& faults);
+                             const FaultWindows& faults, double duration_s = -1);
 
 // "3s-6s": seconds [3, 6) of the run, for the text summary.
 std::string span_text(int64_t first_s, int64_t end_s);

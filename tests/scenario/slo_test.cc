@@ -170,6 +170,30 @@ TEST(SloJudge, WorstWindowOfALowerBoundIsTheLowest) {
   EXPECT_EQ(j.objectives[0].windows_failed, 2u);  // the windows from 2 s and 3 s
 }
 
+TEST(SloJudge, AShortLastSecondCountsWithTheOneBefore) {
+  Plan plan;
+  plan.objectives.push_back(objective("requests >= 100", /*window_s=*/1));
+  Seconds seconds = run_of(3);
+  seconds[3].interval_index = 3;  // the stragglers after a 3 s run: nothing came
+  SloJudgment j = judge_objectives(plan, seconds, {}, /*duration_s=*/3.0);
+  ASSERT_EQ(j.phases.size(), 1u);
+  EXPECT_EQ(j.phases[0].end_s, 3);
+  EXPECT_EQ(j.objectives[0].windows, 3u);
+  EXPECT_TRUE(j.objectives[0].passed);
+  // A last second over half a second long (a stop 3.6 s in) is judged alone.
+  j = judge_objectives(plan, seconds, {}, /*duration_s=*/3.6);
+  EXPECT_EQ(j.phases[0].end_s, 4);
+  EXPECT_EQ(j.objectives[0].windows_failed, 1u);
+}
+
+TEST(SloJudge, NoSecondsAtAllFails) {
+  Plan plan;
+  plan.objectives.push_back(objective("error_rate < 1%"));
+  const SloJudgment j = judge_objectives(plan, {}, {});
+  EXPECT_TRUE(j.phases.empty());
+  EXPECT_FALSE(j.passed());
+}
+
 TEST(SloRecovery, RecoveredAfterHoldingAWholeRecoveryWindow) {
   Plan plan;
   plan.objectives.push_back(objective("latency.p99 < 100ms", 10, /*recovery_window_s=*/3));
