@@ -127,7 +127,7 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
                        count_of(peak_vus(result), "VU", "VUs"),
                        count_of(result.workers, "worker", "workers"), result.duration_s,
                        result.interrupted            ? ", interrupted"
-                       : !result.stop_reason.empty() ? ", stopped by an abort guard"
+                       : !result.stop_reason.empty() ? ", stopped early"
                                                      : "");
   } else {
     std::string model = run.rate > 0 ? fmt::format("open model, {} req/s", plain_number(run.rate))
