@@ -23,6 +23,7 @@
 #include "cli/limits.h"
 #include "cli/progress.h"
 #include "cli/scenario_summary.h"
+#include "cli/slo_summary.h"
 #include "cli/summary.h"
 #include "cluster/coordinator.h"
 #include "cluster/local_workers.h"
@@ -33,6 +34,7 @@
 #include "http/url.h"
 #include "net/clock.h"
 #include "net/socket.h"
+#include "net/stop_request.h"
 #include "net/stream.h"
 #include "results/junit.h"
 #include "results/metrics_exporter.h"
@@ -41,6 +43,7 @@
 #include "results/timeseries.h"
 #include "results/webhook.h"
 #include "scenario/loader.h"
+#include "scenario/slo.h"
 #include "scenario/thresholds.h"
 #include "text/printable.h"
 #include "tls/client_context.h"
@@ -503,6 +506,14 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
       data_files.push_back({source.path, content.str()});
     }
   }
+  // Abort guards judge each second as it arrives and stop the run through `stop`.
+  net::StopRequest stop;
+  std::unique_ptr<GuardProgress> guards;
+  if (scenario && std::any_of(scenario->objectives.begin(), scenario->objectives.end(),
+                              [](const scenario::Objective& o) { return o.guard; })) {
+    guards = std::make_unique<GuardProgress>(*scenario, &stop);
+    progress.add(guards.get());
+  }
   // The fault schedule runs here, in the coordinator, on the run's clock.
   std::unique_ptr<drill::SystemActions> drill_actions;
   std::unique_ptr<DrillLog> drill_log;
@@ -516,7 +527,8 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     drill_starter = std::make_unique<DrillStarter>(*drills);
     progress.add(drill_starter.get());
   }
-  cluster::RunResult result = cluster::run_local(plan, workers, &progress, std::move(data_files));
+  cluster::RunResult result =
+      cluster::run_local(plan, workers, &progress, std::move(data_files), &stop);
   std::vector<drill::DrillRecord> drill_records;
   if (drills) {
     // Ended or interrupted: every fault still on is undone now.
@@ -529,6 +541,7 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     fmt::print(stderr, "millstone run: note: {}\n", note);
 
   std::vector<scenario::ThresholdOutcome> thresholds;
+  bool slo_ok = true;
   std::string text = format_summary(description, result);
   nlohmann::json json = summary_json(description, result);
   if (scenario) {
@@ -538,6 +551,17 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     if (!scenario->drills.empty()) {
       text += format_drill_summary(drill_records);
       json["drills"] = drills_json(drill_records);
+    }
+    if (!scenario->objectives.empty()) {
+      // The phases come from the run's drills; without any, the run is one phase.
+      const scenario::FaultWindows& faults = result.fault_windows;
+      const scenario::SloJudgment judgment =
+          scenario::judge_objectives(*scenario, result.seconds, faults, result.duration_s);
+      slo_ok = judgment.passed();
+      const std::optional<scenario::GuardTrip> no_trip;
+      const std::optional<scenario::GuardTrip>& trip = guards ? guards->trip() : no_trip;
+      text += format_slo_summary(judgment, trip);
+      add_slo_json(judgment, trip, &json);
     }
   }
   // A fault that did not happen (or may still be on) leaves the drill
@@ -569,6 +593,9 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     code = kExitIncomplete;
   } else if (result.interrupted) {
     code = kExitInterrupted;
+  } else if (!result.stop_reason.empty()) {
+    fmt::print(stderr, "millstone run: stopped early: {}\n", text::printable(result.stop_reason));
+    code = kExitGuardAbort;
   } else if (measured_nothing(result.total)) {
     // A target that never answers must not look like a quiet success.
     fmt::print(stderr,
@@ -582,8 +609,11 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     fmt::print(stderr, "millstone run: completed degraded: {} lost\n",
                count_of(result.losses.size(), "agent", "agents"));
     code = kExitDegraded;
-  } else if (!thresholds_ok) {
-    fmt::print(stderr, "millstone run: thresholds failed\n");
+  } else if (!thresholds_ok || !slo_ok) {
+    fmt::print(stderr, "millstone run: {} failed\n",
+               !thresholds_ok && !slo_ok ? "thresholds and SLOs"
+               : thresholds_ok           ? "SLOs"
+                                         : "thresholds");
     code = kExitThresholds;
   }
   json["run_id"] = record.id;
@@ -860,6 +890,12 @@ int validate_command(const std::string& path,
     }
     fmt::print("  steps   {}; checks {}; thresholds {}; data sources {}\n", plan->step_names.size(),
                plan->check_names.size(), plan->thresholds.size(), plan->data.size());
+    if (!plan->objectives.empty()) {
+      const size_t guards = std::count_if(plan->objectives.begin(), plan->objectives.end(),
+                                          [](const scenario::Objective& o) { return o.guard; });
+      fmt::print("  slo     {}, {}\n", count_of(plan->objectives.size(), "objective", "objectives"),
+                 count_of(guards, "abort guard", "abort guards"));
+    }
     return kExitOk;
   } catch (const scenario::ScenarioError& e) {
     fmt::print(stderr, "millstone validate: {}\n", e.what());

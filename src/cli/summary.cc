@@ -126,7 +126,9 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
     out += fmt::format("\n{}  (scenario, up to {}, {}, {:.1f}s{})\n\n", text::printable(run.url),
                        count_of(peak_vus(result), "VU", "VUs"),
                        count_of(result.workers, "worker", "workers"), result.duration_s,
-                       result.interrupted ? ", interrupted" : "");
+                       result.interrupted            ? ", interrupted"
+                       : !result.stop_reason.empty() ? ", stopped early"
+                                                     : "");
   } else {
     std::string model = run.rate > 0 ? fmt::format("open model, {} req/s", plain_number(run.rate))
                                      : std::string("closed model");

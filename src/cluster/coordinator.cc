@@ -212,6 +212,18 @@ void Coordinator::on_interrupt() {
   }
 }
 
+void Coordinator::on_stop_request() {
+  if (!result_.stop_reason.empty() || result_.interrupted) return;
+  result_.stop_reason = options_.stop->reason();
+  if (result_.stop_reason.empty()) result_.stop_reason = "stopped on request";
+  stop_sent_ = true;
+  for (Peer& peer : peers_) {
+    if (peer.live() && peer.phase >= Peer::Phase::kStarting) {
+      peer.link->send(MessageType::kStop, {});
+    }
+  }
+}
+
 void Coordinator::pump(int64_t deadline_ns, const std::function<bool()>& done) {
   std::vector<pollfd> fds;
   std::vector<Peer*> owners;
@@ -227,9 +239,12 @@ void Coordinator::pump(int64_t deadline_ns, const std::function<bool()>& done) {
     }
     if (options_.interrupt_fd >= 0) fds.push_back({options_.interrupt_fd, POLLIN, 0});
     const size_t watch_slot = fds.size();
-    if (options_.watch && options_.watch->fd() >= 0) {
-      fds.push_back({options_.watch->fd(), options_.watch->events(), 0});
-    }
+    const bool watching = options_.watch && options_.watch->fd() >= 0;
+    if (watching) fds.push_back({options_.watch->fd(), options_.watch->events(), 0});
+    // The stop descriptor stays readable once requested: polled until acted on.
+    const bool watch_stop = options_.stop && options_.stop->fd() >= 0 &&
+                            result_.stop_reason.empty() && !result_.interrupted;
+    if (watch_stop) fds.push_back({options_.stop->fd(), POLLIN, 0});
     const int64_t left_ns = deadline_ns - net::now_ns();
     if (left_ns <= 0) return;
     const int timeout_ms =
@@ -241,12 +256,13 @@ void Coordinator::pump(int64_t deadline_ns, const std::function<bool()>& done) {
       if (fds[i].revents & POLLIN) owners[i]->last_heard_ns = now;
     }
     check_silence(now);
+    if (options_.stop && options_.stop->requested()) on_stop_request();
     if (n <= 0) {
       emit_progress(false);
       continue;
     }
     if (options_.interrupt_fd >= 0 && (fds[owners.size()].revents & POLLIN)) on_interrupt();
-    if (watch_slot < fds.size() && fds[watch_slot].revents != 0) {
+    if (watching && fds[watch_slot].revents != 0) {
       options_.watch->on_ready(*this, fds[watch_slot].revents);
     }
     for (size_t i = 0; i < owners.size(); ++i) {
@@ -256,6 +272,8 @@ void Coordinator::pump(int64_t deadline_ns, const std::function<bool()>& done) {
     }
     note_started();
     emit_progress(false);
+    // A guard judges each second as it is emitted, and may ask to stop.
+    if (options_.stop && options_.stop->requested()) on_stop_request();
   }
 }
 
@@ -488,7 +506,7 @@ RunResult Coordinator::run() {
   }
   if (start_ns_ == 0) start_ns_ = net::now_ns();
   result_.duration_s = static_cast<double>(net::now_ns() - start_ns_) / 1e9;
-  if (!result_.interrupted) {
+  if (!result_.interrupted && result_.stop_reason.empty()) {
     result_.duration_s =
         std::clamp(result_.duration_s, 0.0, static_cast<double>(duration_ms_) / 1e3);
   }

@@ -17,6 +17,7 @@
 #include "engine/run_plan.h"
 #include "metrics/snapshot.h"
 #include "net/clock.h"
+#include "net/stop_request.h"
 #include "scenario/faults.h"
 
 namespace millstone::cluster {
@@ -54,6 +55,7 @@ struct RunResult {
   std::vector<std::string> worker_failures;  // one line per worker that failed
   std::vector<std::string> worker_notes;     // late starts, backed-up links: not failures
   bool interrupted = false;                  // stopped early by a signal
+  std::string stop_reason;                   // stopped early by a StopRequest (an abort guard)
   std::vector<WorkerOutcome> outcomes;       // one per link, in link order
   // Agents lost while the run went on (--on-agent-loss continue): the run
   // completed degraded. With --on-agent-loss fail the loss is also in
@@ -136,6 +138,9 @@ struct CoordinatorOptions {
   enum class OnAgentLoss { kContinue, kFail };
   OnAgentLoss on_agent_loss = OnAgentLoss::kContinue;
   LoopWatch* watch = nullptr;
+  // Checked after every second's progress and polled beside the links: a
+  // request sends Stop as a first interrupt does (nullptr for none).
+  const net::StopRequest* stop = nullptr;
 };
 
 class Coordinator {
@@ -175,6 +180,8 @@ class Coordinator {
   void end(Peer& peer, WorkerOutcome::State state, std::string reason, bool tell);
   void fail(Peer& peer, std::string reason);
   void on_interrupt();
+  // A StopRequest was made: Stop to every worker, once.
+  void on_stop_request();
   void emit_progress(bool flush_all);
   bool any_live() const;
   // Agents silent past options_.silence_timeout_ns are lost.

@@ -135,7 +135,7 @@ std::vector<std::string> reap_local_workers(const std::vector<LocalWorker>& work
 }
 
 RunResult run_local(const engine::RunPlan& plan, uint32_t workers, ProgressSink* progress,
-                    std::vector<DataFile> data_files) {
+                    std::vector<DataFile> data_files, const net::StopRequest* stop) {
   std::vector<engine::RunPlan> plans = split_plan(plan, workers);
 
   // Signals arrive through a descriptor so they interrupt nothing midway.
@@ -158,6 +158,7 @@ RunResult run_local(const engine::RunPlan& plan, uint32_t workers, ProgressSink*
   }
   CoordinatorOptions options;
   options.interrupt_fd = signal_fd;
+  options.stop = stop;
   Coordinator coordinator(std::move(links), std::move(shares), std::move(data_files), options,
                           progress);
   RunResult result = coordinator.run();

@@ -41,8 +41,9 @@ std::vector<std::string> reap_local_workers(const std::vector<LocalWorker>& work
 
 // Runs the plan on `workers` local worker processes. SIGINT and SIGTERM stop
 // the run early (the result says so); a second signal gives up on the workers.
-// `data_files` travel to every worker in Start.
+// `data_files` travel to every worker in Start. `stop` (may be nullptr) ends
+// the run early with its reason (abort guards, drills).
 RunResult run_local(const engine::RunPlan& plan, uint32_t workers, ProgressSink* progress,
-                    std::vector<DataFile> data_files = {});
+                    std::vector<DataFile> data_files = {}, const net::StopRequest* stop = nullptr);
 
 }  // namespace millstone::cluster

@@ -178,6 +178,62 @@ std::string junit_xml(const RunRecord& record) {
       checks.push_back(std::move(c));
     }
   }
+  // One case per SLO objective per phase, then its sliding windows and its
+  // recovery after each fault that ended (docs/scenarios.md#slos-and-phases).
+  std::vector<Case> slo;
+  const nlohmann::json* slo_json = s.contains("slo") && s["slo"].is_object() ? &s["slo"] : nullptr;
+  if (slo_json && (*slo_json).contains("objectives") && (*slo_json)["objectives"].is_array()) {
+    for (const nlohmann::json& o : (*slo_json)["objectives"]) {
+      const std::string objective = str(o, "objective");
+      const std::string location = str(o, "location");
+      auto passed = [](const nlohmann::json& j) {
+        return j.contains("passed") && j["passed"].is_boolean() && j["passed"].get<bool>();
+      };
+      if (o.contains("phases") && o["phases"].is_array()) {
+        for (const nlohmann::json& p : o["phases"]) {
+          Case c{fmt::format("{} [{}]", objective, str(p, "phase")), "", "", "slo"};
+          if (!passed(p)) {
+            c.failure_message =
+                fmt::format("observed {} in phase {} ({}s-{}s), limit: {}", str(p, "observed"),
+                            str(p, "phase"), count(p, "start_s"), count(p, "end_s"), objective);
+            c.failure_text = fmt::format("SLO {} at {}\nphase {}: observed {}\n", objective,
+                                         location, str(p, "phase"), str(p, "observed"));
+          }
+          slo.push_back(std::move(c));
+        }
+      }
+      if (o.contains("windows") && o["windows"].is_object()) {
+        const nlohmann::json& w = o["windows"];
+        Case c{fmt::format("{} [{}s windows]", objective, count(o, "window_s")), "", "", "slo"};
+        if (count(w, "failed") > 0 && w.contains("worst") && w["worst"].is_object()) {
+          const nlohmann::json& worst = w["worst"];
+          c.failure_message =
+              fmt::format("{} of {} windows failed; worst observed {} in {}s-{}s, limit: {}",
+                          count(w, "failed"), count(w, "count"), str(worst, "observed"),
+                          count(worst, "start_s"), count(worst, "end_s"), objective);
+          c.failure_text =
+              fmt::format("SLO {} at {}\n{}\n", objective, location, c.failure_message);
+        }
+        slo.push_back(std::move(c));
+      }
+      if (o.contains("recovery") && o["recovery"].is_array()) {
+        for (const nlohmann::json& r : o["recovery"]) {
+          const std::string status = str(r, "status");
+          if (status == "still_on") continue;  // nothing to judge
+          Case c{fmt::format("{} [recovery after {}]", objective, str(r, "fault")), "", "", "slo"};
+          if (status != "recovered") {
+            const double watched =
+                r.contains("time_s") && r["time_s"].is_number() ? r["time_s"].get<double>() : 0;
+            c.failure_message = fmt::format("did not recover within {:.1f}s after {} ended",
+                                            watched, str(r, "fault"));
+            c.failure_text =
+                fmt::format("SLO {} at {}\n{}\n", objective, location, c.failure_message);
+          }
+          slo.push_back(std::move(c));
+        }
+      }
+    }
+  }
   // Whether the numbers cover the whole run: a worker that died or hung
   // makes every other verdict unreliable, so it is a failure of its own.
   std::vector<Case> run;
@@ -196,10 +252,17 @@ std::string junit_xml(const RunRecord& record) {
     }
     run.push_back(std::move(c));
   }
+  if (slo_json && (*slo_json).contains("abort") && (*slo_json)["abort"].is_object()) {
+    // The run stopped early: what was not run was not judged.
+    Case c{"not stopped by an abort guard", "", "", "aborted"};
+    c.failure_message = str((*slo_json)["abort"], "reason");
+    c.failure_text = c.failure_message + "\n";
+    run.push_back(std::move(c));
+  }
 
-  size_t tests = thresholds.size() + checks.size() + run.size();
+  size_t tests = thresholds.size() + slo.size() + checks.size() + run.size();
   size_t failures = 0;
-  for (const auto* suite : {&thresholds, &checks, &run}) {
+  for (const auto* suite : {&thresholds, &slo, &checks, &run}) {
     for (const Case& c : *suite)
       failures += !c.failure_message.empty();
   }
@@ -209,6 +272,7 @@ std::string junit_xml(const RunRecord& record) {
       "time=\"{:.3f}\" timestamp=\"{}\">\n",
       xml_escape(prefix), tests, failures, duration, iso_time(record.env.started_unix_ms));
   write_suite(&out, "thresholds", prefix + ".thresholds", thresholds, duration, record);
+  if (slo_json) write_suite(&out, "slo", prefix + ".slo", slo, duration, record);
   write_suite(&out, "checks", prefix + ".checks", checks, duration, record);
   write_suite(&out, "run", prefix + ".run", run, duration, record);
   out += "</testsuites>\n";

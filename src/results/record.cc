@@ -113,14 +113,33 @@ RunVerdict run_verdict(const RunRecord& record) {
       }
     }
   }
+  // SLO objectives (docs/summary-json.md#slo) judge like thresholds.
+  size_t objectives = 0;
+  size_t objectives_failed = 0;
+  std::string first_objective;
+  const nlohmann::json* abort = nullptr;
+  if (auto slo = s.find("slo"); slo != s.end() && slo->is_object()) {
+    if (auto list = slo->find("objectives"); list != slo->end() && list->is_array()) {
+      for (const nlohmann::json& one : *list) {
+        ++objectives;
+        if (!one.is_object() || one.value("passed", true)) continue;
+        if (objectives_failed++ == 0) first_objective = one.value("objective", std::string("?"));
+      }
+    }
+    if (auto a = slo->find("abort"); a != slo->end() && a->is_object()) abort = &*a;
+  }
   RunVerdict v;
   switch (record.exit_code) {
     case 0:
       v.good = true;
-      if (thresholds) {
+      if (thresholds || objectives) {
         v.word = "PASSED";
         v.judged =
-            fmt::format("{} of {} thresholds held; {}", thresholds, thresholds, error_rate_text(s));
+            objectives == 0
+                ? fmt::format("{} of {} thresholds held; {}", thresholds, thresholds,
+                              error_rate_text(s))
+                : fmt::format("{} of {} thresholds and {} of {} SLO objectives held; {}",
+                              thresholds, thresholds, objectives, objectives, error_rate_text(s));
       } else {
         v.word = "COMPLETED";
         v.judged = fmt::format("no thresholds, so nothing was judged; {}", error_rate_text(s));
@@ -128,8 +147,19 @@ RunVerdict run_verdict(const RunRecord& record) {
       return v;
     case 99:
       v.word = "FAILED";
-      v.judged = fmt::format("{} of {} thresholds failed, first {}; {}", failed, thresholds,
-                             first_failed, error_rate_text(s));
+      if (failed > 0 || objectives_failed == 0) {
+        v.judged = fmt::format("{} of {} thresholds failed, first {}; {}", failed, thresholds,
+                               first_failed, error_rate_text(s));
+      } else {
+        v.judged = fmt::format("{} of {} SLO objectives failed, first {}; {}", objectives_failed,
+                               objectives, first_objective, error_rate_text(s));
+      }
+      return v;
+    case 97:
+      v.word = "ABORTED";
+      v.judged = fmt::format("stopped by an abort guard{}; {}",
+                             abort ? ": " + abort->value("reason", std::string()) : std::string(),
+                             error_rate_text(s));
       return v;
     case 6:
       v.word = "FAILED";

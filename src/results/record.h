@@ -49,7 +49,7 @@ struct RunRecord {
 // What a run's badge says, and what it was judged on: a run without
 // thresholds is COMPLETED, not PASSED, since nothing judged its numbers.
 struct RunVerdict {
-  std::string word;    // PASSED, COMPLETED, FAILED, INCOMPLETE, INTERRUPTED
+  std::string word;    // PASSED, COMPLETED, FAILED, ABORTED, INCOMPLETE, INTERRUPTED
   std::string judged;  // one sentence: what the word rests on, with the error rate
   bool good = false;   // PASSED or COMPLETED (exit code 0)
 };

@@ -48,8 +48,9 @@ constexpr size_t kMaxBodyCapture = size_t{64} << 20;
 // A CA bundle of a few hundred certificates is ~250 KB.
 constexpr size_t kMaxPemBytes = size_t{1} << 20;
 
-constexpr std::string_view kTopKeys[] = {"name", "target", "seed",      "defaults",   "vars",
-                                         "data", "flows",  "scenarios", "thresholds", "drills"};
+constexpr std::string_view kTopKeys[] = {"name",       "target", "seed",  "defaults",
+                                         "vars",       "data",   "flows", "scenarios",
+                                         "thresholds", "slo",    "drills"};
 constexpr std::string_view kDefaultsKeys[] = {"headers", "timeout", "max_body_capture", "tls"};
 // The names of quick mode's flags (-k, --cacert, --cert, --key, --tls-min,
 // --tls-max, --no-tls-resumption), spelt as YAML keys.
@@ -110,7 +111,6 @@ class TopLevel {
   void compile_data(const Field& field);
   DataSource load_data_source(const Field& field);
   void compile_thresholds(const Field& field);
-  void resolve_names(Threshold& threshold, const YAML::Node& node, const YAML::Mark& mark);
   void check_new_name(std::string_view name, const YAML::Mark& mark, std::string_view what);
 
   yaml::Reader& reader_;
@@ -169,6 +169,9 @@ void TopLevel::compile(const YAML::Node& root) {
   compile_scenarios(ctx_, map.find("scenarios"));
   if (const Field* thresholds = map.find("thresholds")) {
     compile_thresholds(*thresholds);
+  }
+  if (const Field* slo = map.find("slo")) {
+    compile_objectives(ctx_, *slo);
   }
   // After scenarios: a drill may start when one of them starts.
   if (const Field* drills = map.find("drills")) {
@@ -483,19 +486,22 @@ void TopLevel::compile_thresholds(const Field& field) {
       reader_.fail(reader_.mark_at(item, mark, offset), error);
     }
     threshold->location = reader_.location(mark);
-    resolve_names(*threshold, item, mark);
+    resolve_threshold_names(ctx_, *threshold, item, mark);
     plan_.thresholds.push_back(std::move(*threshold));
   }
 }
 
+}  // namespace
+
 // Thresholds name steps, checks and flows; a name that matches nothing would
 // make the gate pass vacuously, so every name must resolve to exactly one.
-void TopLevel::resolve_names(Threshold& threshold, const YAML::Node& node, const YAML::Mark& mark) {
+void resolve_threshold_names(LoadContext& ctx, Threshold& threshold, const YAML::Node& node,
+                             const YAML::Mark& mark) {
   const std::string& text = node.Scalar();
   auto at_tag = [&](const std::string& value) {
     const size_t open = text.find('{');
     const size_t at = open == std::string::npos ? std::string::npos : text.find(value, open);
-    return reader_.mark_at(node, mark, at == std::string::npos ? 0 : at);
+    return ctx.reader.mark_at(node, mark, at == std::string::npos ? 0 : at);
   };
   auto resolve = [&](std::string& name, std::string_view kind,
                      const std::vector<std::vector<std::string>>& components,
@@ -506,7 +512,7 @@ void TopLevel::resolve_names(Threshold& threshold, const YAML::Node& node, const
       return;
     }
     if (matches.empty()) {
-      reader_.fail(
+      ctx.reader.fail(
           at_tag(name),
           fmt::format("no {} is named {}{}; expected one of: {}", kind, shown(name),
                       suggest_full_name(name, components, full_names), yaml::join(full_names, 12)));
@@ -515,35 +521,34 @@ void TopLevel::resolve_names(Threshold& threshold, const YAML::Node& node, const
     for (size_t i : matches) {
       candidates.push_back(full_names[i]);
     }
-    reader_.fail(at_tag(name), fmt::format("{} {} is ambiguous; expected one of the full names: "
-                                           "{}",
-                                           kind, shown(name), yaml::join(candidates, 12)));
+    ctx.reader.fail(at_tag(name), fmt::format("{} {} is ambiguous; expected one of the full names: "
+                                              "{}",
+                                              kind, shown(name), yaml::join(candidates, 12)));
   };
   if (!threshold.step.empty()) {
-    resolve(threshold.step, "step", ctx_.step_components, plan_.step_names);
+    resolve(threshold.step, "step", ctx.step_components, ctx.plan.step_names);
   }
   if (!threshold.check.empty()) {
-    resolve(threshold.check, "check", ctx_.check_components, plan_.check_names);
+    resolve(threshold.check, "check", ctx.check_components, ctx.plan.check_names);
   }
   if (!threshold.flow.empty()) {
     std::vector<std::string> flows;
-    for (const Flow& flow : plan_.flows) {
+    for (const Flow& flow : ctx.plan.flows) {
       flows.push_back(flow.name);
     }
     if (std::find(flows.begin(), flows.end(), threshold.flow) == flows.end()) {
-      reader_.fail(at_tag(threshold.flow),
-                   fmt::format("no flow is named {}{}; expected one of: {}", shown(threshold.flow),
-                               yaml::did_you_mean(threshold.flow, flows), yaml::join(flows, 12)));
+      ctx.reader.fail(
+          at_tag(threshold.flow),
+          fmt::format("no flow is named {}{}; expected one of: {}", shown(threshold.flow),
+                      yaml::did_you_mean(threshold.flow, flows), yaml::join(flows, 12)));
     }
   }
-  if (threshold.metric == Threshold::Metric::kCheckPassRate && plan_.check_names.empty()) {
-    reader_.fail(mark,
-                 "a checks threshold, but no step has a check:; expected check: on the "
-                 "steps it should judge (with no checks it would measure nothing)");
+  if (threshold.metric == Threshold::Metric::kCheckPassRate && ctx.plan.check_names.empty()) {
+    ctx.reader.fail(mark,
+                    "a checks threshold, but no step has a check:; expected check: on the "
+                    "steps it should judge (with no checks it would measure nothing)");
   }
 }
-
-}  // namespace
 
 bool is_reserved_name(std::string_view name) {
   return std::find(std::begin(kReservedNames), std::end(kReservedNames), name) !=

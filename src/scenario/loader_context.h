@@ -1,6 +1,6 @@
 #pragma once
 // Shared state of one scenario compile, split across loader.cc (top level,
-// variables, data, thresholds), loader_flows.cc (flows, steps, requests),
+// variables, data, thresholds), loader_slo.cc (slo:), loader_flows.cc (flows, steps, requests),
 // loader_checks.cc (checks and extraction) and loader_scenarios.cc
 // (executors and the timeline).
 #include <cstdint>
@@ -78,5 +78,12 @@ void compile_scenarios(LoadContext& ctx, const yaml::Field* scenarios);
 // drills: (loader_drills.cc), after the scenarios they may start after.
 // `base_dir` resolves pid files.
 void compile_drills(LoadContext& ctx, const yaml::Field& drills, const std::string& base_dir);
+
+// Resolves the step, check and flow names a threshold's {tag=...} gives
+// (loader.cc); `node` is the scalar it was parsed from.
+void resolve_threshold_names(LoadContext& ctx, Threshold& threshold, const YAML::Node& node,
+                             const YAML::Mark& mark);
+// slo: (loader_slo.cc), after the flows and their names.
+void compile_objectives(LoadContext& ctx, const yaml::Field& slo);
 
 }  // namespace millstone::scenario::detail

@@ -217,6 +217,20 @@ struct Threshold {
   double value = 0;  // latency in microseconds; rates as fractions 0..1; counts as numbers
 };
 
+// One `slo:` line (docs/scenarios.md#slos-and-phases): a threshold judged per
+// phase of a drill, over sliding windows and for recovery after each fault,
+// rather than over the whole run. Windows are whole seconds: the judgment
+// merges the run's per-second histograms.
+struct Objective {
+  Threshold threshold;
+  int64_t window_s = 10;          // sliding window
+  int64_t recovery_window_s = 5;  // held this long (every second) after a fault = recovered
+  // An abort guard: judged live on each second; once it has failed for
+  // guard_for_s seconds in a row, the run stops (exit 97).
+  bool guard = false;
+  int64_t guard_for_s = 0;
+};
+
 struct Plan {
   std::string source_path;
   std::string name;
@@ -239,6 +253,7 @@ struct Plan {
   std::vector<DataSource> data;
   std::vector<ScenarioRun> scenarios;
   std::vector<Threshold> thresholds;
+  std::vector<Objective> objectives;     // slo:
   std::vector<Drill> drills;             // run by the coordinator (src/drill/), not the workers
   std::vector<std::string> step_names;   // metric index -> "flow/group/step"
   std::vector<std::string> check_names;  // check index -> "flow/step: status in [200]"

@@ -16,6 +16,10 @@ struct ThresholdOutcome {
   std::string observed_text;  // "212.4ms", "99.95%", "1,204"
 };
 
+// One threshold over `total`, which may be the whole run or any merge of its
+// seconds (an SLO's phase or window); rps divides by `duration_s`.
+ThresholdOutcome evaluate_threshold(const Plan& plan, const Threshold& threshold,
+                                    const metrics::Snapshot& total, double duration_s);
 std::vector<ThresholdOutcome> evaluate_thresholds(const Plan& plan, const metrics::Snapshot& total,
                                                   double duration_s);
 
