@@ -31,7 +31,9 @@ namespace millstone::cluster {
 // start instant, the plan, the data files), which the worker acknowledges with
 // Ack; Done carries the worker's outbox counts; run plans
 // carry the HTTP/2 options and snapshots the GOAWAY and RST_STREAM counts.
-inline constexpr uint32_t kProtocolVersion = 4;
+// 5: gRPC: run plans say whether the HTTP/2 request is a gRPC call, snapshots
+// carry the calls by grpc-status and four more error causes.
+inline constexpr uint32_t kProtocolVersion = 5;
 // Largest payload accepted or produced; bounds what a bad peer can make us buffer.
 inline constexpr size_t kMaxPayloadSize = size_t{16} << 20;
 inline constexpr size_t kFrameHeaderSize = 5;
