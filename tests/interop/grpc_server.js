@@ -8,7 +8,10 @@
 // carried each request name), so a test checks millstone's figures against
 // the server's.
 //
-// usage: node grpc_server.js PORT [COUNT_PORT] [FAIL_EVERY]
+// With DELAY_MS > 0, SayHello answers that late (a call whose deadline
+// passes first ends DEADLINE_EXCEEDED, by grpc-js itself).
+//
+// usage: node grpc_server.js PORT [COUNT_PORT] [FAIL_EVERY] [DELAY_MS]
 'use strict';
 const http = require('http');
 const path = require('path');
@@ -18,6 +21,7 @@ const loader = require(path.join(__dirname, 'node_modules', '@grpc', 'proto-load
 const port = Number(process.argv[2] || 0);
 const countPort = Number(process.argv[3] || 0);
 const failEvery = Number(process.argv[4] || 0);
+const delayMs = Number(process.argv[5] || 0);
 
 const definition = loader.loadSync(path.join(__dirname, 'protos', 'greeter.proto'), {
   keepCase: true,
@@ -40,7 +44,12 @@ server.addService(proto.Greeter.service, {
       return;
     }
     ++counts.ok;
-    callback(null, { message: `hello ${name}`, count: counts.calls });
+    const reply = { message: `hello ${name}`, count: counts.calls };
+    if (delayMs > 0) {
+      setTimeout(() => callback(null, reply), delayMs);
+    } else {
+      callback(null, reply);
+    }
   },
   Ping(call, callback) {
     ++counts.calls;
