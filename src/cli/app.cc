@@ -214,8 +214,8 @@ int main_command(int argc, char** argv) {
   grpc_run.connections = 1;
   grpc_run.streams = 50;
   GrpcOptions grpc;
-  CLI::App* grpc_cmd =
-      app.add_subcommand("grpc", "Send load to a gRPC method (unary), messages from JSON");
+  CLI::App* grpc_cmd = app.add_subcommand(
+      "grpc", "Send load to a gRPC method (unary or server streaming), messages from JSON");
   grpc_cmd
       ->add_option("target", grpc_run.url,
                    "HOST:PORT or http://HOST:PORT (cleartext HTTP/2), https://HOST:PORT (TLS)")

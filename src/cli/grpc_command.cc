@@ -94,13 +94,12 @@ int grpc_command(RunOptions run, const GrpcOptions& grpc) {
   } catch (const grpc::ProtoError& e) {
     return grpc_usage(e.what());
   }
-  if (method->client_streaming() || method->server_streaming()) {
+  if (method->client_streaming()) {
     return grpc_usage(fmt::format(
-        "--call {}: a {} method; millstone grpc calls unary methods only so far",
+        "--call {}: a {} method; millstone grpc calls unary and server-streaming methods only "
+        "so far",
         method->full_name(),
-        method->client_streaming()
-            ? (method->server_streaming() ? "bidirectional streaming" : "client streaming")
-            : "server streaming"));
+        method->server_streaming() ? "bidirectional streaming" : "client streaming"));
   }
   try {
     message = catalog->encode_json(*method->input_type(), json);
@@ -137,6 +136,7 @@ int grpc_command(RunOptions run, const GrpcOptions& grpc) {
       static_cast<uint64_t>(std::max<int64_t>(1, run.connect_timeout_us / 1000));
   plan.http2 = true;
   plan.grpc = true;
+  plan.grpc_server_streaming = method->server_streaming();
   plan.streams = run.streams;
   plan.h2_window = run.h2_window;
   plan.h2_header_table = run.h2_header_table;
@@ -158,14 +158,13 @@ int grpc_command(RunOptions run, const GrpcOptions& grpc) {
   if (const int code = prepare_run_tls(run, *url, &plan); code != 0) return code;
 
   const std::string call = fmt::format("{}/{}", method->service()->full_name(), method->name());
-  RunDescription description{fmt::format("{}://{}/{}", url->scheme, url->host_header(), call),
-                             "gRPC",
-                             run.connections,
-                             run.rate,
-                             0,
-                             plan.duration_ms,
-                             false,
-                             run.percentiles};
+  RunDescription description;
+  description.url = fmt::format("{}://{}/{}", url->scheme, url->host_header(), call);
+  description.method = "gRPC";
+  description.connections = run.connections;
+  description.rate = run.rate;
+  description.duration_ms = plan.duration_ms;
+  description.percentiles = run.percentiles;
   description.streams = plan.streams;
   description.grpc_call = call;
   return execute_run(run, std::move(plan), *url, std::move(description));

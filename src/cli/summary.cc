@@ -241,8 +241,9 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
         format_latency(hs.max()));
   }
   if (!run.grpc_call.empty()) {
-    out += fmt::format("  {:<13}{} calls by status: {}\n", "grpc", text::printable(run.grpc_call),
-                       format_grpc_codes(t.grpc_status));
+    out += fmt::format("  {:<13}{} calls by status: {}; {} received\n", "grpc",
+                       text::printable(run.grpc_call), format_grpc_codes(t.grpc_status),
+                       count_of(t.grpc_messages, "message", "messages"));
   }
   if (run.streams > 0 || !t.h2_goaway.empty() || !t.h2_rst_stream.empty()) {
     out += fmt::format("  {:<13}{} per connection; GOAWAY received: {}; RST_STREAM received: {}\n",
@@ -366,11 +367,9 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
       codes[grpc::status_name(code)] = count;
       calls += count;
     }
-    j["grpc"] = {{"call", run.grpc_call},
-                 {"calls", calls},
-                 {"ok", calls - t.grpc_failures()},
-                 {"failed", t.grpc_failures()},
-                 {"status", codes}};
+    j["grpc"] = {{"call", run.grpc_call},           {"calls", calls},
+                 {"ok", calls - t.grpc_failures()}, {"failed", t.grpc_failures()},
+                 {"messages", t.grpc_messages},     {"status", codes}};
   }
   if (run.streams > 0) {
     j["http2"] = {{"streams", run.streams},

@@ -366,6 +366,7 @@ std::string encode_run_plan(const engine::RunPlan& plan) {
     }
     e.put_string(r.body);
     e.put_bool(plan.grpc);
+    e.put_bool(plan.grpc_server_streaming);
   }
   return out;
 }
@@ -434,7 +435,10 @@ bool decode_run_plan(std::string_view payload, engine::RunPlan* out) {
     for (auto& [name, value] : r.headers) {
       if (!d.read_string(&name) || !d.read_string(&value)) return false;
     }
-    if (!d.read_string(&r.body) || !d.read_bool(&p.grpc)) return false;
+    if (!d.read_string(&r.body) || !d.read_bool(&p.grpc) ||
+        !d.read_bool(&p.grpc_server_streaming)) {
+      return false;
+    }
   }
   if (!d.at_end()) return false;
   if (!std::isfinite(p.scenario_rate) || p.scenario_rate < 0.0) return false;
@@ -552,6 +556,7 @@ std::string encode_snapshot(const metrics::Snapshot& s) {
       e.put_varint(count);
     }
   }
+  e.put_varint(s.grpc_messages);
   return out;
 }
 
@@ -701,6 +706,7 @@ bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
       codes->emplace_hint(codes->end(), code, count);
     }
   }
+  if (!d.read_varint(&s.grpc_messages)) return false;
   if (!d.at_end()) return false;
   *out = std::move(s);
   return true;

@@ -73,6 +73,7 @@ bool LoadGenerator::start(int64_t start_ns, std::string* error) {
   if (plan_.grpc) {
     grpc::Settings settings;
     settings.h2 = http2::Settings{plan_.streams, plan_.h2_window, plan_.h2_header_table};
+    settings.unary = !plan_.grpc_server_streaming;
     factory_ = std::make_unique<grpc::SessionFactory>(settings, current_);
     request_ = std::make_unique<http2::Request>(plan_.request);
   } else if (plan_.http2) {
@@ -246,8 +247,10 @@ void LoadGenerator::on_response(http::SessionConnection& connection, http::Reque
                                 const http::ResponseInfo& response, int64_t done_ns) {
   ++current_.requests;
   ++current_.status_counts[static_cast<uint16_t>(response.status)];
-  if (response.grpc_status >= 0)
+  if (response.grpc_status >= 0) {
     ++current_.grpc_status[static_cast<uint32_t>(response.grpc_status)];
+    current_.grpc_messages += response.grpc_messages;
+  }
   const int64_t latency_ns = done_ns - static_cast<int64_t>(token);
   current_.latency.record(static_cast<uint64_t>(std::max<int64_t>(latency_ns, 0)) / 1000);
   Slot& slot = *slots_[connection.index()];

@@ -42,6 +42,8 @@ struct RunPlan {
   // (its body one length-prefixed message, encoded once by the coordinator);
   // answers are judged as gRPC and counted by grpc-status.
   bool grpc = false;
+  // A server-streaming method: any number of response messages per call.
+  bool grpc_server_streaming = false;
 
   uint32_t connections = 1;  // this worker's share of -c
   double rate = 0.0;         // this worker's requests per second; 0 = closed model

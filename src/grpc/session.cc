@@ -292,6 +292,7 @@ Session::Outcome Session::judge(const Call& call, uint32_t error_code) const {
   } else {
     outcome.ok = true;
     outcome.response.grpc_status = call.grpc_status;
+    outcome.response.grpc_messages = messages.messages();
   }
   return outcome;
 }

@@ -155,6 +155,7 @@ void Snapshot::merge(const Snapshot& other) {
     h2_rst_stream[code] += count;
   for (const auto& [code, count] : other.grpc_status)
     grpc_status[code] += count;
+  grpc_messages += other.grpc_messages;
   if (steps.size() < other.steps.size()) steps.resize(other.steps.size());
   for (size_t i = 0; i < other.steps.size(); ++i)
     steps[i].merge(other.steps[i]);
@@ -256,6 +257,7 @@ void Snapshot::clear() {
   h2_goaway.clear();
   h2_rst_stream.clear();
   grpc_status.clear();
+  grpc_messages = 0;
   // Keep the vectors' sizes (and the step histograms' buckets): the same
   // steps report every second.
   for (StepStats& step : steps)

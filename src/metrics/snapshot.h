@@ -175,6 +175,7 @@ struct Snapshot {
   // gives the names). Each is also a complete response in `requests`; the
   // non-OK ones are failures (grpc_failures()).
   std::map<uint32_t, uint64_t> grpc_status;
+  uint64_t grpc_messages = 0;  // response messages of those calls (server streaming: many per call)
   // Scenario runs only (empty in quick mode).
   std::vector<StepStats> steps;
   std::vector<CheckStats> checks;

@@ -64,7 +64,7 @@ TEST(GrpcProtoCatalog, UnknownServiceOrMethodNamesWhatThereIs) {
                 "; it has: millstone.test.Greeter");
   EXPECT_EQ(error_of([&] { catalog.method("millstone.test.Greeter/SayBye"); }),
             "--call 'millstone.test.Greeter/SayBye': millstone.test.Greeter has no method SayBye; "
-            "it has: SayHello, Ping, Updates");
+            "it has: SayHello, Ping, Updates, Collect");
   EXPECT_NE(error_of([&] { catalog.method("SayHello"); }).find("expected package.Service/Method"),
             std::string::npos);
 }

@@ -88,6 +88,7 @@ TEST(GrpcIntegration, MockRouteCountsMatchTheMocksOwn) {
   EXPECT_GT(unavailable, 0u);
   EXPECT_EQ(j["grpc"]["calls"].get<uint64_t>(), ok + unavailable);
   EXPECT_EQ(j["grpc"]["failed"].get<uint64_t>(), unavailable);
+  EXPECT_EQ(j["grpc"]["messages"].get<uint64_t>(), ok);  // one per OK unary call
   EXPECT_EQ(j["failed"].get<uint64_t>(), unavailable);
   EXPECT_EQ(j["transport_errors"].get<uint64_t>(), 0u);
   EXPECT_EQ(j["requests"].get<uint64_t>(), ok + unavailable);
@@ -148,6 +149,29 @@ TEST(GrpcIntegration, DeadlineIsSentAsGrpcTimeout) {
   EXPECT_LE(j["latency_ms"]["p50"].get<double>(), 250.0);
 }
 
+TEST(GrpcIntegration, ServerStreamingCallsTakeEveryMessage) {
+  if (!have_grpc_js()) GTEST_SKIP() << "node or tests/interop/node_modules/@grpc is missing";
+  GrpcJsServer server;
+  ASSERT_NE(server.port(), 0) << "node grpc_server.js did not start";
+  const std::string out = temp_dir() + "/summary.json";
+  // Updates streams `times` messages per call.
+  const ProcessResult r =
+      run_millstone({"grpc", "127.0.0.1:" + std::to_string(server.port()), "--proto", kProto,
+                     "--call", "millstone.test.Greeter/Updates", "-d", R"({"times":3})", "--rate",
+                     "100", "-z", "1s", "--streams", "4", "-q", "-o", out},
+                    30);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = read_json(out);
+  expect_valid_summary(out);
+  const uint64_t ok = status_count(j, "OK");
+  EXPECT_GT(ok, 0u);
+  EXPECT_EQ(j["errors"].size(), 0u) << j["errors"];
+  EXPECT_EQ(j["grpc"]["messages"].get<uint64_t>(), 3 * ok);
+  const uint64_t calls = server.counts()["calls"].get<uint64_t>();
+  EXPECT_GE(calls, ok);
+  EXPECT_LE(calls, ok + j["in_flight"].get<uint64_t>());
+}
+
 TEST(GrpcIntegration, AnswersThatAreNotGrpcAreCountedByCause) {
   // An ordinary HTTP/2 route at the method's path, answering four kinds of
   // not-gRPC: another HTTP status, another content-type, a length prefix
@@ -197,7 +221,7 @@ TEST(GrpcIntegration, BadInputIsOneLineBeforeAnyLoad) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.err,
             "millstone grpc: --call 'millstone.test.Greeter/Hi': millstone.test.Greeter has no "
-            "method Hi; it has: SayHello, Ping, Updates\n");
+            "method Hi; it has: SayHello, Ping, Updates, Collect\n");
 
   r = run_millstone({"grpc", target, "--proto", kProto, "--call", kHello, "-d", R"({"nam":"x"})"});
   EXPECT_EQ(r.exit_code, 2);
@@ -211,14 +235,14 @@ TEST(GrpcIntegration, BadInputIsOneLineBeforeAnyLoad) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("(the run's length is --duration, not -d)"), std::string::npos) << r.err;
 
-  r = run_millstone(
-      {"grpc", target, "--proto", kProto, "--call", "millstone.test.Greeter/Updates"});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("server streaming"), std::string::npos) << r.err;
-
   r = run_millstone({"grpc", target, "--proto", kProto, "--call", kHello, "-H", "te: x"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("set by millstone"), std::string::npos) << r.err;
+
+  r = run_millstone(
+      {"grpc", target, "--proto", kProto, "--call", "millstone.test.Greeter/Collect"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("a client streaming method"), std::string::npos) << r.err;
 
   // Everything fine but the target: unreachable, after the .proto was read.
   r = run_millstone({"grpc", target, "--proto", kProto, "--call", kHello, "--no-history"});

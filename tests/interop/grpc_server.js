@@ -56,6 +56,15 @@ server.addService(proto.Greeter.service, {
     ++counts.ok;
     callback(null, {});
   },
+  Collect(call, callback) {
+    ++counts.calls;
+    let n = 0;
+    call.on('data', () => ++n);
+    call.on('end', () => {
+      ++counts.ok;
+      callback(null, { message: 'collected', count: n });
+    });
+  },
   Updates(call) {
     ++counts.calls;
     for (let i = 0; i < Math.max(1, call.request.times); ++i) {

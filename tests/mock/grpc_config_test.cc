@@ -87,7 +87,7 @@ TEST(MockGrpcConfig, ErrorsNameThePlace) {
   EXPECT_EQ(error_of("grpc:\n  - proto: greeter.proto\n    method: millstone.test.Greeter/Nope\n"),
             kSource +
                 ":3:13: method 'millstone.test.Greeter/Nope': millstone.test.Greeter has no "
-                "method Nope; it has: SayHello, Ping, Updates");
+                "method Nope; it has: SayHello, Ping, Updates, Collect");
   EXPECT_EQ(
       error_of("grpc:\n  - proto: greeter.proto\n    method: millstone.test.Greeter/Updates\n"),
       kSource +
