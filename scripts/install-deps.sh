@@ -9,6 +9,7 @@ packages=(
   # libraries
   libyaml-cpp-dev libfmt-dev libcli11-dev libsimdjson-dev nlohmann-json3-dev libssl-dev libre2-dev
   libsqlite3-dev libcurl4-openssl-dev sqlite3 libnghttp2-dev
+  libprotobuf-dev libprotoc-dev  # gRPC: .proto files parsed at start-up, messages from JSON
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl
   openssl  # the TLS tests run openssl s_server and s_client and make certificates
@@ -44,7 +45,8 @@ fi
 
 # npm packages, pinned by their lock files: uPlot is embedded into the HTML
 # report at build time; ws (a WebSocket peer) and toxiproxy-node-client (a
-# Toxiproxy API client, driving millstone proxy) are third-party peers for the tests.
+# Toxiproxy API client, driving millstone proxy), @grpc/grpc-js and @grpc/proto-loader
+# (a gRPC server) are third-party peers for the tests.
 root="$(cd "$(dirname "$0")/.." && pwd)"
 for dir in report tests/interop; do
   if [ ! -d "$root/$dir/node_modules" ] || [ "$root/$dir/package-lock.json" -nt "$root/$dir/node_modules" ]; then

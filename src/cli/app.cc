@@ -209,6 +209,126 @@ int main_command(int argc, char** argv) {
   run_cmd->add_option("--webhook", run.webhook,
                       "POST the summary (Slack-compatible JSON) to this URL when the run ends");
 
+  // `millstone grpc` (docs/grpc.md): quick mode for one gRPC method, like ghz.
+  RunOptions grpc_run;
+  grpc_run.connections = 1;
+  grpc_run.streams = 50;
+  GrpcOptions grpc;
+  CLI::App* grpc_cmd = app.add_subcommand(
+      "grpc", "Send load to a gRPC method (unary or server streaming), messages from JSON");
+  grpc_cmd
+      ->add_option("target", grpc_run.url,
+                   "HOST:PORT or http://HOST:PORT (cleartext HTTP/2), https://HOST:PORT (TLS)")
+      ->required();
+  grpc_cmd->add_option("--proto", grpc.proto, "The .proto file declaring the service")->required();
+  grpc_cmd->add_option("--import-path", grpc.import_paths,
+                       "Folder the .proto's imports are found in (repeatable)");
+  grpc_cmd->add_option("--call", grpc.call, "The method: package.Service/Method")->required();
+  grpc_cmd->add_option("-d,--data", grpc.data,
+                       "The request message as JSON (proto3 JSON mapping); default {}");
+  grpc_cmd->add_option("--data-file", grpc.data_file,
+                       "Read the request message's JSON from a file");
+  grpc_cmd->add_option("-H,--metadata", grpc.metadata,
+                       "Metadata (a request header) 'name: value' (repeatable)");
+  grpc_cmd->add_option_function<std::string>(
+      "--deadline", duration_into(&grpc.deadline_us, "--deadline"),
+      "Deadline of each call, sent as grpc-timeout (the server answers DEADLINE_EXCEEDED past "
+      "it); default none");
+  grpc_cmd
+      ->add_option_function<std::string>(
+          "-c,--connections",
+          whole_into(&grpc_run.connections, "--connections", 1, kMaxConnections),
+          "HTTP/2 connections")
+      ->default_str("1");
+  grpc_cmd
+      ->add_option_function<std::string>(
+          "--streams", whole_into(&grpc_run.streams, "--streams", 1, 10'000),
+          "Calls in flight per connection (closed model: each stream keeps one call in flight)")
+      ->default_str("50");
+  grpc_cmd
+      ->add_option_function<std::string>("-z,--duration",
+                                         duration_into(&grpc_run.duration_us, "--duration"),
+                                         "How long to run (10s, 2m, 1m30s)")
+      ->default_str("10s");
+  grpc_cmd->add_option_function<std::string>(
+      "-r,-R,--rate",
+      [&grpc_run](const std::string& text) {
+        std::string error;
+        grpc_run.rate = checked(parse_rate_flag("--rate", text, &error), error);
+      },
+      "Open model: calls per second (100, 100/s, 6000/m), each due at its own time; latency "
+      "counts from when it was due");
+  grpc_cmd
+      ->add_option_function<std::string>(
+          "--timeout", duration_into(&grpc_run.timeout_us, "--timeout"),
+          "Per-call timeout on our side (the call is reset and counted as timeout)")
+      ->default_str("10s");
+  grpc_cmd
+      ->add_option_function<std::string>(
+          "--connect-timeout", duration_into(&grpc_run.connect_timeout_us, "--connect-timeout"),
+          "Connect timeout (TLS handshake included)")
+      ->default_str("5s");
+  grpc_cmd->add_option_function<std::string>(
+      "-w,--workers", whole_into(&grpc_run.workers, "--workers", 1, kMaxWorkers),
+      "Worker processes (default: one per core)");
+  grpc_cmd->add_option("--source-address", grpc_run.source_addresses,
+                       "Local addresses to spread connections over (as for run)");
+  grpc_cmd
+      ->add_option_function<std::string>(
+          "--percentiles",
+          [&grpc_run](const std::string& text) {
+            std::string error;
+            grpc_run.percentiles =
+                checked(parse_percentiles_flag("--percentiles", text, &error), error);
+          },
+          "Latency percentiles of the summaries, each above 0 and at most 100")
+      ->default_str("50,90,95,99,99.9");
+  grpc_cmd->add_option("-o,--out", grpc_run.out,
+                       "Write the summary as JSON to this file; '-' writes it to stdout");
+  grpc_cmd->add_flag("-q,--quiet", grpc_run.quiet, "No live progress line");
+  grpc_cmd->add_option("--report", grpc_run.report, "Write a self-contained HTML report");
+  grpc_cmd->add_option("--junit", grpc_run.junit, "Write JUnit XML");
+  grpc_cmd->add_option("--timeseries", grpc_run.timeseries,
+                       "Write the per-second series (FILE.csv or FILE.ndjson)");
+  grpc_cmd->add_option("--history", grpc_run.history, "Run history database");
+  grpc_cmd->add_flag("--no-history", grpc_run.no_history, "Do not record this run in the history");
+  grpc_cmd->add_flag("-k,--insecure", grpc_run.insecure,
+                     "https: do not verify the server's certificate");
+  grpc_cmd->add_option("--cacert", grpc_run.cacert, "https: trust the CAs in this PEM file");
+  grpc_cmd->add_option("--cert", grpc_run.cert, "https: client certificate (PEM), with --key");
+  grpc_cmd->add_option("--key", grpc_run.key, "https: the client certificate's private key");
+  grpc_cmd->add_option_function<std::string>(
+      "--tls-min",
+      [&grpc_run](const std::string& text) {
+        std::string error;
+        grpc_run.tls_min = checked(parse_tls_version_flag("--tls-min", text, &error), error);
+      },
+      "https: lowest TLS version, 1.2 or 1.3");
+  grpc_cmd->add_option_function<std::string>(
+      "--tls-max",
+      [&grpc_run](const std::string& text) {
+        std::string error;
+        grpc_run.tls_max = checked(parse_tls_version_flag("--tls-max", text, &error), error);
+      },
+      "https: highest TLS version, 1.2 or 1.3");
+  grpc_cmd->add_flag("--no-tls-resumption", grpc_run.no_tls_resumption,
+                     "https: a full handshake on every connection");
+  grpc_cmd
+      ->add_option_function<std::string>(
+          "--h2-window", whole_into(&grpc_run.h2_window, "--h2-window", 1, 2'147'483'647),
+          "Initial flow-control window per stream, bytes")
+      ->default_str("65535");
+  grpc_cmd
+      ->add_option_function<std::string>(
+          "--h2-header-table",
+          whole_into(&grpc_run.h2_header_table, "--h2-header-table", 0, 2'147'483'647),
+          "HPACK dynamic table size the server may use towards us, bytes")
+      ->default_str("4096");
+  grpc_cmd->add_option("--metrics-listen", grpc_run.metrics_listen,
+                       "Serve live Prometheus metrics at http://HOST:PORT/metrics during the run");
+  grpc_cmd->add_option("--webhook", grpc_run.webhook,
+                       "POST the summary (Slack-compatible JSON) to this URL when the run ends");
+
   MockOptions mock;
   CLI::App* mock_cmd = app.add_subcommand("mock", "Serve HTTP routes from a mock configuration");
   mock_cmd->add_option("--config", mock.config,
@@ -365,6 +485,13 @@ int main_command(int argc, char** argv) {
       run.command_line += argv[i];
     }
     return run_command(run);
+  }
+  if (grpc_cmd->parsed()) {
+    for (int i = 0; i < argc; ++i) {
+      if (i > 0) grpc_run.command_line += ' ';
+      grpc_run.command_line += argv[i];
+    }
+    return grpc_command(grpc_run, grpc);
   }
   if (runs_cmd->parsed()) return runs_command(history);
   if (show_cmd->parsed()) return show_command(history);

@@ -73,6 +73,17 @@ struct RunOptions {
   }
 };
 
+// `millstone grpc` (docs/grpc.md); the load options are RunOptions'.
+struct GrpcOptions {
+  std::string proto;                      // --proto FILE
+  std::vector<std::string> import_paths;  // --import-path DIR (repeatable)
+  std::string call;                       // --call package.Service/Method
+  std::string data;                       // -d JSON
+  std::string data_file;                  // --data-file FILE
+  std::vector<std::string> metadata;      // -H "name: value"
+  int64_t deadline_us = 0;                // --deadline: sent as grpc-timeout; 0 = none
+};
+
 struct HistoryOptions {
   std::string history;            // --history DB
   std::string run;                // RUN: an id, a unique id prefix, "last", or "baseline"
@@ -116,6 +127,7 @@ scenario::Parameters scenario_parameters(
 // A run target that is not an http(s) URL and names a file or ends in .yaml/.yml.
 bool looks_like_scenario(const std::string& target);
 int mock_command(const MockOptions& options);
+int grpc_command(RunOptions run, const GrpcOptions& grpc);
 // The run history (src/cli/history_commands.cc).
 int runs_command(const HistoryOptions& options);
 int show_command(const HistoryOptions& options);

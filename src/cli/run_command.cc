@@ -22,6 +22,7 @@
 #include "cli/history_commands.h"
 #include "cli/limits.h"
 #include "cli/progress.h"
+#include "cli/run_execute.h"
 #include "cli/scenario_summary.h"
 #include "cli/slo_summary.h"
 #include "cli/summary.h"
@@ -284,6 +285,9 @@ nlohmann::json run_config_json(const RunOptions& options, const engine::RunPlan&
   if (plan.scenario_source.empty()) {
     j["connections"] = options.connections;
     j["rate"] = options.rate;
+    if (plan.grpc) {
+      j["grpc"] = {{"path", plan.request.path}, {"message_bytes", plan.request.body.size()}};
+    }
     if (plan.http2) {
       j["http2"] = true;
       j["streams"] = plan.streams;
@@ -850,6 +854,20 @@ int run_command(const RunOptions& options) {
                              plan.duration_ms, false,          options.percentiles};
   if (plan.http2) description.streams = plan.streams;
   return execute(options, plan, *url, description, nullptr, plan.connections);
+}
+
+bool check_run_outputs(const RunOptions& options) {
+  return check_outputs(options);
+}
+
+int prepare_run_tls(const RunOptions& options, const http::Url& url, engine::RunPlan* plan) {
+  return prepare_tls(options, url, plan);
+}
+
+int execute_run(const RunOptions& options, engine::RunPlan plan, const http::Url& url,
+                RunDescription description) {
+  const uint64_t connections = plan.connections;
+  return execute(options, std::move(plan), url, std::move(description), nullptr, connections);
 }
 
 int validate_command(const std::string& path,

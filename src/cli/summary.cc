@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "grpc/status.h"
 #include "http2/session.h"
 #include "metrics/snapshot.h"
 #include "text/printable.h"
@@ -21,6 +22,17 @@ std::string format_h2_codes(const std::map<uint32_t, uint64_t>& codes) {
   std::string out;
   for (const auto& [code, count] : codes) {
     out += fmt::format("{}{} {}", out.empty() ? "" : ", ", http2::error_code_name(code), count);
+  }
+  return out;
+}
+
+// "OK 980, UNAVAILABLE 20": gRPC calls by status, OK first (codes ascend).
+std::string format_grpc_codes(const std::map<uint32_t, uint64_t>& codes) {
+  if (codes.empty()) return "no call ended with a grpc-status";
+  std::string out;
+  for (const auto& [code, count] : codes) {
+    out += fmt::format("{}{} {}", out.empty() ? "" : ", ", grpc::status_name(code),
+                       group_thousands(count));
   }
   return out;
 }
@@ -178,14 +190,19 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
   if (f.attempts == 0) {
     out += fmt::format("  {:<13}none: no request completed or failed\n", "errors");
   } else {
-    out += fmt::format("  {:<13}{:.2f}% of {} failed: {} (status >= 400), {}{}\n", "errors",
-                       100 * f.rate(), count_of(f.attempts, "attempt", "attempts"),
-                       count_of(f.http_failures, "HTTP failure", "HTTP failures"),
-                       count_of(f.transport_errors, "transport error", "transport errors"),
-                       f.failed > f.http_failures + f.transport_errors
-                           ? ", " + count_of(f.failed - f.http_failures - f.transport_errors,
-                                             "failed socket step", "failed socket steps")
-                           : "");
+    const uint64_t counted = f.http_failures + f.grpc_failures + f.transport_errors;
+    const uint64_t other = f.failed > counted ? f.failed - counted : 0;
+    out += fmt::format(
+        "  {:<13}{:.2f}% of {} failed: {}{}, {}{}\n", "errors", 100 * f.rate(),
+        count_of(f.attempts, "attempt", "attempts"),
+        run.grpc_call.empty()
+            ? count_of(f.http_failures, "HTTP failure", "HTTP failures") + " (status >= 400)"
+            : count_of(f.grpc_failures, "gRPC failure", "gRPC failures") + " (status not OK)",
+        f.http_failures > 0 && !run.grpc_call.empty()
+            ? ", " + count_of(f.http_failures, "HTTP failure", "HTTP failures")
+            : "",
+        count_of(f.transport_errors, "transport error", "transport errors"),
+        other > 0 ? ", " + count_of(other, "failed socket step", "failed socket steps") : "");
   }
   std::string errors;
   for (size_t i = 0; i < static_cast<size_t>(ErrorCause::kCount); ++i) {
@@ -224,6 +241,11 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
         100.0 * static_cast<double>(t.tls_resumed) / static_cast<double>(t.tls_handshakes),
         format_latency(hs.value_at(0.5)), format_latency(hs.value_at(0.99)),
         format_latency(hs.max()));
+  }
+  if (!run.grpc_call.empty()) {
+    out += fmt::format("  {:<13}{} calls by status: {}; {} received\n", "grpc",
+                       text::printable(run.grpc_call), format_grpc_codes(t.grpc_status),
+                       count_of(t.grpc_messages, "message", "messages"));
   }
   if (run.streams > 0 || !t.h2_goaway.empty() || !t.h2_rst_stream.empty()) {
     out += fmt::format("  {:<13}{} per connection; GOAWAY received: {}; RST_STREAM received: {}\n",
@@ -360,6 +382,17 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
                   {"p90", ms(hs.value_at(0.9))},
                   {"p99", ms(hs.value_at(0.99))},
                   {"max", ms(hs.max())}}}};
+  }
+  if (!run.grpc_call.empty()) {
+    nlohmann::json codes = nlohmann::json::object();
+    uint64_t calls = 0;
+    for (const auto& [code, count] : t.grpc_status) {
+      codes[grpc::status_name(code)] = count;
+      calls += count;
+    }
+    j["grpc"] = {{"call", run.grpc_call},           {"calls", calls},
+                 {"ok", calls - t.grpc_failures()}, {"failed", t.grpc_failures()},
+                 {"messages", t.grpc_messages},     {"status", codes}};
   }
   if (run.streams > 0) {
     j["http2"] = {{"streams", run.streams},

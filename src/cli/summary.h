@@ -25,6 +25,7 @@ struct RunDescription {
   std::vector<double> percentiles = {50, 90, 95, 99, 99.9};
   bool http_steps = true;  // false for a scenario whose flows only have socket steps
   uint32_t streams = 0;    // --http2: streams per connection; 0 = HTTP/1.1
+  std::string grpc_call;   // `millstone grpc`: "package.Service/Method"; empty otherwise
 };
 
 // Not one complete response and not one successful socket step: the run

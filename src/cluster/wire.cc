@@ -444,6 +444,8 @@ std::string encode_run_plan(const engine::RunPlan& plan) {
       e.put_string(value);
     }
     e.put_string(r.body);
+    e.put_bool(plan.grpc);
+    e.put_bool(plan.grpc_server_streaming);
   }
   return out;
 }
@@ -512,7 +514,10 @@ bool decode_run_plan(std::string_view payload, engine::RunPlan* out) {
     for (auto& [name, value] : r.headers) {
       if (!d.read_string(&name) || !d.read_string(&value)) return false;
     }
-    if (!d.read_string(&r.body)) return false;
+    if (!d.read_string(&r.body) || !d.read_bool(&p.grpc) ||
+        !d.read_bool(&p.grpc_server_streaming)) {
+      return false;
+    }
   }
   if (!d.at_end()) return false;
   if (!std::isfinite(p.scenario_rate) || p.scenario_rate < 0.0) return false;
@@ -621,14 +626,16 @@ std::string encode_snapshot(const metrics::Snapshot& s) {
     encode_histogram(&e, k.delivery);
     e.put_varint(k.delivery_invalid);
   }
-  // HTTP/2 frame counts by error code; empty maps cost one byte each.
-  for (const std::map<uint32_t, uint64_t>* codes : {&s.h2_goaway, &s.h2_rst_stream}) {
+  // HTTP/2 frame counts by error code, gRPC calls by status; empty maps cost one byte each.
+  for (const std::map<uint32_t, uint64_t>* codes :
+       {&s.h2_goaway, &s.h2_rst_stream, &s.grpc_status}) {
     e.put_varint(codes->size());
     for (const auto& [code, count] : *codes) {
       e.put_varint(code);
       e.put_varint(count);
     }
   }
+  e.put_varint(s.grpc_messages);
   return out;
 }
 
@@ -767,7 +774,7 @@ bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
     return false;
   }
   if (has_sockets == 1 && !decode_socket_stats(&d, &s.sockets.emplace())) return false;
-  for (std::map<uint32_t, uint64_t>* codes : {&s.h2_goaway, &s.h2_rst_stream}) {
+  for (std::map<uint32_t, uint64_t>* codes : {&s.h2_goaway, &s.h2_rst_stream, &s.grpc_status}) {
     uint64_t entries = 0;
     if (!d.read_varint(&entries) || entries > d.remaining() / 2) return false;
     for (uint64_t i = 0; i < entries; ++i) {
@@ -778,6 +785,7 @@ bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
       codes->emplace_hint(codes->end(), code, count);
     }
   }
+  if (!d.read_varint(&s.grpc_messages)) return false;
   if (!d.at_end()) return false;
   *out = std::move(s);
   return true;

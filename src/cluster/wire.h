@@ -35,6 +35,8 @@ namespace millstone::cluster {
 // 5: remote agents (docs/design/agents.md): after TLS, Proof both ways, then
 // Ping/Pong for the clock offset (and as heartbeats), then Hello as before; Start carries
 // local_workers (an agent's share range), Done an agent's failed local workers.
+// Also in 5, gRPC: run plans say whether the HTTP/2 request is a gRPC call, snapshots
+// carry the calls by grpc-status and four more error causes.
 inline constexpr uint32_t kProtocolVersion = 5;
 // Largest payload accepted or produced; bounds what a bad peer can make us buffer.
 inline constexpr size_t kMaxPayloadSize = size_t{16} << 20;

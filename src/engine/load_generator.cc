@@ -4,6 +4,7 @@
 #include <cmath>
 #include <utility>
 
+#include "grpc/session.h"
 #include "http/http1_session.h"
 #include "http2/session.h"
 #include "net/clock.h"
@@ -69,7 +70,13 @@ bool LoadGenerator::start(int64_t start_ns, std::string* error) {
     context_.tls_target = &tls_->target(plan_.tls_server_name, plan_.port);
   }
   // The request is encoded once, by the protocol's own rules.
-  if (plan_.http2) {
+  if (plan_.grpc) {
+    grpc::Settings settings;
+    settings.h2 = http2::Settings{plan_.streams, plan_.h2_window, plan_.h2_header_table};
+    settings.unary = !plan_.grpc_server_streaming;
+    factory_ = std::make_unique<grpc::SessionFactory>(settings, current_);
+    request_ = std::make_unique<http2::Request>(plan_.request);
+  } else if (plan_.http2) {
     factory_ = std::make_unique<http2::SessionFactory>(
         http2::Settings{plan_.streams, plan_.h2_window, plan_.h2_header_table}, current_);
     request_ = std::make_unique<http2::Request>(plan_.request);
@@ -248,6 +255,10 @@ void LoadGenerator::on_response(http::SessionConnection& connection, http::Reque
                                 const http::ResponseInfo& response, int64_t done_ns) {
   ++current_.requests;
   ++current_.status_counts[static_cast<uint16_t>(response.status)];
+  if (response.grpc_status >= 0) {
+    ++current_.grpc_status[static_cast<uint32_t>(response.grpc_status)];
+    current_.grpc_messages += response.grpc_messages;
+  }
   const int64_t latency_ns = done_ns - static_cast<int64_t>(token);
   current_.latency.record(static_cast<uint64_t>(std::max<int64_t>(latency_ns, 0)) / 1000);
   Slot& slot = *slots_[connection.index()];

@@ -38,6 +38,12 @@ struct RunPlan {
   uint32_t h2_window = 65'535;       // SETTINGS_INITIAL_WINDOW_SIZE
   uint32_t h2_header_table = 4'096;  // SETTINGS_HEADER_TABLE_SIZE
   http::RequestSpec request;
+  // `millstone grpc` (docs/grpc.md): the HTTP/2 request is a unary gRPC call
+  // (its body one length-prefixed message, encoded once by the coordinator);
+  // answers are judged as gRPC and counted by grpc-status.
+  bool grpc = false;
+  // A server-streaming method: any number of response messages per call.
+  bool grpc_server_streaming = false;
 
   uint32_t connections = 1;  // this worker's share of -c
   double rate = 0.0;         // this worker's requests per second; 0 = closed model

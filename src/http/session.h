@@ -34,6 +34,8 @@ class Output {
 struct ResponseInfo {
   int status = 0;
   uint64_t body_bytes = 0;
+  int32_t grpc_status = -1;    // gRPC calls: the grpc-status the call ended with; -1 otherwise
+  uint64_t grpc_messages = 0;  // gRPC calls: response messages received
 };
 
 class RequestListener {

@@ -58,6 +58,14 @@ const char* error_cause_name(ErrorCause cause) {
       return "stream_reset";
     case ErrorCause::kGoaway:
       return "goaway";
+    case ErrorCause::kGrpcHttpStatus:
+      return "grpc_http_status";
+    case ErrorCause::kGrpcContentType:
+      return "grpc_content_type";
+    case ErrorCause::kGrpcBadMessage:
+      return "grpc_bad_message";
+    case ErrorCause::kGrpcMissingStatus:
+      return "grpc_missing_status";
     case ErrorCause::kCount:
       break;
   }
@@ -145,6 +153,9 @@ void Snapshot::merge(const Snapshot& other) {
     h2_goaway[code] += count;
   for (const auto& [code, count] : other.h2_rst_stream)
     h2_rst_stream[code] += count;
+  for (const auto& [code, count] : other.grpc_status)
+    grpc_status[code] += count;
+  grpc_messages += other.grpc_messages;
   if (steps.size() < other.steps.size()) steps.resize(other.steps.size());
   for (size_t i = 0; i < other.steps.size(); ++i)
     steps[i].merge(other.steps[i]);
@@ -172,13 +183,21 @@ uint64_t Snapshot::http_failures() const {
   return n;
 }
 
+uint64_t Snapshot::grpc_failures() const {
+  uint64_t n = 0;
+  for (const auto& [code, count] : grpc_status)
+    n += code == 0 ? 0 : count;
+  return n;
+}
+
 Failures Snapshot::failures() const {
   Failures f;
   f.http_failures = http_failures();
+  f.grpc_failures = grpc_failures();
   if (steps.empty()) {
     f.transport_errors = errors;
     f.attempts = requests + errors;
-    f.failed = errors + f.http_failures;
+    f.failed = errors + f.http_failures + f.grpc_failures;
     return f;
   }
   for (const StepStats& step : steps) {
@@ -237,6 +256,8 @@ void Snapshot::clear() {
   tls_handshake.reset();
   h2_goaway.clear();
   h2_rst_stream.clear();
+  grpc_status.clear();
+  grpc_messages = 0;
   // Keep the vectors' sizes (and the step histograms' buckets): the same
   // steps report every second.
   for (StepStats& step : steps)

@@ -74,6 +74,13 @@ enum class ErrorCause : uint8_t {
   // HTTP/2 (kProtocolError also covers a peer that broke HTTP/2 framing or is not HTTP/2).
   kStreamReset,  // the server reset the request's stream (RST_STREAM)
   kGoaway,       // the server's GOAWAY left the request unprocessed (stream id past its last)
+  // gRPC: an answer that is not a valid gRPC response (a non-OK grpc-status
+  // is a result, counted in Snapshot::grpc_status, not one of these).
+  kGrpcHttpStatus,     // HTTP status other than 200
+  kGrpcContentType,    // content-type not application/grpc
+  kGrpcBadMessage,     // broken length prefix, truncated or unasked-for compressed message, or a
+                       // unary OK without exactly one message
+  kGrpcMissingStatus,  // the stream ended without a (numeric) grpc-status
   kCount
 };
 // Stable snake_case name ("connect_refused"); "unknown" for out-of-range values.
@@ -129,6 +136,7 @@ struct Failures {
   uint64_t attempts = 0;
   uint64_t transport_errors = 0;
   uint64_t http_failures = 0;
+  uint64_t grpc_failures = 0;  // complete gRPC calls whose status was not OK
   uint64_t failed = 0;
   double rate() const {
     return attempts ? static_cast<double>(failed) / static_cast<double>(attempts) : 0;
@@ -163,6 +171,11 @@ struct Snapshot {
   // (RFC 9113 section 7; http2::error_code_name gives the names).
   std::map<uint32_t, uint64_t> h2_goaway;
   std::map<uint32_t, uint64_t> h2_rst_stream;
+  // gRPC: calls that ended with a grpc-status, by code (grpc::status_name
+  // gives the names). Each is also a complete response in `requests`; the
+  // non-OK ones are failures (grpc_failures()).
+  std::map<uint32_t, uint64_t> grpc_status;
+  uint64_t grpc_messages = 0;  // response messages of those calls (server streaming: many per call)
   // Scenario runs only (empty in quick mode).
   std::vector<StepStats> steps;
   std::vector<CheckStats> checks;
@@ -188,6 +201,8 @@ struct Snapshot {
   void clear();
   // HTTP responses with a status of 400 or more.
   uint64_t http_failures() const;
+  // gRPC calls that ended with a status other than OK.
+  uint64_t grpc_failures() const;
   // Scenario runs count per step (socket steps included); URL runs the totals.
   Failures failures() const;
 

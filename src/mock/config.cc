@@ -12,11 +12,15 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
+#include <google/protobuf/descriptor.h>
 #include <yaml-cpp/yaml.h>
 
 #include "config/quantity.h"
 #include "config/yaml_fields.h"
 #include "config/yaml_text.h"
+#include "grpc/framing.h"
+#include "grpc/proto_catalog.h"
+#include "grpc/status.h"
 #include "http/syntax.h"
 #include "tls/options.h"
 #include "tls/server_context.h"
@@ -43,7 +47,10 @@ constexpr config::FileKind kMockConfig{
 
 constexpr size_t kMaxRoutes = 10000;
 
-constexpr std::string_view kTopKeys[] = {"seed", "routes", "websockets", "tcp"};
+constexpr std::string_view kTopKeys[] = {"seed", "routes", "websockets", "tcp", "grpc"};
+constexpr std::string_view kGrpcKeys[] = {"name",   "proto",   "import_paths", "method", "response",
+                                          "status", "message", "latency",      "errors"};
+constexpr std::string_view kGrpcErrorKeys[] = {"rate", "status", "message", "reset", "stall"};
 constexpr std::string_view kWebSocketKeys[] = {
     "name",       "path",       "subprotocols", "echo",       "push",
     "on_message", "ping_every", "close_after",  "close_code", "max_message_bytes"};
@@ -66,6 +73,23 @@ bool is_tchar(char c) {
 }
 
 using http::syntax::iequals;
+
+// A JSON string literal of `text` (UTF-8 kept, controls escaped).
+std::string json_quote(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
 
 class Parser {
  public:
@@ -99,6 +123,10 @@ class Parser {
   std::string read_body_file(const Field& field);
   void parse_tcp_tls(const Field& field, SocketRoute* route);
   Route parse_route(const YAML::Node& node);
+  Route parse_grpc(const YAML::Node& node);
+  uint32_t parse_grpc_status(const Field& field);
+  std::string json_of(const YAML::Node& node, const YAML::Mark& mark, int depth);
+  const grpc::ProtoCatalog& catalog_for(const Field& proto, const Field* import_paths);
   SocketPush parse_push(const Field& field);
   std::vector<SocketReply> parse_on_message(const Field& field);
   void parse_socket_common(const MapFields& map, SocketRoute* route);
@@ -110,6 +138,9 @@ class Parser {
   std::string_view text_;  // the whole file, to place errors inside a scalar
   std::filesystem::path base_dir_;
   std::vector<std::string> counter_names_;
+  // .proto files read so far, by path and import paths: several gRPC routes
+  // of one service parse it once.
+  std::vector<std::pair<std::string, std::unique_ptr<grpc::ProtoCatalog>>> catalogs_;
 };
 
 // yaml-cpp marks only where a scalar starts. To point at the expression
@@ -910,6 +941,204 @@ void Parser::patch_socket_route(const YAML::Node& root, SocketRoute* route, std:
   key->clear();
 }
 
+// ---- gRPC routes (docs/mock.md#grpc) ----
+
+uint32_t Parser::parse_grpc_status(const Field& field) {
+  const std::string text = reader_.scalar(field, "a gRPC status such as OK or UNAVAILABLE");
+  const std::optional<uint32_t> code = grpc::status_from_text(text);
+  if (!code || *code > grpc::kLastStatus) {
+    reader_.fail(field.mark,
+                 fmt::format("status {} is not a gRPC status; expected a name such as OK, "
+                             "UNAVAILABLE, DEADLINE_EXCEEDED or a code 0 to 16",
+                             shown(text)));
+  }
+  return *code;
+}
+
+// A YAML value as JSON text: maps, lists, and scalars (quoted ones stay
+// strings; plain true/false/null and numbers stay what they are).
+std::string Parser::json_of(const YAML::Node& node, const YAML::Mark& mark, int depth) {
+  if (depth > 64) reader_.fail(mark, "response nests deeper than 64; expected a flatter message");
+  std::string out;
+  if (node.IsMap()) {
+    out += '{';
+    bool first = true;
+    for (const auto& item : node) {
+      if (!first) out += ',';
+      first = false;
+      out += json_quote(item.first.Scalar());
+      out += ':';
+      out += json_of(item.second, mark, depth + 1);
+    }
+    out += '}';
+  } else if (node.IsSequence()) {
+    out += '[';
+    for (size_t i = 0; i < node.size(); ++i) {
+      if (i) out += ',';
+      out += json_of(node[i], mark, depth + 1);
+    }
+    out += ']';
+  } else if (node.IsScalar()) {
+    const std::string& text = node.Scalar();
+    const bool quoted = node.Tag() == "!";
+    double number = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+    const bool numeric = !text.empty() && ec == std::errc() && end == text.data() + text.size();
+    if (!quoted && (text == "true" || text == "false" || text == "null" || numeric)) {
+      out += text;
+    } else {
+      out += json_quote(text);
+    }
+  } else {
+    out += "null";
+  }
+  return out;
+}
+
+const grpc::ProtoCatalog& Parser::catalog_for(const Field& proto, const Field* import_paths) {
+  const std::string name = reader_.scalar(proto, "a .proto file");
+  auto resolve = [this](const std::string& path) {
+    return std::filesystem::path(path).is_absolute() ? path : (base_dir_ / path).string();
+  };
+  std::vector<std::string> dirs;
+  if (import_paths != nullptr) {
+    if (!import_paths->value.IsSequence()) {
+      reader_.fail(import_paths->mark, fmt::format("import_paths is {}; expected a list of folders",
+                                                   kind_of(import_paths->value)));
+    }
+    for (const YAML::Node& dir : import_paths->value)
+      dirs.push_back(resolve(reader_.scalar(dir, import_paths->mark, "import_paths", "a folder")));
+  }
+  std::string key = resolve(name);
+  for (const std::string& dir : dirs)
+    key += "\n" + dir;
+  for (const auto& [known, catalog] : catalogs_) {
+    if (known == key) return *catalog;
+  }
+  try {
+    catalogs_.emplace_back(key, std::make_unique<grpc::ProtoCatalog>(resolve(name), dirs));
+  } catch (const grpc::ProtoError& e) {
+    // "FILE:LINE:COL: ..." of the .proto itself, after where the config names it.
+    reader_.fail(proto.mark, fmt::format("proto {}: {}", shown(name), e.what()));
+  }
+  return *catalogs_.back().second;
+}
+
+Route Parser::parse_grpc(const YAML::Node& node) {
+  const MapFields map = reader_.read_map(node, node.Mark(), "grpc route", kGrpcKeys);
+  const Field* proto = map.find("proto");
+  if (proto == nullptr) {
+    reader_.fail(map.mark, "grpc route has no proto; expected e.g. proto: greeter.proto");
+  }
+  const Field* method_field = map.find("method");
+  if (method_field == nullptr) {
+    reader_.fail(map.mark,
+                 "grpc route has no method; expected e.g. method: helloworld.Greeter/SayHello");
+  }
+  const grpc::ProtoCatalog& catalog = catalog_for(*proto, map.find("import_paths"));
+  const std::string call = reader_.scalar(*method_field, "package.Service/Method");
+  const google::protobuf::MethodDescriptor* method = nullptr;
+  try {
+    method = &catalog.method(call);
+  } catch (const grpc::ProtoError& e) {
+    std::string why = e.what();
+    if (why.rfind("--call ", 0) == 0) why.erase(0, 7);  // the config says "method", not --call
+    reader_.fail(method_field->mark, fmt::format("method {}", why));
+  }
+  if (method->client_streaming() || method->server_streaming()) {
+    reader_.fail(method_field->mark,
+                 fmt::format("method {} is a streaming method; expected a unary one (the mock "
+                             "answers unary calls)",
+                             method->full_name()));
+  }
+
+  Route route;
+  route.method = "POST";
+  route.path = grpc::method_path(*method);
+  route.name = "grpc " + route.path.substr(1);
+  if (const Field* name = map.find("name")) {
+    route.name = reader_.scalar(*name, "a route name");
+    if (route.name.empty()) reader_.fail(name->mark, "route name is empty; expected a short label");
+  }
+  std::string json = "{}";
+  if (const Field* response = map.find("response")) {
+    json = response->value.IsScalar() ? response->value.Scalar()
+                                      : json_of(response->value, response->mark, 0);
+    try {
+      route.body = grpc::frame_message(catalog.encode_json(*method->output_type(), json));
+    } catch (const grpc::ProtoError& e) {
+      reader_.fail(response->mark, fmt::format("response: {}", e.what()));
+    }
+  } else {
+    route.body = grpc::frame_message(catalog.encode_json(*method->output_type(), json));
+  }
+  route.headers = {{"content-type", "application/grpc"}};
+  GrpcAnswer answer;
+  if (const Field* status = map.find("status")) answer.status = parse_grpc_status(*status);
+  if (const Field* message = map.find("message")) {
+    answer.message = reader_.scalar(*message, "a status message");
+  }
+  route.grpc = std::move(answer);
+  if (const Field* latency = map.find("latency")) route.latency = reader_.latency(*latency);
+  if (const Field* errors = map.find("errors")) {
+    if (!errors->value.IsSequence()) {
+      reader_.fail(errors->mark, fmt::format("errors is {}; expected a list such as "
+                                             "[{{rate: 0.01, status: UNAVAILABLE}}]",
+                                             kind_of(errors->value)));
+    }
+    double total = 0;
+    for (const YAML::Node& item : errors->value) {
+      const MapFields rule_map = reader_.read_map(item, item.Mark(), "error rule", kGrpcErrorKeys);
+      const Field* rate = rule_map.find("rate");
+      if (rate == nullptr) {
+        reader_.fail(rule_map.mark,
+                     "error rule has no rate; expected a rate such as "
+                     "{rate: 0.01, status: UNAVAILABLE}");
+      }
+      const int kinds = (rule_map.find("status") ? 1 : 0) + (rule_map.find("reset") ? 1 : 0) +
+                        (rule_map.find("stall") ? 1 : 0);
+      if (kinds != 1) {
+        reader_.fail(rule_map.mark,
+                     "error rule needs exactly one of status, reset or stall; expected e.g. "
+                     "{rate: 0.01, status: UNAVAILABLE}");
+      }
+      ErrorRule rule;
+      rule.rate = parse_rate(*rate);
+      total += rule.rate;
+      if (const Field* status = rule_map.find("status")) {
+        rule.kind = ErrorRule::kStatus;
+        rule.status = 200;
+        GrpcAnswer error;
+        error.status = parse_grpc_status(*status);
+        if (const Field* message = rule_map.find("message")) {
+          error.message = reader_.scalar(*message, "a status message");
+        }
+        rule.grpc = std::move(error);
+      } else if (rule_map.find("message") != nullptr) {
+        reader_.fail(rule_map.find("message")->key_mark,
+                     "message applies only to status errors; expected no message here");
+      } else if (const Field* reset = rule_map.find("reset")) {
+        rule.kind = ErrorRule::kReset;
+        if (!reset->value.IsScalar() || reset->value.Scalar() != "true") {
+          reader_.fail(reset->mark, "reset must be true; expected {rate: 0.001, reset: true}");
+        }
+      } else {
+        const Field* stall = rule_map.find("stall");
+        rule.kind = ErrorRule::kStall;
+        rule.stall_us = stall->value.IsScalar() && stall->value.Scalar() == "forever"
+                            ? kStallForever
+                            : std::llround(static_cast<double>(reader_.duration_us(*stall)));
+      }
+      route.errors.push_back(std::move(rule));
+    }
+    if (total > 1 + 1e-9) {
+      reader_.fail(errors->mark,
+                   fmt::format("error rates add up to {}; expected at most 1", total));
+    }
+  }
+  return route;
+}
+
 MockConfig Parser::parse(const YAML::Node& root) {
   const YAML::Mark start = root.Mark().is_null() ? YAML::Mark() : root.Mark();
   if (root.IsNull()) {
@@ -968,14 +1197,34 @@ MockConfig Parser::parse(const YAML::Node& root) {
     }
   }
 
+  // gRPC routes are routes (POST /package.Service/Method) ahead of the
+  // others, so a prefix route cannot shadow them.
+  std::vector<YAML::Mark> marks;
+  if (const Field* list = map.find("grpc")) {
+    if (!list->value.IsSequence() || list->value.size() == 0) {
+      reader_.fail(list->mark,
+                   fmt::format("grpc is {}; expected a non-empty list",
+                               list->value.IsSequence() ? "an empty list" : kind_of(list->value)));
+    }
+    for (const YAML::Node& item : list->value) {
+      const YAML::Mark mark = item.Mark().is_null() ? list->mark : item.Mark();
+      if (config.routes.size() == kMaxRoutes) {
+        reader_.fail(
+            mark, fmt::format("more than {} routes; expected at most {}", kMaxRoutes, kMaxRoutes));
+      }
+      config.routes.push_back(parse_grpc(item));
+      marks.push_back(mark);
+    }
+  }
   const Field* routes = map.find("routes");
   if (routes == nullptr) {
-    if (!config.websockets.empty() || !config.tcp.empty()) {
+    if (!config.websockets.empty() || !config.tcp.empty() || !config.routes.empty()) {
+      check_reachable(config.routes, marks);
       config.counter_names = std::move(counter_names_);
       return config;
     }
     reader_.fail(map.mark,
-                 "the config has no routes; expected a routes list (or websockets or tcp)");
+                 "the config has no routes; expected a routes list (or grpc, websockets or tcp)");
   }
   if (!routes->value.IsSequence() || routes->value.size() == 0) {
     reader_.fail(
@@ -984,7 +1233,6 @@ MockConfig Parser::parse(const YAML::Node& root) {
                     "\"- path: ...\"",
                     routes->value.IsSequence() ? "an empty list" : kind_of(routes->value)));
   }
-  std::vector<YAML::Mark> marks;
   for (const YAML::Node& item : routes->value) {
     const YAML::Mark mark = item.Mark().is_null() ? routes->mark : item.Mark();
     if (config.routes.size() == kMaxRoutes) {

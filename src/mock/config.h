@@ -35,6 +35,12 @@ class ConfigError : public config::Error {
 
 inline constexpr int64_t kStallForever = -1;
 
+// A gRPC route's answer (docs/mock.md#grpc): the status its trailers carry.
+struct GrpcAnswer {
+  uint32_t status = 0;  // grpc-status; 0 = OK
+  std::string message;  // grpc-message, as written (percent-encoded when sent)
+};
+
 struct ErrorRule {
   enum Kind { kStatus, kReset, kStall };
 
@@ -47,6 +53,9 @@ struct ErrorRule {
   // kStatus with {{ }} in its body or a header value: rendered per request
   // (body and headers above then keep the template source).
   std::optional<ResponseTemplate> templated;
+  // gRPC routes: a status rule answers with this grpc-status (trailers-only)
+  // instead of an HTTP status.
+  std::optional<GrpcAnswer> grpc;
 };
 
 struct Route {
@@ -65,6 +74,11 @@ struct Route {
   // is rendered per request (body and headers above then keep the template
   // source). Without it the response is prebuilt bytes, as fast as ever.
   std::optional<ResponseTemplate> templated;
+  // A gRPC route (the `grpc:` list): POST /package.Service/Method answered
+  // over HTTP/2 with `body` (one length-prefixed message, encoded at start-up
+  // from the config's JSON) and trailers carrying this status. Over HTTP/1.1
+  // it answers 426.
+  std::optional<GrpcAnswer> grpc;
 };
 
 // A message a socket route sends on a timer: rendered once per tick and

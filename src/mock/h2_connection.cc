@@ -10,6 +10,9 @@
 
 #include <fmt/format.h>
 
+#include "grpc/framing.h"
+#include "grpc/session.h"
+#include "grpc/status.h"
 #include "mock/control.h"
 #include "mock/response.h"
 #include "mock/server.h"
@@ -147,17 +150,49 @@ H2Response make_h2_response(int status, const Headers& headers, std::string_view
   return r;
 }
 
+H2Response make_grpc_response(const GrpcAnswer& answer, std::string_view message) {
+  H2Response r;
+  r.status = 200;
+  r.headers.emplace_back("content-type", "application/grpc");
+  std::vector<std::pair<std::string, std::string>> status{
+      {"grpc-status", std::to_string(answer.status)}};
+  if (!answer.message.empty()) {
+    status.emplace_back("grpc-message", grpc::encode_message_field(answer.message));
+  }
+  if (answer.status == grpc::kStatusOk) {
+    r.body.assign(message);
+    r.trailers = std::move(status);
+  } else {
+    r.headers.insert(r.headers.end(), status.begin(), status.end());
+    r.bodiless = true;
+  }
+  return r;
+}
+
 H2Responses::H2Responses(const MockConfig& config) {
   for (const Route& route : config.routes) {
     PerRoute r;
-    if (!route.templated) r.normal = make_h2_response(route.status, route.headers, route.body);
+    if (route.grpc) {
+      r.normal = make_grpc_response(*route.grpc, route.body);
+    } else if (!route.templated) {
+      r.normal = make_h2_response(route.status, route.headers, route.body);
+    }
     for (const ErrorRule& rule : route.errors) {
+      if (rule.grpc) {
+        r.errors.push_back(make_grpc_response(*rule.grpc, {}));
+        continue;
+      }
       r.errors.push_back(rule.kind == ErrorRule::kStatus && !rule.templated
                              ? make_h2_response(rule.status, rule.headers, rule.body)
                              : H2Response{});
     }
     routes.push_back(std::move(r));
   }
+  grpc_unsupported_media =
+      make_h2_response(415, {{"Content-Type", "text/plain"}},
+                       "this path speaks gRPC: content-type application/grpc\n");
+  grpc_bad_message =
+      make_grpc_response(GrpcAnswer{grpc::kStatusInternal, "malformed request message"}, {});
   const Headers text{{"Content-Type", "text/plain"}};
   not_found = make_h2_response(404, text, "no route matches\n");
   bad_request = make_h2_response(400, text, "malformed request\n");
@@ -325,14 +360,27 @@ struct H2Connection::Callbacks {
     return 0;
   }
 
-  static ssize_t read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length,
+  static ssize_t read_body(nghttp2_session* session, int32_t, uint8_t* buf, size_t length,
                            uint32_t* data_flags, nghttp2_data_source* source, void*) {
     Stream& s = *static_cast<Stream*>(source->ptr);
     const std::string& body = s.response->body;
     const size_t n = std::min(length, body.size() - s.body_offset);
     std::memcpy(buf, body.data() + s.body_offset, n);
     s.body_offset += n;
-    if (s.body_offset == body.size()) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (s.body_offset == body.size()) {
+      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (!s.response->trailers.empty()) {
+        // gRPC: the status follows the message, in trailers that end the stream.
+        *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        std::vector<nghttp2_nv> nv;
+        for (const auto& [name, value] : s.response->trailers) {
+          nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                                  reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())),
+                                  name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
+        }
+        nghttp2_submit_trailer(session, s.id, nv.data(), nv.size());
+      }
+    }
     return static_cast<ssize_t>(n);
   }
 };
@@ -514,6 +562,22 @@ void H2Connection::dispatch(Stream& s) {
   const Route& route = context_.config->routes[static_cast<size_t>(index)];
   const H2Responses::PerRoute& prebuilt = context_.responses->routes[static_cast<size_t>(index)];
   context_.host.count(index, H2Host::Count::kRequest);
+  if (route.grpc) {
+    // A gRPC call: application/grpc, and a body of length-prefixed messages.
+    bool grpc_type = false;
+    for (const auto& [name, value] : s.headers) {
+      if (name == "content-type") grpc_type = grpc::grpc_content_type(value);
+    }
+    if (!grpc_type) {
+      answer(s, context_.responses.grpc_unsupported_media);
+      return;
+    }
+    grpc::MessageReader reader(context_.options.max_body_bytes);
+    if (!reader.feed(s.body) || !reader.finish()) {
+      answer(s, context_.responses.grpc_bad_message);
+      return;
+    }
+  }
 
   const H2Response* response = &prebuilt.normal;
   const ResponseTemplate* templated = route.templated ? &*route.templated : nullptr;

@@ -116,8 +116,14 @@ struct H2Response {
   std::vector<std::pair<std::string, std::string>> headers;  // without :status
   std::string body;
   bool bodiless = false;
+  // Sent in a HEADERS frame after the body (gRPC's grpc-status); empty: none.
+  std::vector<std::pair<std::string, std::string>> trailers;
 };
 H2Response make_h2_response(int status, const Headers& headers, std::string_view body);
+// A gRPC answer (docs/mock.md#grpc): 200, application/grpc, `message` (one
+// length-prefixed message) then trailers with the status; a status other than
+// OK is trailers-only (one HEADERS frame, no message), as gRPC servers send it.
+H2Response make_grpc_response(const GrpcAnswer& answer, std::string_view message);
 
 // Every prebuilt HTTP/2 answer of one worker, built once like server.cc's Responses.
 struct H2Responses {
@@ -129,6 +135,9 @@ struct H2Responses {
   H2Response not_found;
   H2Response bad_request;
   H2Response upgrade_required;
+  H2Response
+      grpc_unsupported_media;   // a call to a gRPC route without content-type application/grpc
+  H2Response grpc_bad_message;  // a call whose body is not length-prefixed messages: INTERNAL
   explicit H2Responses(const MockConfig& config);
 };
 

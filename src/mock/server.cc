@@ -323,6 +323,16 @@ struct Responses {
   explicit Responses(const MockConfig& config) {
     for (const Route& route : config.routes) {
       PerRoute r;
+      if (route.grpc) {
+        // gRPC needs HTTP/2 (its status travels in trailers): say so, whatever the draw.
+        Headers text{{"Content-Type", "text/plain"}};
+        for (int ka = 0; ka < 2; ++ka)
+          r.normal[ka] = prebuild(426, text, "this path speaks gRPC, over HTTP/2\n", ka);
+        for (size_t i = 0; i < route.errors.size(); ++i)
+          r.errors.push_back({r.normal[0], r.normal[1]});
+        routes.push_back(std::move(r));
+        continue;
+      }
       if (!route.templated) {
         for (int ka = 0; ka < 2; ++ka)
           r.normal[ka] = prebuild(route.status, route.headers, route.body, ka);

@@ -313,6 +313,34 @@ TEST(WireTest, Http2PlanAndFrameCountsRoundTrip) {
   EXPECT_EQ(merged.h2_rst_stream[8], 80u);
 }
 
+TEST(WireTest, GrpcPlanAndStatusCountsRoundTrip) {
+  engine::RunPlan plan = sample_plan();
+  plan.http2 = true;
+  plan.grpc = true;
+  plan.grpc_server_streaming = true;
+  plan.request.method = "POST";
+  plan.request.path = "/millstone.test.Greeter/Updates";
+  plan.request.body = std::string("\0\0\0\0\x02\x10\x03", 7);
+  engine::RunPlan decoded;
+  ASSERT_TRUE(decode_run_plan(encode_run_plan(plan), &decoded));
+  EXPECT_TRUE(decoded.grpc);
+  EXPECT_TRUE(decoded.grpc_server_streaming);
+  EXPECT_EQ(decoded.request, plan.request);
+
+  metrics::Snapshot s = sample_snapshot();
+  s.grpc_status[0] = 900;
+  s.grpc_status[14] = 100;
+  s.grpc_status[99] = 1;
+  s.grpc_messages = 2'700;
+  metrics::Snapshot back;
+  ASSERT_TRUE(decode_snapshot(encode_snapshot(s), &back));
+  EXPECT_EQ(back, s);
+  EXPECT_EQ(back.grpc_failures(), 101u);
+  s.merge(back);
+  EXPECT_EQ(s.grpc_status[14], 200u);
+  EXPECT_EQ(s.grpc_messages, 5'400u);
+}
+
 metrics::Snapshot socket_snapshot() {
   metrics::Snapshot s = sample_snapshot();
   metrics::SocketStats& k = s.sockets.emplace();
@@ -364,8 +392,11 @@ TEST(WireTest, SnapshotWithSocketsRoundTrip) {
 TEST(WireTest, SnapshotRejectsBadSocketSection) {
   metrics::Snapshot plain;
   std::string bytes = encode_snapshot(plain);
-  ASSERT_EQ(bytes.back(), '\0');  // the presence flag comes last
-  bytes.back() = 2;               // neither absent nor present
+  // The presence flag, before the GOAWAY, RST_STREAM and grpc-status maps
+  // (empty: one byte each) and the gRPC message count (0: one byte).
+  const size_t flag = bytes.size() - 5;
+  ASSERT_EQ(bytes[flag], '\0');
+  bytes[flag] = 2;  // neither absent nor present
   metrics::Snapshot out;
   EXPECT_FALSE(decode_snapshot(bytes, &out));
 

@@ -270,10 +270,11 @@ INSTANTIATE_TEST_SUITE_P(
                   "mock.yaml:2:1: invalid YAML: unexpected \",\"; expected well-formed YAML"},
         ErrorCase{"seeed: 1\n",
                   "mock.yaml:1:1: unknown key \"seeed\" in the config (did you mean \"seed\"?); "
-                  "expected one of: seed, routes, websockets, tcp"},
-        ErrorCase{"seed: 1\n",
-                  "mock.yaml:1:1: the config has no routes; expected a routes list (or websockets "
-                  "or tcp)"},
+                  "expected one of: seed, routes, websockets, tcp, grpc"},
+        ErrorCase{
+            "seed: 1\n",
+            "mock.yaml:1:1: the config has no routes; expected a routes list (or grpc, websockets "
+            "or tcp)"},
         ErrorCase{"seed: -1\nroutes: [{path: /x}]\n",
                   "mock.yaml:1:7: seed \"-1\" is not a whole number; expected 0 to "
                   "18446744073709551615"},
