@@ -66,12 +66,12 @@ std::string path_segment(std::string_view text) {
 }
 
 HttpCall mock_patch_call(const scenario::MockAction& mock) {
-  return {"POST", fmt::format("{}/__millstone/routes/{}", mock.url, path_segment(mock.route)),
+  return {"PATCH", fmt::format("{}/__millstone/routes/{}", mock.url, path_segment(mock.route)),
           mock.patch};
 }
 
 HttpCall mock_reset_call(const scenario::MockAction& mock) {
-  return {"POST", fmt::format("{}/__millstone/routes/{}/reset", mock.url, path_segment(mock.route)),
+  return {"DELETE", fmt::format("{}/__millstone/routes/{}", mock.url, path_segment(mock.route)),
           ""};
 }
 

@@ -569,12 +569,12 @@ void H2Connection::dispatch(Stream& s) {
       if (name == "content-type") grpc_type = grpc::grpc_content_type(value);
     }
     if (!grpc_type) {
-      answer(s, context_.responses.grpc_unsupported_media);
+      answer(s, context_.responses->grpc_unsupported_media);
       return;
     }
     grpc::MessageReader reader(context_.options.max_body_bytes);
     if (!reader.feed(s.body) || !reader.finish()) {
-      answer(s, context_.responses.grpc_bad_message);
+      answer(s, context_.responses->grpc_bad_message);
       return;
     }
   }

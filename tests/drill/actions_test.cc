@@ -115,11 +115,11 @@ TEST(DrillSignal, RefusesPidsThatAreNotOneProcess) {
 TEST(DrillHttp, TheMockAndToxicWire) {
   scenario::MockAction mock{"http://127.0.0.1:8080", "list items", R"({"status":503})"};
   const HttpCall patch = mock_patch_call(mock);
-  EXPECT_EQ(patch.method, "POST");
+  EXPECT_EQ(patch.method, "PATCH");
   EXPECT_EQ(patch.url, "http://127.0.0.1:8080/__millstone/routes/list%20items");
   EXPECT_EQ(patch.body, R"({"status":503})");
-  EXPECT_EQ(mock_reset_call(mock).url,
-            "http://127.0.0.1:8080/__millstone/routes/list%20items/reset");
+  EXPECT_EQ(mock_reset_call(mock).method, "DELETE");
+  EXPECT_EQ(mock_reset_call(mock).url, "http://127.0.0.1:8080/__millstone/routes/list%20items");
   scenario::ProxyAction proxy;
   proxy.api = "http://127.0.0.1:8474";
   proxy.proxy = "db";

@@ -167,6 +167,76 @@ drills:
             fmt::format("sent SIGCONT to pid {} (from {})", target, pid_file));
 }
 
+// A mock drill through the mock's control API, judged by an SLO per phase:
+// the route fails from 1 s to 2 s. The mock's own count of the 503s it sent
+// is the truth for what millstone saw, and its route is back to the file's
+// config afterwards on its own word.
+TEST(DrillIntegration, AMockDrillIsJudgedPerPhaseByTheSlo) {
+  MockServer mock("routes:\n  - name: hello\n    path: /hello\n    body: \"hello\\n\"\n", 2);
+  const std::string scenario = write_temp_file(fmt::format(R"(target: http://127.0.0.1:{port}
+flows:
+  hello:
+    steps:
+      - get: /hello
+scenarios:
+  steady: {{executor: constant-vus, vus: 2, duration: 3s, graceful_stop: 0s}}
+drills:
+  - name: broken
+    at: 1s
+    duration: 1s
+    mock:
+      url: http://127.0.0.1:{port}
+      route: hello
+      set: {{errors: [{{rate: 1, status: 503}}]}}
+slo:
+  window: 1s
+  recovery_window: 1s
+  objectives:
+    - error_rate < 10%
+)",
+                                                           fmt::arg("port", mock.port())),
+                                               ".yaml");
+  const std::string out = write_temp_file("", ".json");
+  const ProcessResult result = run_millstone({"run", scenario, "-w", "1", "-q", "-o", out}, 20);
+  ASSERT_EQ(result.exit_code, 99) << result.err;  // the SLO failed during the fault
+  expect_valid_summary(out);
+  const nlohmann::json j = read_json(out);
+
+  ASSERT_EQ(j["drills"].size(), 1u);
+  EXPECT_EQ(j["drills"][0]["status"], "done") << j["drills"];
+  EXPECT_EQ(
+      j["drills"][0]["start"]["detail"],
+      fmt::format("PATCH http://127.0.0.1:{}/__millstone/routes/hello: HTTP 200", mock.port()));
+  EXPECT_EQ(
+      j["drills"][0]["end"]["detail"],
+      fmt::format("DELETE http://127.0.0.1:{}/__millstone/routes/hello: HTTP 200", mock.port()));
+  // The 503s millstone counted are the ones the mock says it sent.
+  const nlohmann::json stats = mock.stats();
+  uint64_t sent = 0;
+  for (const nlohmann::json& route : stats["routes"]) {
+    if (route["name"] == "hello") sent = route["error_status"].get<uint64_t>();
+  }
+  EXPECT_GT(sent, 0u) << stats.dump();
+  const uint64_t seen = j["status"].value("503", uint64_t{0});
+  EXPECT_GE(sent, seen);
+  EXPECT_LE(sent, seen + j["in_flight"].get<uint64_t>());
+  // Back to the file's config, on the mock's word.
+  const nlohmann::json now =
+      nlohmann::json::parse(http_get(mock.port(), "/__millstone/routes/hello"));
+  EXPECT_TRUE(now["route"]["errors"].empty()) << now.dump();
+
+  // Phases: before, during and after the fault; the objective fails only during it.
+  const nlohmann::json& slo = j["slo"];
+  ASSERT_EQ(slo["phases"].size(), 3u) << slo.dump();
+  EXPECT_EQ(slo["phases"][1]["name"], "during broken");
+  const nlohmann::json& objective = slo["objectives"][0];
+  EXPECT_TRUE(objective["phases"][0]["passed"].get<bool>()) << objective.dump();
+  EXPECT_FALSE(objective["phases"][1]["passed"].get<bool>()) << objective.dump();
+  EXPECT_TRUE(objective["phases"][2]["passed"].get<bool>()) << objective.dump();
+  ASSERT_EQ(objective["recovery"].size(), 1u);
+  EXPECT_EQ(objective["recovery"][0]["status"], "recovered") << objective.dump();
+}
+
 TEST(DrillIntegration, AnInterruptedRunUndoesTheFaultsThatAreOn) {
   MockServer mock("routes:\n  - path: /hello\n    body: \"hello\\n\"\n");
   const std::string marker = write_temp_file("", ".log");
