@@ -18,16 +18,14 @@
 
 #include <fmt/format.h>
 
+#include "tls/openssl_ptr.h"
+
 namespace millstone::cluster {
 namespace {
 
+// The OpenSSL owners the TLS layer has, for the types only the token uses.
 template <auto Free>
-struct Freer {
-  template <typename T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
+using Freer = tls::OpenSslFree<Free>;
 using BnPtr = std::unique_ptr<BIGNUM, Freer<BN_clear_free>>;
 using BnCtxPtr = std::unique_ptr<BN_CTX, Freer<BN_CTX_free>>;
 using EcGroupPtr = std::unique_ptr<EC_GROUP, Freer<EC_GROUP_free>>;
