@@ -20,27 +20,12 @@
 #include "cluster/wire.h"
 #include "http/request_builder.h"
 #include "http/url.h"
+#include "link_pair.h"
 #include "mock/server.h"
 #include "net/clock.h"
 
 namespace millstone::cluster {
 namespace {
-
-struct Pair {
-  std::unique_ptr<StreamLink> coordinator_side;
-  std::unique_ptr<StreamLink> agent_side;
-};
-
-Pair make_pair(const std::string& agent_name) {
-  int fds[2];
-  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-  return {StreamLink::over_socket(fds[0], agent_name),
-          StreamLink::over_socket(fds[1], "coordinator")};
-}
-
-int64_t in_seconds(int s) {
-  return net::now_ns() + s * net::kNsPerSec;
-}
 
 // The body of a GET /__millstone/stats, parsed.
 nlohmann::json mock_stats(uint16_t port) {
@@ -112,16 +97,16 @@ class AgentFleetTest : public ::testing::Test {
   }
 
   // Forks an agent process serving the agent end of `pair`.
-  pid_t start_agent(Pair& pair, const std::vector<int>& also_close) {
+  pid_t start_agent(LinkPair& pair, const std::vector<int>& also_close) {
     const pid_t pid = fork();
     if (pid == 0) {
       for (int fd : also_close)
         close(fd);
       pair.coordinator_side.reset();
       alarm(30);  // a bug must not leave it behind
-      _exit(serve_agent(*pair.agent_side, local_hello(0), AgentOptions{}));
+      _exit(serve_agent(*pair.peer_side, local_hello(0), AgentOptions{}));
     }
-    pair.agent_side.reset();
+    pair.peer_side.reset();
     return pid;
   }
 
@@ -133,9 +118,9 @@ class AgentFleetTest : public ::testing::Test {
 // total is the mock's count, each agent sent one snapshot per second, and the
 // shares add up to the plan.
 TEST_F(AgentFleetTest, TwoAgentsRunTheWholePlanAndTheMockCountsEveryRequest) {
-  Pair a = make_pair("agent a");
-  Pair b = make_pair("agent b");
-  const pid_t pid_a = start_agent(a, {b.coordinator_side->fd(), b.agent_side->fd()});
+  LinkPair a = make_pair("agent a");
+  LinkPair b = make_pair("agent b");
+  const pid_t pid_a = start_agent(a, {b.coordinator_side->fd(), b.peer_side->fd()});
   const pid_t pid_b = start_agent(b, {a.coordinator_side->fd()});
 
   const engine::RunPlan whole = plan(3, 300, 1100);
@@ -176,7 +161,7 @@ TEST_F(AgentFleetTest, TwoAgentsRunTheWholePlanAndTheMockCountsEveryRequest) {
 // The coordinator goes away mid-run: the agent stops its workers at once and
 // exits non-zero, long before the planned end.
 TEST_F(AgentFleetTest, AnAgentWhoseCoordinatorVanishesStopsAtOnce) {
-  Pair p = make_pair("agent");
+  LinkPair p = make_pair("agent");
   const pid_t pid = start_agent(p, {});
   MessageType type;
   std::string payload;
@@ -198,9 +183,9 @@ TEST_F(AgentFleetTest, AnAgentWhoseCoordinatorVanishesStopsAtOnce) {
 
 // A worker's Start is refused by an agent with one clear line.
 TEST_F(AgentFleetTest, AnAgentRefusesAWorkersStart) {
-  Pair p = make_pair("agent");
+  LinkPair p = make_pair("agent");
   std::thread agent(
-      [&] { EXPECT_EQ(serve_agent(*p.agent_side, local_hello(0), AgentOptions{}), 1); });
+      [&] { EXPECT_EQ(serve_agent(*p.peer_side, local_hello(0), AgentOptions{}), 1); });
   MessageType type;
   std::string payload;
   ASSERT_EQ(receive_until(*p.coordinator_side, in_seconds(5), &type, &payload), WaitResult::kOk);
@@ -269,27 +254,27 @@ void join_and_send(StreamLink& link, const std::vector<metrics::Snapshot>& secon
 // second 1: both are named, with the second their share went missing from,
 // and the run completes with the third agent (--on-agent-loss continue).
 TEST(AgentLoss, ASilentAgentAndABrokenLinkAreLossesAndTheRunGoesOn) {
-  Pair steady = make_pair("agent steady");
-  Pair silent = make_pair("agent silent");
-  Pair broken = make_pair("agent broken");
+  LinkPair steady = make_pair("agent steady");
+  LinkPair silent = make_pair("agent silent");
+  LinkPair broken = make_pair("agent broken");
   std::thread steady_agent([&] {
-    join_and_send(*steady.agent_side, {second(0, 10), second(1, 10)}, 2);
-    steady.agent_side->send(MessageType::kDone, encode_done(Done{}));
-    EXPECT_EQ(flush_until(*steady.agent_side, in_seconds(5)), WaitResult::kOk);
+    join_and_send(*steady.peer_side, {second(0, 10), second(1, 10)}, 2);
+    steady.peer_side->send(MessageType::kDone, encode_done(Done{}));
+    EXPECT_EQ(flush_until(*steady.peer_side, in_seconds(5)), WaitResult::kOk);
   });
   std::string told_silent;
   std::thread silent_agent([&] {
-    join_and_send(*silent.agent_side, {second(0, 20)}, 1);
+    join_and_send(*silent.peer_side, {second(0, 20)}, 1);
     // Holds its link open and says nothing more: the coordinator gives up.
     MessageType type;
     std::string payload;
-    ASSERT_EQ(receive_until(*silent.agent_side, in_seconds(5), &type, &payload), WaitResult::kOk);
+    ASSERT_EQ(receive_until(*silent.peer_side, in_seconds(5), &type, &payload), WaitResult::kOk);
     ASSERT_EQ(type, MessageType::kError);
     decode_error(payload, &told_silent);
   });
   std::thread broken_agent([&] {
-    join_and_send(*broken.agent_side, {second(0, 30), second(1, 30)}, 1);
-    broken.agent_side->close();
+    join_and_send(*broken.peer_side, {second(0, 30), second(1, 30)}, 1);
+    broken.peer_side->close();
   });
   std::vector<std::unique_ptr<WorkerLink>> links;
   links.push_back(std::move(steady.coordinator_side));
@@ -328,22 +313,22 @@ TEST(AgentLoss, ASilentAgentAndABrokenLinkAreLossesAndTheRunGoesOn) {
 // --on-agent-loss fail: the first loss stops every other agent now, and the
 // run is incomplete.
 TEST(AgentLoss, FailStopsTheOtherAgents) {
-  Pair steady = make_pair("agent steady");
-  Pair broken = make_pair("agent broken");
+  LinkPair steady = make_pair("agent steady");
+  LinkPair broken = make_pair("agent broken");
   bool stopped = false;
   std::thread steady_agent([&] {
-    join_and_send(*steady.agent_side, {second(0, 10)}, 1);
+    join_and_send(*steady.peer_side, {second(0, 10)}, 1);
     MessageType type;
     std::string payload;
-    ASSERT_EQ(receive_until(*steady.agent_side, in_seconds(5), &type, &payload), WaitResult::kOk);
+    ASSERT_EQ(receive_until(*steady.peer_side, in_seconds(5), &type, &payload), WaitResult::kOk);
     stopped = type == MessageType::kStop;
-    steady.agent_side->send(MessageType::kSnapshot, encode_snapshot(second(1, 1)));
-    steady.agent_side->send(MessageType::kDone, encode_done(Done{}));
-    EXPECT_EQ(flush_until(*steady.agent_side, in_seconds(5)), WaitResult::kOk);
+    steady.peer_side->send(MessageType::kSnapshot, encode_snapshot(second(1, 1)));
+    steady.peer_side->send(MessageType::kDone, encode_done(Done{}));
+    EXPECT_EQ(flush_until(*steady.peer_side, in_seconds(5)), WaitResult::kOk);
   });
   std::thread broken_agent([&] {
-    join_and_send(*broken.agent_side, {}, 1);
-    broken.agent_side->close();
+    join_and_send(*broken.peer_side, {}, 1);
+    broken.peer_side->close();
   });
   std::vector<std::unique_ptr<WorkerLink>> links;
   links.push_back(std::move(steady.coordinator_side));
@@ -370,12 +355,12 @@ TEST(AgentLoss, FailStopsTheOtherAgents) {
 
 // An agent whose local worker died says so in its Done: the run is incomplete.
 TEST(AgentLoss, AnAgentsFailedWorkersReachTheCoordinator) {
-  Pair p = make_pair("agent a");
+  LinkPair p = make_pair("agent a");
   std::thread agent([&] {
-    join_and_send(*p.agent_side, {second(0, 5)}, 1);
-    p.agent_side->send(MessageType::kDone,
-                       encode_done(Done{0, 0, {"worker 1 (pid 7) killed by signal 9 (Killed)"}}));
-    EXPECT_EQ(flush_until(*p.agent_side, in_seconds(5)), WaitResult::kOk);
+    join_and_send(*p.peer_side, {second(0, 5)}, 1);
+    p.peer_side->send(MessageType::kDone,
+                      encode_done(Done{0, 0, {"worker 1 (pid 7) killed by signal 9 (Killed)"}}));
+    EXPECT_EQ(flush_until(*p.peer_side, in_seconds(5)), WaitResult::kOk);
   });
   std::vector<std::unique_ptr<WorkerLink>> links;
   links.push_back(std::move(p.coordinator_side));

@@ -14,26 +14,11 @@
 #include "cluster/link.h"
 #include "cluster/wire.h"
 #include "cluster/worker_process.h"
+#include "link_pair.h"
 #include "net/clock.h"
 
 namespace millstone::cluster {
 namespace {
-
-struct Pair {
-  std::unique_ptr<StreamLink> coordinator_side;
-  std::unique_ptr<StreamLink> worker_side;
-};
-
-Pair make_pair(const std::string& worker_name) {
-  int fds[2];
-  EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-  return {StreamLink::over_socket(fds[0], worker_name),
-          StreamLink::over_socket(fds[1], "coordinator")};
-}
-
-int64_t in_seconds(int s) {
-  return net::now_ns() + s * net::kNsPerSec;
-}
 
 engine::RunPlan share(uint64_t duration_ms = 1000) {
   engine::RunPlan plan;
@@ -107,14 +92,14 @@ void play_worker(StreamLink& link, std::vector<metrics::Snapshot> seconds, Start
 }
 
 TEST(CoordinatorHandshake, StartCarriesTheShareTheStartInstantAndTheData) {
-  Pair a = make_pair("worker 0");
-  Pair b = make_pair("worker 1");
+  LinkPair a = make_pair("worker 0");
+  LinkPair b = make_pair("worker 1");
   Start start_a;
   Start start_b;
   // Worker 1 joined a second late: its first report is second 1.
-  std::thread worker_a(play_worker, std::ref(*a.worker_side),
+  std::thread worker_a(play_worker, std::ref(*a.peer_side),
                        std::vector{second(0, 10), second(1, 11), second(2, 3)}, &start_a, nullptr);
-  std::thread worker_b(play_worker, std::ref(*b.worker_side),
+  std::thread worker_b(play_worker, std::ref(*b.peer_side),
                        std::vector{second(1, 20), second(2, 5)}, &start_b, nullptr);
   std::vector<std::unique_ptr<WorkerLink>> links;
   links.push_back(std::move(a.coordinator_side));
@@ -155,8 +140,8 @@ TEST(CoordinatorHandshake, StartCarriesTheShareTheStartInstantAndTheData) {
 // nobody has until the end. Each worker holds its Done until second 3 is
 // shown: a Done read first would make second 3 the partial last one.
 TEST(CoordinatorHandshake, ProgressSkipsSecondsNoWorkerWasUpFor) {
-  Pair a = make_pair("worker 0");
-  Pair b = make_pair("worker 1");
+  LinkPair a = make_pair("worker 0");
+  LinkPair b = make_pair("worker 1");
   Start start_a;
   Start start_b;
   Collect progress;
@@ -167,10 +152,10 @@ TEST(CoordinatorHandshake, ProgressSkipsSecondsNoWorkerWasUpFor) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     shown_while_running = progress.last >= 3;
   };
-  std::thread worker_a(play_worker, std::ref(*a.worker_side),
-                       std::vector{second(2, 1), second(3, 1)}, &start_a, wait_for_progress);
-  std::thread worker_b(play_worker, std::ref(*b.worker_side),
-                       std::vector{second(2, 1), second(3, 1)}, &start_b, wait_for_progress);
+  std::thread worker_a(play_worker, std::ref(*a.peer_side), std::vector{second(2, 1), second(3, 1)},
+                       &start_a, wait_for_progress);
+  std::thread worker_b(play_worker, std::ref(*b.peer_side), std::vector{second(2, 1), second(3, 1)},
+                       &start_b, wait_for_progress);
   std::vector<std::unique_ptr<WorkerLink>> links;
   links.push_back(std::move(a.coordinator_side));
   links.push_back(std::move(b.coordinator_side));
@@ -185,18 +170,18 @@ TEST(CoordinatorHandshake, ProgressSkipsSecondsNoWorkerWasUpFor) {
 
 // A worker ready after the start instant is not a failure, but the run says so.
 TEST(CoordinatorHandshake, AWorkerReadyLateIsNoted) {
-  Pair p = make_pair("worker 0");
+  LinkPair p = make_pair("worker 0");
   std::thread worker([&] {
-    p.worker_side->send(MessageType::kHello, encode_hello(local_hello(0)));
+    p.peer_side->send(MessageType::kHello, encode_hello(local_hello(0)));
     MessageType type;
     std::string payload;
     Start start;
-    ASSERT_EQ(receive_until(*p.worker_side, in_seconds(5), &type, &payload), WaitResult::kOk);
+    ASSERT_EQ(receive_until(*p.peer_side, in_seconds(5), &type, &payload), WaitResult::kOk);
     ASSERT_TRUE(decode_start(payload, &start));
-    p.worker_side->send(MessageType::kAck, encode_ack(Ack{start.start_ns + 1500 * net::kNsPerMs}));
-    p.worker_side->send(MessageType::kSnapshot, encode_snapshot(second(1, 4)));
-    p.worker_side->send(MessageType::kDone, encode_done(Done{2, 4096, {}}));
-    ASSERT_EQ(flush_until(*p.worker_side, in_seconds(5)), WaitResult::kOk);
+    p.peer_side->send(MessageType::kAck, encode_ack(Ack{start.start_ns + 1500 * net::kNsPerMs}));
+    p.peer_side->send(MessageType::kSnapshot, encode_snapshot(second(1, 4)));
+    p.peer_side->send(MessageType::kDone, encode_done(Done{2, 4096, {}}));
+    ASSERT_EQ(flush_until(*p.peer_side, in_seconds(5)), WaitResult::kOk);
   });
   std::vector<std::unique_ptr<WorkerLink>> links;
   links.push_back(std::move(p.coordinator_side));
@@ -216,13 +201,13 @@ TEST(CoordinatorHandshake, AWorkerReadyLateIsNoted) {
 }
 
 TEST(CoordinatorHandshake, AVersionMismatchIsRefusedNamingBothVersions) {
-  Pair p = make_pair("worker 3");
+  LinkPair p = make_pair("worker 3");
   std::thread worker([&] {
     // Version 3's Hello: u32 version, u32 worker index.
-    p.worker_side->send(MessageType::kHello, std::string("\x03\0\0\0\x03\0\0\0", 8));
+    p.peer_side->send(MessageType::kHello, std::string("\x03\0\0\0\x03\0\0\0", 8));
     MessageType type;
     std::string payload;
-    ASSERT_EQ(receive_until(*p.worker_side, in_seconds(5), &type, &payload), WaitResult::kOk);
+    ASSERT_EQ(receive_until(*p.peer_side, in_seconds(5), &type, &payload), WaitResult::kOk);
     EXPECT_EQ(type, MessageType::kError);  // told why, not just dropped
   });
   std::vector<std::unique_ptr<WorkerLink>> links;
@@ -238,8 +223,8 @@ TEST(CoordinatorHandshake, AVersionMismatchIsRefusedNamingBothVersions) {
 }
 
 TEST(CoordinatorHandshake, GarbageInsteadOfHelloIsRefused) {
-  Pair p = make_pair("worker 0");
-  ASSERT_EQ(write(p.worker_side->fd(), "GET / HTTP/1.1\r\n\r\n", 18), 18);
+  LinkPair p = make_pair("worker 0");
+  ASSERT_EQ(write(p.peer_side->fd(), "GET / HTTP/1.1\r\n\r\n", 18), 18);
   std::vector<std::unique_ptr<WorkerLink>> links;
   links.push_back(std::move(p.coordinator_side));
   RunResult result = Coordinator(std::move(links), {share()}, {}, quick_options(), nullptr).run();
@@ -250,7 +235,7 @@ TEST(CoordinatorHandshake, GarbageInsteadOfHelloIsRefused) {
 }
 
 TEST(CoordinatorHandshake, APeerThatNeverSaysHelloIsGivenUpOnInTime) {
-  Pair p = make_pair("worker 3");
+  LinkPair p = make_pair("worker 3");
   std::vector<std::unique_ptr<WorkerLink>> links;
   links.push_back(std::move(p.coordinator_side));
   RunResult result = Coordinator(std::move(links), {share()}, {}, quick_options(), nullptr).run();
@@ -260,8 +245,8 @@ TEST(CoordinatorHandshake, APeerThatNeverSaysHelloIsGivenUpOnInTime) {
 }
 
 TEST(CoordinatorHandshake, APeerThatNeverAcknowledgesStartIsGivenUpOn) {
-  Pair p = make_pair("worker 1");
-  p.worker_side->send(MessageType::kHello, encode_hello(local_hello(1)));
+  LinkPair p = make_pair("worker 1");
+  p.peer_side->send(MessageType::kHello, encode_hello(local_hello(1)));
   std::vector<std::unique_ptr<WorkerLink>> links;
   links.push_back(std::move(p.coordinator_side));
   RunResult result = Coordinator(std::move(links), {share()}, {}, quick_options(), nullptr).run();
@@ -270,23 +255,23 @@ TEST(CoordinatorHandshake, APeerThatNeverAcknowledgesStartIsGivenUpOn) {
 }
 
 TEST(CoordinatorHandshake, ALinkLostMidRunIsReportedAndTheOthersFinish) {
-  Pair a = make_pair("worker 0");
-  Pair b = make_pair("worker 1");
+  LinkPair a = make_pair("worker 0");
+  LinkPair b = make_pair("worker 1");
   Start start;
-  std::thread finishing(play_worker, std::ref(*a.worker_side), std::vector{second(0, 7)}, &start,
+  std::thread finishing(play_worker, std::ref(*a.peer_side), std::vector{second(0, 7)}, &start,
                         nullptr);
   std::thread dying([&] {
-    b.worker_side->send(MessageType::kHello, encode_hello(local_hello(1)));
+    b.peer_side->send(MessageType::kHello, encode_hello(local_hello(1)));
     MessageType type;
     std::string payload;
-    ASSERT_EQ(receive_until(*b.worker_side, in_seconds(5), &type, &payload), WaitResult::kOk);
-    b.worker_side->send(MessageType::kAck, encode_ack(Ack{net::now_ns()}));
-    b.worker_side->send(MessageType::kSnapshot, encode_snapshot(second(0, 5)));
+    ASSERT_EQ(receive_until(*b.peer_side, in_seconds(5), &type, &payload), WaitResult::kOk);
+    b.peer_side->send(MessageType::kAck, encode_ack(Ack{net::now_ns()}));
+    b.peer_side->send(MessageType::kSnapshot, encode_snapshot(second(0, 5)));
     // Half a frame, then gone: a process killed mid-write.
     const std::string frame = encode_frame(MessageType::kSnapshot, encode_snapshot(second(1, 9)));
-    ASSERT_EQ(flush_until(*b.worker_side, in_seconds(5)), WaitResult::kOk);
-    ASSERT_GT(write(b.worker_side->fd(), frame.data(), frame.size() / 2), 0);
-    b.worker_side->close();
+    ASSERT_EQ(flush_until(*b.peer_side, in_seconds(5)), WaitResult::kOk);
+    ASSERT_GT(write(b.peer_side->fd(), frame.data(), frame.size() / 2), 0);
+    b.peer_side->close();
   });
   std::vector<std::unique_ptr<WorkerLink>> links;
   links.push_back(std::move(a.coordinator_side));
@@ -305,9 +290,9 @@ TEST(CoordinatorHandshake, ALinkLostMidRunIsReportedAndTheOthersFinish) {
 
 // The worker's side of the handshake.
 TEST(WorkerHandshake, SaysHelloAndRefusesAnythingButStart) {
-  Pair p = make_pair("worker 0");
+  LinkPair p = make_pair("worker 0");
   int code = -1;
-  std::thread worker([&] { code = serve_worker(*p.worker_side, local_hello(2), WorkerOptions{}); });
+  std::thread worker([&] { code = serve_worker(*p.peer_side, local_hello(2), WorkerOptions{}); });
   MessageType type;
   std::string payload;
   ASSERT_EQ(receive_until(*p.coordinator_side, in_seconds(5), &type, &payload), WaitResult::kOk);
@@ -329,10 +314,10 @@ TEST(WorkerHandshake, SaysHelloAndRefusesAnythingButStart) {
 }
 
 TEST(WorkerHandshake, ACoordinatorThatNeverAnswersIsGivenUpOn) {
-  Pair p = make_pair("worker 0");
+  LinkPair p = make_pair("worker 0");
   WorkerOptions options;
   options.start_timeout_ns = 100 * net::kNsPerMs;
-  EXPECT_EQ(serve_worker(*p.worker_side, local_hello(0), options), 1);
+  EXPECT_EQ(serve_worker(*p.peer_side, local_hello(0), options), 1);
   MessageType type;
   std::string payload;
   ASSERT_EQ(receive_until(*p.coordinator_side, in_seconds(5), &type, &payload), WaitResult::kOk);
