@@ -9,6 +9,7 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -79,7 +80,9 @@ class Server {
   std::string request_body;
 
  private:
-  static nghttp2_nv nv(const std::string& name, const std::string& value) {
+  // Views, not std::string: a literal name bound to a const std::string& would
+  // be a temporary that dies before nghttp2 copies the field.
+  static nghttp2_nv nv(std::string_view name, std::string_view value) {
     return {(uint8_t*)name.data(), (uint8_t*)value.data(), name.size(), value.size(),
             NGHTTP2_NV_FLAG_NONE};
   }
