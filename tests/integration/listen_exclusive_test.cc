@@ -132,10 +132,12 @@ TEST(ListenExclusive, WorkersShareTheConnections) {
   // Without the spreading one worker takes every one, round after round;
   // with it, which worker the kernel wakes still depends on which one the
   // scheduler has back in epoll_wait, and a loaded 2-core machine (or an
-  // ASan build) has given one worker all 20 of a round. Up to three rounds,
-  // until each worker holds some.
+  // ASan build) has given one worker all 20 of a round. A worker process
+  // that exists may also not have registered the listener yet (a sanitized
+  // start on a loaded machine took longer than three rounds). Up to 20
+  // rounds, 100 ms apart, until each worker holds some.
   constexpr int kConnections = 20;
-  constexpr int kRounds = 3;
+  constexpr int kRounds = 20;
   std::vector<int> held;
   const std::string request = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
   std::map<pid_t, int> gained;
@@ -156,6 +158,7 @@ TEST(ListenExclusive, WorkersShareTheConnections) {
       every_worker = every_worker && gained[w] > 0;
     }
     if (every_worker) break;
+    usleep(100'000);
   }
   int total = 0;
   std::ostringstream spread;
