@@ -24,8 +24,9 @@ namespace millstone::cli {
 namespace {
 
 // An agent forks its workers and they build their workloads after Start:
-// the start instant leaves them this long (a local run leaves 250 ms).
-constexpr int64_t kAgentStartLeadNs = net::kNsPerSec;
+// the start instant leaves them this long (a local run leaves 250 ms; a
+// worker ready later gets a note, its share missing from the seconds before).
+constexpr int64_t kAgentStartLeadNs = 500 * net::kNsPerMs;
 
 double ms(int64_t ns) {
   return static_cast<double>(ns) / 1e6;

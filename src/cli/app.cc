@@ -225,13 +225,14 @@ int main_command(int argc, char** argv) {
       ->add_option_function<std::string>(
           "--on-agent-loss",
           [&run](const std::string& text) {
-            if (text != "continue" && text != "abort") {
+            // fail: the and the exit-code table's first name for abort.
+            if (text != "continue" && text != "abort" && text != "fail") {
               throw CLI::ValidationError(fmt::format(
                   "--on-agent-loss '{}': expected continue (the run goes on without the lost "
                   "agent's share, exit 9) or abort (the run stops there, exit 5)",
                   text));
             }
-            run.agent_loss_aborts = text == "abort";
+            run.agent_loss_aborts = text != "continue";
           },
           "--agents: when an agent is lost, continue without its share or abort the run")
       ->default_str("continue");
