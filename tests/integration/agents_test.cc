@@ -164,5 +164,37 @@ TEST(AgentIntegration, AnAgentKilledMidRunIsReportedAndTheRunCompletesDegraded) 
   expect_valid_summary(out);
 }
 
+// deploy/k8s/ parses as Kubernetes objects that fit together: the agents'
+// Indexed Job dials the coordinator's Service port, both mount the token
+// Secret with mode 0400 (millstone refuses a group-readable token), and the
+// coordinator waits for as many agents as the Job completes. (No cluster
+// here: kubectl's own validation is not run.)
+TEST(AgentManifests, TheKubernetesManifestsParseAndAgree) {
+  const std::string script = write_temp_file(R"(
+import glob, sys, yaml
+docs = [d for f in sorted(glob.glob(sys.argv[1] + '/*.yaml')) for d in yaml.safe_load_all(open(f))]
+by = {(d['kind'], d['metadata']['name']): d for d in docs}
+service = by[('Service', 'millstone-coordinator')]
+coordinator = by[('Job', 'millstone-coordinator')]['spec']
+agents = by[('Job', 'millstone-agents')]['spec']
+assert agents['completionMode'] == 'Indexed'
+port = service['spec']['ports'][0]['port']
+agent_args = agents['template']['spec']['containers'][0]['args']
+assert agent_args[agent_args.index('--join') + 1] == 'millstone-coordinator:%d' % port, agent_args
+run_args = coordinator['template']['spec']['containers'][0]['args']
+assert int(run_args[run_args.index('--agents') + 1]) == agents['completions'] == agents['parallelism']
+assert run_args[run_args.index('--agent-listen') + 1].endswith(':%d' % port)
+for job in (coordinator, agents):
+    volume = [v for v in job['template']['spec']['volumes'] if 'secret' in v][0]
+    assert volume['secret']['defaultMode'] == 0o400, volume
+labels = coordinator['template']['metadata']['labels']
+assert all(labels.get(k) == v for k, v in service['spec']['selector'].items())
+print('ok')
+)",
+                                             ".py");
+  EXPECT_EQ(shell("python3 " + script + " " + std::string(MILLSTONE_SOURCE_DIR) + "/deploy/k8s"),
+            "ok\n");
+}
+
 }  // namespace
 }  // namespace millstone::testing
