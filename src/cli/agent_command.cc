@@ -15,6 +15,7 @@
 #include "cluster/token.h"
 #include "cluster/wire.h"
 #include "net/clock.h"
+#include "net/socket.h"
 #include "text/printable.h"
 
 namespace millstone::cli {
@@ -43,6 +44,13 @@ void raise_fd_limit() {
 }  // namespace
 
 int agent_command(const AgentCommandOptions& options) {
+  std::string host;
+  uint16_t port = 0;
+  std::string error;
+  if (!net::split_host_port(options.join, &host, &port, &error)) {
+    say(fmt::format("--join {}: {}", options.join, error));
+    return kExitUsage;
+  }
   std::optional<cluster::Token> token;
   try {
     token = cluster::Token::read_file(options.token_file);
