@@ -63,12 +63,17 @@ int agent_command(const AgentCommandOptions& options) {
   // The coordinator gives an agent one worker per core it announces.
   if (options.workers > 0) hello.cores = options.workers;
 
+  // --keep: after a run the next may be hours away; only the first join
+  // (where a wrong address or token shows) has a retry budget.
+  bool served = false;
   for (;;) {
-    say(fmt::format("joining {} (giving up after {} s)", options.join,
-                    options.join_timeout_us / 1'000'000));
-    cluster::DialResult dial = cluster::dial_coordinator(
-        options.join, *token, net::now_ns() + options.join_timeout_us * 1000,
-        cluster::DialOptions{}, say);
+    const int64_t deadline =
+        served ? INT64_MAX / 2 : net::now_ns() + options.join_timeout_us * 1000;
+    say(served ? fmt::format("joining {} (until the next run)", options.join)
+               : fmt::format("joining {} (giving up after {} s)", options.join,
+                             options.join_timeout_us / 1'000'000));
+    cluster::DialResult dial =
+        cluster::dial_coordinator(options.join, *token, deadline, cluster::DialOptions{}, say);
     if (!dial.link) {
       if (dial.attempts == 0) {  // the address itself is wrong
         say(dial.error);
@@ -93,6 +98,7 @@ int agent_command(const AgentCommandOptions& options) {
     dial.link->close();
     if (code == 0) say("run complete: results sent to the coordinator");
     if (!options.keep) return code == 0 ? kExitOk : kExitInternal;
+    served = true;
     say("--keep: waiting for the next run");
   }
 }
