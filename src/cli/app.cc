@@ -208,6 +208,34 @@ int main_command(int argc, char** argv) {
                       "Serve live Prometheus metrics at http://HOST:PORT/metrics during the run");
   run_cmd->add_option("--webhook", run.webhook,
                       "POST the summary (Slack-compatible JSON) to this URL when the run ends");
+  // Remote agents (docs/agents.md).
+  run_cmd->add_option_function<std::string>(
+      "--agents", whole_into(&run.agents, "--agents", 1, 10'000),
+      "Run on N remote agents (`millstone agent --join`) instead of local workers");
+  run_cmd->add_option("--agent-listen", run.agent_listen,
+                      "--agents: the address agents dial, ADDR:PORT (numeric; port 0 picks one)");
+  run_cmd->add_option("--token-file", run.token_file,
+                      "--agents: the join secret (`millstone token > FILE`, mode 0600)");
+  run_cmd
+      ->add_option_function<std::string>("--agent-wait",
+                                         duration_into(&run.agent_wait_us, "--agent-wait"),
+                                         "--agents: how long to wait for the N agents to join")
+      ->default_str("60s");
+  run_cmd
+      ->add_option_function<std::string>(
+          "--on-agent-loss",
+          [&run](const std::string& text) {
+            // fail: the and the exit-code table's first name for abort.
+            if (text != "continue" && text != "abort" && text != "fail") {
+              throw CLI::ValidationError(fmt::format(
+                  "--on-agent-loss '{}': expected continue (the run goes on without the lost "
+                  "agent's share, exit 9) or abort (the run stops there, exit 5)",
+                  text));
+            }
+            run.agent_loss_aborts = text != "continue";
+          },
+          "--agents: when an agent is lost, continue without its share or abort the run")
+      ->default_str("continue");
 
   // `millstone grpc` (docs/grpc.md): quick mode for one gRPC method, like ghz.
   RunOptions grpc_run;
@@ -461,6 +489,24 @@ int main_command(int argc, char** argv) {
       "Print a new join secret for remote agents (mst1.<43 characters>); a file it is "
       "written to is made private (docs/agents.md)");
 
+  AgentCommandOptions agent;
+  CLI::App* agent_cmd = app.add_subcommand(
+      "agent", "Be a load machine: join a `millstone run --agents` coordinator and run its share");
+  agent_cmd->add_option("--join", agent.join, "The coordinator's --agent-listen address, HOST:PORT")
+      ->required();
+  agent_cmd->add_option("--token-file", agent.token_file, "The join secret (mode 0600)")
+      ->required();
+  agent_cmd->add_flag("--keep", agent.keep,
+                      "After a run, join again for the next one (default: exit after one run)");
+  agent_cmd->add_option_function<std::string>(
+      "-w,--workers", whole_into(&agent.workers, "--workers", 1, kMaxWorkers),
+      "Local worker processes to offer (default: one per core)");
+  agent_cmd
+      ->add_option_function<std::string>(
+          "--join-timeout", duration_into(&agent.join_timeout_us, "--join-timeout"),
+          "Keep retrying the coordinator this long (0.5 s doubling to 5 s between attempts)")
+      ->default_str("5m");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -503,6 +549,7 @@ int main_command(int argc, char** argv) {
   if (demo_cmd->parsed()) return demo_command(demo);
   if (proxy_cmd->parsed()) return proxy_command(proxy_options);
   if (token_cmd->parsed()) return token_command();
+  if (agent_cmd->parsed()) return agent_command(agent);
   return kExitUsage;
 }
 

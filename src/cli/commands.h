@@ -66,6 +66,13 @@ struct RunOptions {
   bool h2_flags = false;             // --streams, --h2-window or --h2-header-table given
   uint32_t h2_window = 65'535;       // --h2-window: SETTINGS_INITIAL_WINDOW_SIZE
   uint32_t h2_header_table = 4'096;  // --h2-header-table: SETTINGS_HEADER_TABLE_SIZE
+  // Remote agents (docs/agents.md): run on N `millstone agent`s instead of
+  // local workers.
+  uint32_t agents = 0;                 // --agents N; 0 = local workers
+  std::string agent_listen;            // --agent-listen ADDR:PORT
+  std::string token_file;              // --token-file FILE
+  int64_t agent_wait_us = 60'000'000;  // --agent-wait: how long to wait for the N agents
+  bool agent_loss_aborts = false;      // --on-agent-loss abort (default continue)
   // Whether any TLS flag was given (they need an https:// URL).
   bool tls_flags() const {
     return insecure || !cacert.empty() || !cert.empty() || !key.empty() || tls_min || tls_max ||
@@ -113,6 +120,15 @@ struct MockOptions {
   std::string control_token;              // the mock control API needs it for changes when set
 };
 
+// `millstone agent` (docs/agents.md).
+struct AgentCommandOptions {
+  std::string join;                       // --join HOST:PORT
+  std::string token_file;                 // --token-file FILE
+  bool keep = false;                      // --keep: after a run, join again for the next
+  uint32_t workers = 0;                   // --workers N; 0 = one per core
+  int64_t join_timeout_us = 300'000'000;  // --join-timeout: retry budget of one join
+};
+
 struct DemoOptions {
   int64_t duration_us = 5'000'000;
   uint32_t connections = 50;
@@ -140,6 +156,8 @@ int proxy_command(const proxy::StandaloneOptions& options);
 
 // A new join secret for remote agents (docs/agents.md).
 int token_command();
+// A load machine for `millstone run --agents` (src/cli/agent_command.cc).
+int agent_command(const AgentCommandOptions& options);
 
 // Entry point for main(): parses argv and dispatches.
 int main_command(int argc, char** argv);

@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "cli/agent_fleet.h"
 #include "cli/commands.h"
 #include "cli/drill_report.h"
 #include "cli/exit_codes.h"
@@ -438,6 +439,14 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
   // Keep some descriptors per worker for its event loop and channel.
   uint32_t needed = workers_for_descriptors(connections, fd_limit);
+  // Agents size themselves (their cores and limits, docs/agents.md).
+  std::unique_ptr<AgentFleet> fleet;
+  std::FILE* text_out = options.out == "-" ? stderr : stdout;
+  if (options.agents > 0) {
+    if (const int code = AgentFleet::open(options, text_out, &fleet); code != 0) return code;
+    if (const int code = fleet->gather(); code != 0) return code;
+    needed = 0;
+  }
   if (needed > workers) {
     if (options.workers != 0) {
       return usage_error(fmt::format(
@@ -449,7 +458,8 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     workers = needed;
   }
   if (auto warning = worker_count_warning(connections, fd_limit,
-                                          std::max(1u, std::thread::hardware_concurrency()))) {
+                                          std::max(1u, std::thread::hardware_concurrency()));
+      warning && !fleet) {
     fmt::print(stderr, "millstone run: warning: {}\n", *warning);
   }
 
@@ -532,7 +542,8 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     progress.add(drill_starter.get());
   }
   cluster::RunResult result =
-      cluster::run_local(plan, workers, &progress, std::move(data_files), &stop);
+      fleet ? fleet->run(plan, &progress, std::move(data_files), &stop)
+            : cluster::run_local(plan, workers, &progress, std::move(data_files), &stop);
   std::vector<drill::DrillRecord> drill_records;
   if (drills) {
     // Ended or interrupted: every fault still on is undone now.
@@ -548,6 +559,10 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   bool slo_ok = true;
   std::string text = format_summary(description, result);
   nlohmann::json json = summary_json(description, result);
+  if (fleet) {
+    text += fleet->summary_text(result);
+    json["agents"] = fleet->summary_json(result);
+  }
   if (scenario) {
     thresholds = scenario::evaluate_thresholds(*scenario, result.total, result.duration_s);
     text += format_scenario_summary(*scenario, result.total, thresholds, options.percentiles);
@@ -773,6 +788,21 @@ int run_scenario(const RunOptions& options) {
 
 int run_command(const RunOptions& options) {
   if (!check_outputs(options)) return kExitUsage;
+  if (options.agents > 0) {
+    if (options.agent_listen.empty() || options.token_file.empty()) {
+      return usage_error(
+          "--agents needs --agent-listen ADDR:PORT (where agents dial) and --token-file FILE "
+          "(the join secret: millstone token > FILE)");
+    }
+    if (options.workers > 0) {
+      return usage_error(
+          "--workers with --agents: each agent runs one worker per core; set it on the agent "
+          "(millstone agent --workers N)");
+    }
+  } else if (!options.agent_listen.empty() || !options.token_file.empty() ||
+             options.agent_loss_aborts) {
+    return usage_error("--agent-listen, --token-file and --on-agent-loss need --agents N");
+  }
   if (looks_like_scenario(options.url)) return run_scenario(options);
   std::string error;
   auto url = http::parse_url(options.url, &error);

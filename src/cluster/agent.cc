@@ -134,9 +134,15 @@ class Upstream final : public ProgressSink, public LoopWatch {
   std::set<uint64_t> forwarded_;
 };
 
-int refuse(WorkerLink& link, const std::string& why) {
+int refuse(WorkerLink& link, const std::string& why, const AgentOptions& options) {
+  if (options.log) options.log(why);
   link.send(MessageType::kError, encode_error(why));
   flush_until(link, net::now_ns() + net::kNsPerSec);
+  return 1;
+}
+
+int give_up(const std::string& why, const AgentOptions& options) {
+  if (options.log) options.log(why);
   return 1;
 }
 
@@ -150,25 +156,44 @@ int serve_agent(WorkerLink& upstream, const Hello& hello, const AgentOptions& op
     case WaitResult::kOk:
       break;
     case WaitResult::kTimedOut:
-      return refuse(upstream, fmt::format("the coordinator did not answer Hello within {} s",
-                                          options.start_timeout_ns / net::kNsPerSec));
+      return refuse(upstream,
+                    fmt::format("the coordinator did not answer Hello within {} s",
+                                options.start_timeout_ns / net::kNsPerSec),
+                    options);
     case WaitResult::kClosed:
+      return give_up("the coordinator closed the link before the run started", options);
     case WaitResult::kBroken:
-      return 1;
+      return give_up(
+          "the link to the coordinator broke before the run started: " + upstream.error(), options);
   }
-  if (type == MessageType::kStop) return 0;
-  if (type == MessageType::kError) return 1;
+  if (type == MessageType::kStop) {
+    if (options.log) options.log("the coordinator needs no share from this agent this run");
+    return 0;
+  }
+  if (type == MessageType::kError) {
+    std::string text;
+    if (!decode_error(payload, &text)) text = "(an error that does not decode)";
+    return give_up("the coordinator refused this agent: " + text::printable(text), options);
+  }
   Start start;
   if (type != MessageType::kStart || !decode_start(payload, &start)) {
-    return refuse(upstream, fmt::format("the agent expected a valid Start, got a {} message of "
-                                        "{} bytes",
-                                        message_type_name(type), payload.size()));
+    return refuse(upstream,
+                  fmt::format("the agent expected a valid Start, got a {} message of {} bytes",
+                              message_type_name(type), payload.size()),
+                  options);
   }
   payload = std::string();
   if (start.local_workers == 0) {
     return refuse(upstream,
                   "the agent got a worker's Start (no local workers): run "
-                  "'millstone agent' only against 'millstone run --agents'");
+                  "'millstone agent' only against 'millstone run --agents'",
+                  options);
+  }
+  if (options.log) {
+    options.log(
+        fmt::format("running shares {}-{} of {} on {} local worker{}", start.plan.worker_index,
+                    start.plan.worker_index + start.local_workers - 1, start.plan.worker_count,
+                    start.local_workers, start.local_workers == 1 ? "" : "s"));
   }
   std::vector<engine::RunPlan> plans =
       split_plan(start.plan, start.plan.worker_index, start.local_workers, start.plan.worker_count);
@@ -203,19 +228,21 @@ int serve_agent(WorkerLink& upstream, const Hello& hello, const AgentOptions& op
   std::vector<std::string> failures = reap_local_workers(local, result.outcomes);
   if (signal_fd >= 0) close(signal_fd);
   sigprocmask(SIG_SETMASK, &previous_mask, nullptr);
-  if (up.lost()) return 1;
+  if (up.lost()) return give_up(up.why_lost(), options);
 
   // No local worker ever acknowledged (none could be started, an interrupt
   // before the start): the coordinator still gets Ack before Done.
   if (!up.acked()) up.on_started(0);
-  if (up.lost()) return 1;
+  if (up.lost()) return give_up(up.why_lost(), options);
   // The seconds not forwarded yet (the partial last one, which comes with
   // Done), then Done.
   for (const auto& [index, second] : result.seconds) {
     if (up.forwarded().count(index)) continue;
     metrics::Snapshot copy = second;
     copy.interval_index = index;
-    if (!upstream.send(MessageType::kSnapshot, encode_snapshot(copy))) return 1;
+    if (!upstream.send(MessageType::kSnapshot, encode_snapshot(copy))) {
+      return give_up("cannot send the last seconds to the coordinator", options);
+    }
   }
   Done done;
   for (const WorkerOutcome& o : result.outcomes)
@@ -224,8 +251,13 @@ int serve_agent(WorkerLink& upstream, const Hello& hello, const AgentOptions& op
   done.worker_failures.insert(done.worker_failures.end(), result.worker_failures.begin(),
                               result.worker_failures.end());
   done.outbox_peak_bytes = upstream.peak_queued_bytes();
-  if (!upstream.send(MessageType::kDone, encode_done(done))) return 1;
-  return flush_until(upstream, net::now_ns() + options.drain_timeout_ns) == WaitResult::kOk ? 0 : 1;
+  if (!upstream.send(MessageType::kDone, encode_done(done))) {
+    return give_up("cannot send Done to the coordinator", options);
+  }
+  if (flush_until(upstream, net::now_ns() + options.drain_timeout_ns) != WaitResult::kOk) {
+    return give_up("the results did not reach the coordinator: " + upstream.error(), options);
+  }
+  return 0;
 }
 
 }  // namespace millstone::cluster

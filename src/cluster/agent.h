@@ -7,6 +7,8 @@
 // one Snapshot, so the coordinator receives one snapshot per agent per second
 // whatever the agent's core count.
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 #include "cluster/coordinator.h"
@@ -43,6 +45,9 @@ struct AgentOptions {
   // For the agent's own coordinator over its local workers (start_at_ns,
   // interrupt_fd and watch are set by serve_agent).
   CoordinatorOptions workers;
+  // One line for each thing a person running the agent should know: the run
+  // it got, why it gave up (the coordinator's refusal, a lost link). May be empty.
+  std::function<void(const std::string&)> log;
 };
 
 // Runs one run for the coordinator at the other end of `upstream`, announcing

@@ -171,7 +171,9 @@ DialResult dial_coordinator(const std::string& address, const Token& token, int6
     result.error = "--join " + address + ": " + result.error;
     return result;
   }
-  AgentClientTls tls(token);
+  // The link's TLS stream uses the context's BIO method: the context lives
+  // with the link, in the result.
+  auto tls = std::make_unique<AgentClientTls>(token);
   const std::string proof_key = token.proof_key();
   std::random_device seed;
   std::mt19937_64 jitter(seed());
@@ -179,9 +181,10 @@ DialResult dial_coordinator(const std::string& address, const Token& token, int6
   for (;;) {
     ++result.attempts;
     const int64_t now = net::now_ns();
-    Attempt a = attempt_join(address, host, port, proof_key, tls,
+    Attempt a = attempt_join(address, host, port, proof_key, *tls,
                              std::min(deadline_ns, now + options.attempt_timeout_ns));
     if (a.link) {
+      result.tls = std::move(tls);
       result.link = std::move(a.link);
       result.clock = a.clock;
       result.error.clear();

@@ -11,6 +11,7 @@
 
 #include "cluster/agent_handshake.h"
 #include "cluster/agent_link.h"
+#include "cluster/agent_tls.h"
 #include "cluster/token.h"
 #include "net/clock.h"
 
@@ -24,6 +25,9 @@ struct DialOptions {
 };
 
 struct DialResult {
+  // The TLS context the link's stream was made from: declared first, so it
+  // outlives the link (the stream uses its BIO method).
+  std::unique_ptr<AgentClientTls> tls;
   std::unique_ptr<AgentLink> link;  // null: every attempt failed until the deadline
   ClockSample clock;                // agent clock - coordinator clock, as measured
   std::string error;                // why the last attempt failed

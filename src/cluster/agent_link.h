@@ -54,7 +54,7 @@ class AgentLink final : public WorkerLink {
   void close() override { inner_->close(); }
 
   // Coordinator side: sends a Ping when one is due; returns when the next one is.
-  int64_t heartbeat(int64_t now_ns);
+  int64_t heartbeat(int64_t now_ns) override;
   // When a frame of any kind last arrived (or the link was made): a link
   // silent for 2 s has lost its agent (docs/design/agents.md).
   int64_t last_heard_ns() const { return last_heard_ns_; }

@@ -137,11 +137,11 @@ void Coordinator::end(Peer& peer, WorkerOutcome::State state, std::string reason
   if (options_.on_agent_loss != CoordinatorOptions::OnAgentLoss::kFail || stopped_on_loss_) {
     return;
   }
-  // --on-agent-loss fail: the run ends now, and is incomplete.
+  // --on-agent-loss abort: the run ends now, and is incomplete.
   stopped_on_loss_ = true;
   result_.worker_failures.push_back(
-      fmt::format("{} was lost at second {} ({}); --on-agent-loss fail stopped the run", loss.agent,
-                  loss.at_second, text::printable(loss.cause)));
+      fmt::format("{} was lost at second {} ({}); --on-agent-loss abort stopped the run",
+                  loss.agent, loss.at_second, text::printable(loss.cause)));
   request_stop();
 }
 
@@ -230,8 +230,13 @@ void Coordinator::pump(int64_t deadline_ns, const std::function<bool()>& done) {
   while (!done()) {
     fds.clear();
     owners.clear();
+    // Agents are pinged from here, so one alive but with nothing to report
+    // (waiting for the others, between seconds) is heard from: its pongs.
+    int64_t next_heartbeat = INT64_MAX;
+    const int64_t before = net::now_ns();
     for (Peer& peer : peers_) {
       if (!peer.live()) continue;
+      next_heartbeat = std::min(next_heartbeat, peer.link->heartbeat(before));
       short events = POLLIN;
       if (peer.link->queued_bytes() > 0) events |= POLLOUT;
       fds.push_back({peer.link->fd(), events, 0});
@@ -247,8 +252,9 @@ void Coordinator::pump(int64_t deadline_ns, const std::function<bool()>& done) {
     if (watch_stop) fds.push_back({options_.stop->fd(), POLLIN, 0});
     const int64_t left_ns = deadline_ns - net::now_ns();
     if (left_ns <= 0) return;
+    const int64_t wait_ns = std::min(left_ns, std::max<int64_t>(0, next_heartbeat - before));
     const int timeout_ms =
-        static_cast<int>(std::min<int64_t>((left_ns + net::kNsPerMs - 1) / net::kNsPerMs, 200));
+        static_cast<int>(std::min<int64_t>((wait_ns + net::kNsPerMs - 1) / net::kNsPerMs, 200));
     const int n = poll(fds.data(), fds.size(), timeout_ms);
     if (n < 0 && errno != EINTR) return;
     const int64_t now = net::now_ns();

@@ -46,6 +46,13 @@ class WorkerLink {
   virtual bool ok() const = 0;
   virtual const std::string& error() const = 0;
   virtual void close() = 0;
+  // Sends a keep-alive when one is due and returns when the next one is
+  // (INT64_MAX: this link has none). A remote agent's link pings (AgentLink),
+  // so an agent that is alive but has nothing to report is heard from.
+  virtual int64_t heartbeat(int64_t now_ns) {
+    (void)now_ns;
+    return INT64_MAX;
+  }
 };
 
 class StreamLink final : public WorkerLink {

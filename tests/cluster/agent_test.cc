@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/agent.h"
+#include "cluster/agent_link.h"
 #include "cluster/coordinator.h"
 #include "cluster/link.h"
 #include "cluster/wire.h"
@@ -234,7 +235,7 @@ CoordinatorOptions loss_options() {
 }
 
 // Hello, Start, Ack and the given seconds; what follows is the caller's.
-void join_and_send(StreamLink& link, const std::vector<metrics::Snapshot>& seconds,
+void join_and_send(WorkerLink& link, const std::vector<metrics::Snapshot>& seconds,
                    uint32_t expect_workers) {
   link.send(MessageType::kHello, encode_hello(local_hello(0)));
   MessageType type;
@@ -310,7 +311,42 @@ TEST(AgentLoss, ASilentAgentAndABrokenLinkAreLossesAndTheRunGoesOn) {
   EXPECT_DOUBLE_EQ(missing_share(result, 2), 0.5);
 }
 
-// --on-agent-loss fail: the first loss stops every other agent now, and the
+// An agent with nothing to report for longer than the silence timeout (its
+// workers busy, between seconds) is not lost while it answers the
+// coordinator's pings: the coordinator's loop sends them.
+TEST(AgentLoss, AnIdleAgentThatAnswersPingsIsNotLost) {
+  LinkPair pair = make_pair("agent idle");
+  const int64_t heartbeat_ns = 50 * net::kNsPerMs;
+  auto agent_side = std::make_unique<AgentLink>(std::move(pair.peer_side), AgentLink::Role::kAgent,
+                                                ClockSample{}, heartbeat_ns);
+  std::thread agent([&] {
+    join_and_send(*agent_side, {}, 1);
+    // Pings are answered inside receive(); the next message is the Stop.
+    MessageType type;
+    std::string payload;
+    ASSERT_EQ(receive_until(*agent_side, in_seconds(5), &type, &payload), WaitResult::kOk);
+    EXPECT_EQ(type, MessageType::kStop);
+    agent_side->send(MessageType::kSnapshot, encode_snapshot(second(0, 5)));
+    agent_side->send(MessageType::kDone, encode_done(Done{}));
+    EXPECT_EQ(flush_until(*agent_side, in_seconds(5)), WaitResult::kOk);
+  });
+  std::vector<std::unique_ptr<WorkerLink>> links;
+  auto coordinator_side = std::make_unique<AgentLink>(
+      std::move(pair.coordinator_side), AgentLink::Role::kCoordinator, ClockSample{}, heartbeat_ns);
+  AgentLink* link = coordinator_side.get();
+  links.push_back(std::move(coordinator_side));
+  engine::RunPlan plan = fleet_plan(0, 1);
+  plan.duration_ms = 600;  // twice the silence timeout, with nothing sent
+  Coordinator coordinator(std::move(links), {plan}, {}, loss_options(), nullptr, {1});
+  RunResult result = coordinator.run();
+  agent.join();
+  EXPECT_TRUE(result.losses.empty()) << result.losses[0].cause;
+  EXPECT_EQ(result.outcomes[0].state, WorkerOutcome::State::kFinished);
+  EXPECT_EQ(result.total.requests, 5u);
+  EXPECT_GE(link->pongs(), 6u);
+}
+
+// --on-agent-loss abort: the first loss stops every other agent now, and the
 // run is incomplete.
 TEST(AgentLoss, FailStopsTheOtherAgents) {
   LinkPair steady = make_pair("agent steady");
@@ -349,7 +385,7 @@ TEST(AgentLoss, FailStopsTheOtherAgents) {
   ASSERT_EQ(result.losses.size(), 1u);
   EXPECT_EQ(result.losses[0].at_second, 0u);
   ASSERT_EQ(result.worker_failures.size(), 1u);
-  EXPECT_NE(result.worker_failures[0].find("--on-agent-loss fail"), std::string::npos);
+  EXPECT_NE(result.worker_failures[0].find("--on-agent-loss abort"), std::string::npos);
   EXPECT_EQ(result.total.requests, 11u);
 }
 
