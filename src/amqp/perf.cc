@@ -283,7 +283,11 @@ void Client::on_failure(http::ClientConnection&, metrics::ErrorCause cause, bool
     if (session_failed_) return;  // counted by after_session()
     if (closing_) return;
   }
-  if (session_) session_->on_transport_closed();
+  if (session_ && session_->on_transport_closed() == Failure::kAuthFailed) {
+    down(failure_name(Failure::kAuthFailed), "the broker closed the connection after the login",
+         false);
+    return;
+  }
   // A refused or timed-out connect before the run started: the broker is not
   // there; retrying only delays the answer.
   const bool retry =

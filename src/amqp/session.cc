@@ -67,15 +67,16 @@ size_t Session::on_read(std::string_view bytes, int64_t now_ns) {
   return state_ == State::kClosed ? bytes.size() : consumed;
 }
 
-void Session::on_transport_closed() {
-  if (state_ == State::kClosed) return;
+Failure Session::on_transport_closed() {
+  if (state_ == State::kClosed) return Failure::kNone;
   if (state_ == State::kClosing) {
     state_ = State::kClosed;
     listener_.on_closed(*this);
-    return;
+    return Failure::kNone;
   }
-  // The owner classifies the transport's own failure; this only ends the session.
+  const bool after_credentials = state_ == State::kAwaitTune;
   state_ = State::kClosed;
+  return after_credentials ? Failure::kAuthFailed : Failure::kNone;
 }
 
 void Session::tick(int64_t now_ns) {
@@ -162,10 +163,13 @@ void Session::handle_method(const ServerMethod& m) {
         return;
       }
       server_properties_ = m.server_properties;
-      FieldTable capabilities = {{"publisher_confirms", FieldValue::of_bool(true)},
-                                 {"consumer_cancel_notify", FieldValue::of_bool(true)},
-                                 {"connection.blocked", FieldValue::of_bool(true)},
-                                 {"basic.nack", FieldValue::of_bool(true)}};
+      FieldTable capabilities = {
+          {"publisher_confirms", FieldValue::of_bool(true)},
+          {"consumer_cancel_notify", FieldValue::of_bool(true)},
+          {"connection.blocked", FieldValue::of_bool(true)},
+          {"basic.nack", FieldValue::of_bool(true)},
+          // A refused login then gets connection.close 403, not a bare close.
+          {"authentication_failure_close", FieldValue::of_bool(true)}};
       FieldTable client = {{"product", FieldValue::of_string("millstone")},
                            {"version", FieldValue::of_string(MILLSTONE_VERSION)},
                            {"platform", FieldValue::of_string("C++")},

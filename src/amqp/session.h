@@ -109,8 +109,10 @@ class Session {
   // Bytes from the broker; returns how many were consumed (whole frames).
   // The rest must be passed again with what arrives next.
   size_t on_read(std::string_view bytes, int64_t now_ns);
-  // The socket ended (FIN or error) with `failure` unless we were closing.
-  void on_transport_closed();
+  // The socket ended (FIN or error). Returns kAuthFailed when it ended right
+  // after our credentials (the spec's way to refuse a login), else kNone:
+  // the transport's own cause stands.
+  Failure on_transport_closed();
   // Heartbeats (send ours, notice the broker's silence) and the handshake timeout.
   void tick(int64_t now_ns);
 
