@@ -105,6 +105,10 @@ class Broker {
   }
 
   bool ready() const { return ready_; }
+  int port() const { return port_; }
+  // SIGTERM to the broker's group: Erlang stops RabbitMQ in order, which
+  // closes client connections with 320 CONNECTION_FORCED.
+  void stop() const { kill(-broker_, SIGTERM); }
   double start_s() const { return start_s_; }
   std::string url(const std::string& user = "guest", const std::string& password = "guest") const {
     return "amqp://" + user + ":" + password + "@127.0.0.1:" + std::to_string(port_) + "/";
@@ -187,6 +191,32 @@ TEST(AmqpBroker, CountsMatchTheBrokersAndRefusalsAreClassified) {
   j = nlohmann::json::parse(run.out);
   EXPECT_GE(j["errors"]["auth_failed"].get<int>(), 1) << j.dump();
   EXPECT_EQ(j["connections_ready"], 0);
+
+  // 4. The broker stops mid-run: classified errors, reconnection attempts
+  // refused, and the run still ends when its duration is over.
+  const std::string fourth = dir + "/stopped.json";
+  Process stopped({"amqp", broker.url(), "--publishers", "1", "--consumers", "1", "--rate", "500",
+                   "-d", "2s", "--queue", "itq", "-o", fourth});
+  const std::string established =
+      "ss -Htn state established '( dport = :" + std::to_string(broker.port()) + " )' | wc -l";
+  for (int i = 0; i < 500 && std::stoi("0" + shell(established)) < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  broker.stop();
+  run = stopped.wait(30);
+  ASSERT_FALSE(run.timed_out);
+  EXPECT_TRUE(run.exit_code == 0 || run.exit_code == 6) << run.exit_code << run.err;
+  j = read_json(fourth);
+  std::printf("broker stopped mid-run: errors %s\n", j["errors"].dump().c_str());
+  EXPECT_GT(j["error_total"].get<int>(), 0);
+  const bool dropped = j["errors"].contains("connection_forced") ||
+                       j["errors"].contains("closed") || j["errors"].contains("reset");
+  EXPECT_TRUE(dropped) << j["errors"].dump();
+  for (const auto& [cause, count] : j["errors"].items()) {
+    EXPECT_TRUE(cause == "connection_forced" || cause == "closed" || cause == "reset" ||
+                cause == "connect_refused")
+        << cause;
+  }
 }
 
 }  // namespace
