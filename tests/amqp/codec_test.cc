@@ -20,7 +20,8 @@ TEST(AmqpCodec, CutsAFrameAndSaysWhenMoreIsNeeded) {
               CutResult::Status::kNeedMore)
         << n;
   }
-  const CutResult cut = cut_frame(bytes + "\x08", 4096);
+  const std::string with_next = bytes + "\x08";  // the next frame's first byte
+  const CutResult cut = cut_frame(with_next, 4096);
   ASSERT_EQ(cut.status, CutResult::Status::kFrame);
   EXPECT_EQ(cut.frame.type, FrameType::kMethod);
   EXPECT_EQ(cut.frame.channel, 1);
@@ -104,10 +105,12 @@ TEST(AmqpCodec, FieldTableBytes) {
 TEST(AmqpCodec, RejectsBadTables) {
   FieldTable out;
   // Unknown type letter 'Z'.
-  Reader unknown("\x00\x00\x00\x03\x01kZ"s);
+  const std::string unknown_bytes = "\x00\x00\x00\x03\x01kZ"s;
+  Reader unknown(unknown_bytes);
   EXPECT_FALSE(unknown.table(&out));
   // Announces 10 bytes, has 3.
-  Reader truncated("\x00\x00\x00\x0a\x01kt"s);
+  const std::string truncated_bytes = "\x00\x00\x00\x0a\x01kt"s;
+  Reader truncated(truncated_bytes);
   EXPECT_FALSE(truncated.table(&out));
   // Tables nested past the depth limit.
   std::string nested = "\x00\x00\x00\x00"s;
