@@ -253,8 +253,9 @@ void Client::after_session() {
     return;
   }
   if (session_failed_) {
-    session_failed_ = false;
+    // Still set while flushing, so a write that fails now is not counted twice.
     flush();  // the close-ok the session may have queued
+    session_failed_ = false;
     conn_.close();
     down(failure_name(failure_), failure_text_, retryable(failure_));
     return;
