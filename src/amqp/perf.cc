@@ -170,6 +170,14 @@ class PerfRun {
     if (result_.error_samples.size() < kMaxSamples)
       result_.error_samples.push_back(std::move(text));
   }
+  void record_confirm(uint64_t us) {
+    result_.confirm_latency.record(us);
+    second_confirms_.record(us);
+  }
+  void record_latency(uint64_t us) {
+    result_.latency.record(us);
+    second_latency_.record(us);
+  }
   void client_ready(const Session& session);
   // A publisher can publish again (confirm, writable, unblocked): pace it.
   void wake(Client& client);
@@ -178,6 +186,7 @@ class PerfRun {
  private:
   void tick();
   void pace();
+  void end_second();
   void rearm_pace(int64_t now_ns);
   void start_running(int64_t now_ns);
   void start_draining(int64_t now_ns);
@@ -193,6 +202,12 @@ class PerfRun {
   std::vector<std::unique_ptr<Client>> clients_;
   net::Timer tick_;
   net::Timer pace_;
+  net::Timer second_;
+  // Totals at the last second's end, and this second's latencies.
+  PerfSecond seen_;
+  uint64_t seen_errors_ = 0;
+  metrics::Histogram second_confirms_;
+  metrics::Histogram second_latency_;
   Phase phase_ = Phase::kOpening;
   uint64_t run_id_ = 0;
   int64_t begin_ns_ = 0;
@@ -413,7 +428,7 @@ void Client::settle(Pending& pending, bool ack, int64_t now_ns) {
   ++settled_in_pending_;
   if (ack) {
     ++run_.result().confirmed;
-    run_.result().confirm_latency.record(
+    run_.record_confirm(
         static_cast<uint64_t>(std::max<int64_t>(0, now_ns - pending.due_ns) / 1000));
   } else {
     ++run_.result().nacked;
@@ -459,7 +474,7 @@ void Client::on_delivery(Session&, const Delivery& delivery) {
     ++run_.result().foreign;  // not a time of ours after all
     return;
   }
-  run_.result().latency.record(static_cast<uint64_t>((now - due) / 1000));
+  run_.record_latency(static_cast<uint64_t>((now - due) / 1000));
 }
 
 void Client::on_return(Session&, const ServerMethod& returned) {
@@ -509,7 +524,10 @@ void Client::abandon() {
 // --- PerfRun ----------------------------------------------------------------
 
 PerfRun::PerfRun(const PerfOptions& options)
-    : options_(options), tick_(loop_, [this] { tick(); }), pace_(loop_, [this] { pace(); }) {
+    : options_(options),
+      tick_(loop_, [this] { tick(); }),
+      pace_(loop_, [this] { pace(); }),
+      second_(loop_, [this] { end_second(); }) {
   context_.endpoint = options.endpoint;
   context_.stats = &stats_;
   context_.read_buffer.resize(256 * 1024);  // the shared read buffer of every connection
@@ -606,6 +624,26 @@ void PerfRun::start_running(int64_t now_ns) {
     ++i;
   }
   pace_.arm_at(now_ns);
+  second_.arm_at(now_ns + net::kNsPerSec);
+}
+
+void PerfRun::end_second() {
+  PerfSecond second;
+  second.published = result_.published - seen_.published;
+  second.confirmed = result_.confirmed - seen_.confirmed;
+  second.consumed = result_.consumed - seen_.consumed;
+  second.errors = result_.error_count() - seen_errors_;
+  second.confirm_p50_us = second_confirms_.value_at(0.5);
+  second.latency_p50_us = second_latency_.value_at(0.5);
+  seen_.published = result_.published;
+  seen_.confirmed = result_.confirmed;
+  seen_.consumed = result_.consumed;
+  seen_errors_ = result_.error_count();
+  second_confirms_.reset();
+  second_latency_.reset();
+  result_.timeline.push_back(second);
+  if (options_.on_second) options_.on_second(result_.timeline.size() - 1, second);
+  second_.arm_at(running_ns_ + static_cast<int64_t>(result_.timeline.size() + 1) * net::kNsPerSec);
 }
 
 void PerfRun::wake(Client& client) {
@@ -670,6 +708,7 @@ void PerfRun::finish() {
   phase_ = Phase::kDone;
   tick_.cancel();
   pace_.cancel();
+  second_.cancel();
   loop_.stop();
 }
 

@@ -8,6 +8,7 @@
 // consumer that receives it measures the end-to-end latency on the same clock.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -17,6 +18,16 @@
 #include "net/socket.h"
 
 namespace millstone::amqp {
+
+// One second of the run, from the start of publishing: what happened in it.
+struct PerfSecond {
+  uint64_t published = 0;
+  uint64_t confirmed = 0;
+  uint64_t consumed = 0;
+  uint64_t errors = 0;
+  uint64_t confirm_p50_us = 0;  // of the confirms in this second; 0 when none
+  uint64_t latency_p50_us = 0;  // of the deliveries in this second; 0 when none
+};
 
 struct PerfOptions {
   net::Endpoint endpoint;
@@ -39,6 +50,9 @@ struct PerfOptions {
   bool persistent = false;         // delivery mode 2
   // Set from a signal handler (Ctrl-C): publishing stops, the run drains and closes.
   const std::atomic<bool>* stop = nullptr;
+  // Called on the loop after each second of publishing and draining (the
+  // live progress line); `index` counts from 0.
+  std::function<void(uint64_t index, const PerfSecond& second)> on_second;
 };
 
 // Bytes at the start of every body: the due time (8, little-endian
@@ -65,6 +79,7 @@ struct PerfResult {
   metrics::Histogram latency;              // due time to delivery at a consumer, microseconds
   std::map<std::string, uint64_t> errors;  // by cause: connect_refused, not_found, ...
   std::vector<std::string> error_samples;  // the first few, in words
+  std::vector<PerfSecond> timeline;        // one per second from the start of publishing
   int64_t publish_ns = 0;                  // how long publishing ran (the rates' denominator)
   int64_t elapsed_ns = 0;                  // the whole run: opening, publishing, draining, closing
   double cpu_seconds = 0;                  // this process's user + system time during the run

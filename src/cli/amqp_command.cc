@@ -3,6 +3,7 @@
 // here, the run is amqp::run_perf on this process's event loop, and the
 // summary is printed as text and, with -o, as JSON.
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -119,6 +120,15 @@ nlohmann::json amqp_summary_json(const AmqpOptions& options, const std::string& 
   nlohmann::json errors = nlohmann::json::object();
   for (const auto& [name, count] : r.errors)
     errors[name] = count;
+  nlohmann::json timeline = nlohmann::json::array();
+  for (const amqp::PerfSecond& s : r.timeline) {
+    timeline.push_back({{"published", s.published},
+                        {"confirmed", s.confirmed},
+                        {"consumed", s.consumed},
+                        {"errors", s.errors},
+                        {"confirm_p50_ms", ms(s.confirm_p50_us)},
+                        {"latency_p50_ms", ms(s.latency_p50_us)}});
+  }
   return {
       {"command", "amqp"},
       {"target", target},
@@ -152,6 +162,7 @@ nlohmann::json amqp_summary_json(const AmqpOptions& options, const std::string& 
       {"confirm_latency_ms", latency_json(r.confirm_latency, options.percentiles)},
       {"latency_ms", latency_json(r.latency, options.percentiles)},
       {"errors", errors},
+      {"timeline", timeline},
       {"error_total", r.error_count()},
       {"error_samples", r.error_samples},
       {"bytes_sent", r.bytes_sent},
@@ -217,6 +228,26 @@ int amqp_command(const AmqpOptions& options) {
   perf.prefetch = options.prefetch;
   perf.persistent = options.persistent;
   perf.stop = &g_interrupted;
+  // The live line: rewritten in place on a terminal, every 5 s in a log.
+  const bool terminal = isatty(STDERR_FILENO) == 1;
+  bool line_open = false;
+  if (!options.quiet) {
+    perf.on_second = [&](uint64_t index, const amqp::PerfSecond& s) {
+      if (!terminal && (index + 1) % 5 != 0) return;
+      const std::string line = fmt::format(
+          "[{}s] published {}/s  confirmed {}/s  consumed {}/s  confirm p50 {}  end-to-end p50 "
+          "{}  errors {}",
+          index + 1, group_thousands(s.published), group_thousands(s.confirmed),
+          group_thousands(s.consumed), format_latency(s.confirm_p50_us),
+          format_latency(s.latency_p50_us), s.errors);
+      if (terminal) {
+        fmt::print(stderr, "\r\x1b[K{}", line);
+      } else {
+        fmt::print(stderr, "{}\n", line);
+      }
+      line_open = terminal;
+    };
+  }
 
   struct sigaction action {};
   action.sa_handler = on_interrupt;
@@ -228,6 +259,7 @@ int amqp_command(const AmqpOptions& options) {
   const amqp::PerfResult result = amqp::run_perf(perf);
   sigaction(SIGINT, &old_int, nullptr);
   sigaction(SIGTERM, &old_term, nullptr);
+  if (line_open) fmt::print(stderr, "\r\x1b[K");
 
   const std::string target = url->display();
   const std::string text = format_amqp_summary(options, target, result);

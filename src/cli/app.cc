@@ -416,6 +416,7 @@ int main_command(int argc, char** argv) {
       ->default_str("50,90,99,99.9");
   amqp_cmd->add_option("-o,--out", amqp.out,
                        "Write the summary as JSON to this file; '-' writes it to stdout");
+  amqp_cmd->add_flag("-q,--quiet", amqp.quiet, "No live progress line");
 
   MockOptions mock;
   CLI::App* mock_cmd = app.add_subcommand("mock", "Serve HTTP routes from a mock configuration");

@@ -104,7 +104,8 @@ struct AmqpOptions {
   uint16_t heartbeat_s = 60;
   uint32_t frame_max = 131072;
   std::vector<double> percentiles = {50, 90, 99, 99.9};
-  std::string out;  // JSON summary path; "-" = stdout
+  std::string out;     // JSON summary path; "-" = stdout
+  bool quiet = false;  // no progress line
 };
 
 struct HistoryOptions {
