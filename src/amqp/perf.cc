@@ -14,6 +14,7 @@
 #include "metrics/snapshot.h"
 #include "net/clock.h"
 #include "net/event_loop.h"
+#include "tls/client_context.h"
 
 namespace millstone::amqp {
 
@@ -305,11 +306,17 @@ void Client::on_failure(http::ClientConnection&, metrics::ErrorCause cause, bool
     return;
   }
   // A refused or timed-out connect before the run started: the broker is not
-  // there; retrying only delays the answer.
-  const bool retry =
-      run_.phase() != Phase::kOpening || (cause != metrics::ErrorCause::kConnectRefused &&
-                                          cause != metrics::ErrorCause::kConnectTimeout &&
-                                          cause != metrics::ErrorCause::kConnectOther);
+  // there, and retrying only delays the answer. A certificate or TLS version
+  // that failed will fail again at any time.
+  using metrics::ErrorCause;
+  const bool tls_verdict =
+      cause == ErrorCause::kTlsCertificateExpired || cause == ErrorCause::kTlsCertificateHostname ||
+      cause == ErrorCause::kTlsCertificateUntrusted || cause == ErrorCause::kTlsCertificate ||
+      cause == ErrorCause::kTlsProtocolVersion || cause == ErrorCause::kTlsAlertReceived;
+  const bool retry = !tls_verdict &&
+                     (run_.phase() != Phase::kOpening ||
+                      (cause != ErrorCause::kConnectRefused &&
+                       cause != ErrorCause::kConnectTimeout && cause != ErrorCause::kConnectOther));
   down(metrics::error_cause_name(cause), conn_.error_text(), retry);
 }
 
@@ -531,6 +538,10 @@ PerfRun::PerfRun(const PerfOptions& options)
   context_.endpoint = options.endpoint;
   context_.stats = &stats_;
   context_.read_buffer.resize(256 * 1024);  // the shared read buffer of every connection
+  if (options.tls) {
+    context_.tls = options.tls;
+    context_.tls_target = &options.tls->target(options.tls_server_name, options.endpoint.port());
+  }
   std::random_device random;
   run_id_ =
       (static_cast<uint64_t>(random()) << 32) ^ random() ^ static_cast<uint64_t>(net::now_ns());

@@ -17,6 +17,10 @@
 #include "metrics/histogram.h"
 #include "net/socket.h"
 
+namespace millstone::tls {
+class TlsClientContext;
+}
+
 namespace millstone::amqp {
 
 // One second of the run, from the start of publishing: what happened in it.
@@ -31,6 +35,9 @@ struct PerfSecond {
 
 struct PerfOptions {
   net::Endpoint endpoint;
+  // amqps: every connection runs a TLS handshake first. Owned by the caller.
+  tls::TlsClientContext* tls = nullptr;
+  std::string tls_server_name;  // SNI and the name the certificate must carry
   SessionOptions session;
   uint32_t publishers = 1;
   uint32_t consumers = 1;

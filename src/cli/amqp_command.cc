@@ -19,6 +19,7 @@
 #include "cli/summary.h"
 #include "net/socket.h"
 #include "text/printable.h"
+#include "tls/client_context.h"
 
 namespace millstone::cli {
 
@@ -180,11 +181,31 @@ int amqp_command(const AmqpOptions& options) {
     fmt::print(stderr, "millstone amqp: bad URL '{}': {}\n", text::printable(options.url), error);
     return kExitUsage;
   }
-  if (url->tls) {
+  const bool tls_flags =
+      options.insecure || !options.cacert.empty() || !options.cert.empty() || !options.key.empty();
+  if (tls_flags && !url->tls) {
     fmt::print(stderr,
-               "millstone amqp: '{}': amqps:// (TLS) is not supported yet; expected amqp://\n",
+               "millstone amqp: -k, --cacert, --cert and --key need an amqps:// URL, not '{}'\n",
                text::printable(options.url));
     return kExitUsage;
+  }
+  if (options.cert.empty() != options.key.empty()) {
+    fmt::print(stderr, "millstone amqp: --cert and --key go together\n");
+    return kExitUsage;
+  }
+  std::unique_ptr<tls::TlsClientContext> tls;
+  if (url->tls) {
+    tls::TlsClientOptions tls_options;
+    tls_options.insecure = options.insecure;
+    tls_options.ca_file = options.cacert;
+    tls_options.cert_file = options.cert;
+    tls_options.key_file = options.key;
+    try {
+      tls = std::make_unique<tls::TlsClientContext>(tls_options);
+    } catch (const tls::TlsSetupError& e) {
+      fmt::print(stderr, "millstone amqp: {}\n", text::printable(e.what()));
+      return kExitConfig;
+    }
   }
   if (options.publishers == 0 && options.consumers == 0) {
     fmt::print(stderr, "millstone amqp: --publishers and --consumers are both 0: nothing to do\n");
@@ -206,6 +227,8 @@ int amqp_command(const AmqpOptions& options) {
 
   amqp::PerfOptions perf;
   perf.endpoint = *endpoint;
+  perf.tls = tls.get();
+  perf.tls_server_name = url->host;
   perf.session.user = url->user;
   perf.session.password = url->password;
   perf.session.vhost = url->vhost;
@@ -284,6 +307,9 @@ int amqp_command(const AmqpOptions& options) {
     // Never open: unreachable when it never connected, else refused by the broker.
     for (const char* cause : {"connect_refused", "connect_timeout", "connect_error"}) {
       if (result.errors.count(cause)) return kExitUnreachable;
+    }
+    for (const auto& [cause, count] : result.errors) {
+      if (cause.starts_with("tls_")) return kExitTls;
     }
     return kExitNoResponses;
   }

@@ -417,6 +417,11 @@ int main_command(int argc, char** argv) {
   amqp_cmd->add_option("-o,--out", amqp.out,
                        "Write the summary as JSON to this file; '-' writes it to stdout");
   amqp_cmd->add_flag("-q,--quiet", amqp.quiet, "No live progress line");
+  amqp_cmd->add_flag("-k,--insecure", amqp.insecure,
+                     "amqps: do not verify the broker's certificate");
+  amqp_cmd->add_option("--cacert", amqp.cacert, "amqps: trust the CAs in this PEM file");
+  amqp_cmd->add_option("--cert", amqp.cert, "amqps: client certificate (PEM), with --key");
+  amqp_cmd->add_option("--key", amqp.key, "amqps: the client certificate's private key");
 
   MockOptions mock;
   CLI::App* mock_cmd = app.add_subcommand("mock", "Serve HTTP routes from a mock configuration");

@@ -106,6 +106,11 @@ struct AmqpOptions {
   std::vector<double> percentiles = {50, 90, 99, 99.9};
   std::string out;     // JSON summary path; "-" = stdout
   bool quiet = false;  // no progress line
+  // amqps:// (TLS): as `millstone run`'s https flags.
+  bool insecure = false;
+  std::string cacert;
+  std::string cert;
+  std::string key;
 };
 
 struct HistoryOptions {

@@ -73,6 +73,20 @@ class Broker {
   Broker() {
     dir_ = temp_dir();
     port_ = free_port();
+    tls_port_ = free_port();
+    // A TLS listener beside the plain one, with a self-signed certificate
+    // for 127.0.0.1 (the broker reads its configuration once, at boot).
+    shell(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+        "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " +
+        dir_ + "/key.pem -out " + dir_ + "/cert.pem 2>/dev/null");
+    std::ofstream(dir_ + "/rabbitmq.conf")
+        << "listeners.ssl.default = 127.0.0.1:" << tls_port_ << "\n"
+        << "ssl_options.cacertfile = " << dir_ << "/cert.pem\n"
+        << "ssl_options.certfile = " << dir_ << "/cert.pem\n"
+        << "ssl_options.keyfile = " << dir_ << "/key.pem\n"
+        << "ssl_options.verify = verify_none\n"
+        << "ssl_options.fail_if_no_peer_cert = false\n";
     epmd_port_ = free_port();
     const int dist_port = free_port();
     node_ = "millstone" + std::to_string(getpid()) + "@localhost";
@@ -106,6 +120,8 @@ class Broker {
 
   bool ready() const { return ready_; }
   int port() const { return port_; }
+  std::string tls_url() const { return "amqps://127.0.0.1:" + std::to_string(tls_port_) + "/"; }
+  std::string certificate() const { return dir_ + "/cert.pem"; }
   // SIGTERM to the broker's group: Erlang stops RabbitMQ in order, which
   // closes client connections with 320 CONNECTION_FORCED.
   void stop() const { kill(-broker_, SIGTERM); }
@@ -134,6 +150,7 @@ class Broker {
   std::string dir_;
   std::string node_;
   int port_ = 0;
+  int tls_port_ = 0;
   int epmd_port_ = 0;
   pid_t epmd_ = -1;
   pid_t broker_ = -1;
@@ -192,7 +209,23 @@ TEST(AmqpBroker, CountsMatchTheBrokersAndRefusalsAreClassified) {
   EXPECT_GE(j["errors"]["auth_failed"].get<int>(), 1) << j.dump();
   EXPECT_EQ(j["connections_ready"], 0);
 
-  // 4. The broker stops mid-run: classified errors, reconnection attempts
+  // 4. amqps: verified against the broker's certificate, it runs like plain
+  // AMQP; without that CA the certificate is untrusted, a classified TLS
+  // failure with its own exit code.
+  run = run_millstone({"amqp", broker.tls_url(), "--cacert", broker.certificate(), "-d", "500ms",
+                       "--rate", "200", "--queue", "tlsq", "-o", "-"},
+                      30);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  j = nlohmann::json::parse(run.out);
+  EXPECT_GT(j["confirmed"].get<int>(), 0);
+  EXPECT_EQ(j["consumed"], j["confirmed"]);
+  EXPECT_EQ(j["error_total"], 0) << j["error_samples"];
+  run = run_millstone({"amqp", broker.tls_url(), "-d", "500ms", "--queue", "tlsq", "-o", "-"}, 30);
+  EXPECT_EQ(run.exit_code, 8) << run.out << run.err;
+  j = nlohmann::json::parse(run.out);
+  EXPECT_EQ(j["errors"]["tls_certificate_untrusted"], 2) << j["errors"].dump();
+
+  // 5. The broker stops mid-run: classified errors, reconnection attempts
   // refused, and the run still ends when its duration is over.
   const std::string fourth = dir + "/stopped.json";
   Process stopped({"amqp", broker.url(), "--publishers", "1", "--consumers", "1", "--rate", "500",
