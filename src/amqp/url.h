@@ -4,7 +4,7 @@
 // with percent-encoding in every part. No path means the vhost "/"; a path
 // of "/" alone means the empty vhost name, as the spec says, which no broker
 // has, so we take it as "/" too (what users mean by amqp://host/). amqps://
-// is recognized and refused for now (TLS comes with the AMQP steps).
+// is AMQP over TLS, port 5671 by default.
 #include <cstdint>
 #include <optional>
 #include <string>

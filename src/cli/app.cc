@@ -335,7 +335,7 @@ int main_command(int argc, char** argv) {
       "amqp",
       "Publish to and consume from an AMQP 0-9-1 broker (RabbitMQ): rates, confirm and "
       "end-to-end latency");
-  amqp_cmd->add_option("url", amqp.url, "amqp://USER:PASSWORD@HOST[:PORT]/[VHOST]")->required();
+  amqp_cmd->add_option("url", amqp.url, "amqp[s]://USER:PASSWORD@HOST[:PORT]/[VHOST]")->required();
   amqp_cmd
       ->add_option_function<std::string>("--publishers",
                                          whole_into(&amqp.publishers, "--publishers", 0, 10'000),
