@@ -15,6 +15,7 @@ packages=(
   openssl  # the TLS tests run openssl s_server and s_client and make certificates
   # peers we test and benchmark against
   wrk nginx-light apache2-utils nghttp2-client nghttp2-server websocketd prometheus
+  rabbitmq-server  # millstone amqp's integration test starts its own broker on private ports
   # the HTML report test renders in headless Chromium
   chromium
   python3-jsonschema  # the tests validate JSON summaries against docs/summary.schema.json
@@ -39,7 +40,7 @@ else
   # nginx-light and prometheus start system services on some images; our
   # tests and benches run their own instances, so stop the system ones.
   if command -v systemctl >/dev/null 2>&1; then
-    $SUDO systemctl stop nginx prometheus prometheus-node-exporter >/dev/null 2>&1 || true
+    $SUDO systemctl stop nginx prometheus prometheus-node-exporter rabbitmq-server >/dev/null 2>&1 || true
   fi
 fi
 

@@ -357,6 +357,100 @@ int main_command(int argc, char** argv) {
   grpc_cmd->add_option("--webhook", grpc_run.webhook,
                        "POST the summary (Slack-compatible JSON) to this URL when the run ends");
 
+  // `millstone amqp` (docs/amqp.md): publish/consume throughput and latency, like PerfTest.
+  AmqpOptions amqp;
+  CLI::App* amqp_cmd = app.add_subcommand(
+      "amqp",
+      "Publish to and consume from an AMQP 0-9-1 broker (RabbitMQ): rates, confirm and "
+      "end-to-end latency");
+  amqp_cmd->add_option("url", amqp.url, "amqp[s]://USER:PASSWORD@HOST[:PORT]/[VHOST]")->required();
+  amqp_cmd
+      ->add_option_function<std::string>("--publishers",
+                                         whole_into(&amqp.publishers, "--publishers", 0, 10'000),
+                                         "Publishing connections (one channel each)")
+      ->default_str("1");
+  amqp_cmd
+      ->add_option_function<std::string>("--consumers",
+                                         whole_into(&amqp.consumers, "--consumers", 0, 10'000),
+                                         "Consuming connections (one channel each)")
+      ->default_str("1");
+  amqp_cmd->add_option_function<std::string>(
+      "-r,--rate",
+      [&amqp](const std::string& text) {
+        std::string error;
+        amqp.rate = checked(parse_rate_flag("--rate", text, &error), error);
+      },
+      "Messages per second, all publishers together, on a fixed schedule (latency counts from "
+      "when each was due); default: as fast as the confirm window allows");
+  amqp_cmd
+      ->add_option_function<std::string>("-s,--size",
+                                         whole_into(&amqp.size, "--size", 1, 64 * 1024 * 1024),
+                                         "Message body bytes (at least 16)")
+      ->default_str("64");
+  amqp_cmd
+      ->add_option_function<std::string>(
+          "-d,--duration", duration_into(&amqp.duration_us, "--duration"), "How long to publish")
+      ->default_str("10s");
+  amqp_cmd
+      ->add_option_function<std::string>(
+          "--connect-timeout", duration_into(&amqp.connect_timeout_us, "--connect-timeout"),
+          "Give up on a TCP connect after this long")
+      ->default_str("5s");
+  amqp_cmd
+      ->add_option_function<std::string>(
+          "--drain", duration_into(&amqp.drain_us, "--drain"),
+          "After publishing: wait at most this long for confirms and deliveries")
+      ->default_str("2s");
+  amqp_cmd
+      ->add_option("--exchange", amqp.exchange,
+                   "Exchange to declare and publish to ('' = the "
+                   "default exchange)")
+      ->capture_default_str();
+  amqp_cmd->add_option("--queue", amqp.queue, "Queue to declare, bind and consume from")
+      ->capture_default_str();
+  amqp_cmd->add_option("--routing-key", amqp.routing_key,
+                       "Routing key of the binding and of every message (default: the queue)");
+  amqp_cmd->add_flag("--no-confirm", amqp.no_confirm, "Publish without publisher confirms");
+  amqp_cmd
+      ->add_option_function<std::string>(
+          "--confirm-window", whole_into(&amqp.confirm_window, "--confirm-window", 1, 1'000'000),
+          "Unconfirmed messages a publisher may have outstanding")
+      ->default_str("1000");
+  amqp_cmd
+      ->add_option_function<std::string>("--prefetch",
+                                         whole_into(&amqp.prefetch, "--prefetch", 0, 65'535),
+                                         "basic.qos prefetch count per consumer; 0 = unlimited")
+      ->default_str("100");
+  amqp_cmd->add_flag("--persistent", amqp.persistent, "Persistent messages (delivery mode 2)");
+  amqp_cmd
+      ->add_option_function<std::string>("--heartbeat",
+                                         whole_into(&amqp.heartbeat_s, "--heartbeat", 0, 65'535),
+                                         "Heartbeat interval to ask for, seconds (0 = none)")
+      ->default_str("60");
+  amqp_cmd
+      ->add_option_function<std::string>("--frame-max",
+                                         whole_into(&amqp.frame_max, "--frame-max", 4096, 1 << 24),
+                                         "Largest frame to ask for, bytes")
+      ->default_str("131072");
+  amqp_cmd
+      ->add_option_function<std::string>(
+          "--percentiles",
+          [&amqp](const std::string& text) {
+            std::string error;
+            amqp.percentiles =
+                checked(parse_percentiles_flag("--percentiles", text, &error), error);
+          },
+          "Latency percentiles of the summary, each above 0 and at most 100")
+      ->default_str("50,90,99,99.9");
+  amqp_cmd->add_option("-o,--out", amqp.out,
+                       "Write the summary as JSON to this file; '-' writes it to stdout");
+  amqp_cmd->add_flag("-q,--quiet", amqp.quiet, "No live progress line");
+  amqp_cmd->add_flag("-k,--insecure", amqp.insecure,
+                     "amqps: do not verify the broker's certificate");
+  amqp_cmd->add_option("--cacert", amqp.cacert, "amqps: trust the CAs in this PEM file");
+  amqp_cmd->add_option("--cert", amqp.cert, "amqps: client certificate (PEM), with --key");
+  amqp_cmd->add_option("--key", amqp.key, "amqps: the client certificate's private key");
+
   MockOptions mock;
   CLI::App* mock_cmd = app.add_subcommand("mock", "Serve HTTP routes from a mock configuration");
   mock_cmd->add_option("--config", mock.config,
@@ -539,6 +633,7 @@ int main_command(int argc, char** argv) {
     }
     return grpc_command(grpc_run, grpc);
   }
+  if (amqp_cmd->parsed()) return amqp_command(amqp);
   if (runs_cmd->parsed()) return runs_command(history);
   if (show_cmd->parsed()) return show_command(history);
   if (compare_cmd->parsed()) return compare_command(history);

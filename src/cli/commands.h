@@ -91,6 +91,35 @@ struct GrpcOptions {
   int64_t deadline_us = 0;                // --deadline: sent as grpc-timeout; 0 = none
 };
 
+// `millstone amqp` (docs/amqp.md).
+struct AmqpOptions {
+  std::string url;  // amqp://USER:PASSWORD@HOST:PORT/VHOST
+  uint32_t publishers = 1;
+  uint32_t consumers = 1;
+  double rate = 0;  // messages per second, all publishers together; 0 = as fast as confirms allow
+  uint32_t size = 64;
+  int64_t duration_us = 10'000'000;
+  int64_t connect_timeout_us = 5'000'000;
+  int64_t drain_us = 2'000'000;
+  std::string exchange = "millstone";
+  std::string queue = "millstone-perf";
+  std::string routing_key;  // default: the queue's name
+  bool no_confirm = false;
+  uint32_t confirm_window = 1000;
+  uint16_t prefetch = 100;
+  bool persistent = false;
+  uint16_t heartbeat_s = 60;
+  uint32_t frame_max = 131072;
+  std::vector<double> percentiles = {50, 90, 99, 99.9};
+  std::string out;     // JSON summary path; "-" = stdout
+  bool quiet = false;  // no progress line
+  // amqps:// (TLS): as `millstone run`'s https flags.
+  bool insecure = false;
+  std::string cacert;
+  std::string cert;
+  std::string key;
+};
+
 struct HistoryOptions {
   std::string history;            // --history DB
   std::string run;                // RUN: an id, a unique id prefix, "last", or "baseline"
@@ -144,6 +173,7 @@ scenario::Parameters scenario_parameters(
 bool looks_like_scenario(const std::string& target);
 int mock_command(const MockOptions& options);
 int grpc_command(RunOptions run, const GrpcOptions& grpc);
+int amqp_command(const AmqpOptions& options);
 // The run history (src/cli/history_commands.cc).
 int runs_command(const HistoryOptions& options);
 int show_command(const HistoryOptions& options);

@@ -134,5 +134,44 @@ INSTANTIATE_TEST_SUITE_P(
                 false, false, "unexpected_data"}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// `millstone amqp` against a "broker" that answers the protocol header with
+// garbage: a classified error per connection, no retry of what would only
+// repeat, and a run that ends at once with exit 6 (never ready).
+class AmqpGarbageTest : public ::testing::TestWithParam<Garbage> {};
+
+TEST_P(AmqpGarbageTest, ProducesAClassifiedErrorAndAFinishedRun) {
+  GarbageServer server(GetParam());
+  auto r = run_millstone({"amqp", "amqp://127.0.0.1:" + std::to_string(server.port()) + "/",
+                          "--publishers", "2", "--consumers", "1", "-d", "1s", "-o", "-"},
+                         30);
+  ASSERT_FALSE(r.timed_out);
+  ASSERT_EQ(r.exit_code, 6) << r.out << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["errors"][GetParam().expected_cause], 3) << j["errors"].dump();
+  EXPECT_EQ(j["connections_ready"], 0);
+}
+
+std::string amqp_frame(uint8_t type, const std::string& payload, char end = '\xce') {
+  std::string f{static_cast<char>(type), 0, 0};
+  const uint32_t n = static_cast<uint32_t>(payload.size());
+  f += std::string{static_cast<char>(n >> 24), static_cast<char>(n >> 16),
+                   static_cast<char>(n >> 8), static_cast<char>(n)};
+  return f + payload + end;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, AmqpGarbageTest,
+    ::testing::Values(
+        Garbage{"http_answer", "HTTP/1.1 400 Bad Request\r\n\r\n", false, false, "protocol_error"},
+        Garbage{"other_version", std::string("AMQP\x00\x00\x08\x00", 8), true, false,
+                "protocol_version"},
+        Garbage{"bad_frame_end", amqp_frame(1, std::string("\x00\x0a\x00\x0a", 4), 'x'), false,
+                false, "protocol_error"},
+        Garbage{"truncated_start", amqp_frame(1, std::string("\x00\x0a\x00\x0a\x00", 5)), false,
+                false, "protocol_error"},
+        Garbage{"heartbeat_on_a_channel", amqp_frame(8, "").replace(2, 1, "\x01"), false, false,
+                "protocol_error"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
 }  // namespace
 }  // namespace millstone::testing

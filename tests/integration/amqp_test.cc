@@ -1,0 +1,256 @@
+// `millstone amqp` against a real RabbitMQ (Debian's rabbitmq-server),
+// started here on private ports with its data, logs, node name and epmd
+// under a temporary directory. What millstone reports is checked against the
+// broker's own queue depth (rabbitmqctl list_queues). Booting the broker
+// costs about 10 s, so one test starts it once and runs every step on it.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "support.h"
+
+namespace millstone::testing {
+namespace {
+
+constexpr const char* kBrokerScript = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+constexpr const char* kCtlScript = "/usr/lib/rabbitmq/bin/rabbitmqctl";
+constexpr const char* kEpmd = "/usr/bin/epmd";
+
+int free_port() {
+  int port = 0;
+  const int fd = listen_loopback(&port);
+  close(fd);
+  return port;
+}
+
+// A child in its own session (process group), so the group can be killed
+// with everything the broker's scripts start; stdout and stderr to `log`.
+pid_t spawn_group(const std::vector<std::string>& args, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setsid();
+    const int out = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out >= 0) {
+      dup2(out, 1);
+      dup2(out, 2);
+    }
+    std::vector<char*> argv;
+    for (const std::string& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+void kill_group(pid_t pid) {
+  if (pid <= 0) return;
+  kill(-pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
+bool wait_port(int port, double seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (wait_listening(port)) return true;  // tries for up to 2 s itself
+  }
+  return false;
+}
+
+class Broker {
+ public:
+  Broker() {
+    dir_ = temp_dir();
+    port_ = free_port();
+    tls_port_ = free_port();
+    // A TLS listener beside the plain one, with a self-signed certificate
+    // for 127.0.0.1 (the broker reads its configuration once, at boot).
+    shell(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+        "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " +
+        dir_ + "/key.pem -out " + dir_ + "/cert.pem 2>/dev/null");
+    std::ofstream(dir_ + "/rabbitmq.conf")
+        << "listeners.ssl.default = 127.0.0.1:" << tls_port_ << "\n"
+        << "ssl_options.cacertfile = " << dir_ << "/cert.pem\n"
+        << "ssl_options.certfile = " << dir_ << "/cert.pem\n"
+        << "ssl_options.keyfile = " << dir_ << "/key.pem\n"
+        << "ssl_options.verify = verify_none\n"
+        << "ssl_options.fail_if_no_peer_cert = false\n";
+    epmd_port_ = free_port();
+    const int dist_port = free_port();
+    node_ = "millstone" + std::to_string(getpid()) + "@localhost";
+    std::ofstream(dir_ + "/enabled_plugins") << "[].\n";
+    // Every variable the scripts read, so nothing of a system broker is used.
+    setenv("HOME", dir_.c_str(), 1);  // the Erlang cookie goes here
+    setenv("ERL_EPMD_PORT", std::to_string(epmd_port_).c_str(), 1);
+    setenv("RABBITMQ_NODENAME", node_.c_str(), 1);
+    setenv("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1", 1);
+    setenv("RABBITMQ_NODE_PORT", std::to_string(port_).c_str(), 1);
+    setenv("RABBITMQ_DIST_PORT", std::to_string(dist_port).c_str(), 1);
+    setenv("RABBITMQ_MNESIA_BASE", (dir_ + "/mnesia").c_str(), 1);
+    setenv("RABBITMQ_LOG_BASE", (dir_ + "/log").c_str(), 1);
+    setenv("RABBITMQ_PID_FILE", (dir_ + "/pid").c_str(), 1);
+    setenv("RABBITMQ_ENABLED_PLUGINS_FILE", (dir_ + "/enabled_plugins").c_str(), 1);
+    setenv("RABBITMQ_CONFIG_FILE", (dir_ + "/rabbitmq").c_str(), 1);
+    setenv("RABBITMQ_ADVANCED_CONFIG_FILE", (dir_ + "/advanced.config").c_str(), 1);
+    setenv("RABBITMQ_CONF_ENV_FILE", (dir_ + "/rabbitmq-env.conf").c_str(), 1);
+    const auto begin = std::chrono::steady_clock::now();
+    // Our own epmd in the foreground (a broker's would daemonize and outlive the test).
+    epmd_ = spawn_group({kEpmd, "-port", std::to_string(epmd_port_)}, dir_ + "/epmd.log");
+    if (!wait_port(epmd_port_, 5)) return;
+    broker_ = spawn_group({kBrokerScript}, dir_ + "/broker.log");
+    ready_ = wait_port(port_, 40);
+    start_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  }
+  ~Broker() {
+    kill_group(broker_);
+    kill_group(epmd_);
+  }
+
+  bool ready() const { return ready_; }
+  int port() const { return port_; }
+  std::string tls_url() const { return "amqps://127.0.0.1:" + std::to_string(tls_port_) + "/"; }
+  std::string certificate() const { return dir_ + "/cert.pem"; }
+  // SIGTERM to the broker's group: Erlang stops RabbitMQ in order, which
+  // closes client connections with 320 CONNECTION_FORCED.
+  void stop() const { kill(-broker_, SIGTERM); }
+  double start_s() const { return start_s_; }
+  std::string url(const std::string& user = "guest", const std::string& password = "guest") const {
+    return "amqp://" + user + ":" + password + "@127.0.0.1:" + std::to_string(port_) + "/";
+  }
+  std::string log() const { return shell("tail -20 " + dir_ + "/broker.log"); }
+
+  // The broker's own count of messages ready and unacknowledged in `queue`; -1 if unknown.
+  long long queue_depth(const std::string& queue) const {
+    const std::string out = shell(std::string(kCtlScript) + " -q -n " + node_ +
+                                  " list_queues name messages 2>/dev/null");
+    std::istringstream lines(out);
+    std::string line;
+    while (std::getline(lines, line)) {
+      const size_t tab = line.find('\t');
+      if (tab != std::string::npos && line.substr(0, tab) == queue) {
+        return std::stoll(line.substr(tab + 1));
+      }
+    }
+    return -1;
+  }
+
+ private:
+  std::string dir_;
+  std::string node_;
+  int port_ = 0;
+  int tls_port_ = 0;
+  int epmd_port_ = 0;
+  pid_t epmd_ = -1;
+  pid_t broker_ = -1;
+  bool ready_ = false;
+  double start_s_ = 0;
+};
+
+TEST(AmqpBroker, CountsMatchTheBrokersAndRefusalsAreClassified) {
+  if (access(kBrokerScript, X_OK) != 0 || access(kEpmd, X_OK) != 0) {
+    GTEST_SKIP() << "rabbitmq-server is not installed (scripts/install-deps.sh installs it)";
+  }
+  Broker broker;
+  ASSERT_TRUE(broker.ready()) << "the broker did not listen within 40 s:\n" << broker.log();
+  std::printf("rabbitmq-server started in %.1f s\n", broker.start_s());
+  const std::string dir = temp_dir();
+
+  // 1. Publishers only: every confirmed message is in the queue, by the broker's count.
+  const std::string first = dir + "/publish.json";
+  ProcessResult run =
+      run_millstone({"amqp", broker.url(), "--publishers", "2", "--consumers", "0", "--rate",
+                     "2000", "--size", "100", "-d", "1s", "--queue", "itq", "-o", first},
+                    30);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  nlohmann::json j = read_json(first);
+  const long long published = j["published"];
+  EXPECT_GT(published, 1000);
+  EXPECT_EQ(j["confirmed"], published);
+  EXPECT_EQ(j["unconfirmed"], 0);
+  EXPECT_EQ(j["error_total"], 0) << j["error_samples"];
+  EXPECT_EQ(j["confirm_latency_ms"]["count"], published);
+  EXPECT_EQ(j["broker"]["product"], "RabbitMQ");
+  EXPECT_EQ(broker.queue_depth("itq"), published);
+
+  // 2. Both: consumers drain the backlog (not timed: another run's messages)
+  // and this run's messages; what is left is the broker's depth.
+  const std::string second = dir + "/both.json";
+  run = run_millstone({"amqp", broker.url(), "--publishers", "1", "--consumers", "2", "--rate",
+                       "1000", "-d", "1s", "--queue", "itq", "--prefetch", "50", "-o", second},
+                      30);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  j = read_json(second);
+  const long long published2 = j["published"];
+  const long long consumed = j["consumed"];
+  EXPECT_EQ(j["confirmed"], published2);
+  EXPECT_GT(consumed, published);
+  EXPECT_EQ(j["foreign"], published);  // the first run's messages, consumed but not timed
+  EXPECT_EQ(j["latency_ms"]["count"], consumed - published);
+  EXPECT_EQ(j["error_total"], 0) << j["error_samples"];
+  EXPECT_EQ(broker.queue_depth("itq"), published + published2 - consumed);
+
+  // 3. A wrong password is a classified refusal, and the run measured nothing.
+  run = run_millstone(
+      {"amqp", broker.url("guest", "wrong"), "-d", "1s", "--queue", "itq", "-o", "-"}, 30);
+  EXPECT_EQ(run.exit_code, 6) << run.out << run.err;
+  j = nlohmann::json::parse(run.out);
+  EXPECT_GE(j["errors"]["auth_failed"].get<int>(), 1) << j.dump();
+  EXPECT_EQ(j["connections_ready"], 0);
+
+  // 4. amqps: verified against the broker's certificate, it runs like plain
+  // AMQP; without that CA the certificate is untrusted, a classified TLS
+  // failure with its own exit code.
+  run = run_millstone({"amqp", broker.tls_url(), "--cacert", broker.certificate(), "-d", "500ms",
+                       "--rate", "200", "--queue", "tlsq", "-o", "-"},
+                      30);
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  j = nlohmann::json::parse(run.out);
+  EXPECT_GT(j["confirmed"].get<int>(), 0);
+  EXPECT_EQ(j["consumed"], j["confirmed"]);
+  EXPECT_EQ(j["error_total"], 0) << j["error_samples"];
+  run = run_millstone({"amqp", broker.tls_url(), "-d", "500ms", "--queue", "tlsq", "-o", "-"}, 30);
+  EXPECT_EQ(run.exit_code, 8) << run.out << run.err;
+  j = nlohmann::json::parse(run.out);
+  EXPECT_EQ(j["errors"]["tls_certificate_untrusted"], 2) << j["errors"].dump();
+
+  // 5. The broker stops mid-run: classified errors, reconnection attempts
+  // refused, and the run still ends when its duration is over.
+  const std::string fourth = dir + "/stopped.json";
+  Process stopped({"amqp", broker.url(), "--publishers", "1", "--consumers", "1", "--rate", "500",
+                   "-d", "2s", "--queue", "itq", "-o", fourth});
+  const std::string established =
+      "ss -Htn state established '( dport = :" + std::to_string(broker.port()) + " )' | wc -l";
+  for (int i = 0; i < 500 && std::stoi("0" + shell(established)) < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  broker.stop();
+  run = stopped.wait(30);
+  ASSERT_FALSE(run.timed_out);
+  EXPECT_TRUE(run.exit_code == 0 || run.exit_code == 6) << run.exit_code << run.err;
+  j = read_json(fourth);
+  std::printf("broker stopped mid-run: errors %s\n", j["errors"].dump().c_str());
+  EXPECT_GT(j["error_total"].get<int>(), 0);
+  const bool dropped = j["errors"].contains("connection_forced") ||
+                       j["errors"].contains("closed") || j["errors"].contains("reset");
+  EXPECT_TRUE(dropped) << j["errors"].dump();
+  for (const auto& [cause, count] : j["errors"].items()) {
+    EXPECT_TRUE(cause == "connection_forced" || cause == "closed" || cause == "reset" ||
+                cause == "connect_refused")
+        << cause;
+  }
+}
+
+}  // namespace
+}  // namespace millstone::testing
