@@ -748,10 +748,18 @@ int run_scenario(const RunOptions& options) {
     run.tls_server_name = plan->tls_server_name.empty() ? plan->target.host : plan->tls_server_name;
   }
 
-  for (const scenario::Drill& drill : plan->drills) {
+  for (scenario::Drill& drill : plan->drills) {
     if (const std::string problem = missing_drill_program(drill); !problem.empty()) {
       fmt::print(stderr, "millstone run: {}\n", text::printable(problem));
       return kExitConfig;
+    }
+    // Tokens are read here, by the coordinator, which alone makes the calls:
+    // workers and agents compile the same file without them.
+    for (scenario::ApiToken* token : {&drill.mock.token, &drill.proxy.token}) {
+      if (!drill::read_token(token, drill.name, &error)) {
+        fmt::print(stderr, "millstone run: {}\n", text::printable(error));
+        return kExitConfig;
+      }
     }
   }
   std::string target =

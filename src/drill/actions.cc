@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -67,12 +68,12 @@ std::string path_segment(std::string_view text) {
 
 HttpCall mock_patch_call(const scenario::MockAction& mock) {
   return {"PATCH", fmt::format("{}/__millstone/routes/{}", mock.url, path_segment(mock.route)),
-          mock.patch};
+          mock.patch, mock.token.value};
 }
 
 HttpCall mock_reset_call(const scenario::MockAction& mock) {
-  return {"DELETE", fmt::format("{}/__millstone/routes/{}", mock.url, path_segment(mock.route)),
-          ""};
+  return {"DELETE", fmt::format("{}/__millstone/routes/{}", mock.url, path_segment(mock.route)), "",
+          mock.token.value};
 }
 
 HttpCall toxic_add_call(const scenario::ProxyAction& proxy, const std::string& toxic_name) {
@@ -85,14 +86,61 @@ HttpCall toxic_add_call(const scenario::ProxyAction& proxy, const std::string& t
                                {"toxicity", proxy.toxicity},
                                {"attributes", attributes}};
   return {"POST", fmt::format("{}/proxies/{}/toxics", proxy.api, path_segment(proxy.proxy)),
-          body.dump()};
+          body.dump(), proxy.token.value};
 }
 
 HttpCall toxic_remove_call(const scenario::ProxyAction& proxy, const std::string& toxic_name) {
   return {"DELETE",
           fmt::format("{}/proxies/{}/toxics/{}", proxy.api, path_segment(proxy.proxy),
                       path_segment(toxic_name)),
-          ""};
+          "", proxy.token.value};
+}
+
+bool read_token(scenario::ApiToken* token, const std::string& drill, std::string* error) {
+  std::string value;
+  if (!token->env.empty()) {
+    const char* found = std::getenv(token->env.c_str());
+    if (found == nullptr || *found == 0) {
+      *error = fmt::format(
+          "{}: drill {} token_env {} is {}; expected the API's token in that "
+          "environment variable",
+          token->location, drill, token->env, found == nullptr ? "not set" : "empty");
+      return false;
+    }
+    value = found;
+  } else if (!token->file.empty()) {
+    std::ifstream in(token->file, std::ios::binary);
+    if (!in) {
+      *error = fmt::format(
+          "{}: drill {} token_file {}: cannot read it: {}; expected a file "
+          "holding the API's token",
+          token->location, drill, token->file, std::strerror(errno));
+      return false;
+    }
+    std::getline(in, value, '\0');
+  } else {
+    return true;
+  }
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ' ||
+                            value.back() == '\t')) {
+    value.pop_back();
+  }
+  // A header cannot carry a line break or a control byte: refuse rather than
+  // send a request that means something else.
+  const bool usable = !value.empty() && std::none_of(value.begin(), value.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+  if (!usable) {
+    *error = fmt::format(
+        "{}: drill {} {} holds {}; expected one line of printable text (the "
+        "API's token)",
+        token->location, drill,
+        token->env.empty() ? "token_file " + token->file : "token_env " + token->env,
+        value.empty() ? "nothing" : "a control character");
+    return false;
+  }
+  token->value = std::move(value);
+  return true;
 }
 
 namespace {
@@ -261,6 +309,9 @@ ActionResult http_call(const HttpCall& call, int64_t deadline_ns) {
   CURL* c = curl.get();
   curl_slist* raw = curl_slist_append(nullptr, "Content-Type: application/json");
   raw = curl_slist_append(raw, "Expect:");
+  if (!call.token.empty()) {
+    raw = curl_slist_append(raw, ("Authorization: Bearer " + call.token).c_str());
+  }
   std::unique_ptr<curl_slist, CurlDeleter> headers(raw);
   OutputExcerpt body(1024);
   char error[CURL_ERROR_SIZE] = {};
@@ -290,6 +341,13 @@ ActionResult http_call(const HttpCall& call, int64_t deadline_ns) {
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   result.ok = status >= 200 && status < 300;
   result.detail = fmt::format("{} {}: HTTP {}", call.method, call.url, status);
+  if (status == 401 || status == 403) {
+    result.detail += call.token.empty()
+                         ? " (refused without a token; expected token_env: or token_file: in "
+                           "the drill)"
+                         : " (the token was refused; expected the API's own token in token_env: "
+                           "or token_file:)";
+  }
   return result;
 }
 

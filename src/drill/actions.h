@@ -44,8 +44,15 @@ class OutputExcerpt {
 struct HttpCall {
   std::string method;
   std::string url;
-  std::string body;  // JSON; empty for none
+  std::string body;   // JSON; empty for none
+  std::string token;  // sent as "Authorization: Bearer TOKEN" when not empty; never printed
 };
+
+// Reads a drill's API token from its environment variable or file (trailing
+// blanks and newlines dropped) into token->value. False with *error, one line
+// naming the drill's FILE:LINE:COL and what was expected; the token itself is
+// never part of it.
+bool read_token(scenario::ApiToken* token, const std::string& drill, std::string* error);
 
 // The mock's control API, in one place so its wire form can change here
 // alone: POST {url}/__millstone/routes/{route} with the route's fields, and
@@ -87,7 +94,8 @@ class SystemActions final : public Actions {
 ActionResult run_command(const scenario::Command& argv, int64_t deadline_ns);
 // Sends `signal` to `pid`, or to the pid read from `pid_file` when pid is 0.
 ActionResult send_signal(int signal, int64_t pid, const std::string& pid_file);
-// Makes one HTTP/1.1 request with libcurl; ok for a 2xx answer.
+// Makes one HTTP/1.1 request with libcurl; ok for a 2xx answer. A 401 or 403
+// says whether a token was sent, so a wrong or missing one reads as such.
 ActionResult http_call(const HttpCall& call, int64_t deadline_ns);
 
 }  // namespace millstone::drill

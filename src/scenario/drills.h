@@ -24,6 +24,18 @@ struct SignalAction {
   std::string pid_file;  // resolved against the scenario file's folder
 };
 
+// A bearer token for a drill's HTTP API: the mock's --control-token, or the
+// gateway in front of a Toxiproxy. The file names where it is (token_env:,
+// token_file:); the coordinator reads it when the run starts
+// (drill::read_token) and sends "Authorization: Bearer TOKEN". Never printed.
+struct ApiToken {
+  std::string env;       // token_env: an environment variable's name
+  std::string file;      // token_file: a path, resolved against the scenario's folder
+  std::string location;  // FILE:LINE:COL of the key, for messages
+  std::string value;     // the secret, once read; empty in the loaded Plan
+  bool given() const { return !env.empty() || !file.empty(); }
+};
+
 // A toxic on a Toxiproxy-compatible API (millstone proxy, or Toxiproxy).
 struct ProxyAction {
   std::string api;    // base URL, "http://127.0.0.1:8474"
@@ -33,6 +45,7 @@ struct ProxyAction {
   std::string stream = "downstream";
   double toxicity = 1.0;
   std::vector<std::pair<std::string, int64_t>> attributes;  // Toxiproxy's units
+  ApiToken token;
 };
 
 // A change to a mock route through the mock's control API.
@@ -40,6 +53,7 @@ struct MockAction {
   std::string url;    // the mock's base URL, "http://127.0.0.1:8080"
   std::string route;  // the route's name
   std::string patch;  // JSON object: the route's fields to change
+  ApiToken token;     // the mock's --control-token
 };
 
 struct Drill {

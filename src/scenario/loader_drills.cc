@@ -75,9 +75,9 @@ constexpr std::string_view kDrillKeys[] = {"name",    "at",   "after",  "offset"
 constexpr std::string_view kActionKeys[] = {"exec", "signal", "proxy", "mock"};
 constexpr std::string_view kExecKeys[] = {"command", "undo", "shell"};
 constexpr std::string_view kSignalKeys[] = {"send", "pid", "pid_file", "undo"};
-constexpr std::string_view kProxyKeys[] = {"api",    "proxy",    "toxic",
-                                           "stream", "toxicity", "attributes"};
-constexpr std::string_view kMockKeys[] = {"url", "route", "set"};
+constexpr std::string_view kProxyKeys[] = {"api",      "proxy",      "toxic",     "stream",
+                                           "toxicity", "attributes", "token_env", "token_file"};
+constexpr std::string_view kMockKeys[] = {"url", "route", "set", "token_env", "token_file"};
 
 // Toxiproxy's toxics and their attributes (docs/proxy.md#toxics). Times
 // are milliseconds except the slicer's delay (microseconds); a duration
@@ -167,6 +167,7 @@ class DrillCompiler {
   void compile_proxy(const Field& field, Drill* drill);
   void compile_mock(const Field& field, Drill* drill);
   std::string http_base(const Field& field, std::string_view what);
+  void compile_token(const MapFields& map, std::string_view what, ApiToken* token);
   void to_json(const YAML::Node& node, const YAML::Mark& mark, int depth, std::string* out);
 
   LoadContext& ctx_;
@@ -460,6 +461,40 @@ std::string DrillCompiler::http_base(const Field& field, std::string_view what) 
                      url->port);
 }
 
+void DrillCompiler::compile_token(const MapFields& map, std::string_view what, ApiToken* token) {
+  const Field* env = map.find("token_env");
+  const Field* file = map.find("token_file");
+  if (env != nullptr && file != nullptr) {
+    reader_.fail(file->key_mark, fmt::format("{} has both token_env: and token_file:; expected "
+                                             "one place to read the token from",
+                                             what));
+  }
+  if (env != nullptr) {
+    token->env = reader_.scalar(*env, "an environment variable's name");
+    token->location = reader_.location(env->mark);
+    const bool good = !token->env.empty() && !(token->env[0] >= '0' && token->env[0] <= '9') &&
+                      std::all_of(token->env.begin(), token->env.end(), [](char c) {
+                        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                               (c >= '0' && c <= '9') || c == '_';
+                      });
+    if (!good) {
+      reader_.fail(env->mark, fmt::format("{} token_env {} is not an environment variable's "
+                                          "name; expected letters, digits and '_' such as "
+                                          "MOCK_TOKEN (the name, not the token)",
+                                          what, shown(token->env)));
+    }
+  } else if (file != nullptr) {
+    const std::string name = reader_.scalar(*file, "a path to a file holding the token");
+    token->location = reader_.location(file->mark);
+    if (name.empty()) {
+      reader_.fail(file->mark, fmt::format("{} token_file is empty; expected a path", what));
+    }
+    std::filesystem::path path(name);
+    if (path.is_relative() && !base_dir_.empty()) path = std::filesystem::path(base_dir_) / path;
+    token->file = path.lexically_normal().string();
+  }
+}
+
 void DrillCompiler::compile_proxy(const Field& field, Drill* drill) {
   drill->kind = Drill::Kind::kProxy;
   const std::string what = fmt::format("drill {} proxy", drill->name);
@@ -467,6 +502,7 @@ void DrillCompiler::compile_proxy(const Field& field, Drill* drill) {
   ProxyAction& p = drill->proxy;
   p.api = std::string(kDefaultProxyApi);
   if (const Field* api = map.find("api")) p.api = http_base(*api, what);
+  compile_token(map, what, &p.token);
   const Field* proxy = map.find("proxy");
   if (proxy == nullptr) {
     reader_.fail(map.mark, fmt::format("{} has no proxy; expected proxy: NAME, the proxy's name "
@@ -599,6 +635,7 @@ void DrillCompiler::compile_mock(const Field& field, Drill* drill) {
                                                           : "set"));
   }
   m.url = http_base(*url, what);
+  compile_token(map, what, &m.token);
   m.route = reader_.scalar(*route, "a route name");
   if (m.route.empty())
     reader_.fail(route->mark, fmt::format("{} route is empty; expected a name", what));

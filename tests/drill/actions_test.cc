@@ -135,6 +135,50 @@ TEST(DrillHttp, TheMockAndToxicWire) {
   EXPECT_EQ(remove.url, "http://127.0.0.1:8474/proxies/db/toxics/slow-db");
 }
 
+TEST(DrillToken, ReadFromTheEnvironmentOrAFileAndCarriedByTheCalls) {
+  scenario::ApiToken from_env;
+  from_env.env = "MILLSTONE_DRILL_TEST_TOKEN";
+  from_env.location = "d.yaml:3:5";
+  std::string error;
+  unsetenv("MILLSTONE_DRILL_TEST_TOKEN");
+  EXPECT_FALSE(read_token(&from_env, "orders", &error));
+  EXPECT_EQ(error,
+            "d.yaml:3:5: drill orders token_env MILLSTONE_DRILL_TEST_TOKEN is not set; expected "
+            "the API's token in that environment variable");
+  setenv("MILLSTONE_DRILL_TEST_TOKEN", "s3cret", 1);
+  ASSERT_TRUE(read_token(&from_env, "orders", &error)) << error;
+  EXPECT_EQ(from_env.value, "s3cret");
+  unsetenv("MILLSTONE_DRILL_TEST_TOKEN");
+
+  char path[] = "/tmp/millstone-token-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  scenario::ApiToken from_file;
+  from_file.file = path;
+  from_file.location = "d.yaml:4:5";
+  std::ofstream(path) << "tok-123\n";
+  ASSERT_TRUE(read_token(&from_file, "orders", &error)) << error;
+  EXPECT_EQ(from_file.value, "tok-123");  // the file's newline is not part of it
+  // A second line would become a second header line: refused, without quoting the token.
+  std::ofstream(path) << "tok-123\nX-Other: 1\n";
+  EXPECT_FALSE(read_token(&from_file, "orders", &error));
+  EXPECT_EQ(error.find("tok-123"), std::string::npos) << error;
+  EXPECT_NE(error.find("a control character"), std::string::npos) << error;
+  unlink(path);
+  EXPECT_FALSE(read_token(&from_file, "orders", &error));
+  EXPECT_NE(error.find("cannot read it: No such file or directory"), std::string::npos) << error;
+
+  scenario::MockAction mock{"http://127.0.0.1:8080", "r", "{}"};
+  mock.token.value = "s3cret";
+  EXPECT_EQ(mock_patch_call(mock).token, "s3cret");
+  EXPECT_EQ(mock_reset_call(mock).token, "s3cret");
+  scenario::ProxyAction proxy;
+  proxy.token.value = "t";
+  EXPECT_EQ(toxic_add_call(proxy, "x").token, "t");
+  EXPECT_EQ(toxic_remove_call(proxy, "x").token, "t");
+}
+
 TEST(DrillHttp, AnUnreachableApiIsAFailureWithItsCause) {
   const ActionResult r =
       http_call({"POST", "http://127.0.0.1:1/proxies/x/toxics", "{}"}, in_ms(2000));

@@ -237,6 +237,61 @@ slo:
   EXPECT_EQ(objective["recovery"][0]["status"], "recovered") << objective.dump();
 }
 
+// A mock started with --control-token: the drill that reads the right token
+// from its file changes the route (the mock's own count of 503s says so); the
+// one given a wrong token is refused with a 401, fails the run (exit 5) with
+// a line that says why, and the token is printed nowhere.
+TEST(DrillIntegration, MockDrillsSendTheControlToken) {
+  MockServer mock("routes:\n  - {name: a, path: /a, body: a}\n  - {name: b, path: /b, body: b}\n",
+                  1, {"--control-token", "s3cret-right"});
+  const std::string token_file = write_temp_file("s3cret-right\n", ".token");
+  setenv("MILLSTONE_TEST_WRONG_TOKEN", "s3cret-wrong", 1);
+  const std::string scenario =
+      write_temp_file(fmt::format(R"(target: http://127.0.0.1:{port}
+flows:
+  a: {{steps: [{{get: /a}}]}}
+scenarios:
+  steady: {{executor: constant-vus, vus: 1, duration: 1s, graceful_stop: 0s}}
+drills:
+  - name: right
+    at: 0s
+    duration: 500ms
+    mock: {{url: http://127.0.0.1:{port}, route: a, set: {{errors: [{{rate: 1, status: 503}}]}}, token_file: {file}}}
+  - name: wrong
+    at: 0s
+    duration: 500ms
+    mock: {{url: http://127.0.0.1:{port}, route: b, set: {{errors: [{{rate: 1, status: 503}}]}}, token_env: MILLSTONE_TEST_WRONG_TOKEN}}
+)",
+                                  fmt::arg("port", mock.port()), fmt::arg("file", token_file)),
+                      ".yaml");
+  const std::string out = write_temp_file("", ".json");
+  const ProcessResult r = run_millstone({"run", scenario, "-w", "1", "-q", "-o", out}, 20);
+  unsetenv("MILLSTONE_TEST_WRONG_TOKEN");
+  ASSERT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find(fmt::format("millstone run: incomplete: drill wrong failed to start: PATCH "
+                                   "http://127.0.0.1:{}/__millstone/routes/b: HTTP 401 (the token "
+                                   "was refused; expected the API's own token in token_env: or "
+                                   "token_file:)",
+                                   mock.port())),
+            std::string::npos)
+      << r.err;
+  const nlohmann::json j = read_json(out);
+  EXPECT_EQ(j["drills"][0]["status"], "done") << j["drills"];
+  EXPECT_EQ(j["drills"][1]["status"], "failed") << j["drills"];
+  // The mock's own word: route a answered 503s while the right token's change was on.
+  const nlohmann::json stats = mock.stats();
+  uint64_t a_503 = 0;
+  for (const nlohmann::json& route : stats["routes"]) {
+    if (route["name"] == "a") a_503 = route["error_status"].get<uint64_t>();
+  }
+  EXPECT_GT(a_503, 0u) << stats.dump();
+  EXPECT_EQ(j["status"].value("503", uint64_t{0}), a_503);
+  std::ifstream in(out);
+  const std::string everything =
+      r.out + r.err + std::string(std::istreambuf_iterator<char>(in), {});
+  EXPECT_EQ(everything.find("s3cret"), std::string::npos);
+}
+
 TEST(DrillIntegration, AnInterruptedRunUndoesTheFaultsThatAreOn) {
   MockServer mock("routes:\n  - path: /hello\n    body: \"hello\\n\"\n");
   const std::string marker = write_temp_file("", ".log");

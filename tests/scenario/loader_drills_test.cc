@@ -64,6 +64,7 @@ TEST(LoaderDrills, CompilesEveryAction) {
       url: http://localhost:8080
       route: list items
       set: {status: 503, latency: 20ms, rate: "0.5", errors: [{rate: 50%, reset: true}], x: null}
+      token_file: secrets/mock.token
   - name: pause
     at: 0s
     duration: 1s
@@ -98,6 +99,9 @@ TEST(LoaderDrills, CompilesEveryAction) {
   EXPECT_EQ(errors.mock.url, "http://localhost:8080");
   EXPECT_EQ(errors.mock.route, "list items");
   EXPECT_FALSE(errors.has_duration());
+  EXPECT_EQ(errors.mock.token.file, "/base/secrets/mock.token");  // beside the scenario
+  EXPECT_TRUE(errors.mock.token.value.empty());  // read by the coordinator at the run's start
+  EXPECT_FALSE(slow.proxy.token.given());
   EXPECT_EQ(
       errors.mock.patch,
       R"({"status":503,"latency":"20ms","rate":"0.5","errors":[{"rate":"50%","reset":true}],"x":null})");
@@ -188,6 +192,10 @@ const ErrorCase kCases[] = {
      "d.yaml:10:29: drill a mock has no set; expected e.g. {url: http://127.0.0.1:8080, route: orders, set: {latency: 200ms}}"},
     {"MockSetNotMap", "drills:\n  - {name: a, at: 1s, mock: {url: \"http://127.0.0.1:1\", route: r, set: [1]}}\n",
      "d.yaml:10:72: drill a mock set is a list; expected a map of the route's fields, such as {latency: 200ms, status: 503}"},
+    {"TwoTokens", "drills:\n  - {name: a, at: 1s, mock: {url: \"http://127.0.0.1:1\", route: r, set: {status: 503}, token_env: T, token_file: t}}\n",
+     "d.yaml:10:101: drill a mock has both token_env: and token_file:; expected one place to read the token from"},
+    {"TokenItselfAsEnv", "drills:\n  - {name: a, at: 1s, proxy: {proxy: p, toxic: latency, token_env: \"s3cret-42!\"}}\n",
+     "d.yaml:10:68: drill a proxy token_env \"s3cret-42!\" is not an environment variable's name; expected letters, digits and '_' such as MOCK_TOKEN (the name, not the token)"},
 };
 // clang-format on
 
