@@ -37,6 +37,7 @@
 #include "net/socket.h"
 #include "net/stop_request.h"
 #include "net/stream.h"
+#include "proxy/proxy_thread.h"
 #include "results/junit.h"
 #include "results/metrics_exporter.h"
 #include "results/record.h"
@@ -386,7 +387,8 @@ bool check_outputs(const RunOptions& options) {
 // Resolves the target, checks it accepts connections, starts the workers,
 // prints and writes the summary. Shared by URL and scenario runs.
 int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& url,
-            RunDescription description, const scenario::Plan* scenario, uint64_t connections) {
+            RunDescription description, const scenario::Plan* scenario, uint64_t connections,
+            proxy::ProxyThread* run_proxies = nullptr) {
   std::string error;
   auto endpoint = net::resolve(url.host, url.port, &error);
   if (!endpoint) {
@@ -524,7 +526,7 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   std::unique_ptr<drill::DrillScheduler> drills;
   std::unique_ptr<DrillStarter> drill_starter;
   if (scenario && !scenario->drills.empty()) {
-    drill_actions = std::make_unique<drill::SystemActions>();
+    drill_actions = std::make_unique<drill::SystemActions>(run_proxies);
     drill_log = std::make_unique<DrillLog>(stderr, terminal, exporter.get());
     drills =
         std::make_unique<drill::DrillScheduler>(scenario->drills, *drill_actions, drill_log.get());
@@ -762,6 +764,31 @@ int run_scenario(const RunOptions& options) {
       }
     }
   }
+  // The file's own proxies listen before the pre-flight connect, which may
+  // go through one of them, and close when the run (and its drills) is over.
+  std::unique_ptr<proxy::ProxyThread> run_proxies;
+  if (!plan->proxies.empty()) {
+    std::vector<proxy::ProxyConfig> configs;
+    for (const scenario::RunProxy& p : plan->proxies)
+      configs.push_back({p.name, p.listen, p.upstream, true});
+    proxy::Status status;
+    std::string failed;
+    run_proxies = proxy::ProxyThread::start(configs, plan->seed, &status, &failed);
+    if (!run_proxies) {
+      const auto it = std::find_if(plan->proxies.begin(), plan->proxies.end(),
+                                   [&](const scenario::RunProxy& p) { return p.name == failed; });
+      fmt::print(stderr, "millstone run: {}: proxy {}: {}\n",
+                 it != plan->proxies.end() ? it->location : options.url, text::printable(failed),
+                 text::printable(status.message));
+      return status.cannot_listen ? kExitCannotListen : kExitConfig;
+    }
+    if (!options.quiet) {
+      for (const scenario::RunProxy& p : plan->proxies) {
+        fmt::print(stderr, "millstone run: proxy {} listening on {}, upstream {}\n",
+                   text::printable(p.name), text::printable(p.listen), text::printable(p.upstream));
+      }
+    }
+  }
   std::string target =
       fmt::format("{}://{}", plan->target.tls() ? "https" : "http", plan->target.host_header());
   std::FILE* text_out = options.out == "-" ? stderr : stdout;
@@ -774,7 +801,8 @@ int run_scenario(const RunOptions& options) {
       options.url + " -> " + target, "", 0, 0, 0, run.duration_ms, true, options.percentiles};
   description.http_steps = std::any_of(plan->flows.begin(), plan->flows.end(),
                                        [](const scenario::Flow& f) { return !f.requests.empty(); });
-  return execute(options, run, plan->target, description, plan.get(), connections);
+  return execute(options, run, plan->target, description, plan.get(), connections,
+                 run_proxies.get());
 }
 
 }  // namespace

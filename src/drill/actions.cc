@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "net/clock.h"
+#include "proxy/proxy_thread.h"
 
 extern char** environ;
 
@@ -351,10 +352,72 @@ ActionResult http_call(const HttpCall& call, int64_t deadline_ns) {
   return result;
 }
 
-SystemActions::SystemActions() {
+proxy::ToxicSpec toxic_spec(const scenario::ProxyAction& action, const std::string& name) {
+  proxy::ToxicSpec spec;
+  spec.name = name;
+  // The loader accepts only known types, streams and attributes.
+  spec.type = proxy::parse_toxic_type(action.toxic_type).value_or(proxy::ToxicType::kLatency);
+  spec.stream = proxy::parse_direction(action.stream).value_or(proxy::Direction::kDownstream);
+  spec.toxicity = action.toxicity;
+  proxy::ToxicAttributes& a = spec.attributes;
+  for (const auto& [key, value] : action.attributes) {
+    if (key == "latency") a.latency = value;
+    if (key == "jitter") a.jitter = value;
+    if (key == "rate") a.rate = value;
+    if (key == "delay") a.delay = value;
+    if (key == "timeout") a.timeout = value;
+    if (key == "average_size") a.average_size = value;
+    if (key == "size_variation") a.size_variation = value;
+    if (key == "bytes") a.bytes = value;
+  }
+  return spec;
+}
+
+ActionResult local_toxic(proxy::ProxyThread& proxies, const scenario::ProxyAction& action,
+                         const std::string& name, bool add, int64_t deadline_ns) {
+  ActionResult result;
+  const std::string what =
+      add ? fmt::format("add toxic {} ({} {}) to the run's proxy {}", name, action.toxic_type,
+                        action.stream, action.proxy)
+          : fmt::format("remove toxic {} from the run's proxy {}", name, action.proxy);
+  std::optional<proxy::Status> status;
+  if (add) {
+    status = proxies.call(
+        [proxy = action.proxy, spec = toxic_spec(action, name)](proxy::FaultProxy& p) {
+          proxy::ToxicSpec added;
+          return p.add_toxic(proxy, spec, &added);
+        },
+        deadline_ns);
+  } else {
+    status = proxies.call(
+        [proxy = action.proxy, name](proxy::FaultProxy& p) { return p.remove_toxic(proxy, name); },
+        deadline_ns);
+  }
+  if (!status) {
+    result.detail = fmt::format("{}: no answer before the timeout", what);
+  } else if (!status->ok()) {
+    result.detail = fmt::format("{}: {} ({})", what, status->message, status->code);
+  } else {
+    result.ok = true;
+    result.detail = fmt::format("{}: done", what);
+  }
+  return result;
+}
+
+SystemActions::SystemActions(proxy::ProxyThread* local) : local_(local) {
   // Not thread-safe in older libcurls: done once, before any drill thread.
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+ActionResult SystemActions::local_action(const scenario::Drill& drill, bool add,
+                                         int64_t deadline_ns) {
+  if (local_ == nullptr) {
+    ActionResult result;
+    result.detail = fmt::format("the run's proxy {} is not running", drill.proxy.proxy);
+    return result;
+  }
+  return local_toxic(*local_, drill.proxy, drill.name, add, deadline_ns);
 }
 
 ActionResult SystemActions::start(const scenario::Drill& drill, int64_t deadline_ns) {
@@ -364,6 +427,7 @@ ActionResult SystemActions::start(const scenario::Drill& drill, int64_t deadline
     case scenario::Drill::Kind::kSignal:
       return send_signal(drill.signal.signal, drill.signal.pid, drill.signal.pid_file);
     case scenario::Drill::Kind::kProxy:
+      if (drill.proxy.local) return local_action(drill, true, deadline_ns);
       return http_call(toxic_add_call(drill.proxy, drill.name), deadline_ns);
     case scenario::Drill::Kind::kMock:
       return http_call(mock_patch_call(drill.mock), deadline_ns);
@@ -391,6 +455,7 @@ ActionResult SystemActions::end(const scenario::Drill& drill, int64_t deadline_n
     case scenario::Drill::Kind::kSignal:
       return send_signal(drill.signal.undo_signal, drill.signal.pid, drill.signal.pid_file);
     case scenario::Drill::Kind::kProxy:
+      if (drill.proxy.local) return local_action(drill, false, deadline_ns);
       return http_call(toxic_remove_call(drill.proxy, drill.name), deadline_ns);
     case scenario::Drill::Kind::kMock:
       return http_call(mock_reset_call(drill.mock), deadline_ns);

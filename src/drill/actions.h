@@ -9,7 +9,12 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/toxic.h"
 #include "scenario/drills.h"
+
+namespace millstone::proxy {
+class ProxyThread;
+}
 
 namespace millstone::drill {
 
@@ -79,13 +84,24 @@ class Actions {
   virtual bool has_end(const scenario::Drill& drill) const = 0;
 };
 
-// The real ones: processes, signals and HTTP on this machine.
+// A proxy action as the fault proxy's own toxic (name = the drill's).
+proxy::ToxicSpec toxic_spec(const scenario::ProxyAction& action, const std::string& name);
+// A toxic added to, or removed from, one of the run's own proxies.
+ActionResult local_toxic(proxy::ProxyThread& proxies, const scenario::ProxyAction& action,
+                         const std::string& name, bool add, int64_t deadline_ns);
+
+// The real ones: processes, signals and HTTP on this machine, and the run's
+// own proxies (`local`, may be null when the file has no proxies:).
 class SystemActions final : public Actions {
  public:
-  SystemActions();
+  explicit SystemActions(proxy::ProxyThread* local = nullptr);
   ActionResult start(const scenario::Drill& drill, int64_t deadline_ns) override;
   ActionResult end(const scenario::Drill& drill, int64_t deadline_ns) override;
   bool has_end(const scenario::Drill& drill) const override;
+
+ private:
+  ActionResult local_action(const scenario::Drill& drill, bool add, int64_t deadline_ns);
+  proxy::ProxyThread* local_;
 };
 
 // Runs argv (argv[0] looked up on PATH) without a shell, in its own process

@@ -36,10 +36,23 @@ struct ApiToken {
   bool given() const { return !env.empty() || !file.empty(); }
 };
 
-// A toxic on a Toxiproxy-compatible API (millstone proxy, or Toxiproxy).
+// `proxies:` in the file: a fault proxy millstone runs itself for the run
+// (in the coordinator, docs/scenarios.md#proxies), listening where the flows
+// send their requests and forwarding to the upstream. Drills address it by
+// name.
+struct RunProxy {
+  std::string name;
+  std::string listen;    // HOST:PORT, a port the flows name
+  std::string upstream;  // HOST:PORT
+  std::string location;  // FILE:LINE:COL, for messages
+};
+
+// A toxic on a Toxiproxy-compatible API (millstone proxy, or Toxiproxy), or
+// on one of the run's own proxies (`local`).
 struct ProxyAction {
-  std::string api;    // base URL, "http://127.0.0.1:8474"
-  std::string proxy;  // the proxy's name
+  std::string api;     // base URL, "http://127.0.0.1:8474"; empty when local
+  bool local = false;  // the proxy is one of the file's proxies: (no api: given)
+  std::string proxy;   // the proxy's name
   std::string
       toxic_type;  // latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data
   std::string stream = "downstream";

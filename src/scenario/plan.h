@@ -255,6 +255,7 @@ struct Plan {
   std::vector<Threshold> thresholds;
   std::vector<Objective> objectives;     // slo:
   std::vector<Drill> drills;             // run by the coordinator (src/drill/), not the workers
+  std::vector<RunProxy> proxies;         // proxies: the coordinator runs them for the run
   std::vector<std::string> step_names;   // metric index -> "flow/group/step"
   std::vector<std::string> check_names;  // check index -> "flow/step: status in [200]"
   int64_t total_duration_us() const;     // end of the last scenario

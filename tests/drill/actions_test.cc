@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "net/clock.h"
+#include "proxy/proxy_thread.h"
 
 namespace millstone::drill {
 namespace {
@@ -177,6 +178,48 @@ TEST(DrillToken, ReadFromTheEnvironmentOrAFileAndCarriedByTheCalls) {
   proxy.token.value = "t";
   EXPECT_EQ(toxic_add_call(proxy, "x").token, "t");
   EXPECT_EQ(toxic_remove_call(proxy, "x").token, "t");
+}
+
+// The run's own proxies: a drill's toxic reaches the proxy on its thread,
+// and the proxy's own list says so.
+TEST(DrillLocalProxy, AddsAndRemovesTheToxicOnTheProxysThread) {
+  proxy::Status status;
+  std::string failed;
+  auto proxies =
+      proxy::ProxyThread::start({{"api", "127.0.0.1:0", "127.0.0.1:9", true}}, 1, &status, &failed);
+  ASSERT_TRUE(proxies) << status.message;
+  scenario::ProxyAction action;
+  action.local = true;
+  action.proxy = "api";
+  action.toxic_type = "latency";
+  action.attributes = {{"latency", 200}, {"jitter", 5}};
+  const proxy::ToxicSpec spec = toxic_spec(action, "slow");
+  EXPECT_EQ(spec.attributes.latency, 200);
+  EXPECT_EQ(spec.attributes.jitter, 5);
+  EXPECT_EQ(spec.stream, proxy::Direction::kDownstream);
+
+  ActionResult added = local_toxic(*proxies, action, "slow", true, in_ms(2000));
+  EXPECT_TRUE(added.ok) << added.detail;
+  EXPECT_EQ(added.detail, "add toxic slow (latency downstream) to the run's proxy api: done");
+  auto count_toxics = [&] {
+    auto seen = std::make_shared<size_t>(99);
+    proxies->call(
+        [seen](proxy::FaultProxy& p) {
+          proxy::ProxyState state;
+          proxy::Status s = p.get("api", &state);
+          *seen = state.toxics.size();
+          return s;
+        },
+        in_ms(2000));
+    return *seen;
+  };
+  EXPECT_EQ(count_toxics(), 1u);
+  EXPECT_TRUE(local_toxic(*proxies, action, "slow", false, in_ms(2000)).ok);
+  EXPECT_EQ(count_toxics(), 0u);
+  const ActionResult again = local_toxic(*proxies, action, "slow", false, in_ms(2000));
+  EXPECT_FALSE(again.ok);
+  EXPECT_NE(again.detail.find("remove toxic slow from the run's proxy api: "), std::string::npos)
+      << again.detail;
 }
 
 TEST(DrillHttp, AnUnreachableApiIsAFailureWithItsCause) {
