@@ -557,6 +557,11 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     if (!scenario->drills.empty()) {
       text += format_drill_summary(drill_records);
       json["drills"] = drills_json(drill_records);
+      // Before, during and after each fault, and the way back to before.
+      const scenario::PhaseReport phases = scenario::report_phases(
+          *scenario, result.seconds, result.fault_windows, result.duration_s);
+      text += format_phase_summary(phases);
+      json["drill_phases"] = phases_json(phases);
     }
     if (!scenario->objectives.empty()) {
       // The phases come from the run's drills; without any, the run is one phase.

@@ -2,7 +2,10 @@
 // through `millstone proxy`. The ground truth is the mock's own count, the
 // proxy's own toxic list, a file the exec drill writes and the stop and
 // continue of a process this test owns.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -290,6 +293,77 @@ drills:
   const std::string everything =
       r.out + r.err + std::string(std::istreambuf_iterator<char>(in), {});
   EXPECT_EQ(everything.find("s3cret"), std::string::npos);
+}
+
+// The scenario's own proxy (proxies:) in front of a mock that delays every
+// answer by 50 ms; a 200 ms latency toxic from 1 s to 2 s. The p50 of each
+// phase is the mock's own delay (+200 ms during the toxic), within 10%; the
+// mock served what millstone completed; the way back to 'before' is found
+// once the toxic is gone; the proxy is closed when the run ends.
+TEST(DrillIntegration, AnInFileProxyLatencyToxicShowsInThePhases) {
+  MockServer mock("routes:\n  - {name: slow, path: /slow, body: ok, latency: 50ms}\n");
+  int proxy_port = 0;
+  close(listen_loopback(&proxy_port));
+  const std::string scenario =
+      write_temp_file(fmt::format(R"(target: http://127.0.0.1:{proxy}
+flows:
+  slow: {{steps: [{{get: /slow}}]}}
+scenarios:
+  steady: {{executor: constant-vus, vus: 2, duration: 4s, graceful_stop: 0s}}
+proxies:
+  - {{name: api, listen: "127.0.0.1:{proxy}", upstream: "127.0.0.1:{mock}"}}
+drills:
+  - name: slow-api
+    at: 1s
+    duration: 1s
+    proxy: {{proxy: api, toxic: latency, attributes: {{latency: 200ms}}}}
+slo:
+  recovery_window: 1s
+  tolerance: {{p99: 20%, error_rate: 1%}}
+)",
+                                  fmt::arg("proxy", proxy_port), fmt::arg("mock", mock.port())),
+                      ".yaml");
+  const std::string out = write_temp_file("", ".json");
+  const ProcessResult r = run_millstone({"run", scenario, "-w", "1", "-q", "-o", out}, 20);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  expect_valid_summary(out);
+  const nlohmann::json j = read_json(out);
+  EXPECT_EQ(j["drills"][0]["start"]["detail"],
+            "add toxic slow-api (latency downstream) to the run's proxy api: done");
+  EXPECT_EQ(j["drills"][0]["status"], "done");
+
+  const nlohmann::json& phases = j["drill_phases"]["phases"];
+  ASSERT_EQ(phases.size(), 3u) << j["drill_phases"].dump();
+  EXPECT_EQ(phases[1]["name"], "during slow-api");
+  const double delay_ms = 50;  // the mock's own delay, from its file
+  const double expected[] = {delay_ms, delay_ms + 200, delay_ms};
+  uint64_t requests = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    const double p50 = phases[i]["p50_ms"].get<double>();
+    EXPECT_GE(p50, expected[i]) << phases[i];
+    EXPECT_LE(p50, expected[i] * 1.1) << phases[i];
+    EXPECT_EQ(phases[i]["failed"], 0u) << phases[i];
+    requests += phases[i]["requests"].get<uint64_t>();
+  }
+  EXPECT_EQ(requests, j["requests"].get<uint64_t>());
+  // What the mock served is what completed, plus what was in flight at the end.
+  const uint64_t served = mock.stats()["requests"].get<uint64_t>();
+  EXPECT_GE(served, requests);
+  EXPECT_LE(served, requests + j["in_flight"].get<uint64_t>());
+  const nlohmann::json& recovery = j["drill_phases"]["recovery"];
+  ASSERT_EQ(recovery.size(), 1u);
+  EXPECT_EQ(recovery[0]["status"], "recovered") << j["drill_phases"].dump();
+  EXPECT_LE(recovery[0]["recovered_at_s"].get<int64_t>(), 3) << j["drill_phases"].dump();
+  EXPECT_NE(r.out.find("    during slow-api 1s-2s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  recovery to before: p99 <= "), std::string::npos) << r.out;
+  // The run's proxy is gone with the run.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(proxy_port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_NE(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  close(fd);
 }
 
 TEST(DrillIntegration, AnInterruptedRunUndoesTheFaultsThatAreOn) {
