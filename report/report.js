@@ -582,6 +582,38 @@
           })));
       }
 
+      var dp = s.drill_phases;
+      if (dp && (dp.phases || []).length) {
+        // Before, during and after each fault, and the way back to before
+        // (docs/scenarios.md#phases-and-recovery).
+        var ph = section("Phases", "phases");
+        ph.appendChild(table([{label: "phase"}, {label: "seconds"}, {label: "requests", num: true}, {label: "rps", num: true},
+                              {label: "p50", num: true}, {label: "p99", num: true}, {label: "errors", num: true}],
+          dp.phases.map(function (p) {
+            return [p.name, p.start_s + " s to " + p.end_s + " s", fmtInt(p.requests), num(p.rps).toFixed(1),
+                    typeof p.p50_ms === "number" ? fmtMs(p.p50_ms) : "-",
+                    typeof p.p99_ms === "number" ? fmtMs(p.p99_ms) : "-",
+                    fmtInt(p.failed) + " (" + (100 * num(p.error_rate)).toFixed(2) + "%)"];
+          })));
+        if ((dp.recovery || []).length) {
+          var b = dp.baseline, t = dp.tolerance || {};
+          ph.appendChild(el("p", {"class": "note", text: b
+            ? "Recovered: every second for " + t.window_s + " s with p99 at most " + fmtMs(b.p99_limit_ms) +
+              " (before: " + fmtMs(b.p99_ms) + " + " + t.p99 + ") and an error rate at most " +
+              (100 * num(b.error_rate_limit)).toFixed(2) + "% (before: " + (100 * num(b.error_rate)).toFixed(2) + "%)."
+            : "No baseline: no complete response before the first fault."}));
+          ph.appendChild(table([{label: "fault"}, {label: "time to recover", num: true}, {label: ""}],
+            dp.recovery.map(function (r) {
+              var ok = r.status === "recovered";
+              var text = ok ? "back from second " + r.recovered_at_s
+                : r.status === "not_recovered" ? "not recovered"
+                : r.status === "still_on" ? "still on at the end" : "no baseline";
+              return [r.fault, typeof r.time_s === "number" ? secondsText(r.time_s) : "-",
+                      tag(ok, text, text)];
+            })));
+        }
+      }
+
       var th = section("Thresholds", "thresholds");
       if (!(s.thresholds || []).length) th.appendChild(empty("No thresholds."));
       else th.appendChild(table(
