@@ -940,6 +940,10 @@ int validate_command(const std::string& path,
       fmt::print("  run     {}: from {:.1f}s to {:.1f}s\n", run.name,
                  static_cast<double>(run.start_us) / 1e6, static_cast<double>(run.end_us()) / 1e6);
     }
+    for (const scenario::RunProxy& p : plan->proxies) {
+      fmt::print("  proxy   {}: {} -> {}\n", text::printable(p.name), text::printable(p.listen),
+                 text::printable(p.upstream));
+    }
     for (const scenario::Drill& d : plan->drills) {
       fmt::print("  drill   {}: {} at {:.1f}s{}\n", text::printable(d.name),
                  scenario::drill_kind_name(d.kind), static_cast<double>(d.start_us) / 1e6,
