@@ -614,6 +614,33 @@
         }
       }
 
+      if (s.slo && (s.slo.objectives || []).length) {
+        // Each objective judged per phase, over windows and for recovery
+        // (docs/scenarios.md#slos-and-phases).
+        var so = section("SLOs by phase", "slo");
+        var phaseNames = (s.slo.phases || []).map(function (p) { return p.name + " (" + p.start_s + " s to " + p.end_s + " s)"; });
+        so.appendChild(table([{label: ""}, {label: "objective"}].concat(phaseNames.map(function (n) { return {label: n}; }),
+                                                                  [{label: "worst window"}]),
+          s.slo.objectives.map(function (o) {
+            var row = [tag(o.passed), el("code", {text: o.objective + (o.guard ? " (guard)" : "")})];
+            (o.phases || []).forEach(function (p) { row.push(tag(p.passed, "ok " + p.observed, "FAIL " + p.observed)); });
+            var w = o.windows && o.windows.worst;
+            row.push(w ? (w.passed ? "ok " : "FAIL ") + w.observed + " in " + w.start_s + " s to " + w.end_s + " s (" +
+                         o.windows.failed + " of " + o.windows.count + " windows failed)" : "no data");
+            return row;
+          })));
+        var rec = [];
+        s.slo.objectives.forEach(function (o) {
+          (o.recovery || []).forEach(function (r) {
+            var text = r.status === "recovered" ? secondsText(r.time_s) + " (held from second " + r.recovered_at_s + ")"
+              : r.status === "not_recovered" ? "did not recover (" + secondsText(r.time_s) + " watched)" : "still on at the end";
+            rec.push([r.fault, el("code", {text: o.objective}), tag(r.status === "recovered", text, text)]);
+          });
+        });
+        if (rec.length) so.appendChild(table([{label: "fault"}, {label: "objective"}, {label: "time to recover"}], rec));
+        if (s.slo.abort) so.appendChild(el("p", {"class": "note", text: "Stopped early: " + s.slo.abort.reason}));
+      }
+
       var th = section("Thresholds", "thresholds");
       if (!(s.thresholds || []).length) th.appendChild(empty("No thresholds."));
       else th.appendChild(table(
