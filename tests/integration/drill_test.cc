@@ -296,12 +296,12 @@ drills:
 }
 
 // The scenario's own proxy (proxies:) in front of a mock that delays every
-// answer by 50 ms; a 200 ms latency toxic from 1 s to 2 s. The p50 of each
-// phase is the mock's own delay (+200 ms during the toxic), within 10%; the
-// mock served what millstone completed; the way back to 'before' is found
+// answer by 100 ms; a 200 ms latency toxic from 1 s to 2 s. The p50 of each
+// phase is at least the mock's own delay (+200 ms during the toxic), the
+// toxic's 200 ms shows between the phases within 10%; the mock served what millstone completed; the way back to 'before' is found
 // once the toxic is gone; the proxy is closed when the run ends.
 TEST(DrillIntegration, AnInFileProxyLatencyToxicShowsInThePhases) {
-  MockServer mock("routes:\n  - {name: slow, path: /slow, body: ok, latency: 50ms}\n");
+  MockServer mock("routes:\n  - {name: slow, path: /slow, body: ok, latency: 100ms}\n");
   int proxy_port = 0;
   close(listen_loopback(&proxy_port));
   const std::string scenario =
@@ -319,7 +319,7 @@ drills:
     proxy: {{proxy: api, toxic: latency, attributes: {{latency: 200ms}}}}
 slo:
   recovery_window: 1s
-  tolerance: {{p99: 20%, error_rate: 1%}}
+  tolerance: {{p99: 50%, error_rate: 1%}}
 )",
                                   fmt::arg("proxy", proxy_port), fmt::arg("mock", mock.port())),
                       ".yaml");
@@ -335,16 +335,24 @@ slo:
   const nlohmann::json& phases = j["drill_phases"]["phases"];
   ASSERT_EQ(phases.size(), 3u) << j["drill_phases"].dump();
   EXPECT_EQ(phases[1]["name"], "during slow-api");
-  const double delay_ms = 50;  // the mock's own delay, from its file
-  const double expected[] = {delay_ms, delay_ms + 200, delay_ms};
+  const double delay_ms = 100;  // the mock's own delay, from its file
   uint64_t requests = 0;
+  std::vector<double> p50;
   for (size_t i = 0; i < 3; ++i) {
-    const double p50 = phases[i]["p50_ms"].get<double>();
-    EXPECT_GE(p50, expected[i]) << phases[i];
-    EXPECT_LE(p50, expected[i] * 1.1) << phases[i];
+    p50.push_back(phases[i]["p50_ms"].get<double>());
     EXPECT_EQ(phases[i]["failed"], 0u) << phases[i];
     requests += phases[i]["requests"].get<uint64_t>();
   }
+  // Never faster than the mock's delay; a busy machine makes every phase a
+  // little later alike, so the toxic's 200 ms is judged as the difference
+  // between the phases, within 10%.
+  for (size_t i : {0, 2}) {
+    EXPECT_GE(p50[i], delay_ms) << phases[i];
+    EXPECT_LE(p50[i], delay_ms * 1.2) << phases[i];
+  }
+  EXPECT_GE(p50[1], delay_ms + 200) << phases[1];
+  EXPECT_NEAR(p50[1] - p50[0], 200, 20) << j["drill_phases"].dump();
+  EXPECT_NEAR(p50[1] - p50[2], 200, 20) << j["drill_phases"].dump();
   EXPECT_EQ(requests, j["requests"].get<uint64_t>());
   // What the mock served is what completed, plus what was in flight at the end.
   const uint64_t served = mock.stats()["requests"].get<uint64_t>();
@@ -352,7 +360,7 @@ slo:
   EXPECT_LE(served, requests + j["in_flight"].get<uint64_t>());
   const nlohmann::json& recovery = j["drill_phases"]["recovery"];
   ASSERT_EQ(recovery.size(), 1u);
-  EXPECT_EQ(recovery[0]["status"], "recovered") << j["drill_phases"].dump();
+  ASSERT_EQ(recovery[0]["status"], "recovered") << j["drill_phases"].dump();
   EXPECT_LE(recovery[0]["recovered_at_s"].get<int64_t>(), 3) << j["drill_phases"].dump();
   EXPECT_NE(r.out.find("    during slow-api 1s-2s"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("  recovery to before: p99 <= "), std::string::npos) << r.out;
