@@ -254,15 +254,15 @@ TEST(DrillIntegration, MockDrillsSendTheControlToken) {
 flows:
   a: {{steps: [{{get: /a}}]}}
 scenarios:
-  steady: {{executor: constant-vus, vus: 1, duration: 1s, graceful_stop: 0s}}
+  steady: {{executor: constant-vus, vus: 1, duration: 600ms, graceful_stop: 0s}}
 drills:
   - name: right
     at: 0s
-    duration: 500ms
+    duration: 300ms
     mock: {{url: http://127.0.0.1:{port}, route: a, set: {{errors: [{{rate: 1, status: 503}}]}}, token_file: {file}}}
   - name: wrong
     at: 0s
-    duration: 500ms
+    duration: 300ms
     mock: {{url: http://127.0.0.1:{port}, route: b, set: {{errors: [{{rate: 1, status: 503}}]}}, token_env: MILLSTONE_TEST_WRONG_TOKEN}}
 )",
                                   fmt::arg("port", mock.port()), fmt::arg("file", token_file)),
