@@ -582,6 +582,65 @@
           })));
       }
 
+      var dp = s.drill_phases;
+      if (dp && (dp.phases || []).length) {
+        // Before, during and after each fault, and the way back to before
+        // (docs/scenarios.md#phases-and-recovery).
+        var ph = section("Phases", "phases");
+        ph.appendChild(table([{label: "phase"}, {label: "seconds"}, {label: "requests", num: true}, {label: "rps", num: true},
+                              {label: "p50", num: true}, {label: "p99", num: true}, {label: "errors", num: true}],
+          dp.phases.map(function (p) {
+            return [p.name, p.start_s + " s to " + p.end_s + " s", fmtInt(p.requests), num(p.rps).toFixed(1),
+                    typeof p.p50_ms === "number" ? fmtMs(p.p50_ms) : "-",
+                    typeof p.p99_ms === "number" ? fmtMs(p.p99_ms) : "-",
+                    fmtInt(p.failed) + " (" + (100 * num(p.error_rate)).toFixed(2) + "%)"];
+          })));
+        if ((dp.recovery || []).length) {
+          var b = dp.baseline, t = dp.tolerance || {};
+          ph.appendChild(el("p", {"class": "note", text: b
+            ? "Recovered: every second for " + t.window_s + " s with p99 at most " + fmtMs(b.p99_limit_ms) +
+              " (before: " + fmtMs(b.p99_ms) + " + " + t.p99 + ") and an error rate at most " +
+              (100 * num(b.error_rate_limit)).toFixed(2) + "% (before: " + (100 * num(b.error_rate)).toFixed(2) + "%)."
+            : "No baseline: no complete response before the first fault."}));
+          ph.appendChild(table([{label: "fault"}, {label: "time to recover", num: true}, {label: ""}],
+            dp.recovery.map(function (r) {
+              var ok = r.status === "recovered";
+              var text = ok ? "back from second " + r.recovered_at_s
+                : r.status === "not_recovered" ? "not recovered"
+                : r.status === "still_on" ? "still on at the end" : "no baseline";
+              return [r.fault, typeof r.time_s === "number" ? secondsText(r.time_s) : "-",
+                      tag(ok, text, text)];
+            })));
+        }
+      }
+
+      if (s.slo && (s.slo.objectives || []).length) {
+        // Each objective judged per phase, over windows and for recovery
+        // (docs/scenarios.md#slos-and-phases).
+        var so = section("SLOs by phase", "slo");
+        var phaseNames = (s.slo.phases || []).map(function (p) { return p.name + " (" + p.start_s + " s to " + p.end_s + " s)"; });
+        so.appendChild(table([{label: ""}, {label: "objective"}].concat(phaseNames.map(function (n) { return {label: n}; }),
+                                                                  [{label: "worst window"}]),
+          s.slo.objectives.map(function (o) {
+            var row = [tag(o.passed), el("code", {text: o.objective + (o.guard ? " (guard)" : "")})];
+            (o.phases || []).forEach(function (p) { row.push(tag(p.passed, "ok " + p.observed, "FAIL " + p.observed)); });
+            var w = o.windows && o.windows.worst;
+            row.push(w ? (w.passed ? "ok " : "FAIL ") + w.observed + " in " + w.start_s + " s to " + w.end_s + " s (" +
+                         o.windows.failed + " of " + o.windows.count + " windows failed)" : "no data");
+            return row;
+          })));
+        var rec = [];
+        s.slo.objectives.forEach(function (o) {
+          (o.recovery || []).forEach(function (r) {
+            var text = r.status === "recovered" ? secondsText(r.time_s) + " (held from second " + r.recovered_at_s + ")"
+              : r.status === "not_recovered" ? "did not recover (" + secondsText(r.time_s) + " watched)" : "still on at the end";
+            rec.push([r.fault, el("code", {text: o.objective}), tag(r.status === "recovered", text, text)]);
+          });
+        });
+        if (rec.length) so.appendChild(table([{label: "fault"}, {label: "objective"}, {label: "time to recover"}], rec));
+        if (s.slo.abort) so.appendChild(el("p", {"class": "note", text: "Stopped early: " + s.slo.abort.reason}));
+      }
+
       var th = section("Thresholds", "thresholds");
       if (!(s.thresholds || []).length) th.appendChild(empty("No thresholds."));
       else th.appendChild(table(

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "results/text_table.h"
 #include "text/printable.h"
 
 namespace millstone::cli {
@@ -118,6 +119,127 @@ nlohmann::json drills_json(const std::vector<drill::DrillRecord>& records) {
                     {"end", r.end_result ? action_json(*r.end_result) : nullptr}});
   }
   return list;
+}
+
+namespace {
+
+std::string ms_text(const std::optional<double>& ms) {
+  if (!ms) return "-";
+  return *ms >= 1000 ? fmt::format("{:.2f}s", *ms / 1000) : fmt::format("{:.1f}ms", *ms);
+}
+
+std::string tolerance_text(const scenario::RecoveryTolerance& t) {
+  return t.p99_slack_us >= 0 ? fmt::format("{:g}ms", static_cast<double>(t.p99_slack_us) / 1000)
+                             : fmt::format("{:g}%", t.p99_ratio * 100);
+}
+
+nlohmann::json number_or_null(const std::optional<double>& v) {
+  return v ? nlohmann::json(std::round(*v * 1000) / 1000) : nlohmann::json(nullptr);
+}
+
+const char* phase_kind_name(scenario::Phase::Kind kind) {
+  switch (kind) {
+    case scenario::Phase::Kind::kRun:
+      return "run";
+    case scenario::Phase::Kind::kBefore:
+      return "before";
+    case scenario::Phase::Kind::kDuring:
+      return "during";
+    case scenario::Phase::Kind::kAfter:
+      return "after";
+  }
+  return "run";
+}
+
+}  // namespace
+
+std::string format_phase_summary(const scenario::PhaseReport& report) {
+  if (report.phases.empty()) return "";
+  using Align = results::TextTable::Align;
+  results::TextTable table(
+      {Align::kLeft, Align::kRight, Align::kRight, Align::kRight, Align::kRight, Align::kRight},
+      "    ");
+  table.add_row({"phase", "requests", "rps", "p50", "p99", "errors"});
+  for (const scenario::PhaseFigures& p : report.phases) {
+    table.add_row({fmt::format("{} {}", printable(p.phase.name),
+                               scenario::span_text(p.phase.first_s, p.phase.end_s)),
+                   std::to_string(p.requests), fmt::format("{:.1f}", p.rps), ms_text(p.p50_ms),
+                   ms_text(p.p99_ms), fmt::format("{} ({:.3f}%)", p.failed, p.error_rate() * 100)});
+  }
+  std::string out = "\n  phases\n" + table.render();
+  if (report.recovery.empty()) return out;
+  if (report.baseline_p99_ms) {
+    out += fmt::format(
+        "\n  recovery to before: p99 <= {} ({} + {}), error rate <= {:.3f}% ({:.3f}% + {:g} "
+        "point{}), on every second for {}s\n",
+        ms_text(report.p99_limit_ms), ms_text(report.baseline_p99_ms),
+        tolerance_text(report.tolerance), report.error_rate_limit * 100,
+        report.baseline_error_rate * 100, report.tolerance.error_rate_points * 100,
+        report.tolerance.error_rate_points == 0.01 ? "" : "s", report.tolerance.window_s);
+  } else {
+    out += "\n  recovery to before\n";
+  }
+  results::TextTable recovery({Align::kLeft, Align::kLeft}, "    ");
+  for (const scenario::BaselineRecovery& r : report.recovery) {
+    std::string text;
+    switch (r.status) {
+      case scenario::BaselineRecovery::Status::kRecovered:
+        text = fmt::format("{:.1f}s (back from second {})", r.time_s, r.recovered_at_s);
+        break;
+      case scenario::BaselineRecovery::Status::kNotRecovered:
+        text = fmt::format("not recovered before {} ({:.1f}s after the fault)", printable(r.until),
+                           r.time_s);
+        break;
+      case scenario::BaselineRecovery::Status::kStillOn:
+        text = "the fault was still on at the end";
+        break;
+      case scenario::BaselineRecovery::Status::kNoBaseline:
+        text = "no baseline: no complete response before the first fault";
+        break;
+    }
+    recovery.add_row({printable(r.fault), text});
+  }
+  return out + recovery.render();
+}
+
+nlohmann::json phases_json(const scenario::PhaseReport& report) {
+  nlohmann::json phases = nlohmann::json::array();
+  for (const scenario::PhaseFigures& p : report.phases) {
+    phases.push_back({{"name", p.phase.name},
+                      {"kind", phase_kind_name(p.phase.kind)},
+                      {"start_s", p.phase.first_s},
+                      {"end_s", p.phase.end_s},
+                      {"requests", p.requests},
+                      {"rps", std::round(p.rps * 1000) / 1000},
+                      {"p50_ms", number_or_null(p.p50_ms)},
+                      {"p99_ms", number_or_null(p.p99_ms)},
+                      {"failed", p.failed},
+                      {"error_rate", p.error_rate()}});
+  }
+  nlohmann::json recovery = nlohmann::json::array();
+  for (const scenario::BaselineRecovery& r : report.recovery) {
+    const bool timed = r.status == scenario::BaselineRecovery::Status::kRecovered ||
+                       r.status == scenario::BaselineRecovery::Status::kNotRecovered;
+    recovery.push_back(
+        {{"fault", r.fault},
+         {"status", scenario::baseline_recovery_name(r.status)},
+         {"time_s", timed ? nlohmann::json(std::round(r.time_s * 1000) / 1000) : nlohmann::json()},
+         {"recovered_at_s",
+          r.recovered_at_s >= 0 ? nlohmann::json(r.recovered_at_s) : nlohmann::json()}});
+  }
+  nlohmann::json baseline = nullptr;
+  if (report.baseline_p99_ms) {
+    baseline = {{"p99_ms", number_or_null(report.baseline_p99_ms)},
+                {"error_rate", report.baseline_error_rate},
+                {"p99_limit_ms", std::round(report.p99_limit_ms * 1000) / 1000},
+                {"error_rate_limit", report.error_rate_limit}};
+  }
+  const scenario::RecoveryTolerance& t = report.tolerance;
+  nlohmann::json tolerance = {{"p99", tolerance_text(t)},
+                              {"error_rate_points", t.error_rate_points},
+                              {"window_s", t.window_s}};
+  return {
+      {"phases", phases}, {"baseline", baseline}, {"tolerance", tolerance}, {"recovery", recovery}};
 }
 
 }  // namespace millstone::cli

@@ -12,6 +12,7 @@
 #include "cluster/coordinator.h"
 #include "drill/scheduler.h"
 #include "results/metrics_exporter.h"
+#include "scenario/phase_figures.h"
 
 namespace millstone::cli {
 
@@ -45,5 +46,10 @@ class DrillStarter final : public cluster::ProgressSink {
 std::string describe_drill_event(const drill::DrillEvent& event);
 std::string format_drill_summary(const std::vector<drill::DrillRecord>& records);
 nlohmann::json drills_json(const std::vector<drill::DrillRecord>& records);
+// The text summary's table of phases (requests, rps, p50/p99, errors) and
+// recovery to the 'before' phase per fault; the JSON summary's
+// `drill_phases` (docs/summary-json.md#drill_phases).
+std::string format_phase_summary(const scenario::PhaseReport& report);
+nlohmann::json phases_json(const scenario::PhaseReport& report);
 
 }  // namespace millstone::cli

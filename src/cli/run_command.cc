@@ -38,6 +38,7 @@
 #include "net/socket.h"
 #include "net/stop_request.h"
 #include "net/stream.h"
+#include "proxy/proxy_thread.h"
 #include "results/junit.h"
 #include "results/metrics_exporter.h"
 #include "results/record.h"
@@ -387,7 +388,8 @@ bool check_outputs(const RunOptions& options) {
 // Resolves the target, checks it accepts connections, starts the workers,
 // prints and writes the summary. Shared by URL and scenario runs.
 int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& url,
-            RunDescription description, const scenario::Plan* scenario, uint64_t connections) {
+            RunDescription description, const scenario::Plan* scenario, uint64_t connections,
+            proxy::ProxyThread* run_proxies = nullptr) {
   std::string error;
   auto endpoint = net::resolve(url.host, url.port, &error);
   if (!endpoint) {
@@ -534,7 +536,7 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   std::unique_ptr<drill::DrillScheduler> drills;
   std::unique_ptr<DrillStarter> drill_starter;
   if (scenario && !scenario->drills.empty()) {
-    drill_actions = std::make_unique<drill::SystemActions>();
+    drill_actions = std::make_unique<drill::SystemActions>(run_proxies);
     drill_log = std::make_unique<DrillLog>(stderr, terminal, exporter.get());
     drills =
         std::make_unique<drill::DrillScheduler>(scenario->drills, *drill_actions, drill_log.get());
@@ -570,6 +572,11 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     if (!scenario->drills.empty()) {
       text += format_drill_summary(drill_records);
       json["drills"] = drills_json(drill_records);
+      // Before, during and after each fault, and the way back to before.
+      const scenario::PhaseReport phases = scenario::report_phases(
+          *scenario, result.seconds, result.fault_windows, result.duration_s);
+      text += format_phase_summary(phases);
+      json["drill_phases"] = phases_json(phases);
     }
     if (!scenario->objectives.empty()) {
       // The phases come from the run's drills; without any, the run is one phase.
@@ -763,10 +770,43 @@ int run_scenario(const RunOptions& options) {
     run.tls_server_name = plan->tls_server_name.empty() ? plan->target.host : plan->tls_server_name;
   }
 
-  for (const scenario::Drill& drill : plan->drills) {
+  for (scenario::Drill& drill : plan->drills) {
     if (const std::string problem = missing_drill_program(drill); !problem.empty()) {
       fmt::print(stderr, "millstone run: {}\n", text::printable(problem));
       return kExitConfig;
+    }
+    // Tokens are read here, by the coordinator, which alone makes the calls:
+    // workers and agents compile the same file without them.
+    for (scenario::ApiToken* token : {&drill.mock.token, &drill.proxy.token}) {
+      if (!drill::read_token(token, drill.name, &error)) {
+        fmt::print(stderr, "millstone run: {}\n", text::printable(error));
+        return kExitConfig;
+      }
+    }
+  }
+  // The file's own proxies listen before the pre-flight connect, which may
+  // go through one of them, and close when the run (and its drills) is over.
+  std::unique_ptr<proxy::ProxyThread> run_proxies;
+  if (!plan->proxies.empty()) {
+    std::vector<proxy::ProxyConfig> configs;
+    for (const scenario::RunProxy& p : plan->proxies)
+      configs.push_back({p.name, p.listen, p.upstream, true});
+    proxy::Status status;
+    std::string failed;
+    run_proxies = proxy::ProxyThread::start(configs, plan->seed, &status, &failed);
+    if (!run_proxies) {
+      const auto it = std::find_if(plan->proxies.begin(), plan->proxies.end(),
+                                   [&](const scenario::RunProxy& p) { return p.name == failed; });
+      fmt::print(stderr, "millstone run: {}: proxy {}: {}\n",
+                 it != plan->proxies.end() ? it->location : options.url, text::printable(failed),
+                 text::printable(status.message));
+      return status.cannot_listen ? kExitCannotListen : kExitConfig;
+    }
+    if (!options.quiet) {
+      for (const scenario::RunProxy& p : plan->proxies) {
+        fmt::print(stderr, "millstone run: proxy {} listening on {}, upstream {}\n",
+                   text::printable(p.name), text::printable(p.listen), text::printable(p.upstream));
+      }
     }
   }
   std::string target =
@@ -781,7 +821,8 @@ int run_scenario(const RunOptions& options) {
       options.url + " -> " + target, "", 0, 0, 0, run.duration_ms, true, options.percentiles};
   description.http_steps = std::any_of(plan->flows.begin(), plan->flows.end(),
                                        [](const scenario::Flow& f) { return !f.requests.empty(); });
-  return execute(options, run, plan->target, description, plan.get(), connections);
+  return execute(options, run, plan->target, description, plan.get(), connections,
+                 run_proxies.get());
 }
 
 }  // namespace
@@ -928,6 +969,10 @@ int validate_command(const std::string& path,
     for (const scenario::ScenarioRun& run : plan->scenarios) {
       fmt::print("  run     {}: from {:.1f}s to {:.1f}s\n", run.name,
                  static_cast<double>(run.start_us) / 1e6, static_cast<double>(run.end_us()) / 1e6);
+    }
+    for (const scenario::RunProxy& p : plan->proxies) {
+      fmt::print("  proxy   {}: {} -> {}\n", text::printable(p.name), text::printable(p.listen),
+                 text::printable(p.upstream));
     }
     for (const scenario::Drill& d : plan->drills) {
       fmt::print("  drill   {}: {} at {:.1f}s{}\n", text::printable(d.name),

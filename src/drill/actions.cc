@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -20,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "net/clock.h"
+#include "proxy/proxy_thread.h"
 
 extern char** environ;
 
@@ -67,12 +69,12 @@ std::string path_segment(std::string_view text) {
 
 HttpCall mock_patch_call(const scenario::MockAction& mock) {
   return {"PATCH", fmt::format("{}/__millstone/routes/{}", mock.url, path_segment(mock.route)),
-          mock.patch};
+          mock.patch, mock.token.value};
 }
 
 HttpCall mock_reset_call(const scenario::MockAction& mock) {
-  return {"DELETE", fmt::format("{}/__millstone/routes/{}", mock.url, path_segment(mock.route)),
-          ""};
+  return {"DELETE", fmt::format("{}/__millstone/routes/{}", mock.url, path_segment(mock.route)), "",
+          mock.token.value};
 }
 
 HttpCall toxic_add_call(const scenario::ProxyAction& proxy, const std::string& toxic_name) {
@@ -85,14 +87,61 @@ HttpCall toxic_add_call(const scenario::ProxyAction& proxy, const std::string& t
                                {"toxicity", proxy.toxicity},
                                {"attributes", attributes}};
   return {"POST", fmt::format("{}/proxies/{}/toxics", proxy.api, path_segment(proxy.proxy)),
-          body.dump()};
+          body.dump(), proxy.token.value};
 }
 
 HttpCall toxic_remove_call(const scenario::ProxyAction& proxy, const std::string& toxic_name) {
   return {"DELETE",
           fmt::format("{}/proxies/{}/toxics/{}", proxy.api, path_segment(proxy.proxy),
                       path_segment(toxic_name)),
-          ""};
+          "", proxy.token.value};
+}
+
+bool read_token(scenario::ApiToken* token, const std::string& drill, std::string* error) {
+  std::string value;
+  if (!token->env.empty()) {
+    const char* found = std::getenv(token->env.c_str());
+    if (found == nullptr || *found == 0) {
+      *error = fmt::format(
+          "{}: drill {} token_env {} is {}; expected the API's token in that "
+          "environment variable",
+          token->location, drill, token->env, found == nullptr ? "not set" : "empty");
+      return false;
+    }
+    value = found;
+  } else if (!token->file.empty()) {
+    std::ifstream in(token->file, std::ios::binary);
+    if (!in) {
+      *error = fmt::format(
+          "{}: drill {} token_file {}: cannot read it: {}; expected a file "
+          "holding the API's token",
+          token->location, drill, token->file, std::strerror(errno));
+      return false;
+    }
+    std::getline(in, value, '\0');
+  } else {
+    return true;
+  }
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ' ||
+                            value.back() == '\t')) {
+    value.pop_back();
+  }
+  // A header cannot carry a line break or a control byte: refuse rather than
+  // send a request that means something else.
+  const bool usable = !value.empty() && std::none_of(value.begin(), value.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+  if (!usable) {
+    *error = fmt::format(
+        "{}: drill {} {} holds {}; expected one line of printable text (the "
+        "API's token)",
+        token->location, drill,
+        token->env.empty() ? "token_file " + token->file : "token_env " + token->env,
+        value.empty() ? "nothing" : "a control character");
+    return false;
+  }
+  token->value = std::move(value);
+  return true;
 }
 
 namespace {
@@ -261,6 +310,9 @@ ActionResult http_call(const HttpCall& call, int64_t deadline_ns) {
   CURL* c = curl.get();
   curl_slist* raw = curl_slist_append(nullptr, "Content-Type: application/json");
   raw = curl_slist_append(raw, "Expect:");
+  if (!call.token.empty()) {
+    raw = curl_slist_append(raw, ("Authorization: Bearer " + call.token).c_str());
+  }
   std::unique_ptr<curl_slist, CurlDeleter> headers(raw);
   OutputExcerpt body(1024);
   char error[CURL_ERROR_SIZE] = {};
@@ -290,13 +342,82 @@ ActionResult http_call(const HttpCall& call, int64_t deadline_ns) {
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   result.ok = status >= 200 && status < 300;
   result.detail = fmt::format("{} {}: HTTP {}", call.method, call.url, status);
+  if (status == 401 || status == 403) {
+    result.detail += call.token.empty()
+                         ? " (refused without a token; expected token_env: or token_file: in "
+                           "the drill)"
+                         : " (the token was refused; expected the API's own token in token_env: "
+                           "or token_file:)";
+  }
   return result;
 }
 
-SystemActions::SystemActions() {
+proxy::ToxicSpec toxic_spec(const scenario::ProxyAction& action, const std::string& name) {
+  proxy::ToxicSpec spec;
+  spec.name = name;
+  // The loader accepts only known types, streams and attributes.
+  spec.type = proxy::parse_toxic_type(action.toxic_type).value_or(proxy::ToxicType::kLatency);
+  spec.stream = proxy::parse_direction(action.stream).value_or(proxy::Direction::kDownstream);
+  spec.toxicity = action.toxicity;
+  proxy::ToxicAttributes& a = spec.attributes;
+  for (const auto& [key, value] : action.attributes) {
+    if (key == "latency") a.latency = value;
+    if (key == "jitter") a.jitter = value;
+    if (key == "rate") a.rate = value;
+    if (key == "delay") a.delay = value;
+    if (key == "timeout") a.timeout = value;
+    if (key == "average_size") a.average_size = value;
+    if (key == "size_variation") a.size_variation = value;
+    if (key == "bytes") a.bytes = value;
+  }
+  return spec;
+}
+
+ActionResult local_toxic(proxy::ProxyThread& proxies, const scenario::ProxyAction& action,
+                         const std::string& name, bool add, int64_t deadline_ns) {
+  ActionResult result;
+  const std::string what =
+      add ? fmt::format("add toxic {} ({} {}) to the run's proxy {}", name, action.toxic_type,
+                        action.stream, action.proxy)
+          : fmt::format("remove toxic {} from the run's proxy {}", name, action.proxy);
+  std::optional<proxy::Status> status;
+  if (add) {
+    status = proxies.call(
+        [proxy = action.proxy, spec = toxic_spec(action, name)](proxy::FaultProxy& p) {
+          proxy::ToxicSpec added;
+          return p.add_toxic(proxy, spec, &added);
+        },
+        deadline_ns);
+  } else {
+    status = proxies.call(
+        [proxy = action.proxy, name](proxy::FaultProxy& p) { return p.remove_toxic(proxy, name); },
+        deadline_ns);
+  }
+  if (!status) {
+    result.detail = fmt::format("{}: no answer before the timeout", what);
+  } else if (!status->ok()) {
+    result.detail = fmt::format("{}: {} ({})", what, status->message, status->code);
+  } else {
+    result.ok = true;
+    result.detail = fmt::format("{}: done", what);
+  }
+  return result;
+}
+
+SystemActions::SystemActions(proxy::ProxyThread* local) : local_(local) {
   // Not thread-safe in older libcurls: done once, before any drill thread.
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+ActionResult SystemActions::local_action(const scenario::Drill& drill, bool add,
+                                         int64_t deadline_ns) {
+  if (local_ == nullptr) {
+    ActionResult result;
+    result.detail = fmt::format("the run's proxy {} is not running", drill.proxy.proxy);
+    return result;
+  }
+  return local_toxic(*local_, drill.proxy, drill.name, add, deadline_ns);
 }
 
 ActionResult SystemActions::start(const scenario::Drill& drill, int64_t deadline_ns) {
@@ -306,6 +427,7 @@ ActionResult SystemActions::start(const scenario::Drill& drill, int64_t deadline
     case scenario::Drill::Kind::kSignal:
       return send_signal(drill.signal.signal, drill.signal.pid, drill.signal.pid_file);
     case scenario::Drill::Kind::kProxy:
+      if (drill.proxy.local) return local_action(drill, true, deadline_ns);
       return http_call(toxic_add_call(drill.proxy, drill.name), deadline_ns);
     case scenario::Drill::Kind::kMock:
       return http_call(mock_patch_call(drill.mock), deadline_ns);
@@ -333,6 +455,7 @@ ActionResult SystemActions::end(const scenario::Drill& drill, int64_t deadline_n
     case scenario::Drill::Kind::kSignal:
       return send_signal(drill.signal.undo_signal, drill.signal.pid, drill.signal.pid_file);
     case scenario::Drill::Kind::kProxy:
+      if (drill.proxy.local) return local_action(drill, false, deadline_ns);
       return http_call(toxic_remove_call(drill.proxy, drill.name), deadline_ns);
     case scenario::Drill::Kind::kMock:
       return http_call(mock_reset_call(drill.mock), deadline_ns);

@@ -9,7 +9,12 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/toxic.h"
 #include "scenario/drills.h"
+
+namespace millstone::proxy {
+class ProxyThread;
+}
 
 namespace millstone::drill {
 
@@ -44,8 +49,15 @@ class OutputExcerpt {
 struct HttpCall {
   std::string method;
   std::string url;
-  std::string body;  // JSON; empty for none
+  std::string body;   // JSON; empty for none
+  std::string token;  // sent as "Authorization: Bearer TOKEN" when not empty; never printed
 };
+
+// Reads a drill's API token from its environment variable or file (trailing
+// blanks and newlines dropped) into token->value. False with *error, one line
+// naming the drill's FILE:LINE:COL and what was expected; the token itself is
+// never part of it.
+bool read_token(scenario::ApiToken* token, const std::string& drill, std::string* error);
 
 // The mock's control API, in one place so its wire form can change here
 // alone: POST {url}/__millstone/routes/{route} with the route's fields, and
@@ -72,13 +84,24 @@ class Actions {
   virtual bool has_end(const scenario::Drill& drill) const = 0;
 };
 
-// The real ones: processes, signals and HTTP on this machine.
+// A proxy action as the fault proxy's own toxic (name = the drill's).
+proxy::ToxicSpec toxic_spec(const scenario::ProxyAction& action, const std::string& name);
+// A toxic added to, or removed from, one of the run's own proxies.
+ActionResult local_toxic(proxy::ProxyThread& proxies, const scenario::ProxyAction& action,
+                         const std::string& name, bool add, int64_t deadline_ns);
+
+// The real ones: processes, signals and HTTP on this machine, and the run's
+// own proxies (`local`, may be null when the file has no proxies:).
 class SystemActions final : public Actions {
  public:
-  SystemActions();
+  explicit SystemActions(proxy::ProxyThread* local = nullptr);
   ActionResult start(const scenario::Drill& drill, int64_t deadline_ns) override;
   ActionResult end(const scenario::Drill& drill, int64_t deadline_ns) override;
   bool has_end(const scenario::Drill& drill) const override;
+
+ private:
+  ActionResult local_action(const scenario::Drill& drill, bool add, int64_t deadline_ns);
+  proxy::ProxyThread* local_;
 };
 
 // Runs argv (argv[0] looked up on PATH) without a shell, in its own process
@@ -87,7 +110,8 @@ class SystemActions final : public Actions {
 ActionResult run_command(const scenario::Command& argv, int64_t deadline_ns);
 // Sends `signal` to `pid`, or to the pid read from `pid_file` when pid is 0.
 ActionResult send_signal(int signal, int64_t pid, const std::string& pid_file);
-// Makes one HTTP/1.1 request with libcurl; ok for a 2xx answer.
+// Makes one HTTP/1.1 request with libcurl; ok for a 2xx answer. A 401 or 403
+// says whether a token was sent, so a wrong or missing one reads as such.
 ActionResult http_call(const HttpCall& call, int64_t deadline_ns);
 
 }  // namespace millstone::drill

@@ -24,15 +24,41 @@ struct SignalAction {
   std::string pid_file;  // resolved against the scenario file's folder
 };
 
-// A toxic on a Toxiproxy-compatible API (millstone proxy, or Toxiproxy).
+// A bearer token for a drill's HTTP API: the mock's --control-token, or the
+// gateway in front of a Toxiproxy. The file names where it is (token_env:,
+// token_file:); the coordinator reads it when the run starts
+// (drill::read_token) and sends "Authorization: Bearer TOKEN". Never printed.
+struct ApiToken {
+  std::string env;       // token_env: an environment variable's name
+  std::string file;      // token_file: a path, resolved against the scenario's folder
+  std::string location;  // FILE:LINE:COL of the key, for messages
+  std::string value;     // the secret, once read; empty in the loaded Plan
+  bool given() const { return !env.empty() || !file.empty(); }
+};
+
+// `proxies:` in the file: a fault proxy millstone runs itself for the run
+// (in the coordinator, docs/scenarios.md#proxies), listening where the flows
+// send their requests and forwarding to the upstream. Drills address it by
+// name.
+struct RunProxy {
+  std::string name;
+  std::string listen;    // HOST:PORT, a port the flows name
+  std::string upstream;  // HOST:PORT
+  std::string location;  // FILE:LINE:COL, for messages
+};
+
+// A toxic on a Toxiproxy-compatible API (millstone proxy, or Toxiproxy), or
+// on one of the run's own proxies (`local`).
 struct ProxyAction {
-  std::string api;    // base URL, "http://127.0.0.1:8474"
-  std::string proxy;  // the proxy's name
+  std::string api;     // base URL, "http://127.0.0.1:8474"; empty when local
+  bool local = false;  // the proxy is one of the file's proxies: (no api: given)
+  std::string proxy;   // the proxy's name
   std::string
       toxic_type;  // latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data
   std::string stream = "downstream";
   double toxicity = 1.0;
   std::vector<std::pair<std::string, int64_t>> attributes;  // Toxiproxy's units
+  ApiToken token;
 };
 
 // A change to a mock route through the mock's control API.
@@ -40,6 +66,7 @@ struct MockAction {
   std::string url;    // the mock's base URL, "http://127.0.0.1:8080"
   std::string route;  // the route's name
   std::string patch;  // JSON object: the route's fields to change
+  ApiToken token;     // the mock's --control-token
 };
 
 struct Drill {

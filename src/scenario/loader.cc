@@ -48,9 +48,9 @@ constexpr size_t kMaxBodyCapture = size_t{64} << 20;
 // A CA bundle of a few hundred certificates is ~250 KB.
 constexpr size_t kMaxPemBytes = size_t{1} << 20;
 
-constexpr std::string_view kTopKeys[] = {"name",       "target", "seed",  "defaults",
-                                         "vars",       "data",   "flows", "scenarios",
-                                         "thresholds", "slo",    "drills"};
+constexpr std::string_view kTopKeys[] = {"name",       "target", "seed",   "defaults",
+                                         "vars",       "data",   "flows",  "scenarios",
+                                         "thresholds", "slo",    "drills", "proxies"};
 constexpr std::string_view kDefaultsKeys[] = {"headers", "timeout", "max_body_capture", "tls"};
 // The names of quick mode's flags (-k, --cacert, --cert, --key, --tls-min,
 // --tls-max, --no-tls-resumption), spelt as YAML keys.
@@ -172,6 +172,10 @@ void TopLevel::compile(const YAML::Node& root) {
   }
   if (const Field* slo = map.find("slo")) {
     compile_objectives(ctx_, *slo);
+  }
+  // Before drills: a drill's proxy: may name one of them.
+  if (const Field* proxies = map.find("proxies")) {
+    compile_proxies(ctx_, *proxies);
   }
   // After scenarios: a drill may start when one of them starts.
   if (const Field* drills = map.find("drills")) {

@@ -78,6 +78,8 @@ void compile_scenarios(LoadContext& ctx, const yaml::Field* scenarios);
 // drills: (loader_drills.cc), after the scenarios they may start after.
 // `base_dir` resolves pid files.
 void compile_drills(LoadContext& ctx, const yaml::Field& drills, const std::string& base_dir);
+// proxies: (loader_drills.cc), before the drills that address them by name.
+void compile_proxies(LoadContext& ctx, const yaml::Field& proxies);
 
 // Resolves the step, check and flow names a threshold's {tag=...} gives
 // (loader.cc); `node` is the scalar it was parsed from.

@@ -75,9 +75,9 @@ constexpr std::string_view kDrillKeys[] = {"name",    "at",   "after",  "offset"
 constexpr std::string_view kActionKeys[] = {"exec", "signal", "proxy", "mock"};
 constexpr std::string_view kExecKeys[] = {"command", "undo", "shell"};
 constexpr std::string_view kSignalKeys[] = {"send", "pid", "pid_file", "undo"};
-constexpr std::string_view kProxyKeys[] = {"api",    "proxy",    "toxic",
-                                           "stream", "toxicity", "attributes"};
-constexpr std::string_view kMockKeys[] = {"url", "route", "set"};
+constexpr std::string_view kProxyKeys[] = {"api",      "proxy",      "toxic",     "stream",
+                                           "toxicity", "attributes", "token_env", "token_file"};
+constexpr std::string_view kMockKeys[] = {"url", "route", "set", "token_env", "token_file"};
 
 // Toxiproxy's toxics and their attributes (docs/proxy.md#toxics). Times
 // are milliseconds except the slicer's delay (microseconds); a duration
@@ -167,6 +167,7 @@ class DrillCompiler {
   void compile_proxy(const Field& field, Drill* drill);
   void compile_mock(const Field& field, Drill* drill);
   std::string http_base(const Field& field, std::string_view what);
+  void compile_token(const MapFields& map, std::string_view what, ApiToken* token);
   void to_json(const YAML::Node& node, const YAML::Mark& mark, int depth, std::string* out);
 
   LoadContext& ctx_;
@@ -460,13 +461,49 @@ std::string DrillCompiler::http_base(const Field& field, std::string_view what) 
                      url->port);
 }
 
+void DrillCompiler::compile_token(const MapFields& map, std::string_view what, ApiToken* token) {
+  const Field* env = map.find("token_env");
+  const Field* file = map.find("token_file");
+  if (env != nullptr && file != nullptr) {
+    reader_.fail(file->key_mark, fmt::format("{} has both token_env: and token_file:; expected "
+                                             "one place to read the token from",
+                                             what));
+  }
+  if (env != nullptr) {
+    token->env = reader_.scalar(*env, "an environment variable's name");
+    token->location = reader_.location(env->mark);
+    const bool good = !token->env.empty() && !(token->env[0] >= '0' && token->env[0] <= '9') &&
+                      std::all_of(token->env.begin(), token->env.end(), [](char c) {
+                        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                               (c >= '0' && c <= '9') || c == '_';
+                      });
+    if (!good) {
+      reader_.fail(env->mark, fmt::format("{} token_env {} is not an environment variable's "
+                                          "name; expected letters, digits and '_' such as "
+                                          "MOCK_TOKEN (the name, not the token)",
+                                          what, shown(token->env)));
+    }
+  } else if (file != nullptr) {
+    const std::string name = reader_.scalar(*file, "a path to a file holding the token");
+    token->location = reader_.location(file->mark);
+    if (name.empty()) {
+      reader_.fail(file->mark, fmt::format("{} token_file is empty; expected a path", what));
+    }
+    std::filesystem::path path(name);
+    if (path.is_relative() && !base_dir_.empty()) path = std::filesystem::path(base_dir_) / path;
+    token->file = path.lexically_normal().string();
+  }
+}
+
 void DrillCompiler::compile_proxy(const Field& field, Drill* drill) {
   drill->kind = Drill::Kind::kProxy;
   const std::string what = fmt::format("drill {} proxy", drill->name);
   const MapFields map = reader_.read_map(field.value, field.mark, what, kProxyKeys);
   ProxyAction& p = drill->proxy;
+  const Field* api = map.find("api");
   p.api = std::string(kDefaultProxyApi);
-  if (const Field* api = map.find("api")) p.api = http_base(*api, what);
+  if (api != nullptr) p.api = http_base(*api, what);
+  compile_token(map, what, &p.token);
   const Field* proxy = map.find("proxy");
   if (proxy == nullptr) {
     reader_.fail(map.mark, fmt::format("{} has no proxy; expected proxy: NAME, the proxy's name "
@@ -476,6 +513,27 @@ void DrillCompiler::compile_proxy(const Field& field, Drill* drill) {
   p.proxy = reader_.scalar(*proxy, "a proxy name");
   if (p.proxy.empty())
     reader_.fail(proxy->mark, fmt::format("{} proxy is empty; expected a name", what));
+  // Without api:, a name among the file's proxies: is one of the run's own.
+  const std::vector<RunProxy>& own = ctx_.plan.proxies;
+  if (api == nullptr && !own.empty()) {
+    std::vector<std::string> names;
+    for (const RunProxy& r : own)
+      names.push_back(r.name);
+    if (std::find(names.begin(), names.end(), p.proxy) == names.end()) {
+      reader_.fail(proxy->mark,
+                   fmt::format("{} proxy {} is none of the file's proxies{}; expected one of: {} "
+                               "(or api: for a proxy that runs elsewhere)",
+                               what, shown(p.proxy), yaml::did_you_mean(p.proxy, names),
+                               yaml::join(names, 20)));
+    }
+    if (p.token.given()) {
+      reader_.fail(map.mark, fmt::format("{} has a token for the run's own proxy {}; expected "
+                                         "none (it is called in-process)",
+                                         what, shown(p.proxy)));
+    }
+    p.local = true;
+    p.api.clear();
+  }
   const Field* toxic = map.find("toxic");
   std::vector<std::string> types;
   for (const ToxicShape& shape : kToxics)
@@ -599,6 +657,7 @@ void DrillCompiler::compile_mock(const Field& field, Drill* drill) {
                                                           : "set"));
   }
   m.url = http_base(*url, what);
+  compile_token(map, what, &m.token);
   m.route = reader_.scalar(*route, "a route name");
   if (m.route.empty())
     reader_.fail(route->mark, fmt::format("{} route is empty; expected a name", what));
@@ -610,7 +669,91 @@ void DrillCompiler::compile_mock(const Field& field, Drill* drill) {
   to_json(set->value, set->mark, 0, &m.patch);
 }
 
+constexpr size_t kMaxProxies = 32;
+constexpr std::string_view kRunProxyKeys[] = {"name", "listen", "upstream"};
+
+// HOST:PORT with a port from 1 (the flows must know where to send).
+bool host_port(std::string_view text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) return false;
+  std::string_view host = text.substr(0, colon);
+  if (host.front() == '[' && host.back() != ']') return false;
+  if (host.front() != '[' && host.find(':') != std::string_view::npos) return false;
+  int port = 0;
+  for (char c : text.substr(colon + 1)) {
+    if (c < '0' || c > '9') return false;
+    port = port * 10 + (c - '0');
+    if (port > 65535) return false;
+  }
+  return port > 0;
+}
+
+void compile_run_proxies(LoadContext& ctx, const Field& field) {
+  yaml::Reader& reader = ctx.reader;
+  if (!field.value.IsSequence()) {
+    reader.fail(field.mark, fmt::format("proxies is {}; expected a list such as [{{name: api, "
+                                        "listen: 127.0.0.1:18080, upstream: 127.0.0.1:8080}}]",
+                                        yaml::kind_of(field.value)));
+  }
+  std::vector<RunProxy>& proxies = ctx.plan.proxies;
+  for (const YAML::Node& item : field.value) {
+    const YAML::Mark mark = item.Mark().is_null() ? field.mark : item.Mark();
+    if (proxies.size() == kMaxProxies) {
+      reader.fail(mark, fmt::format("more than {} proxies; expected fewer", kMaxProxies));
+    }
+    const MapFields map = reader.read_map(item, mark, "proxy", kRunProxyKeys);
+    RunProxy proxy;
+    proxy.location = reader.location(map.mark);
+    for (std::string_view key : kRunProxyKeys) {
+      if (map.find(key) == nullptr) {
+        reader.fail(map.mark, fmt::format("proxy has no {}; expected e.g. {{name: api, listen: "
+                                          "127.0.0.1:18080, upstream: 127.0.0.1:8080}}",
+                                          key));
+      }
+    }
+    const Field& name = *map.find("name");
+    proxy.name = reader.scalar(name, "a name such as api");
+    const bool good_name = !proxy.name.empty() && proxy.name.size() <= kMaxNameBytes &&
+                           std::all_of(proxy.name.begin(), proxy.name.end(), [](char c) {
+                             return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                    (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+                           });
+    if (!good_name) {
+      reader.fail(name.mark, fmt::format("proxy name {} is not usable; expected 1 to {} letters, "
+                                         "digits, '_', '-' or '.'",
+                                         shown(proxy.name), kMaxNameBytes));
+    }
+    const std::string what = fmt::format("proxy {}", proxy.name);
+    for (std::string_view key : {std::string_view("listen"), std::string_view("upstream")}) {
+      const Field& f = *map.find(key);
+      std::string text = reader.scalar(f, "HOST:PORT");
+      if (!host_port(text)) {
+        reader.fail(f.mark,
+                    fmt::format("{} {} {} is not HOST:PORT; expected e.g. {}{}", what, key,
+                                shown(text), key == "listen" ? "127.0.0.1:18080" : "127.0.0.1:8080",
+                                key == "listen" ? " (a fixed port: the flows send there)" : ""));
+      }
+      (key == "listen" ? proxy.listen : proxy.upstream) = std::move(text);
+    }
+    for (const RunProxy& other : proxies) {
+      if (other.name == proxy.name || other.listen == proxy.listen) {
+        const bool same_name = other.name == proxy.name;
+        reader.fail(same_name ? name.mark : map.find("listen")->mark,
+                    fmt::format("proxy {} {} is used twice (first at {}); expected distinct {}",
+                                same_name ? "name" : "listen address",
+                                shown(same_name ? proxy.name : proxy.listen), other.location,
+                                same_name ? "names" : "addresses"));
+      }
+    }
+    proxies.push_back(std::move(proxy));
+  }
+}
+
 }  // namespace
+
+void compile_proxies(LoadContext& ctx, const yaml::Field& field) {
+  compile_run_proxies(ctx, field);
+}
 
 void compile_drills(LoadContext& ctx, const yaml::Field& field, const std::string& base_dir) {
   DrillCompiler(ctx, base_dir).compile(field);

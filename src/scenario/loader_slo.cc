@@ -2,6 +2,8 @@
 // of objectives, or a map with window:, recovery_window:, objectives: and
 // guards:. An objective is a threshold line, or a map with objective: and its
 // own window:, recovery_window:, guard: and for:.
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "scenario/loader_context.h"
@@ -18,7 +20,9 @@ namespace {
 // long run's judgment within seconds.
 constexpr size_t kMaxObjectives = 1000;
 
-constexpr std::string_view kSloKeys[] = {"window", "recovery_window", "objectives", "guards"};
+constexpr std::string_view kSloKeys[] = {"window", "recovery_window", "objectives", "guards",
+                                         "tolerance"};
+constexpr std::string_view kToleranceKeys[] = {"p99", "error_rate"};
 constexpr std::string_view kObjectiveKeys[] = {"objective", "window", "recovery_window", "guard",
                                                "for"};
 constexpr std::string_view kGuardKeys[] = {"objective", "window", "recovery_window", "for"};
@@ -65,9 +69,12 @@ class ObjectiveReader {
     if (const Field* recovery = map.find("recovery_window")) {
       defaults_.recovery_window_s = whole_seconds(reader_, *recovery, 1);
     }
+    ctx_.plan.recovery_tolerance.window_s = defaults_.recovery_window_s;
+    const Field* tolerance = map.find("tolerance");
+    if (tolerance != nullptr) read_tolerance(*tolerance);
     const Field* objectives = map.find("objectives");
     const Field* guards = map.find("guards");
-    if (objectives == nullptr && guards == nullptr) {
+    if (objectives == nullptr && guards == nullptr && tolerance == nullptr) {
       reader_.fail(map.mark, fmt::format("slo has no objectives: and no guards:; expected e.g. "
                                          "objectives: [{}]",
                                          kExample));
@@ -77,6 +84,42 @@ class ObjectiveReader {
   }
 
  private:
+  // tolerance: {p99: 20% or 5ms, error_rate: 1%}: how close to the 'before'
+  // phase a second must be to count as recovered.
+  void read_tolerance(const Field& field) {
+    const MapFields map =
+        reader_.read_map(field.value, field.mark, "slo tolerance", kToleranceKeys);
+    RecoveryTolerance& t = ctx_.plan.recovery_tolerance;
+    auto percent = [&](const Field& f) -> std::optional<double> {
+      const std::string text(yaml::trim(reader_.scalar(f, "a percentage such as 20%")));
+      if (text.empty() || text.back() != '%') return std::nullopt;
+      const std::optional<double> n = yaml::parse_double(text.substr(0, text.size() - 1));
+      if (!n || *n < 0 || *n > 1000) {
+        reader_.fail(f.mark, fmt::format("slo tolerance {} {} is not a percentage from 0% to "
+                                         "1000%; expected e.g. 20%",
+                                         f.key, yaml::shown(text)));
+      }
+      return *n / 100;
+    };
+    if (const Field* p99 = map.find("p99")) {
+      if (const std::optional<double> ratio = percent(*p99)) {
+        t.p99_ratio = *ratio;
+      } else {
+        t.p99_slack_us = reader_.duration_us(*p99);
+      }
+    }
+    if (const Field* errors = map.find("error_rate")) {
+      const std::optional<double> points = percent(*errors);
+      if (!points || *points > 1) {
+        reader_.fail(errors->mark, fmt::format("slo tolerance error_rate {} is not a percentage "
+                                               "from 0% to 100%; expected e.g. 1% (percentage "
+                                               "points above the 'before' phase)",
+                                               yaml::shown(reader_.scalar(*errors, ""))));
+      }
+      t.error_rate_points = *points;
+    }
+  }
+
   void read_list(const Field& list, bool guards) {
     if (!list.value.IsSequence()) {
       reader_.fail(list.mark, fmt::format("{} is {}; expected a list such as [{}]", list.key,

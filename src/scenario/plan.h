@@ -231,6 +231,15 @@ struct Objective {
   int64_t guard_for_s = 0;
 };
 
+// How close to the 'before' phase a second must be to count as recovered
+// after a fault (slo: tolerance:, docs/scenarios.md#phases-and-recovery).
+struct RecoveryTolerance {
+  double p99_ratio = 0.2;           // p99 at most 20% above the baseline's ...
+  int64_t p99_slack_us = -1;        // ... or, when >= 0 (given as a duration), this much above it
+  double error_rate_points = 0.01;  // error rate at most 1 percentage point above the baseline's
+  int64_t window_s = 5;  // held on every second this long = recovered (slo: recovery_window)
+};
+
 struct Plan {
   std::string source_path;
   std::string name;
@@ -254,7 +263,9 @@ struct Plan {
   std::vector<ScenarioRun> scenarios;
   std::vector<Threshold> thresholds;
   std::vector<Objective> objectives;     // slo:
+  RecoveryTolerance recovery_tolerance;  // slo: tolerance: and recovery_window:
   std::vector<Drill> drills;             // run by the coordinator (src/drill/), not the workers
+  std::vector<RunProxy> proxies;         // proxies: the coordinator runs them for the run
   std::vector<std::string> step_names;   // metric index -> "flow/group/step"
   std::vector<std::string> check_names;  // check index -> "flow/step: status in [200]"
   int64_t total_duration_us() const;     // end of the last scenario

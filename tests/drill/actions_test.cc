@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "net/clock.h"
+#include "proxy/proxy_thread.h"
 
 namespace millstone::drill {
 namespace {
@@ -133,6 +134,92 @@ TEST(DrillHttp, TheMockAndToxicWire) {
   const HttpCall remove = toxic_remove_call(proxy, "slow-db");
   EXPECT_EQ(remove.method, "DELETE");
   EXPECT_EQ(remove.url, "http://127.0.0.1:8474/proxies/db/toxics/slow-db");
+}
+
+TEST(DrillToken, ReadFromTheEnvironmentOrAFileAndCarriedByTheCalls) {
+  scenario::ApiToken from_env;
+  from_env.env = "MILLSTONE_DRILL_TEST_TOKEN";
+  from_env.location = "d.yaml:3:5";
+  std::string error;
+  unsetenv("MILLSTONE_DRILL_TEST_TOKEN");
+  EXPECT_FALSE(read_token(&from_env, "orders", &error));
+  EXPECT_EQ(error,
+            "d.yaml:3:5: drill orders token_env MILLSTONE_DRILL_TEST_TOKEN is not set; expected "
+            "the API's token in that environment variable");
+  setenv("MILLSTONE_DRILL_TEST_TOKEN", "s3cret", 1);
+  ASSERT_TRUE(read_token(&from_env, "orders", &error)) << error;
+  EXPECT_EQ(from_env.value, "s3cret");
+  unsetenv("MILLSTONE_DRILL_TEST_TOKEN");
+
+  char path[] = "/tmp/millstone-token-XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  scenario::ApiToken from_file;
+  from_file.file = path;
+  from_file.location = "d.yaml:4:5";
+  std::ofstream(path) << "tok-123\n";
+  ASSERT_TRUE(read_token(&from_file, "orders", &error)) << error;
+  EXPECT_EQ(from_file.value, "tok-123");  // the file's newline is not part of it
+  // A second line would become a second header line: refused, without quoting the token.
+  std::ofstream(path) << "tok-123\nX-Other: 1\n";
+  EXPECT_FALSE(read_token(&from_file, "orders", &error));
+  EXPECT_EQ(error.find("tok-123"), std::string::npos) << error;
+  EXPECT_NE(error.find("a control character"), std::string::npos) << error;
+  unlink(path);
+  EXPECT_FALSE(read_token(&from_file, "orders", &error));
+  EXPECT_NE(error.find("cannot read it: No such file or directory"), std::string::npos) << error;
+
+  scenario::MockAction mock{"http://127.0.0.1:8080", "r", "{}"};
+  mock.token.value = "s3cret";
+  EXPECT_EQ(mock_patch_call(mock).token, "s3cret");
+  EXPECT_EQ(mock_reset_call(mock).token, "s3cret");
+  scenario::ProxyAction proxy;
+  proxy.token.value = "t";
+  EXPECT_EQ(toxic_add_call(proxy, "x").token, "t");
+  EXPECT_EQ(toxic_remove_call(proxy, "x").token, "t");
+}
+
+// The run's own proxies: a drill's toxic reaches the proxy on its thread,
+// and the proxy's own list says so.
+TEST(DrillLocalProxy, AddsAndRemovesTheToxicOnTheProxysThread) {
+  proxy::Status status;
+  std::string failed;
+  auto proxies =
+      proxy::ProxyThread::start({{"api", "127.0.0.1:0", "127.0.0.1:9", true}}, 1, &status, &failed);
+  ASSERT_TRUE(proxies) << status.message;
+  scenario::ProxyAction action;
+  action.local = true;
+  action.proxy = "api";
+  action.toxic_type = "latency";
+  action.attributes = {{"latency", 200}, {"jitter", 5}};
+  const proxy::ToxicSpec spec = toxic_spec(action, "slow");
+  EXPECT_EQ(spec.attributes.latency, 200);
+  EXPECT_EQ(spec.attributes.jitter, 5);
+  EXPECT_EQ(spec.stream, proxy::Direction::kDownstream);
+
+  ActionResult added = local_toxic(*proxies, action, "slow", true, in_ms(2000));
+  EXPECT_TRUE(added.ok) << added.detail;
+  EXPECT_EQ(added.detail, "add toxic slow (latency downstream) to the run's proxy api: done");
+  auto count_toxics = [&] {
+    auto seen = std::make_shared<size_t>(99);
+    proxies->call(
+        [seen](proxy::FaultProxy& p) {
+          proxy::ProxyState state;
+          proxy::Status s = p.get("api", &state);
+          *seen = state.toxics.size();
+          return s;
+        },
+        in_ms(2000));
+    return *seen;
+  };
+  EXPECT_EQ(count_toxics(), 1u);
+  EXPECT_TRUE(local_toxic(*proxies, action, "slow", false, in_ms(2000)).ok);
+  EXPECT_EQ(count_toxics(), 0u);
+  const ActionResult again = local_toxic(*proxies, action, "slow", false, in_ms(2000));
+  EXPECT_FALSE(again.ok);
+  EXPECT_NE(again.detail.find("remove toxic slow from the run's proxy api: "), std::string::npos)
+      << again.detail;
 }
 
 TEST(DrillHttp, AnUnreachableApiIsAFailureWithItsCause) {

@@ -2,7 +2,10 @@
 // through `millstone proxy`. The ground truth is the mock's own count, the
 // proxy's own toxic list, a file the exec drill writes and the stop and
 // continue of a process this test owns.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -235,6 +238,140 @@ slo:
   EXPECT_TRUE(objective["phases"][2]["passed"].get<bool>()) << objective.dump();
   ASSERT_EQ(objective["recovery"].size(), 1u);
   EXPECT_EQ(objective["recovery"][0]["status"], "recovered") << objective.dump();
+}
+
+// A mock started with --control-token: the drill that reads the right token
+// from its file changes the route (the mock's own count of 503s says so); the
+// one given a wrong token is refused with a 401, fails the run (exit 5) with
+// a line that says why, and the token is printed nowhere.
+TEST(DrillIntegration, MockDrillsSendTheControlToken) {
+  MockServer mock("routes:\n  - {name: a, path: /a, body: a}\n  - {name: b, path: /b, body: b}\n",
+                  1, {"--control-token", "s3cret-right"});
+  const std::string token_file = write_temp_file("s3cret-right\n", ".token");
+  setenv("MILLSTONE_TEST_WRONG_TOKEN", "s3cret-wrong", 1);
+  const std::string scenario =
+      write_temp_file(fmt::format(R"(target: http://127.0.0.1:{port}
+flows:
+  a: {{steps: [{{get: /a}}]}}
+scenarios:
+  steady: {{executor: constant-vus, vus: 1, duration: 600ms, graceful_stop: 0s}}
+drills:
+  - name: right
+    at: 0s
+    duration: 300ms
+    mock: {{url: http://127.0.0.1:{port}, route: a, set: {{errors: [{{rate: 1, status: 503}}]}}, token_file: {file}}}
+  - name: wrong
+    at: 0s
+    duration: 300ms
+    mock: {{url: http://127.0.0.1:{port}, route: b, set: {{errors: [{{rate: 1, status: 503}}]}}, token_env: MILLSTONE_TEST_WRONG_TOKEN}}
+)",
+                                  fmt::arg("port", mock.port()), fmt::arg("file", token_file)),
+                      ".yaml");
+  const std::string out = write_temp_file("", ".json");
+  const ProcessResult r = run_millstone({"run", scenario, "-w", "1", "-q", "-o", out}, 20);
+  unsetenv("MILLSTONE_TEST_WRONG_TOKEN");
+  ASSERT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_NE(r.err.find(fmt::format("millstone run: incomplete: drill wrong failed to start: PATCH "
+                                   "http://127.0.0.1:{}/__millstone/routes/b: HTTP 401 (the token "
+                                   "was refused; expected the API's own token in token_env: or "
+                                   "token_file:)",
+                                   mock.port())),
+            std::string::npos)
+      << r.err;
+  const nlohmann::json j = read_json(out);
+  EXPECT_EQ(j["drills"][0]["status"], "done") << j["drills"];
+  EXPECT_EQ(j["drills"][1]["status"], "failed") << j["drills"];
+  // The mock's own word: route a answered 503s while the right token's change was on.
+  const nlohmann::json stats = mock.stats();
+  uint64_t a_503 = 0;
+  for (const nlohmann::json& route : stats["routes"]) {
+    if (route["name"] == "a") a_503 = route["error_status"].get<uint64_t>();
+  }
+  EXPECT_GT(a_503, 0u) << stats.dump();
+  EXPECT_EQ(j["status"].value("503", uint64_t{0}), a_503);
+  std::ifstream in(out);
+  const std::string everything =
+      r.out + r.err + std::string(std::istreambuf_iterator<char>(in), {});
+  EXPECT_EQ(everything.find("s3cret"), std::string::npos);
+}
+
+// The scenario's own proxy (proxies:) in front of a mock that delays every
+// answer by 100 ms; a 200 ms latency toxic from 1 s to 2 s. The p50 of each
+// phase is at least the mock's own delay (+200 ms during the toxic), the
+// toxic's 200 ms shows between the phases within 10%; the mock served what millstone completed; the way back to 'before' is found
+// once the toxic is gone; the proxy is closed when the run ends.
+TEST(DrillIntegration, AnInFileProxyLatencyToxicShowsInThePhases) {
+  MockServer mock("routes:\n  - {name: slow, path: /slow, body: ok, latency: 100ms}\n");
+  int proxy_port = 0;
+  close(listen_loopback(&proxy_port));
+  const std::string scenario =
+      write_temp_file(fmt::format(R"(target: http://127.0.0.1:{proxy}
+flows:
+  slow: {{steps: [{{get: /slow}}]}}
+scenarios:
+  steady: {{executor: constant-vus, vus: 2, duration: 4s, graceful_stop: 0s}}
+proxies:
+  - {{name: api, listen: "127.0.0.1:{proxy}", upstream: "127.0.0.1:{mock}"}}
+drills:
+  - name: slow-api
+    at: 1s
+    duration: 1s
+    proxy: {{proxy: api, toxic: latency, attributes: {{latency: 200ms}}}}
+slo:
+  recovery_window: 1s
+  tolerance: {{p99: 50%, error_rate: 1%}}
+)",
+                                  fmt::arg("proxy", proxy_port), fmt::arg("mock", mock.port())),
+                      ".yaml");
+  const std::string out = write_temp_file("", ".json");
+  const ProcessResult r = run_millstone({"run", scenario, "-w", "1", "-q", "-o", out}, 20);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  expect_valid_summary(out);
+  const nlohmann::json j = read_json(out);
+  EXPECT_EQ(j["drills"][0]["start"]["detail"],
+            "add toxic slow-api (latency downstream) to the run's proxy api: done");
+  EXPECT_EQ(j["drills"][0]["status"], "done");
+
+  const nlohmann::json& phases = j["drill_phases"]["phases"];
+  ASSERT_EQ(phases.size(), 3u) << j["drill_phases"].dump();
+  EXPECT_EQ(phases[1]["name"], "during slow-api");
+  const double delay_ms = 100;  // the mock's own delay, from its file
+  uint64_t requests = 0;
+  std::vector<double> p50;
+  for (size_t i = 0; i < 3; ++i) {
+    p50.push_back(phases[i]["p50_ms"].get<double>());
+    EXPECT_EQ(phases[i]["failed"], 0u) << phases[i];
+    requests += phases[i]["requests"].get<uint64_t>();
+  }
+  // Never faster than the mock's delay; a busy machine makes every phase a
+  // little later alike, so the toxic's 200 ms is judged as the difference
+  // between the phases, within 10%.
+  for (size_t i : {0, 2}) {
+    EXPECT_GE(p50[i], delay_ms) << phases[i];
+    EXPECT_LE(p50[i], delay_ms * 1.2) << phases[i];
+  }
+  EXPECT_GE(p50[1], delay_ms + 200) << phases[1];
+  EXPECT_NEAR(p50[1] - p50[0], 200, 20) << j["drill_phases"].dump();
+  EXPECT_NEAR(p50[1] - p50[2], 200, 20) << j["drill_phases"].dump();
+  EXPECT_EQ(requests, j["requests"].get<uint64_t>());
+  // What the mock served is what completed, plus what was in flight at the end.
+  const uint64_t served = mock.stats()["requests"].get<uint64_t>();
+  EXPECT_GE(served, requests);
+  EXPECT_LE(served, requests + j["in_flight"].get<uint64_t>());
+  const nlohmann::json& recovery = j["drill_phases"]["recovery"];
+  ASSERT_EQ(recovery.size(), 1u);
+  ASSERT_EQ(recovery[0]["status"], "recovered") << j["drill_phases"].dump();
+  EXPECT_LE(recovery[0]["recovered_at_s"].get<int64_t>(), 3) << j["drill_phases"].dump();
+  EXPECT_NE(r.out.find("    during slow-api 1s-2s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  recovery to before: p99 <= "), std::string::npos) << r.out;
+  // The run's proxy is gone with the run.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(proxy_port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_NE(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  close(fd);
 }
 
 TEST(DrillIntegration, AnInterruptedRunUndoesTheFaultsThatAreOn) {

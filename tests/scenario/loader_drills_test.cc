@@ -64,6 +64,7 @@ TEST(LoaderDrills, CompilesEveryAction) {
       url: http://localhost:8080
       route: list items
       set: {status: 503, latency: 20ms, rate: "0.5", errors: [{rate: 50%, reset: true}], x: null}
+      token_file: secrets/mock.token
   - name: pause
     at: 0s
     duration: 1s
@@ -98,6 +99,9 @@ TEST(LoaderDrills, CompilesEveryAction) {
   EXPECT_EQ(errors.mock.url, "http://localhost:8080");
   EXPECT_EQ(errors.mock.route, "list items");
   EXPECT_FALSE(errors.has_duration());
+  EXPECT_EQ(errors.mock.token.file, "/base/secrets/mock.token");  // beside the scenario
+  EXPECT_TRUE(errors.mock.token.value.empty());  // read by the coordinator at the run's start
+  EXPECT_FALSE(slow.proxy.token.given());
   EXPECT_EQ(
       errors.mock.patch,
       R"({"status":503,"latency":"20ms","rate":"0.5","errors":[{"rate":"50%","reset":true}],"x":null})");
@@ -105,6 +109,24 @@ TEST(LoaderDrills, CompilesEveryAction) {
   EXPECT_THAT(plan->drills[3].exec.command, ElementsAre("docker", "pause", "api"));
   EXPECT_THAT(plan->drills[3].exec.undo, ElementsAre("docker", "unpause", "api"));
   EXPECT_THAT(plan->drills[4].exec.command, ElementsAre("/bin/sh", "-c", "echo $HOME > /tmp/x"));
+}
+
+TEST(LoaderDrills, TheFilesOwnProxiesAreAddressedByName) {
+  auto plan = load(R"(proxies:
+  - {name: api, listen: 127.0.0.1:18080, upstream: localhost:8080}
+  - {name: db, listen: "[::1]:15432", upstream: 127.0.0.1:5432}
+drills:
+  - {name: slow, at: 1s, proxy: {proxy: db, toxic: latency, attributes: {latency: 200ms}}}
+  - {name: far, at: 1s, proxy: {api: "http://127.0.0.1:8474", proxy: db, toxic: latency}}
+)");
+  ASSERT_EQ(plan->proxies.size(), 2u);
+  EXPECT_EQ(plan->proxies[0].name, "api");
+  EXPECT_EQ(plan->proxies[0].listen, "127.0.0.1:18080");
+  EXPECT_EQ(plan->proxies[0].upstream, "localhost:8080");
+  EXPECT_EQ(plan->proxies[1].location, "d.yaml:11:5");
+  EXPECT_TRUE(plan->drills[0].proxy.local);
+  EXPECT_EQ(plan->drills[0].proxy.api, "");
+  EXPECT_FALSE(plan->drills[1].proxy.local);  // api: names a proxy that runs elsewhere
 }
 
 TEST(LoaderDrills, SlicerDelayIsInMicroseconds) {
@@ -188,6 +210,16 @@ const ErrorCase kCases[] = {
      "d.yaml:10:29: drill a mock has no set; expected e.g. {url: http://127.0.0.1:8080, route: orders, set: {latency: 200ms}}"},
     {"MockSetNotMap", "drills:\n  - {name: a, at: 1s, mock: {url: \"http://127.0.0.1:1\", route: r, set: [1]}}\n",
      "d.yaml:10:72: drill a mock set is a list; expected a map of the route's fields, such as {latency: 200ms, status: 503}"},
+    {"TwoTokens", "drills:\n  - {name: a, at: 1s, mock: {url: \"http://127.0.0.1:1\", route: r, set: {status: 503}, token_env: T, token_file: t}}\n",
+     "d.yaml:10:101: drill a mock has both token_env: and token_file:; expected one place to read the token from"},
+    {"TokenItselfAsEnv", "drills:\n  - {name: a, at: 1s, proxy: {proxy: p, toxic: latency, token_env: \"s3cret-42!\"}}\n",
+     "d.yaml:10:68: drill a proxy token_env \"s3cret-42!\" is not an environment variable's name; expected letters, digits and '_' such as MOCK_TOKEN (the name, not the token)"},
+    {"ProxyListenWithoutPort", "proxies:\n  - {name: api, listen: 127.0.0.1, upstream: 127.0.0.1:80}\n",
+     "d.yaml:10:25: proxy api listen \"127.0.0.1\" is not HOST:PORT; expected e.g. 127.0.0.1:18080 (a fixed port: the flows send there)"},
+    {"ProxyListenTwice", "proxies:\n  - {name: a, listen: 127.0.0.1:1, upstream: 127.0.0.1:80}\n  - {name: b, listen: 127.0.0.1:1, upstream: 127.0.0.1:80}\n",
+     "d.yaml:11:23: proxy listen address \"127.0.0.1:1\" is used twice (first at d.yaml:10:5); expected distinct addresses"},
+    {"DrillNamesNoOwnProxy", "proxies:\n  - {name: api, listen: 127.0.0.1:1, upstream: 127.0.0.1:80}\ndrills:\n  - {name: a, at: 1s, proxy: {proxy: apj, toxic: latency}}\n",
+     "d.yaml:12:38: drill a proxy proxy \"apj\" is none of the file's proxies (did you mean \"api\"?); expected one of: api (or api: for a proxy that runs elsewhere)"},
 };
 // clang-format on
 

@@ -28,7 +28,7 @@ const ErrorCase kCases[] = {
      R"yaml(target: http://localhost:9
 flow: {}
 )yaml",
-     "s.yaml:2:1: unknown key \"flow\" in the scenario (did you mean \"flows\"?); expected one of: name, target, seed, defaults, vars, data, flows, scenarios, thresholds, slo, drills"},
+     "s.yaml:2:1: unknown key \"flow\" in the scenario (did you mean \"flows\"?); expected one of: name, target, seed, defaults, vars, data, flows, scenarios, thresholds, slo, drills, proxies"},
     {"NoTarget",
      R"yaml(flows: {a: {steps: [{get: /}]}}
 )yaml",

@@ -379,7 +379,7 @@ TEST(SloLoader, ErrorsNameFileLineAndColumn) {
             "objective under guards:)");
   EXPECT_EQ(load_error("slo:\n  windw: 3s\n"),
             "s.yaml:8:3: unknown key \"windw\" in slo (did you mean \"window\"?); expected one of: "
-            "window, recovery_window, objectives, guards");
+            "window, recovery_window, objectives, guards, tolerance");
   EXPECT_EQ(load_error("slo:\n  window: 3s\n"),
             "s.yaml:8:3: slo has no objectives: and no guards:; expected e.g. objectives: "
             "[\"latency.p99 < 250ms\"]");
