@@ -260,6 +260,8 @@ int Session::on_frame_recv(const void* frame_pointer) {
       if (Stream* stream = stream_of(frame->hd.stream_id)) stream->reset = true;
       break;
     case NGHTTP2_HEADERS:
+      // Only a hook tells response headers from trailers; plain HTTP/2 needs the stream at its end.
+      if (hook_ == nullptr && !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) break;
       if (Stream* stream = stream_of(frame->hd.stream_id)) {
         if (stream->status >= 200) ++stream->header_blocks;
         if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) stream->ended = true;
