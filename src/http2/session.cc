@@ -30,6 +30,34 @@ bool connection_specific(std::string_view name) {
          name == "transfer-encoding" || name == "upgrade";
 }
 
+// Settings::capture: every response's fields and the start of its body, per slot.
+class ResponseCapture final : public StreamHook {
+ public:
+  ResponseCapture(uint32_t slots, size_t body_limit) : slots_(slots), body_limit_(body_limit) {}
+
+  void on_submit(uint32_t slot) override {
+    slots_[slot].headers.clear();
+    slots_[slot].body.clear();
+  }
+  bool on_header(uint32_t slot, bool, std::string_view name, std::string_view value) override {
+    slots_[slot].headers.emplace_back(name, value);
+    return true;
+  }
+  void on_data(uint32_t slot, std::string_view data) override {
+    std::string& body = slots_[slot].body;
+    if (body.size() < body_limit_) body.append(data.substr(0, body_limit_ - body.size()));
+  }
+  std::optional<ErrorCause> on_complete(uint32_t slot, http::ResponseInfo& response) override {
+    if (response.status == 0) return ErrorCause::kProtocolError;
+    response.content = &slots_[slot];
+    return std::nullopt;
+  }
+
+ private:
+  std::vector<http::ResponseContent> slots_;
+  size_t body_limit_;
+};
+
 }  // namespace
 
 Request::Request(const http::RequestSpec& spec) : body_(spec.body) {
@@ -95,6 +123,11 @@ struct Callbacks {
 Session::Session(const Settings& settings, http::RequestListener& listener,
                  metrics::Snapshot& stats, StreamHook* hook)
     : settings_(settings), listener_(listener), stats_(stats), hook_(hook) {
+  if (hook_ == nullptr && settings_.capture) {
+    capture_ = std::make_unique<ResponseCapture>(std::max<uint32_t>(1, settings_.max_streams),
+                                                 settings_.capture_body_bytes);
+    hook_ = capture_.get();
+  }
   settings_.max_streams = std::max<uint32_t>(1, settings_.max_streams);
   streams_.resize(settings_.max_streams);
   free_.reserve(settings_.max_streams);

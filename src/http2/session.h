@@ -37,6 +37,11 @@ struct Settings {
   uint32_t max_streams = 1;            // requests in flight per connection
   uint32_t initial_window = 65'535;    // SETTINGS_INITIAL_WINDOW_SIZE, per stream
   uint32_t header_table_size = 4'096;  // SETTINGS_HEADER_TABLE_SIZE: our HPACK decoder's table
+  // Keep each response's header fields and the first `capture_body_bytes`
+  // of its body (ResponseInfo::content), for scenario checks; quick mode
+  // only counts.
+  bool capture = false;
+  size_t capture_body_bytes = 0;
 };
 
 // A RequestSpec as nghttp2 takes it: the pseudo-headers and headers as one
@@ -82,7 +87,7 @@ class Session : public http::Session {
  public:
   // `stats` gets the GOAWAY and RST_STREAM counts; it outlives the session,
   // as does `hook` when given (null: plain HTTP/2, a response is a :status
-  // and an END_STREAM).
+  // and an END_STREAM, or with Settings::capture, a captured one).
   Session(const Settings& settings, http::RequestListener& listener, metrics::Snapshot& stats,
           StreamHook* hook = nullptr);
   ~Session() override;
@@ -139,6 +144,7 @@ class Session : public http::Session {
   Settings settings_;
   http::RequestListener& listener_;
   metrics::Snapshot& stats_;
+  std::unique_ptr<StreamHook> capture_;  // Settings::capture without a hook of the owner's
   StreamHook* hook_;
   nghttp2_session* session_ = nullptr;
   std::vector<Stream> streams_;  // max_streams slots
