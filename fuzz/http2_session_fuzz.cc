@@ -35,6 +35,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Sink sink;
   http2::Settings settings;
   settings.max_streams = 4;
+  // The first byte's top bit: the capturing hook (scenario steps) on the same bytes.
+  settings.capture = (data[0] & 0x80) != 0;
+  settings.capture_body_bytes = 16;
   http2::Session session(settings, listener, stats);
   if (!session.on_open(sink).ok) std::abort();
   http::RequestSpec spec;

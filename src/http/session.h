@@ -13,7 +13,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "metrics/snapshot.h"
 
@@ -31,9 +34,19 @@ class Output {
   virtual bool write(std::string_view bytes) = 0;
 };
 
+// A whole response, for an owner that looks into it (scenario checks and
+// extraction); only a session asked to capture fills one.
+struct ResponseContent {
+  std::vector<std::pair<std::string, std::string>> headers;  // in order, names as received
+  std::string body;  // the first bytes, up to the session's capture limit
+};
+
 struct ResponseInfo {
   int status = 0;
   uint64_t body_bytes = 0;
+  // Capturing sessions: the response's fields and body, valid during
+  // on_response until the listener submits again; null otherwise.
+  const ResponseContent* content = nullptr;
   int32_t grpc_status = -1;    // gRPC calls: the grpc-status the call ended with; -1 otherwise
   uint64_t grpc_messages = 0;  // gRPC calls: response messages received
 };

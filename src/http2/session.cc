@@ -30,6 +30,34 @@ bool connection_specific(std::string_view name) {
          name == "transfer-encoding" || name == "upgrade";
 }
 
+// Settings::capture: every response's fields and the start of its body, per slot.
+class ResponseCapture final : public StreamHook {
+ public:
+  ResponseCapture(uint32_t slots, size_t body_limit) : slots_(slots), body_limit_(body_limit) {}
+
+  void on_submit(uint32_t slot) override {
+    slots_[slot].headers.clear();
+    slots_[slot].body.clear();
+  }
+  bool on_header(uint32_t slot, bool, std::string_view name, std::string_view value) override {
+    slots_[slot].headers.emplace_back(name, value);
+    return true;
+  }
+  void on_data(uint32_t slot, std::string_view data) override {
+    std::string& body = slots_[slot].body;
+    if (body.size() < body_limit_) body.append(data.substr(0, body_limit_ - body.size()));
+  }
+  std::optional<ErrorCause> on_complete(uint32_t slot, http::ResponseInfo& response) override {
+    if (response.status == 0) return ErrorCause::kProtocolError;
+    response.content = &slots_[slot];
+    return std::nullopt;
+  }
+
+ private:
+  std::vector<http::ResponseContent> slots_;
+  size_t body_limit_;
+};
+
 }  // namespace
 
 Request::Request(const http::RequestSpec& spec) : body_(spec.body) {
@@ -78,9 +106,10 @@ struct Callbacks {
         frame->hd.stream_id, std::string_view(reinterpret_cast<const char*>(name), namelen),
         std::string_view(reinterpret_cast<const char*>(value), valuelen));
   }
-  static int data_chunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t*, size_t len,
-                        void* user) {
-    return static_cast<Session*>(user)->on_data_chunk(stream_id, len);
+  static int data_chunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
+                        size_t len, void* user) {
+    return static_cast<Session*>(user)->on_data_chunk(
+        stream_id, std::string_view(reinterpret_cast<const char*>(data), len));
   }
   static int stream_close(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user) {
     return static_cast<Session*>(user)->on_stream_close(stream_id, error_code);
@@ -92,8 +121,13 @@ struct Callbacks {
 };
 
 Session::Session(const Settings& settings, http::RequestListener& listener,
-                 metrics::Snapshot& stats)
-    : settings_(settings), listener_(listener), stats_(stats) {
+                 metrics::Snapshot& stats, StreamHook* hook)
+    : settings_(settings), listener_(listener), stats_(stats), hook_(hook) {
+  if (hook_ == nullptr && settings_.capture) {
+    capture_ = std::make_unique<ResponseCapture>(std::max<uint32_t>(1, settings_.max_streams),
+                                                 settings_.capture_body_bytes);
+    hook_ = capture_.get();
+  }
   settings_.max_streams = std::max<uint32_t>(1, settings_.max_streams);
   streams_.resize(settings_.max_streams);
   free_.reserve(settings_.max_streams);
@@ -199,7 +233,8 @@ uint32_t Session::capacity() const {
 }
 
 bool Session::draining() const {
-  return broken_ || goaway_ || nghttp2_session_get_next_stream_id(session_) > (1u << 31) - 1;
+  return broken_ || goaway_ || session_ == nullptr ||
+         nghttp2_session_get_next_stream_id(session_) > (1u << 31) - 1;
 }
 
 bool Session::submit(const http::PreparedRequest& prepared, http::RequestToken token,
@@ -221,6 +256,7 @@ bool Session::submit(const http::PreparedRequest& prepared, http::RequestToken t
   free_.pop_back();
   stream.id = id;
   ++in_flight_;
+  if (hook_ != nullptr) hook_->on_submit(index);
   (void)out;  // the frames go out at the next on_writable(): many submits, one write
   return true;
 }
@@ -237,10 +273,11 @@ Session::Stream* Session::stream_of(int32_t stream_id) {
   return &streams_[index];
 }
 
-void Session::release(Stream& stream) {
+void Session::release(uint32_t slot) {
+  Stream& stream = streams_[slot];
   stream.id = -1;
   stream.body = nullptr;
-  free_.push_back(static_cast<uint32_t>(&stream - streams_.data()));
+  free_.push_back(slot);
   --in_flight_;
 }
 
@@ -256,6 +293,13 @@ int Session::on_frame_recv(const void* frame_pointer) {
       if (Stream* stream = stream_of(frame->hd.stream_id)) stream->reset = true;
       break;
     case NGHTTP2_HEADERS:
+      // Only a hook tells response headers from trailers; plain HTTP/2 needs the stream at its end.
+      if (hook_ == nullptr && !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) break;
+      if (Stream* stream = stream_of(frame->hd.stream_id)) {
+        if (stream->status >= 200) ++stream->header_blocks;
+        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) stream->ended = true;
+      }
+      break;
     case NGHTTP2_DATA:
       if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
         if (Stream* stream = stream_of(frame->hd.stream_id)) stream->ended = true;
@@ -268,7 +312,16 @@ int Session::on_frame_recv(const void* frame_pointer) {
 }
 
 int Session::on_header(int32_t stream_id, std::string_view name, std::string_view value) {
-  if (name != ":status") return 0;  // the only header quick mode looks at
+  if (name != ":status") {
+    // Plain HTTP/2 looks at :status only; a hook sees every other field.
+    if (hook_ == nullptr) return 0;
+    Stream* stream = stream_of(stream_id);
+    if (stream == nullptr) return 0;
+    const auto slot = static_cast<uint32_t>(stream - streams_.data());
+    return hook_->on_header(slot, stream->header_blocks > 0, name, value)
+               ? 0
+               : NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // resets the stream
+  }
   Stream* stream = stream_of(stream_id);
   if (stream == nullptr) return 0;
   // nghttp2 checked it is three digits (RFC 9113 8.3.2) before calling us.
@@ -282,27 +335,54 @@ int Session::on_header(int32_t stream_id, std::string_view name, std::string_vie
   return 0;
 }
 
-int Session::on_data_chunk(int32_t stream_id, size_t length) {
-  if (Stream* stream = stream_of(stream_id)) stream->body_bytes += length;
+int Session::on_data_chunk(int32_t stream_id, std::string_view data) {
+  Stream* stream = stream_of(stream_id);
+  if (stream == nullptr) return 0;
+  stream->body_bytes += data.size();
+  if (hook_ != nullptr) hook_->on_data(static_cast<uint32_t>(stream - streams_.data()), data);
   return 0;
+}
+
+Session::Outcome Session::judge(Stream& stream, uint32_t error_code) {
+  const auto slot = static_cast<uint32_t>(&stream - streams_.data());
+  Outcome outcome{stream.token,
+                  false,
+                  {stream.status, stream.body_bytes},
+                  ErrorCause::kProtocolError,
+                  static_cast<int32_t>(slot)};
+  if (error_code != NGHTTP2_NO_ERROR || !stream.ended) {
+    if (stream.reset) {
+      outcome.cause = ErrorCause::kStreamReset;
+    } else if (error_code == NGHTTP2_REFUSED_STREAM && goaway_) {
+      outcome.cause = ErrorCause::kGoaway;  // past the GOAWAY's last stream id: never processed
+    }
+    return outcome;
+  }
+  if (hook_ != nullptr) {
+    const std::optional<ErrorCause> cause = hook_->on_complete(slot, outcome.response);
+    outcome.ok = !cause;
+    if (cause) outcome.cause = *cause;
+  } else if (stream.status != 0) {
+    outcome.ok = true;
+  } else if (stream.reset) {
+    outcome.cause = ErrorCause::kStreamReset;
+  }
+  return outcome;
 }
 
 int Session::on_stream_close(int32_t stream_id, uint32_t error_code) {
   Stream* stream = stream_of(stream_id);
   if (stream == nullptr) return 0;
-  if (!stream->timed_out) {
-    Outcome outcome{
-        stream->token, false, {stream->status, stream->body_bytes}, ErrorCause::kProtocolError};
-    if (error_code == NGHTTP2_NO_ERROR && stream->ended && stream->status != 0) {
-      outcome.ok = true;
-    } else if (stream->reset) {
-      outcome.cause = ErrorCause::kStreamReset;
-    } else if (error_code == NGHTTP2_REFUSED_STREAM && goaway_) {
-      outcome.cause = ErrorCause::kGoaway;  // past the GOAWAY's last stream id: never processed
-    }
-    outcomes_.push_back(outcome);
+  if (stream->timed_out) {
+    release(static_cast<uint32_t>(stream - streams_.data()));  // reported at expire()
+    return 0;
   }
-  release(*stream);
+  // The slot stays taken until the outcome is delivered (deliver()): a
+  // listener that submits from an earlier outcome's callback must not get
+  // it while the hook's state for it is still to be read.
+  outcomes_.push_back(judge(*stream, error_code));
+  stream->id = -1;
+  stream->body = nullptr;
   return 0;
 }
 
@@ -326,6 +406,7 @@ void Session::deliver() {
   delivering_ = true;
   for (size_t i = 0; i < outcomes_.size(); ++i) {
     const Outcome outcome = outcomes_[i];
+    if (outcome.slot >= 0) release(static_cast<uint32_t>(outcome.slot));
     if (outcome.ok) {
       listener_.on_response(outcome.token, outcome.response, now_ns_);
     } else {
@@ -344,7 +425,7 @@ void Session::expire(int64_t now_ns, int64_t timeout_ns, http::Output& out) {
     // answer to our RST_STREAM may still arrive); the request fails now.
     stream.timed_out = true;
     nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream.id, NGHTTP2_CANCEL);
-    outcomes_.push_back({stream.token, false, {}, ErrorCause::kTimeout});
+    outcomes_.push_back({stream.token, false, {}, ErrorCause::kTimeout, -1});
     any = true;
   }
   if (!any) return;
@@ -356,8 +437,8 @@ void Session::fail_all(ErrorCause cause) {
   broken_ = true;
   for (Stream& stream : streams_) {
     if (stream.id < 0) continue;
-    if (!stream.timed_out) outcomes_.push_back({stream.token, false, {}, cause});
-    release(stream);
+    if (!stream.timed_out) outcomes_.push_back({stream.token, false, {}, cause, -1});
+    release(static_cast<uint32_t>(&stream - streams_.data()));
   }
   deliver();
 }

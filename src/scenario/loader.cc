@@ -51,7 +51,8 @@ constexpr size_t kMaxPemBytes = size_t{1} << 20;
 constexpr std::string_view kTopKeys[] = {"name",       "target", "seed",   "defaults",
                                          "vars",       "data",   "flows",  "scenarios",
                                          "thresholds", "slo",    "drills", "proxies"};
-constexpr std::string_view kDefaultsKeys[] = {"headers", "timeout", "max_body_capture", "tls"};
+constexpr std::string_view kDefaultsKeys[] = {"headers", "timeout", "max_body_capture", "tls",
+                                              "http"};
 // The names of quick mode's flags (-k, --cacert, --cert, --key, --tls-min,
 // --tls-max, --no-tls-resumption), spelt as YAML keys.
 constexpr std::string_view kTlsKeys[] = {"insecure",    "ca",          "cert",       "key",
@@ -241,6 +242,9 @@ void TopLevel::compile_defaults(const Field& field) {
   }
   if (const Field* tls = map.find("tls")) {
     compile_tls(*tls);
+  }
+  if (const Field* http = map.find("http")) {
+    plan_.http_version = compile_http_version(reader_, *http);
   }
 }
 
@@ -557,6 +561,15 @@ void resolve_threshold_names(LoadContext& ctx, Threshold& threshold, const YAML:
 bool is_reserved_name(std::string_view name) {
   return std::find(std::begin(kReservedNames), std::end(kReservedNames), name) !=
          std::end(kReservedNames);
+}
+
+uint8_t compile_http_version(yaml::Reader& reader, const yaml::Field& field) {
+  const std::string text = reader.scalar(field, "an HTTP version, 2 or 1.1");
+  if (text == "2" || text == "2.0") return 2;
+  if (text == "1.1" || text == "1") return 1;
+  reader.fail(field.mark, fmt::format("http: {}; expected 2 (HTTP/2: h2 by ALPN over TLS, prior "
+                                      "knowledge over cleartext) or 1.1",
+                                      shown(text)));
 }
 
 Template compile_template(LoadContext& ctx, const YAML::Node& node, const YAML::Mark& mark,

@@ -54,6 +54,9 @@ struct LoadContext {
 
 bool is_reserved_name(std::string_view name);
 
+// http: 2, 1.1 (or 1): the HTTP version of requests, in defaults: or a step.
+uint8_t compile_http_version(yaml::Reader& reader, const yaml::Field& field);
+
 // Compiles a scalar's text as a template against ctx.plan.variables, with
 // errors at the exact column. `what` names the field in messages.
 Template compile_template(LoadContext& ctx, const YAML::Node& node, const YAML::Mark& mark,

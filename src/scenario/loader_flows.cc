@@ -43,7 +43,7 @@ constexpr std::string_view kStepKeys[] = {
     "options",    "request",  "headers",   "query",       "json",     "body",        "form",
     "timeout",    "check",    "extract",   "think",       "group",    "loop",        "steps",
     "ws.connect", "ws.send",  "ws.expect", "ws.hold",     "ws.close", "tcp.connect", "tcp.send",
-    "tcp.expect", "tcp.hold", "tcp.close", "subprotocol", "tls"};
+    "tcp.expect", "tcp.hold", "tcp.close", "subprotocol", "tls",      "http"};
 constexpr std::string_view kSocketActions[] = {
     "ws.connect",  "ws.send",  "ws.expect",  "ws.hold",  "ws.close",
     "tcp.connect", "tcp.send", "tcp.expect", "tcp.hold", "tcp.close"};
@@ -58,8 +58,8 @@ constexpr std::string_view kTcpExpectKeys[] = {"equals",  "text",      "contains
 constexpr std::string_view kWsHoldKeys[] = {"duration", "latency_from"};
 constexpr std::string_view kTcpHoldKeys[] = {"duration", "delimiter", "length_prefix"};
 constexpr std::string_view kWsCloseKeys[] = {"code", "reason"};
-constexpr std::string_view kRequestStepKeys[] = {"name", "headers", "query", "json",   "body",
-                                                 "form", "timeout", "check", "extract"};
+constexpr std::string_view kRequestStepKeys[] = {"name", "headers", "query", "json",    "body",
+                                                 "form", "timeout", "check", "extract", "http"};
 constexpr std::string_view kRequestKeys[] = {"method", "path"};
 
 constexpr std::string_view kActionsHint =
@@ -456,7 +456,7 @@ void FlowCompiler::compile_step(const YAML::Node& node, const YAML::Mark& mark, 
                                         : action->key != "think" && field.key == "steps");
     if (!applies) {
       const std::string_view allowed =
-          is_request ? "name, headers, query, json, body, form, timeout, check, extract"
+          is_request ? "name, headers, query, json, body, form, timeout, check, extract, http"
           : action->key == "think" ? "think alone"
                                    : "steps";
       reader_.fail(field.key_mark,
@@ -578,6 +578,11 @@ void FlowCompiler::compile_request(const MapFields& map, const Field& action) {
     if (request.timeout_us <= 0) {
       reader_.fail(timeout->mark, "timeout is 0; expected a duration above 0, such as 2s");
     }
+  }
+
+  request.http_version = ctx_.plan.http_version;
+  if (const Field* http = map.find("http")) {
+    request.http_version = compile_http_version(reader_, *http);
   }
 
   // The step's result name: "flow/group/name".

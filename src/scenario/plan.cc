@@ -21,10 +21,17 @@ int64_t ScenarioRun::end_us() const {
 uint32_t Plan::connections_per_vu() const {
   // A VU keeps its HTTP connection across iterations and may hold a socket
   // too, but only when some flow sends requests and some flow uses sockets.
-  bool requests = false;
-  for (const Flow& flow : flows)
-    requests = requests || !flow.requests.empty();
-  return requests && has_socket_steps() ? 2 : 1;
+  const uint32_t http = (uses_http_version(1) ? 1 : 0) + (uses_http_version(2) ? 1 : 0);
+  return std::max<uint32_t>(1, http + (has_socket_steps() ? 1 : 0));
+}
+
+bool Plan::uses_http_version(uint8_t version) const {
+  for (const Flow& flow : flows) {
+    for (const HttpRequest& request : flow.requests) {
+      if (request.http_version == version) return true;
+    }
+  }
+  return false;
 }
 
 bool Plan::has_socket_steps() const {

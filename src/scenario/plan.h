@@ -50,6 +50,9 @@ struct HttpRequest {
   std::vector<Extraction> extractions;
   std::vector<NamedCheck> checks;
   int64_t timeout_us = 0;  // 0 = the scenario default
+  // 2: over the VU's HTTP/2 connection (h2 by ALPN over TLS, prior
+  // knowledge over cleartext); 1: HTTP/1.1. From the step's http: or defaults.
+  uint8_t http_version = 1;
 };
 
 // What a ws.expect / tcp.expect waits for. Every condition given must hold.
@@ -253,6 +256,7 @@ struct Plan {
   // each connection's host; empty = the host.
   std::string tls_server_name;
   int64_t timeout_us = 10'000'000;
+  uint8_t http_version = 1;             // defaults: http: (a step's http: overrides it)
   size_t max_body_capture = 64 * 1024;  // bytes of each response kept for checks/extraction
   uint64_t seed = 0;
   bool seed_given = false;
@@ -270,6 +274,8 @@ struct Plan {
   std::vector<std::string> check_names;  // check index -> "flow/step: status in [200]"
   int64_t total_duration_us() const;     // end of the last scenario
   bool has_socket_steps() const;
+  // Requests over HTTP/1.1, over HTTP/2: a VU holds a connection for each kind it sends.
+  bool uses_http_version(uint8_t version) const;
   // An https:// target or a socket step with tls: a worker builds one TLS context.
   bool uses_tls() const;
   // Connections one VU can hold at once (for sizing workers to the fd limit).

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "http/client_connection.h"
+#include "http/session_connection.h"
+#include "http2/session.h"
 #include "net/event_loop.h"
 #include "scenario/cookie_jar.h"
 #include "scenario/workload.h"
@@ -86,6 +88,12 @@ class VirtualUser {
   std::string request;
   std::string body;
   std::unique_ptr<SocketSession> socket;  // flows with socket steps only
+  // Steps with http: 2: the VU's own HTTP/2 connection (one stream in flight,
+  // like its HTTP/1.1 one), made at its first such step, and the request.
+  std::unique_ptr<http::SessionConnection> h2;
+  std::unique_ptr<http2::Request> h2_request;
+  bool h2_waiting = false;  // the request waits for the connection to be ready
+  int64_t h2_intended_ns = 0;
 };
 
 }  // namespace millstone::scenario

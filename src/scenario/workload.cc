@@ -133,6 +133,7 @@ bool ScenarioWorkload::start(int64_t start_ns, std::string* error) {
   data_cursor_.assign(plan_.data.size(), 0);
 
   if (!prepare_tls(error)) return false;
+  if (!prepare_h2(error)) return false;
   if (!prepare_sockets(error)) return false;
 
   // Which JSON paths each request needs, so one parse serves them all.
@@ -424,9 +425,14 @@ void ScenarioWorkload::send_request(VirtualUser& vu) {
   const HttpRequest& request =
       plan_.flows[vu.flow].requests[plan_.flows[vu.flow].program[vu.pc].arg];
   int64_t now = net::now_ns();
-  render_request(vu, request, now);
   vu.request_timeout_ns =
       (request.timeout_us > 0 ? request.timeout_us : plan_.timeout_us) * net::kNsPerUs;
+  if (request.http_version == 2) {
+    render_h2_request(vu, request);
+    send_h2_request(vu, now);
+    return;
+  }
+  render_request(vu, request, now);
   if (vu.connection.idle()) {
     transmit(vu, now);
     return;
@@ -463,16 +469,28 @@ void ScenarioWorkload::on_response(ClientConnection& connection, int status, int
     return;
   }
   if (!running_ || !vu.in_iteration) return;
-  process_response(vu, status, done_ns);
+  const http::ResponseParser& response = vu.connection.response();
+  ResponseView view;
+  view.status = status;
+  view.body = response.body();
+  for (size_t i = 0; i < response.header_count(); ++i) {
+    view.headers.emplace_back(response.header_name(i), response.header_value(i));
+  }
+  std::string_view path(vu.request);
+  path = path.substr(path.find(' ') + 1);
+  path = path.substr(0, path.find_first_of("? "));
+  process_response(vu, view, path, vu.connection.intended_ns(), done_ns);
 }
 
-void ScenarioWorkload::process_response(VirtualUser& vu, int status, int64_t done_ns) {
+void ScenarioWorkload::process_response(VirtualUser& vu, const ResponseView& response,
+                                        std::string_view path, int64_t intended_ns,
+                                        int64_t done_ns) {
   const Flow& flow = plan_.flows[vu.flow];
   const Instruction& in = flow.program[vu.pc];
   const HttpRequest& request = flow.requests[in.arg];
   const RequestPaths& rp = paths_[vu.flow][in.arg];
-  const http::ResponseParser& response = vu.connection.response();
-  int64_t latency_us = std::max<int64_t>(0, done_ns - vu.connection.intended_ns()) / 1000;
+  const int status = response.status;
+  int64_t latency_us = std::max<int64_t>(0, done_ns - intended_ns) / 1000;
 
   metrics::StepStats& step = current_.steps[in.metric];
   ++step.requests;
@@ -483,17 +501,9 @@ void ScenarioWorkload::process_response(VirtualUser& vu, int status, int64_t don
   current_.latency.record(static_cast<uint64_t>(latency_us));
   vu.failures = 0;
 
-  ResponseView view;
-  view.status = status;
-  view.body = response.body();
+  ResponseView view = response;
   view.latency_us = latency_us;
-  for (size_t i = 0; i < response.header_count(); ++i) {
-    view.headers.emplace_back(response.header_name(i), response.header_value(i));
-  }
   int64_t now_s = unix_ms_now() / 1000;
-  std::string_view path(vu.request);
-  path = path.substr(path.find(' ') + 1);
-  path = path.substr(0, path.find_first_of("? "));
   for (const auto& [name, value] : view.headers) {
     if (iequals(name, "set-cookie")) vu.cookies.store(value, path, now_s);
   }
@@ -562,7 +572,12 @@ void ScenarioWorkload::on_failure(ClientConnection& connection, ErrorCause cause
   }
   bool lost_request = had_request || vu.waiting_connect;
   vu.waiting_connect = false;
-  if (!running_ || !vu.in_iteration || !lost_request) return;
+  if (!lost_request) return;
+  request_failed(vu, cause);
+}
+
+void ScenarioWorkload::request_failed(VirtualUser& vu, ErrorCause cause) {
+  if (!running_ || !vu.in_iteration) return;
   current_.add_error(cause);
   const Flow& flow = plan_.flows[vu.flow];
   metrics::StepStats& step = current_.steps[flow.program[vu.pc].metric];
@@ -656,6 +671,11 @@ void ScenarioWorkload::retire(VirtualUser& vu) {
   vu.timer.cancel();
   if (vu.connection.busy()) ++current_.in_flight;  // cut off at a scenario's hard end
   vu.connection.close();
+  if (vu.h2) {
+    if (vu.h2->in_flight() > 0) ++current_.in_flight;
+    vu.h2->close();
+  }
+  vu.h2_waiting = false;
   if (vu.socket) end_socket(vu, metrics::DisconnectCause::kLocalClose);
   vu.waiting_connect = false;
   RunState& run = *vu.run;
@@ -863,6 +883,13 @@ void ScenarioWorkload::on_sweep() {
                now - c.connect_started_ns() >= connect_timeout) {
       c.fail(ErrorCause::kConnectTimeout);
     }
+    if (http::SessionConnection* h2 = vu->h2.get()) {
+      if (h2->opening() && now - h2->connect_started_ns() >= connect_timeout) {
+        h2->fail(ErrorCause::kConnectTimeout);
+      } else {
+        h2->expire(now, vu->request_timeout_ns);
+      }
+    }
   }
   sweep_timer_.arm_at(now + kSweepNs);
 }
@@ -875,6 +902,10 @@ void ScenarioWorkload::stop() {
     if (vu->connection.busy()) ++current_.in_flight;
     vu->timer.cancel();
     vu->connection.close();
+    if (vu->h2) {
+      if (vu->h2->in_flight() > 0) ++current_.in_flight;
+      vu->h2->close();
+    }
     if (vu->socket) end_socket(*vu, metrics::DisconnectCause::kLocalClose);
   }
   for (auto& run : runs_) {

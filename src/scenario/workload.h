@@ -6,16 +6,21 @@
 // per-step, per-check and per-flow statistics.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/workload.h"
 #include "http/client_connection.h"
+#include "http/session_connection.h"
+#include "http2/session.h"
 #include "metrics/snapshot.h"
 #include "net/event_loop.h"
 #include "random/randomness.h"
 #include "scenario/extract.h"
 #include "scenario/plan.h"
+#include "scenario/response_view.h"
 #include "tls/client_context.h"
 
 namespace millstone::scenario {
@@ -34,7 +39,9 @@ struct WorkerShare {
   std::vector<std::string> source_addresses;  // numeric; connections are spread over them
 };
 
-class ScenarioWorkload final : public engine::Workload, public http::ClientListener {
+class ScenarioWorkload final : public engine::Workload,
+                               public http::ClientListener,
+                               public http::SessionConnectionListener {
  public:
   ScenarioWorkload(net::EventLoop& loop, const Plan& plan, WorkerShare share, SnapshotSink sink);
   ~ScenarioWorkload() override;
@@ -50,6 +57,15 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
   void on_idle_close(http::ClientConnection& connection) override;
   size_t on_data(http::ClientConnection& connection, char* data, size_t size) override;
   void on_writable(http::ClientConnection& connection) override;
+
+  // http: 2 steps, over each VU's HTTP/2 connection.
+  void on_capacity(http::SessionConnection& connection) override;
+  void on_response(http::SessionConnection& connection, http::RequestToken token,
+                   const http::ResponseInfo& response, int64_t done_ns) override;
+  void on_request_failed(http::SessionConnection& connection, http::RequestToken token,
+                         metrics::ErrorCause cause) override;
+  void on_closed(http::SessionConnection& connection,
+                 std::optional<metrics::ErrorCause> cause) override;
 
   // Integer share of a whole-run count for this worker (exact across workers).
   static uint64_t share_of(uint64_t total, uint32_t index, uint32_t count);
@@ -87,7 +103,15 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
   void send_request(VirtualUser& vu);
   void transmit(VirtualUser& vu, int64_t now);
   void render_request(VirtualUser& vu, const HttpRequest& request, int64_t now);
-  void process_response(VirtualUser& vu, int status, int64_t done_ns);
+  // http: 2: the request as a protocol-neutral spec, encoded for HTTP/2.
+  void render_h2_request(VirtualUser& vu, const HttpRequest& request);
+  void send_h2_request(VirtualUser& vu, int64_t now);
+  void submit_h2(VirtualUser& vu, int64_t now);
+  // A request that ended without a response (transport, timeout, protocol).
+  void request_failed(VirtualUser& vu, metrics::ErrorCause cause);
+  // `path` is the request's path (cookies), `intended_ns` when it was due.
+  void process_response(VirtualUser& vu, const ResponseView& view, std::string_view path,
+                        int64_t intended_ns, int64_t done_ns);
   void finish_iteration(VirtualUser& vu, bool completed);
   bool take_data_rows(VirtualUser& vu);
   void after_iteration(VirtualUser& vu);
@@ -145,6 +169,11 @@ class ScenarioWorkload final : public engine::Workload, public http::ClientListe
   // ALPN it does not know).
   std::unique_ptr<tls::TlsClientContext> tls_http_;
   std::unique_ptr<tls::TlsClientContext> tls_raw_;
+  // http: 2 steps: their connections' context (ALPN h2 over TLS) and sessions.
+  std::unique_ptr<tls::TlsClientContext> tls_h2_;
+  http::ClientContext h2_context_;
+  std::unique_ptr<http2::SessionFactory> h2_factory_;
+  bool prepare_h2(std::string* error);
   bool prepare_tls(std::string* error);
   std::vector<std::vector<SocketTarget>> socket_targets_;  // [flow][socket step]
   uint64_t open_sockets_ = 0;

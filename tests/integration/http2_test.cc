@@ -192,6 +192,52 @@ TEST(Http2Integration, NghttpdServesEveryRequestItLogs) {
   }
 }
 
+// A scenario with defaults: {http: 2} against nghttpd (h2c, prior
+// knowledge): every step sent is a response nghttpd says it sent, and the
+// steps' checks see its headers and body.
+TEST(Http2Integration, ScenarioStepsOverH2cAgainstNghttpd) {
+  if (!has("/usr/sbin/nghttpd")) GTEST_SKIP() << "no /usr/sbin/nghttpd (nghttp2-server)";
+  const std::string dir = temp_dir();
+  std::ofstream(dir + "/index.html") << "hello from nghttpd\n";
+  const int port = free_port();
+  const std::string log = dir + "/nghttpd-scenario.log";
+  ExternalServer nghttpd({"/usr/sbin/nghttpd", "--no-tls", "-v", "-d", dir, std::to_string(port)},
+                         log);
+  ASSERT_TRUE(wait_for_port(port, 2.0)) << "nghttpd did not start";
+  const std::string yaml = "target: http://127.0.0.1:" + std::to_string(port) + R"(
+defaults: {http: 2}
+flows:
+  page:
+    steps:
+      - get: /index.html
+        check: {status: 200, body: {contains: nghttpd}, header: {server: {contains: nghttpd}}}
+      - get: /missing.html
+        check: {status: 404}
+scenarios:
+  main: {executor: iterations, vus: 2, iterations: 10, max_duration: 20s}
+thresholds:
+  - checks == 1
+)";
+  const std::string out = write_temp_file("", ".json");
+  auto r = run_millstone(
+      {"run", write_temp_file(yaml, ".yaml"), "-w", "1", "-q", "--no-history", "-o", out});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const nlohmann::json j = read_json(out);
+  EXPECT_EQ(j["requests"].get<uint64_t>(), 20u);
+  // -v prints each frame it sends: one HEADERS with :status per response.
+  uint64_t served = 0;
+  for (int i = 0; i < 200 && served < 20; ++i) {
+    std::ifstream in(log);
+    std::string line;
+    served = 0;
+    while (std::getline(in, line)) {
+      if (line.find("send HEADERS frame") != std::string::npos) ++served;
+    }
+    if (served < 20) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(served, 20u);
+}
+
 // A hand-written HTTP/2 server for the hostile cases: answers each
 // connection's first bytes with an empty SETTINGS and then either a GOAWAY
 // (last stream 0, ENHANCE_YOUR_CALM) or an RST_STREAM (INTERNAL_ERROR) for

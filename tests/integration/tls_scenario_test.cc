@@ -60,18 +60,27 @@ std::string replace(std::string text, const std::string& from, const std::string
 
 // `millstone mock --tls --config ...` on free ports; the certificate it
 // serves (self-signed, names localhost and 127.0.0.1) is written to cert().
+// `tls` false: the same mock in cleartext (HTTP/1.1 and h2c).
 class TlsMock {
  public:
-  explicit TlsMock(const std::string& config) {
+  explicit TlsMock(const std::string& config, bool tls = true) : tls_(tls) {
     cert_ = temp_dir() + "/scenario-mock.pem";
-    process_ = std::make_unique<Process>(std::vector<std::string>{
-        "mock", "--listen", "127.0.0.1:0", "--workers", "1", "--tls", "--tls-cert-out", cert_,
-        "--config", write_temp_file(config, ".yaml")});
-    const std::regex listening(R"(listening on https://127\.0\.0\.1:(\d+))");
+    std::vector<std::string> args{"mock",
+                                  "--listen",
+                                  "127.0.0.1:0",
+                                  "--workers",
+                                  "1",
+                                  "--config",
+                                  write_temp_file(config, ".yaml")};
+    if (tls) args.insert(args.end(), {"--tls", "--tls-cert-out", cert_});
+    process_ = std::make_unique<Process>(args);
+    const std::regex listening(tls ? R"(listening on https://127\.0\.0\.1:(\d+))"
+                                   : R"(listening on 127\.0\.0\.1:(\d+))");
     for (int i = 0; i < 500 && port_ == 0; ++i) {
       std::smatch m;
       const std::string out = process_->stdout_so_far();
-      if (std::regex_search(out, m, listening) && out.find("SHA-256") != std::string::npos) {
+      if (std::regex_search(out, m, listening) &&
+          (!tls || out.find("SHA-256") != std::string::npos)) {
         port_ = std::stoi(m[1]);
       } else {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -85,13 +94,14 @@ class TlsMock {
   int port() const { return port_; }
   const std::string& cert() const { return cert_; }
   nlohmann::json stats() const {
-    return nlohmann::json::parse(shell("curl -sS --cacert " + cert_ + " https://127.0.0.1:" +
-                                       std::to_string(port_) + "/__millstone/stats"),
-                                 nullptr, false);
+    const std::string url = (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") +
+                            std::to_string(port_) + "/__millstone/stats";
+    return nlohmann::json::parse(shell("curl -sS --cacert " + cert_ + " " + url), nullptr, false);
   }
   std::string stdout_so_far() const { return process_->stdout_so_far(); }
 
  private:
+  bool tls_;
   std::unique_ptr<Process> process_;
   std::string cert_;
   int port_ = 0;
@@ -375,6 +385,79 @@ flows: {a: {steps: [{get: /}]}}
                              "such file or directory"),
             std::string::npos)
       << r.err;
+}
+
+// defaults: {http: 2}: the steps go over HTTP/2 (h2 by ALPN over TLS, prior
+// knowledge over cleartext), one connection per VU, with checks, extraction
+// and cookies as over HTTP/1.1; a step's http: 1.1 goes over HTTP/1.1. The
+// mock's own counts say which protocol carried how many requests.
+void expect_h2_steps_counted_by_the_mock(bool tls) {
+  TlsMock mock(R"(routes:
+  - path: /login
+    body: "token-{{ request.query.user }}"
+    headers: {set-cookie: "sid=s{{ request.query.user }}; Path=/"}
+  - path: /cart
+    method: POST
+    body: "{{ request.header.cookie }} {{ request.body }}"
+)",
+               tls);
+  ASSERT_NE(mock.port(), 0) << mock.stdout_so_far();
+  std::string yaml = R"yaml(
+target: SCHEME://127.0.0.1:PORT
+defaults:
+  http: 2
+  tls: {ca: CERT}
+flows:
+  shop:
+    steps:
+      - get: /login?user={{ vu }}
+        check: {status: 200, header: {set-cookie: {contains: sid}}}
+        extract: {token: {regex: "token-([0-9]+)"}}
+      - post: /cart
+        body: "t={{ token }}"
+        check: {body: {matches: "^sid=s[0-9]+ t=[0-9]+$"}}
+      - get: /login?user=old
+        name: over HTTP 1.1
+        http: 1.1
+        check: {status: 200}
+scenarios:
+  main: {executor: iterations, vus: 2, iterations: 12, max_duration: 20s}
+thresholds:
+  - error_rate == 0
+  - checks == 1
+)yaml";
+  yaml = replace(yaml, "SCHEME", tls ? "https" : "http");
+  yaml = replace(yaml, "PORT", std::to_string(mock.port()));
+  if (tls) {
+    yaml = replace(yaml, "CERT", mock.cert());
+  } else {
+    yaml.erase(yaml.find("  tls: {ca: CERT}\n"), 18);
+  }
+  const RunOutcome run = run_scenario(yaml);
+  ASSERT_EQ(run.result.exit_code, 0) << run.result.out << run.result.err;
+  const nlohmann::json stats = mock.stats();
+  ASSERT_TRUE(stats.is_object());
+  // 12 iterations: 12 logins and 12 carts over HTTP/2, 12 logins over HTTP/1.1.
+  EXPECT_EQ(stats["routes"][0]["requests"], 24) << stats.dump();
+  EXPECT_EQ(stats["routes"][0]["http2_requests"], 12);
+  EXPECT_EQ(stats["routes"][1]["http2_requests"], 12);
+  EXPECT_EQ(stats["http2"]["requests"], 24);
+  // One per VU, kept across iterations; over TLS curl's stats request is h2 too.
+  EXPECT_EQ(stats["http2"]["connections"], tls ? 3 : 2);
+  EXPECT_EQ(stats["http2"]["protocol_errors"], 0);
+  const nlohmann::json& j = run.json;
+  EXPECT_EQ(count(step(j, "shop/GET /login?user={{ vu }}"), "requests"), 12u);
+  EXPECT_EQ(count(step(j, "shop/POST /cart"), "requests"), 12u);
+  EXPECT_EQ(count(step(j, "shop/over HTTP 1.1"), "requests"), 12u);
+  EXPECT_EQ(count(j, "requests"), 36u);
+}
+
+TEST(TlsScenario, Http2StepsOverTlsByAlpnCountedByTheMock) {
+  expect_h2_steps_counted_by_the_mock(true);
+}
+
+TEST(TlsScenario, Http2StepsOverCleartextPriorKnowledgeCountedByTheMock) {
+  expect_h2_steps_counted_by_the_mock(false);
 }
 
 }  // namespace

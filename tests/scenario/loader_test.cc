@@ -490,3 +490,54 @@ TEST(LoaderTest, MissingFileIsOneLine) {
 
 }  // namespace
 }  // namespace millstone::scenario
+
+namespace millstone::scenario {
+namespace {
+
+// defaults: http: sets every request's HTTP version; a step's http: overrides it.
+TEST(LoaderHttpVersion, DefaultsAndStepOverride) {
+  const auto plan = parse_scenario(R"(target: http://localhost:9
+defaults: {http: 2}
+flows:
+  a:
+    steps:
+      - get: /two
+      - get: /one
+        http: 1.1
+)",
+                                   "s.yaml", ".");
+  ASSERT_EQ(plan->flows[0].requests.size(), 2u);
+  EXPECT_EQ(plan->flows[0].requests[0].http_version, 2);
+  EXPECT_EQ(plan->flows[0].requests[1].http_version, 1);
+  EXPECT_TRUE(plan->uses_http_version(1));
+  EXPECT_TRUE(plan->uses_http_version(2));
+  EXPECT_EQ(plan->connections_per_vu(), 2u);  // an HTTP/1.1 and an HTTP/2 connection
+
+  const auto plain = parse_scenario("target: http://localhost:9\nflows: {a: {steps: [{get: /}]}}\n",
+                                    "s.yaml", ".");
+  EXPECT_EQ(plain->flows[0].requests[0].http_version, 1);
+  EXPECT_FALSE(plain->uses_http_version(2));
+}
+
+TEST(LoaderHttpVersion, UnknownVersionNamesItsLine) {
+  try {
+    parse_scenario(
+        "target: http://localhost:9\nflows:\n  a:\n    steps:\n      - get: /\n"
+        "        http: 3\n",
+        "s.yaml", ".");
+    FAIL() << "http: 3 loaded";
+  } catch (const ScenarioError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("s.yaml:6:15: http: \"3\"; expected 2"));
+  }
+  try {
+    parse_scenario(
+        "target: http://localhost:9\ndefaults: {http: h2}\nflows: {a: {steps: [{get: /}]}}\n",
+        "s.yaml", ".");
+    FAIL() << "http: h2 loaded";
+  } catch (const ScenarioError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("s.yaml:2:18: http: \"h2\"; expected 2"));
+  }
+}
+
+}  // namespace
+}  // namespace millstone::scenario
