@@ -208,6 +208,9 @@ int main_command(int argc, char** argv) {
                       "Serve live Prometheus metrics at http://HOST:PORT/metrics during the run");
   run_cmd->add_option("--webhook", run.webhook,
                       "POST the summary (Slack-compatible JSON) to this URL when the run ends");
+  run_cmd->add_option("--monitor", run.monitors,
+                      "Scrape this Prometheus text endpoint (node_exporter, a service's /metrics) "
+                      "every second during the run, into the record and report; repeatable");
 
   // `millstone grpc` (docs/grpc.md): quick mode for one gRPC method, like ghz.
   RunOptions grpc_run;
@@ -328,6 +331,9 @@ int main_command(int argc, char** argv) {
                        "Serve live Prometheus metrics at http://HOST:PORT/metrics during the run");
   grpc_cmd->add_option("--webhook", grpc_run.webhook,
                        "POST the summary (Slack-compatible JSON) to this URL when the run ends");
+  grpc_cmd->add_option("--monitor", grpc_run.monitors,
+                       "Scrape this Prometheus text endpoint every second during the run; "
+                       "repeatable");
 
   MockOptions mock;
   CLI::App* mock_cmd = app.add_subcommand("mock", "Serve HTTP routes from a mock configuration");

@@ -231,6 +231,16 @@ struct Objective {
   int64_t guard_for_s = 0;
 };
 
+// monitor: (docs/monitoring.md): a Prometheus text endpoint the coordinator
+// scrapes every interval during the run; the workers ignore it.
+struct MonitorEndpoint {
+  std::string name;                  // unique in the file; default HOST:PORT
+  std::string url;                   // http:// or https://
+  std::vector<std::string> metrics;  // RE2 patterns matching whole metric names
+  int64_t interval_us = 1'000'000;
+  std::string location;  // "FILE:LINE:COL", for messages
+};
+
 struct Plan {
   std::string source_path;
   std::string name;
@@ -253,11 +263,12 @@ struct Plan {
   std::vector<DataSource> data;
   std::vector<ScenarioRun> scenarios;
   std::vector<Threshold> thresholds;
-  std::vector<Objective> objectives;     // slo:
-  std::vector<Drill> drills;             // run by the coordinator (src/drill/), not the workers
-  std::vector<std::string> step_names;   // metric index -> "flow/group/step"
-  std::vector<std::string> check_names;  // check index -> "flow/step: status in [200]"
-  int64_t total_duration_us() const;     // end of the last scenario
+  std::vector<Objective> objectives;      // slo:
+  std::vector<Drill> drills;              // run by the coordinator (src/drill/), not the workers
+  std::vector<MonitorEndpoint> monitors;  // monitor:, scraped by the coordinator (src/monitor/)
+  std::vector<std::string> step_names;    // metric index -> "flow/group/step"
+  std::vector<std::string> check_names;   // check index -> "flow/step: status in [200]"
+  int64_t total_duration_us() const;      // end of the last scenario
   bool has_socket_steps() const;
   // An https:// target or a socket step with tls: a worker builds one TLS context.
   bool uses_tls() const;
