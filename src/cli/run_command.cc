@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "cli/drill_report.h"
 #include "cli/exit_codes.h"
+#include "cli/generator_summary.h"
 #include "cli/history_commands.h"
 #include "cli/limits.h"
 #include "cli/progress.h"
@@ -614,7 +615,9 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   std::vector<scenario::ThresholdOutcome> thresholds;
   bool slo_ok = true;
   std::string text = format_summary(description, result);
+  text += format_generator_summary(result);
   nlohmann::json json = summary_json(description, result);
+  json["generator"] = generator_json(result);
   if (scenario) {
     thresholds = scenario::evaluate_thresholds(*scenario, result.total, result.duration_s);
     text += format_scenario_summary(*scenario, result.total, thresholds, options.percentiles);
