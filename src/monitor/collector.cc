@@ -115,7 +115,9 @@ struct Collector::Worker {
         // steady_clock is CLOCK_MONOTONIC here, the run's clock.
         const auto deadline = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(due));
         wake.wait_until(lock, deadline, [&] { return stop; });
-        if (stop) return;
+        // Stopped: the scrapes due by now still happen (the one at the
+        // run's end closes its last second), later ones do not.
+        if (stop && monotonic_ns() < due) return;
       }
       const int64_t began = monotonic_ns();
       Exposition exposition;
