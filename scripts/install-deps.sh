@@ -15,6 +15,7 @@ packages=(
   openssl  # the TLS tests run openssl s_server and s_client and make certificates
   # peers we test and benchmark against
   wrk nginx-light apache2-utils nghttp2-client nghttp2-server websocketd prometheus
+  prometheus-node-exporter  # a real target-monitoring endpoint for the report tests
   # the HTML report test renders in headless Chromium
   chromium
   python3-jsonschema  # the tests validate JSON summaries against docs/summary.schema.json
