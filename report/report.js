@@ -352,6 +352,58 @@
     return ["Exit code " + code + "."];
   }
 
+  // The generator's own load and the targets' metrics (docs/monitoring.md),
+  // stacked under the load charts on the same seconds: [second, value]
+  // points placed on the load charts' x values, gaps where a second has none.
+  function onSeconds(xs, points) {
+    var bySecond = {};
+    (points || []).forEach(function (p) { if (Array.isArray(p) && typeof p[1] === "number") bySecond[p[0]] = p[1]; });
+    return xs.map(function (x) { return typeof bySecond[x] === "number" ? bySecond[x] : null; });
+  }
+
+  function monitorCharts(parent, s, xs, markers, bands) {
+    var gen = s.generator;
+    if (gen && (gen.workers || []).length) {
+      var genSeries = [];
+      gen.workers.forEach(function (w) {
+        var name = "worker " + w.worker + (w.saturated ? " (saturated)" : "");
+        genSeries.push({label: name + " CPU, % of a core", values: onSeconds(xs, w.cpu_percent)});
+        genSeries.push({label: name + " event loop busy %", values: onSeconds(xs, w.loop_busy_percent)});
+      });
+      chart(parent, {title: "Load generator: CPU and event loop per worker", yLabel: "%", markers: markers, bands: bands,
+                     note: gen.limited ? "The load generator, not the target, limited this run." : "Saturated: " + (gen.saturated_when || "")},
+            xs, genSeries);
+    }
+    var mon = s.monitor;
+    if (!mon) return;
+    (mon.targets || []).forEach(function (t) {
+      if (t.warning) parent.appendChild(el("p", {"class": "warning monitor-warning", text: "Monitor: " + t.warning}));
+    });
+    // One chart per target and unit: node_exporter's CPU, memory and
+    // network each get their own; selected series share one per unit.
+    var titles = {"%": "CPU busy", "bytes": "memory used", "bytes/s": "network", "/s": "counters, per second", "": "gauges"};
+    var groups = [];
+    var byKey = {};
+    (mon.series || []).forEach(function (ser) {
+      var key = ser.target + "\u0000" + ser.kind + "\u0000" + ser.unit;
+      if (!byKey[key]) {
+        byKey[key] = {target: ser.target, kind: ser.kind, unit: ser.unit, series: []};
+        groups.push(byKey[key]);
+      }
+      byKey[key].series.push(ser);
+    });
+    groups.forEach(function (g) {
+      var what = g.kind === "node" ? (titles[g.unit] || g.unit) : (g.unit === "/s" ? "counters, per second" : "gauges");
+      var format = g.unit === "bytes" ? fmtBytes : g.unit === "bytes/s" ? function (v) { return fmtBytes(v) + "/s"; }
+                                                                        : function (v) { return v.toFixed(1); };
+      chart(parent, {title: "Target " + g.target + ": " + what, yLabel: g.unit || "value", markers: markers, bands: bands, format: format},
+            xs, g.series.map(function (ser) {
+        var label = ser.kind === "node" ? ser.name.replace(/_/g, " ") : ser.name;
+        return {label: label, values: onSeconds(xs, ser.points)};
+      }));
+    });
+  }
+
   // The timeline with its last second, usually cut short by the end of the
   // run, as per-second values: its counts divided by its real length (the
   // summary's rps already is), so it is not drawn as a dip. A last sliver
@@ -462,6 +514,9 @@
     if (scenario) items.push(["dropped iterations", fmtInt(s.dropped_iterations)]);
     items.push(["workers", fmtInt(s.workers)]);
     ov.appendChild(statGrid(items));
+    if (s.generator && s.generator.limited) {
+      ov.appendChild(el("p", {"class": "warning", id: "generator-limited", text: "Limited by the generator: " + s.generator.reason}));
+    }
     if (s.interrupted) ov.appendChild(el("p", {"class": "warning", text: "The run was interrupted."}));
     (s.worker_failures || []).forEach(function (f) {
       ov.appendChild(el("p", {"class": "warning", text: "Incomplete: " + f}));
@@ -519,6 +574,7 @@
             [{label: "attempted", values: col("connections_opened")},
              {label: "established", values: col("connections_established")}]);
     }
+    monitorCharts(over, s, xs, markers, bands);
 
     var dist = section("Latency distribution", "distribution");
     var curve = s.latency_percentiles || [];

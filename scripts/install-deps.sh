@@ -16,6 +16,7 @@ packages=(
   # peers we test and benchmark against
   wrk nginx-light apache2-utils nghttp2-client nghttp2-server websocketd prometheus
   rabbitmq-server  # millstone amqp's integration test starts its own broker on private ports
+  prometheus-node-exporter  # a real target-monitoring endpoint for the report tests
   # the HTML report test renders in headless Chromium
   chromium
   python3-jsonschema  # the tests validate JSON summaries against docs/summary.schema.json

@@ -236,6 +236,9 @@ int main_command(int argc, char** argv) {
           },
           "--agents: when an agent is lost, continue without its share or abort the run")
       ->default_str("continue");
+  run_cmd->add_option("--monitor", run.monitors,
+                      "Scrape this Prometheus text endpoint (node_exporter, a service's /metrics) "
+                      "every second during the run, into the record and report; repeatable");
 
   // `millstone grpc` (docs/grpc.md): quick mode for one gRPC method, like ghz.
   RunOptions grpc_run;
@@ -356,6 +359,9 @@ int main_command(int argc, char** argv) {
                        "Serve live Prometheus metrics at http://HOST:PORT/metrics during the run");
   grpc_cmd->add_option("--webhook", grpc_run.webhook,
                        "POST the summary (Slack-compatible JSON) to this URL when the run ends");
+  grpc_cmd->add_option("--monitor", grpc_run.monitors,
+                       "Scrape this Prometheus text endpoint every second during the run; "
+                       "repeatable");
 
   // `millstone amqp` (docs/amqp.md): publish/consume throughput and latency, like PerfTest.
   AmqpOptions amqp;

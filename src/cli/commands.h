@@ -42,14 +42,15 @@ struct RunOptions {
   std::string out;     // JSON summary path; "-" = stdout
   bool quiet = false;  // no progress line
   // Results (docs/reports.md).
-  std::string report;          // --report FILE.html
-  std::string junit;           // --junit FILE.xml
-  std::string timeseries;      // --timeseries FILE.csv|.ndjson
-  std::string history;         // --history DB (default: results::default_history_path())
-  bool no_history = false;     // --no-history
-  std::string metrics_listen;  // --metrics-listen HOST:PORT
-  std::string webhook;         // --webhook URL
-  std::string command_line;    // argv, for the run record
+  std::string report;                 // --report FILE.html
+  std::string junit;                  // --junit FILE.xml
+  std::string timeseries;             // --timeseries FILE.csv|.ndjson
+  std::string history;                // --history DB (default: results::default_history_path())
+  bool no_history = false;            // --no-history
+  std::string metrics_listen;         // --metrics-listen HOST:PORT
+  std::string webhook;                // --webhook URL
+  std::vector<std::string> monitors;  // --monitor URL, repeatable (docs/monitoring.md)
+  std::string command_line;           // argv, for the run record
   // https (quick mode, README "HTTPS").
   bool insecure = false;  // -k: no certificate verification
   std::string cacert;     // --cacert FILE (PEM): trust these CAs instead of the system's

@@ -20,6 +20,7 @@
 #include "cli/commands.h"
 #include "cli/drill_report.h"
 #include "cli/exit_codes.h"
+#include "cli/generator_summary.h"
 #include "cli/history_commands.h"
 #include "cli/limits.h"
 #include "cli/progress.h"
@@ -34,6 +35,7 @@
 #include "drill/scheduler.h"
 #include "http/request_builder.h"
 #include "http/url.h"
+#include "monitor/collector.h"
 #include "net/clock.h"
 #include "net/socket.h"
 #include "net/stop_request.h"
@@ -385,12 +387,59 @@ bool check_outputs(const RunOptions& options) {
   return true;
 }
 
+// Starts the monitor's scrapes on the run's clock, at second 0.
+class MonitorStarter final : public cluster::ProgressSink {
+ public:
+  MonitorStarter(monitor::Collector& collector, int64_t duration_ns)
+      : collector_(collector), duration_ns_(duration_ns) {}
+  void on_second(uint64_t, const metrics::Snapshot&, const metrics::Snapshot&) override {}
+  void on_start(int64_t start_ns) override { collector_.start(start_ns, start_ns + duration_ns_); }
+
+ private:
+  monitor::Collector& collector_;
+  int64_t duration_ns_;
+};
+
+// The scenario's monitor: entries and the --monitor URLs. False after
+// printing why (a bad --monitor URL is a usage error).
+bool monitor_targets(const RunOptions& options, const scenario::Plan* scenario,
+                     std::vector<monitor::Target>* targets) {
+  if (scenario) {
+    for (const scenario::MonitorEndpoint& m : scenario->monitors) {
+      targets->push_back({m.name, m.url, m.metrics, m.interval_us / 1000, m.location});
+    }
+  }
+  for (const std::string& text : options.monitors) {
+    std::string error;
+    const std::optional<http::Url> url = http::parse_url(text, &error);
+    if (!url) {
+      usage_error(
+          fmt::format("--monitor '{}': {}; expected a Prometheus text endpoint such as "
+                      "http://127.0.0.1:9100/metrics",
+                      text, error));
+      return false;
+    }
+    std::string name = url->ipv6_literal ? fmt::format("[{}]:{}", url->host, url->port)
+                                         : fmt::format("{}:{}", url->host, url->port);
+    const std::string base = name;
+    for (int n = 2; std::any_of(targets->begin(), targets->end(),
+                                [&](const monitor::Target& t) { return t.name == name; });
+         ++n) {
+      name = fmt::format("{}#{}", base, n);
+    }
+    targets->push_back({name, text, {}, 1000, "--monitor"});
+  }
+  return true;
+}
+
 // Resolves the target, checks it accepts connections, starts the workers,
 // prints and writes the summary. Shared by URL and scenario runs.
 int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& url,
             RunDescription description, const scenario::Plan* scenario, uint64_t connections,
             proxy::ProxyThread* run_proxies = nullptr) {
   std::string error;
+  std::vector<monitor::Target> monitor_list;
+  if (!monitor_targets(options, scenario, &monitor_list)) return kExitUsage;
   auto endpoint = net::resolve(url.host, url.port, &error);
   if (!endpoint) {
     fmt::print(stderr, "millstone run: {} is unreachable: {}\n", text::printable(description.url),
@@ -543,9 +592,28 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     drill_starter = std::make_unique<DrillStarter>(*drills);
     progress.add(drill_starter.get());
   }
+  // Target monitoring (docs/monitoring.md): scraped from the coordinator on the run's clock.
+  std::unique_ptr<monitor::Collector> collector;
+  std::unique_ptr<MonitorStarter> monitor_starter;
+  if (!monitor_list.empty()) {
+    collector = std::make_unique<monitor::Collector>(std::move(monitor_list));
+    monitor_starter = std::make_unique<MonitorStarter>(
+        *collector, static_cast<int64_t>(plan.duration_ms) * 1'000'000);
+    progress.add(monitor_starter.get());
+  }
   cluster::RunResult result =
       fleet ? fleet->run(plan, &progress, std::move(data_files), &stop)
             : cluster::run_local(plan, workers, &progress, std::move(data_files), &stop);
+  std::optional<monitor::MonitorResult> monitored;
+  if (collector) {
+    monitored = collector->finish();
+    // A dead or garbage endpoint is one warning, never a failed run.
+    for (const monitor::TargetOutcome& t : monitored->targets) {
+      if (const std::string w = t.warning(); !w.empty()) {
+        fmt::print(stderr, "millstone run: warning: {}\n", text::printable(w));
+      }
+    }
+  }
   std::vector<drill::DrillRecord> drill_records;
   if (drills) {
     // Ended or interrupted: every fault still on is undone now.
@@ -560,11 +628,13 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   std::vector<scenario::ThresholdOutcome> thresholds;
   bool slo_ok = true;
   std::string text = format_summary(description, result);
+  text += format_generator_summary(result);
   nlohmann::json json = summary_json(description, result);
   if (fleet) {
     text += fleet->summary_text(result);
     json["agents"] = fleet->summary_json(result);
   }
+  json["generator"] = generator_json(result);
   if (scenario) {
     thresholds = scenario::evaluate_thresholds(*scenario, result.total, result.duration_s);
     text += format_scenario_summary(*scenario, result.total, thresholds, options.percentiles);
@@ -602,6 +672,17 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
           text::printable(r.status == drill::DrillRecord::Status::kFailed
                               ? r.start_result.detail
                               : (r.end_result ? r.end_result->detail : std::string()))));
+    }
+  }
+  if (monitored) {
+    json["monitor"] = monitor::to_json(*monitored);
+    for (const monitor::TargetOutcome& t : monitored->targets) {
+      size_t series = 0;
+      for (const monitor::Series& one : monitored->series)
+        series += one.target == t.target.name ? 1 : 0;
+      text += fmt::format("  monitor      {} {}: {} of {} scrapes answered, {}\n",
+                          text::printable(t.target.name), text::printable(t.target.url),
+                          t.scrapes - t.failed, t.scrapes, count_of(series, "series", "series"));
     }
   }
   // With -o - stdout carries the JSON alone.

@@ -445,6 +445,14 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
                             {"dropped_iterations", s.dropped_iterations},
                             {"checks_passed", checks_passed},
                             {"checks_failed", checks_failed}};
+    // The generator's own load in this second: its busiest worker's
+    // (docs/monitoring.md#the-generator).
+    if (s.generator.wall_us > 0) {
+      entry["generator_cpu_percent"] = static_cast<double>(s.generator.max_cpu_permille) / 10;
+      entry["generator_loop_busy_percent"] =
+          static_cast<double>(s.generator.max_busy_permille) / 10;
+      entry["generator_loop_lag_ms"] = ms(s.generator.max_loop_lag_us);
+    }
     if (const double missing = cluster::missing_share(result, index); missing > 0) {
       entry["missing_share"] = missing;
     }

@@ -360,6 +360,7 @@ void Coordinator::handle(Peer& peer, MessageType type, const std::string& payloa
           return;
         }
         result_.total.merge(snapshot);
+        peer.outcome.load[snapshot.interval_index].merge(snapshot.generator);
         metrics::Snapshot& second = result_.seconds[snapshot.interval_index];
         second.merge(snapshot);
         second.interval_index = snapshot.interval_index;

@@ -34,6 +34,9 @@ struct WorkerOutcome {
   Hello hello;          // as received (empty before Hello)
   int64_t late_ns = 0;  // how long after the start instant it was ready (0: on time)
   Done done;
+  // Its own load per second of the run (an agent's: its workers' merged),
+  // for the generator's series (docs/monitoring.md#the-generator).
+  std::map<uint64_t, metrics::GeneratorLoad> load;
 };
 
 // An agent whose link went silent, closed or broke before it finished: its

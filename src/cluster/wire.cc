@@ -636,6 +636,13 @@ std::string encode_snapshot(const metrics::Snapshot& s) {
     }
   }
   e.put_varint(s.grpc_messages);
+  // The generator's own load (docs/monitoring.md#the-generator), last: a
+  // snapshot from a worker that predates it ends before it.
+  const metrics::GeneratorLoad& g = s.generator;
+  for (uint64_t v : {g.cpu_us, g.wall_us, g.busy_us, g.max_cpu_permille, g.max_busy_permille,
+                     g.max_loop_lag_us, g.saturated}) {
+    e.put_varint(v);
+  }
   return out;
 }
 
@@ -786,6 +793,13 @@ bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
     }
   }
   if (!d.read_varint(&s.grpc_messages)) return false;
+  if (!d.at_end()) {
+    metrics::GeneratorLoad& g = s.generator;
+    for (uint64_t* v : {&g.cpu_us, &g.wall_us, &g.busy_us, &g.max_cpu_permille,
+                        &g.max_busy_permille, &g.max_loop_lag_us, &g.saturated}) {
+      if (!d.read_varint(v)) return false;
+    }
+  }
   if (!d.at_end()) return false;
   *out = std::move(s);
   return true;

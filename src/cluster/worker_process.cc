@@ -1,5 +1,7 @@
 #include "cluster/worker_process.h"
 
+#include <sys/resource.h>
+
 #include <memory>
 #include <string>
 
@@ -44,6 +46,69 @@ class LinkHandler final : public net::IoHandler {
   WorkerLink& link_;
   SnapshotOutbox& outbox_;
   std::function<void()> stop_;
+};
+
+// The worker watching itself (docs/monitoring.md#the-generator): per
+// snapshot, the CPU time the process used, how much of the time its loop
+// was not waiting for events, and the most a timer fired late. A tick every
+// 50 ms makes sure there is a timer whose lateness shows a loop that is
+// stuck in long batches even when the workload arms none.
+class SelfWatch {
+ public:
+  explicit SelfWatch(net::EventLoop& loop)
+      : loop_(loop), tick_(loop, [this] { tick_.arm_after(kTickNs); }) {}
+
+  void start() {
+    last_wall_ns_ = net::now_ns();
+    last_cpu_us_ = cpu_us();
+    last_waited_ns_ = loop_.waited_ns();
+    loop_.take_max_timer_lag_ns();
+    tick_.arm_after(kTickNs);
+  }
+
+  // The load since the last call (or start()).
+  void fill(metrics::GeneratorLoad* load) {
+    const int64_t wall_ns = net::now_ns();
+    const uint64_t cpu = cpu_us();
+    const int64_t waited = loop_.waited_ns();
+    const uint64_t wall_us =
+        static_cast<uint64_t>(std::max<int64_t>(1, (wall_ns - last_wall_ns_) / 1000));
+    const uint64_t used_us = cpu - std::min(cpu, last_cpu_us_);
+    const uint64_t waited_us =
+        static_cast<uint64_t>(std::max<int64_t>(0, (waited - last_waited_ns_) / 1000));
+    const uint64_t busy_us = wall_us - std::min(wall_us, waited_us);
+    last_wall_ns_ = wall_ns;
+    last_cpu_us_ = cpu;
+    last_waited_ns_ = waited;
+    load->cpu_us = used_us;
+    load->wall_us = wall_us;
+    load->busy_us = busy_us;
+    load->max_cpu_permille = std::min<uint64_t>(1000, used_us * 1000 / wall_us);
+    load->max_busy_permille = busy_us * 1000 / wall_us;
+    load->max_loop_lag_us =
+        static_cast<uint64_t>(std::max<int64_t>(0, loop_.take_max_timer_lag_ns() / 1000));
+    load->saturated =
+        metrics::saturated(load->max_cpu_permille, load->max_busy_permille, load->max_loop_lag_us)
+            ? 1
+            : 0;
+  }
+
+ private:
+  static constexpr int64_t kTickNs = 50 * net::kNsPerMs;
+  static uint64_t cpu_us() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    auto us = [](const timeval& t) {
+      return static_cast<uint64_t>(t.tv_sec) * 1'000'000 + static_cast<uint64_t>(t.tv_usec);
+    };
+    return us(usage.ru_utime) + us(usage.ru_stime);
+  }
+
+  net::EventLoop& loop_;
+  net::Timer tick_;
+  int64_t last_wall_ns_ = 0;
+  uint64_t last_cpu_us_ = 0;
+  int64_t last_waited_ns_ = 0;
 };
 
 // Says why, then gives up.
@@ -126,8 +191,11 @@ int serve_worker(WorkerLink& link, const Hello& hello, const WorkerOptions& opti
   SnapshotOutbox outbox(link, options.max_pending_snapshots, options.outbox_high_water);
   bool link_ok = true;
   bool finished = false;
+  SelfWatch watch(loop);
   engine::Workload::SnapshotSink sink = [&](const metrics::Snapshot& snapshot, bool final) {
-    link_ok = outbox.push(snapshot) && link_ok;
+    metrics::Snapshot with_load = snapshot;
+    watch.fill(&with_load.generator);
+    link_ok = outbox.push(with_load) && link_ok;
     if (final) {
       finished = true;
       loop.stop();
@@ -156,6 +224,7 @@ int serve_worker(WorkerLink& link, const Hello& hello, const WorkerOptions& opti
   bool start_failed = false;
   net::Timer start_timer(loop, [&] {
     started = true;
+    watch.start();
     if (!workload->start(start_ns, &error)) {
       start_failed = true;
       loop.stop();

@@ -174,6 +174,21 @@ void Snapshot::merge(const Snapshot& other) {
     if (!sockets) sockets.emplace();
     sockets->merge(*other.sockets);
   }
+  generator.merge(other.generator);
+}
+
+void GeneratorLoad::merge(const GeneratorLoad& other) {
+  cpu_us += other.cpu_us;
+  wall_us += other.wall_us;
+  busy_us += other.busy_us;
+  max_cpu_permille = std::max(max_cpu_permille, other.max_cpu_permille);
+  max_busy_permille = std::max(max_busy_permille, other.max_busy_permille);
+  max_loop_lag_us = std::max(max_loop_lag_us, other.max_loop_lag_us);
+  saturated += other.saturated;
+}
+
+bool saturated(uint64_t cpu_permille, uint64_t busy_permille, uint64_t loop_lag_us) {
+  return cpu_permille >= 900 || busy_permille >= 950 || loop_lag_us >= 100'000;
 }
 
 uint64_t Snapshot::http_failures() const {
@@ -273,6 +288,7 @@ void Snapshot::clear() {
   vus = 0;
   peak_vus = 0;
   if (sockets) sockets->clear();  // kept: the same run reports sockets every second
+  generator = GeneratorLoad{};
 }
 
 }  // namespace millstone::metrics

@@ -143,6 +143,27 @@ struct Failures {
   }
 };
 
+// The load generator watching itself (docs/monitoring.md#the-generator): what
+// the reporting workers' processes spent in the interval. A worker that used
+// most of a core, or whose event loop never waited or ran late, was the limit
+// of the run rather than the target.
+struct GeneratorLoad {
+  uint64_t cpu_us = 0;             // user + system CPU time; adds across workers and seconds
+  uint64_t wall_us = 0;            // the wall time that was measured over; adds likewise
+  uint64_t busy_us = 0;            // of wall_us, the event loop was not waiting for events; adds
+  uint64_t max_cpu_permille = 0;   // the busiest worker's share of one core (1000: all of it)
+  uint64_t max_busy_permille = 0;  // the busiest worker's loop: share of time not waiting
+  uint64_t max_loop_lag_us = 0;    // the most a worker's loop was late for a timer
+  // Workers saturated in the interval (saturated() below); over seconds,
+  // worker-seconds.
+  uint64_t saturated = 0;
+  void merge(const GeneratorLoad& other);
+  friend bool operator==(const GeneratorLoad&, const GeneratorLoad&) = default;
+};
+// One worker's interval is saturated when it used 90% of a core or more,
+// its loop waited for less than 5% of it, or a timer fired 100 ms late.
+bool saturated(uint64_t cpu_permille, uint64_t busy_permille, uint64_t loop_lag_us);
+
 struct Snapshot {
   uint64_t interval_index = 0;  // seconds since the worker started (0-based)
   uint64_t requests = 0;        // complete responses (any status)
@@ -188,6 +209,7 @@ struct Snapshot {
   uint64_t peak_vus = 0;
   // Only in scenario runs with socket steps: four histograms are not free.
   std::optional<SocketStats> sockets;
+  GeneratorLoad generator;  // filled by the worker process, not the workload
 
   void add_error(ErrorCause cause, uint64_t n = 1) {
     error_counts[static_cast<size_t>(cause)] += n;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -90,11 +91,16 @@ bool EventLoop::run_once(int64_t timeout_ns) {
   // epoll_pwait2 takes a nanosecond timeout, so open-model pacing is not
   // rounded to milliseconds.
   timespec ts{timeout_ns / kNsPerSec, timeout_ns % kNsPerSec};
+  // Time spent waiting is what the loop had to spare: a loop that never
+  // waits is the limit of its worker (docs/monitoring.md#the-generator).
+  // A poll with no timeout does not wait, and costs no clock read.
+  const int64_t wait_from = timeout_ns > 0 ? now_ns() : 0;
   int n = epoll_pwait2(epoll_fd_, events_.data(), static_cast<int>(events_.size()), &ts, nullptr);
   if (n < 0 && errno == ENOSYS) {
     int ms = static_cast<int>((timeout_ns + kNsPerMs - 1) / kNsPerMs);
     n = epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), ms);
   }
+  if (timeout_ns > 0) waited_ns_ += now_ns() - wait_from;
   if (n < 0) {
     if (errno != EINTR) return false;
     n = 0;
@@ -122,6 +128,7 @@ void EventLoop::run_due_timers() {
   uint64_t horizon = timer_sequence_;
   while (!heap_.empty() && heap_.front()->when_ns_ <= now && heap_.front()->sequence_ < horizon) {
     Timer* timer = heap_.front();
+    max_timer_lag_ns_ = std::max(max_timer_lag_ns_, now - timer->when_ns_);
     timer_cancel(timer);
     timer->callback_();
   }

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <utility>
 #include <vector>
 
 namespace millstone::net {
@@ -70,6 +71,11 @@ class EventLoop {
   bool run_once(int64_t timeout_ns);
 
   size_t armed_timers() const { return heap_.size(); }
+  // The loop watching itself: nanoseconds spent waiting for events, over its
+  // life, and the most a timer has fired after its time since the last
+  // take_max_timer_lag_ns() (how late the loop got round to it).
+  int64_t waited_ns() const { return waited_ns_; }
+  int64_t take_max_timer_lag_ns() { return std::exchange(max_timer_lag_ns_, 0); }
 
  private:
   friend class Timer;
@@ -93,6 +99,8 @@ class EventLoop {
   std::vector<Timer*> heap_;
   uint64_t timer_sequence_ = 0;
   std::vector<epoll_event> events_;
+  int64_t waited_ns_ = 0;
+  int64_t max_timer_lag_ns_ = 0;
 };
 
 }  // namespace millstone::net

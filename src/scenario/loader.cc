@@ -48,9 +48,9 @@ constexpr size_t kMaxBodyCapture = size_t{64} << 20;
 // A CA bundle of a few hundred certificates is ~250 KB.
 constexpr size_t kMaxPemBytes = size_t{1} << 20;
 
-constexpr std::string_view kTopKeys[] = {"name",       "target", "seed",   "defaults",
-                                         "vars",       "data",   "flows",  "scenarios",
-                                         "thresholds", "slo",    "drills", "proxies"};
+constexpr std::string_view kTopKeys[] = {"name",   "target",  "seed",      "defaults",   "vars",
+                                         "data",   "flows",   "scenarios", "thresholds", "slo",
+                                         "drills", "proxies", "monitor"};
 constexpr std::string_view kDefaultsKeys[] = {"headers", "timeout", "max_body_capture", "tls",
                                               "http"};
 // The names of quick mode's flags (-k, --cacert, --cert, --key, --tls-min,
@@ -181,6 +181,9 @@ void TopLevel::compile(const YAML::Node& root) {
   // After scenarios: a drill may start when one of them starts.
   if (const Field* drills = map.find("drills")) {
     compile_drills(ctx_, *drills, base_dir_);
+  }
+  if (const Field* monitor = map.find("monitor")) {
+    compile_monitors(ctx_, *monitor);
   }
 }
 

@@ -91,4 +91,7 @@ void resolve_threshold_names(LoadContext& ctx, Threshold& threshold, const YAML:
 // slo: (loader_slo.cc), after the flows and their names.
 void compile_objectives(LoadContext& ctx, const yaml::Field& slo);
 
+// monitor: (loader_monitor.cc): the endpoints the coordinator scrapes.
+void compile_monitors(LoadContext& ctx, const yaml::Field& field);
+
 }  // namespace millstone::scenario::detail

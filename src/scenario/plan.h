@@ -243,6 +243,16 @@ struct RecoveryTolerance {
   int64_t window_s = 5;  // held on every second this long = recovered (slo: recovery_window)
 };
 
+// monitor: (docs/monitoring.md): a Prometheus text endpoint the coordinator
+// scrapes every interval during the run; the workers ignore it.
+struct MonitorEndpoint {
+  std::string name;                  // unique in the file; default HOST:PORT
+  std::string url;                   // http:// or https://
+  std::vector<std::string> metrics;  // RE2 patterns matching whole metric names
+  int64_t interval_us = 1'000'000;
+  std::string location;  // "FILE:LINE:COL", for messages
+};
+
 struct Plan {
   std::string source_path;
   std::string name;
@@ -266,13 +276,14 @@ struct Plan {
   std::vector<DataSource> data;
   std::vector<ScenarioRun> scenarios;
   std::vector<Threshold> thresholds;
-  std::vector<Objective> objectives;     // slo:
-  RecoveryTolerance recovery_tolerance;  // slo: tolerance: and recovery_window:
-  std::vector<Drill> drills;             // run by the coordinator (src/drill/), not the workers
-  std::vector<RunProxy> proxies;         // proxies: the coordinator runs them for the run
-  std::vector<std::string> step_names;   // metric index -> "flow/group/step"
-  std::vector<std::string> check_names;  // check index -> "flow/step: status in [200]"
-  int64_t total_duration_us() const;     // end of the last scenario
+  std::vector<Objective> objectives;      // slo:
+  RecoveryTolerance recovery_tolerance;   // slo: tolerance: and recovery_window:
+  std::vector<Drill> drills;              // run by the coordinator (src/drill/), not the workers
+  std::vector<RunProxy> proxies;          // proxies: the coordinator runs them for the run
+  std::vector<MonitorEndpoint> monitors;  // monitor:, scraped by the coordinator (src/monitor/)
+  std::vector<std::string> step_names;    // metric index -> "flow/group/step"
+  std::vector<std::string> check_names;   // check index -> "flow/step: status in [200]"
+  int64_t total_duration_us() const;      // end of the last scenario
   bool has_socket_steps() const;
   // Requests over HTTP/1.1, over HTTP/2: a VU holds a connection for each kind it sends.
   bool uses_http_version(uint8_t version) const;

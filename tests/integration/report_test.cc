@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -30,7 +31,18 @@ routes:
     path: /api/orders
     status: 201
     body: '{"id":{{ counter }}}'
+  - path: /metrics
+    headers: {Content-Type: text/html}
+    body: "<html><body>502 Bad Gateway</body></html>"
 )";
+
+// A free port on 127.0.0.1 that nothing listens on once this returns.
+int closed_port() {
+  int port = 0;
+  const int fd = listen_loopback(&port);
+  close(fd);
+  return port;
+}
 
 // Two steps, one check that always fails (with a sample text holding markup
 // that must not break the report), thresholds that pass and one that fails,
@@ -195,7 +207,24 @@ class ReportIntegration : public ::testing::Test {
   // One scenario run shared by the tests below: runs take seconds.
   static void SetUpTestSuite() {
     mock_ = new MockServer(kMock);
-    scenario_path_ = write_temp_file(kScenario, ".yaml");
+    // Target monitoring (docs/monitoring.md): a real node_exporter (CPU,
+    // memory, network, and one selected counter of its own), a dead endpoint
+    // and the mock's garbage /metrics, scraped during the run.
+    node_port_ = closed_port();
+    if (access("/usr/bin/prometheus-node-exporter", X_OK) == 0) {
+      node_ = new ExternalServer({"/usr/bin/prometheus-node-exporter",
+                                  "--web.listen-address=127.0.0.1:" + std::to_string(node_port_),
+                                  "--collector.disable-defaults", "--collector.cpu",
+                                  "--collector.meminfo", "--collector.netdev"},
+                                 write_temp_file("", ".log"));
+      wait_listening(node_port_);
+    }
+    dead_url_ = "http://127.0.0.1:" + std::to_string(closed_port()) + "/metrics";
+    const std::string monitor =
+        "monitor:\n  - {name: node, url: 'http://127.0.0.1:" + std::to_string(node_port_) +
+        "/metrics', metrics: [process_cpu_seconds_total]}\n  - " + dead_url_ +
+        "\n  - {name: garbage, url: '" + mock_->url("/metrics") + "', interval: 1s}\n";
+    scenario_path_ = write_temp_file(kScenario + monitor, ".yaml");
     report_ = write_temp_file("", ".html");
     junit_ = write_temp_file("", ".xml");
     csv_ = write_temp_file("", ".csv");
@@ -208,12 +237,16 @@ class ReportIntegration : public ::testing::Test {
   static void TearDownTestSuite() {
     delete run_;
     delete mock_;
+    delete node_;
   }
   void SetUp() override {
     ASSERT_EQ(run_->exit_code, 99) << "the failing check fails a threshold\n"
                                    << run_->out << run_->err;
   }
   static inline MockServer* mock_ = nullptr;
+  static inline ExternalServer* node_ = nullptr;
+  static inline int node_port_ = 0;
+  static inline std::string dead_url_;
   static inline ProcessResult* run_ = nullptr;
   static inline std::string scenario_path_, report_, junit_, csv_, summary_;
 };
@@ -223,8 +256,10 @@ TEST_F(ReportIntegration, ReportRendersInHeadlessChromiumWithoutErrors) {
   Rendered r = render(report_);
   ASSERT_FALSE(r.run.timed_out) << r.run.err;
   EXPECT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
-  // Throughput, latency, VUs, per-step p99 over time, and the percentile curve.
-  EXPECT_EQ(r.charts, 5);
+  // Throughput, latency, VUs, per-step p99 over time, the generator's own
+  // load, node_exporter's CPU, memory and network, its selected counter, and
+  // the percentile curve.
+  EXPECT_EQ(r.charts, 10);
   EXPECT_GT(r.points, 0);
   EXPECT_NE(r.dom.find("<canvas"), std::string::npos) << "uPlot drew canvases";
   EXPECT_TRUE(r.console_errors.empty()) << r.console_errors.front();
@@ -234,6 +269,67 @@ TEST_F(ReportIntegration, ReportRendersInHeadlessChromiumWithoutErrors) {
   EXPECT_NE(r.dom.find("checks &gt; 99%"), std::string::npos);
   EXPECT_NE(r.dom.find("report &lt;test&gt; &amp; co"), std::string::npos);
   EXPECT_EQ(r.dom.find("<b>"), std::string::npos) << "sample text stayed text";
+  // The monitored target's charts come under the load charts, on the same seconds.
+  const size_t latency = r.dom.find(">Latency<");
+  const size_t cpu = r.dom.find(">Target node: CPU busy<");
+  ASSERT_NE(cpu, std::string::npos);
+  EXPECT_LT(latency, cpu);
+  EXPECT_LT(r.dom.find(">Load generator: CPU and event loop per worker<"), cpu);
+  EXPECT_NE(r.dom.find(">Target node: memory used<"), std::string::npos);
+  EXPECT_NE(r.dom.find(">Target node: counters, per second<"), std::string::npos);
+  EXPECT_NE(r.dom.find("Monitor: monitor garbage ("), std::string::npos);
+}
+
+TEST_F(ReportIntegration, MonitoredEndpointsAreInTheRecordAndBadOnesAreOneWarningEach) {
+  ASSERT_NE(node_, nullptr) << "install prometheus-node-exporter (scripts/install-deps.sh)";
+  // Bad endpoints are one warning each; the verdict (SetUp: 99, a threshold) stands.
+  auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(count(run_->err, "warning: monitor"), 2u) << run_->err;
+  EXPECT_EQ(count(run_->err, dead_url_ + "): 3 of 3 scrapes failed"), 1u) << run_->err;
+  EXPECT_EQ(count(run_->err, "not the Prometheus text format: line 1: expected a metric name"), 1u)
+      << run_->err;
+  const nlohmann::json j = read_json(summary_);
+  const nlohmann::json& targets = j["monitor"]["targets"];
+  ASSERT_EQ(targets.size(), 3u) << j["monitor"].dump();
+  // Scrapes at 0, 1 and 2 s of the 2.4 s run. The exporter's own count of
+  // what it answered (before the request that reads it) agrees.
+  EXPECT_EQ(targets[0]["name"], "node");
+  EXPECT_EQ(targets[0]["scrapes"], 3);
+  EXPECT_EQ(targets[0]["failed"], 0);
+  const std::string served =
+      shell("curl -s http://127.0.0.1:" + std::to_string(node_port_) + "/metrics");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      served, m, std::regex(R"(promhttp_metric_handler_requests_total\{code="200"\} (\d+))")))
+      << served.substr(0, 400);
+  EXPECT_EQ(std::stoi(m[1]), 3);
+  EXPECT_EQ(targets[1]["failed"], 3);
+  EXPECT_EQ(targets[2]["failed"], 3);
+  std::map<std::string, nlohmann::json> series;
+  for (const nlohmann::json& s : j["monitor"]["series"])
+    series[s["name"].get<std::string>()] = s;
+  ASSERT_EQ(series.count("cpu_percent"), 1u) << j["monitor"].dump();
+  const nlohmann::json& cpu = series["cpu_percent"];
+  EXPECT_EQ(cpu["target"], "node");
+  EXPECT_EQ(cpu["unit"], "%");
+  ASSERT_EQ(cpu["points"].size(), 2u) << cpu.dump();
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(cpu["points"][i][0], i);  // seconds 0 and 1, as in the timeline
+    EXPECT_GE(cpu["points"][i][1].get<double>(), 0);
+    EXPECT_LE(cpu["points"][i][1].get<double>(), 100);
+  }
+  EXPECT_EQ(series.count("memory_used_bytes"), 1u);
+  EXPECT_EQ(series.count("network_rx_bytes_per_s"), 1u);
+  ASSERT_EQ(series.count("process_cpu_seconds_total"), 1u);
+  EXPECT_EQ(series["process_cpu_seconds_total"]["kind"], "counter");
+  EXPECT_EQ(series["process_cpu_seconds_total"]["unit"], "/s");
+  EXPECT_EQ(j["timeline"][0]["second"], 0);
+  EXPECT_TRUE(j.contains("generator"));
 }
 
 TEST_F(ReportIntegration, HeaderNamesTheTargetTheLoadAndWhyItFailed) {
@@ -257,8 +353,9 @@ TEST_F(ReportIntegration, ScenarioBoundariesAreMarkedOnTheTimeCharts) {
   ASSERT_TRUE(have("/usr/bin/chromium"));
   Rendered r = render(report_);
   ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
-  // Throughput, latency, VUs and per-step p99 each mark where warm ends and main starts.
-  EXPECT_EQ(attribute(r.dom, "data-markers"), "4");
+  // Throughput, latency, VUs, per-step p99, the generator's load and the
+  // four monitor charts each mark where warm ends and main starts.
+  EXPECT_EQ(attribute(r.dom, "data-markers"), "9");
   EXPECT_NE(r.dom.find("Dashed lines: warm ends, main starts at 1.2 s"), std::string::npos);
 }
 
@@ -269,7 +366,7 @@ TEST_F(ReportIntegration, LegendsShowValuesWithoutACursorAndWhenPrinted) {
   size_t legends = 0;
   for (size_t at = 0; (at = r.dom.find("class=\"legend-static\"", at)) != std::string::npos; ++at)
     ++legends;
-  EXPECT_EQ(legends, 5u) << "one per chart";
+  EXPECT_EQ(legends, 10u) << "one per chart";
   EXPECT_TRUE(std::regex_search(r.dom, std::regex(R"(VUs</td><td class="num">[0-9.]+</td>)")))
       << "the VUs' minimum is a number";
   // Printed, uPlot's live legend (values only under the mouse) gives way to these.

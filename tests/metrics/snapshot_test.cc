@@ -218,3 +218,24 @@ TEST(SnapshotTest, FailuresAreTransportErrorsPlusHttpFailuresOverAttempts) {
 
 }  // namespace
 }  // namespace millstone::metrics
+
+namespace millstone::metrics {
+namespace {
+
+TEST(SnapshotTest, GeneratorLoadAddsTimesAndKeepsTheBusiestWorker) {
+  Snapshot a;
+  a.generator = {900'000, 1'000'000, 990'000, 900, 990, 3'000, 1};
+  Snapshot b;
+  b.generator = {100'000, 1'000'000, 200'000, 100, 200, 60'000, 0};
+  a.merge(b);
+  EXPECT_EQ(a.generator, (GeneratorLoad{1'000'000, 2'000'000, 1'190'000, 900, 990, 60'000, 1}));
+  a.clear();
+  EXPECT_EQ(a.generator, GeneratorLoad{});
+  EXPECT_TRUE(saturated(900, 0, 0));
+  EXPECT_TRUE(saturated(0, 950, 0));
+  EXPECT_TRUE(saturated(0, 0, 100'000));
+  EXPECT_FALSE(saturated(899, 949, 99'999));
+}
+
+}  // namespace
+}  // namespace millstone::metrics

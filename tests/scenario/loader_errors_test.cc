@@ -28,7 +28,7 @@ const ErrorCase kCases[] = {
      R"yaml(target: http://localhost:9
 flow: {}
 )yaml",
-     "s.yaml:2:1: unknown key \"flow\" in the scenario (did you mean \"flows\"?); expected one of: name, target, seed, defaults, vars, data, flows, scenarios, thresholds, slo, drills, proxies"},
+     "s.yaml:2:1: unknown key \"flow\" in the scenario (did you mean \"flows\"?); expected one of: name, target, seed, defaults, vars, data, flows, scenarios, thresholds, slo, drills, proxies, monitor"},
     {"NoTarget",
      R"yaml(flows: {a: {steps: [{get: /}]}}
 )yaml",
@@ -1021,6 +1021,57 @@ flows:
         json: {"{{ k }}": 1}
 )yaml",
      ""},
+    // monitor: (docs/monitoring.md)
+    {"MonitorNotAList",
+     R"yaml(target: http://localhost:9
+flows: {a: {steps: [{get: /}]}}
+monitor: http://localhost:9100/metrics
+)yaml",
+     "s.yaml:3:10: monitor is a single value; expected a list of endpoints such as [{name: node, url: http://127.0.0.1:9100/metrics}]"},
+    {"MonitorWithoutUrl",
+     R"yaml(target: http://localhost:9
+flows: {a: {steps: [{get: /}]}}
+monitor:
+  - {name: node}
+)yaml",
+     "s.yaml:4:5: monitor entry has no url; expected e.g. url: http://127.0.0.1:9100/metrics (a Prometheus text endpoint)"},
+    {"MonitorBadUrl",
+     R"yaml(target: http://localhost:9
+flows: {a: {steps: [{get: /}]}}
+monitor:
+  - ftp://localhost/metrics
+)yaml",
+     "s.yaml:4:5: monitor url \"ftp://localhost/metrics\": unsupported scheme 'ftp': only http:// and https:// are; expected e.g. http://127.0.0.1:9100/metrics"},
+    {"MonitorBadPattern",
+     R"yaml(target: http://localhost:9
+flows: {a: {steps: [{get: /}]}}
+monitor:
+  - {url: http://localhost:9100/metrics, metrics: [node_cpu_.*, "http_(a"]}
+)yaml",
+     "s.yaml:4:65: metrics pattern \"http_(a\" is not valid: missing ): http_(a; expected an RE2 regular expression matching whole metric names"},
+    {"MonitorIntervalTooShort",
+     R"yaml(target: http://localhost:9
+flows: {a: {steps: [{get: /}]}}
+monitor:
+  - {url: http://localhost:9100/metrics, interval: 10ms}
+)yaml",
+     "s.yaml:4:52: monitor interval is out of range; expected 100ms to 1h"},
+    {"MonitorNamesTwice",
+     R"yaml(target: http://localhost:9
+flows: {a: {steps: [{get: /}]}}
+monitor:
+  - http://localhost:9100/metrics
+  - {name: "localhost:9100", url: http://localhost:9101/metrics}
+)yaml",
+     "s.yaml:5:5: monitor name \"localhost:9100\" is used twice (first at s.yaml:4:5); expected distinct names (name: sets one)"},
+    {"MonitorValid",
+     R"yaml(target: http://localhost:9
+flows: {a: {steps: [{get: /}]}}
+monitor:
+  - http://localhost:9100/metrics
+  - {name: app, url: "https://[::1]:8443/metrics", metrics: process_.*, interval: 5s}
+)yaml",
+     ""},
 };
 // clang-format on
 
@@ -1090,6 +1141,33 @@ TEST(LoaderLimitsTest, ChecksBeyondWhatASnapshotCarriesAreRefused) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, LoaderErrorTest, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace millstone::scenario
+
+namespace millstone::scenario {
+namespace {
+
+TEST(LoaderMonitorTest, EndpointsCarryTheirNamesPatternsAndIntervals) {
+  const auto plan = parse_scenario(R"yaml(target: http://localhost:9
+flows: {a: {steps: [{get: /}]}}
+monitor:
+  - http://localhost:9100/metrics
+  - {name: app, url: "https://[::1]:8443/metrics", metrics: [process_.*, http_requests_total],
+     interval: 5s}
+)yaml",
+                                   "s.yaml", kDataDir);
+  ASSERT_EQ(plan->monitors.size(), 2u);
+  EXPECT_EQ(plan->monitors[0].name, "localhost:9100");
+  EXPECT_EQ(plan->monitors[0].url, "http://localhost:9100/metrics");
+  EXPECT_TRUE(plan->monitors[0].metrics.empty());
+  EXPECT_EQ(plan->monitors[0].interval_us, 1'000'000);
+  EXPECT_EQ(plan->monitors[0].location, "s.yaml:4:5");
+  EXPECT_EQ(plan->monitors[1].name, "app");
+  EXPECT_EQ(plan->monitors[1].metrics,
+            (std::vector<std::string>{"process_.*", "http_requests_total"}));
+  EXPECT_EQ(plan->monitors[1].interval_us, 5'000'000);
+}
 
 }  // namespace
 }  // namespace millstone::scenario
