@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include "cli/limits.h"
 #include "cli/summary.h"
 #include "cluster/agent.h"
+#include "cluster/local_workers.h"
 #include "cluster/token.h"
 #include "net/clock.h"
 #include "text/printable.h"
@@ -181,16 +181,9 @@ cluster::RunResult AgentFleet::run(const engine::RunPlan& plan, cluster::Progres
   }
   std::fflush(out_);
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigset_t previous_mask;
-  sigprocmask(SIG_BLOCK, &signals, &previous_mask);
-  const int signal_fd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
-
+  std::optional<cluster::InterruptSignals> signals(std::in_place);
   cluster::CoordinatorOptions coordinator_options;
-  coordinator_options.interrupt_fd = signal_fd;
+  coordinator_options.interrupt_fd = signals->fd();
   coordinator_options.stop = stop;
   coordinator_options.start_lead_ns = kAgentStartLeadNs;
   coordinator_options.on_agent_loss = options_.agent_loss_aborts
@@ -200,8 +193,7 @@ cluster::RunResult AgentFleet::run(const engine::RunPlan& plan, cluster::Progres
                                    coordinator_options, progress, std::move(local_workers));
   cluster::RunResult result = coordinator.run();
   result.workers = total_workers_;
-  if (signal_fd >= 0) close(signal_fd);
-  sigprocmask(SIG_SETMASK, &previous_mask, nullptr);
+  signals.reset();
   // The links live as long as the coordinator: their clocks are read here.
   for (const Member& m : members_) {
     if (m.coordinator_index < 0 || m.link->drift_ns() <= cluster::AgentLink::kDriftNoteNs) {

@@ -2,11 +2,11 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <numeric>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -198,17 +198,12 @@ int serve_agent(WorkerLink& upstream, const Hello& hello, const AgentOptions& op
   std::vector<engine::RunPlan> plans =
       split_plan(start.plan, start.plan.worker_index, start.local_workers, start.plan.worker_count);
 
-  // Signals arrive through a descriptor, as in run_local.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigset_t previous_mask;
-  sigprocmask(SIG_BLOCK, &signals, &previous_mask);
-  const int signal_fd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
-
-  std::vector<LocalWorker> local = spawn_local_workers(static_cast<uint32_t>(plans.size()),
-                                                       previous_mask, {signal_fd, upstream.fd()});
+  // Signals arrive through a descriptor, as in run_local; the mask from
+  // before is back once the run and its workers are over.
+  std::optional<InterruptSignals> signals(std::in_place);
+  std::vector<LocalWorker> local =
+      spawn_local_workers(static_cast<uint32_t>(plans.size()), signals->previous_mask(),
+                          {signals->fd(), upstream.fd()});
   std::vector<std::unique_ptr<WorkerLink>> links;
   std::vector<engine::RunPlan> shares;
   for (LocalWorker& w : local) {
@@ -218,7 +213,7 @@ int serve_agent(WorkerLink& upstream, const Hello& hello, const AgentOptions& op
   }
   Upstream up(upstream, options.clock_offset_ns);
   CoordinatorOptions workers = options.workers;
-  workers.interrupt_fd = signal_fd;
+  workers.interrupt_fd = signals->fd();
   workers.start_at_ns = start.start_ns + options.clock_offset_ns;
   workers.watch = &up;
   Coordinator coordinator(std::move(links), std::move(shares), std::move(start.data_files), workers,
@@ -226,8 +221,7 @@ int serve_agent(WorkerLink& upstream, const Hello& hello, const AgentOptions& op
   up.attach(&coordinator);
   RunResult result = coordinator.run();
   std::vector<std::string> failures = reap_local_workers(local, result.outcomes);
-  if (signal_fd >= 0) close(signal_fd);
-  sigprocmask(SIG_SETMASK, &previous_mask, nullptr);
+  signals.reset();
   if (up.lost()) return give_up(up.why_lost(), options);
 
   // No local worker ever acknowledged (none could be started, an interrupt

@@ -24,6 +24,20 @@ std::string describe_exit(int status) {
   return "ended abnormally";
 }
 
+InterruptSignals::InterruptSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigprocmask(SIG_BLOCK, &signals, &previous_mask_);
+  fd_ = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+InterruptSignals::~InterruptSignals() {
+  if (fd_ >= 0) close(fd_);
+  sigprocmask(SIG_SETMASK, &previous_mask_, nullptr);
+}
+
 std::vector<LocalWorker> spawn_local_workers(uint32_t count, const sigset_t& worker_mask,
                                              const std::vector<int>& close_in_child) {
   std::vector<LocalWorker> workers(count);
@@ -138,17 +152,9 @@ RunResult run_local(const engine::RunPlan& plan, uint32_t workers, ProgressSink*
                     std::vector<DataFile> data_files, const net::StopRequest* stop) {
   std::vector<engine::RunPlan> plans = split_plan(plan, workers);
 
-  // Signals arrive through a descriptor so they interrupt nothing midway.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigset_t previous_mask;
-  sigprocmask(SIG_BLOCK, &signals, &previous_mask);
-  int signal_fd = signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
-
-  std::vector<LocalWorker> local =
-      spawn_local_workers(static_cast<uint32_t>(plans.size()), previous_mask, {signal_fd});
+  const InterruptSignals signals;
+  std::vector<LocalWorker> local = spawn_local_workers(static_cast<uint32_t>(plans.size()),
+                                                       signals.previous_mask(), {signals.fd()});
   std::vector<std::unique_ptr<WorkerLink>> links;
   std::vector<engine::RunPlan> shares;
   for (LocalWorker& w : local) {
@@ -157,16 +163,13 @@ RunResult run_local(const engine::RunPlan& plan, uint32_t workers, ProgressSink*
     shares.push_back(plans[w.index]);
   }
   CoordinatorOptions options;
-  options.interrupt_fd = signal_fd;
+  options.interrupt_fd = signals.fd();
   options.stop = stop;
   Coordinator coordinator(std::move(links), std::move(shares), std::move(data_files), options,
                           progress);
   RunResult result = coordinator.run();
   result.workers = static_cast<uint32_t>(plans.size());
   result.worker_failures = reap_local_workers(local, result.outcomes);
-
-  if (signal_fd >= 0) close(signal_fd);
-  sigprocmask(SIG_SETMASK, &previous_mask, nullptr);
   return result;
 }
 

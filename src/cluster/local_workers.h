@@ -16,6 +16,25 @@
 
 namespace millstone::cluster {
 
+// SIGINT and SIGTERM, for as long as a run lasts, arrive through a descriptor
+// the coordinator's loop reads, so they interrupt nothing midway: blocked for
+// the thread and read through signalfd; the mask from before is put back
+// and the descriptor closed when this goes.
+class InterruptSignals {
+ public:
+  InterruptSignals();
+  ~InterruptSignals();
+  InterruptSignals(const InterruptSignals&) = delete;
+  InterruptSignals& operator=(const InterruptSignals&) = delete;
+
+  int fd() const { return fd_; }  // -1 if signalfd failed (the run goes on uninterruptible)
+  const sigset_t& previous_mask() const { return previous_mask_; }  // a child's mask
+
+ private:
+  sigset_t previous_mask_;
+  int fd_ = -1;
+};
+
 struct LocalWorker {
   uint32_t index = 0;
   pid_t pid = -1;                    // -1: could not be started (see failure)
