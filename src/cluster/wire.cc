@@ -636,8 +636,8 @@ std::string encode_snapshot(const metrics::Snapshot& s) {
     }
   }
   e.put_varint(s.grpc_messages);
-  // The generator's own load (docs/monitoring.md#the-generator), last: a
-  // snapshot from a worker that predates it ends before it.
+  // The generator's own load (docs/monitoring.md#the-generator). Always
+  // present: both ends speak the same protocol version (checked in HELLO).
   const metrics::GeneratorLoad& g = s.generator;
   for (uint64_t v : {g.cpu_us, g.wall_us, g.busy_us, g.max_cpu_permille, g.max_busy_permille,
                      g.max_loop_lag_us, g.saturated}) {
@@ -793,12 +793,10 @@ bool decode_snapshot(std::string_view payload, metrics::Snapshot* out) {
     }
   }
   if (!d.read_varint(&s.grpc_messages)) return false;
-  if (!d.at_end()) {
-    metrics::GeneratorLoad& g = s.generator;
-    for (uint64_t* v : {&g.cpu_us, &g.wall_us, &g.busy_us, &g.max_cpu_permille,
-                        &g.max_busy_permille, &g.max_loop_lag_us, &g.saturated}) {
-      if (!d.read_varint(v)) return false;
-    }
+  metrics::GeneratorLoad& g = s.generator;
+  for (uint64_t* v : {&g.cpu_us, &g.wall_us, &g.busy_us, &g.max_cpu_permille, &g.max_busy_permille,
+                      &g.max_loop_lag_us, &g.saturated}) {
+    if (!d.read_varint(v)) return false;
   }
   if (!d.at_end()) return false;
   *out = std::move(s);

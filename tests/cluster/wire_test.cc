@@ -279,19 +279,6 @@ TEST(WireTest, SnapshotRoundTrip) {
   EXPECT_EQ(decoded, empty);
 }
 
-TEST(WireTest, ASnapshotWithoutTheGeneratorLoadDecodesWithNone) {
-  // Workers before the generator's own load end the snapshot at the gRPC
-  // counts; a zero load is seven one-byte varints at the end.
-  metrics::Snapshot zero = sample_snapshot();
-  zero.generator = {};
-  std::string bytes = encode_snapshot(zero);
-  bytes.resize(bytes.size() - 7);
-  metrics::Snapshot decoded;
-  ASSERT_TRUE(decode_snapshot(bytes, &decoded));
-  EXPECT_EQ(decoded, zero);
-  EXPECT_FALSE(decode_snapshot(bytes + std::string(1, '\x01'), &decoded));  // a cut-off load
-}
-
 TEST(WireTest, Http2PlanAndFrameCountsRoundTrip) {
   engine::RunPlan plan = sample_plan();
   plan.http2 = true;
@@ -407,8 +394,9 @@ TEST(WireTest, SnapshotRejectsBadSocketSection) {
   metrics::Snapshot plain;
   std::string bytes = encode_snapshot(plain);
   // The presence flag, before the GOAWAY, RST_STREAM and grpc-status maps
-  // (empty: one byte each) and the gRPC message count (0: one byte).
-  const size_t flag = bytes.size() - 5;
+  // (empty: one byte each), the gRPC message count (0: one byte) and the
+  // generator's load (seven zeros: one byte each).
+  const size_t flag = bytes.size() - 12;
   ASSERT_EQ(bytes[flag], '\0');
   bytes[flag] = 2;  // neither absent nor present
   metrics::Snapshot out;
