@@ -220,10 +220,10 @@ std::optional<ResponseTemplate> Parser::compile_response(
   }
   if (literal) {
     for (size_t i = 0; i < headers.size(); ++i) {
-      headers[i].second = response.headers[i].second.literal_text();
+      headers[i].second = std::move(response.headers[i].second).take_literal_text();
     }
     if (body_field != nullptr) {
-      body = response.body.literal_text();
+      body = std::move(response.body).take_literal_text();
     }
     return std::nullopt;
   }

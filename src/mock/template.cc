@@ -361,17 +361,23 @@ std::optional<Template> Template::compile(std::string_view text, const Scope& sc
       literal.clear();
     }
   };
+  // Literal runs are copied whole, up to the next "{{": a large body with no
+  // expression costs one find and one copy, not a loop per byte.
   size_t i = 0;
   while (i < text.size()) {
-    if (text[i] == '\\' && text.substr(i + 1, 2) == "{{") {
+    const size_t open = text.find("{{", i);
+    if (open == std::string_view::npos) {
+      literal.append(text.substr(i));
+      break;
+    }
+    if (open > i && text[open - 1] == '\\') {  // "\{{" is a literal "{{"
+      literal.append(text.substr(i, open - 1 - i));
       literal += "{{";
-      i += 3;
+      i = open + 2;
       continue;
     }
-    if (text.substr(i, 2) != "{{") {
-      literal += text[i++];
-      continue;
-    }
+    literal.append(text.substr(i, open - i));
+    i = open;
     const size_t close = text.find("}}", i + 2);
     if (close == std::string_view::npos) {
       *error =
@@ -415,6 +421,13 @@ std::string Template::literal_text() const {
     }
   }
   return out;
+}
+
+std::string Template::take_literal_text() && {
+  if (segments_.size() == 1 && segments_[0].kind == Kind::kLiteral) {
+    return std::move(segments_[0].text);
+  }
+  return literal_text();
 }
 
 bool Template::uses_json() const {

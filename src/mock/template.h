@@ -79,6 +79,9 @@ class Template {
   // (with "\{{" already turned into "{{").
   bool is_literal() const;
   std::string literal_text() const;
+  // The same, moved out of a template that is not used again (a config's
+  // prebuilt responses): a large body is not copied.
+  std::string take_literal_text() &&;
   bool uses_json() const;
   const std::vector<Segment>& segments() const { return segments_; }
 
