@@ -17,9 +17,10 @@ if [ "${1:-}" = "--asan" ]; then
   # The sanitized pass leaves out the suites whose extra work is a third
   # party's (Chromium rendering the report, Prometheus scraping, the docs'
   # shell blocks, a RabbitMQ broker's 10-25 s start, Python reading the
-  # Kubernetes manifests): the code of ours they reach is sanitized through
+  # Kubernetes manifests, agents in network namespaces, which run the same
+  # code as AgentIntegration): the code of ours they reach is sanitized through
   # the unit, garbage-server and integration tests that remain.
-  ctest --output-on-failure --timeout 300 -j2 -E '^(ReportIntegration|ReportIntegrationUrl|LiveMetricsIntegration|RunnableDocs|AmqpBroker|AgentManifests)\.'
+  ctest --output-on-failure --timeout 300 -j2 -E '^(ReportIntegration|ReportIntegrationUrl|LiveMetricsIntegration|RunnableDocs|AmqpBroker|AgentManifests|AgentNetns)\.'
 else
   ctest --output-on-failure --timeout 300 -j2
 fi

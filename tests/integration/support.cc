@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -99,11 +100,17 @@ nlohmann::json read_json(const std::string& path) {
   return nlohmann::json::parse(read_file(path));
 }
 
-Process::Process(const std::vector<std::string>& args, uint64_t open_file_limit) {
+Process::Process(const std::vector<std::string>& args, uint64_t open_file_limit,
+                 const std::string& netns) {
   out_path_ = temp_path(".out");
   err_path_ = temp_path(".err");
   pid_ = fork();
   if (pid_ == 0) {
+    if (!netns.empty()) {
+      const int ns = open(("/run/netns/" + netns).c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) _exit(125);
+      close(ns);
+    }
     if (open_file_limit) {
       rlimit limit{open_file_limit, open_file_limit};
       if (setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(126);

@@ -25,8 +25,10 @@ class Process {
  public:
   // Starts the millstone binary with args; stdout/stderr go to temporary files.
   // A non-zero open_file_limit sets the child's RLIMIT_NOFILE (soft and hard),
-  // as on a machine whose limit is that low.
-  explicit Process(const std::vector<std::string>& args, uint64_t open_file_limit = 0);
+  // as on a machine whose limit is that low. A netns names a network
+  // namespace (`ip netns add NAME`) the child runs in, as on another host.
+  explicit Process(const std::vector<std::string>& args, uint64_t open_file_limit = 0,
+                   const std::string& netns = "");
   ~Process();
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
