@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <memory>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -82,16 +81,6 @@ std::string token_file() {
   return path;
 }
 
-// Waits until `process` has printed something matching `pattern` (5 s at most).
-bool printed(const Process& process, const std::string& pattern) {
-  const std::regex re(pattern);
-  for (int i = 0; i < 500; ++i) {
-    if (std::regex_search(process.stdout_so_far(), re)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
-
 // The target's own count of requests, read from inside its namespace.
 uint64_t served(const std::string& target_ns) {
   const std::string body = shell("ip netns exec " + target_ns +
@@ -126,7 +115,8 @@ struct Fleet {
         std::vector<std::string>{"mock", "--config", config, "--listen", "192.0.2.2:8080",
                                  "--workers", "1", "--quiet"},
         0, target_ns);
-    if (!printed(*target, R"(listening on 192\.0\.2\.2:8080)")) return "the target did not start";
+    if (target->wait_for_output(R"(listening on 192\.0\.2\.2:8080)").empty())
+      return "the target did not start";
 
     coordinator = std::make_unique<Process>(std::vector<std::string>{"run",
                                                                      "http://192.0.2.2:8080/hello",
@@ -149,7 +139,8 @@ struct Fleet {
                                                                      "-o",
                                                                      out},
                                             0, coordinator_ns);
-    if (!printed(*coordinator, R"(agents on 192\.0\.2\.1:7070)")) return "no coordinator";
+    if (coordinator->wait_for_output(R"(agents on 192\.0\.2\.1:7070)").empty())
+      return "no coordinator";
     for (const std::string& ns : agent_ns) {
       agents.push_back(std::make_unique<Process>(
           std::vector<std::string>{"agent", "--join", "192.0.2.1:7070", "--token-file", token,

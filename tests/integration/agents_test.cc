@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 
 #include <chrono>
-#include <regex>
 #include <string>
 #include <thread>
 
@@ -34,14 +33,7 @@ std::string token_file() {
 // The port the coordinator listens on for agents (it picked one: port 0),
 // from its "waiting up to ... on 127.0.0.1:PORT" line; "" after 5 s.
 std::string agent_address(const Process& coordinator) {
-  const std::regex waiting(R"(agents? on (127\.0\.0\.1:\d+))");
-  for (int i = 0; i < 500; ++i) {
-    std::smatch m;
-    const std::string out = coordinator.stdout_so_far();
-    if (std::regex_search(out, m, waiting)) return m[1];
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return "";
+  return coordinator.wait_for_output(R"(agents? on (127\.0\.0\.1:\d+))");
 }
 
 std::vector<std::string> coordinator_args(const MockServer& mock, const std::string& token,

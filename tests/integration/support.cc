@@ -150,6 +150,18 @@ std::string Process::stdout_so_far() const {
   return read_file(out_path_);
 }
 
+std::string Process::wait_for_output(const std::string& pattern, double timeout_s) const {
+  const std::regex re(pattern);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  do {
+    std::smatch m;
+    const std::string out = stdout_so_far();
+    if (std::regex_search(out, m, re)) return m.size() > 1 ? m[1].str() : m[0].str();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return "";
+}
+
 ProcessResult Process::wait(double timeout_s) {
   ProcessResult result;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);

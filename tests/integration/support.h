@@ -38,6 +38,9 @@ class Process {
   void signal(int sig);
   // Reads what the process has printed to stdout so far.
   std::string stdout_so_far() const;
+  // Waits (timeout_s at most) until stdout matches the regex `pattern`;
+  // returns the first capture group (the whole match without one), or "".
+  std::string wait_for_output(const std::string& pattern, double timeout_s = 5) const;
 
  private:
   pid_t pid_ = -1;
