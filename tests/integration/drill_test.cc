@@ -514,7 +514,10 @@ slo:
                   fmt::arg("port", port), fmt::arg("dir", dir), fmt::arg("start", start)),
       ".yaml");
   const std::string out = write_temp_file("", ".json");
-  const ProcessResult r = run_millstone({"run", scenario, "-w", "1", "-q", "-o", out}, 30);
+  const std::string report = write_temp_file("", ".html");
+  const std::string junit = write_temp_file("", ".xml");
+  const ProcessResult r = run_millstone(
+      {"run", scenario, "-w", "1", "-q", "-o", out, "--report", report, "--junit", junit}, 30);
   ASSERT_EQ(r.exit_code, 99) << r.out << r.err;  // the objective failed during the outage
   expect_valid_summary(out);
   const nlohmann::json j = read_json(out);
@@ -565,6 +568,56 @@ slo:
   EXPECT_GT(counted, 0u);
   EXPECT_GE(served, counted);
   EXPECT_LE(served, counted + j["in_flight"].get<uint64_t>());
+
+  // JUnit: one case per objective per phase, and its recovery.
+  const std::string xml = read_text(junit);
+  EXPECT_NE(xml.find("<testcase name=\"error_rate &lt; 1% [before]\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<testcase name=\"error_rate &lt; 1% [during kill-target]\""),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("in phase during kill-target (1s-3s), limit: error_rate &lt; 1%"),
+            std::string::npos)
+      << xml;
+  EXPECT_TRUE(std::regex_search(
+      xml, std::regex("<testcase name=\"error_rate &lt; 1% \\[recovery after kill-target\\]\" "
+                      "classname=\"[^\"]*\\.slo\" time=\"0\"/>")))
+      << xml;
+
+  // The report, as Chromium draws it: the fault shaded on every chart over
+  // time, its effect in the phases, the SLO per phase and the recovery.
+  ASSERT_TRUE(have("/usr/bin/chromium")) << "install chromium (scripts/install-deps.sh)";
+  const Rendered page = render_in_chromium(report);
+  ASSERT_EQ(page.status, "ok") << page.run.err.substr(0, 4000);
+  EXPECT_TRUE(page.console_errors.empty()) << page.console_errors.front();
+  // Every chart but the percentile curve is over time, and each shades the fault.
+  EXPECT_GE(page.charts, 5);
+  EXPECT_EQ(body_attribute(page.dom, "data-bands"), std::to_string(page.charts - 1));
+  EXPECT_NE(page.dom.find(fmt::format("Shaded: drill kill-target from {} s to {} s",
+                                      drill["start_s"].get<double>(), end_s)),
+            std::string::npos);
+  const size_t phases_at = page.dom.find(">Phases<");
+  ASSERT_NE(phases_at, std::string::npos);
+  EXPECT_NE(page.dom.find(fmt::format("<td>during kill-target</td><td>1 s to 3 s</td><td "
+                                      "class=\"num\">{}</td>",
+                                      phases[1]["requests"].get<uint64_t>()),
+                          phases_at),
+            std::string::npos)
+      << page.dom.substr(phases_at, 2000);
+  EXPECT_NE(page.dom.find(fmt::format("back from second {}", back["recovered_at_s"].get<int>()),
+                          phases_at),
+            std::string::npos);
+  const size_t slo_at = page.dom.find(">SLOs by phase<");
+  ASSERT_NE(slo_at, std::string::npos);
+  EXPECT_NE(page.dom.find("during kill-target (1 s to 3 s)", slo_at), std::string::npos);
+  EXPECT_NE(
+      page.dom.find(">FAIL " + objective["phases"][1]["observed"].get<std::string>() + "<", slo_at),
+      std::string::npos)
+      << page.dom.substr(slo_at, 3000);
+  EXPECT_NE(
+      page.dom.find(fmt::format("(held from second {})", recovery["recovered_at_s"].get<int>()),
+                    slo_at),
+      std::string::npos)
+      << page.dom.substr(slo_at, 3000);
 }
 
 TEST(DrillIntegration, AnInterruptedRunUndoesTheFaultsThatAreOn) {
