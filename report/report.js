@@ -336,11 +336,25 @@
     if (code === 0) return [];
     if (code === 99) {
       var failed = (s.thresholds || []).filter(function (t) { return !t.passed; });
-      if (!failed.length) return ["Thresholds failed (exit code 99)."];
-      return failed.map(function (t) {
+      var reasons = failed.map(function (t) {
         return "Threshold failed: " + t.threshold + ": observed " + t.observed +
                (t.location ? " (" + t.location + ")" : "");
       });
+      // SLO objectives: in which phases, windows or recoveries each failed.
+      ((s.slo && s.slo.objectives) || []).filter(function (o) { return !o.passed; }).forEach(function (o) {
+        var where = (o.phases || []).filter(function (p) { return !p.passed; }).map(function (p) {
+          return p.phase + " (observed " + p.observed + ")";
+        });
+        (o.recovery || []).filter(function (r) { return r.status === "not_recovered"; }).forEach(function (r) {
+          where.push("did not recover after " + r.fault);
+        });
+        if (!where.length && o.windows && o.windows.failed) {
+          where.push(o.windows.failed + " of " + o.windows.count + " windows");
+        }
+        reasons.push("SLO failed: " + o.objective + ": " + (where.length ? where.join(", ") : "no data") +
+                     (o.location ? " (" + o.location + ")" : ""));
+      });
+      return reasons.length ? reasons : ["Thresholds or SLOs failed (exit code 99)."];
     }
     if (code === 5) {
       var workers = s.worker_failures || [];

@@ -589,6 +589,11 @@ slo:
   const Rendered page = render_in_chromium(report);
   ASSERT_EQ(page.status, "ok") << page.run.err.substr(0, 4000);
   EXPECT_TRUE(page.console_errors.empty()) << page.console_errors.front();
+  // Why it failed, in the header: the objective and the phase it failed in.
+  EXPECT_NE(page.dom.find("SLO failed: error_rate &lt; 1%: during kill-target (observed " +
+                          objective["phases"][1]["observed"].get<std::string>() + ")"),
+            std::string::npos)
+      << page.dom.substr(0, 3000);
   // Every chart but the percentile curve is over time, and each shades the fault.
   EXPECT_GE(page.charts, 5);
   EXPECT_EQ(body_attribute(page.dom, "data-bands"), std::to_string(page.charts - 1));
