@@ -125,21 +125,42 @@ drills:
                       ".yaml");
   const std::string out = write_temp_file("", ".json");
   const std::string report = write_temp_file("", ".html");
-  Process run({"run", scenario, "-w", "1", "-q", "-o", out, "--report", report});
-  // The target is stopped and then continued (SIGCONT by default after SIGSTOP).
-  bool stopped = false, continued = false;
+  int metrics_port = 0;
+  close(listen_loopback(&metrics_port));
+  Process run({"run", scenario, "-w", "1", "-q", "-o", out, "--report", report, "--metrics-listen",
+               "127.0.0.1:" + std::to_string(metrics_port)});
+  // The live gauge of the signal drill, as Prometheus would scrape it.
+  const auto pause_gauge = [&] {
+    std::smatch m;
+    const std::string text = http_get(metrics_port, "/metrics");
+    static const std::regex gauge(R"(millstone_drill_active\{[^}]*drill="pause"\} (\d+))");
+    return std::regex_search(text, m, gauge) ? std::stoi(m[1]) : -1;
+  };
+  // The target is stopped and then continued (SIGCONT by default after
+  // SIGSTOP); while it is stopped, the live gauge says the drill is on.
+  bool stopped = false, continued = false, gauge_on = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (!continued && std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     const pid_t r = waitpid(target, &status, WUNTRACED | WCONTINUED | WNOHANG);
     if (r == target && WIFSTOPPED(status)) stopped = true;
     if (r == target && WIFCONTINUED(status)) continued = true;
+    if (stopped && !continued && !gauge_on) gauge_on = pause_gauge() == 1;
     if (r == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   kill(target, SIGKILL);
   waitpid(target, nullptr, 0);
   EXPECT_TRUE(stopped);
   EXPECT_TRUE(continued);
+  EXPECT_TRUE(gauge_on) << "millstone_drill_active for pause never read 1 while the target was "
+                           "stopped";
+  // Undone, the gauge goes back to 0 while the run goes on.
+  int gauge = pause_gauge();
+  while (gauge != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    gauge = pause_gauge();
+  }
+  EXPECT_EQ(gauge, 0);
 
   const ProcessResult result = run.wait(20);
   ASSERT_EQ(result.exit_code, 0) << result.err;
