@@ -266,7 +266,7 @@ slo:
         c.failing = !nlohmann::json::parse(route)["route"]["errors"].empty();
         polls.push_back(c);
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   });
   const std::string out = write_temp_file("", ".json");
@@ -285,16 +285,23 @@ slo:
   EXPECT_EQ(
       j["drills"][0]["end"]["detail"],
       fmt::format("DELETE http://127.0.0.1:{}/__millstone/routes/hello: HTTP 200", mock.port()));
-  // The counts read where the route began to fail and where it stopped.
+  // The counts where the route began to fail and where it stopped: each
+  // change happened between two reads, so the counts there are the middle of
+  // the reads on either side (a read takes about a millisecond).
   size_t on = 0;
   while (on < polls.size() && !polls[on].failing)
     ++on;
   size_t off = on;
   while (off < polls.size() && polls[off].failing)
     ++off;
+  ASSERT_GT(on, 0u) << "the route failed from the first read";
   ASSERT_LT(off, polls.size()) << "the mock's route never changed and back, in " << polls.size()
                                << " reads";
-  const Counts c1 = polls[on], c2 = polls[off], c3 = route_counts(mock.stats());
+  const auto between = [](const Counts& a, const Counts& b) {
+    return Counts{(a.requests + b.requests) / 2, (a.errors + b.errors) / 2};
+  };
+  const Counts c1 = between(polls[on - 1], polls[on]), c2 = between(polls[off - 1], polls[off]),
+               c3 = route_counts(mock.stats());
   const std::vector<Counts> mock_phases = {c1,
                                            {c2.requests - c1.requests, c2.errors - c1.errors},
                                            {c3.requests - c2.requests, c3.errors - c2.errors}};
