@@ -522,7 +522,7 @@ date +%s.%N >> {dir}/listening
   const std::string scenario = write_temp_file(
       fmt::format(R"-(target: http://127.0.0.1:{port}
 flows:
-  hello: {{steps: [{{get: /hello}}]}}
+  hello: {{steps: [{{get: /hello}}, {{think: 1ms}}]}}
 scenarios:
   steady: {{executor: constant-vus, vus: 2, duration: 5s, graceful_stop: 0s}}
 drills:
@@ -533,11 +533,14 @@ drills:
       command: "kill -KILL -$(cat {dir}/pid)"
       undo: "sh {start} second"
       shell: true
+# 0.1%: the requests answered between the fault's second starting and the
+# kill landing count in the 'during' phase too (a loaded machine can take
+# tens of milliseconds to run the kill).
 slo:
   recovery_window: 1s
   tolerance: {{p99: 100ms, error_rate: 1%}}
   objectives:
-    - error_rate < 1%
+    - error_rate < 0.1%
 )-",
                   fmt::arg("port", port), fmt::arg("dir", dir), fmt::arg("start", start)),
       ".yaml");
@@ -599,15 +602,15 @@ slo:
 
   // JUnit: one case per objective per phase, and its recovery.
   const std::string xml = read_text(junit);
-  EXPECT_NE(xml.find("<testcase name=\"error_rate &lt; 1% [before]\""), std::string::npos) << xml;
-  EXPECT_NE(xml.find("<testcase name=\"error_rate &lt; 1% [during kill-target]\""),
+  EXPECT_NE(xml.find("<testcase name=\"error_rate &lt; 0.1% [before]\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<testcase name=\"error_rate &lt; 0.1% [during kill-target]\""),
             std::string::npos)
       << xml;
-  EXPECT_NE(xml.find("in phase during kill-target (1s-3s), limit: error_rate &lt; 1%"),
+  EXPECT_NE(xml.find("in phase during kill-target (1s-3s), limit: error_rate &lt; 0.1%"),
             std::string::npos)
       << xml;
   EXPECT_TRUE(std::regex_search(
-      xml, std::regex("<testcase name=\"error_rate &lt; 1% \\[recovery after kill-target\\]\" "
+      xml, std::regex("<testcase name=\"error_rate &lt; 0.1% \\[recovery after kill-target\\]\" "
                       "classname=\"[^\"]*\\.slo\" time=\"0\"/>")))
       << xml;
 
@@ -618,7 +621,7 @@ slo:
   ASSERT_EQ(page.status, "ok") << page.run.err.substr(0, 4000);
   EXPECT_TRUE(page.console_errors.empty()) << page.console_errors.front();
   // Why it failed, in the header: the objective and the phase it failed in.
-  EXPECT_NE(page.dom.find("SLO failed: error_rate &lt; 1%: during kill-target (observed " +
+  EXPECT_NE(page.dom.find("SLO failed: error_rate &lt; 0.1%: during kill-target (observed " +
                           objective["phases"][1]["observed"].get<std::string>() + ")"),
             std::string::npos)
       << page.dom.substr(0, 3000);
