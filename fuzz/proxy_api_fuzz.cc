@@ -3,7 +3,9 @@
 // updates, populate, reset), on one event loop. Listeners are eventfds and
 // names resolve only when numeric, so no port is bound and no DNS is asked.
 // Byte 0 cuts the input into reads of (byte 0 % 64) + 1 bytes, so requests
-// split anywhere; every answer must be a well-formed HTTP response.
+// split anywhere; bit 6 of byte 0 gives the API a token ("fuzz-token", as
+// `millstone proxy --token-file` does), so the Authorization check runs too;
+// every answer must be a well-formed HTTP response.
 #include <sys/eventfd.h>
 
 #include <cstdint>
@@ -61,6 +63,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   };
   proxy::FaultProxy proxies(loop, options);
   proxy::ControlApi api(proxies);
+  if (data[0] & 0x40) api.require_token("fuzz-token");
   proxy::ApiSession session(api);
   std::string out;
   const char* bytes = reinterpret_cast<const char*>(data + 1);

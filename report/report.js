@@ -3,14 +3,16 @@
 // textContent, never innerHTML, so no payload can inject markup.
 // A comparison (`millstone compare --report`) is drawn by compare.js with
 // the same pieces. When done: body[data-status="ok"], data-charts (charts
-// drawn), data-points (values plotted) and data-markers (scenario boundaries);
-// on any error data-status="error: ...".
+// drawn), data-points (values plotted), data-markers (scenario boundaries)
+// and data-bands (drill windows shaded, counted once per chart when first
+// painted); on any error data-status="error: ...".
 (function () {
   "use strict";
   var body = document.body;
   var chartCount = 0;
   var pointCount = 0;
   var markerCount = 0;
+  var bandCount = 0;
   var palette = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04",
                  "#db2777", "#4b5563", "#65a30d"];
 
@@ -138,7 +140,9 @@
   // its name at the bottom: what the series did before, during and after.
   // bands: [{from, to, text}] in x-axis units.
   function bandPlugin(bands) {
+    var counted = false;
     return {hooks: {drawClear: function (u) {
+      var painted = 0;
       var ctx = u.ctx;
       var dpr = window.devicePixelRatio || 1;
       ctx.save();
@@ -154,8 +158,15 @@
         ctx.fillRect(x0, u.bbox.top, Math.max(x1 - x0, dpr), u.bbox.height);
         ctx.fillStyle = "#92400e";
         ctx.fillText(b.text, x0 + 3 * dpr, u.bbox.top + u.bbox.height - (2 + 13 * (i % 2)) * dpr);
+        painted++;
       });
       ctx.restore();
+      if (!counted) {
+        // uPlot draws after the script has finished: count here.
+        bandCount += painted;
+        counted = true;
+        body.dataset.bands = String(bandCount);
+      }
     }}};
   }
 
@@ -325,11 +336,25 @@
     if (code === 0) return [];
     if (code === 99) {
       var failed = (s.thresholds || []).filter(function (t) { return !t.passed; });
-      if (!failed.length) return ["Thresholds failed (exit code 99)."];
-      return failed.map(function (t) {
+      var reasons = failed.map(function (t) {
         return "Threshold failed: " + t.threshold + ": observed " + t.observed +
                (t.location ? " (" + t.location + ")" : "");
       });
+      // SLO objectives: in which phases, windows or recoveries each failed.
+      ((s.slo && s.slo.objectives) || []).filter(function (o) { return !o.passed; }).forEach(function (o) {
+        var where = (o.phases || []).filter(function (p) { return !p.passed; }).map(function (p) {
+          return p.phase + " (observed " + p.observed + ")";
+        });
+        (o.recovery || []).filter(function (r) { return r.status === "not_recovered"; }).forEach(function (r) {
+          where.push("did not recover after " + r.fault);
+        });
+        if (!where.length && o.windows && o.windows.failed) {
+          where.push(o.windows.failed + " of " + o.windows.count + " windows");
+        }
+        reasons.push("SLO failed: " + o.objective + ": " + (where.length ? where.join(", ") : "no data") +
+                     (o.location ? " (" + o.location + ")" : ""));
+      });
+      return reasons.length ? reasons : ["Thresholds or SLOs failed (exit code 99)."];
     }
     if (code === 5) {
       var workers = s.worker_failures || [];
@@ -756,6 +781,7 @@
     body.dataset.charts = String(chartCount);
     body.dataset.points = String(pointCount);
     body.dataset.markers = String(markerCount);
+    body.dataset.bands = String(bandCount);
     if (!/^error/.test(body.dataset.status || "")) body.dataset.status = "ok";
   } catch (e) {
     body.dataset.status = "error: " + (e && e.message ? e.message : String(e));

@@ -575,6 +575,9 @@ int main_command(int argc, char** argv) {
   proxy_cmd->add_option("--config", proxy_options.config,
                         "Proxies to create at start: a JSON array of {name, listen, upstream, "
                         "enabled} (Toxiproxy's populate format)");
+  proxy_cmd->add_option("--token-file", proxy_options.token_file,
+                        "Changes through the API (every method but GET) need 'Authorization: "
+                        "Bearer TOKEN', TOKEN being this file's one line");
   proxy_cmd->add_option_function<std::string>(
       "--seed",
       [&proxy_options](const std::string& text) {

@@ -216,4 +216,19 @@ inline bool split_header_line(std::string_view line, std::string_view* name,
   return true;
 }
 
+// Whether an Authorization field value is `Bearer TOKEN` with this token
+// (never with an empty one), compared in constant time in the token's
+// contents: only its length can leak by timing. The one check for the
+// mock's control API and the fault proxy's API.
+inline bool bearer_matches(std::string_view authorization, std::string_view token) {
+  constexpr std::string_view kBearer = "Bearer ";
+  if (token.empty() || !authorization.starts_with(kBearer)) return false;
+  const std::string_view given = authorization.substr(kBearer.size());
+  if (given.size() != token.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < token.size(); ++i)
+    diff |= static_cast<unsigned char>(given[i] ^ token[i]);
+  return diff == 0;
+}
+
 }  // namespace millstone::http::syntax

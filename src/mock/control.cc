@@ -14,6 +14,7 @@
 #include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
 
+#include "http/syntax.h"
 #include "mock/template.h"
 #include "net/clock.h"
 
@@ -149,15 +150,6 @@ ControlAnswer error_answer(int status, std::string_view message, std::string_vie
   json j = {{"error", message}};
   if (!field.empty()) j["field"] = field;
   return ControlAnswer{status, dump(j) + "\n"};
-}
-
-bool same_secret(std::string_view given, std::string_view token) {
-  // Constant time in the contents (only the length can leak by timing).
-  if (given.size() != token.size() || token.empty()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < token.size(); ++i)
-    diff |= static_cast<unsigned char>(given[i] ^ token[i]);
-  return diff == 0;
 }
 
 }  // namespace
@@ -415,14 +407,10 @@ std::optional<ControlAnswer> ControlApi::handle(std::string_view method, std::st
   } else {
     return std::nullopt;  // not ours: the file's routes may answer it
   }
-  if (!read && !token_.empty()) {
-    const std::string_view bearer = "Bearer ";
-    if (!authorization.starts_with(bearer) ||
-        !same_secret(authorization.substr(bearer.size()), token_)) {
-      return error_answer(401,
-                          "changes need the mock's --control-token; expected a header "
-                          "Authorization: Bearer TOKEN");
-    }
+  if (!read && !token_.empty() && !http::syntax::bearer_matches(authorization, token_)) {
+    return error_answer(401,
+                        "changes need the mock's --control-token; expected a header "
+                        "Authorization: Bearer TOKEN");
   }
   if (!kind) return reset_all();
 

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http/syntax.h"
+
 namespace millstone::proxy {
 
 namespace {
@@ -246,6 +248,8 @@ const char* status_reason(int status) {
       return "No Content";
     case 400:
       return "Bad Request";
+    case 401:
+      return "Unauthorized";
     case 403:
       return "Forbidden";
     case 404:
@@ -284,8 +288,14 @@ ApiResponse ControlApi::handle(const ApiRequest& request) {
   if (request.user_agent.substr(0, 8) == "Mozilla/") {
     return error_response(403, "User agent not allowed");
   }
-  const std::vector<std::string> path = split_path(request.path);
   const std::string_view method = request.method;
+  if (!token_.empty() && method != "GET" &&
+      !http::syntax::bearer_matches(request.authorization, token_)) {
+    return error_response(401,
+                          "changes need the proxy's --token-file token; expected a header "
+                          "Authorization: Bearer TOKEN");
+  }
+  const std::vector<std::string> path = split_path(request.path);
   const auto not_allowed = [&] {
     return error_response(405, fmt::format("method {} is not allowed on this path", method));
   };

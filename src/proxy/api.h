@@ -23,6 +23,7 @@ struct ApiRequest {
   std::string_view path;  // without the query
   std::string_view user_agent;
   std::string_view body;
+  std::string_view authorization;  // the Authorization field, for a token
 };
 
 struct ApiResponse {
@@ -33,6 +34,12 @@ struct ApiResponse {
 class ControlApi {
  public:
   explicit ControlApi(FaultProxy& proxies) : proxies_(proxies) {}
+
+  // With a token (`millstone proxy --token-file`), every change (any method
+  // but GET) needs "Authorization: Bearer TOKEN" and is a 401 without it;
+  // reading stays open, as on the mock's control API. Toxiproxy itself has
+  // no token: its clients work as they are against a proxy without one.
+  void require_token(std::string token) { token_ = std::move(token); }
 
   ApiResponse handle(const ApiRequest& request);
 
@@ -53,6 +60,7 @@ class ControlApi {
   bool parse(std::string_view body, std::string* error);
 
   FaultProxy& proxies_;
+  std::string token_;
   simdjson::dom::parser parser_;
   std::string padded_;  // the body with simdjson's padding
   simdjson::dom::element root_;

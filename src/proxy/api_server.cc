@@ -77,7 +77,7 @@ bool ApiSession::feed(const char* data, size_t size, std::string* out) {
       return false;
     }
     ApiRequest request{s.parser.method(), s.parser.path(), s.parser.header("User-Agent"),
-                       s.parser.body()};
+                       s.parser.body(), s.parser.header("Authorization")};
     const ApiResponse response = s.api.handle(request);
     const bool keep_alive = s.parser.keep_alive();
     append_response(out, response.status, response.body, !keep_alive);

@@ -55,6 +55,34 @@ class StopSignals final : public net::IoHandler {
   uint64_t registration_ = 0;
 };
 
+// The token for the API's changes: the file's text without its trailing
+// line break and blanks. One line of printable text: a control byte could
+// not be sent in a header by any client.
+bool read_token_file(const std::string& path, std::string* token, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = fmt::format("cannot read it: {}", std::strerror(errno));
+    return false;
+  }
+  std::getline(in, *token, '\0');
+  while (!token->empty() && (token->back() == '\n' || token->back() == '\r' ||
+                             token->back() == ' ' || token->back() == '\t')) {
+    token->pop_back();
+  }
+  if (token->empty()) {
+    *error = "it is empty; expected one line of printable text (the API's token)";
+    return false;
+  }
+  for (char c : *token) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      *error =
+          "it holds a control character; expected one line of printable text (the API's token)";
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 StandaloneExit run_standalone(const StandaloneOptions& options) {
@@ -68,6 +96,15 @@ StandaloneExit run_standalone(const StandaloneOptions& options) {
   FaultProxy proxies(loop,
                      FaultProxyOptions{.seed = options.seed, .open_listener = {}, .resolve = {}});
   ControlApi api(proxies);
+  if (!options.token_file.empty()) {
+    std::string token;
+    if (!read_token_file(options.token_file, &token, &error)) {
+      std::fprintf(stderr, "millstone proxy: --token-file %s: %s\n",
+                   text::printable(options.token_file).c_str(), error.c_str());
+      return StandaloneExit::kConfig;
+    }
+    api.require_token(std::move(token));
+  }
 
   if (!options.config.empty()) {
     std::ifstream in(options.config, std::ios::binary);

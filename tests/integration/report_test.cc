@@ -78,115 +78,6 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-struct Command {
-  int exit_code = -1;
-  bool timed_out = false;
-  std::string out;
-  std::string err;
-};
-
-// Runs argv with stdout and stderr in files, in its own process group so a
-// timeout kills everything it started (Chromium forks helpers).
-Command run_command(const std::vector<std::string>& args, double timeout_s) {
-  std::string out_path = write_temp_file("", ".stdout");
-  std::string err_path = write_temp_file("", ".stderr");
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    int out = open(out_path.c_str(), O_WRONLY | O_TRUNC);
-    int err = open(err_path.c_str(), O_WRONLY | O_TRUNC);
-    int null = open("/dev/null", O_RDONLY);
-    dup2(out, 1);
-    dup2(err, 2);
-    dup2(null, 0);
-    std::vector<char*> argv;
-    for (const std::string& a : args)
-      argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  Command result;
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(static_cast<int>(timeout_s * 1000));
-  int status = 0;
-  while (true) {
-    pid_t done = waitpid(pid, &status, WNOHANG);
-    if (done == pid) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      kill(-pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      result.timed_out = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  // Helpers of a process that ended on its own go too.
-  kill(-pid, SIGKILL);
-  if (!result.timed_out && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  result.out = read_file(out_path);
-  result.err = read_file(err_path);
-  unlink(out_path.c_str());
-  unlink(err_path.c_str());
-  return result;
-}
-
-struct Rendered {
-  Command run;
-  std::string dom;
-  std::string status;  // body's data-status
-  int charts = -1;
-  long points = -1;
-  std::vector<std::string> console_errors;
-};
-
-std::string attribute(const std::string& dom, const std::string& name) {
-  std::smatch m;
-  std::regex pattern("<body[^>]*\\s" + name + "=\"([^\"]*)\"");
-  if (std::regex_search(dom, m, pattern)) return m[1];
-  return "";
-}
-
-// Lines in which Chromium reports what the page printed to its console or
-// an uncaught exception: "[...:INFO:CONSOLE(12)] "Uncaught Error: ...", source: ...".
-std::vector<std::string> console_lines(const std::string& err) {
-  std::vector<std::string> found;
-  std::istringstream in(err);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find("CONSOLE(") != std::string::npos || line.find("Uncaught") != std::string::npos ||
-        line.find(":CONSOLE:") != std::string::npos) {
-      found.push_back(line);
-    }
-  }
-  return found;
-}
-
-Rendered render(const std::string& html_path, const std::string& extra = "--dump-dom") {
-  char dir_template[] = "/tmp/millstone-chromium-XXXXXX";
-  std::string profile = mkdtemp(dir_template);
-  Rendered r;
-  r.run = run_command(
-      {"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-       "--no-first-run", "--disable-background-networking", "--disable-component-update",
-       "--disable-sync", "--user-data-dir=" + profile, "--enable-logging=stderr", "--v=0",
-       "--virtual-time-budget=5000", "--window-size=1400,3000", extra, "file://" + html_path},
-      30);
-  run_command({"/bin/rm", "-rf", profile}, 10);
-  r.dom = r.run.out;
-  r.status = attribute(r.dom, "data-status");
-  std::string charts = attribute(r.dom, "data-charts");
-  std::string points = attribute(r.dom, "data-points");
-  if (!charts.empty()) r.charts = std::stoi(charts);
-  if (!points.empty()) r.points = std::stol(points);
-  r.console_errors = console_lines(r.run.err);
-  return r;
-}
-
-bool have(const std::string& path) {
-  return access(path.c_str(), X_OK) == 0;
-}
-
 std::string python(const std::string& program, const std::vector<std::string>& args,
                    int* exit_code) {
   std::string script = write_temp_file(program, ".py");
@@ -253,7 +144,7 @@ class ReportIntegration : public ::testing::Test {
 
 TEST_F(ReportIntegration, ReportRendersInHeadlessChromiumWithoutErrors) {
   ASSERT_TRUE(have("/usr/bin/chromium")) << "install chromium (scripts/install-deps.sh)";
-  Rendered r = render(report_);
+  Rendered r = render_in_chromium(report_);
   ASSERT_FALSE(r.run.timed_out) << r.run.err;
   EXPECT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
   // Throughput, latency, VUs, per-step p99 over time, the generator's own
@@ -334,7 +225,7 @@ TEST_F(ReportIntegration, MonitoredEndpointsAreInTheRecordAndBadOnesAreOneWarnin
 
 TEST_F(ReportIntegration, HeaderNamesTheTargetTheLoadAndWhyItFailed) {
   ASSERT_TRUE(have("/usr/bin/chromium"));
-  Rendered r = render(report_);
+  Rendered r = render_in_chromium(report_);
   ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
   // The URL the requests went to (--target), not the scenario file.
   EXPECT_NE(r.dom.find("target " + mock_->url("")), std::string::npos);
@@ -351,17 +242,17 @@ TEST_F(ReportIntegration, HeaderNamesTheTargetTheLoadAndWhyItFailed) {
 
 TEST_F(ReportIntegration, ScenarioBoundariesAreMarkedOnTheTimeCharts) {
   ASSERT_TRUE(have("/usr/bin/chromium"));
-  Rendered r = render(report_);
+  Rendered r = render_in_chromium(report_);
   ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
   // Throughput, latency, VUs, per-step p99, the generator's load and the
   // four monitor charts each mark where warm ends and main starts.
-  EXPECT_EQ(attribute(r.dom, "data-markers"), "9");
+  EXPECT_EQ(body_attribute(r.dom, "data-markers"), "9");
   EXPECT_NE(r.dom.find("Dashed lines: warm ends, main starts at 1.2 s"), std::string::npos);
 }
 
 TEST_F(ReportIntegration, LegendsShowValuesWithoutACursorAndWhenPrinted) {
   ASSERT_TRUE(have("/usr/bin/chromium"));
-  Rendered r = render(report_);
+  Rendered r = render_in_chromium(report_);
   ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
   size_t legends = 0;
   for (size_t at = 0; (at = r.dom.find("class=\"legend-static\"", at)) != std::string::npos; ++at)
@@ -381,7 +272,7 @@ TEST_F(ReportIntegration, ConsoleErrorDetectionCatchesABrokenPage) {
   // A page that throws: Chromium must log it and the detector must see it.
   std::string broken = write_temp_file(
       "<!doctype html><html><body><script>null.boom();</script></body></html>", ".html");
-  Rendered b = render(broken);
+  Rendered b = render_in_chromium(broken);
   ASSERT_FALSE(b.run.timed_out);
   EXPECT_FALSE(b.console_errors.empty()) << "no console line in:\n" << b.run.err;
   // The real report with its run data corrupted: the page says so in data-status.
@@ -390,7 +281,7 @@ TEST_F(ReportIntegration, ConsoleErrorDetectionCatchesABrokenPage) {
   ASSERT_NE(at, std::string::npos);
   html.insert(at + 14, "{");
   std::string corrupted = write_temp_file(html, ".html");
-  Rendered c = render(corrupted);
+  Rendered c = render_in_chromium(corrupted);
   EXPECT_EQ(c.status.rfind("error: ", 0), 0u) << c.status;
   EXPECT_FALSE(c.console_errors.empty());
 }
@@ -409,7 +300,7 @@ TEST_F(ReportIntegration, ScreenshotIsDrawn) {
   ASSERT_TRUE(have("/usr/bin/chromium"));
   std::string png = write_temp_file("", ".png");
   unlink(png.c_str());
-  Rendered r = render(report_, "--screenshot=" + png);
+  Rendered r = render_in_chromium(report_, "--screenshot=" + png);
   ASSERT_FALSE(r.run.timed_out);
   std::string bytes = read_file(png);
   ASSERT_GT(bytes.size(), 10'000u) << r.run.err;
@@ -473,7 +364,7 @@ TEST(ReportIntegrationUrl, OpenModelReportShowsTheScheduleAndTheLoad) {
                             "1", "-q", "--no-history", "--report", report},
                            60);
   ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
-  Rendered r = render(report);
+  Rendered r = render_in_chromium(report);
   ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
   EXPECT_NE(r.dom.find("target GET " + mock.url("/api/items")), std::string::npos);
   EXPECT_NE(r.dom.find("load open model: 40 req/s over 2 connections for 1 s"), std::string::npos);
@@ -520,7 +411,7 @@ TEST(ReportIntegrationUrl, TheLastPartialSecondIsPerSecondNotADip) {
   ASSERT_TRUE(have("/usr/bin/chromium"));
   std::string half = write_temp_file("", ".html");
   results::write_html_report(partial_second_run(2.5), half);
-  Rendered r = render(half);
+  Rendered r = render_in_chromium(half);
   ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
   EXPECT_EQ(legend_min(r.dom, "requests/s"), "100.0");
   EXPECT_EQ(legend_min(r.dom, "errors/s"), "10.0") << "5 errors in 0.5 s are 10 a second";
@@ -528,7 +419,7 @@ TEST(ReportIntegrationUrl, TheLastPartialSecondIsPerSecondNotADip) {
   // A sliver of 0.05 s is too short to be a rate: it is left out.
   std::string sliver = write_temp_file("", ".html");
   results::write_html_report(partial_second_run(2.05), sliver);
-  r = render(sliver);
+  r = render_in_chromium(sliver);
   ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
   EXPECT_EQ(legend_min(r.dom, "requests/s"), "100.0");
   EXPECT_EQ(legend_min(r.dom, "errors/s"), "10.0");
@@ -553,7 +444,7 @@ TEST(ReportIntegrationUrl, ComparisonPageRendersWithTheLoadWarningFirst) {
   // 20 req/s against thousands: throughput regressed beyond any doubt.
   EXPECT_EQ(compare.exit_code, 98) << compare.out << compare.err;
   EXPECT_NE(compare.err.find("millstone compare: wrote " + page), std::string::npos);
-  Rendered r = render(page);
+  Rendered r = render_in_chromium(page);
   ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
   EXPECT_EQ(r.charts, 3) << "throughput, p99 over time, and the percentile curves";
   EXPECT_GT(r.points, 0);

@@ -66,6 +66,21 @@ class TestHistory {
 };
 const TestHistory test_history;
 
+// Lines in which Chromium reports what the page printed to its console or
+// an uncaught exception: "[...:INFO:CONSOLE(12)] "Uncaught Error: ...", source: ...".
+std::vector<std::string> console_lines(const std::string& err) {
+  std::vector<std::string> found;
+  std::istringstream in(err);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find("CONSOLE(") != std::string::npos || line.find("Uncaught") != std::string::npos ||
+        line.find(":CONSOLE:") != std::string::npos) {
+      found.push_back(line);
+    }
+  }
+  return found;
+}
+
 }  // namespace
 
 std::string temp_dir() {
@@ -369,6 +384,84 @@ std::string shell(const std::string& command) {
     out.append(buffer, n);
   pclose(pipe);
   return out;
+}
+
+// Runs argv with stdout and stderr in files, in its own process group so a
+// timeout kills everything it started (Chromium forks helpers).
+Command run_command(const std::vector<std::string>& args, double timeout_s) {
+  std::string out_path = write_temp_file("", ".stdout");
+  std::string err_path = write_temp_file("", ".stderr");
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    int out = open(out_path.c_str(), O_WRONLY | O_TRUNC);
+    int err = open(err_path.c_str(), O_WRONLY | O_TRUNC);
+    int null = open("/dev/null", O_RDONLY);
+    dup2(out, 1);
+    dup2(err, 2);
+    dup2(null, 0);
+    std::vector<char*> argv;
+    for (const std::string& a : args)
+      argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  Command result;
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(static_cast<int>(timeout_s * 1000));
+  int status = 0;
+  while (true) {
+    pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(-pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      result.timed_out = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  // Helpers of a process that ended on its own go too.
+  kill(-pid, SIGKILL);
+  if (!result.timed_out && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  result.out = read_file(out_path);
+  result.err = read_file(err_path);
+  unlink(out_path.c_str());
+  unlink(err_path.c_str());
+  return result;
+}
+
+std::string body_attribute(const std::string& dom, const std::string& name) {
+  std::smatch m;
+  std::regex pattern("<body[^>]*\\s" + name + "=\"([^\"]*)\"");
+  if (std::regex_search(dom, m, pattern)) return m[1];
+  return "";
+}
+
+Rendered render_in_chromium(const std::string& html_path, const std::string& extra) {
+  char dir_template[] = "/tmp/millstone-chromium-XXXXXX";
+  std::string profile = mkdtemp(dir_template);
+  Rendered r;
+  r.run = run_command(
+      {"/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+       "--no-first-run", "--disable-background-networking", "--disable-component-update",
+       "--disable-sync", "--user-data-dir=" + profile, "--enable-logging=stderr", "--v=0",
+       "--virtual-time-budget=5000", "--window-size=1400,3000", extra, "file://" + html_path},
+      30);
+  run_command({"/bin/rm", "-rf", profile}, 10);
+  r.dom = r.run.out;
+  r.status = body_attribute(r.dom, "data-status");
+  std::string charts = body_attribute(r.dom, "data-charts");
+  std::string points = body_attribute(r.dom, "data-points");
+  if (!charts.empty()) r.charts = std::stoi(charts);
+  if (!points.empty()) r.points = std::stol(points);
+  r.console_errors = console_lines(r.run.err);
+  return r;
+}
+
+bool have(const std::string& path) {
+  return access(path.c_str(), X_OK) == 0;
 }
 
 }  // namespace millstone::testing

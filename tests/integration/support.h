@@ -114,4 +114,34 @@ std::string write_temp_file(const std::string& content, const std::string& suffi
 std::string temp_dir();
 nlohmann::json read_json(const std::string& path);
 
+// A command other than millstone, run to its end.
+struct Command {
+  int exit_code = -1;
+  bool timed_out = false;
+  std::string out;
+  std::string err;
+};
+
+// Runs argv (argv[0] a path) with stdout and stderr in files, in its own
+// process group so a timeout kills everything it started (Chromium forks
+// helpers).
+Command run_command(const std::vector<std::string>& args, double timeout_s);
+
+// Whether path is an executable file.
+bool have(const std::string& path);
+
+// An HTML report as headless Chromium renders it (--dump-dom): the DOM after
+// the page's script ran, and what the page says of itself on <body>.
+struct Rendered {
+  Command run;
+  std::string dom;
+  std::string status;  // body's data-status
+  int charts = -1;
+  long points = -1;
+  std::vector<std::string> console_errors;  // console lines and uncaught exceptions
+};
+Rendered render_in_chromium(const std::string& html_path, const std::string& extra = "--dump-dom");
+// An attribute of <body> in a rendered DOM ("" when absent).
+std::string body_attribute(const std::string& dom, const std::string& name);
+
 }  // namespace millstone::testing

@@ -112,6 +112,38 @@ TEST_F(ControlApiTest, ErrorsAreToxiproxys) {
   EXPECT_EQ(api_.handle({"GET", "/proxies", "Mozilla/5.0 (X11)", ""}).status, 403);
 }
 
+// `millstone proxy --token-file`: a change without the token, or with
+// another, is a 401 in Toxiproxy's error shape and changes nothing; reading
+// stays open; with the token the change is made.
+TEST_F(ControlApiTest, ATokenGuardsEveryChange) {
+  api_.require_token("s3cret");
+  const std::string body = R"({"name":"p","listen":"127.0.0.1:0","upstream":"127.0.0.1:9"})";
+  for (const char* authorization :
+       {"", "Bearer s3cre", "Bearer s3cret2", "bearer s3cret", "Basic s3cret", "Bearer  s3cret"}) {
+    const ApiResponse r = api_.handle({"POST", "/proxies", "test", body, authorization});
+    EXPECT_EQ(r.status, 401) << authorization;
+    const json e = json::parse(r.body);
+    EXPECT_EQ(e["status"], 401);
+    EXPECT_EQ(e["error"],
+              "changes need the proxy's --token-file token; expected a header "
+              "Authorization: Bearer TOKEN");
+  }
+  for (const char* method : {"DELETE", "PATCH", "PUT"})
+    EXPECT_EQ(api_.handle({method, "/proxies/p", "test", "", ""}).status, 401) << method;
+  EXPECT_EQ(api_.handle({"POST", "/reset", "test", "", ""}).status, 401);
+  EXPECT_EQ(call_json("GET", "/proxies"), json::object()) << "nothing was created";
+  EXPECT_EQ(api_.handle({"POST", "/proxies", "test", body, "Bearer s3cret"}).status, 201);
+  EXPECT_EQ(
+      api_.handle({"POST", "/proxies/p/toxics", "test", R"({"type":"latency"})", "Bearer s3cret"})
+          .status,
+      200);
+  EXPECT_EQ(call_json("GET", "/proxies/p/toxics").size(), 1u);
+  EXPECT_EQ(
+      api_.handle({"DELETE", "/proxies/p/toxics/latency_downstream", "test", "", "Bearer s3cret"})
+          .status,
+      204);
+}
+
 TEST_F(ControlApiTest, BadInputIsA400NamingTheField) {
   create_p();
   struct Case {

@@ -452,6 +452,23 @@ TEST(ProxyCommand, BadConfigIsExit3NamingTheFile) {
   EXPECT_NE(err.find("upstream must be a string"), std::string::npos) << err;
   err.clear();
   EXPECT_EQ(run_proxy({"--api", "127.0.0.1:0", "--config", path + ".missing"}, &err), 3);
+  // A token file that cannot be one header's token: one line naming the
+  // file and why, never the token.
+  std::ofstream(path) << "s3cret\nX-Other: 1\n";
+  err.clear();
+  EXPECT_EQ(run_proxy({"--api", "127.0.0.1:0", "--token-file", path}, &err), 3);
+  EXPECT_NE(err.find("millstone proxy: --token-file " + path +
+                     ": it holds a control character; expected one line of printable text"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(err.find("s3cret"), std::string::npos) << err;
+  std::ofstream(path) << "\n";
+  err.clear();
+  EXPECT_EQ(run_proxy({"--api", "127.0.0.1:0", "--token-file", path}, &err), 3);
+  EXPECT_NE(err.find(": it is empty;"), std::string::npos) << err;
+  err.clear();
+  EXPECT_EQ(run_proxy({"--api", "127.0.0.1:0", "--token-file", path + ".missing"}, &err), 3);
+  EXPECT_NE(err.find(": cannot read it: No such file or directory"), std::string::npos) << err;
   unlink(path.c_str());
 }
 
