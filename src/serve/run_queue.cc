@@ -464,6 +464,7 @@ void RunQueue::finish(Run& run, int wait_status) {
     }
   }
   if (running_ == &run) running_ = nullptr;
+  publish_final_seconds(run);
   nlohmann::json end = {{"id", run.id}, {"state", run_state_name(run.state)}};
   end["exit_code"] = run.exit_code ? nlohmann::json(*run.exit_code) : nlohmann::json();
   if (!run.message.empty()) end["message"] = run.message;
@@ -479,6 +480,33 @@ void RunQueue::finish(Run& run, int wait_status) {
     all += e;
   write_file_atomically(run.files.dir + "/events.txt", all);
   start_next();
+}
+
+// The run's last interval is not a whole second, so the run's live events
+// leave it out (as its progress line does); its summary's timeline has it.
+// Streamed too, the seconds add up to the summary's totals.
+void RunQueue::publish_final_seconds(Run& run) {
+  std::string text;
+  if (!read_file(run.files.summary, &text)) return;
+  const nlohmann::json summary = nlohmann::json::parse(text, nullptr, false);
+  if (!summary.is_object() || !summary.contains("timeline") || !summary["timeline"].is_array())
+    return;
+  int64_t last = -1;
+  nlohmann::json total = {{"requests", 0}, {"errors", 0}, {"http_failures", 0}};
+  if (run.latest_second.is_object()) {
+    last = run.latest_second.value("second", int64_t{-1});
+    if (run.latest_second.contains("total")) total = run.latest_second["total"];
+  }
+  for (const nlohmann::json& entry : summary["timeline"]) {
+    if (!entry.is_object() || entry.value("second", int64_t{-1}) <= last) continue;
+    nlohmann::json second = entry;
+    for (const char* field : {"requests", "errors", "http_failures"}) {
+      total[field] = total.value(field, uint64_t{0}) + entry.value(field, uint64_t{0});
+    }
+    second["total"] = total;
+    run.latest_second = second;
+    publish(run, "second", second.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
 }
 
 void RunQueue::publish(Run& run, std::string_view name, const std::string& data) {

@@ -101,6 +101,7 @@ class RunQueue {
   void on_exit(Run& run);
   void finish(Run& run, int wait_status);
   void publish(Run& run, std::string_view name, const std::string& data);
+  void publish_final_seconds(Run& run);
   void save(const Run& run) const;
 
   net::EventLoop& loop_;

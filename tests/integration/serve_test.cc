@@ -150,6 +150,43 @@ class Serve {
   int port_ = 0;
 };
 
+// Validates each instance against its components/schemas entry of
+// docs/api/openapi.yaml with python3-jsonschema (OpenAPI 3.0's `nullable`
+// read as "or null"): the API's answers are what the published file says.
+// One python process for all of them.
+void expect_match_openapi(const std::vector<std::pair<std::string, nlohmann::json>>& instances) {
+  const std::string script = write_temp_file(R"(
+import json, sys, yaml
+from jsonschema import Draft202012Validator
+spec = yaml.safe_load(open(sys.argv[1]))
+def nullable(node):
+    if isinstance(node, dict):
+        if node.pop("nullable", False):
+            node["type"] = [node["type"], "null"]
+            if "enum" in node and None not in node["enum"]:
+                node["enum"].append(None)
+        node.pop("example", None)
+        for v in node.values():
+            nullable(v)
+    elif isinstance(node, list):
+        for v in node:
+            nullable(v)
+nullable(spec)
+failed = False
+for name, instance in json.load(open(sys.argv[2])):
+    schema = {"components": spec["components"], "$ref": "#/components/schemas/" + name}
+    for e in Draft202012Validator(schema).iter_errors(instance):
+        print(name, "/".join(str(p) for p in e.absolute_path), e.message)
+        failed = True
+sys.exit(1 if failed else 0)
+)",
+                                             ".py");
+  const std::string data = write_temp_file(nlohmann::json(instances).dump(), ".json");
+  const std::string command =
+      "python3 " + script + " " + MILLSTONE_SOURCE_DIR + "/docs/api/openapi.yaml " + data;
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+}
+
 std::string quick_run(const MockServer& mock, const std::string& path, const std::string& duration,
                       int connections) {
   return nlohmann::json{
@@ -179,7 +216,8 @@ TEST(ServeIntegration, RunsQueueOneAtATimeAreWatchedOverSseAndCountWhatTheMockSe
       serve.call("POST", "/v1/runs", quick_run(mock, "/c", "1s", connections),
                  {{"Idempotency-Key", "c-once"}});
   EXPECT_EQ(nlohmann::json::parse(c_replay.body)["id"], c_id);
-  EXPECT_EQ(serve.json("GET", "/v1/runs/" + c_id)["queue_position"], 2);
+  const nlohmann::json queued = serve.json("GET", "/v1/runs/" + c_id);
+  EXPECT_EQ(queued["queue_position"], 2);
 
   SseClient a_events(serve.port(), "/v1/runs/" + a_id + "/events", serve.token());
   ASSERT_TRUE(a_events.wait_for("event: end", 1, 20)) << a_events.text();
@@ -236,6 +274,15 @@ TEST(ServeIntegration, RunsQueueOneAtATimeAreWatchedOverSseAndCountWhatTheMockSe
   EXPECT_EQ(list["runs"][2]["id"], a_id);
   EXPECT_EQ(list["runs"][2]["verdict"], "pass");
   EXPECT_EQ(list["runs"][1]["state"], "aborted");
+  std::vector<std::pair<std::string, nlohmann::json>> answers = {
+      {"Run", queued},
+      {"Run", serve.json("GET", "/v1/runs/" + a_id)},
+      {"Run", serve.json("GET", "/v1/runs/" + b_id)},
+      {"Error", c_again},
+      {"Error", serve.json("GET", "/v1/runs/" + a_id + "x/report")}};
+  for (const nlohmann::json& brief : list["runs"])
+    answers.emplace_back("RunBrief", brief);
+  expect_match_openapi(answers);
 }
 
 TEST(ServeIntegration, StopEndsARunWithPartialResultsAndALeavingSseClientCostsItNothing) {
