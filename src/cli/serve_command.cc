@@ -155,7 +155,7 @@ int serve_command(const ServeOptions& options) {
                    queue_options.data_dir);
         std::fflush(stdout);
         if (!loop.run()) code = kExitInternal;
-        say("stopping: the running run gets SIGINT (10 s to finish), queued runs are dropped");
+        say("stopping (a running run gets SIGINT and 10 s to write its results)");
         runs.shutdown(10 * net::kNsPerSec);
         if (signal_registration) loop.remove(signal_registration, signal_fd);
       }
