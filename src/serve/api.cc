@@ -9,6 +9,9 @@
 
 #include <fmt/format.h>
 
+#include "results/compare.h"
+#include "results/history.h"
+
 namespace millstone::serve {
 
 namespace {
@@ -72,6 +75,8 @@ const std::vector<ServeApi::Route>& ServeApi::routes() {
       {"GET", "/v1/runs/{id}/summary", {200, 401, 404, 409}, &ServeApi::run_summary},
       {"GET", "/v1/runs/{id}/report", {200, 401, 404, 409}, &ServeApi::run_report},
       {"GET", "/v1/runs/{id}/junit", {200, 401, 404, 409}, &ServeApi::run_junit},
+      {"POST", "/v1/runs/{id}/baseline", {200, 401, 404, 409}, &ServeApi::mark_baseline},
+      {"GET", "/v1/runs/{id}/compare", {200, 400, 401, 404, 409}, &ServeApi::compare_run},
   };
   return table;
 }
@@ -214,6 +219,83 @@ ApiResponse ServeApi::run_report(const http::RequestParser&, std::string_view id
 
 ApiResponse ServeApi::run_junit(const http::RequestParser&, std::string_view id) {
   return run_file(id, "JUnit XML", &RunFiles::junit, "application/xml");
+}
+
+std::optional<std::string> ServeApi::history_id(std::string_view id, ApiResponse* refusal) {
+  const Run* run = runs_.find(id);
+  if (run == nullptr) {
+    *refusal = error_response(404, fmt::format("no run {}", id));
+    return std::nullopt;
+  }
+  if (!run->ended()) {
+    *refusal = error_response(409, fmt::format("run {} is {}; it is recorded when it ends", id,
+                                               run_state_name(run->state)));
+    return std::nullopt;
+  }
+  std::ifstream in(run->files.summary, std::ios::binary);
+  std::ostringstream content;
+  if (in) content << in.rdbuf();
+  const nlohmann::json summary = nlohmann::json::parse(content.str(), nullptr, false);
+  if (!summary.is_object() || !summary.contains("run_id") || !summary["run_id"].is_string()) {
+    *refusal = error_response(
+        404, fmt::format("run {} was not recorded (it ended {})", id, run_state_name(run->state)));
+    return std::nullopt;
+  }
+  return summary["run_id"].get<std::string>();
+}
+
+ApiResponse ServeApi::mark_baseline(const http::RequestParser&, std::string_view id) {
+  ApiResponse refusal;
+  const std::optional<std::string> recorded = history_id(id, &refusal);
+  if (!recorded) return refusal;
+  try {
+    results::History history(runs_.options().data_dir + "/history.db",
+                             results::History::Mode::kMustExist);
+    history.set_baseline(*recorded);
+    const results::RunRecord record = history.find(*recorded);
+    return json_response(200,
+                         {{"id", std::string(id)}, {"run_id", *recorded}, {"key", record.key}});
+  } catch (const results::ResultsError& e) {
+    return error_response(
+        404, fmt::format("run {} ({}) is not in the history: {}", id, *recorded, e.what()));
+  }
+}
+
+ApiResponse ServeApi::compare_run(const http::RequestParser& request, std::string_view id) {
+  results::CompareOptions options;
+  // ?tolerance=10%25 or ?tolerance=0.1
+  std::string_view query = request.query();
+  if (!query.empty()) {
+    if (query.rfind("tolerance=", 0) != 0 || query.find('&') != std::string_view::npos) {
+      return error_response(400, "the only query parameter is tolerance (10%25 or 0.1)");
+    }
+    std::string value(query.substr(10));
+    if (const size_t at = value.find("%25"); at != std::string::npos) value.replace(at, 3, "%");
+    std::string error;
+    if (!results::parse_tolerance(value, &options.tolerance, &error)) {
+      return error_response(400, fmt::format("tolerance {}", error));
+    }
+  }
+  ApiResponse refusal;
+  const std::optional<std::string> recorded = history_id(id, &refusal);
+  if (!recorded) return refusal;
+  try {
+    results::History history(runs_.options().data_dir + "/history.db",
+                             results::History::Mode::kMustExist);
+    const results::RunRecord run = history.find(*recorded);
+    const std::optional<std::string> baseline_id = history.baseline_for(run.key);
+    if (!baseline_id) {
+      return error_response(404, fmt::format("no baseline for {}; mark one with POST "
+                                             "/v1/runs/{{id}}/baseline",
+                                             run.key));
+    }
+    const results::RunRecord baseline = history.find(*baseline_id);
+    const results::Comparison comparison = results::compare_runs(run, baseline, options);
+    return json_response(200, results::to_json(comparison));
+  } catch (const results::ResultsError& e) {
+    return error_response(
+        404, fmt::format("run {} ({}) cannot be compared: {}", id, *recorded, e.what()));
+  }
 }
 
 }  // namespace millstone::serve

@@ -3,6 +3,7 @@
 // routing, the bearer token, and the JSON answers, on parsed requests. The
 // route table is the router: docs/api/openapi.yaml is checked against it
 // (tests/serve/openapi_test.cc), so the two cannot drift.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -52,6 +53,10 @@ class ServeApi {
   ApiResponse run_summary(const http::RequestParser&, std::string_view id);
   ApiResponse run_report(const http::RequestParser&, std::string_view id);
   ApiResponse run_junit(const http::RequestParser&, std::string_view id);
+  ApiResponse mark_baseline(const http::RequestParser&, std::string_view id);
+  ApiResponse compare_run(const http::RequestParser&, std::string_view id);
+  // The run's id in the history (its summary's run_id), or an error answer.
+  std::optional<std::string> history_id(std::string_view id, ApiResponse* refusal);
   ApiResponse run_file(std::string_view id, const char* what, std::string RunFiles::*file,
                        const char* content_type);
   ApiResponse signal_run(std::string_view id, bool abort);

@@ -267,6 +267,15 @@ TEST(ServeIntegration, RunsQueueOneAtATimeAreWatchedOverSseAndCountWhatTheMockSe
   EXPECT_NE(report.head.find("text/html"), std::string::npos);
   EXPECT_NE(report.body.find("<html"), std::string::npos);
   EXPECT_EQ(serve.call("GET", "/v1/runs/" + a_id + "/junit").status, 200);
+  // The history: A as the baseline of its key, C compared with the baseline of its own
+  // (a different URL, so none yet), B never recorded.
+  const nlohmann::json marked = serve.json("POST", "/v1/runs/" + a_id + "/baseline");
+  EXPECT_EQ(marked["key"], "GET " + mock.url("/a")) << marked.dump();
+  const nlohmann::json compared = serve.json("GET", "/v1/runs/" + a_id + "/compare?tolerance=5%25");
+  EXPECT_EQ(compared["baseline"], marked["run_id"]) << compared.dump();
+  EXPECT_EQ(compared["tolerance"], 0.05);
+  EXPECT_EQ(serve.call("GET", "/v1/runs/" + c_id + "/compare").status, 404);
+  EXPECT_EQ(serve.call("POST", "/v1/runs/" + b_id + "/baseline").status, 404);
   // The list: newest first, with states and verdicts.
   const nlohmann::json list = serve.json("GET", "/v1/runs");
   ASSERT_EQ(list["runs"].size(), 3u);
