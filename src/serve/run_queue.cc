@@ -194,18 +194,6 @@ bool RunQueue::open(std::string* error) {
                   dir + "/junit.xml",
                   dir + "/output.log",
                   options_.data_dir + "/history.db"};
-    // The events it had, for a late subscriber.
-    std::string events;
-    if (read_file(dir + "/events.txt", &events)) {
-      size_t start = 0;
-      while (start < events.size()) {
-        const size_t end = events.find("\n\n", start);
-        if (end == std::string::npos) break;
-        run->events.push_back(events.substr(start, end + 2 - start));
-        start = end + 2;
-      }
-      run->next_event_id = run->events.size();
-    }
     found.push_back(std::move(run));
   }
   ::closedir(d);
@@ -419,9 +407,17 @@ void RunQueue::on_live(Run& run) {
 }
 
 void RunQueue::on_exit(Run& run) {
+  // Seen but not reaped (WNOWAIT): while the zombie holds its pid, its
+  // process group cannot be another's, so the SIGKILL to any workers it
+  // left reaches only them.
+  siginfo_t info{};
+  if (::waitid(P_PID, static_cast<id_t>(run.pid), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+      info.si_pid != run.pid) {
+    return;
+  }
+  ::kill(-run.pid, SIGKILL);
   int status = 0;
-  const pid_t reaped = ::waitpid(run.pid, &status, WNOHANG);
-  if (reaped != run.pid) return;
+  if (::waitpid(run.pid, &status, 0) != run.pid) return;
   finish(run, status);
 }
 
@@ -438,8 +434,6 @@ void RunQueue::finish(Run& run, int wait_status) {
     run.live_fd = -1;
   }
   if (run.pid > 0) {
-    // Its workers are its children: a run killed from outside may leave some.
-    ::kill(-run.pid, SIGKILL);
     run.pid = -1;
     run.ended_ms = unix_ms_now();
     if (WIFEXITED(wait_status)) {
@@ -474,11 +468,15 @@ void RunQueue::finish(Run& run, int wait_status) {
   run.sinks.clear();
   for (EventSink* sink : sinks)
     sink->on_end();
-  // The events are kept for late subscribers and a later serve.
+  // The events go to the run's directory, for late subscribers and a later
+  // serve, and out of memory: a server that has run thousands keeps none.
   std::string all;
   for (const std::string& e : run.events)
     all += e;
   write_file_atomically(run.files.dir + "/events.txt", all);
+  run.events.clear();
+  run.events.shrink_to_fit();
+  run.event_bytes = 0;
   start_next();
 }
 
@@ -565,16 +563,21 @@ void RunQueue::subscribe(std::string_view id, EventSink* sink) {
     if (r->id == id) run = r.get();
   }
   if (run == nullptr) return;
-  for (const std::string& e : run->events)
-    sink->on_event(e);
   if (run->ended()) {
-    if (run->events.empty() || run->events.back().rfind("event: end\n", 0) != 0) {
+    // Its events are in its directory (events.txt ends with `end`).
+    std::string events;
+    if (read_file(run->files.dir + "/events.txt", &events) &&
+        events.find("event: end\n") != std::string::npos) {
+      sink->on_event(events);
+    } else {
       nlohmann::json end = {{"id", run->id}, {"state", run_state_name(run->state)}};
       sink->on_event(fmt::format("event: end\ndata: {}\n\n", end.dump()));
     }
     sink->on_end();
     return;
   }
+  for (const std::string& e : run->events)
+    sink->on_event(e);
   run->sinks.push_back(sink);
 }
 
@@ -599,16 +602,19 @@ void RunQueue::shutdown(int64_t grace_ns) {
   const int64_t deadline = net::now_ns() + grace_ns;
   int status = 0;
   for (;;) {
-    const pid_t reaped = ::waitpid(run.pid, &status, WNOHANG);
-    if (reaped == run.pid) break;
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(run.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid == run.pid) {
+      break;
+    }
     if (net::now_ns() >= deadline) {
       run.abort_requested = true;
-      ::kill(-run.pid, SIGKILL);
-      ::waitpid(run.pid, &status, 0);
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  ::kill(-run.pid, SIGKILL);  // the workers it may have left (or all of it, late)
+  ::waitpid(run.pid, &status, 0);
   queue_.clear();
   finish(run, status);
 }

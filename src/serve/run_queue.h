@@ -137,7 +137,8 @@ struct Run {
   std::unique_ptr<net::IoHandler> pid_watch;
   std::unique_ptr<net::IoHandler> live_watch;
   std::string live_partial;
-  // Server-Sent Events so far, for subscribers that come late.
+  // Server-Sent Events so far, for subscribers that come late; once it has
+  // ended, they are in files.dir/events.txt instead.
   std::vector<std::string> events;
   size_t event_bytes = 0;
   uint64_t events_dropped = 0;

@@ -267,6 +267,10 @@ TEST(ServeIntegration, RunsQueueOneAtATimeAreWatchedOverSseAndCountWhatTheMockSe
   EXPECT_NE(report.head.find("text/html"), std::string::npos);
   EXPECT_NE(report.body.find("<html"), std::string::npos);
   EXPECT_EQ(serve.call("GET", "/v1/runs/" + a_id + "/junit").status, 200);
+  // A client that comes after the end gets the whole run, from the run's directory.
+  SseClient late(serve.port(), "/v1/runs/" + a_id + "/events", serve.token());
+  ASSERT_TRUE(late.wait_for("event: end", 1, 5)) << late.text();
+  EXPECT_EQ(late.events("second").size(), a_events.events("second").size());
   // The history: A as the baseline of its key, C compared with the baseline of its own
   // (a different URL, so none yet), B never recorded.
   const nlohmann::json marked = serve.json("POST", "/v1/runs/" + a_id + "/baseline");
