@@ -17,6 +17,7 @@ namespace {
 
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
 constexpr int64_t kIdleTimeoutNs = 60 * net::kNsPerSec;
+constexpr int64_t kKeepaliveNs = 15 * net::kNsPerSec;
 // Answers (or events) waiting for a client that does not read them.
 constexpr size_t kMaxPendingOutput = 4 * 1024 * 1024;
 
@@ -69,7 +70,8 @@ class ServeConnection final : public net::IoHandler, public EventSink {
       : server_(server),
         stream_(std::move(stream)),
         parser_(kMaxHeaderBytes, ServeApi::kMaxBodyBytes),
-        idle_(server.loop_, [this] { close(); }) {}
+        idle_(server.loop_, [this] { close(); }),
+        keepalive_(server.loop_, [this] { keep_alive(); }) {}
   ~ServeConnection() override { close(); }
 
   bool start() {
@@ -184,6 +186,7 @@ class ServeConnection final : public net::IoHandler, public EventSink {
             "X-Accel-Buffering: no\r\nConnection: close\r\n\r\n");
         streaming_ = true;
         idle_.cancel();
+        keepalive_.arm_after(kKeepaliveNs);
         subscribed_ = true;
         server_.runs_.subscribe(response.events_of, this);
         return true;
@@ -214,10 +217,19 @@ class ServeConnection final : public net::IoHandler, public EventSink {
     return true;
   }
 
+  // A queued run is silent until it starts: a comment line now and then
+  // keeps proxies from closing the stream, and finds clients that are gone.
+  void keep_alive() {
+    if (closed_) return;
+    keepalive_.arm_after(kKeepaliveNs);
+    on_event(": keep-alive\n\n");
+  }
+
   void close() {
     if (closed_) return;
     closed_ = true;
     idle_.cancel();
+    keepalive_.cancel();
     if (subscribed_) server_.runs_.unsubscribe(this);
     if (registration_ != 0) server_.loop_.remove(registration_, stream_->fd());
     stream_->close(false);
@@ -228,6 +240,7 @@ class ServeConnection final : public net::IoHandler, public EventSink {
   std::unique_ptr<net::Stream> stream_;
   http::RequestParser parser_;
   net::Timer idle_;
+  net::Timer keepalive_;
   uint64_t registration_ = 0;
   std::string out_;
   size_t sent_ = 0;
