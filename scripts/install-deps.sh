@@ -20,6 +20,7 @@ packages=(
   # the HTML report test renders in headless Chromium
   chromium
   python3-jsonschema  # the tests validate JSON summaries against docs/summary.schema.json
+  python3-yaml  # ... and serve's answers against docs/api/openapi.yaml
 )
 
 SUDO=""

@@ -236,6 +236,9 @@ int main_command(int argc, char** argv) {
           },
           "--agents: when an agent is lost, continue without its share or abort the run")
       ->default_str("continue");
+  run_cmd->add_option("--live-events", run.live_events,
+                      "Append the run's live events (each second, drills, guards) to FILE as "
+                      "JSON lines; /dev/fd/N writes to an inherited descriptor (docs/serve.md)");
   run_cmd->add_option("--monitor", run.monitors,
                       "Scrape this Prometheus text endpoint (node_exporter, a service's /metrics) "
                       "every second during the run, into the record and report; repeatable");
@@ -610,6 +613,23 @@ int main_command(int argc, char** argv) {
           "Keep retrying the coordinator this long (0.5 s doubling to 5 s between attempts)")
       ->default_str("5m");
 
+  ServeOptions serve;
+  CLI::App* serve_cmd = app.add_subcommand(
+      "serve", "Serve the REST API: start, watch (Server-Sent Events), stop runs (docs/serve.md)");
+  serve_cmd
+      ->add_option("--listen", serve.listen, "ADDR:PORT to listen on (numeric; port 0 picks one)")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--token-file", serve.token_file,
+                   "The bearer token clients must send (`millstone token > FILE`, mode 0600)")
+      ->required();
+  serve_cmd->add_option("--cert", serve.cert_file,
+                        "HTTPS: the server certificate (PEM), with --key");
+  serve_cmd->add_option("--key", serve.key_file, "HTTPS: the certificate's private key (PEM)");
+  serve_cmd->add_option("--data-dir", serve.data_dir,
+                        "Where runs keep their files (default $XDG_DATA_HOME/millstone/serve, "
+                        "else ~/.local/share/millstone/serve)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -654,6 +674,7 @@ int main_command(int argc, char** argv) {
   if (proxy_cmd->parsed()) return proxy_command(proxy_options);
   if (token_cmd->parsed()) return token_command();
   if (agent_cmd->parsed()) return agent_command(agent);
+  if (serve_cmd->parsed()) return serve_command(serve);
   return kExitUsage;
 }
 

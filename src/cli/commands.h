@@ -50,6 +50,7 @@ struct RunOptions {
   std::string metrics_listen;         // --metrics-listen HOST:PORT
   std::string webhook;                // --webhook URL
   std::vector<std::string> monitors;  // --monitor URL, repeatable (docs/monitoring.md)
+  std::string live_events;            // --live-events FILE: NDJSON as the run goes (serve)
   std::string command_line;           // argv, for the run record
   // https (quick mode, README "HTTPS").
   bool insecure = false;  // -k: no certificate verification
@@ -159,6 +160,15 @@ struct AgentCommandOptions {
   int64_t join_timeout_us = 300'000'000;  // --join-timeout: retry budget of one join
 };
 
+// `millstone serve` (docs/serve.md).
+struct ServeOptions {
+  std::string listen = "127.0.0.1:8090";  // --listen ADDR:PORT
+  std::string token_file;                 // --token-file FILE (`millstone token`)
+  std::string cert_file;                  // --cert and --key: HTTPS
+  std::string key_file;
+  std::string data_dir;  // --data-dir; default $XDG_DATA_HOME/millstone/serve
+};
+
 struct DemoOptions {
   int64_t duration_us = 5'000'000;
   uint32_t connections = 50;
@@ -189,6 +199,9 @@ int proxy_command(const proxy::StandaloneOptions& options);
 int token_command();
 // A load machine for `millstone run --agents` (src/cli/agent_command.cc).
 int agent_command(const AgentCommandOptions& options);
+
+// The REST API over runs (src/cli/serve_command.cc).
+int serve_command(const ServeOptions& options);
 
 // Entry point for main(): parses argv and dispatches.
 int main_command(int argc, char** argv);

@@ -72,6 +72,7 @@ void DrillLog::on_drill_event(const drill::DrillEvent& event) {
     const bool active = event.kind == Kind::kStarted || event.kind == Kind::kEndFailed;
     exporter_->on_drill(event.name, active, failed);
   }
+  if (also_ != nullptr) also_->on_drill_event(event);
 }
 
 std::string format_drill_summary(const std::vector<drill::DrillRecord>& records) {

@@ -20,8 +20,10 @@ namespace millstone::cli {
 // the live metrics, if any.
 class DrillLog final : public drill::DrillObserver {
  public:
-  DrillLog(std::FILE* out, bool terminal, results::MetricsExporter* exporter)
-      : out_(out), terminal_(terminal), exporter_(exporter) {}
+  // `also` (may be null) is told every event too (the live events of `--live-events`).
+  DrillLog(std::FILE* out, bool terminal, results::MetricsExporter* exporter,
+           drill::DrillObserver* also = nullptr)
+      : out_(out), terminal_(terminal), exporter_(exporter), also_(also) {}
   void on_drill_event(const drill::DrillEvent& event) override;
 
  private:
@@ -29,6 +31,7 @@ class DrillLog final : public drill::DrillObserver {
   std::FILE* out_;
   bool terminal_;
   results::MetricsExporter* exporter_;
+  drill::DrillObserver* also_;
 };
 
 // Starts the drill scheduler on the run's start instant.

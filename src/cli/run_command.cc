@@ -23,6 +23,7 @@
 #include "cli/generator_summary.h"
 #include "cli/history_commands.h"
 #include "cli/limits.h"
+#include "cli/live_events.h"
 #include "cli/progress.h"
 #include "cli/run_execute.h"
 #include "cli/scenario_summary.h"
@@ -579,6 +580,18 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     guards = std::make_unique<GuardProgress>(*scenario, &stop);
     progress.add(guards.get());
   }
+  // `millstone serve` watches the run through these lines (docs/serve.md).
+  std::unique_ptr<LiveEvents> live;
+  if (!options.live_events.empty()) {
+    live = LiveEvents::open(options.live_events, description,
+                            scenario ? scenario->step_names : std::vector<std::string>{}, &error);
+    if (!live) {
+      fmt::print(stderr, "millstone run: --live-events: {}\n", text::printable(error));
+      return kExitConfig;
+    }
+    live->watch_guards(guards.get());
+    progress.add(live.get());
+  }
   // The fault schedule runs here, in the coordinator, on the run's clock.
   std::unique_ptr<drill::SystemActions> drill_actions;
   std::unique_ptr<DrillLog> drill_log;
@@ -586,7 +599,7 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   std::unique_ptr<DrillStarter> drill_starter;
   if (scenario && !scenario->drills.empty()) {
     drill_actions = std::make_unique<drill::SystemActions>(run_proxies);
-    drill_log = std::make_unique<DrillLog>(stderr, terminal, exporter.get());
+    drill_log = std::make_unique<DrillLog>(stderr, terminal, exporter.get(), live.get());
     drills =
         std::make_unique<drill::DrillScheduler>(scenario->drills, *drill_actions, drill_log.get());
     drill_starter = std::make_unique<DrillStarter>(*drills);

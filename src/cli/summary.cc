@@ -305,6 +305,60 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
   return out;
 }
 
+nlohmann::json second_json(const RunDescription& run, uint64_t index, const metrics::Snapshot& s,
+                           double length) {
+  nlohmann::json causes = nlohmann::json::object();
+  for (size_t i = 0; i < metrics::kErrorCauseCount; ++i) {
+    if (s.error_counts[i])
+      causes[metrics::error_cause_name(static_cast<ErrorCause>(i))] = s.error_counts[i];
+  }
+  uint64_t checks_passed = 0;
+  uint64_t checks_failed = 0;
+  for (const metrics::CheckStats& c : s.checks) {
+    checks_passed += c.passed;
+    checks_failed += c.failed;
+  }
+  const metrics::Histogram& l = s.latency;
+  nlohmann::json entry = {{"second", index},
+                          {"requests", s.requests},
+                          {"rps", static_cast<double>(s.requests) / length},
+                          {"errors", s.errors},
+                          {"http_failures", s.http_failures()},
+                          {"error_causes", causes},
+                          {"p50_ms", ms(l.value_at(0.5))},
+                          {"p90_ms", ms(l.value_at(0.9))},
+                          {"p95_ms", ms(l.value_at(0.95))},
+                          {"p99_ms", ms(l.value_at(0.99))},
+                          {"max_ms", ms(l.max())},
+                          {"bytes_sent", s.bytes_sent},
+                          {"bytes_received", s.bytes_received},
+                          {"connections_opened", s.connections_opened},
+                          {"connections_established", s.connections_established},
+                          {"vus", s.vus},
+                          {"peak_vus", s.peak_vus},
+                          {"dropped_iterations", s.dropped_iterations},
+                          {"checks_passed", checks_passed},
+                          {"checks_failed", checks_failed}};
+  // The generator's own load in this second: its busiest worker's
+  // (docs/monitoring.md#the-generator).
+  if (s.generator.wall_us > 0) {
+    entry["generator_cpu_percent"] = static_cast<double>(s.generator.max_cpu_permille) / 10;
+    entry["generator_loop_busy_percent"] = static_cast<double>(s.generator.max_busy_permille) / 10;
+    entry["generator_loop_lag_ms"] = ms(s.generator.max_loop_lag_us);
+  }
+  if (run.scenario) {
+    nlohmann::json steps = nlohmann::json::array();
+    for (const metrics::StepStats& step : s.steps) {
+      steps.push_back({{"requests", step.requests},
+                       {"failed", step.failed},
+                       {"p50_ms", ms(step.latency.value_at(0.5))},
+                       {"p99_ms", ms(step.latency.value_at(0.99))}});
+    }
+    entry["steps"] = steps;
+  }
+  return entry;
+}
+
 nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult& result) {
   const metrics::Snapshot& t = result.total;
   const metrics::Histogram& h = t.latency;
@@ -413,58 +467,9 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
     // rather than inflating the rate.
     double length = result.duration_s - static_cast<double>(index);
     if (length >= 1 || length < 0.1) length = 1;
-    nlohmann::json causes = nlohmann::json::object();
-    for (size_t i = 0; i < metrics::kErrorCauseCount; ++i) {
-      if (s.error_counts[i])
-        causes[metrics::error_cause_name(static_cast<ErrorCause>(i))] = s.error_counts[i];
-    }
-    uint64_t checks_passed = 0;
-    uint64_t checks_failed = 0;
-    for (const metrics::CheckStats& c : s.checks) {
-      checks_passed += c.passed;
-      checks_failed += c.failed;
-    }
-    const metrics::Histogram& l = s.latency;
-    nlohmann::json entry = {{"second", index},
-                            {"requests", s.requests},
-                            {"rps", static_cast<double>(s.requests) / length},
-                            {"errors", s.errors},
-                            {"http_failures", s.http_failures()},
-                            {"error_causes", causes},
-                            {"p50_ms", ms(l.value_at(0.5))},
-                            {"p90_ms", ms(l.value_at(0.9))},
-                            {"p95_ms", ms(l.value_at(0.95))},
-                            {"p99_ms", ms(l.value_at(0.99))},
-                            {"max_ms", ms(l.max())},
-                            {"bytes_sent", s.bytes_sent},
-                            {"bytes_received", s.bytes_received},
-                            {"connections_opened", s.connections_opened},
-                            {"connections_established", s.connections_established},
-                            {"vus", s.vus},
-                            {"peak_vus", s.peak_vus},
-                            {"dropped_iterations", s.dropped_iterations},
-                            {"checks_passed", checks_passed},
-                            {"checks_failed", checks_failed}};
-    // The generator's own load in this second: its busiest worker's
-    // (docs/monitoring.md#the-generator).
-    if (s.generator.wall_us > 0) {
-      entry["generator_cpu_percent"] = static_cast<double>(s.generator.max_cpu_permille) / 10;
-      entry["generator_loop_busy_percent"] =
-          static_cast<double>(s.generator.max_busy_permille) / 10;
-      entry["generator_loop_lag_ms"] = ms(s.generator.max_loop_lag_us);
-    }
+    nlohmann::json entry = second_json(run, index, s, length);
     if (const double missing = cluster::missing_share(result, index); missing > 0) {
       entry["missing_share"] = missing;
-    }
-    if (run.scenario) {
-      nlohmann::json steps = nlohmann::json::array();
-      for (const metrics::StepStats& step : s.steps) {
-        steps.push_back({{"requests", step.requests},
-                         {"failed", step.failed},
-                         {"p50_ms", ms(step.latency.value_at(0.5))},
-                         {"p99_ms", ms(step.latency.value_at(0.99))}});
-      }
-      entry["steps"] = steps;
     }
     timeline.push_back(std::move(entry));
   }

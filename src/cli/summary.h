@@ -37,6 +37,10 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
 // indexed like Plan::step_names (this function does not know the names);
 // add_scenario_json() turns it into the documented object keyed by step name.
 nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult& result);
+// One second of the run as a `timeline` entry (docs/summary-json.md), `length`
+// seconds long; the live events of `run --live-events` carry the same fields.
+nlohmann::json second_json(const RunDescription& run, uint64_t index, const metrics::Snapshot& s,
+                           double length);
 // The percentile curve of `h` as [[percentile, ms], ...], percentiles in
 // 0..100 ascending: 0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100 and ten
 // points per "nine" in between (log-spaced in 1 / (1 - q), like HdrHistogram
