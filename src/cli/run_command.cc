@@ -524,6 +524,14 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     }
     workers = needed;
   }
+  if (scenario != nullptr && scenario->amqp.enabled && !scenario->amqp.consumed.empty() &&
+      !scenario->amqp.queues_per_worker() && (workers > 1 || fleet)) {
+    fmt::print(stderr,
+               "millstone run: warning: amqp.expect queues are shared by {} workers: the broker "
+               "gives each message to one worker, so others' VUs time out; use -w 1 or a queue "
+               "per worker ({{{{ worker }}}} in its name, docs/amqp.md#scenario-steps)\n",
+               workers);
+  }
   if (auto warning = worker_count_warning(connections, fd_limit,
                                           std::max(1u, std::thread::hardware_concurrency()));
       warning && !fleet) {

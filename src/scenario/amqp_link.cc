@@ -13,9 +13,9 @@ constexpr int64_t kConnectTimeoutNs = 5 * net::kNsPerSec;
 constexpr size_t kReadBufferBytes = 64 * 1024;
 }  // namespace
 
-AmqpLink::AmqpLink(net::EventLoop& loop, const AmqpSettings& settings, AmqpLinkListener& listener,
-                   metrics::Snapshot* stats)
-    : loop_(loop), settings_(settings), listener_(listener), retry_(loop, [this] {
+AmqpLink::AmqpLink(net::EventLoop& loop, const AmqpSettings& settings, uint32_t worker,
+                   AmqpLinkListener& listener, metrics::Snapshot* stats)
+    : loop_(loop), settings_(settings), worker_(worker), listener_(listener), retry_(loop, [this] {
         retired_.reset();
         conn_->connect(net::now_ns());
       }) {
@@ -129,21 +129,21 @@ void AmqpLink::on_open(amqp::Session& session) {
   }
   for (const AmqpSettings::Queue& q : settings_.queues) {
     amqp::QueueDeclare m;
-    m.queue = q.name;
+    m.queue = AmqpSettings::for_worker(q.name, worker_);
     m.durable = q.durable;
     m.auto_delete = q.auto_delete;
     session.declare_queue(m);
     if (!q.bind_exchange.empty()) {
       amqp::QueueBind b;
-      b.queue = q.name;
+      b.queue = AmqpSettings::for_worker(q.name, worker_);
       b.exchange = q.bind_exchange;
-      b.routing_key = q.bind_key;
+      b.routing_key = AmqpSettings::for_worker(q.bind_key, worker_);
       session.bind_queue(b);
     }
   }
   for (size_t i = 0; i < settings_.consumed.size(); ++i) {
     amqp::BasicConsume m;
-    m.queue = settings_.consumed[i].queue;
+    m.queue = AmqpSettings::for_worker(settings_.consumed[i].queue, worker_);
     m.consumer_tag = fmt::format("millstone.{}", i);
     // No acks: the broker forgets a message once it is written to us, so a
     // VU's wait is not lengthened by our own acknowledgements.

@@ -30,8 +30,9 @@ class AmqpLinkListener {
 
 class AmqpLink final : private http::ClientListener, private amqp::SessionListener {
  public:
-  AmqpLink(net::EventLoop& loop, const AmqpSettings& settings, AmqpLinkListener& listener,
-           metrics::Snapshot* stats);
+  // `worker`: the index that replaces {{ worker }} in queue names and keys.
+  AmqpLink(net::EventLoop& loop, const AmqpSettings& settings, uint32_t worker,
+           AmqpLinkListener& listener, metrics::Snapshot* stats);
   ~AmqpLink() override;
 
   // Resolves the broker's address and connects. False with *error if the
@@ -69,6 +70,7 @@ class AmqpLink final : private http::ClientListener, private amqp::SessionListen
 
   net::EventLoop& loop_;
   const AmqpSettings& settings_;
+  uint32_t worker_;
   AmqpLinkListener& listener_;
   amqp::SessionOptions options_;
   http::ClientContext context_;

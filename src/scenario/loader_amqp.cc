@@ -29,6 +29,29 @@ constexpr std::string_view kExpectKeys[] = {"queue", "correlation_id", "message_
 constexpr size_t kMaxShortString = 255;  // AMQP short strings: names, routing keys
 constexpr size_t kMaxDeclared = 64;
 
+// Queue names and binding keys are fixed per worker: of templates they take
+// {{ worker }} only (a queue per worker).
+void check_per_worker(yaml::Reader& reader, const Field& field, const std::string& text) {
+  std::string_view rest = text;
+  while (true) {
+    const size_t at = rest.find("{{");
+    if (at == std::string_view::npos) return;
+    const size_t end = rest.find("}}", at);
+    std::string_view inside =
+        end == std::string_view::npos ? rest.substr(at + 2) : rest.substr(at + 2, end - at - 2);
+    while (!inside.empty() && inside.front() == ' ')
+      inside.remove_prefix(1);
+    while (!inside.empty() && inside.back() == ' ')
+      inside.remove_suffix(1);
+    if (end == std::string_view::npos || inside != "worker") {
+      reader.fail(field.mark, fmt::format("{} {} is a template; expected fixed text, where only "
+                                          "{{{{ worker }}}} may appear (a queue per worker)",
+                                          field.key, shown(text)));
+    }
+    rest.remove_prefix(end + 2);
+  }
+}
+
 std::string short_string(yaml::Reader& reader, const Field& field, std::string_view expected) {
   std::string text = reader.scalar(field, expected);
   if (text.size() > kMaxShortString) {
@@ -45,6 +68,7 @@ std::string name_of(yaml::Reader& reader, const MapFields& map, std::string_view
     reader.fail(map.mark, fmt::format("{} has no name; expected name: NAME", what));
   }
   std::string text = short_string(reader, *name, "a name");
+  check_per_worker(reader, *name, text);
   if (text.empty()) {
     reader.fail(name->mark, fmt::format("{} name is empty; expected a name", what));
   }
@@ -155,6 +179,7 @@ void compile_amqp(LoadContext& ctx, const Field& field) {
         }
         if (const Field* key = b.find("routing_key")) {
           queue.bind_key = short_string(reader, *key, "a routing key");
+          check_per_worker(reader, *key, queue.bind_key);
         }
       }
       amqp.queues.push_back(std::move(queue));
@@ -221,6 +246,7 @@ AmqpStep compile_amqp_step(LoadContext& ctx, const Field& action) {
   }
   AmqpSettings::Consumed consumed;
   consumed.queue = short_string(reader, *queue, "a queue name");
+  check_per_worker(reader, *queue, consumed.queue);
   consumed.location = reader.location(map.mark);
   if (consumed.queue.empty()) {
     reader.fail(queue->mark, "amqp.expect queue is empty; expected a queue name");

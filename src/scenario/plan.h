@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -187,6 +188,11 @@ struct AmqpSettings {
     std::string location;          // the first expect that named it
   };
   std::vector<Consumed> consumed;
+  // Queue names and binding keys may hold {{ worker }} (the worker's index):
+  // a queue per worker, so a service answering to reply_to reaches the
+  // worker whose VU waits. Replaced when a worker connects.
+  static std::string for_worker(std::string_view name, uint32_t worker);
+  bool queues_per_worker() const;
   // A message that arrives before its VU waits is held this long at most
   // (the longest expect timeout), then counted as unmatched.
   int64_t hold_us = 0;

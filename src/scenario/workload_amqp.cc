@@ -61,7 +61,7 @@ bool ScenarioWorkload::prepare_amqp(int64_t start_ns, std::string* error) {
   for (size_t i = 0; i < plan_.amqp.consumed.size(); ++i) {
     correlations_.emplace_back(kMaxHeld, hold_ns);
   }
-  amqp_ = std::make_unique<AmqpLink>(loop_, plan_.amqp, *this, &current_);
+  amqp_ = std::make_unique<AmqpLink>(loop_, plan_.amqp, share_.index, *this, &current_);
   if (!amqp_->start(net::now_ns(), error)) {
     *error = "amqp: " + *error;
     return false;

@@ -137,6 +137,12 @@ class Broker {
     return "amqp://" + user + ":" + password + "@127.0.0.1:" + std::to_string(port_) + "/";
   }
   std::string log() const { return shell("tail -20 " + dir_ + "/broker.log"); }
+  // Client logins so far, by the broker's own log.
+  int logins() const {
+    return std::stoi("0" + shell("cat " + dir_ +
+                                 "/log/*.log 2>/dev/null | grep -c "
+                                 "'authenticated and granted access'"));
+  }
 
   // The broker's own count of messages ready and unacknowledged in `queue`; -1 if unknown.
   long long queue_depth(const std::string& queue) const {
@@ -166,7 +172,8 @@ class Broker {
 };
 
 // The test's own service for scenario pipelines: consumes `in`, and
-// publishes each message's correlation id to `exchange`/`key` exactly
+// publishes each message's correlation id to `exchange` with its reply_to
+// (else `key`) as the routing key exactly
 // `delay` after it arrived (its own monotonic clock), so the end-to-end
 // latency millstone measures has a known floor. Every `drop_every`-th
 // message is dropped (a lost message: the expect must time out) and every
@@ -219,6 +226,7 @@ class DelayService final : private amqp::SessionListener {
   struct Due {
     int64_t at_ns;
     std::string correlation_id;
+    std::string routing_key;
     std::string body;
   };
   static int64_t now() {
@@ -246,7 +254,7 @@ class DelayService final : private amqp::SessionListener {
     while (!due_.empty() && due_.front().at_ns <= now()) {
       amqp::BasicProperties props;
       props.correlation_id = due_.front().correlation_id;
-      session_.publish(o_.exchange, o_.key, false, props, due_.front().body);
+      session_.publish(o_.exchange, due_.front().routing_key, false, props, due_.front().body);
       ++published_;
       due_.pop_front();
     }
@@ -290,10 +298,11 @@ class DelayService final : private amqp::SessionListener {
       return;
     }
     const std::string id = d.properties->correlation_id.value_or("");
-    due_.push_back({at, id, std::string(d.body)});
+    const std::string key = d.properties->reply_to.value_or(o_.key);
+    due_.push_back({at, id, key, std::string(d.body)});
     if (o_.duplicate_every > 0 && received_ % o_.duplicate_every == 3 &&
         received_ < o_.duplicate_before) {
-      due_.push_back({at, id, std::string(d.body)});
+      due_.push_back({at, id, key, std::string(d.body)});
       ++duplicated_;
     }
   }
@@ -386,7 +395,8 @@ TEST(AmqpBroker, CountsMatchTheBrokersAndRefusalsAreClassified) {
 
   // 5. A scenario pipeline: VUs publish with {{ corr }} as the correlation
   // id; the test's service answers each exactly 20 ms later on a bound queue;
-  // amqp.expect waits for the answer. Counts are the service's own; the
+  // amqp.expect waits for the answer on its worker's own queue (two workers,
+  // reply_to names the queue's binding). Counts are the service's own; the
   // end-to-end p50 sits within 3 ms above the service's delay. Every 25th
   // message is dropped (a message_timeout) and a few are answered twice
   // (unmatched_message).
@@ -401,19 +411,22 @@ TEST(AmqpBroker, CountsMatchTheBrokersAndRefusalsAreClassified) {
                             << R"(  exchanges: [{name: pl.out}]
   queues:
     - {name: pl.in}
-    - {name: pl.done, bind: {exchange: pl.out, routing_key: done}}
+    - {name: "pl.done.{{ worker }}", bind: {exchange: pl.out, routing_key: "done.{{ worker }}"}}
 flows:
   order:
     steps:
       - name: publish
-        amqp.publish: {routing_key: pl.in, correlation_id: "{{ corr }}", body: '{"order": "{{ corr }}"}'}
+        amqp.publish: {routing_key: pl.in, correlation_id: "{{ corr }}", reply_to: "done.{{ worker }}", body: '{"order": "{{ corr }}"}'}
       - name: processed
-        amqp.expect: {queue: pl.done, correlation_id: "{{ corr }}", contains: '"order"', timeout: 300ms}
+        amqp.expect: {queue: "pl.done.{{ worker }}", correlation_id: "{{ corr }}", contains: '"order"', timeout: 300ms}
 scenarios:
   main: {executor: iterations, vus: 4, iterations: )"
                             << kIterations << "}\n";
     const std::string out = dir + "/pipeline.json";
-    run = run_millstone({"run", scenario, "-w", "1", "-q", "-o", out}, 30);
+    const auto began = std::chrono::steady_clock::now();
+    run = run_millstone({"run", scenario, "-w", "2", "-q", "-o", out}, 30);
+    const double took_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
     service.stop();
     ASSERT_TRUE(run.exit_code == 0 || run.exit_code == 99) << run.out << run.err;
     j = read_json(out);
@@ -432,24 +445,28 @@ scenarios:
         << j["errors"].dump();
     EXPECT_EQ(j["errors"].value("amqp_error", 0), 0) << j["errors"].dump();
     const double p50 = processed["latency_ms"]["p50"];
-    std::printf("pipeline: end-to-end p50 %.2f ms p99 %.2f ms for a 20 ms service\n", p50,
-                processed["latency_ms"]["p99"].get<double>());
+    std::printf("pipeline: end-to-end p50 %.2f ms p99 %.2f ms for a 20 ms service; run %.1f s\n",
+                p50, processed["latency_ms"]["p99"].get<double>(), took_s);
     EXPECT_GE(p50, 20.0);
     EXPECT_LE(p50, 23.0);
     EXPECT_EQ(broker.queue_depth("pl.in"), 0);
-    EXPECT_EQ(broker.queue_depth("pl.done"), 0);
+    EXPECT_EQ(broker.queue_depth("pl.done.0"), 0);
+    EXPECT_EQ(broker.queue_depth("pl.done.1"), 0);
   }
 
   // 6. The broker stops mid-run: classified errors, reconnection attempts
   // refused, and the run still ends when its duration is over.
   const std::string fourth = dir + "/stopped.json";
+  // Stopped once both connections are open: logged in (the broker's log
+  // says so), not only TCP-connected, or a stop during the handshake would
+  // look like a refused login.
+  const int logins = broker.logins();
   Process stopped({"amqp", broker.url(), "--publishers", "1", "--consumers", "1", "--rate", "500",
                    "-d", "2s", "--queue", "itq", "-o", fourth});
-  const std::string established =
-      "ss -Htn state established '( dport = :" + std::to_string(broker.port()) + " )' | wc -l";
-  for (int i = 0; i < 500 && std::stoi("0" + shell(established)) < 2; ++i) {
+  for (int i = 0; i < 500 && broker.logins() < logins + 2; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  EXPECT_GE(broker.logins(), logins + 2) << broker.log();
   broker.stop();
   run = stopped.wait(30);
   ASSERT_FALSE(run.timed_out);

@@ -1157,6 +1157,20 @@ amqp: amqp://127.0.0.1/
 flows: {a: {steps: [{amqp.publish: {routing_key: q, correlation_id: "{{ cor }}"}}]}}
 )yaml",
      "s.yaml:3:73: correlation_id uses unknown variable \"cor\" (did you mean \"corr\"?); expected a name from vars:, a data column (source.column), a name some extract: sets, or a built-in (vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso, corr); known: none"},
+    {"AmqpQueueNameTemplate",
+     R"yaml(target: http://localhost:9
+amqp: amqp://127.0.0.1/
+flows: {a: {steps: [{amqp.expect: {queue: "done.{{ vu }}", correlation_id: "{{ corr }}"}}]}}
+)yaml",
+     "s.yaml:3:43: queue \"done.{{ vu }}\" is a template; expected fixed text, where only {{ worker }} may appear (a queue per worker)"},
+    {"AmqpPerWorkerQueueValid",
+     R"yaml(target: http://localhost:9
+amqp:
+  url: amqp://127.0.0.1/
+  queues: [{name: "done.{{ worker }}", bind: {exchange: out, routing_key: "done.{{worker}}"}}]
+flows: {a: {steps: [{amqp.expect: {queue: "done.{{ worker }}", correlation_id: "{{ corr }}"}}]}}
+)yaml",
+     ""},
     {"AmqpValid",
      R"yaml(target: http://localhost:9
 amqp:
