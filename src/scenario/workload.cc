@@ -269,6 +269,7 @@ void ScenarioWorkload::start_iteration(VirtualUser& vu, int64_t intended_ns) {
   vu.pc = 0;
   vu.loops.clear();
   vu.iteration_intended_ns = intended_ns;
+  vu.origin_ns = intended_ns;  // an amqp.expect before any request counts from here
   // Only arrival-rate iterations have a due time that the first request's
   // latency counts from; a VU-based iteration starts when its VU is free.
   vu.first_request = run.run.executor.kind == Executor::Kind::kConstantArrivalRate ||
