@@ -471,20 +471,36 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   }
 
   const int64_t connect_timeout_us = static_cast<int64_t>(plan.connect_timeout_ms) * 1000;
-  const int preflight =
-      preflight_connect(*endpoint, plan.source_addresses, connect_timeout_us, &error);
-  if (preflight < 0) {
-    fmt::print(stderr, "millstone run: cannot connect to {} ({}): {}\n", endpoint->to_string(),
-               text::printable(description.url), error);
-    return kExitUnreachable;
+  // amqp.* steps: the broker must answer (docs/amqp.md#scenario-steps). A
+  // scenario of AMQP steps only never connects to its target:.
+  if (scenario != nullptr && scenario->amqp.enabled) {
+    const auto broker = net::resolve(scenario->amqp.host, scenario->amqp.port, &error);
+    const int fd = broker ? preflight_connect(*broker, {}, connect_timeout_us, &error) : -1;
+    if (fd < 0) {
+      fmt::print(stderr, "millstone run: cannot connect to the AMQP broker {}: {}\n",
+                 text::printable(scenario->amqp.url_display), text::printable(error));
+      return kExitUnreachable;
+    }
+    close(fd);
   }
-  if (!plan.tls) {
-    close(preflight);
-  } else if (!preflight_handshake(*plan.tls, plan.tls_server_name, plan.port, preflight,
-                                  connect_timeout_us, scenario != nullptr, plan.http2, &error)) {
-    fmt::print(stderr, "millstone run: {}: {}\n", text::printable(description.url),
-               text::printable(error));
-    return kExitTls;
+  const bool uses_target = scenario == nullptr || scenario->uses_http_version(1) ||
+                           scenario->uses_http_version(2) || scenario->has_socket_steps();
+  if (uses_target) {
+    const int preflight =
+        preflight_connect(*endpoint, plan.source_addresses, connect_timeout_us, &error);
+    if (preflight < 0) {
+      fmt::print(stderr, "millstone run: cannot connect to {} ({}): {}\n", endpoint->to_string(),
+                 text::printable(description.url), error);
+      return kExitUnreachable;
+    }
+    if (!plan.tls) {
+      close(preflight);
+    } else if (!preflight_handshake(*plan.tls, plan.tls_server_name, plan.port, preflight,
+                                    connect_timeout_us, scenario != nullptr, plan.http2, &error)) {
+      fmt::print(stderr, "millstone run: {}: {}\n", text::printable(description.url),
+                 text::printable(error));
+      return kExitTls;
+    }
   }
   uint64_t fd_limit = raise_fd_limit();
   uint32_t workers = options.workers;
@@ -508,6 +524,14 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
           connections, workers, (connections + workers - 1) / workers, fd_limit, needed));
     }
     workers = needed;
+  }
+  if (scenario != nullptr && scenario->amqp.enabled && !scenario->amqp.consumed.empty() &&
+      !scenario->amqp.queues_per_worker() && (workers > 1 || fleet)) {
+    fmt::print(stderr,
+               "millstone run: warning: amqp.expect queues are shared by {} workers: the broker "
+               "gives each message to one worker, so others' VUs time out; use -w 1 or a queue "
+               "per worker ({{{{ worker }}}} in its name, docs/amqp.md#scenario-steps)\n",
+               workers);
   }
   if (auto warning = worker_count_warning(connections, fd_limit,
                                           std::max(1u, std::thread::hardware_concurrency()));
@@ -1059,6 +1083,20 @@ int validate_command(const std::string& path,
                  count_of(flow.requests.size(), "request", "requests"),
                  count_of(flow.socket_steps.size(), "socket step", "socket steps"),
                  count_of(flow.think_times.size(), "think time", "think times"));
+    }
+    if (plan->amqp.enabled) {
+      size_t steps = 0;
+      for (const scenario::Flow& flow : plan->flows)
+        steps += flow.amqp_steps.size();
+      std::string consumed;
+      for (const auto& c : plan->amqp.consumed)
+        consumed += (consumed.empty() ? "" : ", ") + text::printable(c.queue);
+      fmt::print("  amqp    {}: {}, declares {} and {}, consumes {}\n",
+                 text::printable(plan->amqp.url_display),
+                 count_of(steps, "amqp step", "amqp steps"),
+                 count_of(plan->amqp.exchanges.size(), "exchange", "exchanges"),
+                 count_of(plan->amqp.queues.size(), "queue", "queues"),
+                 consumed.empty() ? "nothing" : consumed);
     }
     for (const scenario::ScenarioRun& run : plan->scenarios) {
       fmt::print("  run     {}: from {:.1f}s to {:.1f}s\n", run.name,

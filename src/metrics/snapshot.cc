@@ -66,6 +66,12 @@ const char* error_cause_name(ErrorCause cause) {
       return "grpc_bad_message";
     case ErrorCause::kGrpcMissingStatus:
       return "grpc_missing_status";
+    case ErrorCause::kMessageTimeout:
+      return "message_timeout";
+    case ErrorCause::kUnmatchedMessage:
+      return "unmatched_message";
+    case ErrorCause::kAmqpError:
+      return "amqp_error";
     case ErrorCause::kCount:
       break;
   }

@@ -81,6 +81,10 @@ enum class ErrorCause : uint8_t {
   kGrpcBadMessage,     // broken length prefix, truncated or unasked-for compressed message, or a
                        // unary OK without exactly one message
   kGrpcMissingStatus,  // the stream ended without a (numeric) grpc-status
+  // AMQP steps of scenarios (docs/amqp.md#scenario-steps).
+  kMessageTimeout,    // an amqp.expect's message did not arrive within its timeout (lost)
+  kUnmatchedMessage,  // a delivery no VU claimed within the hold time (late, duplicated, foreign)
+  kAmqpError,         // the worker's AMQP connection failed or the broker closed it
   kCount
 };
 // Stable snake_case name ("connect_refused"); "unknown" for out-of-range values.

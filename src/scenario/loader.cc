@@ -50,7 +50,7 @@ constexpr size_t kMaxPemBytes = size_t{1} << 20;
 
 constexpr std::string_view kTopKeys[] = {"name",   "target",  "seed",      "defaults",   "vars",
                                          "data",   "flows",   "scenarios", "thresholds", "slo",
-                                         "drills", "proxies", "monitor"};
+                                         "drills", "proxies", "monitor",   "amqp"};
 constexpr std::string_view kDefaultsKeys[] = {"headers", "timeout", "max_body_capture", "tls",
                                               "http"};
 // The names of quick mode's flags (-k, --cacert, --cert, --key, --tls-min,
@@ -61,7 +61,7 @@ constexpr std::string_view kDataKeys[] = {"file", "mode"};
 constexpr std::string_view kModes[] = {"sequential", "random", "unique", "per_vu"};
 
 constexpr std::string_view kBuiltinsHint =
-    "vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso";
+    "vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso, corr";
 
 using http::syntax::iequals;
 
@@ -164,6 +164,9 @@ void TopLevel::compile(const YAML::Node& root) {
   const Field* flows = map.find("flows");
   if (flows == nullptr) {
     reader_.fail(map.mark, "the scenario has no flows; expected flows: with at least one flow");
+  }
+  if (const Field* amqp = map.find("amqp")) {
+    compile_amqp(ctx_, *amqp);
   }
   collect_extracted_names(ctx_, *flows);
   compile_flows(ctx_, *flows);

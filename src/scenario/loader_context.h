@@ -24,7 +24,7 @@ namespace millstone::scenario::detail {
 
 // Names templates may not define: they are built-ins of the template language.
 inline constexpr std::string_view kReservedNames[] = {
-    "vu", "iteration", "worker", "uuid", "now", "now_ms", "now_iso", "random", "env"};
+    "vu", "iteration", "worker", "uuid", "now", "now_ms", "now_iso", "random", "env", "corr"};
 
 struct LoadContext {
   LoadContext(yaml::Reader& r, Plan& p) : reader(r), plan(p) {}
@@ -90,6 +90,11 @@ void resolve_threshold_names(LoadContext& ctx, Threshold& threshold, const YAML:
                              const YAML::Mark& mark);
 // slo: (loader_slo.cc), after the flows and their names.
 void compile_objectives(LoadContext& ctx, const yaml::Field& slo);
+
+// amqp: (loader_amqp.cc), before the flows whose amqp.* steps need it; and
+// one amqp.publish or amqp.expect step's settings.
+void compile_amqp(LoadContext& ctx, const yaml::Field& field);
+AmqpStep compile_amqp_step(LoadContext& ctx, const yaml::Field& action);
 
 // monitor: (loader_monitor.cc): the endpoints the coordinator scrapes.
 void compile_monitors(LoadContext& ctx, const yaml::Field& field);

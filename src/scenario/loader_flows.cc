@@ -39,11 +39,12 @@ constexpr std::string_view kFlowKeys[] = {"weight", "on_check_failure", "steps"}
 constexpr std::string_view kMethodKeys[] = {"get",    "post", "put",    "patch",
                                             "delete", "head", "options"};
 constexpr std::string_view kStepKeys[] = {
-    "name",       "get",      "post",      "put",         "patch",    "delete",      "head",
-    "options",    "request",  "headers",   "query",       "json",     "body",        "form",
-    "timeout",    "check",    "extract",   "think",       "group",    "loop",        "steps",
-    "ws.connect", "ws.send",  "ws.expect", "ws.hold",     "ws.close", "tcp.connect", "tcp.send",
-    "tcp.expect", "tcp.hold", "tcp.close", "subprotocol", "tls",      "http"};
+    "name",      "get",         "post",        "put",        "patch",        "delete",
+    "head",      "options",     "request",     "headers",    "query",        "json",
+    "body",      "form",        "timeout",     "check",      "extract",      "think",
+    "group",     "loop",        "steps",       "ws.connect", "ws.send",      "ws.expect",
+    "ws.hold",   "ws.close",    "tcp.connect", "tcp.send",   "tcp.expect",   "tcp.hold",
+    "tcp.close", "subprotocol", "tls",         "http",       "amqp.publish", "amqp.expect"};
 constexpr std::string_view kSocketActions[] = {
     "ws.connect",  "ws.send",  "ws.expect",  "ws.hold",  "ws.close",
     "tcp.connect", "tcp.send", "tcp.expect", "tcp.hold", "tcp.close"};
@@ -65,7 +66,7 @@ constexpr std::string_view kRequestKeys[] = {"method", "path"};
 constexpr std::string_view kActionsHint =
     "one of get, post, put, patch, delete, head, options, request, think, group, loop, "
     "ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, "
-    "tcp.hold or tcp.close";
+    "tcp.hold, tcp.close, amqp.publish or amqp.expect";
 
 using http::syntax::iequals;
 
@@ -322,6 +323,7 @@ class FlowCompiler {
   void compile_step(const YAML::Node& node, const YAML::Mark& mark, int depth);
   void compile_request(const MapFields& map, const Field& action);
   void compile_socket(const MapFields& map, const Field& action);
+  void compile_amqp(const MapFields& map, const Field& action);
   void socket_connect(SocketStep& step, const MapFields& map, const Field& action);
   void socket_send(SocketStep& step, const Field& action);
   void socket_expect(SocketStep& step, const Field& action);
@@ -408,7 +410,8 @@ void FlowCompiler::compile_step(const YAML::Node& node, const YAML::Mark& mark, 
   for (const Field& field : map.fields) {
     const bool is_action = contains(kMethodKeys, field.key) || field.key == "request" ||
                            field.key == "think" || field.key == "group" || field.key == "loop" ||
-                           contains(kSocketActions, field.key);
+                           contains(kSocketActions, field.key) || field.key == "amqp.publish" ||
+                           field.key == "amqp.expect";
     if (!is_action) {
       continue;
     }
@@ -421,6 +424,23 @@ void FlowCompiler::compile_step(const YAML::Node& node, const YAML::Mark& mark, 
   }
   if (action == nullptr) {
     reader_.fail(map.mark, fmt::format("step has no action; expected {}", kActionsHint));
+  }
+  if (action->key == "amqp.publish" || action->key == "amqp.expect") {
+    for (const Field& field : map.fields) {
+      if (&field != action && field.key != "name") {
+        reader_.fail(field.key_mark,
+                     fmt::format("{} does not apply to an {} step; expected name (the step's "
+                                 "settings go in its value)",
+                                 field.key, action->key));
+      }
+    }
+    if (ctx_.plan.step_names.size() >= kMaxSteps) {
+      reader_.fail(mark, fmt::format("more than {} steps; expected at most {} (the limit of step "
+                                     "metrics a worker reports each second)",
+                                     kMaxSteps, kMaxSteps));
+    }
+    compile_amqp(map, *action);
+    return;
   }
   const bool is_socket = contains(kSocketActions, action->key);
   const bool is_request =
@@ -750,6 +770,49 @@ void FlowCompiler::compile_socket(const MapFields& map, const Field& action) {
   ctx_.plan.step_names.push_back(full_name);
   ctx_.step_components.push_back(std::move(components));
   flow_.socket_steps.push_back(std::move(step));
+  flow_.program.push_back(instruction);
+}
+
+void FlowCompiler::compile_amqp(const MapFields& map, const Field& action) {
+  AmqpStep step = compile_amqp_step(ctx_, action);
+  for (const auto& header : step.headers)
+    tracked(header.second);
+  for (const Template* t : {&step.routing_key, &step.body, &step.key})
+    tracked(*t);
+  for (const auto* t : {&step.correlation_id, &step.message_id, &step.reply_to, &step.contains}) {
+    if (*t) tracked(**t);
+  }
+  std::string name = action.key;
+  if (step.kind == AmqpStep::Kind::kPublish) {
+    name += " " + (step.exchange.empty() ? std::string("(default)") : step.exchange);
+  } else {
+    name += " " + ctx_.plan.amqp.consumed[step.queue].queue;
+    const int64_t timeout = step.timeout_us > 0 ? step.timeout_us : ctx_.plan.timeout_us;
+    ctx_.plan.amqp.hold_us = std::max(ctx_.plan.amqp.hold_us, timeout);
+  }
+  YAML::Mark name_mark = action.key_mark;
+  if (const Field* given = map.find("name")) {
+    name = reader_.scalar(*given, "a step name");
+    check_label(reader_, name, given->mark, "step");
+    name_mark = given->mark;
+  } else {
+    std::string prefix = flow_.name + "/";
+    for (const std::string& group : groups_)
+      prefix += group + "/";
+    const std::string base = name;
+    for (int n = 2; step_names_.count(prefix + name) > 0; ++n) {
+      name = fmt::format("{} #{}", base, n);
+    }
+  }
+  std::string full_name;
+  std::vector<std::string> components = register_step(name, name_mark, &full_name);
+  Instruction instruction;
+  instruction.op = Instruction::Op::kAmqp;
+  instruction.arg = static_cast<uint32_t>(flow_.amqp_steps.size());
+  instruction.metric = static_cast<uint32_t>(ctx_.plan.step_names.size());
+  ctx_.plan.step_names.push_back(full_name);
+  ctx_.step_components.push_back(std::move(components));
+  flow_.amqp_steps.push_back(std::move(step));
   flow_.program.push_back(instruction);
 }
 

@@ -59,4 +59,25 @@ int64_t Plan::total_duration_us() const {
   return end;
 }
 
+std::string AmqpSettings::for_worker(std::string_view name, uint32_t worker) {
+  std::string out;
+  const std::string index = std::to_string(worker);
+  while (!name.empty()) {
+    const size_t at = name.find("{{");
+    if (at == std::string_view::npos) break;
+    const size_t end = name.find("}}", at);
+    if (end == std::string_view::npos) break;
+    out.append(name.substr(0, at));
+    out += index;  // the loader allows {{ worker }} only
+    name.remove_prefix(end + 2);
+  }
+  out.append(name);
+  return out;
+}
+
+bool AmqpSettings::queues_per_worker() const {
+  return std::all_of(consumed.begin(), consumed.end(),
+                     [](const Consumed& c) { return c.queue.find("{{") != std::string::npos; });
+}
+
 }  // namespace millstone::scenario

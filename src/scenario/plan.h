@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -127,6 +128,76 @@ struct SocketStep {
   std::string close_reason;
 };
 
+// amqp.publish and amqp.expect (docs/amqp.md#scenario-steps), over the
+// worker's one AMQP connection (Plan::amqp).
+struct AmqpStep {
+  enum class Kind : uint8_t { kPublish, kExpect };
+  Kind kind = Kind::kPublish;
+  // publish
+  std::string exchange;  // "" = the default exchange (routing key = queue name)
+  Template routing_key;
+  std::optional<Template> correlation_id;
+  std::optional<Template> message_id;
+  std::optional<Template> reply_to;
+  std::string content_type;
+  uint8_t delivery_mode = 0;                              // 0 = not set, 1 transient, 2 persistent
+  std::vector<std::pair<std::string, Template>> headers;  // string-valued application headers
+  Template body;
+  // expect
+  uint32_t queue = 0;  // index into Plan::amqp.consumed
+  Template key;        // the correlation value waited for (rendered when the step starts)
+  std::optional<Template> contains;  // the matched message's body must contain this
+  int64_t timeout_us = 0;            // 0 = the scenario default
+};
+
+// amqp: (docs/amqp.md#scenario-steps): where the worker's connection goes,
+// what it declares once connected, and the queues its expect steps consume.
+struct AmqpSettings {
+  bool enabled = false;
+  std::string url_display;  // without the password
+  std::string location;     // "FILE:LINE:COL" of amqp:, for messages
+  bool tls = false;
+  std::string host;
+  uint16_t port = 5672;
+  std::string user = "guest";
+  std::string password = "guest";
+  std::string vhost = "/";
+  uint16_t heartbeat_s = 60;
+  struct Exchange {
+    std::string name;
+    std::string type = "direct";
+    bool durable = false;
+  };
+  struct Queue {
+    std::string name;
+    bool durable = false;
+    bool auto_delete = false;
+    std::string bind_exchange;  // "" = no binding
+    std::string bind_key;
+  };
+  std::vector<Exchange> exchanges;
+  std::vector<Queue> queues;
+  // How an expect finds the correlation value in a delivery. All expects on
+  // one queue share it: the worker looks each delivery up once.
+  struct Consumed {
+    enum class By : uint8_t { kCorrelationId, kMessageId, kHeader, kJson };
+    std::string queue;
+    By by = By::kCorrelationId;
+    std::string field;             // kHeader: the header's name
+    std::optional<JsonPath> path;  // kJson
+    std::string location;          // the first expect that named it
+  };
+  std::vector<Consumed> consumed;
+  // Queue names and binding keys may hold {{ worker }} (the worker's index):
+  // a queue per worker, so a service answering to reply_to reaches the
+  // worker whose VU waits. Replaced when a worker connects.
+  static std::string for_worker(std::string_view name, uint32_t worker);
+  bool queues_per_worker() const;
+  // A message that arrives before its VU waits is held this long at most
+  // (the longest expect timeout), then counted as unmatched.
+  int64_t hold_us = 0;
+};
+
 // A flow compiles to a flat program; loops become jumps, groups become name prefixes.
 struct Instruction {
   enum class Op : uint8_t {
@@ -135,6 +206,7 @@ struct Instruction {
     kLoopBegin,  // start a loop of `count` iterations; body follows; `jump` = index after kLoopEnd
     kLoopEnd,    // count down; jump back to `jump` (first body instruction) if more remain
     kSocket,     // run socket_steps[arg]; record under step `metric`
+    kAmqp,       // run amqp_steps[arg]; record under step `metric`
   };
   Op op = Op::kRequest;
   uint32_t arg = 0;
@@ -149,6 +221,7 @@ struct Flow {
   std::vector<Instruction> program;
   std::vector<HttpRequest> requests;
   std::vector<SocketStep> socket_steps;
+  std::vector<AmqpStep> amqp_steps;
   std::vector<random::LatencyModel> think_times;
   bool abort_on_check_failure = false;  // end the iteration at the first failed check
   std::vector<uint32_t> data_sources;   // indexes into Plan::data, a row is taken per iteration
@@ -280,6 +353,7 @@ struct Plan {
   RecoveryTolerance recovery_tolerance;   // slo: tolerance: and recovery_window:
   std::vector<Drill> drills;              // run by the coordinator (src/drill/), not the workers
   std::vector<RunProxy> proxies;          // proxies: the coordinator runs them for the run
+  AmqpSettings amqp;                      // amqp:, for amqp.* steps
   std::vector<MonitorEndpoint> monitors;  // monitor:, scraped by the coordinator (src/monitor/)
   std::vector<std::string> step_names;    // metric index -> "flow/group/step"
   std::vector<std::string> check_names;   // check index -> "flow/step: status in [200]"

@@ -44,7 +44,7 @@ struct Builtin {
 constexpr Builtin kBuiltins[] = {
     {"vu", Kind::kVu},          {"iteration", Kind::kIteration}, {"worker", Kind::kWorker},
     {"uuid", Kind::kUuid},      {"now_ms", Kind::kNowMs},        {"now", Kind::kNowS},
-    {"now_iso", Kind::kNowIso},
+    {"now_iso", Kind::kNowIso}, {"corr", Kind::kCorr},
 };
 
 const Builtin* find_builtin(std::string_view name) {
@@ -579,6 +579,18 @@ void Template::render(const RenderContext& context, std::string* out) const {
       case Segment::Kind::kNowS:
         append_integer(floor_div(context.now_unix_ms, 1000), out);
         break;
+      case Segment::Kind::kCorr: {
+        char buffer[17];
+        static constexpr char kHex[] = "0123456789abcdef";
+        for (int i = 0; i < 16; ++i)
+          buffer[i] = kHex[(context.run_tag >> (60 - 4 * i)) & 0xf];
+        out->append(buffer, 16);
+        out->push_back('-');
+        append_integer(context.vu_id, out);
+        out->push_back('-');
+        append_integer(context.iteration, out);
+        break;
+      }
       case Segment::Kind::kNowIso: {
         char buffer[48];
         const size_t n = format_iso(context.now_unix_ms, buffer);

@@ -10,6 +10,8 @@
 //   {{ worker }}             worker index
 //   {{ random(A, B) }}       uniform integer in [A, B]
 //   {{ uuid }}               random UUID v4
+//   {{ corr }}               a correlation id for this VU's iteration, unique across the run's
+//                            workers and runs: "<run tag>-<vu>-<iteration>" (amqp.expect)
 //   {{ now_ms }}             Unix time in milliseconds; {{ now }} in seconds
 //   {{ now_iso }}            UTC, ISO 8601 with milliseconds
 //   {{ name | urlencode }}   filters: urlencode, json (escaped for inside a JSON string)
@@ -82,7 +84,8 @@ class Template {
       kUuid,
       kNowMs,
       kNowS,
-      kNowIso
+      kNowIso,
+      kCorr
     };
     enum class Filter : uint8_t { kNone, kUrlEncode, kJson };
     Kind kind = Kind::kLiteral;

@@ -52,6 +52,7 @@ struct RenderContext {
   uint32_t worker_index = 0;
   random::Prng* prng = nullptr;  // the worker's generator
   int64_t now_unix_ms = 0;       // wall clock, taken once per request
+  uint64_t run_tag = 0;          // {{ corr }}: the run's tag (the same in every worker)
 };
 
 }  // namespace millstone::scenario

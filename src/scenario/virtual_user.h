@@ -94,6 +94,13 @@ class VirtualUser {
   std::unique_ptr<http2::Request> h2_request;
   bool h2_waiting = false;  // the request waits for the connection to be ready
   int64_t h2_intended_ns = 0;
+  // amqp.* steps (workload_amqp.cc). An expect's latency counts from
+  // `origin_ns`: when the flow's last request or publish was due.
+  enum class AmqpWait : uint8_t { kNone, kLink, kMessage };
+  AmqpWait amqp_wait = AmqpWait::kNone;
+  int64_t origin_ns = 0;
+  int64_t amqp_started_ns = 0;
+  std::string amqp_key;  // the correlation value an expect waits for
 };
 
 }  // namespace millstone::scenario

@@ -135,6 +135,7 @@ bool ScenarioWorkload::start(int64_t start_ns, std::string* error) {
   if (!prepare_tls(error)) return false;
   if (!prepare_h2(error)) return false;
   if (!prepare_sockets(error)) return false;
+  if (!prepare_amqp(start_ns, error)) return false;
 
   // Which JSON paths each request needs, so one parse serves them all.
   paths_.resize(plan_.flows.size());
@@ -268,6 +269,7 @@ void ScenarioWorkload::start_iteration(VirtualUser& vu, int64_t intended_ns) {
   vu.pc = 0;
   vu.loops.clear();
   vu.iteration_intended_ns = intended_ns;
+  vu.origin_ns = intended_ns;  // an amqp.expect before any request counts from here
   // Only arrival-rate iterations have a due time that the first request's
   // latency counts from; a VU-based iteration starts when its VU is free.
   vu.first_request = run.run.executor.kind == Executor::Kind::kConstantArrivalRate ||
@@ -326,6 +328,9 @@ void ScenarioWorkload::execute_steps(VirtualUser& vu) {
       case Instruction::Op::kSocket:
         run_socket_step(vu);
         return;
+      case Instruction::Op::kAmqp:
+        run_amqp_step(vu);
+        return;
       case Instruction::Op::kThink: {
         ++vu.pc;
         int64_t us = flow.think_times[in.arg].sample_us(prng_);
@@ -362,6 +367,7 @@ void ScenarioWorkload::render_request(VirtualUser& vu, const HttpRequest& reques
   ctx.iteration = vu.iteration;
   ctx.worker_index = share_.index;
   ctx.prng = &prng_;
+  ctx.run_tag = run_tag_;
   ctx.now_unix_ms = unix_ms_now();
   (void)now;
 
@@ -448,6 +454,7 @@ void ScenarioWorkload::transmit(VirtualUser& vu, int64_t now) {
   // iteration was due: a late start is latency the user would have seen.
   int64_t intended = vu.first_request ? std::min(vu.iteration_intended_ns, now) : now;
   vu.first_request = false;
+  vu.origin_ns = intended;
   vu.connection.send(vu.request, request.method == "HEAD", intended, now);
 }
 
@@ -604,6 +611,7 @@ void ScenarioWorkload::on_writable(ClientConnection& connection) {
 }
 
 void ScenarioWorkload::finish_iteration(VirtualUser& vu, bool completed) {
+  amqp_abandon(vu);
   // A flow's socket lives until the end of its iteration.
   if (vu.socket) end_socket(vu, metrics::DisconnectCause::kLocalClose);
   vu.in_iteration = false;
@@ -626,6 +634,10 @@ void ScenarioWorkload::finish_iteration(VirtualUser& vu, bool completed) {
 }
 
 void ScenarioWorkload::on_vu_timer(VirtualUser& vu) {
+  if (vu.amqp_wait != VirtualUser::AmqpWait::kNone) {
+    amqp_timer(vu);  // an amqp step's timeout
+    return;
+  }
   if (vu.socket && vu.socket->wait != SocketSession::Wait::kNone) {
     socket_timer(vu);  // a socket step's timeout or hold time
     return;
@@ -843,6 +855,7 @@ void ScenarioWorkload::on_run_hard_end(RunState& run) {
   for (VirtualUser* vu : members) {
     // Iterations still running after the graceful stop are cut off; their
     // in-flight requests are neither results nor errors.
+    amqp_abandon(*vu);
     vu->in_iteration = false;
     retire(*vu);
   }
@@ -891,6 +904,7 @@ void ScenarioWorkload::on_sweep() {
       }
     }
   }
+  amqp_sweep(now);
   sweep_timer_.arm_at(now + kSweepNs);
 }
 
@@ -907,6 +921,12 @@ void ScenarioWorkload::stop() {
       vu->h2->close();
     }
     if (vu->socket) end_socket(*vu, metrics::DisconnectCause::kLocalClose);
+    amqp_abandon(*vu);
+  }
+  if (amqp_) amqp_->stop();
+  // Messages still held for nobody at the end were never claimed.
+  for (CorrelationTable& table : correlations_) {
+    current_.add_error(ErrorCause::kUnmatchedMessage, table.clear_held());
   }
   for (auto& run : runs_) {
     run->tick.cancel();

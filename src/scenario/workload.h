@@ -18,6 +18,8 @@
 #include "metrics/snapshot.h"
 #include "net/event_loop.h"
 #include "random/randomness.h"
+#include "scenario/amqp_link.h"
+#include "scenario/correlation.h"
 #include "scenario/extract.h"
 #include "scenario/plan.h"
 #include "scenario/response_view.h"
@@ -41,7 +43,8 @@ struct WorkerShare {
 
 class ScenarioWorkload final : public engine::Workload,
                                public http::ClientListener,
-                               public http::SessionConnectionListener {
+                               public http::SessionConnectionListener,
+                               public AmqpLinkListener {
  public:
   ScenarioWorkload(net::EventLoop& loop, const Plan& plan, WorkerShare share, SnapshotSink sink);
   ~ScenarioWorkload() override;
@@ -66,6 +69,11 @@ class ScenarioWorkload final : public engine::Workload,
                          metrics::ErrorCause cause) override;
   void on_closed(http::SessionConnection& connection,
                  std::optional<metrics::ErrorCause> cause) override;
+
+  // amqp.* steps, over the worker's one AMQP connection (workload_amqp.cc).
+  void on_amqp_ready() override;
+  void on_amqp_delivery(uint32_t queue, const amqp::Delivery& delivery, int64_t now_ns) override;
+  void on_amqp_down(std::string_view why) override;
 
   // Integer share of a whole-run count for this worker (exact across workers).
   static uint64_t share_of(uint64_t total, uint32_t index, uint32_t count);
@@ -124,6 +132,18 @@ class ScenarioWorkload final : public engine::Workload,
   void check_finished();
   int64_t arrival_due(const RunState& run, uint64_t k) const;
 
+  // AMQP steps (workload_amqp.cc).
+  bool prepare_amqp(int64_t start_ns, std::string* error);
+  void run_amqp_step(VirtualUser& vu);
+  void amqp_publish(VirtualUser& vu, int64_t now);
+  void amqp_timer(VirtualUser& vu);
+  void amqp_step_ok(VirtualUser& vu, int64_t latency_ns);
+  void amqp_step_failed(VirtualUser& vu, const metrics::ErrorCause* cause);
+  // Leaves a wait the VU is in (end of its iteration or of the run).
+  void amqp_abandon(VirtualUser& vu);
+  void amqp_sweep(int64_t now);
+  RenderContext render_context(const VirtualUser& vu);
+
   // WebSocket and TCP steps (workload_sockets.cc).
   bool prepare_sockets(std::string* error);
   void run_socket_step(VirtualUser& vu);
@@ -178,6 +198,13 @@ class ScenarioWorkload final : public engine::Workload,
   std::vector<std::vector<SocketTarget>> socket_targets_;  // [flow][socket step]
   uint64_t open_sockets_ = 0;
   std::string frame_;  // an outgoing WebSocket frame being built
+  std::unique_ptr<AmqpLink> amqp_;
+  std::vector<CorrelationTable> correlations_;  // per consumed queue
+  std::vector<VirtualUser*> amqp_parked_;       // publishes waiting for the connection
+  uint64_t run_tag_ = 0;                        // {{ corr }}
+  std::string amqp_body_;
+  std::vector<JsonEvaluator::Outcome> amqp_outcomes_;
+  std::vector<JsonEvaluator::Value> amqp_values_;
   std::vector<std::unique_ptr<RunState>> runs_;
   std::vector<std::unique_ptr<VirtualUser>> vus_;
   std::vector<uint64_t> data_cursor_;    // per data source: rows taken by this worker

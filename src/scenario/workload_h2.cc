@@ -61,6 +61,7 @@ void ScenarioWorkload::render_h2_request(VirtualUser& vu, const HttpRequest& req
   ctx.iteration = vu.iteration;
   ctx.worker_index = share_.index;
   ctx.prng = &prng_;
+  ctx.run_tag = run_tag_;
   ctx.now_unix_ms = unix_ms_now();
 
   http::RequestSpec spec;
@@ -107,6 +108,7 @@ void ScenarioWorkload::send_h2_request(VirtualUser& vu, int64_t now) {
   // The first request of an arrival-rate iteration counts from when the
   // iteration was due, as over HTTP/1.1.
   vu.h2_intended_ns = vu.first_request ? std::min(vu.iteration_intended_ns, now) : now;
+  vu.origin_ns = vu.h2_intended_ns;
   vu.first_request = false;
   if (!vu.h2) {
     vu.h2 = std::make_unique<http::SessionConnection>(loop_, *this, h2_context_, *h2_factory_,

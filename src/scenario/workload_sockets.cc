@@ -230,6 +230,7 @@ void ScenarioWorkload::run_socket_step(VirtualUser& vu) {
       ctx.iteration = vu.iteration;
       ctx.worker_index = share_.index;
       ctx.prng = &prng_;
+      ctx.run_tag = run_tag_;
       scratch_.clear();
       step.payload.render(ctx, &scratch_);
       const uint32_t generation = s.generation;
@@ -320,6 +321,7 @@ void ScenarioWorkload::socket_connected(VirtualUser& vu) {
   ctx.iteration = vu.iteration;
   ctx.worker_index = share_.index;
   ctx.prng = &prng_;
+  ctx.run_tag = run_tag_;
   std::string target = step.path.render(ctx);
   std::vector<std::pair<std::string, std::string>> headers;
   for (const auto& header : plan_.default_headers) {
@@ -545,6 +547,7 @@ void ScenarioWorkload::socket_message(VirtualUser& vu, std::string_view message)
   ctx.iteration = vu.iteration;
   ctx.worker_index = share_.index;
   ctx.prng = &prng_;
+  ctx.run_tag = run_tag_;
   bool matched = true;
   if (step.match.equals) {
     scratch_.clear();

@@ -4,19 +4,26 @@
 // broker's own queue depth (rabbitmqctl list_queues). Booting the broker
 // costs about 10 s, so one test starts it once and runs every step on it.
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "amqp/session.h"
 #include "support.h"
 
 namespace millstone::testing {
@@ -130,6 +137,12 @@ class Broker {
     return "amqp://" + user + ":" + password + "@127.0.0.1:" + std::to_string(port_) + "/";
   }
   std::string log() const { return shell("tail -20 " + dir_ + "/broker.log"); }
+  // Client logins so far, by the broker's own log.
+  int logins() const {
+    return std::stoi("0" + shell("cat " + dir_ +
+                                 "/log/*.log 2>/dev/null | grep -c "
+                                 "'authenticated and granted access'"));
+  }
 
   // The broker's own count of messages ready and unacknowledged in `queue`; -1 if unknown.
   long long queue_depth(const std::string& queue) const {
@@ -156,6 +169,161 @@ class Broker {
   pid_t broker_ = -1;
   bool ready_ = false;
   double start_s_ = 0;
+};
+
+// The test's own service for scenario pipelines: consumes `in`, and
+// publishes each message's correlation id to `exchange` with its reply_to
+// (else `key`) as the routing key exactly
+// `delay` after it arrived (its own monotonic clock), so the end-to-end
+// latency millstone measures has a known floor. Every `drop_every`-th
+// message is dropped (a lost message: the expect must time out) and every
+// `duplicate_every`-th of the first `duplicate_before` is answered twice
+// (the copy finds no waiter: unmatched). Counts are the service's own.
+class DelayService final : private amqp::SessionListener {
+ public:
+  struct Options {
+    int port = 0;
+    std::string in, exchange, key;
+    std::chrono::nanoseconds delay{0};
+    int drop_every = 0;
+    int duplicate_every = 0;
+    int duplicate_before = 0;
+  };
+  explicit DelayService(Options o) : o_(std::move(o)), session_(options_, *this) {}
+  ~DelayService() override { stop(); }
+
+  bool start() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(o_.port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return false;
+    session_.start(now());
+    write_out();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!consuming_ && !failed_ && std::chrono::steady_clock::now() < deadline)
+      step(20'000'000);
+    if (!consuming_) return false;
+    thread_ = std::thread([this] {
+      while (!stop_.load() && !failed_)
+        step(5'000'000);
+    });
+    return true;
+  }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+  int received() const { return received_; }
+  int published() const { return published_; }
+  int dropped() const { return dropped_; }
+  int duplicated() const { return duplicated_; }
+
+ private:
+  struct Due {
+    int64_t at_ns;
+    std::string correlation_id;
+    std::string routing_key;
+    std::string body;
+  };
+  static int64_t now() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  // Waits for bytes or the next due answer (at most `max_wait_ns`), then
+  // publishes what is due.
+  void step(int64_t max_wait_ns) {
+    int64_t wait = max_wait_ns;
+    if (!due_.empty()) wait = std::clamp<int64_t>(due_.front().at_ns - now(), 0, max_wait_ns);
+    timespec ts{static_cast<time_t>(wait / 1'000'000'000), static_cast<long>(wait % 1'000'000'000)};
+    pollfd p{fd_, POLLIN, 0};
+    if (ppoll(&p, 1, &ts, nullptr) > 0) {
+      char buf[65536];
+      const ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) {
+        failed_ = true;
+        return;
+      }
+      in_.append(buf, static_cast<size_t>(n));
+      in_.erase(0, session_.on_read(in_, now()));
+    }
+    while (!due_.empty() && due_.front().at_ns <= now()) {
+      amqp::BasicProperties props;
+      props.correlation_id = due_.front().correlation_id;
+      session_.publish(o_.exchange, due_.front().routing_key, false, props, due_.front().body);
+      ++published_;
+      due_.pop_front();
+    }
+    session_.tick(now());
+    write_out();
+  }
+  void write_out() {
+    std::string& out = session_.output();
+    size_t at = 0;
+    while (at < out.size()) {
+      const ssize_t n = send(fd_, out.data() + at, out.size() - at, MSG_NOSIGNAL);
+      if (n <= 0) {
+        failed_ = true;
+        break;
+      }
+      at += static_cast<size_t>(n);
+    }
+    out.clear();
+  }
+  void on_open(amqp::Session& s) override {
+    amqp::ExchangeDeclare e;
+    e.exchange = o_.exchange;
+    s.declare_exchange(e);
+    amqp::QueueDeclare q;
+    q.queue = o_.in;
+    s.declare_queue(q);
+    amqp::BasicConsume c;
+    c.queue = o_.in;
+    c.no_ack = true;
+    s.consume(c);
+  }
+  void on_reply(amqp::Session& s, const amqp::ServerMethod&) override {
+    if (s.pending_calls() == 0) consuming_ = true;
+  }
+  void on_confirm(amqp::Session&, uint64_t, bool, bool) override {}
+  void on_delivery(amqp::Session&, const amqp::Delivery& d) override {
+    const int64_t at = now() + o_.delay.count();
+    ++received_;
+    if (o_.drop_every > 0 && received_ % o_.drop_every == 0) {
+      ++dropped_;
+      return;
+    }
+    const std::string id = d.properties->correlation_id.value_or("");
+    const std::string key = d.properties->reply_to.value_or(o_.key);
+    due_.push_back({at, id, key, std::string(d.body)});
+    if (o_.duplicate_every > 0 && received_ % o_.duplicate_every == 3 &&
+        received_ < o_.duplicate_before) {
+      due_.push_back({at, id, key, std::string(d.body)});
+      ++duplicated_;
+    }
+  }
+  void on_return(amqp::Session&, const amqp::ServerMethod&) override {}
+  void on_blocked(amqp::Session&, bool) override {}
+  void on_failed(amqp::Session&, amqp::Failure, uint16_t, std::string_view) override {
+    failed_ = true;
+  }
+  void on_closed(amqp::Session&) override { failed_ = true; }
+
+  Options o_;
+  amqp::SessionOptions options_;
+  amqp::Session session_;
+  int fd_ = -1;
+  std::string in_;
+  std::deque<Due> due_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  bool consuming_ = false;
+  bool failed_ = false;
+  int received_ = 0, published_ = 0, dropped_ = 0, duplicated_ = 0;
 };
 
 TEST(AmqpBroker, CountsMatchTheBrokersAndRefusalsAreClassified) {
@@ -225,16 +393,80 @@ TEST(AmqpBroker, CountsMatchTheBrokersAndRefusalsAreClassified) {
   j = nlohmann::json::parse(run.out);
   EXPECT_EQ(j["errors"]["tls_certificate_untrusted"], 2) << j["errors"].dump();
 
-  // 5. The broker stops mid-run: classified errors, reconnection attempts
+  // 5. A scenario pipeline: VUs publish with {{ corr }} as the correlation
+  // id; the test's service answers each exactly 20 ms later on a bound queue;
+  // amqp.expect waits for the answer on its worker's own queue (two workers,
+  // reply_to names the queue's binding). Counts are the service's own; the
+  // end-to-end p50 sits within 3 ms above the service's delay. Every 25th
+  // message is dropped (a message_timeout) and a few are answered twice
+  // (unmatched_message).
+  {
+    constexpr int kIterations = 200;
+    DelayService service(
+        {broker.port(), "pl.in", "pl.out", "done", std::chrono::milliseconds(20), 25, 20, 150});
+    ASSERT_TRUE(service.start());
+    const std::string scenario = dir + "/pipeline.yaml";
+    std::ofstream(scenario) << "target: http://127.0.0.1:9\n"
+                            << "amqp:\n  url: " << broker.url() << "\n"
+                            << R"(  exchanges: [{name: pl.out}]
+  queues:
+    - {name: pl.in}
+    - {name: "pl.done.{{ worker }}", bind: {exchange: pl.out, routing_key: "done.{{ worker }}"}}
+flows:
+  order:
+    steps:
+      - name: publish
+        amqp.publish: {routing_key: pl.in, correlation_id: "{{ corr }}", reply_to: "done.{{ worker }}", body: '{"order": "{{ corr }}"}'}
+      - name: processed
+        amqp.expect: {queue: "pl.done.{{ worker }}", correlation_id: "{{ corr }}", contains: '"order"', timeout: 300ms}
+scenarios:
+  main: {executor: iterations, vus: 4, iterations: )"
+                            << kIterations << "}\n";
+    const std::string out = dir + "/pipeline.json";
+    const auto began = std::chrono::steady_clock::now();
+    run = run_millstone({"run", scenario, "-w", "2", "-q", "-o", out}, 30);
+    const double took_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    service.stop();
+    ASSERT_TRUE(run.exit_code == 0 || run.exit_code == 99) << run.out << run.err;
+    j = read_json(out);
+    ASSERT_EQ(j["steps"].size(), 2u) << j.dump();
+    const nlohmann::json& publish = j["steps"][0];
+    const nlohmann::json& processed = j["steps"][1];
+    EXPECT_EQ(publish["name"], "order/publish");
+    EXPECT_EQ(processed["name"], "order/processed");
+    EXPECT_EQ(service.received(), kIterations);  // the service's own count
+    EXPECT_EQ(publish["requests"], kIterations);
+    EXPECT_EQ(service.dropped(), kIterations / 25);
+    EXPECT_EQ(processed["requests"].get<int>(), kIterations - service.dropped()) << processed;
+    EXPECT_EQ(j["errors"]["message_timeout"], service.dropped()) << j["errors"].dump();
+    EXPECT_GT(service.duplicated(), 0);
+    EXPECT_EQ(j["errors"].value("unmatched_message", 0), service.duplicated())
+        << j["errors"].dump();
+    EXPECT_EQ(j["errors"].value("amqp_error", 0), 0) << j["errors"].dump();
+    const double p50 = processed["latency_ms"]["p50"];
+    std::printf("pipeline: end-to-end p50 %.2f ms p99 %.2f ms for a 20 ms service; run %.1f s\n",
+                p50, processed["latency_ms"]["p99"].get<double>(), took_s);
+    EXPECT_GE(p50, 20.0);
+    EXPECT_LE(p50, 23.0);
+    EXPECT_EQ(broker.queue_depth("pl.in"), 0);
+    EXPECT_EQ(broker.queue_depth("pl.done.0"), 0);
+    EXPECT_EQ(broker.queue_depth("pl.done.1"), 0);
+  }
+
+  // 6. The broker stops mid-run: classified errors, reconnection attempts
   // refused, and the run still ends when its duration is over.
   const std::string fourth = dir + "/stopped.json";
+  // Stopped once both connections are open: logged in (the broker's log
+  // says so), not only TCP-connected, or a stop during the handshake would
+  // look like a refused login.
+  const int logins = broker.logins();
   Process stopped({"amqp", broker.url(), "--publishers", "1", "--consumers", "1", "--rate", "500",
                    "-d", "2s", "--queue", "itq", "-o", fourth});
-  const std::string established =
-      "ss -Htn state established '( dport = :" + std::to_string(broker.port()) + " )' | wc -l";
-  for (int i = 0; i < 500 && std::stoi("0" + shell(established)) < 2; ++i) {
+  for (int i = 0; i < 500 && broker.logins() < logins + 2; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  EXPECT_GE(broker.logins(), logins + 2) << broker.log();
   broker.stop();
   run = stopped.wait(30);
   ASSERT_FALSE(run.timed_out);

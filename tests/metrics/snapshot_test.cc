@@ -29,6 +29,9 @@ TEST(SnapshotTest, ErrorCauseNamesAreStableAndUnique) {
   EXPECT_STREQ(error_cause_name(ErrorCause::kTlsProtocolVersion), "tls_protocol_version");
   EXPECT_STREQ(error_cause_name(ErrorCause::kTlsAlertReceived), "tls_alert_received");
   EXPECT_STREQ(error_cause_name(ErrorCause::kTlsHandshake), "tls_handshake");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kMessageTimeout), "message_timeout");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kUnmatchedMessage), "unmatched_message");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kAmqpError), "amqp_error");
   EXPECT_STREQ(error_cause_name(ErrorCause::kCount), "unknown");
   std::set<std::string> names;
   for (size_t i = 0; i < kErrorCauseCount; ++i) {

@@ -28,7 +28,7 @@ const ErrorCase kCases[] = {
      R"yaml(target: http://localhost:9
 flow: {}
 )yaml",
-     "s.yaml:2:1: unknown key \"flow\" in the scenario (did you mean \"flows\"?); expected one of: name, target, seed, defaults, vars, data, flows, scenarios, thresholds, slo, drills, proxies, monitor"},
+     "s.yaml:2:1: unknown key \"flow\" in the scenario (did you mean \"flows\"?); expected one of: name, target, seed, defaults, vars, data, flows, scenarios, thresholds, slo, drills, proxies, monitor, amqp"},
     {"NoTarget",
      R"yaml(flows: {a: {steps: [{get: /}]}}
 )yaml",
@@ -70,7 +70,7 @@ flows:
 flows: {a: {steps: [{get: /}]}}
 vars: {uuid: x}
 )yaml",
-     "s.yaml:3:8: variable name \"uuid\" is a built-in of templates; expected another name (built-ins: vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso)"},
+     "s.yaml:3:8: variable name \"uuid\" is a built-in of templates; expected another name (built-ins: vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso, corr)"},
     {"VarDotted",
      R"yaml(target: http://localhost:9
 flows: {a: {steps: [{get: /}]}}
@@ -182,7 +182,7 @@ flows:
       - get: /
         extarct: {}
 )yaml",
-     "s.yaml:6:9: unknown key \"extarct\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http"},
+     "s.yaml:6:9: unknown key \"extarct\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http, amqp.publish, amqp.expect"},
     {"StepForeignName",
      R"yaml(target: http://localhost:9
 flows:
@@ -191,7 +191,7 @@ flows:
       - get: /
         capture: {}
 )yaml",
-     "s.yaml:6:9: unknown key \"capture\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http"},
+     "s.yaml:6:9: unknown key \"capture\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http, amqp.publish, amqp.expect"},
     {"StepTwoActions",
      R"yaml(target: http://localhost:9
 flows:
@@ -208,7 +208,7 @@ flows:
     steps:
       - name: x
 )yaml",
-     "s.yaml:5:9: step has no action; expected one of get, post, put, patch, delete, head, options, request, think, group, loop, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold or tcp.close"},
+     "s.yaml:5:9: step has no action; expected one of get, post, put, patch, delete, head, options, request, think, group, loop, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, amqp.publish or amqp.expect"},
     {"StepScalar",
      R"yaml(target: http://localhost:9
 flows:
@@ -267,7 +267,7 @@ flows:
       - get: /x/{{ tokn }}
         extract: {token: {json: $.t}}
 )yaml",
-     "s.yaml:5:20: path uses unknown variable \"tokn\" (did you mean \"token\"?); expected a name from vars:, a data column (source.column), a name some extract: sets, or a built-in (vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso); known: token"},
+     "s.yaml:5:20: path uses unknown variable \"tokn\" (did you mean \"token\"?); expected a name from vars:, a data column (source.column), a name some extract: sets, or a built-in (vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso, corr); known: token"},
     {"UnknownVariableQuoted",
      R"yaml(target: http://localhost:9
 flows:
@@ -275,7 +275,7 @@ flows:
     steps:
       - get: "/x/{{ tokn }}"
 )yaml",
-     "s.yaml:5:21: path uses unknown variable \"tokn\"; expected a name from vars:, a data column (source.column), a name some extract: sets, or a built-in (vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso); known: none"},
+     "s.yaml:5:21: path uses unknown variable \"tokn\"; expected a name from vars:, a data column (source.column), a name some extract: sets, or a built-in (vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso, corr); known: none"},
     {"UnknownVariableHeader",
      R"yaml(target: http://localhost:9
 flows:
@@ -284,7 +284,7 @@ flows:
       - get: /
         headers: {Authorization: "Bearer {{ user.name }}"}
 )yaml",
-     "s.yaml:6:45: header Authorization uses unknown variable \"user.name\"; expected a name from vars:, a data column (source.column), a name some extract: sets, or a built-in (vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso); known: none"},
+     "s.yaml:6:45: header Authorization uses unknown variable \"user.name\"; expected a name from vars:, a data column (source.column), a name some extract: sets, or a built-in (vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso, corr); known: none"},
     {"UnclosedTemplate",
      R"yaml(target: http://localhost:9
 flows:
@@ -934,7 +934,7 @@ flows:
       - get: /
         query: {q: "{{ term }}"}
 )yaml",
-     "s.yaml:6:24: query q uses unknown variable \"term\"; expected a name from vars:, a data column (source.column), a name some extract: sets, or a built-in (vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso); known: none"},
+     "s.yaml:6:24: query q uses unknown variable \"term\"; expected a name from vars:, a data column (source.column), a name some extract: sets, or a built-in (vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso, corr); known: none"},
     {"FormNotMap",
      R"yaml(target: http://localhost:9
 flows:
@@ -1006,7 +1006,7 @@ flows: {a: {steps: [{get: /}]}}
      R"yaml(target: http://localhost:9
 flows: {a: {steps: [{post: /x, body_file: b.json}]}}
 )yaml",
-     "s.yaml:2:32: unknown key \"body_file\" in step; expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http"},
+     "s.yaml:2:32: unknown key \"body_file\" in step; expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http, amqp.publish, amqp.expect"},
     {"TargetWithSlashOnly",
      R"yaml(target: http://localhost:9/
 flows: {a: {steps: [{get: /}]}}
@@ -1070,6 +1070,119 @@ flows: {a: {steps: [{get: /}]}}
 monitor:
   - http://localhost:9100/metrics
   - {name: app, url: "https://[::1]:8443/metrics", metrics: process_.*, interval: 5s}
+)yaml",
+     ""},
+    {"AmqpStepWithoutConnection",
+     R"yaml(target: http://localhost:9
+flows: {a: {steps: [{amqp.publish: {routing_key: q}}]}}
+)yaml",
+     "s.yaml:2:22: amqp.publish needs a connection; expected an amqp: block at the top of the file (amqp: {url: amqp://127.0.0.1:5672/})"},
+    {"AmqpBadUrl",
+     R"yaml(target: http://localhost:9
+amqp: {url: "http://127.0.0.1:5672/"}
+flows: {a: {steps: [{get: /}]}}
+)yaml",
+     "s.yaml:2:13: amqp url \"http://127.0.0.1:5672/\": expected amqp://[USER[:PASSWORD]@]HOST[:PORT][/VHOST]"},
+    {"AmqpNoUrl",
+     R"yaml(target: http://localhost:9
+amqp: {heartbeat: 5s}
+flows: {a: {steps: [{get: /}]}}
+)yaml",
+     "s.yaml:2:7: amqp has no url; expected e.g. url: amqp://guest:guest@127.0.0.1:5672/"},
+    {"AmqpBadExchangeType",
+     R"yaml(target: http://localhost:9
+amqp:
+  url: amqp://127.0.0.1/
+  exchanges: [{name: orders, type: fanot}]
+flows: {a: {steps: [{get: /}]}}
+)yaml",
+     "s.yaml:4:36: amqp exchange type \"fanot\" is unknown; expected direct, fanout, topic or headers"},
+    {"AmqpBindWithoutExchange",
+     R"yaml(target: http://localhost:9
+amqp:
+  url: amqp://127.0.0.1/
+  queues: [{name: done, bind: {routing_key: done}}]
+flows: {a: {steps: [{get: /}]}}
+)yaml",
+     "s.yaml:4:31: bind has no exchange; expected bind: {exchange: NAME, routing_key: KEY}"},
+    {"AmqpPublishNowhere",
+     R"yaml(target: http://localhost:9
+amqp: amqp://127.0.0.1/
+flows: {a: {steps: [{amqp.publish: {body: x}}]}}
+)yaml",
+     "s.yaml:3:36: amqp.publish has neither exchange nor routing_key; expected exchange: NAME and routing_key: KEY, or routing_key: QUEUE alone (the default exchange)"},
+    {"AmqpExpectNoQueue",
+     R"yaml(target: http://localhost:9
+amqp: amqp://127.0.0.1/
+flows: {a: {steps: [{amqp.expect: {correlation_id: "{{ corr }}"}}]}}
+)yaml",
+     "s.yaml:3:35: amqp.expect has no queue; expected queue: NAME (the queue the matching message arrives on)"},
+    {"AmqpExpectNothingToMatch",
+     R"yaml(target: http://localhost:9
+amqp: amqp://127.0.0.1/
+flows: {a: {steps: [{amqp.expect: {queue: done, timeout: 1s}}]}}
+)yaml",
+     "s.yaml:3:35: amqp.expect has nothing to match; expected one of correlation_id: \"{{ corr }}\", message_id:, header: {NAME: VALUE} or json: {$.PATH: VALUE}"},
+    {"AmqpExpectTwoMatches",
+     R"yaml(target: http://localhost:9
+amqp: amqp://127.0.0.1/
+flows: {a: {steps: [{amqp.expect: {queue: done, correlation_id: x, message_id: y}}]}}
+)yaml",
+     "s.yaml:3:68: amqp.expect has both correlation_id and message_id; expected one way to find the correlation id"},
+    {"AmqpExpectBadJsonPath",
+     R"yaml(target: http://localhost:9
+amqp: amqp://127.0.0.1/
+flows: {a: {steps: [{amqp.expect: {queue: done, json: {"order_id": "{{ corr }}"}}}]}}
+)yaml",
+     "s.yaml:3:56: amqp.expect json path \"order_id\": invalid JSON path \"order_id\" at column 1: expected '$' at the start of the path, found 'o'"},
+    {"AmqpExpectsOnOneQueueDisagree",
+     R"yaml(target: http://localhost:9
+amqp: amqp://127.0.0.1/
+flows:
+  a:
+    steps:
+      - amqp.expect: {queue: done, correlation_id: "{{ corr }}"}
+      - amqp.expect: {queue: done, header: {x-order: "{{ corr }}"}}
+)yaml",
+     "s.yaml:7:36: amqp.expect on queue \"done\" matches by header \"x-order\", but the expect at s.yaml:6:22 on that queue matches otherwise; expected one way per queue (each delivery is looked up once)"},
+    {"AmqpStepExtraKey",
+     R"yaml(target: http://localhost:9
+amqp: amqp://127.0.0.1/
+flows: {a: {steps: [{amqp.publish: {routing_key: q}, timeout: 1s}]}}
+)yaml",
+     "s.yaml:3:54: timeout does not apply to an amqp.publish step; expected name (the step's settings go in its value)"},
+    {"AmqpUnknownTemplateVariable",
+     R"yaml(target: http://localhost:9
+amqp: amqp://127.0.0.1/
+flows: {a: {steps: [{amqp.publish: {routing_key: q, correlation_id: "{{ cor }}"}}]}}
+)yaml",
+     "s.yaml:3:73: correlation_id uses unknown variable \"cor\" (did you mean \"corr\"?); expected a name from vars:, a data column (source.column), a name some extract: sets, or a built-in (vu, iteration, worker, uuid, random(A, B), now, now_ms, now_iso, corr); known: none"},
+    {"AmqpQueueNameTemplate",
+     R"yaml(target: http://localhost:9
+amqp: amqp://127.0.0.1/
+flows: {a: {steps: [{amqp.expect: {queue: "done.{{ vu }}", correlation_id: "{{ corr }}"}}]}}
+)yaml",
+     "s.yaml:3:43: queue \"done.{{ vu }}\" is a template; expected fixed text, where only {{ worker }} may appear (a queue per worker)"},
+    {"AmqpPerWorkerQueueValid",
+     R"yaml(target: http://localhost:9
+amqp:
+  url: amqp://127.0.0.1/
+  queues: [{name: "done.{{ worker }}", bind: {exchange: out, routing_key: "done.{{worker}}"}}]
+flows: {a: {steps: [{amqp.expect: {queue: "done.{{ worker }}", correlation_id: "{{ corr }}"}}]}}
+)yaml",
+     ""},
+    {"AmqpValid",
+     R"yaml(target: http://localhost:9
+amqp:
+  url: amqp://guest:guest@127.0.0.1:5672/
+  heartbeat: 10s
+  exchanges: [{name: orders, type: topic}]
+  queues: [{name: done, bind: {exchange: orders, routing_key: "done.#"}}]
+flows:
+  a:
+    steps:
+      - amqp.publish: {exchange: orders, routing_key: done.x, correlation_id: "{{ corr }}", headers: {x-order: "{{ vu }}"}, body: '{"id": "{{ corr }}"}', persistent: true}
+      - amqp.expect: {queue: done, json: {$.id: "{{ corr }}"}, contains: '"id"', timeout: 2s}
 )yaml",
      ""},
 };

@@ -146,6 +146,18 @@ TEST_F(TemplateTest, IdentityBuiltins) {
   EXPECT_EQ(render("{{ vu }}"), "18446744073709551615");
 }
 
+TEST_F(TemplateTest, CorrelationIdIsTheIterationsAndTheRuns) {
+  context_.run_tag = 0x0123456789abcdefULL;
+  // The same in every step of an iteration (no randomness), another per
+  // iteration, VU and run.
+  EXPECT_EQ(render("{{ corr }}"), "0123456789abcdef-7-3");
+  EXPECT_EQ(render("{{corr}}"), render("{{ corr }}"));
+  context_.iteration = 4;
+  EXPECT_EQ(render("{{ corr }}"), "0123456789abcdef-7-4");
+  context_.run_tag = 0;
+  EXPECT_EQ(render("id={{ corr | urlencode }}"), "id=0000000000000000-7-4");
+}
+
 TEST_F(TemplateTest, NowInMillisecondsAndSeconds) {
   EXPECT_EQ(render("{{ now_ms }}"), "1795395723456");
   EXPECT_EQ(render("{{ now }}"), "1795395723");

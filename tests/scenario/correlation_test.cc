@@ -1,0 +1,81 @@
+// The amqp.expect demultiplexer: deliveries reach the VU waiting for their
+// correlation value; early ones are held within bounds; the rest is counted.
+#include "scenario/correlation.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace millstone::scenario {
+namespace {
+
+constexpr int64_t kHold = 1000;
+
+TEST(CorrelationTable, DeliveryGoesToTheWaiterOnce) {
+  CorrelationTable table(16, kHold);
+  EXPECT_EQ(table.wait("a", 7), 0);
+  EXPECT_EQ(table.wait("b", 8), 0);
+  EXPECT_EQ(table.waiting(), 2u);
+  auto d = table.deliver("b", 10);
+  EXPECT_EQ(d.waiter, 8u);
+  EXPECT_FALSE(d.held);
+  EXPECT_FALSE(d.unmatched);
+  d = table.deliver("a", 11);
+  EXPECT_EQ(d.waiter, 7u);
+  EXPECT_EQ(table.waiting(), 0u);
+  // A duplicate of "a" finds nobody: held, then unmatched when the hold ends.
+  d = table.deliver("a", 12);
+  EXPECT_EQ(d.waiter, CorrelationTable::kNoWaiter);
+  EXPECT_TRUE(d.held);
+  EXPECT_EQ(table.expire(12 + kHold - 1), 0u);
+  EXPECT_EQ(table.expire(12 + kHold), 1u);
+  EXPECT_EQ(table.held(), 0u);
+}
+
+TEST(CorrelationTable, EarlyMessageIsClaimedByALaterWait) {
+  CorrelationTable table(16, kHold);
+  EXPECT_TRUE(table.deliver("x", 100).held);
+  EXPECT_EQ(table.wait("x", 3), 100);  // the arrival time: the latency is measured from it
+  EXPECT_EQ(table.waiting(), 0u);
+  EXPECT_EQ(table.expire(100 + kHold), 0u);  // claimed, so not counted
+  // A second copy of a held message is unmatched at once.
+  EXPECT_TRUE(table.deliver("y", 200).held);
+  EXPECT_TRUE(table.deliver("y", 201).unmatched);
+}
+
+TEST(CorrelationTable, CancelledWaitLeavesNothingAndLateMessageIsCounted) {
+  CorrelationTable table(16, kHold);
+  EXPECT_EQ(table.wait("k", 1), 0);
+  table.cancel("k", 2);  // not its wait: ignored
+  EXPECT_EQ(table.waiting(), 1u);
+  table.cancel("k", 1);  // timed out
+  EXPECT_EQ(table.waiting(), 0u);
+  auto d = table.deliver("k", 50);  // late: nobody waits any more
+  EXPECT_EQ(d.waiter, CorrelationTable::kNoWaiter);
+  EXPECT_EQ(table.expire(50 + kHold), 1u);
+}
+
+TEST(CorrelationTable, SecondWaiterForTheSameKeyIsRefused) {
+  CorrelationTable table(16, kHold);
+  EXPECT_EQ(table.wait("same", 1), 0);
+  EXPECT_EQ(table.wait("same", 2), -1);
+  EXPECT_EQ(table.deliver("same", 5).waiter, 1u);
+}
+
+TEST(CorrelationTable, HeldMessagesAreBounded) {
+  CorrelationTable table(4, kHold);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_TRUE(table.deliver("m" + std::to_string(i), i).held);
+  EXPECT_TRUE(table.deliver("m4", 4).unmatched);  // full: dropped, counted
+  EXPECT_EQ(table.held(), 4u);
+  // After the hold, room again; a flood of unknown ids never grows the table.
+  EXPECT_EQ(table.expire(kHold + 3), 4u);
+  for (int i = 0; i < 1000; ++i)
+    table.deliver("n" + std::to_string(i), 2 * kHold + i);
+  EXPECT_LE(table.held(), 4u);
+  EXPECT_EQ(table.clear_held(), 4u);
+  EXPECT_EQ(table.held(), 0u);
+}
+
+}  // namespace
+}  // namespace millstone::scenario
