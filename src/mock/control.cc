@@ -359,6 +359,11 @@ void SharedControl::wake_all() {
     (void)!write(fd, &one, sizeof one);
 }
 
+void SharedControl::wake(uint32_t worker) {
+  const uint64_t one = 1;
+  if (worker < wake_fds_.size()) (void)!write(wake_fds_[worker], &one, sizeof one);
+}
+
 void SharedControl::set_applied(uint32_t worker, uint64_t generation) {
   applied_[worker].store(generation, std::memory_order_release);
 }

@@ -70,6 +70,9 @@ class SharedControl {
   // (also when the lock could not be had within 1 s).
   uint64_t update(const std::function<bool(const std::string& state, std::string* next)>& change);
   void wake_all();
+  // Wakes one worker (it applies the control state and accepts what waits:
+  // a worker out of descriptors hands its waiting connections over this way).
+  void wake(uint32_t worker);
   void set_applied(uint32_t worker, uint64_t generation);
   uint32_t applied_count(uint64_t generation) const;
 

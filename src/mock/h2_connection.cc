@@ -120,22 +120,29 @@ uint64_t SharedH2Counters::max(std::atomic<uint64_t> H2Counters::*field) const {
 
 std::string SharedH2Counters::json() const {
   return fmt::format(
-      ",\"connections\":{},\"open_connections\":{},\"http2\":{{\"connections\":{},\"requests\":{},"
+      ",\"connections\":{},\"open_connections\":{},\"refused_at_fd_limit\":{},\"http2\":{{"
+      "\"connections\":{},\"requests\":{},"
       "\"max_concurrent_streams\":{},\"protocol_errors\":{},\"goaways_sent\":{},"
       "\"streams_reset\":{}}}",
       sum(&H2Counters::connections), sum(&H2Counters::open_connections),
-      sum(&H2Counters::h2_connections), sum(&H2Counters::h2_requests),
-      max(&H2Counters::max_concurrent_streams), sum(&H2Counters::protocol_errors),
-      sum(&H2Counters::goaways), sum(&H2Counters::streams_reset));
+      sum(&H2Counters::refused_at_fd_limit), sum(&H2Counters::h2_connections),
+      sum(&H2Counters::h2_requests), max(&H2Counters::max_concurrent_streams),
+      sum(&H2Counters::protocol_errors), sum(&H2Counters::goaways),
+      sum(&H2Counters::streams_reset));
 }
 
 std::string SharedH2Counters::summary_line() const {
-  return fmt::format(
+  std::string line = fmt::format(
       "millstone mock: {} connections, {} over HTTP/2 ({} requests, at most {} concurrent "
-      "streams on one connection, {} protocol errors, {} streams reset)\n",
+      "streams on one connection, {} protocol errors, {} streams reset)",
       sum(&H2Counters::connections), sum(&H2Counters::h2_connections),
       sum(&H2Counters::h2_requests), max(&H2Counters::max_concurrent_streams),
       sum(&H2Counters::protocol_errors), sum(&H2Counters::streams_reset));
+  const uint64_t refused = sum(&H2Counters::refused_at_fd_limit);
+  if (refused > 0) {
+    line += fmt::format(", {} refused at once while every worker was out of descriptors", refused);
+  }
+  return line + "\n";
 }
 
 // ---------------------------------------------------------------- responses

@@ -63,6 +63,11 @@ struct H2Counters {
   std::atomic<uint64_t> protocol_errors{0};         // GOAWAY sent with an error code (bad client)
   std::atomic<uint64_t> goaways{0};                 // GOAWAY frames sent, for any reason
   std::atomic<uint64_t> streams_reset{0};           // RST_STREAM frames sent (injected or refused)
+  // The HTTP listener's connections reset at once while every worker was
+  // out of descriptors (FdLimit in socket_routes.h).
+  std::atomic<uint64_t> refused_at_fd_limit{0};
+  // 1 while this worker is at its descriptor limit (read by the other workers).
+  std::atomic<uint64_t> at_fd_limit{0};
 };
 
 // One H2Counters row per worker in shared memory, like the route counters.
@@ -74,6 +79,7 @@ class SharedH2Counters {
   SharedH2Counters& operator=(const SharedH2Counters&) = delete;
 
   bool ok() const { return base_ != nullptr; }
+  uint32_t workers() const { return workers_; }
   H2Counters& at(uint32_t worker) { return base_[worker]; }
   uint64_t sum(std::atomic<uint64_t> H2Counters::*field) const;
   uint64_t max(std::atomic<uint64_t> H2Counters::*field) const;

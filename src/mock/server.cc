@@ -253,13 +253,14 @@ std::string sockets_json(const MockConfig& config, SharedSocketCounters& sockets
     out += fmt::format(
         "{}{{\"name\":\"{}\",\"kind\":\"{}\",\"{}\":\"{}\",\"open\":{},\"total\":{},"
         "\"messages_in\":{},\"messages_out\":{},\"pushes\":{},\"protocol_errors\":{},"
-        "\"overflow_closes\":{}}}",
+        "\"overflow_closes\":{},\"refused_at_fd_limit\":{}}}",
         row ? "," : "", json_escape(r.name), ws ? "websocket" : "tcp", ws ? "path" : "listen",
         json_escape(ws ? r.path : r.listen_text), sockets.sum(row, &SocketCounters::open),
         sockets.sum(row, &SocketCounters::total), sockets.sum(row, &SocketCounters::messages_in),
         sockets.sum(row, &SocketCounters::messages_out), sockets.sum(row, &SocketCounters::pushes),
         sockets.sum(row, &SocketCounters::protocol_errors),
-        sockets.sum(row, &SocketCounters::overflow_closes));
+        sockets.sum(row, &SocketCounters::overflow_closes),
+        sockets.sum(row, &SocketCounters::refused_at_fd_limit));
     if (!ws && r.tls) {
       out.pop_back();  // the route's closing brace
       out += fmt::format(",\"tls\":{{\"handshakes\":{},\"failed_handshakes\":{}}}}}",
@@ -453,7 +454,14 @@ class Worker final : public net::IoHandler, public H2Host {
         sockets(config, loop, renderer, socket_counters.row_of(index),
                 config.routes.size() + config.counter_names.size(), std::move(tcp_tls)),
         listener_(loop, listen_fd, this),
-        accept_retry_(loop, [this] { on_io(EPOLLIN); }),
+        accept_retry_(loop,
+                      [this] {
+                        if (stepped_aside_) {
+                          stepped_aside_ = false;
+                          if (!listener_.start()) return;  // the loop refused it
+                        }
+                        on_io(EPOLLIN);
+                      }),
         h2_counters(h2_counters),
         h2_options(options.http2),
         h2(H2Context{&table->config, router, renderer, prng, loop, *this, h2_counters.at(index),
@@ -467,7 +475,8 @@ class Worker final : public net::IoHandler, public H2Host {
 
   int run(std::span<const int> tcp_fds) {
     apply_control();
-    if (!sockets.serve_tcp(tcp_fds) || !listener_.start() || !stop_.start() || !wake_.start()) {
+    if (!sockets.serve_tcp(tcp_fds, fd_limit_) || !listener_.start() || !stop_.start() ||
+        !wake_.start()) {
       std::fprintf(stderr, "millstone mock: worker %u cannot watch its listeners: %s\n", index,
                    strerror(errno));
       return 1;
@@ -477,29 +486,53 @@ class Worker final : public net::IoHandler, public H2Host {
 
   void on_io(uint32_t) override {
     bool accepted = false;
-    const bool retry = accept_all(listener_.fd(), [this, &accepted](int fd) {
-      accepted = true;
-      net::set_no_delay(fd);
-      std::unique_ptr<net::Stream> stream;
-      if (tls != nullptr) {
-        stream = tls::TlsStream::server(*tls, fd);  // null (fd closed): out of memory
-        if (!stream) return;
-      } else {
-        stream = std::make_unique<net::PlainStream>(fd);
-      }
-      if (static_cast<size_t>(fd) >= connections_.size()) connections_.resize(fd + 1024);
-      drop(static_cast<size_t>(fd));  // a closed one whose release is still scheduled
-      connections_[fd] = std::make_unique<Connection>(*this, fd, std::move(stream), tls != nullptr);
-      bump(h2.counters.connections);
-      bump(h2.counters.open_connections);
-      Connection* c = connections_[fd].get();
-      c->registration = loop.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c);
-      if (c->registration == 0) drop(static_cast<size_t>(fd));
-    });
-    // Out of descriptors: connections wait in the backlog, and with an
-    // edge-triggered listener no new event comes for them; try again soon.
-    if (retry) accept_retry_.arm_after(100 * net::kNsPerMs);
+    const FdLimit::Outcome outcome = fd_limit_.accept_all(
+        listener_.fd(),
+        [this, &accepted](int fd) {
+          accepted = true;
+          net::set_no_delay(fd);
+          std::unique_ptr<net::Stream> stream;
+          if (tls != nullptr) {
+            stream = tls::TlsStream::server(*tls, fd);  // null (fd closed): out of memory
+            if (!stream) return;
+          } else {
+            stream = std::make_unique<net::PlainStream>(fd);
+          }
+          if (static_cast<size_t>(fd) >= connections_.size()) connections_.resize(fd + 1024);
+          drop(static_cast<size_t>(fd));  // a closed one whose release is still scheduled
+          connections_[fd] =
+              std::make_unique<Connection>(*this, fd, std::move(stream), tls != nullptr);
+          bump(h2.counters.connections);
+          bump(h2.counters.open_connections);
+          Connection* c = connections_[fd].get();
+          c->registration = loop.add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, c);
+          if (c->registration == 0) drop(static_cast<size_t>(fd));
+        },
+        h2.counters.refused_at_fd_limit);
+    // Out of descriptors (FdLimit): let another worker take the waiting
+    // connections, or try again soon.
+    switch (outcome) {
+      case FdLimit::Outcome::kStepAside:
+        listener_.stop();
+        stepped_aside_ = true;
+        accept_retry_.arm_after(100 * net::kNsPerMs);
+        return;
+      case FdLimit::Outcome::kRetryLater:
+        accept_retry_.arm_after(100 * net::kNsPerMs);
+        break;
+      case FdLimit::Outcome::kDrained:
+        break;
+    }
     if (accepted) listener_.requeue();
+  }
+
+  // Another worker, out of descriptors, handed over the connections waiting
+  // on the shared listeners (FdLimit); a wake-up for the control API lands
+  // here too and finds nothing waiting (accept4 says EAGAIN).
+  void accept_waiting() {
+    if (stopping_) return;
+    if (!stepped_aside_) on_io(EPOLLIN);
+    sockets.accept_waiting();
   }
 
   // Called as the connection's last act: it is destroyed here.
@@ -701,6 +734,7 @@ class Worker final : public net::IoHandler, public H2Host {
              static_cast<ssize_t>(sizeof count)) {
       }
       worker_.apply_control();
+      worker_.accept_waiting();
     }
 
    private:
@@ -708,6 +742,7 @@ class Worker final : public net::IoHandler, public H2Host {
   };
 
   SharedListener listener_;
+  bool stepped_aside_ = false;  // not watching the listener until accept_retry_ fires
   net::Timer accept_retry_;
 
  public:
@@ -717,6 +752,18 @@ class Worker final : public net::IoHandler, public H2Host {
 
  private:
   SharedControl& control_shared_;
+  // After h2_counters, whose rows hold every worker's at-the-limit flag.
+  FdLimit fd_limit_{h2_counters.at(index).at_fd_limit, [this] {
+                      const uint32_t n = h2_counters.workers();
+                      for (uint32_t step = 1; step < n; ++step) {
+                        const uint32_t w = (index + step) % n;
+                        if (h2_counters.at(w).at_fd_limit.load(std::memory_order_relaxed) == 0) {
+                          control_shared_.wake(w);
+                          return true;
+                        }
+                      }
+                      return false;
+                    }};
   ControlApi control_api_;
   uint64_t applied_generation_ = 0;
   std::vector<std::unique_ptr<RouteTable>> retired_;
@@ -1162,7 +1209,7 @@ void print_socket_stats(const MockConfig& config, SharedSocketCounters& sockets)
   for (size_t row = 0; row < sockets.rows(); ++row) {
     std::printf(
         "  %-32s %8llu connections (%llu open)  %llu in  %llu out  %llu pushes  %llu protocol "
-        "errors  %llu overflow closes\n",
+        "errors  %llu overflow closes  %llu refused at the fd limit\n",
         text::printable(socket_route(config, row).name).c_str(),
         static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::total)),
         static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::open)),
@@ -1170,7 +1217,8 @@ void print_socket_stats(const MockConfig& config, SharedSocketCounters& sockets)
         static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::messages_out)),
         static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::pushes)),
         static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::protocol_errors)),
-        static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::overflow_closes)));
+        static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::overflow_closes)),
+        static_cast<unsigned long long>(sockets.sum(row, &SocketCounters::refused_at_fd_limit)));
   }
   std::fflush(stdout);
 }
@@ -1351,6 +1399,12 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
     if (options.tls) print_tls_stats(tls_counters);
     if (options.http2.enabled) {
       std::fputs(h2_counters.summary_line().c_str(), stdout);
+      std::fflush(stdout);
+    } else if (const uint64_t refused = h2_counters.sum(&H2Counters::refused_at_fd_limit)) {
+      std::printf(
+          "millstone mock: %llu connections refused at once while every worker was out of "
+          "descriptors\n",
+          static_cast<unsigned long long>(refused));
       std::fflush(stdout);
     }
   }

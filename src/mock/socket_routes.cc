@@ -1,5 +1,6 @@
 #include "mock/socket_routes.h"
 
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -549,6 +550,7 @@ struct SocketRuntime::Listener : net::IoHandler {
   size_t index;  // into config.tcp
   SharedListener shared;
   std::unique_ptr<net::Timer> retry;
+  bool stepped_aside = false;  // not watching the listener until retry fires
   void on_io(uint32_t) override { runtime.on_tcp_accept(index); }
 };
 
@@ -745,38 +747,66 @@ void SocketRuntime::sweep() {
     release(closing_head_);
 }
 
-bool SocketRuntime::serve_tcp(std::span<const int> listen_fds) {
+bool SocketRuntime::serve_tcp(std::span<const int> listen_fds, FdLimit& fd_limit) {
+  fd_limit_ = &fd_limit;
   for (size_t i = 0; i < listen_fds.size() && i < config_.tcp.size(); ++i) {
     auto listener = std::make_unique<Listener>(*this, i, listen_fds[i]);
     if (!listener->shared.start()) return false;
-    listener->retry = std::make_unique<net::Timer>(loop_, [this, i] { on_tcp_accept(i); });
+    Listener* l = listener.get();
+    listener->retry = std::make_unique<net::Timer>(loop_, [this, i, l] {
+      if (l->stepped_aside) {
+        l->stepped_aside = false;
+        if (!l->shared.start()) return;  // the loop refused it: nothing to retry on
+      }
+      on_tcp_accept(i);
+    });
     listeners_.push_back(std::move(listener));
   }
   return true;
+}
+
+void SocketRuntime::accept_waiting() {
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    if (!listeners_[i]->stepped_aside) on_tcp_accept(i);
+  }
 }
 
 void SocketRuntime::on_tcp_accept(size_t index) {
   Listener& l = *listeners_[index];
   const uint32_t row = static_cast<uint32_t>(config_.websockets.size() + index);
   bool accepted = false;
-  const bool retry = accept_all(l.shared.fd(), [&](int fd) {
-    accepted = true;
-    net::set_no_delay(fd);
-    std::unique_ptr<tls::TlsStream> stream;
-    if (index < tcp_tls_.size() && tcp_tls_[index] != nullptr) {
-      stream = tls::TlsStream::server(*tcp_tls_[index], fd);
-      if (!stream) return;  // out of memory; the socket is closed
-    }
-    auto session = std::make_unique<SocketSession>(*this, fd, row, false, std::move(stream));
-    SocketSession* s = session.get();
-    add_session(std::move(session));
-    if (!s->start({}, {})) {
-      release(s);
+  const auto outcome = fd_limit_->accept_all(
+      l.shared.fd(),
+      [&](int fd) {
+        accepted = true;
+        net::set_no_delay(fd);
+        std::unique_ptr<tls::TlsStream> stream;
+        if (index < tcp_tls_.size() && tcp_tls_[index] != nullptr) {
+          stream = tls::TlsStream::server(*tcp_tls_[index], fd);
+          if (!stream) return;  // out of memory; the socket is closed
+        }
+        auto session = std::make_unique<SocketSession>(*this, fd, row, false, std::move(stream));
+        SocketSession* s = session.get();
+        add_session(std::move(session));
+        if (!s->start({}, {})) {
+          release(s);
+          return;
+        }
+        s->finish();  // a TLS handshake may have failed already
+      },
+      counters_[row].refused_at_fd_limit);
+  switch (outcome) {
+    case FdLimit::Outcome::kStepAside:
+      l.shared.stop();
+      l.stepped_aside = true;
+      l.retry->arm_after(100 * net::kNsPerMs);
       return;
-    }
-    s->finish();  // a TLS handshake may have failed already
-  });
-  if (retry) l.retry->arm_after(100 * net::kNsPerMs);
+    case FdLimit::Outcome::kRetryLater:
+      l.retry->arm_after(100 * net::kNsPerMs);
+      break;
+    case FdLimit::Outcome::kDrained:
+      break;
+  }
   if (accepted) l.shared.requeue();
 }
 
@@ -825,37 +855,85 @@ void SharedListener::stop() {
   registration_ = 0;
 }
 
-bool accept_all(int listen_fd, const std::function<void(int fd)>& on_accept) {
+namespace {
+
+// Once per process: a full table repeats on every retry.
+void say_out_of_descriptors(int error) {
+  static bool said = false;
+  if (said) return;
+  said = true;
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  if (error == EMFILE) {
+    std::fprintf(stderr,
+                 "millstone mock: out of file descriptors (the per-process limit, %llu, was "
+                 "hit); raise it with `ulimit -n` (the hard limit caps it) or use more "
+                 "--workers; still serving the connections already open, and refusing new ones "
+                 "at once while every worker is full (refused_at_fd_limit in the stats)\n",
+                 static_cast<unsigned long long>(limit.rlim_cur));
+  } else {
+    std::fprintf(stderr,
+                 "millstone mock: the system-wide file table is full (ENFILE); raise "
+                 "fs.file-max (sysctl) or close other programs; still serving, and refusing new "
+                 "connections at once (refused_at_fd_limit in the stats)\n");
+  }
+}
+
+int open_spare() {
+  return ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+}  // namespace
+
+FdLimit::FdLimit(std::atomic<uint64_t>& full, std::function<bool()> hand_over)
+    : full_(full), hand_over_(std::move(hand_over)), spare_(open_spare()) {}
+
+FdLimit::~FdLimit() {
+  if (spare_ >= 0) ::close(spare_);
+}
+
+FdLimit::Outcome FdLimit::accept_all(int listen_fd, const std::function<void(int fd)>& on_accept,
+                                     std::atomic<uint64_t>& refused) {
   for (;;) {
-    int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
+      if (full_.load(std::memory_order_relaxed) != 0) full_.store(0, std::memory_order_relaxed);
       on_accept(fd);
       continue;
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
     const int error = errno;
-    if (error == EMFILE || error == ENFILE) {
-      static bool said = false;  // once per process: a full table repeats every retry
-      if (!said) {
-        said = true;
-        rlimit limit{};
-        getrlimit(RLIMIT_NOFILE, &limit);
-        if (error == EMFILE) {
-          std::fprintf(stderr,
-                       "millstone mock: out of file descriptors (the per-process limit, %llu, "
-                       "was hit); raise it with `ulimit -n` (the hard limit caps it) or use more "
-                       "--workers; still serving the connections already open\n",
-                       static_cast<unsigned long long>(limit.rlim_cur));
-        } else {
-          std::fprintf(stderr,
-                       "millstone mock: the system-wide file table is full (ENFILE); raise "
-                       "fs.file-max (sysctl) or close other programs; still serving\n");
-        }
-      }
-      return true;
-    }
-    return false;  // EAGAIN, or an error the next edge may clear
+    if (error != EMFILE && error != ENFILE) return Outcome::kDrained;  // EAGAIN, or the next edge
+    say_out_of_descriptors(error);
+    full_.store(1, std::memory_order_relaxed);
+    if (hand_over_ && hand_over_()) return Outcome::kStepAside;
+    return refuse_all(listen_fd, refused);
   }
+}
+
+FdLimit::Outcome FdLimit::refuse_all(int listen_fd, std::atomic<uint64_t>& refused) {
+  if (spare_ < 0) spare_ = open_spare();  // a connection closed since: the slot is back
+  if (spare_ < 0) return Outcome::kRetryLater;
+  ::close(spare_);
+  spare_ = -1;
+  for (;;) {
+    const int fd = accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      break;
+    }
+    // Linger 0: close() sends a reset now, and the socket leaves no TIME_WAIT.
+    const linger reset{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    ::close(fd);
+    refused.store(refused.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  const int error = errno;
+  spare_ = open_spare();
+  // EAGAIN: the backlog is empty. EMFILE/ENFILE here: another process took
+  // the slot (ENFILE is system-wide); without a spare, retry later.
+  if (spare_ < 0 || error == EMFILE || error == ENFILE) return Outcome::kRetryLater;
+  return Outcome::kDrained;
 }
 
 uint64_t raise_fd_limit() {

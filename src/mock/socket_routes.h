@@ -29,6 +29,8 @@ class TlsStream;
 
 namespace millstone::mock {
 
+class FdLimit;
+
 // Counts of one socket route in one worker. Only that worker writes them;
 // readers sum the rows of all workers.
 struct SocketCounters {
@@ -39,6 +41,8 @@ struct SocketCounters {
   std::atomic<uint64_t> pushes{0};        // push ticks (one render each)
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> overflow_closes{0};  // send queue over the bound
+  // TCP listeners: connections reset at once while every worker was out of descriptors.
+  std::atomic<uint64_t> refused_at_fd_limit{0};
   // TCP listeners with tls: (a wss route's handshakes count with the HTTP listener's).
   std::atomic<uint64_t> tls_handshakes{0};
   std::atomic<uint64_t> tls_failed{0};  // the handshake failed or the client left during it
@@ -84,8 +88,11 @@ class SocketRuntime {
                        std::string_view unsent, std::string_view input);
   // Serves the TCP listeners, one per config.tcp entry in that order. The
   // sockets were opened by the parent and are shared by every worker (see
-  // SharedListener). Returns false if the event loop refused one (errno set).
-  bool serve_tcp(std::span<const int> listen_fds);
+  // SharedListener); fd_limit is the worker's (it outlives this runtime).
+  // Returns false if the event loop refused one (errno set).
+  bool serve_tcp(std::span<const int> listen_fds, FdLimit& fd_limit);
+  // Accepts what waits on the TCP listeners (another worker handed it over).
+  void accept_waiting();
 
   // For the sessions.
   const MockConfig& config() const { return config_; }
@@ -120,6 +127,7 @@ class SocketRuntime {
   TemplateRenderer& renderer_;
   SocketCounters* counters_;
   size_t counter_slot_base_;
+  FdLimit* fd_limit_ = nullptr;  // set by serve_tcp
   std::unique_ptr<char[]> read_buffer_;
   std::vector<std::unique_ptr<Route>> routes_;  // websockets, then tcp
   std::vector<std::unique_ptr<Listener>> listeners_;
@@ -160,10 +168,46 @@ class SharedListener {
   uint64_t registration_ = 0;
 };
 
-// accept4() until EAGAIN. EMFILE/ENFILE: says once on stderr which limit was
-// hit and how to raise it, and returns true so the caller retries later (the
-// edge-triggered listener gets no new event for connections already queued).
-bool accept_all(int listen_fd, const std::function<void(int fd)>& on_accept);
+// Accepting in one worker process, and what it does when it is out of
+// descriptors (EMFILE, or ENFILE system-wide) while connections wait in the
+// backlog. Left there, they would wait until the client's connect timeout:
+// the edge-triggered listener sends no new event for them. Instead:
+// - when another worker still has room (the workers' shared flags say so),
+//   this one steps aside for 100 ms: it stops watching the listener, so that
+//   the kernel wakes the others for new connections, and wakes one of them
+//   to accept those already waiting (an edge-triggered, exclusive listener
+//   woke only this one for them);
+// - when every worker is full, each waiting connection is refused at once:
+//   the spare descriptor kept for this is closed, the connection accepted on
+//   its slot and reset (RST), and the spare opened again. The client sees a
+//   reset within a round trip, and the stats count it.
+class FdLimit {
+ public:
+  // full: this worker's flag in shared memory, set while it is at its limit.
+  // hand_over: wakes another worker whose flag is clear and returns true, or
+  // returns false when every worker is full (null: a worker alone).
+  FdLimit(std::atomic<uint64_t>& full, std::function<bool()> hand_over);
+  ~FdLimit();
+  FdLimit(const FdLimit&) = delete;
+  FdLimit& operator=(const FdLimit&) = delete;
+
+  enum class Outcome : uint8_t {
+    kDrained,     // accepted (or refused) until EAGAIN
+    kStepAside,   // at the limit, another worker has room: stop listening, retry in 100 ms
+    kRetryLater,  // at the limit, and the spare descriptor is gone too: retry in 100 ms
+  };
+  // accept4() until EAGAIN, each connection to on_accept; refusals are
+  // counted in `refused`. Says once per process on stderr which limit was hit.
+  Outcome accept_all(int listen_fd, const std::function<void(int fd)>& on_accept,
+                     std::atomic<uint64_t>& refused);
+
+ private:
+  Outcome refuse_all(int listen_fd, std::atomic<uint64_t>& refused);
+
+  std::atomic<uint64_t>& full_;
+  std::function<bool()> hand_over_;
+  int spare_ = -1;
+};
 
 // Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
 uint64_t raise_fd_limit();

@@ -204,8 +204,8 @@ ProcessResult run_millstone(const std::vector<std::string>& args, double timeout
   return p.wait(timeout_s);
 }
 
-MockServer::MockServer(const std::string& yaml, int workers,
-                       const std::vector<std::string>& extra) {
+MockServer::MockServer(const std::string& yaml, int workers, const std::vector<std::string>& extra,
+                       uint64_t open_file_limit) {
   config_path_ = write_temp_file(yaml, ".yaml");
   std::vector<std::string> args{"mock",
                                 "--config",
@@ -216,7 +216,7 @@ MockServer::MockServer(const std::string& yaml, int workers,
                                 std::to_string(workers),
                                 "--quiet"};
   args.insert(args.end(), extra.begin(), extra.end());
-  process_ = std::make_unique<Process>(args);
+  process_ = std::make_unique<Process>(args, open_file_limit);
   std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
   for (int i = 0; i < 500 && port_ == 0; ++i) {
     std::smatch m;

@@ -52,9 +52,10 @@ class Process {
 // A `millstone mock` on 127.0.0.1 with a free port, from YAML text.
 class MockServer {
  public:
-  // `extra`: more `millstone mock` flags, such as --no-http2.
+  // `extra`: more `millstone mock` flags, such as --no-http2. A non-zero
+  // open_file_limit is the mock's RLIMIT_NOFILE (see Process).
   explicit MockServer(const std::string& yaml, int workers = 1,
-                      const std::vector<std::string>& extra = {});
+                      const std::vector<std::string>& extra = {}, uint64_t open_file_limit = 0);
   ~MockServer();
   int port() const { return port_; }
   std::string url(const std::string& path) const;
