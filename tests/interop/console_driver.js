@@ -98,10 +98,10 @@ async function main() {
       result.console_errors.push("log: " + msg.params.entry.text + " " + (msg.params.entry.url || ""));
     }
   });
-  await send("Runtime.enable");
-  await send("Log.enable");
-  await send("Page.enable");
-  await send("Emulation.setDeviceMetricsOverride", {width: 1400, height: 1000, deviceScaleFactor: 1, mobile: false});
+  await Promise.all([
+    send("Runtime.enable"), send("Log.enable"), send("Page.enable"),
+    send("Emulation.setDeviceMetricsOverride", {width: 1400, height: 1000, deviceScaleFactor: 1, mobile: false}),
+  ]);
 
   const evaluate = async (expression, contextId) => {
     const r = await send("Runtime.evaluate", {expression, returnByValue: true, awaitPromise: true, contextId});
@@ -115,7 +115,7 @@ async function main() {
       const v = await evaluate(expression, contextId);
       if (v) return v;
       if (Date.now() > deadline) throw new Error("waited " + seconds + " s for " + expression);
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 30));
     }
   };
   const shot = async (name) => {
@@ -167,10 +167,13 @@ async function main() {
   result.points_at_end = Number(await evaluate("document.getElementById('charts').dataset.points"));
   step("the chart grew to " + result.points_at_end + " seconds");
   result.streamed_requests = Number(await evaluate("document.getElementById('charts').dataset.requests"));
-  result.list_state = await evaluate(`(() => {
+  // The list refreshes on its own request: wait for it to say so too.
+  const listState = `(() => {
     const row = document.querySelector('#run-rows tr[data-id="${result.run_id}"]');
     return row ? row.children[2].textContent : '';
-  })()`);
+  })()`;
+  await waitFor(listState + " === 'stopped'", 5).catch(() => {});
+  result.list_state = await evaluate(listState);
 
   // What came from the run shows as text: no element was made of it.
   result.title = await evaluate("document.getElementById('run-title').textContent");
