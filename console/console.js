@@ -306,12 +306,14 @@
       box.appendChild(holder);
       var uSeries = [{label: "second"}];
       spec.lines.forEach(function (l) {
-        uSeries.push({label: l.label, stroke: l.color, width: 1.5, points: {show: true, size: 4}});
+        // Points drawn while there is room for them (uPlot's own rule), lines always.
+        uSeries.push({label: l.label, stroke: l.color, width: 1.5, points: {size: 5}});
       });
       var plot = new uPlot({
         width: width,
         height: 170,
-        scales: {x: {time: false}},
+        // From zero: a rate or a latency read against its own floor exaggerates changes.
+        scales: {x: {time: false}, y: {range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; }}},
         axes: [{label: "second of the run", incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600]},
                {size: 64}],
         series: uSeries,
@@ -435,6 +437,8 @@
     });
   });
   $("abort").addEventListener("click", function () {
+    // Unlike stop, nothing of the run is kept: ask first.
+    if (!window.confirm("Abort run " + selected.id + "? It is killed and writes no results.")) return;
     runAction("POST", "abort", function () {
       say($("action-result"), "abort asked: the run is killed, nothing more is written", "ok");
     });
