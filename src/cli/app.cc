@@ -629,6 +629,9 @@ int main_command(int argc, char** argv) {
   serve_cmd->add_option("--data-dir", serve.data_dir,
                         "Where runs keep their files (default $XDG_DATA_HOME/millstone/serve, "
                         "else ~/.local/share/millstone/serve)");
+  serve_cmd->add_option("--scenarios", serve.scenarios_dir,
+                        "A directory of saved scenarios (*.yaml) the API lists and the web "
+                        "console offers to run (GET /v1/scenarios)");
 
   try {
     app.parse(argc, argv);

@@ -166,7 +166,8 @@ struct ServeOptions {
   std::string token_file;                 // --token-file FILE (`millstone token`)
   std::string cert_file;                  // --cert and --key: HTTPS
   std::string key_file;
-  std::string data_dir;  // --data-dir; default $XDG_DATA_HOME/millstone/serve
+  std::string data_dir;       // --data-dir; default $XDG_DATA_HOME/millstone/serve
+  std::string scenarios_dir;  // --scenarios DIR: saved scenarios the console offers
 };
 
 struct DemoOptions {

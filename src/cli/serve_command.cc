@@ -122,6 +122,18 @@ int serve_command(const ServeOptions& options) {
     return kExitInternal;
   }
   queue_options.base_dir = resolved;
+  std::string scenarios_dir;
+  if (!options.scenarios_dir.empty()) {
+    struct stat st {};
+    errno = 0;
+    if (::realpath(options.scenarios_dir.c_str(), resolved) == nullptr ||
+        ::stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode)) {
+      say(fmt::format("--scenarios {}: {}", options.scenarios_dir,
+                      errno != 0 ? std::strerror(errno) : "not a directory"));
+      return kExitConfig;
+    }
+    scenarios_dir = resolved;
+  }
 
   // SIGINT and SIGTERM end the loop; the runs get their own mask back.
   sigset_t mask;
@@ -141,7 +153,7 @@ int serve_command(const ServeOptions& options) {
       say(error);
       code = kExitConfig;
     } else {
-      serve::ServeApi api(runs, token->text());
+      serve::ServeApi api(runs, token->text(), scenarios_dir);
       serve::ServeServer server(loop, api, runs, tls_context.get());
       SignalWatch signals(loop, signal_fd);
       uint64_t signal_registration = 0;

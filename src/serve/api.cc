@@ -11,6 +11,8 @@
 
 #include "results/compare.h"
 #include "results/history.h"
+#include "serve/console.h"
+#include "serve/saved_scenarios.h"
 
 namespace millstone::serve {
 
@@ -62,10 +64,12 @@ ApiResponse error_response(int status, const std::string& message) {
   return json_response(status, {{"error", message}, {"status", status}});
 }
 
-ServeApi::ServeApi(RunQueue& runs, std::string token) : runs_(runs), token_digest_(sha256(token)) {}
+ServeApi::ServeApi(RunQueue& runs, std::string token, std::string scenarios_dir)
+    : runs_(runs), token_digest_(sha256(token)), scenarios_dir_(std::move(scenarios_dir)) {}
 
 const std::vector<ServeApi::Route>& ServeApi::routes() {
   static const std::vector<Route> table = {
+      {"GET", "/v1/scenarios", {200, 401, 500}, &ServeApi::list_scenarios},
       {"GET", "/v1/runs", {200, 401}, &ServeApi::list_runs},
       {"POST", "/v1/runs", {202, 400, 401, 413, 500}, &ServeApi::create_run},
       {"GET", "/v1/runs/{id}", {200, 401, 404}, &ServeApi::get_run},
@@ -101,6 +105,11 @@ bool ServeApi::authorized(std::string_view header) const {
 
 ApiResponse ServeApi::handle(const http::RequestParser& request) {
   const std::string_view path = request.path();
+  // The console's files hold no data: no token (a browser cannot send one
+  // when it opens a page); the page sends it with each API call.
+  if (request.method() == "GET" || request.method() == "HEAD") {
+    if (std::optional<ApiResponse> page = console_file(path)) return std::move(*page);
+  }
   std::vector<std::string> allowed;
   for (const Route& route : routes()) {
     std::string_view id;
@@ -128,7 +137,24 @@ ApiResponse ServeApi::handle(const http::RequestParser& request) {
     r.headers.emplace_back("Allow", list);
     return r;
   }
-  return error_response(404, "no such endpoint; the API is under /v1/runs (docs/serve.md)");
+  return error_response(
+      404, "no such endpoint; the API is under /v1/runs and /v1/scenarios (docs/serve.md)");
+}
+
+ApiResponse ServeApi::list_scenarios(const http::RequestParser&, std::string_view) {
+  std::vector<SavedScenario> saved;
+  std::string error;
+  if (!list_saved_scenarios(scenarios_dir_, &saved, &error)) return error_response(500, error);
+  nlohmann::json list = nlohmann::json::array();
+  for (const SavedScenario& s : saved) {
+    list.push_back({{"name", s.name},
+                    {"path", s.path},
+                    {"bytes", s.bytes},
+                    {"modified_at", iso_time(s.modified_ms)}});
+  }
+  return json_response(
+      200, {{"dir", scenarios_dir_.empty() ? nlohmann::json() : nlohmann::json(scenarios_dir_)},
+            {"scenarios", list}});
 }
 
 ApiResponse ServeApi::list_runs(const http::RequestParser&, std::string_view) {

@@ -26,8 +26,9 @@ struct ApiResponse {
 
 class ServeApi {
  public:
-  // `token`: what `Authorization: Bearer` must carry.
-  ServeApi(RunQueue& runs, std::string token);
+  // `token`: what `Authorization: Bearer` must carry; `scenarios_dir`: the
+  // saved scenarios GET /v1/scenarios lists (absolute, or empty for none).
+  ServeApi(RunQueue& runs, std::string token, std::string scenarios_dir = "");
 
   ApiResponse handle(const http::RequestParser& request);
 
@@ -44,6 +45,7 @@ class ServeApi {
 
  private:
   bool authorized(std::string_view header) const;
+  ApiResponse list_scenarios(const http::RequestParser&, std::string_view);
   ApiResponse list_runs(const http::RequestParser&, std::string_view);
   ApiResponse create_run(const http::RequestParser&, std::string_view);
   ApiResponse get_run(const http::RequestParser&, std::string_view id);
@@ -63,6 +65,7 @@ class ServeApi {
 
   RunQueue& runs_;
   std::string token_digest_;  // SHA-256 of the token: compared in constant time
+  std::string scenarios_dir_;
 };
 
 // {"error": message, "status": status} with that status.

@@ -30,6 +30,9 @@ namespace millstone::serve {
 enum class RunState { kQueued, kRunning, kPassed, kFailed, kError, kStopped, kAborted };
 const char* run_state_name(RunState state);
 
+// "2026-12-04T04:01:01.123Z" (UTC, milliseconds), as the API writes times.
+std::string iso_time(int64_t unix_ms);
+
 // A Server-Sent Events stream of one run.
 class EventSink {
  public:

@@ -1,7 +1,8 @@
 // `millstone serve` with real processes on 127.0.0.1 (docs/serve.md): runs
 // started over the API against `millstone mock`, watched over Server-Sent
 // Events, queued, stopped and aborted; the token and bad bodies refused with
-// nothing started. Counts are checked against the mock's own.
+// nothing started; the web console (docs/console.md) driven in headless
+// Chromium. Counts are checked against the mock's own.
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <regex>
@@ -104,16 +106,18 @@ class SseClient {
 
 class Serve {
  public:
-  Serve() : dir_(temp_dir()) {
+  // `extra`: more `millstone serve` flags, such as --scenarios DIR.
+  explicit Serve(const std::vector<std::string>& extra = {}) : dir_(temp_dir()) {
     token_ = run_millstone({"token"}).out;
     while (!token_.empty() && token_.back() == '\n')
       token_.pop_back();
     const std::string token_file = dir_ + "/token";
     std::ofstream(token_file) << token_ << "\n";
     chmod(token_file.c_str(), 0600);
-    process_ = std::make_unique<Process>(
-        std::vector<std::string>{"serve", "--listen", "127.0.0.1:0", "--token-file", token_file,
-                                 "--data-dir", dir_ + "/data"});
+    std::vector<std::string> args = {"serve",    "--listen",   "127.0.0.1:0", "--token-file",
+                                     token_file, "--data-dir", dir_ + "/data"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    process_ = std::make_unique<Process>(args);
     const std::regex listening(R"(listening on http://127\.0\.0\.1:(\d+))");
     for (int i = 0; i < 500 && port_ == 0; ++i) {
       std::smatch m;
@@ -196,7 +200,9 @@ std::string quick_run(const MockServer& mock, const std::string& path, const std
 
 TEST(ServeIntegration, RunsQueueOneAtATimeAreWatchedOverSseAndCountWhatTheMockServed) {
   MockServer mock(kRoutes);
-  Serve serve;
+  const std::string scenarios = temp_dir();
+  std::ofstream(scenarios + "/smoke.yaml") << "target: http://127.0.0.1:1\n";
+  Serve serve({"--scenarios", scenarios});
   ASSERT_NE(serve.port(), 0);
   const int connections = 4;
   const HttpResponse a = serve.call("POST", "/v1/runs", quick_run(mock, "/a", "1s", connections));
@@ -292,6 +298,7 @@ TEST(ServeIntegration, RunsQueueOneAtATimeAreWatchedOverSseAndCountWhatTheMockSe
       {"Run", serve.json("GET", "/v1/runs/" + a_id)},
       {"Run", serve.json("GET", "/v1/runs/" + b_id)},
       {"Error", c_again},
+      {"ScenarioList", serve.json("GET", "/v1/scenarios")},
       {"Error", serve.json("GET", "/v1/runs/" + a_id + "x/report")}};
   for (const nlohmann::json& brief : list["runs"])
     answers.emplace_back("RunBrief", brief);
@@ -342,6 +349,11 @@ TEST(ServeIntegration, AWrongOrMissingTokenIs401AndStartsNothing) {
       401);
   EXPECT_EQ(entries_in(serve.runs_dir()), 0);
   EXPECT_EQ(serve.json("GET", "/v1/runs")["runs"].size(), 0u);
+  EXPECT_EQ(http_request(serve.port(), "GET", "/v1/scenarios").status, 401);
+  // Without --scenarios there are none to list.
+  const nlohmann::json saved = serve.json("GET", "/v1/scenarios");
+  EXPECT_TRUE(saved["dir"].is_null()) << saved.dump();
+  EXPECT_EQ(saved["scenarios"].size(), 0u);
 }
 
 TEST(ServeIntegration, MalformedBodiesAre400WithAMessageNamingWhatWasWrong) {
@@ -365,6 +377,90 @@ TEST(ServeIntegration, MalformedBodiesAre400WithAMessageNamingWhatWasWrong) {
   EXPECT_EQ(serve.call("DELETE", "/v1/runs").status, 405);
   EXPECT_EQ(serve.call("GET", "/v1/runs/nope").status, 404);
   EXPECT_EQ(entries_in(serve.runs_dir()), 0);
+}
+
+bool have_console_driver() {
+  return have("/usr/bin/chromium") && std::system("node --version > /dev/null 2>&1") == 0 &&
+         access(MILLSTONE_SOURCE_DIR "/tests/interop/node_modules/ws", F_OK) == 0;
+}
+
+// The console as a person uses it, in headless Chromium over the DevTools
+// protocol (tests/interop/console_driver.js): the token typed in, a saved
+// scenario (whose file name is markup) started with overrides against the
+// mock, the live chart growing, stop, the report, baseline and comparison.
+// Screenshots go to BUILD/screenshots/ for a person to look at.
+TEST(ServeIntegration, TheConsoleInChromiumStartsWatchesStopsAndReportsARun) {
+  if (!have_console_driver())
+    GTEST_SKIP() << "chromium, node or tests/interop/node_modules/ws is missing";
+  MockServer mock(kRoutes);
+  const std::string scenarios = temp_dir();
+  const std::string markup = "<img src=x onerror=alert(1)>";
+  std::ofstream(scenarios + "/" + markup + ".yaml")
+      << "target: http://127.0.0.1:1\nflows:\n  browse:\n    steps:\n      - get: /a\n"
+         "        check: {status: 200}\n";
+  std::ofstream(scenarios + "/smoke.yml") << "target: http://127.0.0.1:1\n";
+  std::ofstream(scenarios + "/notes.txt") << "not a scenario\n";
+  Serve serve({"--scenarios", scenarios});
+  ASSERT_NE(serve.port(), 0);
+
+  // The API the console lists them with (checked against the OpenAPI file above).
+  const nlohmann::json saved = serve.json("GET", "/v1/scenarios");
+  ASSERT_EQ(saved["scenarios"].size(), 2u) << saved.dump();
+  EXPECT_EQ(saved["scenarios"][0]["name"], markup + ".yaml");
+  EXPECT_EQ(saved["scenarios"][1]["name"], "smoke.yml");
+  // The page itself needs no token and holds no data; the API still does.
+  const HttpResponse page = http_request(serve.port(), "GET", "/");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.head.find("Content-Security-Policy: default-src 'none'"), std::string::npos);
+  EXPECT_EQ(http_request(serve.port(), "GET", "/v1/runs").status, 401);
+
+  std::string shots = MILLSTONE_BINARY;
+  shots = shots.substr(0, shots.rfind('/')) + "/screenshots";
+  std::filesystem::create_directories(shots);
+  const Command driven =
+      run_command({"/usr/bin/env", "node", MILLSTONE_SOURCE_DIR "/tests/interop/console_driver.js",
+                   "http://127.0.0.1:" + std::to_string(serve.port()) + "/", serve.token(),
+                   mock.url(""), shots},
+                  30);
+  const nlohmann::json seen = nlohmann::json::parse(driven.out, nullptr, false);
+  ASSERT_EQ(driven.exit_code, 0) << driven.out << driven.err;
+  ASSERT_TRUE(seen.is_object()) << driven.out;
+  EXPECT_EQ(seen["console_errors"].size(), 0u) << seen["console_errors"].dump(1);
+  EXPECT_TRUE(seen["token_in_storage_only"].get<bool>());
+  // Names from the server are text, never markup.
+  EXPECT_EQ(seen["scenario_options"][0], markup + ".yaml");
+  EXPECT_NE(seen["title"].get<std::string>().find(markup), std::string::npos) << seen["title"];
+  EXPECT_EQ(seen["list_target"], scenarios + "/" + markup + ".yaml");
+  EXPECT_EQ(seen["injected_elements"], 0);
+  // The live chart was drawn while the run went, and grew with each second; three charts.
+  EXPECT_GE(seen["points_first"].get<int>(), 1);
+  EXPECT_EQ(seen["state_while_live"], "running");
+  EXPECT_GT(seen["points_at_end"].get<int>(), seen["points_first"].get<int>());
+  EXPECT_EQ(seen["chart_paths"], 3);
+  EXPECT_EQ(seen["state_after_stop"], "stopped");
+  EXPECT_EQ(seen["list_state"], "stopped");
+  // The report in its sandboxed frame rendered, and cannot reach the console.
+  EXPECT_EQ(seen["report_status"], "ok");
+  EXPECT_GT(seen["report_charts"].get<int>(), 0);
+  EXPECT_EQ(seen["report_origin"], "opaque");
+  EXPECT_EQ(seen["compared"], "ok");
+  EXPECT_GT(seen["compare_rows"].get<int>(), 0);
+  EXPECT_EQ(seen["screenshots"].size(), 3u);
+
+  // The run the page started is the one the API and the mock know: the
+  // overrides reached it, and what the page streamed is what the mock served.
+  const std::string id = seen["run_id"];
+  const nlohmann::json run = serve.json("GET", "/v1/runs/" + id);
+  EXPECT_EQ(run["state"], "stopped");
+  EXPECT_EQ(run["request"]["target"], mock.url(""));
+  EXPECT_EQ(run["request"]["vus"], 2);
+  EXPECT_EQ(run["request"]["duration"], "20s");
+  const uint64_t reported = run["summary"]["requests"];
+  EXPECT_EQ(seen["streamed_requests"].get<uint64_t>(), reported);
+  const uint64_t served = mock.stats()["routes"][0]["requests"];
+  EXPECT_GT(reported, 0u);
+  EXPECT_GE(served, reported);
+  EXPECT_LE(served - reported, 2u);
 }
 
 }  // namespace
