@@ -20,7 +20,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace agents_netns_test {
 
 // `ip` commands, bounded (they return at once); true when it exited 0.
 bool ip(const std::string& args) {
@@ -226,5 +226,5 @@ TEST(AgentNetns, AnAgentKilledAndAnotherCutOffAreBothNamedAndTheRunCompletes) {
   expect_valid_summary(fleet.out);
 }
 
-}  // namespace
+}  // namespace agents_netns_test
 }  // namespace millstone::testing

@@ -14,7 +14,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace agents_test {
 
 const char* kRoutes = R"(
 routes:
@@ -189,5 +189,5 @@ print('ok')
             "ok\n");
 }
 
-}  // namespace
+}  // namespace agents_test
 }  // namespace millstone::testing

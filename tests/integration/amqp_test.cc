@@ -24,21 +24,15 @@
 #include <thread>
 
 #include "amqp/session.h"
+#include "socket_servers.h"
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace amqp_test {
 
 constexpr const char* kBrokerScript = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 constexpr const char* kCtlScript = "/usr/lib/rabbitmq/bin/rabbitmqctl";
 constexpr const char* kEpmd = "/usr/bin/epmd";
-
-int free_port() {
-  int port = 0;
-  const int fd = listen_loopback(&port);
-  close(fd);
-  return port;
-}
 
 // A child in its own session (process group), so the group can be killed
 // with everything the broker's scripts start; stdout and stderr to `log`.
@@ -484,5 +478,5 @@ scenarios:
   }
 }
 
-}  // namespace
+}  // namespace amqp_test
 }  // namespace millstone::testing

@@ -4,7 +4,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace bad_input_test {
 
 size_t line_count(const std::string& s) {
   size_t n = 0;
@@ -66,5 +66,5 @@ TEST(BadInput, MissingMockConfigExits3) {
   EXPECT_NE(r.err.find("/nonexistent/mock.yaml"), std::string::npos) << r.err;
 }
 
-}  // namespace
+}  // namespace bad_input_test
 }  // namespace millstone::testing

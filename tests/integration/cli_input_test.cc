@@ -14,7 +14,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace cli_input_test {
 
 constexpr const char* kMockYaml = "routes:\n  - path: /x\n    status: 200\n    body: ok\n";
 
@@ -225,5 +225,5 @@ TEST(CliInput, OverridesChangeTheFileScenarios) {
   expect_usage_error({"run", path, "-c", "3"}, "-c, -m, -H, --body and --body-file apply to a URL");
 }
 
-}  // namespace
+}  // namespace cli_input_test
 }  // namespace millstone::testing

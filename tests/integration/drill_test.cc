@@ -21,7 +21,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace drill_test {
 
 // `millstone proxy` with one proxy, "mock", in front of `upstream_port`;
 // with a token file, changes through its API need that token.
@@ -712,5 +712,5 @@ drills:
       << r.err;
 }
 
-}  // namespace
+}  // namespace drill_test
 }  // namespace millstone::testing

@@ -16,7 +16,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace garbage_server_test {
 
 struct Garbage {
   const char* name;
@@ -173,5 +173,5 @@ INSTANTIATE_TEST_SUITE_P(
                 "protocol_error"}),
     [](const auto& info) { return std::string(info.param.name); });
 
-}  // namespace
+}  // namespace garbage_server_test
 }  // namespace millstone::testing

@@ -7,7 +7,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace generator_test {
 
 TEST(GeneratorIntegration, ASaturatedWorkerIsNamedAsTheLimit) {
   // Each response is 256 KiB that a regular-expression check reads (64 KiB
@@ -52,5 +52,5 @@ scenarios:
   EXPECT_GT(j["requests"].get<uint64_t>(), 0u);
 }
 
-}  // namespace
+}  // namespace generator_test
 }  // namespace millstone::testing

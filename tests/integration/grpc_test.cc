@@ -14,7 +14,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace grpc_test {
 
 const std::string kProto = MILLSTONE_SOURCE_DIR "/tests/interop/protos/greeter.proto";
 const std::string kHello = "millstone.test.Greeter/SayHello";
@@ -249,5 +249,5 @@ TEST(GrpcIntegration, BadInputIsOneLineBeforeAnyLoad) {
   EXPECT_EQ(r.exit_code, 4) << r.err;
 }
 
-}  // namespace
+}  // namespace grpc_test
 }  // namespace millstone::testing

@@ -12,7 +12,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace history_test {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -322,5 +322,5 @@ TEST(HistoryIntegration, RunsGoToMillstoneHistoryWithoutAFlag) {
   EXPECT_THAT(shown.out, HasSubstr(id));
 }
 
-}  // namespace
+}  // namespace history_test
 }  // namespace millstone::testing

@@ -28,7 +28,7 @@
 #include "tls/certificate.h"
 
 namespace millstone::testing {
-namespace {
+namespace http2_test {
 
 // A self-signed loopback certificate and key, as files.
 std::pair<std::string, std::string> loopback_certificate(const std::string& dir) {
@@ -435,5 +435,5 @@ TEST(Http2Integration, FlagsNeedHttp2AndAUrl) {
   EXPECT_NE(r.err.find("--no-keepalive with --http2"), std::string::npos) << r.err;
 }
 
-}  // namespace
+}  // namespace http2_test
 }  // namespace millstone::testing

@@ -27,7 +27,7 @@
 #include "tls/certificate.h"
 
 namespace millstone::testing {
-namespace {
+namespace https_test {
 
 struct Pki {
   std::string dir = temp_dir();
@@ -304,5 +304,5 @@ TEST(HttpsIntegration, BadTlsFlagsAndFiles) {
   EXPECT_NE(r.err.find("--cert needs --key"), std::string::npos) << r.err;
 }
 
-}  // namespace
+}  // namespace https_test
 }  // namespace millstone::testing

@@ -20,7 +20,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace listen_exclusive_test {
 
 constexpr int kExitCannotListen = 7;
 
@@ -176,5 +176,5 @@ TEST(ListenExclusive, WorkersShareTheConnections) {
   unlink(config_path.c_str());
 }
 
-}  // namespace
+}  // namespace listen_exclusive_test
 }  // namespace millstone::testing

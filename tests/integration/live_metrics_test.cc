@@ -22,7 +22,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace live_metrics_test {
 
 constexpr const char* kPrometheus = "/usr/bin/prometheus";
 
@@ -197,5 +197,5 @@ TEST(LiveMetricsIntegration, PrometheusScrapesTheRunAndAnswersQueries) {
   EXPECT_EQ(info[0]["metric"]["name"], mock.url("/hello"));
 }
 
-}  // namespace
+}  // namespace live_metrics_test
 }  // namespace millstone::testing

@@ -26,7 +26,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace mock_control_test {
 
 namespace control = mock::control;
 
@@ -353,5 +353,5 @@ TEST(MockControl, PushIntervalOfATcpRoute) {
   EXPECT_GE(mock.stats()["sockets"][0]["pushes"].get<uint64_t>(), 5u);
 }
 
-}  // namespace
+}  // namespace mock_control_test
 }  // namespace millstone::testing

@@ -21,7 +21,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace mock_fd_limit_test {
 
 // Low enough that a few dozen connections fill a worker, high enough for
 // the worker's own descriptors (listener, epoll, timers, eventfds, stdio).
@@ -34,25 +34,12 @@ struct Outcome {
   int waiting = 0;  // neither within 5 s: what a full mock did before
 };
 
-int connect_to(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 // Opens kConnections connections (held open), sends a request on each and
 // sorts them by what came back.
 Outcome load(int port, std::vector<int>* held) {
   Outcome out;
   for (int i = 0; i < kConnections; ++i) {
-    const int fd = connect_to(port);
+    const int fd = connect_loopback(port);
     if (fd < 0) {
       ++out.refused;  // a reset during the handshake
       continue;
@@ -138,5 +125,5 @@ TEST(MockFdLimit, AFullWorkerHandsConnectionsToOneWithRoom) {
   std::printf("served %d with one worker, %d with two\n", one.served, two.served);
 }
 
-}  // namespace
+}  // namespace mock_fd_limit_test
 }  // namespace millstone::testing

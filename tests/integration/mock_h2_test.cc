@@ -24,7 +24,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace mock_h2_test {
 
 const char* const kRoutes = R"(
 routes:
@@ -135,21 +135,6 @@ long h2load_2xx(const std::string& out) {
 }
 
 // ---- raw HTTP/2 frames for the hostile clients
-
-int connect_loopback(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
 
 const std::string kPreface("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
@@ -584,5 +569,5 @@ TEST(MockH2, PipelinedRequestsWaitForTheirAnswersToBeWritten) {
   unlink(config.c_str());
 }
 
-}  // namespace
+}  // namespace mock_h2_test
 }  // namespace millstone::testing

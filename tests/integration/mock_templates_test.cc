@@ -12,7 +12,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace mock_templates_test {
 
 const char* const kShop = R"(
 routes:
@@ -87,5 +87,5 @@ TEST(MockTemplates, OrderIdsAreUniqueAcrossTwoWorkers) {
     ASSERT_EQ(ids[i], static_cast<int>(i) + 1);
 }
 
-}  // namespace
+}  // namespace mock_templates_test
 }  // namespace millstone::testing

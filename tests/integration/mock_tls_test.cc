@@ -25,7 +25,7 @@
 #include "tls/certificate.h"
 
 namespace millstone::testing {
-namespace {
+namespace mock_tls_test {
 
 // `millstone mock --tls` (or with extra args) on a free port; the served
 // certificate is written to cert_path() for curl's --cacert.
@@ -81,21 +81,6 @@ class TlsMock {
   std::string cert_path_;
   int port_ = 0;
 };
-
-int connect_loopback(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  return fd;
-}
 
 uint64_t failed_by(const nlohmann::json& stats, const std::string& cause) {
   const auto& causes = stats["tls"]["failed_by_cause"];
@@ -341,5 +326,5 @@ TEST(MockTls, MismatchedCertAndKeyExitWithTheConfigCode) {
   EXPECT_NE(half.err.find("--cert needs --key"), std::string::npos) << half.err;
 }
 
-}  // namespace
+}  // namespace mock_tls_test
 }  // namespace millstone::testing

@@ -22,7 +22,7 @@
 #include "ws/handshake.h"
 
 namespace millstone::testing {
-namespace {
+namespace mock_ws_test {
 
 using ws::Event;
 using ws::Opcode;
@@ -499,5 +499,5 @@ TEST(MockWebSocket, NodeWsClientInterop) {
   EXPECT_EQ(status, 0) << log;
 }
 
-}  // namespace
+}  // namespace mock_ws_test
 }  // namespace millstone::testing

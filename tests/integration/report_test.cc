@@ -20,7 +20,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace report_test {
 
 const char* kMock = R"(
 routes:
@@ -563,5 +563,5 @@ TEST_F(ReportIntegration, SummariesValidateAgainstTheSchema) {
   EXPECT_NE(out.find("surprise"), std::string::npos) << out;
 }
 
-}  // namespace
+}  // namespace report_test
 }  // namespace millstone::testing

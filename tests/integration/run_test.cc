@@ -12,7 +12,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace run_test {
 
 const char* kRoutes = R"(
 seed: 7
@@ -215,5 +215,5 @@ routes:
   EXPECT_DOUBLE_EQ(j["error_rate"].get<double>(), 1.0);
 }
 
-}  // namespace
+}  // namespace run_test
 }  // namespace millstone::testing

@@ -32,10 +32,11 @@
 
 #include <gtest/gtest.h>
 
+#include "socket_servers.h"
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace runnable_docs_test {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -92,14 +93,6 @@ std::string replace_all(std::string text, const std::string& from, const std::st
   for (size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size())
     text.replace(at, from.size(), to);
   return text;
-}
-
-// A loopback port nothing listens on right now.
-int free_port() {
-  int port = 0;
-  int fd = listen_loopback(&port);
-  close(fd);
-  return port;
 }
 
 // The block as bash runs it: the doc's port replaced, and a wait for the
@@ -315,5 +308,5 @@ TEST(RunnableDocs, EveryRunnableBlockRunsAsDocumented) {
   EXPECT_LT(std::chrono::duration<double>(Clock::now() - started).count(), 60.0);
 }
 
-}  // namespace
+}  // namespace runnable_docs_test
 }  // namespace millstone::testing

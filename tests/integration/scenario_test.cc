@@ -8,7 +8,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace scenario_test {
 
 const char* kMock = R"(
 routes:
@@ -336,5 +336,5 @@ TEST(ScenarioIntegration, ShopExampleWithABrokenCheckExits99AndShowsTheCheck) {
   EXPECT_NE(r.out.find("FAIL checks > 99%"), std::string::npos) << r.out;
 }
 
-}  // namespace
+}  // namespace scenario_test
 }  // namespace millstone::testing

@@ -23,7 +23,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace serve_test {
 
 const char* const kRoutes = R"(
 routes:
@@ -463,5 +463,5 @@ TEST(ServeIntegration, TheConsoleInChromiumStartsWatchesStopsAndReportsARun) {
   EXPECT_LE(served - reported, 2u);
 }
 
-}  // namespace
+}  // namespace serve_test
 }  // namespace millstone::testing

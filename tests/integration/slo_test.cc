@@ -10,7 +10,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace slo_test {
 
 // The mock delays every answer of /slow by 40 ms: no response of that step
 // can be faster, whatever the machine's load.
@@ -149,5 +149,5 @@ slo:
   EXPECT_LE(served, requests + j["in_flight"].get<uint64_t>());
 }
 
-}  // namespace
+}  // namespace slo_test
 }  // namespace millstone::testing

@@ -19,7 +19,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace source_address_test {
 
 // Answers every request with a tiny 200 and remembers each peer's address.
 class PeerRecordingServer {
@@ -120,5 +120,5 @@ TEST(SourceAddress, AnAddressOfThisHostOnlyAndOfTheTargetsFamily) {
   EXPECT_NE(result.err.find("IPv4"), std::string::npos) << result.err;
 }
 
-}  // namespace
+}  // namespace source_address_test
 }  // namespace millstone::testing

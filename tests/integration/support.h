@@ -109,6 +109,9 @@ HttpResponse http_request(int port, const std::string& method, const std::string
                           const std::vector<std::pair<std::string, std::string>>& headers = {});
 // A listening TCP socket on 127.0.0.1 with a free port (blocking, backlog 128).
 int listen_loopback(int* port);
+// A blocking TCP connection to 127.0.0.1:port with a 5 s receive timeout, or
+// -1 when the connect fails.
+int connect_loopback(int port);
 std::string write_temp_file(const std::string& content, const std::string& suffix);
 // A new empty directory, removed when the test binary exits. (The binary
 // also points MILLSTONE_HISTORY at a throwaway database before any test runs.)

@@ -9,7 +9,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace tcp_scenario_test {
 
 nlohmann::json run_tcp(const std::string& yaml, int http_port, int tcp_port, ProcessResult* r) {
   std::string text = std::regex_replace(yaml, std::regex("HTTP_PORT"), std::to_string(http_port));
@@ -197,5 +197,5 @@ scenarios:
   EXPECT_EQ(j["errors"].size(), 0u) << j["errors"].dump();
 }
 
-}  // namespace
+}  // namespace tcp_scenario_test
 }  // namespace millstone::testing

@@ -10,7 +10,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace terminal_escaping_test {
 
 // Raw control bytes other than newline; the position of the first, or npos.
 size_t first_control_byte(const std::string& text) {
@@ -105,5 +105,5 @@ TEST(TerminalEscaping, ScenarioErrorsQuoteTheFileEscaped) {
   EXPECT_NO_CONTROL_BYTES(run.err);
 }
 
-}  // namespace
+}  // namespace terminal_escaping_test
 }  // namespace millstone::testing

@@ -21,7 +21,7 @@
 #include "tls/certificate.h"
 
 namespace millstone::testing {
-namespace {
+namespace tls_scenario_test {
 
 bool have_node() {
   return system("node --version > /dev/null 2>&1") == 0;
@@ -460,5 +460,5 @@ TEST(TlsScenario, Http2StepsOverCleartextPriorKnowledgeCountedByTheMock) {
   expect_h2_steps_counted_by_the_mock(false);
 }
 
-}  // namespace
+}  // namespace tls_scenario_test
 }  // namespace millstone::testing

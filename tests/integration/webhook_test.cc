@@ -19,7 +19,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace webhook_test {
 
 // Answers "ok" to 200 and "invalid_token" otherwise, like Slack.
 struct Receiver : HttpReceiver {
@@ -73,5 +73,5 @@ TEST(WebhookIntegration, AFailingReceiverIsAWarningNotAFailure) {
       << r.err;
 }
 
-}  // namespace
+}  // namespace webhook_test
 }  // namespace millstone::testing

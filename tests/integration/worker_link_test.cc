@@ -12,7 +12,7 @@
 #include "support.h"
 
 namespace millstone::testing {
-namespace {
+namespace worker_link_test {
 
 const char* kRoutes = R"(
 routes:
@@ -90,5 +90,5 @@ TEST(WorkerLink, AWorkerThatStopsAnsweringIsGivenUpOnKilledAndNamed) {
   EXPECT_NE(kill(workers[0], 0), 0);
 }
 
-}  // namespace
+}  // namespace worker_link_test
 }  // namespace millstone::testing

@@ -14,7 +14,7 @@
 #include "ws/frame.h"
 
 namespace millstone::testing {
-namespace {
+namespace ws_scenario_test {
 
 struct RunOutcome {
   ProcessResult result;
@@ -453,5 +453,5 @@ scenarios:
   EXPECT_NE(result.out.find("invalid stamps  3 messages"), std::string::npos) << result.out;
 }
 
-}  // namespace
+}  // namespace ws_scenario_test
 }  // namespace millstone::testing
