@@ -5,12 +5,15 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <fstream>
 #include <string>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "cluster/token.h"
+#include "socket_servers.h"
 #include "support.h"
 
 namespace millstone::testing {
@@ -187,6 +190,189 @@ print('ok')
                                              ".py");
   EXPECT_EQ(shell("python3 " + script + " " + std::string(MILLSTONE_SOURCE_DIR) + "/deploy/k8s"),
             "ok\n");
+}
+
+// The manifests `millstone k8s render` prints for a scenario: they parse, fit
+// together (the Service selects the coordinator's pod on the port both
+// command lines name; the agents' count, the token Secret and its 0400 mode,
+// the ConfigMap's files at the paths the scenario names them by, byte for
+// byte), and their command lines run here as a kubelet would run them: the
+// ConfigMap and the Secret written out as mounted, the coordinator through
+// its container command (the shell wrapper), the agents from their args.
+TEST(AgentManifests, RenderedManifestsAgreeAndTheirCommandLinesRunHere) {
+  MockServer mock(kRoutes);
+  const std::string folder = temp_dir();
+  const std::string scenario = folder + "/shop.yaml";
+  {
+    std::ofstream(scenario) << R"(target: "{{ env.TARGET }}"
+data:
+  users: {file: data/users.csv}
+  places: {file: latin.csv}
+scenarios:
+  load: {executor: constant-arrival-rate, rate: 200, duration: 5s, pre_allocated_vus: 8}
+flows:
+  browse:
+    steps:
+      - get: /hello?u={{ users.name }}
+        headers: {X-Note: "{{ users.note }} {{ places.name }}"}
+)";
+    mkdir((folder + "/data").c_str(), 0700);
+    // Trailing spaces, a tab, UTF-8 and no final newline: a literal block
+    // must keep them; Latin-1 is not UTF-8 and must travel as binaryData.
+    std::ofstream(folder + "/data/users.csv")
+        << "name,note\nalice,  trailing  \nbob,caf\xc3\xa9\tx";
+    std::ofstream(folder + "/latin.csv") << "name\nJos\xe9\n";
+  }
+  const std::string token = token_file();
+  const std::string target = fmt::format("http://127.0.0.1:{}", mock.port());
+  const Command render = run_command({MILLSTONE_BINARY,
+                                      "k8s",
+                                      "render",
+                                      scenario,
+                                      "--agents",
+                                      "2",
+                                      "--name",
+                                      "t1",
+                                      "--namespace",
+                                      "load",
+                                      "--token-file",
+                                      token,
+                                      "--agent-cpu",
+                                      "1500m",
+                                      "--results-hold",
+                                      "0",
+                                      "-e",
+                                      "TARGET=" + target,
+                                      "--",
+                                      "-d",
+                                      "1s"},
+                                     10);
+  ASSERT_EQ(render.exit_code, 0) << render.err;
+  const std::string manifests = write_temp_file(render.out, ".yaml");
+  const std::string script = write_temp_file(R"(
+import base64, json, os, sys, yaml
+manifests, source, work, port, binary, token, target = sys.argv[1:]
+docs = list(yaml.safe_load_all(open(manifests)))
+assert [d['kind'] for d in docs] == ['Secret', 'ConfigMap', 'Service', 'Job', 'Job'], docs
+secret, cm, svc, cjob, ajob = docs
+for d in docs:
+    assert d['metadata']['namespace'] == 'load' and d['metadata']['name'].startswith('t1-'), d
+cpod, apod = cjob['spec']['template']['spec'], ajob['spec']['template']['spec']
+cc, ac = cpod['containers'][0], apod['containers'][0]
+run, agent = cc['args'], ac['args']
+flag = lambda args, f: args[args.index(f) + 1]
+selects = lambda labels: all(labels.get(k) == v for k, v in svc['spec']['selector'].items())
+assert selects(cjob['spec']['template']['metadata']['labels'])
+assert not selects(ajob['spec']['template']['metadata']['labels'])
+p = svc['spec']['ports'][0]
+assert p['port'] == p['targetPort'] == cc['ports'][0]['containerPort'], p
+assert flag(run, '--agent-listen') == '0.0.0.0:%d' % p['port']
+assert flag(agent, '--join') == '%s:%d' % (svc['metadata']['name'], p['port'])
+assert ajob['spec']['completionMode'] == 'Indexed'
+assert int(flag(run, '--agents')) == ajob['spec']['completions'] == ajob['spec']['parallelism'] == 2
+assert flag(agent, '--workers') == '2' and ac['resources']['requests']['cpu'] == '1500m'
+assert flag(run, '-e') == 'TARGET=' + target and run[-2:] == ['-d', '1s'], run
+assert secret['stringData']['token'] == open(token).read().strip()
+for pod, c in ((cpod, cc), (apod, ac)):
+    volumes = {v['name']: v for v in pod['volumes']}
+    by_path = {m['mountPath']: m['name'] for m in c['volumeMounts']}
+    path = flag(c['args'], '--token-file')
+    s = volumes[by_path[os.path.dirname(path)]]['secret']
+    assert s['secretName'] == secret['metadata']['name'] and s['defaultMode'] == 0o400, s
+    assert [i['path'] for i in s['items'] if i['key'] == 'token'] == [os.path.basename(path)]
+mounts = {m['name']: m['mountPath'] for m in cc['volumeMounts']}
+volume = {v['name']: v for v in cpod['volumes']}['scenario']['configMap']
+assert volume['name'] == cm['metadata']['name']
+assert sorted(cm['data']) == ['data-users.csv', 'shop.yaml'] and list(cm['binaryData']) == ['latin.csv']
+mount = os.path.join(work, 'scenario')
+for item in volume['items']:
+    key = item['key']
+    data = cm['data'][key].encode() if key in cm['data'] else base64.b64decode(cm['binaryData'][key])
+    assert data == open(os.path.join(source, item['path']), 'rb').read(), item
+    os.makedirs(os.path.dirname(os.path.join(mount, item['path'])), exist_ok=True)
+    open(os.path.join(mount, item['path']), 'wb').write(data)
+assert run[1] == mounts['scenario'] + '/shop.yaml', run
+os.makedirs(os.path.join(work, 'results'))
+open(os.path.join(work, 'token'), 'w').write(secret['stringData']['token'])
+os.chmod(os.path.join(work, 'token'), 0o400)
+def here(args):
+    out = []
+    for a in args:
+        a = a.replace(mounts['scenario'], mount).replace(mounts['results'], work + '/results')
+        a = a.replace(flag(run, '--token-file'), work + '/token')
+        a = a.replace('0.0.0.0:%d' % p['port'], '127.0.0.1:' + port)
+        out.append(a.replace(flag(agent, '--join'), '127.0.0.1:' + port))
+    return out
+command = [c.replace('millstone "$@"', binary + ' "$@"') for c in cc['command']]
+print(json.dumps({'coordinator': command + here(run), 'agent': here(agent)}))
+)",
+                                             ".py");
+  const std::string work = temp_dir();
+  const int port = free_port();
+  const Command checked = run_command({"/usr/bin/python3", script, manifests, folder, work,
+                                       std::to_string(port), MILLSTONE_BINARY, token, target},
+                                      10);
+  ASSERT_EQ(checked.exit_code, 0) << checked.err << render.out;
+  const nlohmann::json commands = nlohmann::json::parse(checked.out);
+  // The agents retry until the coordinator listens, as pods started first do.
+  std::vector<std::string> agent = commands["agent"].get<std::vector<std::string>>();
+  Process first(agent);
+  Process second(agent);
+  const Command coordinator =
+      run_command(commands["coordinator"].get<std::vector<std::string>>(), 30);
+  ASSERT_EQ(coordinator.exit_code, 0) << coordinator.out << coordinator.err;
+  EXPECT_NE(coordinator.out.find("agent 2 joined: "), std::string::npos) << coordinator.out;
+  for (Process* a : {&first, &second})
+    EXPECT_EQ(a->wait(10).exit_code, 0);
+  const nlohmann::json j = read_json(work + "/results/summary.json");
+  const uint64_t requests = j["requests"].get<uint64_t>();
+  EXPECT_GT(requests, 0u);
+  EXPECT_EQ(j["status"]["200"], requests) << j.dump();
+  EXPECT_EQ(j["workers"], 4);
+  const uint64_t served = mock.stats()["requests"].get<uint64_t>();
+  EXPECT_GE(served, requests);
+  EXPECT_LE(served, requests + j["in_flight"].get<uint64_t>());
+  struct stat report {};
+  EXPECT_EQ(stat((work + "/results/report.html").c_str(), &report), 0);
+  EXPECT_GT(report.st_size, 10'000);
+}
+
+// Bad input names the flag or the file, with the documented exit code.
+TEST(AgentManifests, RenderRefusesBadInputNamingTheFlagOrFile) {
+  const std::string folder = temp_dir();
+  const std::string scenario = folder + "/s.yaml";
+  std::ofstream(scenario) << "target: http://127.0.0.1:9\ndata:\n  users: {file: ../users.csv}\n"
+                             "flows:\n  f:\n    steps:\n      - get: /\n";
+  std::ofstream(folder + "/../users.csv") << "name\na\n";
+  const std::string good = write_temp_file(
+      "target: http://127.0.0.1:9\nflows:\n  f:\n    steps:\n"
+      "      - get: /\n",
+      ".yaml");
+  struct Case {
+    std::vector<std::string> args;
+    int exit_code;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {{good, "--agents", "0"}, 2, "--agents"},
+      {{good}, 2, "--agents is required"},
+      {{good, "--agents", "2", "--name", "Shop_1"}, 2, "--name 'Shop_1'"},
+      {{good, "--agents", "2", "--agent-cpu", "two"}, 2, "--agent-cpu 'two'"},
+      {{good, "--agents", "2", "--on-agent-loss", "stop"}, 2, "--on-agent-loss 'stop'"},
+      {{good, "--agents", "2", "--", "--agents", "3"}, 2, "--agents after --"},
+      {{good, "--agents", "2", "--", "-d", "5x"}, 2, "--duration"},
+      {{good, "--agents", "2", "--token-file", "/nonexistent/t"}, 3, "/nonexistent/t"},
+      {{folder + "/missing.yaml", "--agents", "2"}, 3, "missing.yaml: cannot read"},
+      {{scenario, "--agents", "2"}, 3, "is outside the scenario's folder"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {MILLSTONE_BINARY, "k8s", "render"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    const Command r = run_command(args, 10);
+    EXPECT_EQ(r.exit_code, c.exit_code) << c.args.back() << ": " << r.err;
+    EXPECT_NE(r.err.find(c.says), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "") << "nothing printed on bad input";
+  }
 }
 
 }  // namespace
