@@ -121,7 +121,10 @@ TEST(AgentIntegration, AnAgentKilledMidRunIsReportedAndTheRunCompletesDegraded) 
   MockServer mock(kRoutes);
   const std::string token = token_file();
   const std::string out = write_temp_file("", ".json");
-  Process coordinator(coordinator_args(mock, token, out, "2s"));
+  const std::string report = write_temp_file("", ".html");
+  std::vector<std::string> args = coordinator_args(mock, token, out, "2s");
+  args.insert(args.end(), {"--report", report});
+  Process coordinator(args);
   const std::string address = agent_address(coordinator);
   ASSERT_FALSE(address.empty()) << coordinator.wait(1).err;
   Process survivor(agent_args(address, token));
@@ -158,6 +161,28 @@ TEST(AgentIntegration, AnAgentKilledMidRunIsReportedAndTheRunCompletesDegraded) 
   EXPECT_LE(requests, mock.stats()["requests"].get<uint64_t>());
   // The agents and their losses as docs/summary.schema.json describes them.
   expect_valid_summary(out);
+
+  // The report, as Chromium draws it: the loss in the header, and every
+  // chart over time shaded from the loss to the end.
+  ASSERT_TRUE(have("/usr/bin/chromium")) << "install chromium (scripts/install-deps.sh)";
+  const Rendered page = render_in_chromium(report);
+  ASSERT_EQ(page.status, "ok") << page.run.err.substr(0, 4000);
+  EXPECT_TRUE(page.console_errors.empty()) << page.console_errors.front();
+  const nlohmann::json& loss = j["agent_losses"][0];
+  const std::string who =
+      loss["agent"].get<std::string>() + " (" + loss["host"].get<std::string>() + ")";
+  EXPECT_NE(page.dom.find("Completed degraded: " + who + " lost at second " +
+                          std::to_string(loss["at_second"].get<int>()) +
+                          "; 50% of the load missing from then on"),
+            std::string::npos)
+      << page.dom.substr(0, 3000);
+  // Every chart but the percentile curve is over time, and each shades the loss.
+  EXPECT_GE(page.charts, 3);
+  EXPECT_EQ(body_attribute(page.dom, "data-bands"), std::to_string(page.charts - 1));
+  EXPECT_NE(page.dom.find(fmt::format("Shaded: agent {} lost from {} s to the end (50% of the "
+                                      "load missing)",
+                                      who, loss["at_second"].get<int>())),
+            std::string::npos);
 }
 
 // deploy/k8s/ parses as Kubernetes objects that fit together: the agents'
