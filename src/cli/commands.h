@@ -74,7 +74,7 @@ struct RunOptions {
   std::string agent_listen;            // --agent-listen ADDR:PORT
   std::string token_file;              // --token-file FILE
   int64_t agent_wait_us = 60'000'000;  // --agent-wait: how long to wait for the N agents
-  bool agent_loss_aborts = false;      // --on-agent-loss abort (default continue)
+  bool agent_loss_aborts = false;      // --on-agent-loss fail (or abort); default continue
   // Whether any TLS flag was given (they need an https:// URL).
   bool tls_flags() const {
     return insecure || !cacert.empty() || !cert.empty() || !key.empty() || tls_min || tls_max ||
