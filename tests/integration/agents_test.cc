@@ -185,38 +185,6 @@ TEST(AgentIntegration, AnAgentKilledMidRunIsReportedAndTheRunCompletesDegraded) 
             std::string::npos);
 }
 
-// deploy/k8s/ parses as Kubernetes objects that fit together: the agents'
-// Indexed Job dials the coordinator's Service port, both mount the token
-// Secret with mode 0400 (millstone refuses a group-readable token), and the
-// coordinator waits for as many agents as the Job completes. (No cluster
-// here: kubectl's own validation is not run.)
-TEST(AgentManifests, TheKubernetesManifestsParseAndAgree) {
-  const std::string script = write_temp_file(R"(
-import glob, sys, yaml
-docs = [d for f in sorted(glob.glob(sys.argv[1] + '/*.yaml')) for d in yaml.safe_load_all(open(f))]
-by = {(d['kind'], d['metadata']['name']): d for d in docs}
-service = by[('Service', 'millstone-coordinator')]
-coordinator = by[('Job', 'millstone-coordinator')]['spec']
-agents = by[('Job', 'millstone-agents')]['spec']
-assert agents['completionMode'] == 'Indexed'
-port = service['spec']['ports'][0]['port']
-agent_args = agents['template']['spec']['containers'][0]['args']
-assert agent_args[agent_args.index('--join') + 1] == 'millstone-coordinator:%d' % port, agent_args
-run_args = coordinator['template']['spec']['containers'][0]['args']
-assert int(run_args[run_args.index('--agents') + 1]) == agents['completions'] == agents['parallelism']
-assert run_args[run_args.index('--agent-listen') + 1].endswith(':%d' % port)
-for job in (coordinator, agents):
-    volume = [v for v in job['template']['spec']['volumes'] if 'secret' in v][0]
-    assert volume['secret']['defaultMode'] == 0o400, volume
-labels = coordinator['template']['metadata']['labels']
-assert all(labels.get(k) == v for k, v in service['spec']['selector'].items())
-print('ok')
-)",
-                                             ".py");
-  EXPECT_EQ(shell("python3 " + script + " " + std::string(MILLSTONE_SOURCE_DIR) + "/deploy/k8s"),
-            "ok\n");
-}
-
 // The manifests `millstone k8s render` prints for a scenario: they parse, fit
 // together (the Service selects the coordinator's pod on the port both
 // command lines name; the agents' count, the token Secret and its 0400 mode,
@@ -224,6 +192,11 @@ print('ok')
 // byte), and their command lines run here as a kubelet would run them: the
 // ConfigMap and the Secret written out as mounted, the coordinator through
 // its container command (the shell wrapper), the agents from their args.
+//
+// The hand-written deploy/k8s/ manifests are checked in the same Python run
+// (one interpreter start): the agents' Job dials the coordinator's Service
+// port, both mount the token Secret with mode 0400, and the coordinator
+// waits for as many agents as the Job completes.
 TEST(AgentManifests, RenderedManifestsAgreeAndTheirCommandLinesRunHere) {
   MockServer mock(kRoutes);
   const std::string folder = temp_dir();
@@ -270,13 +243,32 @@ flows:
                                       "TARGET=" + target,
                                       "--",
                                       "-d",
-                                      "1s"},
+                                      "500ms"},
                                      10);
   ASSERT_EQ(render.exit_code, 0) << render.err;
   const std::string manifests = write_temp_file(render.out, ".yaml");
   const std::string script = write_temp_file(R"(
-import base64, json, os, sys, yaml
-manifests, source, work, port, binary, token, target = sys.argv[1:]
+import base64, glob, json, os, sys, yaml
+manifests, source, work, port, binary, token, target, handwritten = sys.argv[1:]
+
+docs = [d for f in sorted(glob.glob(handwritten + '/*.yaml')) for d in yaml.safe_load_all(open(f))]
+by = {(d['kind'], d['metadata']['name']): d for d in docs}
+service = by[('Service', 'millstone-coordinator')]
+coordinator = by[('Job', 'millstone-coordinator')]['spec']
+agents = by[('Job', 'millstone-agents')]['spec']
+assert agents['completionMode'] == 'Indexed'
+port_ = service['spec']['ports'][0]['port']
+agent_args = agents['template']['spec']['containers'][0]['args']
+assert agent_args[agent_args.index('--join') + 1] == 'millstone-coordinator:%d' % port_, agent_args
+run_args = coordinator['template']['spec']['containers'][0]['args']
+assert int(run_args[run_args.index('--agents') + 1]) == agents['completions'] == agents['parallelism']
+assert run_args[run_args.index('--agent-listen') + 1].endswith(':%d' % port_)
+for job in (coordinator, agents):
+    volume = [v for v in job['template']['spec']['volumes'] if 'secret' in v][0]
+    assert volume['secret']['defaultMode'] == 0o400, volume
+labels = coordinator['template']['metadata']['labels']
+assert all(labels.get(k) == v for k, v in service['spec']['selector'].items())
+
 docs = list(yaml.safe_load_all(open(manifests)))
 assert [d['kind'] for d in docs] == ['Secret', 'ConfigMap', 'Service', 'Job', 'Job'], docs
 secret, cm, svc, cjob, ajob = docs
@@ -296,7 +288,7 @@ assert flag(agent, '--join') == '%s:%d' % (svc['metadata']['name'], p['port'])
 assert ajob['spec']['completionMode'] == 'Indexed'
 assert int(flag(run, '--agents')) == ajob['spec']['completions'] == ajob['spec']['parallelism'] == 2
 assert flag(agent, '--workers') == '2' and ac['resources']['requests']['cpu'] == '1500m'
-assert flag(run, '-e') == 'TARGET=' + target and run[-2:] == ['-d', '1s'], run
+assert flag(run, '-e') == 'TARGET=' + target and run[-2:] == ['-d', '500ms'], run
 assert secret['stringData']['token'] == open(token).read().strip()
 for pod, c in ((cpod, cc), (apod, ac)):
     volumes = {v['name']: v for v in pod['volumes']}
@@ -334,17 +326,21 @@ print(json.dumps({'coordinator': command + here(run), 'agent': here(agent)}))
                                              ".py");
   const std::string work = temp_dir();
   const int port = free_port();
-  const Command checked = run_command({"/usr/bin/python3", script, manifests, folder, work,
-                                       std::to_string(port), MILLSTONE_BINARY, token, target},
-                                      10);
+  const Command checked = run_command(
+      {"/usr/bin/python3", script, manifests, folder, work, std::to_string(port), MILLSTONE_BINARY,
+       token, target, std::string(MILLSTONE_SOURCE_DIR) + "/deploy/k8s"},
+      10);
   ASSERT_EQ(checked.exit_code, 0) << checked.err << render.out;
   const nlohmann::json commands = nlohmann::json::parse(checked.out);
-  // The agents retry until the coordinator listens, as pods started first do.
+  Command coordinator;
+  std::thread pod([&] {
+    coordinator = run_command(commands["coordinator"].get<std::vector<std::string>>(), 30);
+  });
+  ASSERT_TRUE(wait_for_port(port, 5)) << (pod.join(), coordinator.err);
   std::vector<std::string> agent = commands["agent"].get<std::vector<std::string>>();
   Process first(agent);
   Process second(agent);
-  const Command coordinator =
-      run_command(commands["coordinator"].get<std::vector<std::string>>(), 30);
+  pod.join();
   ASSERT_EQ(coordinator.exit_code, 0) << coordinator.out << coordinator.err;
   EXPECT_NE(coordinator.out.find("agent 2 joined: "), std::string::npos) << coordinator.out;
   for (Process* a : {&first, &second})
