@@ -239,6 +239,8 @@ flows:
                                       "1500m",
                                       "--results-hold",
                                       "0",
+                                      "--on-agent-loss",
+                                      "fail",
                                       "-e",
                                       "TARGET=" + target,
                                       "--",
@@ -287,6 +289,7 @@ assert flag(run, '--agent-listen') == '0.0.0.0:%d' % p['port']
 assert flag(agent, '--join') == '%s:%d' % (svc['metadata']['name'], p['port'])
 assert ajob['spec']['completionMode'] == 'Indexed'
 assert int(flag(run, '--agents')) == ajob['spec']['completions'] == ajob['spec']['parallelism'] == 2
+assert flag(run, '--on-agent-loss') == 'fail'
 assert flag(agent, '--workers') == '2' and ac['resources']['requests']['cpu'] == '1500m'
 assert flag(run, '-e') == 'TARGET=' + target and run[-2:] == ['-d', '500ms'], run
 assert secret['stringData']['token'] == open(token).read().strip()
