@@ -177,6 +177,33 @@ bool parses(std::vector<std::string> args) {
   return main_command(static_cast<int>(args.size()), argv.data(), true) == kExitOk;
 }
 
+// Reads the file the scenario names `name` (relative to its folder, as the
+// loader resolves it) into *file; "" or why not (exit 3).
+std::string mount_file(const std::string& scenario, const std::filesystem::path& folder,
+                       const std::string& name, const char* what, std::set<std::string>* keys,
+                       MountedFile* file) {
+  namespace fs = std::filesystem;
+  fs::path path(name);
+  if (path.is_relative()) path = fs::path(scenario).parent_path() / path;
+  const fs::path absolute = fs::absolute(path).lexically_normal();
+  const std::string relative = absolute.lexically_relative(folder).string();
+  if (relative.empty() || relative.rfind("..", 0) == 0) {
+    return fmt::format(
+        "{}: {} {} is outside the scenario's folder {}; the coordinator's pod mounts that folder "
+        "from a ConfigMap: move the file under it",
+        text::printable(scenario), what, text::printable(name), text::printable(folder.string()));
+  }
+  std::ifstream in(absolute, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (!in) {
+    return fmt::format("{} {}: cannot read: {}", what, text::printable(absolute.string()),
+                       std::strerror(errno));
+  }
+  *file = {configmap_key(relative, keys), relative, bytes.str()};
+  return "";
+}
+
 }  // namespace
 
 int k8s_render_command(const K8sRenderOptions& o) {
@@ -260,27 +287,27 @@ int k8s_render_command(const K8sRenderOptions& o) {
     files.push_back({key, key, bytes.str()});
   }
   for (const scenario::DataSource& source : plan->data) {
-    const fs::path absolute = fs::absolute(source.path).lexically_normal();
-    const std::string relative = absolute.lexically_relative(folder).string();
-    if (std::any_of(files.begin() + 1, files.end(),
-                    [&](const MountedFile& f) { return f.relative == relative; })) {
-      continue;
+    MountedFile file;
+    const std::string why = mount_file(o.scenario, folder, source.path, "data file", &keys, &file);
+    if (!why.empty()) return config_error(why);
+    if (std::none_of(files.begin() + 1, files.end(),
+                     [&](const MountedFile& f) { return f.relative == file.relative; })) {
+      files.push_back(std::move(file));
+    } else {
+      keys.erase(file.key);
     }
-    if (relative.empty() || relative.rfind("..", 0) == 0) {
-      return config_error(fmt::format(
-          "{}: data file {} is outside the scenario's folder {}; the coordinator's pod mounts "
-          "that folder from a ConfigMap: move the file under it",
-          text::printable(o.scenario), text::printable(source.path),
-          text::printable(folder.string())));
-    }
-    std::ifstream in(source.path, std::ios::binary);
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    if (!in) {
-      return config_error(fmt::format("data file {}: cannot read: {}", text::printable(source.path),
-                                      std::strerror(errno)));
-    }
-    files.push_back({configmap_key(relative, &keys), relative, bytes.str()});
+  }
+  // The scenario's TLS files are read when it loads: they travel with it. A
+  // private key goes in a Secret, not in the ConfigMap.
+  std::vector<MountedFile> private_files;
+  for (const auto& [name, what] : {std::pair{plan->tls.ca_file, "tls ca file"},
+                                   std::pair{plan->tls.cert_file, "tls cert file"},
+                                   std::pair{plan->tls.key_file, "tls key file"}}) {
+    if (name.empty()) continue;
+    MountedFile file;
+    const std::string why = mount_file(o.scenario, folder, name, what, &keys, &file);
+    if (!why.empty()) return config_error(why);
+    (std::string_view(what) == "tls key file" ? private_files : files).push_back(std::move(file));
   }
   size_t total = 0;
   for (const MountedFile& f : files)
@@ -372,6 +399,29 @@ int k8s_render_command(const K8sRenderOptions& o) {
     }
     items.push_back(Json{{"key", f.key}, {"path", f.relative}});
   }
+  Json scenario_volume{{"name", "scenario"},
+                       {"configMap", Json{{"name", o.name + "-scenario"}, {"items", items}}}};
+  if (!private_files.empty()) {
+    Json secret_items = Json::array();
+    Json secret_data = Json::object();
+    for (const MountedFile& f : private_files) {
+      secret_data[f.key] = base64(f.bytes);
+      secret_items.push_back(Json{{"key", f.key}, {"path", f.relative}, {"mode", 256}});
+    }
+    docs.push_back(Json{{"apiVersion", "v1"},
+                        {"kind", "Secret"},
+                        {"metadata", metadata(o, o.name + "-scenario-keys", "scenario")},
+                        {"type", "Opaque"},
+                        {"data", secret_data}});
+    // One folder holding both: a projected volume of the ConfigMap and the Secret.
+    scenario_volume = Json{
+        {"name", "scenario"},
+        {"projected",
+         Json{{"sources", Json::array({Json{{"configMap", Json{{"name", o.name + "-scenario"},
+                                                               {"items", items}}}},
+                                       Json{{"secret", Json{{"name", o.name + "-scenario-keys"},
+                                                            {"items", secret_items}}}}})}}}};
+  }
   Json configmap{{"apiVersion", "v1"},
                  {"kind", "ConfigMap"},
                  {"metadata", metadata(o, o.name + "-scenario", "scenario")}};
@@ -411,20 +461,15 @@ int k8s_render_command(const K8sRenderOptions& o) {
       {"apiVersion", "batch/v1"},
       {"kind", "Job"},
       {"metadata", metadata(o, coordinator, "coordinator")},
-      {"spec",
-       Json{
-           {"backoffLimit", 0},
-           {"template",
-            Json{{"metadata", Json{{"labels", labels(o, "coordinator")}}},
-                 {"spec", Json{{"restartPolicy", "Never"},
-                               {"containers", Json::array({coordinator_container})},
-                               {"volumes",
-                                Json::array({token_volume(secret),
-                                             Json{{"name", "scenario"},
-                                                  {"configMap", Json{{"name", o.name + "-scenario"},
-                                                                     {"items", items}}}},
-                                             Json{{"name", "results"},
-                                                  {"emptyDir", Json::object()}}})}}}}}}}});
+      {"spec", Json{{"backoffLimit", 0},
+                    {"template",
+                     Json{{"metadata", Json{{"labels", labels(o, "coordinator")}}},
+                          {"spec", Json{{"restartPolicy", "Never"},
+                                        {"containers", Json::array({coordinator_container})},
+                                        {"volumes",
+                                         Json::array({token_volume(secret), scenario_volume,
+                                                      Json{{"name", "results"},
+                                                           {"emptyDir", Json::object()}}})}}}}}}}});
 
   Json agent_container{
       {"name", "agent"},

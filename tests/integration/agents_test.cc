@@ -361,6 +361,53 @@ print(json.dumps({'coordinator': command + here(run), 'agent': here(agent)}))
   EXPECT_GT(report.st_size, 10'000);
 }
 
+// The scenario's TLS files are read when it loads, so they travel with it:
+// the CA and the certificate in the ConfigMap, the private key in a Secret,
+// both projected into the one folder at the paths the scenario names.
+TEST(AgentManifests, RenderCarriesTheScenariosTlsFilesAndKeepsTheKeyInASecret) {
+  const std::string folder = temp_dir();
+  mkdir((folder + "/certs").c_str(), 0700);
+  shell(
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=t "
+      "-days 1 -keyout " +
+      folder + "/certs/client.key -out " + folder + "/certs/client.pem 2>/dev/null && cp " +
+      folder + "/certs/client.pem " + folder + "/certs/ca.pem");
+  std::ofstream(folder + "/s.yaml")
+      << "target: https://api.internal:8443\ndefaults:\n  tls: {ca: certs/ca.pem, cert: "
+         "certs/client.pem, key: certs/client.key}\nflows:\n  f:\n    steps:\n      - get: /\n";
+  const Command render = run_command({MILLSTONE_BINARY, "k8s", "render", folder + "/s.yaml",
+                                      "--agents", "2", "--token-secret", "load-token"},
+                                     10);
+  ASSERT_EQ(render.exit_code, 0) << render.err;
+  const std::string script = write_temp_file(R"(
+import base64, os, sys, yaml
+docs = list(yaml.safe_load_all(open(sys.argv[1])))
+kinds = {(d['kind'], d['metadata']['name']): d for d in docs}
+assert ('Secret', 'load-token') not in kinds
+keys, cm = kinds[('Secret', 'millstone-scenario-keys')], kinds[('ConfigMap', 'millstone-scenario')]
+pod = kinds[('Job', 'millstone-coordinator')]['spec']['template']['spec']
+sources = [v for v in pod['volumes'] if v['name'] == 'scenario'][0]['projected']['sources']
+assert [s['configMap']['name'] for s in sources if 'configMap' in s] == [cm['metadata']['name']]
+assert [s['secret']['name'] for s in sources if 'secret' in s] == [keys['metadata']['name']]
+files = {}
+for s in sources:
+    for item in (s.get('configMap') or s['secret'])['items']:
+        data = cm['data'][item['key']].encode() if 'configMap' in s else base64.b64decode(keys['data'][item['key']])
+        files[item['path']] = data
+        assert ('secret' in s) == (item['path'] == 'certs/client.key'), item
+        assert 'secret' not in s or item['mode'] == 0o400, item
+assert sorted(files) == ['certs/ca.pem', 'certs/client.key', 'certs/client.pem', 's.yaml'], files
+for path, data in files.items():
+    assert data == open(os.path.join(sys.argv[2], path), 'rb').read(), path
+assert 'PRIVATE KEY' not in str(cm)
+print('ok')
+)",
+                                             ".py");
+  const Command checked =
+      run_command({"/usr/bin/python3", script, write_temp_file(render.out, ".yaml"), folder}, 10);
+  EXPECT_EQ(checked.out, "ok\n") << checked.err << render.out;
+}
+
 // Bad input names the flag or the file, with the documented exit code.
 TEST(AgentManifests, RenderRefusesBadInputNamingTheFlagOrFile) {
   const std::string folder = temp_dir();
