@@ -4,8 +4,8 @@
 // A comparison (`millstone compare --report`) is drawn by compare.js with
 // the same pieces. When done: body[data-status="ok"], data-charts (charts
 // drawn), data-points (values plotted), data-markers (scenario boundaries)
-// and data-bands (drill windows shaded, counted once per chart when first
-// painted); on any error data-status="error: ...".
+// and data-bands (drill windows and lost agents shaded, counted once per
+// chart when first painted); on any error data-status="error: ...".
 (function () {
   "use strict";
   var body = document.body;
@@ -154,9 +154,10 @@
         var x0 = Math.max(left, Math.round(u.valToPos(b.from, "x", true)));
         var x1 = Math.min(right, Math.round(u.valToPos(b.to, "x", true)));
         if (x1 < x0) return;
-        ctx.fillStyle = b.failed ? "rgba(220, 38, 38, 0.12)" : "rgba(245, 158, 11, 0.16)";
+        ctx.fillStyle = b.loss ? "rgba(75, 85, 99, 0.16)"
+                      : b.failed ? "rgba(220, 38, 38, 0.12)" : "rgba(245, 158, 11, 0.16)";
         ctx.fillRect(x0, u.bbox.top, Math.max(x1 - x0, dpr), u.bbox.height);
-        ctx.fillStyle = "#92400e";
+        ctx.fillStyle = b.loss ? "#374151" : "#92400e";
         ctx.fillText(b.text, x0 + 3 * dpr, u.bbox.top + u.bbox.height - (2 + 13 * (i % 2)) * dpr);
         painted++;
       });
@@ -178,6 +179,27 @@
           var to = typeof d.end_s === "number" ? d.end_s : num(s.duration_s);
           return {from: d.start_s, to: Math.max(to, d.start_s), text: d.name,
                   failed: d.status !== "done"};
+        });
+  }
+
+  // An agent's name as the summary gives it, with its host when known.
+  function lossName(l) {
+    return l.agent + (l.host ? " (" + l.host + ")" : "");
+  }
+
+  function percentText(share) {
+    return (Math.round(num(share) * 1000) / 10) + "%";
+  }
+
+  // Each lost agent (summary.agent_losses), as a band from the first second
+  // it did not report to the end: those seconds lack its share of the load.
+  function lossBands(s) {
+    return (s.agent_losses || []).filter(function (l) { return typeof l.at_second === "number"; })
+        .map(function (l) {
+          var to = Math.max(num(s.duration_s), l.at_second);
+          return {from: l.at_second, to: to, text: "lost " + (l.host || l.agent), loss: true,
+                  note: "agent " + lossName(l) + " lost from " + l.at_second + " s to the end (" +
+                        percentText(l.missing_share) + " of the load missing)"};
         });
   }
 
@@ -247,7 +269,7 @@
     }
     if (bands.length) {
       box.appendChild(el("div", {"class": "note drills", text: "Shaded: " + bands.map(function (b) {
-        return "drill " + b.text + " from " + b.from + " s to " + b.to + " s";
+        return b.note || "drill " + b.text + " from " + b.from + " s to " + b.to + " s";
       }).join("; ")}));
     }
     var format = opts.format || function (v) { return v.toFixed(1); };
@@ -368,6 +390,14 @@
       }
       if (!workers.length) return ["Incomplete: a worker process died or hung (exit code 5)."];
       return workers.map(function (f) { return "Incomplete: " + f; });
+    }
+    if (code === 9) {
+      var losses = s.agent_losses || [];
+      if (!losses.length) return ["Completed degraded: an agent was lost (exit code 9)."];
+      return losses.map(function (l) {
+        return "Completed degraded: " + lossName(l) + " lost at second " + l.at_second + "; " +
+               percentText(l.missing_share) + " of the load missing from then on (" + l.cause + ")";
+      });
     }
     if (code === 130) {
       return ["Interrupted (Ctrl-C or SIGTERM) after " + secondsText(s.duration_s) + " of " +
@@ -572,7 +602,7 @@
     var series = perSecond(s);
     var tl = series.entries;
     var markers = scenarioMarkers(s);
-    var bands = drillBands(s);
+    var bands = drillBands(s).concat(lossBands(s));
     var xs = tl.map(function (t) { return num(t.second); });
     function col(name) { return tl.map(function (t) { return typeof t[name] === "number" ? t[name] : null; }); }
     var over = section("Over time", "timeline");
@@ -595,7 +625,8 @@
         })};
       }));
     } else {
-      chart(over, {title: "Connections attempted and established", yLabel: "per second", note: series.note}, xs,
+      chart(over, {title: "Connections attempted and established", yLabel: "per second", note: series.note,
+                   markers: markers, bands: bands}, xs,
             [{label: "attempted", values: col("connections_opened")},
              {label: "established", values: col("connections_established")}]);
     }

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # Installs everything millstone needs to build, test and benchmark, from
 # Debian 12 packages only. Safe to run again. Uses sudo when not root.
+# --build-only: just what building the millstone binary needs (the image's
+# build stage, deploy/Dockerfile): the toolchain, the libraries and the
+# report's npm packages; no test peers, no browser.
 set -euo pipefail
 
-packages=(
+build_packages=(
   # toolchain
-  g++ clang clang-format cmake ninja-build pkg-config libclang-rt-14-dev
+  g++ cmake ninja-build pkg-config
   # libraries
   libyaml-cpp-dev libfmt-dev libcli11-dev libsimdjson-dev nlohmann-json3-dev libssl-dev libre2-dev
-  libsqlite3-dev libcurl4-openssl-dev sqlite3 libnghttp2-dev
+  libsqlite3-dev libcurl4-openssl-dev libnghttp2-dev
   libprotobuf-dev libprotoc-dev  # gRPC: .proto files parsed at start-up, messages from JSON
+)
+packages=(
+  "${build_packages[@]}"
+  clang clang-format libclang-rt-14-dev sqlite3
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl
   openssl  # the TLS tests run openssl s_server and s_client and make certificates
@@ -22,6 +29,12 @@ packages=(
   python3-jsonschema  # the tests validate JSON summaries against docs/summary.schema.json
   python3-yaml  # ... and serve's answers against docs/api/openapi.yaml
 )
+
+npm_dirs=(report tests/interop)
+if [ "${1:-}" = "--build-only" ]; then
+  packages=("${build_packages[@]}")
+  npm_dirs=(report)
+fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -51,7 +64,7 @@ fi
 # Toxiproxy API client, driving millstone proxy), @grpc/grpc-js and @grpc/proto-loader
 # (a gRPC server) are third-party peers for the tests.
 root="$(cd "$(dirname "$0")/.." && pwd)"
-for dir in report tests/interop; do
+for dir in "${npm_dirs[@]}"; do
   if [ ! -d "$root/$dir/node_modules" ] || [ "$root/$dir/package-lock.json" -nt "$root/$dir/node_modules" ]; then
     (cd "$root/$dir" && npm ci --no-audit --no-fund --loglevel=error)
     touch "$root/$dir/node_modules"

@@ -55,9 +55,20 @@ std::pair<std::string, std::string> env_pair(const std::string& text) {
   return {name, text.substr(equals + 1)};
 }
 
+// --on-agent-loss: continue or fail (the names); abort, its first
+// name, is still read as fail so that scripts written for it keep working.
+void check_agent_loss_policy(const std::string& text) {
+  if (text != "continue" && text != "fail" && text != "abort") {
+    throw CLI::ValidationError(fmt::format(
+        "--on-agent-loss '{}': expected continue (the run goes on without the lost agent's "
+        "share, exit 9) or fail (the run stops there, exit 5)",
+        text));
+  }
+}
+
 }  // namespace
 
-int main_command(int argc, char** argv) {
+int main_command(int argc, char** argv, bool parse_only) {
   CLI::App app{"millstone: load, latency and failure-drill tester for networked services"};
   app.set_version_flag("--version", std::string("millstone ") + MILLSTONE_VERSION);
   app.require_subcommand(1);
@@ -225,16 +236,11 @@ int main_command(int argc, char** argv) {
       ->add_option_function<std::string>(
           "--on-agent-loss",
           [&run](const std::string& text) {
-            // fail: the and the exit-code table's first name for abort.
-            if (text != "continue" && text != "abort" && text != "fail") {
-              throw CLI::ValidationError(fmt::format(
-                  "--on-agent-loss '{}': expected continue (the run goes on without the lost "
-                  "agent's share, exit 9) or abort (the run stops there, exit 5)",
-                  text));
-            }
+            check_agent_loss_policy(text);
             run.agent_loss_aborts = text != "continue";
           },
-          "--agents: when an agent is lost, continue without its share or abort the run")
+          "--agents: when an agent is lost, continue without its share (exit 9) or fail: stop "
+          "the run there (exit 5)")
       ->default_str("continue");
   run_cmd->add_option("--live-events", run.live_events,
                       "Append the run's live events (each second, drills, guards) to FILE as "
@@ -613,6 +619,92 @@ int main_command(int argc, char** argv) {
           "Keep retrying the coordinator this long (0.5 s doubling to 5 s between attempts)")
       ->default_str("5m");
 
+  // `millstone k8s render` (docs/agents.md#kubernetes).
+  CLI::App* k8s_cmd =
+      app.add_subcommand("k8s", "Kubernetes: manifests for a run over agents on a cluster");
+  k8s_cmd->require_subcommand(1);
+  K8sRenderOptions k8s;
+  CLI::App* render_cmd = k8s_cmd->add_subcommand(
+      "render",
+      "Print the manifests of one run (token Secret, scenario ConfigMap, coordinator Job and "
+      "Service, agents Indexed Job) for `kubectl apply -f -`; more `run` flags after --");
+  render_cmd->add_option("scenario", k8s.scenario, "Scenario file (.yaml)")->required();
+  render_cmd
+      ->add_option_function<std::string>("--agents", whole_into(&k8s.agents, "--agents", 1, 10'000),
+                                         "How many agents (the Indexed Job's completions)")
+      ->required();
+  render_cmd->add_option("--name", k8s.name, "Prefix of every object's name")
+      ->capture_default_str();
+  render_cmd->add_option("--image", k8s.image, "The millstone image (deploy/Dockerfile)")
+      ->capture_default_str();
+  render_cmd->add_option("--namespace", k8s.kube_namespace,
+                         "Namespace of every object (default: kubectl's current one)");
+  render_cmd->add_option("--token-file", k8s.token_file,
+                         "Put this join token in the rendered Secret (default: a new one)");
+  render_cmd->add_option("--token-secret", k8s.token_secret,
+                         "Use this existing Secret (key 'token') instead of rendering one");
+  render_cmd
+      ->add_option_function<std::string>("--port", whole_into(&k8s.port, "--port", 1, 65'535),
+                                         "The coordinator's port for agents (and its Service's)")
+      ->default_str("7070");
+  render_cmd
+      ->add_option("--agent-cpu", k8s.agent_cpu,
+                   "CPU each agent requests (a quantity: 2, 500m); its --workers is this "
+                   "rounded up")
+      ->capture_default_str();
+  render_cmd->add_option("--agent-memory", k8s.agent_memory,
+                         "Memory each agent requests and is limited to (512Mi, 4Gi)");
+  render_cmd->add_option_function<std::string>(
+      "--agent-workers", whole_into(&k8s.agent_workers, "--agent-workers", 1, kMaxWorkers),
+      "Local workers per agent (default: --agent-cpu rounded up)");
+  render_cmd->add_option("--coordinator-cpu", k8s.coordinator_cpu, "CPU the coordinator requests")
+      ->capture_default_str();
+  render_cmd->add_option("--coordinator-memory", k8s.coordinator_memory,
+                         "Memory the coordinator requests and is limited to");
+  render_cmd
+      ->add_option_function<std::string>(
+          "--agent-wait",
+          [&k8s](const std::string& text) {
+            std::string error;
+            checked(parse_duration_flag("--agent-wait", text, &error), error);
+            k8s.agent_wait = text;
+          },
+          "How long the coordinator waits for the agents, and they retry it")
+      ->default_str("5m");
+  render_cmd
+      ->add_option_function<std::string>(
+          "--on-agent-loss",
+          [&k8s](const std::string& text) {
+            check_agent_loss_policy(text);
+            k8s.on_agent_loss = text;
+          },
+          "continue or fail, as for run")
+      ->default_str("continue");
+  render_cmd
+      ->add_option_function<std::string>(
+          "--results-hold",
+          [&k8s](const std::string& text) {
+            if (text == "0" || text == "0s") {
+              k8s.results_hold_us = 0;
+              return;
+            }
+            duration_into(&k8s.results_hold_us, "--results-hold")(text);
+          },
+          "After the run, the coordinator's pod keeps its /results (report, JSON) this long "
+          "for kubectl cp; 0 exits at once")
+      ->default_str("10m");
+  render_cmd->add_option_function<std::vector<std::string>>(
+      "-e,--env",
+      [&k8s](const std::vector<std::string>& texts) {
+        for (const std::string& text : texts)
+          k8s.env.push_back(env_pair(text));
+      },
+      "Scenario parameter NAME=VALUE; every parameter the scenario uses is written into the "
+      "coordinator's command line")
+      // One value per -e, so a `--` after it still starts the run flags.
+      ->allow_extra_args(false);
+  render_cmd->add_option("run_args", k8s.run_args, "After --: more `millstone run` flags");
+
   ServeOptions serve;
   CLI::App* serve_cmd = app.add_subcommand(
       "serve", "Serve the REST API: start, watch (Server-Sent Events), stop runs (docs/serve.md)");
@@ -639,12 +731,17 @@ int main_command(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     std::string command;
     for (const CLI::App* sub : app.get_subcommands({})) {
-      if (sub->parsed()) command = " " + sub->get_name();
+      if (!sub->parsed()) continue;
+      command = " " + sub->get_name();
+      for (const CLI::App* nested : sub->get_subcommands({})) {
+        if (nested->parsed()) command += " " + nested->get_name();
+      }
     }
     // One line, ours or CLI11's ("The following arguments were not expected: ...").
     fmt::print(stderr, "millstone{}: {}\n", command, e.what());
     return kExitUsage;
   }
+  if (parse_only) return kExitOk;
   if (run_cmd->parsed()) {
     for (const char* flag : {"--connections", "--method", "--header", "--body", "--body-file"}) {
       run.url_only_flags = run.url_only_flags || run_cmd->count(flag) > 0;
@@ -678,6 +775,7 @@ int main_command(int argc, char** argv) {
   if (token_cmd->parsed()) return token_command();
   if (agent_cmd->parsed()) return agent_command(agent);
   if (serve_cmd->parsed()) return serve_command(serve);
+  if (render_cmd->parsed()) return k8s_render_command(k8s);
   return kExitUsage;
 }
 

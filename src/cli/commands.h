@@ -74,7 +74,7 @@ struct RunOptions {
   std::string agent_listen;            // --agent-listen ADDR:PORT
   std::string token_file;              // --token-file FILE
   int64_t agent_wait_us = 60'000'000;  // --agent-wait: how long to wait for the N agents
-  bool agent_loss_aborts = false;      // --on-agent-loss abort (default continue)
+  bool agent_loss_aborts = false;      // --on-agent-loss fail (or abort); default continue
   // Whether any TLS flag was given (they need an https:// URL).
   bool tls_flags() const {
     return insecure || !cacert.empty() || !cert.empty() || !key.empty() || tls_min || tls_max ||
@@ -170,6 +170,29 @@ struct ServeOptions {
   std::string scenarios_dir;  // --scenarios DIR: saved scenarios the console offers
 };
 
+// `millstone k8s render` (docs/agents.md#kubernetes): the manifests of one
+// run over agents on a cluster.
+struct K8sRenderOptions {
+  std::string scenario;                    // FILE.yaml
+  uint32_t agents = 0;                     // --agents N
+  std::string name = "millstone";          // --name: prefix of every object's name
+  std::string image = "millstone:latest";  // --image
+  std::string kube_namespace;              // --namespace; empty = kubectl's current one
+  std::string token_file;                  // --token-file: the rendered Secret's token
+  std::string token_secret;                // --token-secret: an existing Secret, not rendered
+  uint32_t port = 7070;                    // --port: the coordinator's, for agents
+  std::string agent_cpu = "1";             // --agent-cpu: a Kubernetes quantity
+  std::string agent_memory;                // --agent-memory
+  uint32_t agent_workers = 0;              // --agent-workers; 0 = from --agent-cpu
+  std::string coordinator_cpu = "1";       // --coordinator-cpu
+  std::string coordinator_memory;          // --coordinator-memory
+  std::string agent_wait = "5m";           // --agent-wait, as the coordinator gets it
+  std::string on_agent_loss = "continue";  // --on-agent-loss
+  int64_t results_hold_us = 600'000'000;   // --results-hold: the pod keeps /results this long
+  std::vector<std::pair<std::string, std::string>> env;  // -e NAME=VALUE
+  std::vector<std::string> run_args;                     // after --: more `millstone run` flags
+};
+
 struct DemoOptions {
   int64_t duration_us = 5'000'000;
   uint32_t connections = 50;
@@ -204,7 +227,12 @@ int agent_command(const AgentCommandOptions& options);
 // The REST API over runs (src/cli/serve_command.cc).
 int serve_command(const ServeOptions& options);
 
-// Entry point for main(): parses argv and dispatches.
-int main_command(int argc, char** argv);
+// Prints the manifests (src/cli/k8s_render.cc).
+int k8s_render_command(const K8sRenderOptions& options);
+
+// Entry point for main(): parses argv and dispatches. `parse_only`: parse and
+// check the flags as for a real run, print what is wrong, dispatch nothing
+// (`k8s render` checks the command lines it writes this way).
+int main_command(int argc, char** argv, bool parse_only = false);
 
 }  // namespace millstone::cli

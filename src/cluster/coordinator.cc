@@ -137,10 +137,10 @@ void Coordinator::end(Peer& peer, WorkerOutcome::State state, std::string reason
   if (options_.on_agent_loss != CoordinatorOptions::OnAgentLoss::kFail || stopped_on_loss_) {
     return;
   }
-  // --on-agent-loss abort: the run ends now, and is incomplete.
+  // --on-agent-loss fail: the run ends now, and is incomplete.
   stopped_on_loss_ = true;
   result_.worker_failures.push_back(
-      fmt::format("{} was lost at second {} ({}); --on-agent-loss abort stopped the run",
+      fmt::format("{} was lost at second {} ({}); --on-agent-loss fail stopped the run",
                   loss.agent, loss.at_second, text::printable(loss.cause)));
   request_stop();
 }

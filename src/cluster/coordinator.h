@@ -61,7 +61,7 @@ struct RunResult {
   std::string stop_reason;                   // stopped early by a StopRequest (an abort guard)
   std::vector<WorkerOutcome> outcomes;       // one per link, in link order
   // Agents lost while the run went on (--on-agent-loss continue): the run
-  // completed degraded. With --on-agent-loss abort the loss is also in
+  // completed degraded. With --on-agent-loss fail the loss is also in
   // worker_failures, and the run stopped there.
   std::vector<AgentLoss> losses;
   // Scenario runs with drills: when each fault was on (set by the CLI from

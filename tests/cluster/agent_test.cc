@@ -346,7 +346,7 @@ TEST(AgentLoss, AnIdleAgentThatAnswersPingsIsNotLost) {
   EXPECT_GE(link->pongs(), 6u);
 }
 
-// --on-agent-loss abort: the first loss stops every other agent now, and the
+// --on-agent-loss fail: the first loss stops every other agent now, and the
 // run is incomplete.
 TEST(AgentLoss, FailStopsTheOtherAgents) {
   LinkPair steady = make_pair("agent steady");
@@ -385,7 +385,7 @@ TEST(AgentLoss, FailStopsTheOtherAgents) {
   ASSERT_EQ(result.losses.size(), 1u);
   EXPECT_EQ(result.losses[0].at_second, 0u);
   ASSERT_EQ(result.worker_failures.size(), 1u);
-  EXPECT_NE(result.worker_failures[0].find("--on-agent-loss abort"), std::string::npos);
+  EXPECT_NE(result.worker_failures[0].find("--on-agent-loss fail"), std::string::npos);
   EXPECT_EQ(result.total.requests, 11u);
 }
 

@@ -131,7 +131,7 @@ struct Fleet {
                                                                      "-c",
                                                                      "6",
                                                                      "--rate",
-                                                                     "300",
+                                                                     "150",
                                                                      "-d",
                                                                      duration,
                                                                      "-q",
@@ -188,9 +188,11 @@ TEST(AgentNetns, ThreeAgentsOnTheirOwnHostsSendWhatTheTargetCounts) {
     EXPECT_EQ(agent["outcome"], "finished") << agent;
     EXPECT_EQ(agent["workers"], 1);
   }
-  // Every request waited the target's 20 ms. (The median over agents is
-  // 31-32 ms here, against 20-21 ms from one local run: not yet explained,
-  // so not asserted; docs/agents.md names it as open.)
+  // Every request waited the target's 20 ms. (The median is 20.3-20.5 ms
+  // here: the bridge adds about 0.1 ms. It was 31-32 ms while this fleet
+  // sent 300/s over 6 connections, each then busy 100% of the time, so
+  // requests queued and their latency, counted from when each was due,
+  // grew; see docs/agents.md. Not asserted: timing.)
   EXPECT_GE(j["latency_ms"]["min"].get<double>(), 19.9) << j["latency_ms"];
 }
 
@@ -202,10 +204,10 @@ TEST(AgentNetns, AnAgentKilledAndAnotherCutOffAreBothNamedAndTheRunCompletes) {
   Fleet fleet;
   const std::string why = fleet.start("4s");
   ASSERT_EQ(why, "") << (fleet.coordinator ? fleet.coordinator->stdout_so_far() : "");
-  for (int i = 0; i < 500 && served(fleet.target_ns) < 150; ++i) {
+  for (int i = 0; i < 500 && served(fleet.target_ns) < 75; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ASSERT_GE(served(fleet.target_ns), 150u);
+  ASSERT_GE(served(fleet.target_ns), 75u);
   fleet.agents[0]->signal(SIGKILL);
   ASSERT_TRUE(fleet.net.cut("a2"));
 
