@@ -551,8 +551,12 @@ void ScenarioWorkload::process_response(VirtualUser& vu, const ResponseView& res
           request.grpc ? "grpc_status " +
                              grpc::status_name(static_cast<uint32_t>(std::max(view.grpc_status, 0)))
                        : "status " + std::to_string(status);
-      stats.samples.push_back(
-          fmt::format("{} ({}, body: {}{})", why, seen, body, view.body.size() > 120 ? "..." : ""));
+      if (why.starts_with("grpc_status")) {
+        stats.samples.push_back(why);  // says the status (and its message) already
+      } else {
+        stats.samples.push_back(fmt::format("{} ({}, body: {}{})", why, seen, body,
+                                            view.body.size() > 120 ? "..." : ""));
+      }
     }
     if (flow.abort_on_check_failure) abort = true;
   }
