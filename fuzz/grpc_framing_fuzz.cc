@@ -3,11 +3,13 @@
 // size and the message size limit, the rest is the stream. The same stream
 // read whole and read in chunks must give the same messages, bytes and error;
 // a stream read without error accounts for every byte (5 per prefix plus the
-// payloads). The grpc-status and grpc-message field parsers get the same bytes.
+// payloads); split_messages() on the whole stream agrees. The grpc-status and grpc-message field
+// parsers get the same bytes.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "grpc/framing.h"
 #include "grpc/status.h"
@@ -40,6 +42,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // The last message re-framed is the stream's tail.
     const std::string framed = millstone::grpc::frame_message(whole.last_message());
     if (stream.substr(stream.size() - framed.size()) != framed) abort();
+  }
+
+  // The whole-stream splitter (scenario steps) agrees with the reader.
+  std::vector<std::string_view> split;
+  const FramingError split_error = millstone::grpc::split_messages(stream, limit, &split);
+  if (split_error != whole.error()) abort();
+  if (whole_ok && (split.size() != whole.messages() ||
+                   (!split.empty() && split.back() != whole.last_message()))) {
+    abort();
+  }
+  for (std::string_view message : split) {
+    if (message.data() < stream.data() || message.data() + message.size() > stream.end()) abort();
   }
 
   if (auto code = millstone::grpc::parse_status_field(stream)) {

@@ -255,7 +255,7 @@ int main_command(int argc, char** argv, bool parse_only) {
   grpc_run.streams = 50;
   GrpcOptions grpc;
   CLI::App* grpc_cmd = app.add_subcommand(
-      "grpc", "Send load to a gRPC method (unary or server streaming), messages from JSON");
+      "grpc", "Send load to a gRPC method (unary or streaming), messages from JSON");
   grpc_cmd
       ->add_option("target", grpc_run.url,
                    "HOST:PORT or http://HOST:PORT (cleartext HTTP/2), https://HOST:PORT (TLS)")
@@ -264,8 +264,10 @@ int main_command(int argc, char** argv, bool parse_only) {
   grpc_cmd->add_option("--import-path", grpc.import_paths,
                        "Folder the .proto's imports are found in (repeatable)");
   grpc_cmd->add_option("--call", grpc.call, "The method: package.Service/Method")->required();
-  grpc_cmd->add_option("-d,--data", grpc.data,
-                       "The request message as JSON (proto3 JSON mapping); default {}");
+  grpc_cmd->add_option(
+      "-d,--data", grpc.data,
+      "The request message as JSON (proto3 JSON mapping), a list for client streaming; "
+      "default {}");
   grpc_cmd->add_option("--data-file", grpc.data_file,
                        "Read the request message's JSON from a file");
   grpc_cmd->add_option("-H,--metadata", grpc.metadata,

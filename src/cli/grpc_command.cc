@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 #include <google/protobuf/descriptor.h>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
@@ -94,22 +95,40 @@ int grpc_command(RunOptions run, const GrpcOptions& grpc) {
   } catch (const grpc::ProtoError& e) {
     return grpc_usage(e.what());
   }
+  // Client-streaming and bidirectional methods take a JSON list: each
+  // element one message, sent in order, then the call is half-closed.
+  std::vector<std::string> messages_json;
   if (method->client_streaming()) {
-    return grpc_usage(fmt::format(
-        "--call {}: a {} method; millstone grpc calls unary and server-streaming methods only "
-        "so far",
-        method->full_name(),
-        method->server_streaming() ? "bidirectional streaming" : "client streaming"));
+    const nlohmann::json list = nlohmann::json::parse(json, nullptr, false);
+    if (list.is_array()) {
+      for (const nlohmann::json& item : list)
+        messages_json.push_back(item.dump());
+    } else if (list.is_object()) {
+      messages_json.push_back(json);
+    } else {
+      return grpc_usage(fmt::format(
+          "{}: {} is a {} method; expected a JSON list of its request messages, such as "
+          "[{{...}}, {{...}}]",
+          grpc.data_file.empty() ? "-d/--data" : "--data-file " + grpc.data_file,
+          method->full_name(),
+          method->server_streaming() ? "bidirectional streaming" : "client streaming"));
+    }
+  } else {
+    messages_json.push_back(json);
   }
-  try {
-    message = catalog->encode_json(*method->input_type(), json);
-  } catch (const grpc::ProtoError& e) {
-    return grpc_usage(fmt::format(
-        "{}: {}{}", grpc.data_file.empty() ? "-d/--data" : "--data-file " + grpc.data_file,
-        e.what(),
-        grpc.data_file.empty() && !json.empty() && json.front() != '{'
-            ? " (the run's length is --duration, not -d)"
-            : ""));
+  std::string body;
+  for (const std::string& one : messages_json) {
+    try {
+      message = catalog->encode_json(*method->input_type(), one);
+    } catch (const grpc::ProtoError& e) {
+      return grpc_usage(fmt::format(
+          "{}: {}{}", grpc.data_file.empty() ? "-d/--data" : "--data-file " + grpc.data_file,
+          e.what(),
+          grpc.data_file.empty() && !json.empty() && json.front() != '{' && json.front() != '['
+              ? " (the run's length is --duration, not -d)"
+              : ""));
+    }
+    grpc::append_message(&body, message);
   }
 
   std::vector<std::pair<std::string, std::string>> metadata;
@@ -153,8 +172,8 @@ int grpc_command(RunOptions run, const GrpcOptions& grpc) {
   }
   for (auto& field : metadata)
     request.headers.push_back(std::move(field));
-  request.body = grpc::frame_message(message);  // the one message, framed once
-  run.http2 = true;                             // TLS offers ALPN h2 alone
+  request.body = std::move(body);  // the messages, framed once
+  run.http2 = true;                // TLS offers ALPN h2 alone
   if (const int code = prepare_run_tls(run, *url, &plan); code != 0) return code;
 
   const std::string call = fmt::format("{}/{}", method->service()->full_name(), method->name());

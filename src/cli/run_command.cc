@@ -595,6 +595,10 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
       }
       data_files.push_back({source.path, content.str()});
     }
+    // grpc steps: the descriptors the coordinator parsed from the .proto files.
+    if (scenario->grpc.enabled()) {
+      data_files.push_back({scenario->grpc.descriptor_key, scenario->grpc.descriptor_set});
+    }
   }
   // Abort guards judge each second as it arrives and stop the run through `stop`.
   net::StopRequest stop;

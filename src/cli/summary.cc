@@ -192,15 +192,24 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
   } else {
     const uint64_t counted = f.http_failures + f.grpc_failures + f.transport_errors;
     const uint64_t other = f.failed > counted ? f.failed - counted : 0;
+    // Quick-mode gRPC leads with gRPC failures; a scenario's grpc steps add them.
+    const std::string http_text =
+        count_of(f.http_failures, "HTTP failure", "HTTP failures") + " (status >= 400)";
+    const std::string grpc_text =
+        count_of(f.grpc_failures, "gRPC failure", "gRPC failures") + " (status not OK)";
+    std::string failures;
+    if (!run.grpc_call.empty()) {
+      failures = grpc_text;
+      if (f.http_failures > 0) {
+        failures += ", " + count_of(f.http_failures, "HTTP failure", "HTTP failures");
+      }
+    } else {
+      failures = http_text;
+      if (!t.grpc_status.empty()) failures += ", " + grpc_text;
+    }
     out += fmt::format(
-        "  {:<13}{:.2f}% of {} failed: {}{}, {}{}\n", "errors", 100 * f.rate(),
-        count_of(f.attempts, "attempt", "attempts"),
-        run.grpc_call.empty()
-            ? count_of(f.http_failures, "HTTP failure", "HTTP failures") + " (status >= 400)"
-            : count_of(f.grpc_failures, "gRPC failure", "gRPC failures") + " (status not OK)",
-        f.http_failures > 0 && !run.grpc_call.empty()
-            ? ", " + count_of(f.http_failures, "HTTP failure", "HTTP failures")
-            : "",
+        "  {:<13}{:.2f}% of {} failed: {}, {}{}\n", "errors", 100 * f.rate(),
+        count_of(f.attempts, "attempt", "attempts"), failures,
         count_of(f.transport_errors, "transport error", "transport errors"),
         other > 0 ? ", " + count_of(other, "failed socket step", "failed socket steps") : "");
   }
@@ -245,6 +254,11 @@ std::string format_summary(const RunDescription& run, const cluster::RunResult& 
   if (!run.grpc_call.empty()) {
     out += fmt::format("  {:<13}{} calls by status: {}; {} received\n", "grpc",
                        text::printable(run.grpc_call), format_grpc_codes(t.grpc_status),
+                       count_of(t.grpc_messages, "message", "messages"));
+  } else if (!t.grpc_status.empty()) {
+    // A scenario's grpc steps, all methods together (per step in the step table).
+    out += fmt::format("  {:<13}calls by status: {}; {} received\n", "grpc",
+                       format_grpc_codes(t.grpc_status),
                        count_of(t.grpc_messages, "message", "messages"));
   }
   if (run.streams > 0 || !t.h2_goaway.empty() || !t.h2_rst_stream.empty()) {
@@ -437,16 +451,19 @@ nlohmann::json summary_json(const RunDescription& run, const cluster::RunResult&
                   {"p99", ms(hs.value_at(0.99))},
                   {"max", ms(hs.max())}}}};
   }
-  if (!run.grpc_call.empty()) {
+  if (!run.grpc_call.empty() || !t.grpc_status.empty()) {
     nlohmann::json codes = nlohmann::json::object();
     uint64_t calls = 0;
     for (const auto& [code, count] : t.grpc_status) {
       codes[grpc::status_name(code)] = count;
       calls += count;
     }
-    j["grpc"] = {{"call", run.grpc_call},           {"calls", calls},
-                 {"ok", calls - t.grpc_failures()}, {"failed", t.grpc_failures()},
-                 {"messages", t.grpc_messages},     {"status", codes}};
+    j["grpc"] = {{"calls", calls},
+                 {"ok", calls - t.grpc_failures()},
+                 {"failed", t.grpc_failures()},
+                 {"messages", t.grpc_messages},
+                 {"status", codes}};
+    if (!run.grpc_call.empty()) j["grpc"]["call"] = run.grpc_call;  // a scenario has many
   }
   if (run.streams > 0) {
     j["http2"] = {{"streams", run.streams},

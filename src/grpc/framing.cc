@@ -36,6 +36,24 @@ const char* framing_error_name(FramingError error) {
   return "unknown";
 }
 
+FramingError split_messages(std::string_view bytes, uint32_t max_message_bytes,
+                            std::vector<std::string_view>* messages) {
+  messages->clear();
+  while (!bytes.empty()) {
+    if (bytes.size() < kPrefixBytes) return FramingError::kTruncated;
+    const auto* prefix = reinterpret_cast<const unsigned char*>(bytes.data());
+    if (prefix[0] > 1) return FramingError::kBadFlag;
+    if (prefix[0] == 1) return FramingError::kCompressed;
+    const uint32_t size = (uint32_t{prefix[1]} << 24) | (uint32_t{prefix[2]} << 16) |
+                          (uint32_t{prefix[3]} << 8) | uint32_t{prefix[4]};
+    if (size > max_message_bytes) return FramingError::kTooLarge;
+    if (bytes.size() - kPrefixBytes < size) return FramingError::kTruncated;
+    messages->push_back(bytes.substr(kPrefixBytes, size));
+    bytes.remove_prefix(kPrefixBytes + size);
+  }
+  return FramingError::kNone;
+}
+
 bool MessageReader::feed(std::string_view bytes) {
   if (error_ != FramingError::kNone) return false;
   while (!bytes.empty()) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace millstone::grpc {
 
@@ -28,6 +29,13 @@ enum class FramingError : uint8_t {
 };
 // Stable snake_case name ("bad_flag").
 const char* framing_error_name(FramingError error);
+
+// A whole stream's DATA, already gathered (a scenario step's captured
+// response): every message in order, as views into `bytes`. The same rules
+// and errors as MessageReader (kTruncated when it ends inside a message);
+// *messages holds those before the error.
+FramingError split_messages(std::string_view bytes, uint32_t max_message_bytes,
+                            std::vector<std::string_view>* messages);
 
 class MessageReader {
  public:

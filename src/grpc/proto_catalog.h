@@ -36,6 +36,14 @@ class ProtoCatalog {
   // (then the file's own folder, then the system's include folder for
   // google/protobuf/*.proto). Throws ProtoError: "FILE:LINE:COL: message".
   ProtoCatalog(const std::string& proto_file, const std::vector<std::string>& import_paths);
+  // Several files into one pool (a scenario's grpc: protos), each found as above.
+  ProtoCatalog(const std::vector<std::string>& proto_files,
+               const std::vector<std::string>& import_paths);
+  // From a serialized google.protobuf.FileDescriptorSet (descriptor_set(),
+  // or what server reflection sent): no file is read. `name` stands for the
+  // source in messages. Throws ProtoError when a file does not build.
+  static std::unique_ptr<ProtoCatalog> from_descriptor_set(std::string_view bytes,
+                                                           const std::string& name);
   ~ProtoCatalog();
   ProtoCatalog(const ProtoCatalog&) = delete;
   ProtoCatalog& operator=(const ProtoCatalog&) = delete;
@@ -44,6 +52,10 @@ class ProtoCatalog {
   // "package.Service.Method"). Throws ProtoError naming the services or
   // methods there are.
   const google::protobuf::MethodDescriptor& method(std::string_view call) const;
+  // The same without exceptions: null and *error (without the --call prefix:
+  // "helloworld.Greeter has no method Hi; it has: SayHello").
+  const google::protobuf::MethodDescriptor* find_method(std::string_view call,
+                                                        std::string* error) const;
   // A message type by full name ("package.Message"); throws ProtoError.
   const google::protobuf::Descriptor& message_type(std::string_view name) const;
   // JSON (proto3's JSON mapping) -> the serialized message of `type`. Throws
@@ -52,15 +64,30 @@ class ProtoCatalog {
   // Serialized bytes of `type` -> JSON, for messages people read; throws ProtoError.
   std::string decode_to_json(const google::protobuf::Descriptor& type,
                              std::string_view bytes) const;
+  // The data plane's versions (scenario steps, per call): no exception.
+  // encode: false and *error when the JSON does not fit `type`; decode:
+  // false when the bytes are not a `type`.
+  bool try_encode_json(const google::protobuf::Descriptor& type, std::string_view json,
+                       std::string* out, std::string* error) const;
+  bool try_decode_to_json(const google::protobuf::Descriptor& type, std::string_view bytes,
+                          std::string* out) const;
+
+  // Every file of the pool that the roots need, dependencies first, as a
+  // serialized FileDescriptorSet: what a worker rebuilds the catalog from.
+  std::string descriptor_set() const;
 
   const std::string& file() const { return file_; }
 
  private:
+  ProtoCatalog();
+  const google::protobuf::DescriptorPool& pool() const;
+
   std::string file_;
   std::unique_ptr<google::protobuf::compiler::DiskSourceTree> tree_;
   std::unique_ptr<google::protobuf::compiler::Importer> importer_;
   std::unique_ptr<google::protobuf::DynamicMessageFactory> factory_;
-  const google::protobuf::FileDescriptor* root_ = nullptr;
+  std::unique_ptr<google::protobuf::DescriptorPool> own_pool_;  // from_descriptor_set
+  std::vector<const google::protobuf::FileDescriptor*> roots_;
 };
 
 // The HTTP/2 :path of a method: "/package.Service/Method".

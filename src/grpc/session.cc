@@ -71,4 +71,42 @@ std::optional<ErrorCause> CallHook::on_complete(uint32_t slot, http::ResponseInf
   return std::nullopt;
 }
 
+std::optional<ErrorCause> judge_captured_call(int http_status, const http::ResponseContent& content,
+                                              bool unary, uint32_t max_message_bytes,
+                                              CapturedCall* call) {
+  call->grpc_status = -1;
+  call->grpc_message.clear();
+  call->has_grpc_message = false;
+  call->messages.clear();
+  bool content_type_ok = false;
+  bool seen_content_type = false;
+  bool status_field_bad = false;
+  for (const auto& [name, value] : content.headers) {
+    if (name == "content-type") {
+      // The first one is the response's; one in the trailers does not count.
+      if (!seen_content_type) content_type_ok = grpc_content_type(value);
+      seen_content_type = true;
+    } else if (name == "grpc-status") {
+      if (const auto code = parse_status_field(value)) {
+        call->grpc_status = static_cast<int32_t>(*code);
+      } else {
+        status_field_bad = true;
+      }
+    } else if (name == "grpc-message") {
+      call->grpc_message = decode_message_field(value);
+      call->has_grpc_message = true;
+    }
+  }
+  if (http_status != 200) return ErrorCause::kGrpcHttpStatus;
+  if (!content_type_ok) return ErrorCause::kGrpcContentType;
+  if (split_messages(content.body, max_message_bytes, &call->messages) != FramingError::kNone) {
+    return ErrorCause::kGrpcBadMessage;
+  }
+  if (call->grpc_status < 0 || status_field_bad) return ErrorCause::kGrpcMissingStatus;
+  if (unary && call->grpc_status == static_cast<int32_t>(kStatusOk) && call->messages.size() != 1) {
+    return ErrorCause::kGrpcBadMessage;
+  }
+  return std::nullopt;
+}
+
 }  // namespace millstone::grpc

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -82,6 +83,22 @@ class SessionFactory final : public http::SessionFactory {
   Settings settings_;
   metrics::Snapshot& stats_;
 };
+
+// A call whose whole response was captured (scenario steps, over an
+// http2::Session with Settings::capture): the same judgement as CallHook's,
+// made once on the gathered header fields and body, keeping what checks
+// need. `unary`: an OK needs exactly one message (unary and client-streaming
+// methods).
+struct CapturedCall {
+  int32_t grpc_status = -1;
+  std::string grpc_message;  // percent-decoded; empty when absent
+  bool has_grpc_message = false;
+  std::vector<std::string_view> messages;  // into the captured body
+};
+std::optional<metrics::ErrorCause> judge_captured_call(int http_status,
+                                                       const http::ResponseContent& content,
+                                                       bool unary, uint32_t max_message_bytes,
+                                                       CapturedCall* call);
 
 // True for application/grpc and application/grpc+proto (any +suffix or
 // ;parameters), case-insensitive: what a gRPC server may answer.

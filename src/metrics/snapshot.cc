@@ -66,6 +66,8 @@ const char* error_cause_name(ErrorCause cause) {
       return "grpc_bad_message";
     case ErrorCause::kGrpcMissingStatus:
       return "grpc_missing_status";
+    case ErrorCause::kGrpcBadRequest:
+      return "grpc_bad_request";
     case ErrorCause::kMessageTimeout:
       return "message_timeout";
     case ErrorCause::kUnmatchedMessage:

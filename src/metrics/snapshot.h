@@ -81,6 +81,8 @@ enum class ErrorCause : uint8_t {
   kGrpcBadMessage,     // broken length prefix, truncated or unasked-for compressed message, or a
                        // unary OK without exactly one message
   kGrpcMissingStatus,  // the stream ended without a (numeric) grpc-status
+  kGrpcBadRequest,     // a scenario's grpc step: its message, once rendered, did not fit the
+                       // request type (nothing was sent)
   // AMQP steps of scenarios (docs/amqp.md#scenario-steps).
   kMessageTimeout,    // an amqp.expect's message did not arrive within its timeout (lost)
   kUnmatchedMessage,  // a delivery no VU claimed within the hold time (late, duplicated, foreign)

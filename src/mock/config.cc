@@ -49,7 +49,7 @@ constexpr size_t kMaxRoutes = 10000;
 
 constexpr std::string_view kTopKeys[] = {"seed", "routes", "websockets", "tcp", "grpc"};
 constexpr std::string_view kGrpcKeys[] = {"name",   "proto",   "import_paths", "method", "response",
-                                          "status", "message", "latency",      "errors"};
+                                          "status", "message", "latency",      "errors", "replies"};
 constexpr std::string_view kGrpcErrorKeys[] = {"rate", "status", "message", "reset", "stall"};
 constexpr std::string_view kWebSocketKeys[] = {
     "name",       "path",       "subprotocols", "echo",       "push",
@@ -1045,11 +1045,29 @@ Route Parser::parse_grpc(const YAML::Node& node) {
     if (why.rfind("--call ", 0) == 0) why.erase(0, 7);  // the config says "method", not --call
     reader_.fail(method_field->mark, fmt::format("method {}", why));
   }
-  if (method->client_streaming() || method->server_streaming()) {
-    reader_.fail(method_field->mark,
-                 fmt::format("method {} is a streaming method; expected a unary one (the mock "
-                             "answers unary calls)",
-                             method->full_name()));
+  // Every kind of method: the mock answers once the call's request is
+  // complete (a client stream half-closed), with as many messages as
+  // `replies` says for server and bidirectional streams.
+  uint32_t replies = 1;
+  bool per_message = false;
+  if (const Field* field = map.find("replies")) {
+    if (!method->server_streaming()) {
+      reader_.fail(field->key_mark,
+                   fmt::format("replies applies to server-streaming and bidirectional methods; "
+                               "{} answers one message",
+                               method->full_name()));
+    }
+    if (field->value.IsScalar() && field->value.Scalar() == "per_message") {
+      if (!method->client_streaming()) {
+        reader_.fail(field->mark, fmt::format("replies: per_message applies to bidirectional "
+                                              "methods; {} takes one request message; expected a "
+                                              "number",
+                                              method->full_name()));
+      }
+      per_message = true;
+    } else {
+      replies = static_cast<uint32_t>(reader_.number(*field, 0, 10'000, /*whole=*/true));
+    }
   }
 
   Route route;
@@ -1078,6 +1096,8 @@ Route Parser::parse_grpc(const YAML::Node& node) {
   if (const Field* message = map.find("message")) {
     answer.message = reader_.scalar(*message, "a status message");
   }
+  answer.replies = replies;
+  answer.per_message = per_message;
   route.grpc = std::move(answer);
   if (const Field* latency = map.find("latency")) route.latency = reader_.latency(*latency);
   if (const Field* errors = map.find("errors")) {

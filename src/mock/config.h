@@ -39,6 +39,11 @@ inline constexpr int64_t kStallForever = -1;
 struct GrpcAnswer {
   uint32_t status = 0;  // grpc-status; 0 = OK
   std::string message;  // grpc-message, as written (percent-encoded when sent)
+  // An OK answer's response messages: `replies` copies of the response
+  // (server streaming), or with per_message one per request message the
+  // call sent (bidirectional). Unary and client streaming: one.
+  uint32_t replies = 1;
+  bool per_message = false;
 };
 
 struct ErrorRule {

@@ -167,7 +167,8 @@ H2Response make_grpc_response(const GrpcAnswer& answer, std::string_view message
     status.emplace_back("grpc-message", grpc::encode_message_field(answer.message));
   }
   if (answer.status == grpc::kStatusOk) {
-    r.body.assign(message);
+    for (uint32_t i = 0; i < answer.replies; ++i)
+      r.body.append(message);
     r.trailers = std::move(status);
   } else {
     r.headers.insert(r.headers.end(), status.begin(), status.end());
@@ -569,6 +570,7 @@ void H2Connection::dispatch(Stream& s) {
   const Route& route = context_.config->routes[static_cast<size_t>(index)];
   const H2Responses::PerRoute& prebuilt = context_.responses->routes[static_cast<size_t>(index)];
   context_.host.count(index, H2Host::Count::kRequest);
+  uint64_t grpc_requests = 0;  // request messages of a gRPC call
   if (route.grpc) {
     // A gRPC call: application/grpc, and a body of length-prefixed messages.
     bool grpc_type = false;
@@ -584,9 +586,18 @@ void H2Connection::dispatch(Stream& s) {
       answer(s, context_.responses->grpc_bad_message);
       return;
     }
+    grpc_requests = reader.messages();
   }
 
   const H2Response* response = &prebuilt.normal;
+  if (route.grpc && route.grpc->per_message && route.grpc->status == grpc::kStatusOk) {
+    // A bidirectional call: one response message per request message.
+    s.rendered = prebuilt.normal;
+    s.rendered.body.clear();
+    for (uint64_t i = 0; i < grpc_requests; ++i)
+      s.rendered.body.append(route.body);
+    response = &s.rendered;
+  }
   const ResponseTemplate* templated = route.templated ? &*route.templated : nullptr;
   int64_t delay_us = route.latency.sample_us(context_.prng);
   if (const ErrorRule* rule = pick_error(route, context_.prng)) {

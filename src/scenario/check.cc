@@ -1,5 +1,7 @@
 #include "scenario/check.h"
 
+#include "grpc/status.h"
+
 #include <re2/re2.h>
 
 #include <charconv>
@@ -414,6 +416,28 @@ Check Check::status_class(int hundreds) {
   return c;
 }
 
+Check Check::grpc_status_in(std::vector<int> codes) {
+  Check c;
+  c.subject_ = Subject::kGrpcStatus;
+  c.name_ = "grpc_status in [";
+  for (size_t i = 0; i < codes.size(); ++i) {
+    if (i) c.name_ += ", ";
+    c.name_ += grpc::status_name(static_cast<uint32_t>(codes[i]));
+  }
+  c.name_ += "]";
+  c.codes_ = std::move(codes);
+  return c;
+}
+
+Check Check::grpc_message(Expectation e) {
+  Check c;
+  c.subject_ = Subject::kGrpcMessage;
+  c.expected_ = e.describe();
+  c.name_ = "grpc_message " + c.expected_;
+  c.expectation_ = std::move(e);
+  return c;
+}
+
 Check Check::header(std::string name, Expectation e) {
   Check c;
   c.subject_ = Subject::kHeader;
@@ -468,6 +492,22 @@ bool Check::evaluate(const ResponseView& response, JsonEvaluator::Outcome json_o
       if (ok) return true;
       return fail_with(why, "status " + std::to_string(response.status));
     }
+    case Subject::kGrpcStatus: {
+      for (int code : codes_) {
+        if (response.grpc_status == code) return true;
+      }
+      std::string seen =
+          "grpc_status " +
+          grpc::status_name(static_cast<uint32_t>(std::max(response.grpc_status, 0)));
+      if (response.has_grpc_message) seen += " (" + std::string(response.grpc_message) + ")";
+      return fail_with(why, seen);
+    }
+    case Subject::kGrpcMessage:
+      return evaluate_expectation(
+          expectation_,
+          observe_text("grpc_message",
+                       response.has_grpc_message ? &response.grpc_message : nullptr),
+          expected_, why);
     case Subject::kHeader: {
       std::string label = "header " + header_name_;
       return evaluate_expectation(

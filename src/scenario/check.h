@@ -6,6 +6,7 @@
 //   body: {contains: "ok"} | {matches: 'id":\d+'} | {not_contains: error}
 //   json: {"$.status": "paid", "$.total": {gt: 10}, "$.items": {length: 3}, "$.id": {exists: true}}
 //   duration: {lt: 200ms}
+//   grpc_status: OK | [OK, NOT_FOUND]      grpc_message: {contains: busy}   (grpc steps)
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,13 +64,16 @@ std::optional<Expectation> make_expectation(std::string_view op_name,
 
 class Check {
  public:
-  enum class Subject { kStatus, kHeader, kBody, kJson, kDuration };
+  enum class Subject { kStatus, kHeader, kBody, kJson, kDuration, kGrpcStatus, kGrpcMessage };
   static Check status_in(std::vector<int> codes);  // exact codes
   static Check status_class(int hundreds);         // "2xx" -> 2
   static Check header(std::string name, Expectation e);
   static Check body(Expectation e);
   static std::optional<Check> json(std::string_view path, Expectation e, std::string* error);
   static Check duration(Expectation e);  // e.number in microseconds
+  // grpc steps: the call's grpc-status (codes 0..16) and grpc-message.
+  static Check grpc_status_in(std::vector<int> codes);
+  static Check grpc_message(Expectation e);
 
   Subject subject() const { return subject_; }
   const JsonPath* json_path() const { return json_path_ ? &*json_path_ : nullptr; }

@@ -50,7 +50,7 @@ constexpr size_t kMaxPemBytes = size_t{1} << 20;
 
 constexpr std::string_view kTopKeys[] = {"name",   "target",  "seed",      "defaults",   "vars",
                                          "data",   "flows",   "scenarios", "thresholds", "slo",
-                                         "drills", "proxies", "monitor",   "amqp"};
+                                         "drills", "proxies", "monitor",   "amqp",       "grpc"};
 constexpr std::string_view kDefaultsKeys[] = {"headers", "timeout", "max_body_capture", "tls",
                                               "http"};
 // The names of quick mode's flags (-k, --cacert, --cert, --key, --tls-min,
@@ -164,6 +164,9 @@ void TopLevel::compile(const YAML::Node& root) {
   const Field* flows = map.find("flows");
   if (flows == nullptr) {
     reader_.fail(map.mark, "the scenario has no flows; expected flows: with at least one flow");
+  }
+  if (const Field* grpc = map.find("grpc")) {
+    compile_grpc(ctx_, *grpc, base_dir_, data_files_);
   }
   if (const Field* amqp = map.find("amqp")) {
     compile_amqp(ctx_, *amqp);

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <re2/re2.h>
 
+#include "grpc/status.h"
 #include "scenario/loader.h"
 #include "scenario/loader_context.h"
 
@@ -18,6 +19,10 @@ using yaml::MapFields;
 using yaml::shown;
 
 constexpr std::string_view kCheckKeys[] = {"status", "header", "body", "json", "duration"};
+constexpr std::string_view kGrpcCheckKeys[] = {"grpc_status", "grpc_message", "header",
+                                               "body",        "json",         "duration"};
+constexpr std::string_view kGrpcMessageOps[] = {"equals",  "not_equals", "contains", "not_contains",
+                                                "matches", "exists",     "one_of"};
 constexpr std::string_view kExtractKeys[] = {"json",   "regex",  "group", "header",
                                              "cookie", "status", "body",  "default"};
 constexpr std::string_view kExtractSources[] = {"json",   "regex",  "header",
@@ -39,7 +44,7 @@ class ResponseRules {
   explicit ResponseRules(LoadContext& ctx) : ctx_(ctx), reader_(ctx.reader) {}
 
   std::vector<Extraction> extractions(const Field& field);
-  std::vector<Check> checks(const Field& field);
+  std::vector<Check> checks(const Field& field, bool grpc);
 
  private:
   std::vector<Expectation> expectations(const Field& spec, Keys ops, bool shorthand,
@@ -132,11 +137,50 @@ std::vector<Extraction> ResponseRules::extractions(const Field& field) {
   return out;
 }
 
-std::vector<Check> ResponseRules::checks(const Field& field) {
-  const MapFields map = reader_.read_map(field.value, field.mark, "check", kCheckKeys);
+std::vector<Check> ResponseRules::checks(const Field& field, bool grpc) {
+  if (grpc && field.value.IsMap()) {
+    for (const auto& entry : field.value) {
+      if (entry.first.IsScalar() && entry.first.Scalar() == "status") {
+        reader_.fail(entry.first.Mark(),
+                     "check status: applies to HTTP steps; expected "
+                     "grpc_status: (such as OK or [OK, NOT_FOUND]) in a grpc "
+                     "step");
+      }
+    }
+  }
+  const MapFields map = grpc ? reader_.read_map(field.value, field.mark, "check", kGrpcCheckKeys)
+                             : reader_.read_map(field.value, field.mark, "check", kCheckKeys);
   std::vector<Check> checks;
   for (const Field& subject : map.fields) {
-    if (subject.key == "status") {
+    if (subject.key == "grpc_status") {
+      auto code = [&](const YAML::Node& node, const YAML::Mark& mark) {
+        const std::string text = reader_.scalar(node, mark, "grpc_status", "a gRPC status");
+        const std::optional<uint32_t> value = grpc::status_from_text(text);
+        if (!value || *value > grpc::kLastStatus) {
+          reader_.fail(mark, fmt::format("grpc_status {} is not a gRPC status; expected a name "
+                                         "such as OK, NOT_FOUND or UNAVAILABLE, a code 0 to 16, "
+                                         "or a list of them",
+                                         shown(text)));
+        }
+        return static_cast<int>(*value);
+      };
+      std::vector<int> codes;
+      if (subject.value.IsSequence()) {
+        for (const YAML::Node& item : subject.value) {
+          codes.push_back(code(item, item.Mark().is_null() ? subject.mark : item.Mark()));
+        }
+        if (codes.empty()) {
+          reader_.fail(subject.mark, "grpc_status is an empty list; expected e.g. [OK, NOT_FOUND]");
+        }
+      } else {
+        codes.push_back(code(subject.value, subject.mark));
+      }
+      checks.push_back(Check::grpc_status_in(std::move(codes)));
+    } else if (subject.key == "grpc_message") {
+      for (Expectation& e : expectations(subject, kGrpcMessageOps, true, "grpc_message", false)) {
+        checks.push_back(Check::grpc_message(std::move(e)));
+      }
+    } else if (subject.key == "status") {
       auto code = [&](const YAML::Node& node, const YAML::Mark& mark) {
         const std::string text = reader_.scalar(node, mark, "status", "a status code");
         const std::optional<double> value = yaml::parse_double(text);
@@ -295,8 +339,8 @@ std::vector<Extraction> compile_extractions(LoadContext& ctx, const Field& field
   return ResponseRules(ctx).extractions(field);
 }
 
-std::vector<Check> compile_checks(LoadContext& ctx, const Field& field) {
-  return ResponseRules(ctx).checks(field);
+std::vector<Check> compile_checks(LoadContext& ctx, const Field& field, bool grpc) {
+  return ResponseRules(ctx).checks(field, grpc);
 }
 
 }  // namespace millstone::scenario::detail

@@ -4,7 +4,9 @@
 // loader_checks.cc (checks and extraction) and loader_scenarios.cc
 // (executors and the timeline).
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -69,7 +71,8 @@ std::vector<std::pair<std::string, Template>> compile_headers(LoadContext& ctx,
 // A request's extract: and check: (loader_checks.cc). Checks come back in
 // file order, unnamed: the caller gives them indexes and names.
 std::vector<Extraction> compile_extractions(LoadContext& ctx, const yaml::Field& field);
-std::vector<Check> compile_checks(LoadContext& ctx, const yaml::Field& field);
+// `grpc`: a grpc step's checks (grpc_status, grpc_message; no HTTP status).
+std::vector<Check> compile_checks(LoadContext& ctx, const yaml::Field& field, bool grpc = false);
 
 // Pass one: interns every name an extract: declares, anywhere in the file, so
 // a template may use a value that another step (or flow) extracts.
@@ -95,6 +98,17 @@ void compile_objectives(LoadContext& ctx, const yaml::Field& slo);
 // one amqp.publish or amqp.expect step's settings.
 void compile_amqp(LoadContext& ctx, const yaml::Field& field);
 AmqpStep compile_amqp_step(LoadContext& ctx, const yaml::Field& action);
+
+// grpc: (loader_grpc.cc), before the flows whose grpc steps need it: the
+// .proto files (the coordinator) or the descriptors it sent (a worker,
+// `data_files` given). And one grpc step's call; `json_text` turns a YAML
+// message into JSON template text (the flow compiler's, as for json: bodies).
+using JsonText = std::function<std::string(const YAML::Node&, const YAML::Mark&)>;
+void compile_grpc(LoadContext& ctx, const yaml::Field& field, const std::string& base_dir,
+                  const DataFileSet* data_files);
+std::shared_ptr<const GrpcCall> compile_grpc_call(LoadContext& ctx, const yaml::Field& action,
+                                                  const JsonText& json_text,
+                                                  std::string* method_name);
 
 // monitor: (loader_monitor.cc): the endpoints the coordinator scrapes.
 void compile_monitors(LoadContext& ctx, const yaml::Field& field);

@@ -44,7 +44,8 @@ constexpr std::string_view kStepKeys[] = {
     "body",      "form",        "timeout",     "check",      "extract",      "think",
     "group",     "loop",        "steps",       "ws.connect", "ws.send",      "ws.expect",
     "ws.hold",   "ws.close",    "tcp.connect", "tcp.send",   "tcp.expect",   "tcp.hold",
-    "tcp.close", "subprotocol", "tls",         "http",       "amqp.publish", "amqp.expect"};
+    "tcp.close", "subprotocol", "tls",         "http",       "amqp.publish", "amqp.expect",
+    "grpc"};
 constexpr std::string_view kSocketActions[] = {
     "ws.connect",  "ws.send",  "ws.expect",  "ws.hold",  "ws.close",
     "tcp.connect", "tcp.send", "tcp.expect", "tcp.hold", "tcp.close"};
@@ -66,7 +67,7 @@ constexpr std::string_view kRequestKeys[] = {"method", "path"};
 constexpr std::string_view kActionsHint =
     "one of get, post, put, patch, delete, head, options, request, think, group, loop, "
     "ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, "
-    "tcp.hold, tcp.close, amqp.publish or amqp.expect";
+    "tcp.hold, tcp.close, amqp.publish, amqp.expect or grpc";
 
 using http::syntax::iequals;
 
@@ -322,6 +323,10 @@ class FlowCompiler {
   void compile_steps(const Field& field, int depth);
   void compile_step(const YAML::Node& node, const YAML::Mark& mark, int depth);
   void compile_request(const MapFields& map, const Field& action);
+  void compile_grpc_request(const MapFields& map, const Field& action);
+  // A request's timeout:, name, extract: and check:, and its instruction.
+  void finish_request(HttpRequest request, const MapFields& map, std::string name,
+                      YAML::Mark name_mark);
   void compile_socket(const MapFields& map, const Field& action);
   void compile_amqp(const MapFields& map, const Field& action);
   void socket_connect(SocketStep& step, const MapFields& map, const Field& action);
@@ -411,7 +416,7 @@ void FlowCompiler::compile_step(const YAML::Node& node, const YAML::Mark& mark, 
     const bool is_action = contains(kMethodKeys, field.key) || field.key == "request" ||
                            field.key == "think" || field.key == "group" || field.key == "loop" ||
                            contains(kSocketActions, field.key) || field.key == "amqp.publish" ||
-                           field.key == "amqp.expect";
+                           field.key == "amqp.expect" || field.key == "grpc";
     if (!is_action) {
       continue;
     }
@@ -440,6 +445,25 @@ void FlowCompiler::compile_step(const YAML::Node& node, const YAML::Mark& mark, 
                                      kMaxSteps, kMaxSteps));
     }
     compile_amqp(map, *action);
+    return;
+  }
+  if (action->key == "grpc") {
+    for (const Field& field : map.fields) {
+      const bool applies = &field == action || field.key == "name" || field.key == "check" ||
+                           field.key == "extract" || field.key == "timeout";
+      if (!applies) {
+        reader_.fail(field.key_mark,
+                     fmt::format("{} does not apply to a grpc step; expected name, check, "
+                                 "extract, timeout (the call's settings go in grpc:)",
+                                 field.key));
+      }
+    }
+    if (ctx_.plan.step_names.size() >= kMaxSteps) {
+      reader_.fail(mark, fmt::format("more than {} steps; expected at most {} (the limit of step "
+                                     "metrics a worker reports each second)",
+                                     kMaxSteps, kMaxSteps));
+    }
+    compile_grpc_request(map, *action);
     return;
   }
   const bool is_socket = contains(kSocketActions, action->key);
@@ -593,6 +617,33 @@ void FlowCompiler::compile_request(const MapFields& map, const Field& action) {
   }
   compile_body(request, map, step_content_type);
 
+  request.http_version = ctx_.plan.http_version;
+  if (const Field* http = map.find("http")) {
+    request.http_version = compile_http_version(reader_, *http);
+  }
+  std::string name = request.method + " " + path_text;
+  finish_request(std::move(request), map, std::move(name), action.key_mark);
+}
+
+void FlowCompiler::compile_grpc_request(const MapFields& map, const Field& action) {
+  HttpRequest request;
+  std::string method;
+  request.grpc = compile_grpc_call(
+      ctx_, action,
+      [this](const YAML::Node& node, const YAML::Mark& mark) { return json_text(node, mark, 0); },
+      &method);
+  for (const Template& message : request.grpc->messages)
+    tracked(message);
+  for (const auto& [name, value] : request.grpc->metadata)
+    tracked(value);
+  request.method = "POST";
+  request.target = Template::literal("/" + method);
+  request.http_version = 2;  // gRPC is HTTP/2 only
+  finish_request(std::move(request), map, "grpc " + method, action.key_mark);
+}
+
+void FlowCompiler::finish_request(HttpRequest request, const MapFields& map, std::string name,
+                                  YAML::Mark name_mark) {
   if (const Field* timeout = map.find("timeout")) {
     request.timeout_us = reader_.duration_us(*timeout);
     if (request.timeout_us <= 0) {
@@ -600,14 +651,7 @@ void FlowCompiler::compile_request(const MapFields& map, const Field& action) {
     }
   }
 
-  request.http_version = ctx_.plan.http_version;
-  if (const Field* http = map.find("http")) {
-    request.http_version = compile_http_version(reader_, *http);
-  }
-
   // The step's result name: "flow/group/name".
-  std::string name = request.method + " " + path_text;
-  YAML::Mark name_mark = action.key_mark;
   if (const Field* given = map.find("name")) {
     name = reader_.scalar(*given, "a step name");
     check_label(reader_, name, given->mark, "step");
@@ -620,7 +664,7 @@ void FlowCompiler::compile_request(const MapFields& map, const Field& action) {
     request.extractions = compile_extractions(ctx_, *extract);
   }
   if (const Field* check = map.find("check")) {
-    add_checks(request, compile_checks(ctx_, *check), components);
+    add_checks(request, compile_checks(ctx_, *check, request.grpc != nullptr), components);
     if (ctx_.plan.check_names.size() > kMaxChecks) {
       reader_.fail(check->mark, fmt::format("more than {} checks; expected at most {} (the limit "
                                             "of checks a worker reports each second)",

@@ -23,6 +23,12 @@
 namespace re2 {
 class RE2;
 }
+namespace google::protobuf {
+class Descriptor;
+}
+namespace millstone::grpc {
+class ProtoCatalog;
+}
 
 namespace millstone::scenario {
 
@@ -42,6 +48,26 @@ struct NamedCheck {
   Check check;
 };
 
+// A grpc: step (docs/scenarios.md#grpc-steps): a call over the VU's HTTP/2
+// connection, sent as a POST of length-prefixed messages. The descriptors
+// belong to Plan::grpc's catalog.
+struct GrpcCall {
+  std::string method;  // "package.Service/Method", for messages
+  const google::protobuf::Descriptor* request_type = nullptr;
+  const google::protobuf::Descriptor* response_type = nullptr;
+  bool client_streaming = false;
+  bool server_streaming = false;
+  // The request messages as JSON templates, sent in order, then the
+  // client half-closes; one for unary and server-streaming methods.
+  std::vector<Template> messages;
+  // All messages framed once at load time when none has a template.
+  std::optional<std::string> literal_body;
+  std::vector<std::pair<std::string, Template>> metadata;  // rendered per call
+  int64_t deadline_us = 0;                                 // grpc-timeout; 0 = none
+  // A response is read as one message (unary, client streaming) or a list.
+  bool single_response() const { return !server_streaming; }
+};
+
 struct HttpRequest {
   std::string method = "GET";
   Template target;  // path and query, e.g. "/items/{{ id }}?page=2"
@@ -54,6 +80,8 @@ struct HttpRequest {
   // 2: over the VU's HTTP/2 connection (h2 by ALPN over TLS, prior
   // knowledge over cleartext); 1: HTTP/1.1. From the step's http: or defaults.
   uint8_t http_version = 1;
+  // grpc: steps (always http_version 2); null for HTTP requests.
+  std::shared_ptr<const GrpcCall> grpc;
 };
 
 // What a ws.expect / tcp.expect waits for. Every condition given must hold.
@@ -196,6 +224,20 @@ struct AmqpSettings {
   // A message that arrives before its VU waits is held this long at most
   // (the longest expect timeout), then counted as unmatched.
   int64_t hold_us = 0;
+};
+
+// grpc: (docs/scenarios.md#grpc-steps): where the services of grpc steps
+// come from. The coordinator parses the .proto files; its workers rebuild
+// the same descriptors from the FileDescriptorSet it sends as a data file
+// named `descriptor_key`, and read no .proto.
+struct GrpcSettings {
+  std::vector<std::string> protos;        // resolved paths, for messages
+  std::vector<std::string> import_paths;  // resolved
+  std::string location;                   // "FILE:LINE:COL" of grpc:
+  std::shared_ptr<const grpc::ProtoCatalog> catalog;
+  std::string descriptor_key;  // the data file's name: "grpc-descriptors:" + the scenario path
+  std::string descriptor_set;  // serialized FileDescriptorSet (the coordinator's copy)
+  bool enabled() const { return catalog != nullptr; }
 };
 
 // A flow compiles to a flat program; loops become jumps, groups become name prefixes.
@@ -354,6 +396,7 @@ struct Plan {
   std::vector<Drill> drills;              // run by the coordinator (src/drill/), not the workers
   std::vector<RunProxy> proxies;          // proxies: the coordinator runs them for the run
   AmqpSettings amqp;                      // amqp:, for amqp.* steps
+  GrpcSettings grpc;                      // grpc:, for grpc steps
   std::vector<MonitorEndpoint> monitors;  // monitor:, scraped by the coordinator (src/monitor/)
   std::vector<std::string> step_names;    // metric index -> "flow/group/step"
   std::vector<std::string> check_names;   // check index -> "flow/step: status in [200]"

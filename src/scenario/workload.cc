@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "grpc/status.h"
 #include "http/syntax.h"
 #include "net/clock.h"
 #include "scenario/cookie_jar.h"
@@ -433,6 +434,14 @@ void ScenarioWorkload::send_request(VirtualUser& vu) {
   int64_t now = net::now_ns();
   vu.request_timeout_ns =
       (request.timeout_us > 0 ? request.timeout_us : plan_.timeout_us) * net::kNsPerUs;
+  if (request.grpc) {
+    if (!render_grpc_request(vu, request)) {
+      request_failed(vu, ErrorCause::kGrpcBadRequest);
+      return;
+    }
+    send_h2_request(vu, now);
+    return;
+  }
   if (request.http_version == 2) {
     render_h2_request(vu, request);
     send_h2_request(vu, now);
@@ -502,7 +511,8 @@ void ScenarioWorkload::process_response(VirtualUser& vu, const ResponseView& res
   metrics::StepStats& step = current_.steps[in.metric];
   ++step.requests;
   step.latency.record(static_cast<uint64_t>(latency_us));
-  if (status >= 400) ++step.failed;
+  // A gRPC call fails by its grpc-status (its HTTP status is 200).
+  if (status >= 400 || (request.grpc && response.grpc_status != 0)) ++step.failed;
   ++current_.requests;
   ++current_.status_counts[static_cast<uint16_t>(status)];
   current_.latency.record(static_cast<uint64_t>(latency_us));
@@ -537,8 +547,16 @@ void ScenarioWorkload::process_response(VirtualUser& vu, const ResponseView& res
       for (char& c : body) {
         if (c == '\n' || c == '\r') c = ' ';
       }
-      stats.samples.push_back(fmt::format("{} (status {}, body: {}{})", why, status, body,
-                                          view.body.size() > 120 ? "..." : ""));
+      const std::string seen =
+          request.grpc ? "grpc_status " +
+                             grpc::status_name(static_cast<uint32_t>(std::max(view.grpc_status, 0)))
+                       : "status " + std::to_string(status);
+      if (why.starts_with("grpc_status")) {
+        stats.samples.push_back(why);  // says the status (and its message) already
+      } else {
+        stats.samples.push_back(fmt::format("{} ({}, body: {}{})", why, seen, body,
+                                            view.body.size() > 120 ? "..." : ""));
+      }
     }
     if (flow.abort_on_check_failure) abort = true;
   }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/workload.h"
+#include "grpc/session.h"
 #include "http/client_connection.h"
 #include "http/session_connection.h"
 #include "http2/session.h"
@@ -115,6 +116,11 @@ class ScenarioWorkload final : public engine::Workload,
   void render_h2_request(VirtualUser& vu, const HttpRequest& request);
   void send_h2_request(VirtualUser& vu, int64_t now);
   void submit_h2(VirtualUser& vu, int64_t now);
+  // grpc steps (workload_grpc.cc), over the same HTTP/2 connection. False:
+  // the rendered message does not fit its type (nothing to send).
+  bool render_grpc_request(VirtualUser& vu, const HttpRequest& request);
+  void grpc_response(VirtualUser& vu, const HttpRequest& request,
+                     const http::ResponseInfo& response, int64_t intended_ns, int64_t done_ns);
   // A request that ended without a response (transport, timeout, protocol).
   void request_failed(VirtualUser& vu, metrics::ErrorCause cause);
   // `path` is the request's path (cookies), `intended_ns` when it was due.
@@ -211,6 +217,11 @@ class ScenarioWorkload final : public engine::Workload,
   std::vector<std::string> data_cells_;  // a row being taken, decoded (capacity reused)
   std::string host_header_;
   std::string scratch_;
+  // grpc steps: a message's JSON (rendered, or a response decoded), its
+  // bytes, and the call being judged.
+  std::string grpc_json_;
+  std::string grpc_bytes_;
+  grpc::CapturedCall grpc_call_;
   net::Timer second_timer_;
   net::Timer sweep_timer_;
   net::Timer end_timer_;

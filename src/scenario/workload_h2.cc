@@ -18,6 +18,8 @@ using metrics::ErrorCause;
 
 namespace {
 
+constexpr size_t kGrpcCaptureBytes = size_t{16} << 20;
+
 int64_t unix_ms_now() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -50,6 +52,11 @@ bool ScenarioWorkload::prepare_h2(std::string* error) {
   settings.max_streams = 1;  // a VU has one request in flight
   settings.capture = true;
   settings.capture_body_bytes = plan_.max_body_capture;
+  // A gRPC response is judged whole (every length prefix, the trailers):
+  // captured up to this much in all, past it a grpc_bad_message.
+  if (plan_.grpc.enabled()) {
+    settings.capture_body_bytes = std::max<size_t>(settings.capture_body_bytes, kGrpcCaptureBytes);
+  }
   h2_factory_ = std::make_unique<http2::SessionFactory>(settings, current_);
   return true;
 }
@@ -143,6 +150,12 @@ void ScenarioWorkload::on_response(http::SessionConnection& connection, http::Re
                                    const http::ResponseInfo& response, int64_t done_ns) {
   VirtualUser& vu = *vus_[connection.index()];
   if (!running_ || !vu.in_iteration) return;
+  const Flow& flow = plan_.flows[vu.flow];
+  const HttpRequest& request = flow.requests[flow.program[vu.pc].arg];
+  if (request.grpc) {
+    grpc_response(vu, request, response, static_cast<int64_t>(token), done_ns);
+    return;
+  }
   ResponseView view;
   view.status = response.status;
   if (response.content != nullptr) {

@@ -72,5 +72,30 @@ TEST(GrpcFraming, ResetForgetsEverything) {
   EXPECT_EQ(reader.messages(), 1u);
 }
 
+TEST(GrpcFraming, SplitsAGatheredStreamLikeTheReader) {
+  std::string body;
+  append_message(&body, "one");
+  append_message(&body, "");
+  append_message(&body, "three");
+  std::vector<std::string_view> messages;
+  ASSERT_EQ(split_messages(body, kDefaultMaxMessageBytes, &messages), FramingError::kNone);
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_EQ(messages[0], "one");
+  EXPECT_EQ(messages[1], "");
+  EXPECT_EQ(messages[2], "three");
+  EXPECT_EQ(split_messages("", kDefaultMaxMessageBytes, &messages), FramingError::kNone);
+  EXPECT_TRUE(messages.empty());
+  EXPECT_EQ(split_messages(body.substr(0, body.size() - 1), kDefaultMaxMessageBytes, &messages),
+            FramingError::kTruncated);
+  EXPECT_EQ(messages.size(), 2u);  // those before the error
+  EXPECT_EQ(split_messages(std::string("\0\0\0", 3), kDefaultMaxMessageBytes, &messages),
+            FramingError::kTruncated);
+  EXPECT_EQ(split_messages(std::string("\x02\0\0\0\0", 5), kDefaultMaxMessageBytes, &messages),
+            FramingError::kBadFlag);
+  EXPECT_EQ(split_messages(std::string("\x01\0\0\0\0", 5), kDefaultMaxMessageBytes, &messages),
+            FramingError::kCompressed);
+  EXPECT_EQ(split_messages(frame_message("12345"), 4, &messages), FramingError::kTooLarge);
+}
+
 }  // namespace
 }  // namespace millstone::grpc

@@ -1,6 +1,7 @@
 #include "grpc/proto_catalog.h"
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -119,6 +120,50 @@ TEST(GrpcProtoCatalog, ImportsResolveUnderImportPaths) {
   const auto& method = catalog.method("s.Users/Get");
   EXPECT_EQ(catalog.encode_json(*method.input_type(), R"({"id":"300"})"),
             std::string("\x08\xac\x02", 3));
+}
+
+TEST(GrpcProtoCatalog, DescriptorSetRebuildsTheSameServicesWithoutFiles) {
+  const std::string other = temp_proto("other.proto",
+                                       "syntax = \"proto3\";\npackage other;\n"
+                                       "import \"google/protobuf/empty.proto\";\n"
+                                       "service Clock { rpc Now (google.protobuf.Empty) returns "
+                                       "(Time); }\nmessage Time { int64 ms = 1; }\n");
+  ProtoCatalog parsed(std::vector<std::string>{kGreeter, other}, {});
+  const std::string set = parsed.descriptor_set();
+  const auto rebuilt = ProtoCatalog::from_descriptor_set(set, "sent");
+  // Both files' services, and the well-known import they share.
+  const auto& hello = rebuilt->method("millstone.test.Greeter/SayHello");
+  EXPECT_EQ(hello.input_type()->full_name(), "millstone.test.HelloRequest");
+  const auto& now = rebuilt->method("other.Clock/Now");
+  EXPECT_EQ(now.input_type()->full_name(), "google.protobuf.Empty");
+  const std::string bytes = rebuilt->encode_json(*hello.input_type(), R"({"name":"ada"})");
+  EXPECT_EQ(bytes, parsed.encode_json(parsed.message_type("millstone.test.HelloRequest"),
+                                      R"({"name":"ada"})"));
+  std::string json;
+  ASSERT_TRUE(rebuilt->try_decode_to_json(*hello.input_type(), bytes, &json));
+  EXPECT_EQ(json, R"({"name":"ada"})");
+  EXPECT_FALSE(rebuilt->try_decode_to_json(*hello.input_type(), "\xff\xff", &json));
+
+  std::string error;
+  EXPECT_EQ(rebuilt->find_method("other.Clock/Later", &error), nullptr);
+  EXPECT_EQ(error, "other.Clock has no method Later; it has: Now");
+  EXPECT_FALSE(rebuilt->try_encode_json(*hello.input_type(), R"({"nope":1})", &json, &error));
+  EXPECT_NE(error.find("JSON does not fit millstone.test.HelloRequest"), std::string::npos);
+}
+
+TEST(GrpcProtoCatalog, DescriptorSetInAnyOrderOrIncompleteIsJudged) {
+  ProtoCatalog parsed(kGreeter, {});
+  google::protobuf::FileDescriptorSet set;
+  ASSERT_TRUE(set.ParseFromString(parsed.descriptor_set()));
+  ASSERT_EQ(set.file_size(), 2);  // empty.proto, then greeter.proto
+  // Reflection answers with the asked-for file first: build it after its import.
+  set.mutable_file()->SwapElements(0, 1);
+  EXPECT_NO_THROW(ProtoCatalog::from_descriptor_set(set.SerializeAsString(), "swapped"));
+  set.mutable_file()->RemoveLast();  // without empty.proto
+  EXPECT_EQ(error_of([&] { ProtoCatalog::from_descriptor_set(set.SerializeAsString(), "sent"); }),
+            "sent: greeter.proto imports google/protobuf/empty.proto, which is missing");
+  EXPECT_EQ(error_of([] { ProtoCatalog::from_descriptor_set("\x0a\xff", "junk"); }),
+            "junk: not a FileDescriptorSet");
 }
 
 }  // namespace

@@ -297,6 +297,54 @@ TEST_F(GrpcSessionTest, ServerStreamingTakesAnyNumberOfMessages) {
   EXPECT_EQ(recorder_.responses[0].grpc_status, 0);
 }
 
+TEST(GrpcCapturedCall, JudgedAsQuickModeJudgesAStream) {
+  http::ResponseContent ok;
+  ok.headers = {{"content-type", "application/grpc"}, {"grpc-status", "0"}};
+  append_message(&ok.body, "hi");
+  CapturedCall call;
+  EXPECT_EQ(judge_captured_call(200, ok, true, kDefaultMaxMessageBytes, &call), std::nullopt);
+  EXPECT_EQ(call.grpc_status, 0);
+  ASSERT_EQ(call.messages.size(), 1u);
+  EXPECT_EQ(call.messages[0], "hi");
+  EXPECT_FALSE(call.has_grpc_message);
+
+  http::ResponseContent failed;  // trailers-only, with a percent-encoded message
+  failed.headers = {
+      {"content-type", "application/grpc"}, {"grpc-status", "14"}, {"grpc-message", "try%20later"}};
+  EXPECT_EQ(judge_captured_call(200, failed, true, kDefaultMaxMessageBytes, &call), std::nullopt);
+  EXPECT_EQ(call.grpc_status, 14);
+  EXPECT_TRUE(call.has_grpc_message);
+  EXPECT_EQ(call.grpc_message, "try later");
+  EXPECT_TRUE(call.messages.empty());
+
+  http::ResponseContent streamed = ok;  // three messages: fine for a stream, not for unary
+  append_message(&streamed.body, "b");
+  append_message(&streamed.body, "c");
+  EXPECT_EQ(judge_captured_call(200, streamed, false, kDefaultMaxMessageBytes, &call),
+            std::nullopt);
+  EXPECT_EQ(call.messages.size(), 3u);
+  EXPECT_EQ(judge_captured_call(200, streamed, true, kDefaultMaxMessageBytes, &call),
+            ErrorCause::kGrpcBadMessage);
+
+  EXPECT_EQ(judge_captured_call(503, ok, true, kDefaultMaxMessageBytes, &call),
+            ErrorCause::kGrpcHttpStatus);
+  http::ResponseContent html = ok;
+  html.headers[0].second = "text/html";
+  EXPECT_EQ(judge_captured_call(200, html, true, kDefaultMaxMessageBytes, &call),
+            ErrorCause::kGrpcContentType);
+  http::ResponseContent cut = ok;
+  cut.body.pop_back();
+  EXPECT_EQ(judge_captured_call(200, cut, true, kDefaultMaxMessageBytes, &call),
+            ErrorCause::kGrpcBadMessage);
+  http::ResponseContent no_status = ok;
+  no_status.headers.pop_back();
+  EXPECT_EQ(judge_captured_call(200, no_status, true, kDefaultMaxMessageBytes, &call),
+            ErrorCause::kGrpcMissingStatus);
+  no_status.headers.emplace_back("grpc-status", "OK");
+  EXPECT_EQ(judge_captured_call(200, no_status, true, kDefaultMaxMessageBytes, &call),
+            ErrorCause::kGrpcMissingStatus);
+}
+
 TEST(GrpcContentType, AcceptsGrpcAndItsSubtypes) {
   EXPECT_TRUE(grpc_content_type("application/grpc"));
   EXPECT_TRUE(grpc_content_type("Application/GRPC"));

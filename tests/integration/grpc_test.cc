@@ -240,13 +240,227 @@ TEST(GrpcIntegration, BadInputIsOneLineBeforeAnyLoad) {
   EXPECT_NE(r.err.find("set by millstone"), std::string::npos) << r.err;
 
   r = run_millstone(
-      {"grpc", target, "--proto", kProto, "--call", "millstone.test.Greeter/Collect"});
+      {"grpc", target, "--proto", kProto, "--call", "millstone.test.Greeter/Collect", "-d", "7"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("a client streaming method"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("is a client streaming method; expected a JSON list of its request "
+                       "messages"),
+            std::string::npos)
+      << r.err;
 
   // Everything fine but the target: unreachable, after the .proto was read.
   r = run_millstone({"grpc", target, "--proto", kProto, "--call", kHello, "--no-history"});
   EXPECT_EQ(r.exit_code, 4) << r.err;
+}
+
+TEST(GrpcIntegration, ScenarioStepsCountAsTheMockCountsThem) {
+  // A grpc step whose answer's message is extracted into the next step's
+  // path: the mock's own counts say how many calls it answered, how many
+  // with UNAVAILABLE, and how many times the extracted word came back.
+  MockServer mock(
+      "grpc:\n"
+      "  - proto: " +
+      kProto +
+      "\n"
+      "    method: " +
+      kHello +
+      "\n"
+      "    response: {message: hello, count: 3}\n"
+      "    errors: [{rate: 25%, status: UNAVAILABLE, message: busy}]\n"
+      "routes:\n"
+      "  - {path: /after/hello, body: ok}\n"
+      "  - {path: '/after/*', status: 404}\n");
+  const std::string dir = temp_dir();
+  std::ofstream(dir + "/s.yaml") << "target: http://127.0.0.1:" << mock.port() << "\n"
+                                 << "grpc: {protos: [" << kProto << "]}\n"
+                                 << R"(flows:
+  greet:
+    steps:
+      - name: hello
+        grpc:
+          call: millstone.test.Greeter/SayHello
+          message: {name: "vu {{ vu }}", times: "{{ iteration }}", tags: [a]}
+          metadata: {x-request-id: "{{ uuid }}"}
+          deadline: 2s
+        check:
+          grpc_status: OK
+          json: {$.count: 3}
+        extract:
+          word: {json: $.message}
+      - get: /after/{{ word }}
+scenarios:
+  s: {executor: iterations, vus: 2, iterations: 120}
+)";
+  const std::string out = dir + "/summary.json";
+  const ProcessResult r =
+      run_millstone({"run", dir + "/s.yaml", "-w", "2", "-q", "--no-history", "-o", out}, 30);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_valid_summary(out);
+  const nlohmann::json j = read_json(out);
+  const nlohmann::json stats = mock.stats();
+  const nlohmann::json& route = stats["routes"][0];
+  ASSERT_EQ(route["name"], "grpc " + kHello);
+  const uint64_t ok = status_count(j, "OK");
+  const uint64_t unavailable = status_count(j, "UNAVAILABLE");
+  // Every iteration ran to its end: nothing in flight, nothing lost.
+  EXPECT_EQ(ok + unavailable, 120u);
+  EXPECT_EQ(route["requests"].get<uint64_t>(), 120u);
+  EXPECT_EQ(route["error_status"].get<uint64_t>(), unavailable);
+  EXPECT_GT(unavailable, 0u);
+  EXPECT_EQ(j["grpc"]["failed"].get<uint64_t>(), unavailable);
+  EXPECT_EQ(j["grpc"]["messages"].get<uint64_t>(), ok);
+  EXPECT_EQ(j["errors"].size(), 0u) << j["errors"];
+  // The extracted message made the next path, once per OK call.
+  EXPECT_EQ(stats["routes"][1]["requests"].get<uint64_t>(), ok);
+  EXPECT_EQ(stats["routes"][2]["requests"].get<uint64_t>(), 0u);
+  // One HTTP/2 connection per VU, every call on it.
+  EXPECT_EQ(stats["http2"]["connections"].get<uint64_t>(), 2u);
+  EXPECT_EQ(stats["http2"]["requests"].get<uint64_t>(), 120u);
+  // Per step: calls, failures by grpc-status, the checks.
+  ASSERT_EQ(j["steps"].size(), 2u);
+  EXPECT_EQ(j["steps"][0]["name"], "greet/hello");
+  EXPECT_EQ(j["steps"][0]["requests"].get<uint64_t>(), 120u);
+  EXPECT_EQ(j["steps"][0]["failed"].get<uint64_t>(), unavailable);
+  EXPECT_EQ(j["steps"][1]["requests"].get<uint64_t>(), ok);
+  EXPECT_EQ(j["failed"].get<uint64_t>(), unavailable);
+  EXPECT_NE(r.out.find("grpc         calls by status: OK "), std::string::npos) << r.out;
+}
+
+TEST(GrpcIntegration, ScenarioStreamingStepsAgainstGrpcJs) {
+  // Client streaming (messages: sent in order, then half-closed) and server
+  // streaming (every message, as a JSON list) against a real gRPC server,
+  // whose own call counter is the truth.
+  if (!have_grpc_js()) GTEST_SKIP() << "node or tests/interop/node_modules/@grpc is missing";
+  GrpcJsServer server;
+  ASSERT_NE(server.port(), 0) << "node grpc_server.js did not start";
+  const std::string dir = temp_dir();
+  std::ofstream(dir + "/s.yaml") << "target: http://127.0.0.1:" << server.port() << "\n"
+                                 << "grpc: {protos: [" << kProto << "]}\n"
+                                 << R"(flows:
+  f:
+    steps:
+      - name: collect
+        grpc:
+          call: millstone.test.Greeter/Collect
+          messages: [{name: a}, {name: "{{ vu }}"}, {name: c}]
+        check: {grpc_status: OK, json: {$.count: 3, $.message: collected}}
+        extract: {n: {json: $.count}}
+      - name: updates
+        grpc: {call: millstone.test.Greeter/Updates, message: {times: "{{ n }}"}}
+        check: {grpc_status: OK, json: {$: {length: 3}, "$[2].message": update 2}}
+scenarios:
+  s: {executor: iterations, vus: 2, iterations: 10}
+)";
+  const std::string out = dir + "/summary.json";
+  const ProcessResult r =
+      run_millstone({"run", dir + "/s.yaml", "-w", "1", "-q", "--no-history", "-o", out}, 30);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = read_json(out);
+  EXPECT_EQ(j["errors"].size(), 0u) << j["errors"];
+  EXPECT_EQ(status_count(j, "OK"), 20u) << j["grpc"];
+  EXPECT_EQ(j["grpc"]["messages"].get<uint64_t>(), 10u + 30u);  // one per Collect, 3 per Updates
+  EXPECT_EQ(server.counts()["calls"].get<uint64_t>(), 20u);
+  for (const auto& check : j["checks"]) {
+    EXPECT_EQ(check["failed"].get<uint64_t>(), 0u) << check;
+  }
+}
+
+TEST(GrpcIntegration, ScenarioStreamingStepsAgainstTheMock) {
+  // Every kind of method the mock answers: client streaming once after the
+  // half-close, server streaming `replies` messages, bidirectional one per
+  // request message. The mock counts the calls; the messages are counted
+  // by what the steps' checks saw.
+  const std::string dir = temp_dir();
+  std::ofstream(dir + "/chat.proto") << R"(syntax = "proto3";
+package chat;
+service Room {
+  rpc Say (stream Line) returns (Line);
+  rpc Listen (Line) returns (stream Line);
+  rpc Talk (stream Line) returns (stream Line);
+}
+message Line { string text = 1; }
+)";
+  const std::string proto = dir + "/chat.proto";
+  const std::string yaml =
+      "grpc:\n"
+      "  - {proto: " +
+      proto +
+      ", method: chat.Room/Say, response: {text: heard}}\n"
+      "  - {proto: " +
+      proto +
+      ", method: chat.Room/Listen, response: {text: news}, replies: 3}\n"
+      "  - {proto: " +
+      proto +
+      ", method: chat.Room/Talk, response: {text: echo},\n"
+      "     replies: per_message}\n";
+  MockServer mock(yaml);
+  std::ofstream(dir + "/s.yaml") << "target: http://127.0.0.1:" << mock.port() << "\n"
+                                 << R"(grpc: {protos: chat.proto}
+flows:
+  f:
+    steps:
+      - grpc: {call: chat.Room/Say, messages: [{text: a}, {text: b}]}
+        check: {grpc_status: OK, json: {$.text: heard}}
+      - grpc: {call: chat.Room/Listen, message: {text: "{{ vu }}"}}
+        check: {json: {$: {length: 3}, "$[2].text": news}}
+      - grpc: {call: chat.Room/Talk, messages: [{text: x}, {text: y}, {text: z}, {text: w}]}
+        check: {json: {$: {length: 4}}}
+scenarios:
+  s: {executor: iterations, vus: 1, iterations: 5}
+)";
+  const std::string out = dir + "/summary.json";
+  const ProcessResult r =
+      run_millstone({"run", dir + "/s.yaml", "-w", "1", "-q", "--no-history", "-o", out}, 30);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = read_json(out);
+  EXPECT_EQ(j["errors"].size(), 0u) << j["errors"];
+  EXPECT_EQ(status_count(j, "OK"), 15u) << j["grpc"];
+  EXPECT_EQ(j["grpc"]["messages"].get<uint64_t>(), 5u * (1 + 3 + 4));
+  const nlohmann::json stats = mock.stats();
+  for (int route = 0; route < 3; ++route) {
+    EXPECT_EQ(stats["routes"][route]["requests"].get<uint64_t>(), 5u) << stats["routes"][route];
+  }
+  for (const auto& check : j["checks"]) {
+    EXPECT_EQ(check["failed"].get<uint64_t>(), 0u) << check;
+  }
+}
+
+TEST(GrpcIntegration, QuickModeClientStreamingSendsTheListInOrder) {
+  // -d takes a list for a client-streaming method; the mock answers each
+  // call once, after the half-close, and counts it.
+  MockServer mock("grpc:\n  - proto: " + kProto +
+                  "\n    method: millstone.test.Greeter/Collect\n    response: {count: 2}\n");
+  const std::string out = temp_dir() + "/summary.json";
+  const ProcessResult r = run_millstone(
+      {"grpc", "127.0.0.1:" + std::to_string(mock.port()), "--proto", kProto, "--call",
+       "millstone.test.Greeter/Collect", "-d", R"([{"name":"a"},{"name":"b"}])", "-z", "500ms",
+       "--streams", "4", "-q", "-o", out},
+      30);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = read_json(out);
+  const uint64_t ok = status_count(j, "OK");
+  EXPECT_GT(ok, 0u);
+  EXPECT_EQ(j["errors"].size(), 0u) << j["errors"];
+  EXPECT_EQ(j["grpc"]["messages"].get<uint64_t>(), ok);  // one answer per call
+  const uint64_t served = mock.stats()["routes"][0]["requests"].get<uint64_t>();
+  EXPECT_GE(served, ok);
+  EXPECT_LE(served, ok + j["in_flight"].get<uint64_t>());
+}
+
+TEST(GrpcIntegration, ScenarioBadInputIsFileLineAndExit3) {
+  const std::string dir = temp_dir();
+  std::ofstream(dir + "/s.yaml") << "target: http://127.0.0.1:9\n"
+                                 << "grpc: {protos: [" << kProto << "]}\n"
+                                 << "flows:\n  f:\n    steps:\n"
+                                 << "      - grpc: {call: millstone.test.Greeter/SayHello, "
+                                    "message: {times: many}}\n";
+  const ProcessResult r = run_millstone({"run", dir + "/s.yaml", "--no-history"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.err.rfind("millstone run: " + dir +
+                            "/s.yaml:6:72: \"many\" is not a value of field times "
+                            "(millstone.test.HelloRequest int32): ",
+                        0),
+            0u)
+      << r.err;
 }
 
 }  // namespace grpc_test

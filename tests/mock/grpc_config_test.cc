@@ -80,6 +80,30 @@ routes:
             (std::pair<std::string, std::string>{"grpc-message", "try later%0A"}));
 }
 
+TEST(MockGrpcConfig, StreamingMethodsAnswerOnceWithTheirReplies) {
+  const MockConfig config = parse_mock_config(R"(
+grpc:
+  - proto: greeter.proto
+    method: millstone.test.Greeter/Collect
+    response: {message: "all"}
+  - proto: greeter.proto
+    method: millstone.test.Greeter/Updates
+    response: {message: "u"}
+    replies: 3
+)",
+                                              kSource);
+  ASSERT_EQ(config.routes.size(), 2u);
+  const H2Responses responses(config);
+  // Client streaming: one message once the client half-closed.
+  EXPECT_EQ(responses.routes[0].normal.body, grpc::frame_message(std::string("\x0a\x03"
+                                                                             "all")));
+  // Server streaming: `replies` messages.
+  const std::string one = grpc::frame_message(std::string("\x0a\x01u"));
+  EXPECT_EQ(responses.routes[1].normal.body, one + one + one);
+  EXPECT_EQ(config.routes[1].grpc->replies, 3u);
+  EXPECT_FALSE(config.routes[1].grpc->per_message);
+}
+
 TEST(MockGrpcConfig, ErrorsNameThePlace) {
   EXPECT_EQ(error_of("grpc:\n  - proto: nowhere.proto\n    method: a.B/C\n"),
             kSource + ":2:12: proto \"nowhere.proto\": --proto " + kProtoDir +
@@ -89,10 +113,16 @@ TEST(MockGrpcConfig, ErrorsNameThePlace) {
                 ":3:13: method 'millstone.test.Greeter/Nope': millstone.test.Greeter has no "
                 "method Nope; it has: SayHello, Ping, Updates, Collect");
   EXPECT_EQ(
-      error_of("grpc:\n  - proto: greeter.proto\n    method: millstone.test.Greeter/Updates\n"),
+      error_of("grpc:\n  - proto: greeter.proto\n    method: millstone.test.Greeter/SayHello\n"
+               "    replies: 3\n"),
       kSource +
-          ":3:13: method millstone.test.Greeter.Updates is a streaming method; expected a "
-          "unary one (the mock answers unary calls)");
+          ":4:5: replies applies to server-streaming and bidirectional methods; "
+          "millstone.test.Greeter.SayHello answers one message");
+  EXPECT_EQ(error_of("grpc:\n  - proto: greeter.proto\n    method: millstone.test.Greeter/Updates\n"
+                     "    replies: per_message\n"),
+            kSource +
+                ":4:14: replies: per_message applies to bidirectional methods; "
+                "millstone.test.Greeter.Updates takes one request message; expected a number");
   const std::string json = error_of(
       "grpc:\n  - proto: greeter.proto\n    method: millstone.test.Greeter/SayHello\n"
       "    response: {mesage: hi}\n");

@@ -28,7 +28,7 @@ const ErrorCase kCases[] = {
      R"yaml(target: http://localhost:9
 flow: {}
 )yaml",
-     "s.yaml:2:1: unknown key \"flow\" in the scenario (did you mean \"flows\"?); expected one of: name, target, seed, defaults, vars, data, flows, scenarios, thresholds, slo, drills, proxies, monitor, amqp"},
+     "s.yaml:2:1: unknown key \"flow\" in the scenario (did you mean \"flows\"?); expected one of: name, target, seed, defaults, vars, data, flows, scenarios, thresholds, slo, drills, proxies, monitor, amqp, grpc"},
     {"NoTarget",
      R"yaml(flows: {a: {steps: [{get: /}]}}
 )yaml",
@@ -182,7 +182,7 @@ flows:
       - get: /
         extarct: {}
 )yaml",
-     "s.yaml:6:9: unknown key \"extarct\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http, amqp.publish, amqp.expect"},
+     "s.yaml:6:9: unknown key \"extarct\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http, amqp.publish, amqp.expect, grpc"},
     {"StepForeignName",
      R"yaml(target: http://localhost:9
 flows:
@@ -191,7 +191,7 @@ flows:
       - get: /
         capture: {}
 )yaml",
-     "s.yaml:6:9: unknown key \"capture\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http, amqp.publish, amqp.expect"},
+     "s.yaml:6:9: unknown key \"capture\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http, amqp.publish, amqp.expect, grpc"},
     {"StepTwoActions",
      R"yaml(target: http://localhost:9
 flows:
@@ -208,7 +208,7 @@ flows:
     steps:
       - name: x
 )yaml",
-     "s.yaml:5:9: step has no action; expected one of get, post, put, patch, delete, head, options, request, think, group, loop, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, amqp.publish or amqp.expect"},
+     "s.yaml:5:9: step has no action; expected one of get, post, put, patch, delete, head, options, request, think, group, loop, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, amqp.publish, amqp.expect or grpc"},
     {"StepScalar",
      R"yaml(target: http://localhost:9
 flows:
@@ -1006,7 +1006,7 @@ flows: {a: {steps: [{get: /}]}}
      R"yaml(target: http://localhost:9
 flows: {a: {steps: [{post: /x, body_file: b.json}]}}
 )yaml",
-     "s.yaml:2:32: unknown key \"body_file\" in step; expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http, amqp.publish, amqp.expect"},
+     "s.yaml:2:32: unknown key \"body_file\" in step; expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http, amqp.publish, amqp.expect, grpc"},
     {"TargetWithSlashOnly",
      R"yaml(target: http://localhost:9/
 flows: {a: {steps: [{get: /}]}}
