@@ -254,6 +254,7 @@ import base64, glob, json, os, sys, yaml
 manifests, source, work, port, binary, token, target, handwritten = sys.argv[1:]
 
 docs = [d for f in sorted(glob.glob(handwritten + '/*.yaml')) for d in yaml.safe_load_all(open(f))]
+handwritten_docs = docs
 by = {(d['kind'], d['metadata']['name']): d for d in docs}
 service = by[('Service', 'millstone-coordinator')]
 coordinator = by[('Job', 'millstone-coordinator')]['spec']
@@ -272,6 +273,7 @@ labels = coordinator['template']['metadata']['labels']
 assert all(labels.get(k) == v for k, v in service['spec']['selector'].items())
 
 docs = list(yaml.safe_load_all(open(manifests)))
+json.dump(handwritten_docs + docs, open(os.path.join(work, 'objects.json'), 'w'))
 assert [d['kind'] for d in docs] == ['Secret', 'ConfigMap', 'Service', 'Job', 'Job'], docs
 secret, cm, svc, cjob, ajob = docs
 for d in docs:
@@ -334,6 +336,14 @@ print(json.dumps({'coordinator': command + here(run), 'agent': here(agent)}))
        token, target, std::string(MILLSTONE_SOURCE_DIR) + "/deploy/k8s"},
       10);
   ASSERT_EQ(checked.exit_code, 0) << checked.err << render.out;
+  // Both sets of manifests against the Kubernetes API's own schemas (what a
+  // client-side dry run checks), through the pinned kubernetes-models package.
+  const Command valid = run_command(
+      {"/usr/bin/node", std::string(MILLSTONE_SOURCE_DIR) + "/tests/interop/k8s_validate.js",
+       work + "/objects.json"},
+      10);
+  EXPECT_EQ(valid.exit_code, 0) << valid.out << valid.err;
+  EXPECT_EQ(valid.out, "8 valid\n");  // 3 hand-written, 5 rendered
   const nlohmann::json commands = nlohmann::json::parse(checked.out);
   Command coordinator;
   std::thread pod([&] {
