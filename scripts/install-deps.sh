@@ -62,7 +62,8 @@ fi
 # npm packages, pinned by their lock files: uPlot is embedded into the HTML
 # report at build time; ws (a WebSocket peer) and toxiproxy-node-client (a
 # Toxiproxy API client, driving millstone proxy), @grpc/grpc-js and @grpc/proto-loader
-# (a gRPC server) are third-party peers for the tests.
+# (a gRPC server) are third-party peers for the tests; kubernetes-models holds the
+# Kubernetes API schemas the manifests are checked against.
 root="$(cd "$(dirname "$0")/.." && pwd)"
 for dir in "${npm_dirs[@]}"; do
   if [ ! -d "$root/$dir/node_modules" ] || [ "$root/$dir/package-lock.json" -nt "$root/$dir/node_modules" ]; then
