@@ -361,7 +361,7 @@ void ScenarioWorkload::execute_steps(VirtualUser& vu) {
   finish_iteration(vu, true);
 }
 
-void ScenarioWorkload::render_request(VirtualUser& vu, const HttpRequest& request, int64_t now) {
+RenderContext ScenarioWorkload::render_context(const VirtualUser& vu) {
   RenderContext ctx;
   ctx.variables = &vu.variables;
   ctx.vu_id = vu.id;
@@ -370,6 +370,11 @@ void ScenarioWorkload::render_request(VirtualUser& vu, const HttpRequest& reques
   ctx.prng = &prng_;
   ctx.run_tag = run_tag_;
   ctx.now_unix_ms = unix_ms_now();
+  return ctx;
+}
+
+void ScenarioWorkload::render_request(VirtualUser& vu, const HttpRequest& request, int64_t now) {
+  const RenderContext ctx = render_context(vu);
   (void)now;
 
   vu.body.clear();

@@ -21,12 +21,6 @@ namespace {
 // Messages held for a VU that does not wait yet, per queue and worker.
 constexpr size_t kMaxHeld = 64 * 1024;
 
-int64_t unix_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
-
 // splitmix64: the run's tag from what every worker knows alike.
 uint64_t mix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -36,18 +30,6 @@ uint64_t mix(uint64_t x) {
 }
 
 }  // namespace
-
-RenderContext ScenarioWorkload::render_context(const VirtualUser& vu) {
-  RenderContext ctx;
-  ctx.variables = &vu.variables;
-  ctx.vu_id = vu.id;
-  ctx.iteration = vu.iteration;
-  ctx.worker_index = share_.index;
-  ctx.prng = &prng_;
-  ctx.run_tag = run_tag_;
-  ctx.now_unix_ms = unix_ms();
-  return ctx;
-}
 
 bool ScenarioWorkload::prepare_amqp(int64_t start_ns, std::string* error) {
   run_tag_ = mix(plan_.seed ^ static_cast<uint64_t>(start_ns));

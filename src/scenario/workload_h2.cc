@@ -20,12 +20,6 @@ namespace {
 
 constexpr size_t kGrpcCaptureBytes = size_t{16} << 20;
 
-int64_t unix_ms_now() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
-
 }  // namespace
 
 bool ScenarioWorkload::prepare_h2(std::string* error) {
@@ -62,14 +56,7 @@ bool ScenarioWorkload::prepare_h2(std::string* error) {
 }
 
 void ScenarioWorkload::render_h2_request(VirtualUser& vu, const HttpRequest& request) {
-  RenderContext ctx;
-  ctx.variables = &vu.variables;
-  ctx.vu_id = vu.id;
-  ctx.iteration = vu.iteration;
-  ctx.worker_index = share_.index;
-  ctx.prng = &prng_;
-  ctx.run_tag = run_tag_;
-  ctx.now_unix_ms = unix_ms_now();
+  const RenderContext ctx = render_context(vu);
 
   http::RequestSpec spec;
   spec.method = request.method;

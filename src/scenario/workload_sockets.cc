@@ -224,13 +224,7 @@ void ScenarioWorkload::run_socket_step(VirtualUser& vu) {
         socket_step_failed(vu, &kClosed);
         return;
       }
-      RenderContext ctx;
-      ctx.variables = &vu.variables;
-      ctx.vu_id = vu.id;
-      ctx.iteration = vu.iteration;
-      ctx.worker_index = share_.index;
-      ctx.prng = &prng_;
-      ctx.run_tag = run_tag_;
+      const RenderContext ctx = render_context(vu);
       scratch_.clear();
       step.payload.render(ctx, &scratch_);
       const uint32_t generation = s.generation;
@@ -315,13 +309,7 @@ void ScenarioWorkload::socket_connected(VirtualUser& vu) {
     socket_step_ok(vu, now - s.connect_started_ns);
     return;
   }
-  RenderContext ctx;
-  ctx.variables = &vu.variables;
-  ctx.vu_id = vu.id;
-  ctx.iteration = vu.iteration;
-  ctx.worker_index = share_.index;
-  ctx.prng = &prng_;
-  ctx.run_tag = run_tag_;
+  const RenderContext ctx = render_context(vu);
   std::string target = step.path.render(ctx);
   std::vector<std::pair<std::string, std::string>> headers;
   for (const auto& header : plan_.default_headers) {
@@ -541,13 +529,7 @@ void ScenarioWorkload::socket_message(VirtualUser& vu, std::string_view message)
   }
 
   // An expect: every condition must hold.
-  RenderContext ctx;
-  ctx.variables = &vu.variables;
-  ctx.vu_id = vu.id;
-  ctx.iteration = vu.iteration;
-  ctx.worker_index = share_.index;
-  ctx.prng = &prng_;
-  ctx.run_tag = run_tag_;
+  const RenderContext ctx = render_context(vu);
   bool matched = true;
   if (step.match.equals) {
     scratch_.clear();
