@@ -264,6 +264,8 @@ flows:
       - ws.connect: /ws/echo
       - ws.send: "echo {{ vu }}"
       - ws.expect: {text: "echo {{ vu }}", unmatched: fail, timeout: 2s}
+      - ws.send: "at {{ now }}"
+      - ws.expect: {regex: "^at 1[7-9][0-9]{8}$", unmatched: fail, timeout: 2s}
   short:
     steps:
       - ws.connect: /ws/short
@@ -278,6 +280,9 @@ scenarios:
   EXPECT_EQ(count(step(j, "chat/ws.expect"), "requests"), 2u);
   EXPECT_EQ(count(step(j, "chat/ws.hold"), "requests"), 2u);
   EXPECT_EQ(count(step(j, "chat/ws.expect #2"), "requests"), 2u);
+  // {{ now }} in a message is the time it was rendered, not 0.
+  EXPECT_EQ(count(step(j, "chat/ws.expect #3"), "requests"), 2u);
+  EXPECT_EQ(count(step(j, "chat/ws.expect #3"), "failed"), 0u) << step(j, "chat/ws.expect #3");
   EXPECT_EQ(count(step(j, "short/ws.hold"), "errors"), 1u);
   const nlohmann::json& s = j["sockets"];
   EXPECT_GE(s["delivery_ms"]["count"].get<uint64_t>(), 2u * 5u) << s.dump();
