@@ -19,8 +19,11 @@ if [ "${1:-}" = "--asan" ]; then
   # shell blocks, a RabbitMQ broker's 10-25 s start, Python reading the
   # Kubernetes manifests, agents in network namespaces, which run the same
   # code as AgentIntegration): the code of ours they reach is sanitized through
-  # the unit, garbage-server and integration tests that remain.
-  ctest --output-on-failure --timeout 300 -j2 -E '^(ReportIntegration|ReportIntegrationUrl|LiveMetricsIntegration|RunnableDocs|AmqpBroker|AgentManifests|AgentNetns)\.'
+  # the unit, garbage-server and integration tests that remain. MockFdLimit
+  # holds the mock at its descriptor limit on purpose, and there UBSan's vptr
+  # check cannot open the pipe it probes memory with, so it reports a false
+  # "invalid vptr" on the next virtual call.
+  ctest --output-on-failure --timeout 300 -j2 -E '^(ReportIntegration|ReportIntegrationUrl|LiveMetricsIntegration|RunnableDocs|AmqpBroker|AgentManifests|AgentNetns|MockFdLimit)\.'
 else
   ctest --output-on-failure --timeout 300 -j2
 fi
