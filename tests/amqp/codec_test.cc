@@ -8,7 +8,7 @@
 #include "amqp/methods.h"
 
 namespace millstone::amqp {
-namespace {
+namespace codec_test {
 
 using namespace std::string_literals;
 

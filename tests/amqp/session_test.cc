@@ -11,7 +11,7 @@
 #include "amqp/session.h"
 
 namespace millstone::amqp {
-namespace {
+namespace session_test {
 
 using namespace std::string_literals;
 

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::amqp {
-namespace {
+namespace url_test {
 
 TEST(AmqpUrl, PartsDefaultsAndPercentEncoding) {
   std::string error;

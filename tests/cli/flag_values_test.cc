@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::cli {
-namespace {
+namespace flag_values_test {
 
 TEST(FlagValues, WholeNumbersInRange) {
   std::string error;

@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::cli {
-namespace {
+namespace k8s_yaml_test {
 
 using Json = nlohmann::ordered_json;
 

@@ -5,7 +5,7 @@
 #include "scenario/loader.h"
 
 namespace millstone::cli {
-namespace {
+namespace limits_test {
 
 TEST(LoopbackSources, OneAddressIsEnoughUpToAQuarterOfThePorts) {
   EXPECT_TRUE(loopback_sources(1000, 28232).empty());

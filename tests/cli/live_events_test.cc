@@ -15,7 +15,7 @@
 #include "cli/live_events.h"
 
 namespace millstone::cli {
-namespace {
+namespace live_events_test {
 
 std::vector<nlohmann::json> lines_of(const std::string& path) {
   std::ifstream in(path);

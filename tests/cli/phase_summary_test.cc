@@ -5,7 +5,7 @@
 #include "cli/drill_report.h"
 
 namespace millstone::cli {
-namespace {
+namespace phase_summary_test {
 
 scenario::PhaseFigures figures(const char* name, scenario::Phase::Kind kind, int64_t from,
                                int64_t to, uint64_t requests, double p99_ms, uint64_t failed) {

@@ -17,7 +17,7 @@
 #include "serve/saved_scenarios.h"
 
 namespace millstone::serve {
-namespace {
+namespace serve_console_test {
 
 ApiResponse call(ServeApi& api, const std::string& method, const std::string& path,
                  bool with_token) {

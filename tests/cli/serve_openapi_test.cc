@@ -16,7 +16,7 @@
 #include "serve/run_queue.h"
 
 namespace millstone::serve {
-namespace {
+namespace serve_openapi_test {
 
 using Operation = std::tuple<std::string, std::string, int>;  // method, path, status
 

@@ -6,7 +6,7 @@
 #include "scenario/thresholds.h"
 
 namespace millstone::cli {
-namespace {
+namespace summary_test {
 
 cluster::RunResult sample_result() {
   cluster::RunResult r;

@@ -15,7 +15,7 @@
 #include "cluster/token.h"
 
 namespace millstone::cluster {
-namespace {
+namespace agent_handshake_test {
 
 const std::string kExporterA(32, 'A');
 const std::string kExporterB(32, 'B');

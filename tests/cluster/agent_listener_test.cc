@@ -21,7 +21,7 @@
 #include "tls/tls_stream.h"
 
 namespace millstone::cluster {
-namespace {
+namespace agent_listener_test {
 
 class Lines {
  public:

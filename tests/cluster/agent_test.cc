@@ -26,7 +26,7 @@
 #include "net/clock.h"
 
 namespace millstone::cluster {
-namespace {
+namespace agent_test {
 
 // The body of a GET /__millstone/stats, parsed.
 nlohmann::json mock_stats(uint16_t port) {

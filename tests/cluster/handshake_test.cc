@@ -18,7 +18,7 @@
 #include "net/clock.h"
 
 namespace millstone::cluster {
-namespace {
+namespace handshake_test {
 
 engine::RunPlan share(uint64_t duration_ms = 1000) {
   engine::RunPlan plan;

@@ -13,7 +13,7 @@
 #include "net/clock.h"
 
 namespace millstone::cluster {
-namespace {
+namespace link_test {
 
 struct Pair {
   std::unique_ptr<StreamLink> a;

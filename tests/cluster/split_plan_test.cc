@@ -8,7 +8,7 @@
 #include "engine/load_generator.h"
 
 namespace millstone::cluster {
-namespace {
+namespace split_plan_test {
 
 TEST(SplitPlan, SharesConnectionsAndRateExactly) {
   engine::RunPlan plan;

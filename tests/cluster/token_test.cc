@@ -12,7 +12,7 @@
 #include <string>
 
 namespace millstone::cluster {
-namespace {
+namespace token_test {
 
 std::string hex(std::string_view bytes) {
   static constexpr char kHex[] = "0123456789abcdef";

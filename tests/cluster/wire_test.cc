@@ -10,7 +10,7 @@
 #include <vector>
 
 namespace millstone::cluster {
-namespace {
+namespace wire_test {
 
 engine::RunPlan sample_plan() {
   engine::RunPlan p;

@@ -15,7 +15,7 @@
 #include "net/clock.h"
 
 namespace millstone::cluster {
-namespace {
+namespace worker_clock_test {
 
 class WorkerClockTest : public ::testing::Test {
  protected:

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::config {
-namespace {
+namespace quantity_test {
 
 TEST(Duration, UnitsAndFractions) {
   std::string problem;

@@ -8,7 +8,7 @@
 #include "config/error.h"
 
 namespace millstone::config {
-namespace {
+namespace yaml_fields_test {
 
 using ::testing::HasSubstr;
 

@@ -16,7 +16,7 @@
 #include "proxy/proxy_thread.h"
 
 namespace millstone::drill {
-namespace {
+namespace actions_test {
 
 int64_t in_ms(int64_t ms) {
   return net::now_ns() + ms * net::kNsPerMs;

@@ -12,7 +12,7 @@
 #include "net/clock.h"
 
 namespace millstone::drill {
-namespace {
+namespace scheduler_test {
 
 using scenario::Drill;
 

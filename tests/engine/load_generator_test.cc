@@ -9,7 +9,7 @@
 #include "net/clock.h"
 
 namespace millstone::engine {
-namespace {
+namespace load_generator_test {
 
 class LoadGeneratorTest : public ::testing::Test {
  protected:

@@ -5,7 +5,7 @@
 #include <string>
 
 namespace millstone::grpc {
-namespace {
+namespace framing_test {
 
 TEST(GrpcFraming, PrefixIsFlagAndBigEndianLength) {
   const std::string framed = frame_message(std::string(300, 'x'));

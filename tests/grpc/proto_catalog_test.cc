@@ -10,7 +10,7 @@
 #include <string>
 
 namespace millstone::grpc {
-namespace {
+namespace proto_catalog_test {
 
 const std::string kGreeter =
     std::string(MILLSTONE_SOURCE_DIR) + "/tests/interop/protos/greeter.proto";

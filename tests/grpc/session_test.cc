@@ -16,7 +16,7 @@
 #include "grpc/framing.h"
 
 namespace millstone::grpc {
-namespace {
+namespace session_test {
 
 using metrics::ErrorCause;
 

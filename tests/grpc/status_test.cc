@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::grpc {
-namespace {
+namespace status_test {
 
 TEST(GrpcStatus, NamesAndCodes) {
   EXPECT_EQ(status_name(0), "OK");

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::http {
-namespace {
+namespace chunked_test {
 
 using Expect = ChunkedDecoder::Expect;
 using Status = ChunkedDecoder::Status;

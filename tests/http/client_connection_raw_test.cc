@@ -15,7 +15,7 @@
 #include "net/socket.h"
 
 namespace millstone::http {
-namespace {
+namespace client_connection_raw_test {
 
 struct Recorder final : ClientListener {
   void on_connected(ClientConnection&) override { ++connected; }

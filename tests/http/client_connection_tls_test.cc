@@ -22,7 +22,7 @@
 #include "tls/tls_stream.h"
 
 namespace millstone::http {
-namespace {
+namespace client_connection_tls_test {
 
 using metrics::ErrorCause;
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 namespace millstone::http {
-namespace {
+namespace http1_session_test {
 
 using metrics::ErrorCause;
 

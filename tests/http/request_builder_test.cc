@@ -7,7 +7,7 @@
 #include "http/request_parser.h"
 
 namespace millstone::http {
-namespace {
+namespace request_builder_test {
 
 Url url_of(std::string_view text) {
   auto url = parse_url(text, nullptr);

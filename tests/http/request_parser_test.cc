@@ -7,7 +7,7 @@
 #include <vector>
 
 namespace millstone::http {
-namespace {
+namespace request_parser_test {
 
 using State = RequestParser::State;
 

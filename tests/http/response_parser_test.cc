@@ -12,7 +12,7 @@
 // Counts heap allocations so the "no allocation per response" promise is a
 // test, not a comment. Replacing operator new is binary-wide, but it only
 // counts and forwards to malloc.
-namespace {
+namespace response_parser_test {
 std::atomic<size_t> g_allocations{0};
 }  // namespace
 
@@ -31,7 +31,7 @@ std::atomic<size_t> g_allocations{0};
 }
 
 namespace millstone::http {
-namespace {
+namespace response_parser_test {
 
 using State = ResponseParser::State;
 
@@ -1101,7 +1101,7 @@ TEST(ResponseParserTest, SplitHeadersReuseBufferCapacity) {
 }  // namespace millstone::http
 
 namespace millstone::http {
-namespace {
+namespace response_parser_test {
 
 TEST(ResponseParserTest, HeaderIterationListsEveryCapturedHeaderInOrder) {
   ResponseParser parser;

@@ -5,7 +5,7 @@
 #include <string>
 
 namespace millstone::http::syntax {
-namespace {
+namespace syntax_test {
 
 // The word-at-a-time check must agree with the byte table for every byte
 // value at every position of a word, including in the tail.

@@ -5,7 +5,7 @@
 #include <string>
 
 namespace millstone::http {
-namespace {
+namespace url_test {
 
 Url must_parse(std::string_view text) {
   std::string error;

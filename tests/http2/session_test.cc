@@ -15,7 +15,7 @@
 #include <vector>
 
 namespace millstone::http2 {
-namespace {
+namespace session_test {
 
 using metrics::ErrorCause;
 

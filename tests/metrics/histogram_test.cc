@@ -9,7 +9,7 @@
 #include <vector>
 
 namespace millstone::metrics {
-namespace {
+namespace histogram_test {
 
 constexpr double kPercentiles[] = {0, 1, 10, 50, 90, 99, 99.9, 99.99, 100};
 

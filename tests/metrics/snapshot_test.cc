@@ -6,7 +6,7 @@
 #include <string>
 
 namespace millstone::metrics {
-namespace {
+namespace snapshot_test {
 
 TEST(SnapshotTest, ErrorCauseNamesAreStableAndUnique) {
   EXPECT_STREQ(error_cause_name(ErrorCause::kConnectRefused), "connect_refused");
@@ -223,7 +223,7 @@ TEST(SnapshotTest, FailuresAreTransportErrorsPlusHttpFailuresOverAttempts) {
 }  // namespace millstone::metrics
 
 namespace millstone::metrics {
-namespace {
+namespace snapshot_test {
 
 TEST(SnapshotTest, GeneratorLoadAddsTimesAndKeepsTheBusiestWorker) {
   Snapshot a;

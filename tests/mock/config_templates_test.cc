@@ -10,7 +10,7 @@
 #include "mock/router.h"
 
 namespace millstone::mock {
-namespace {
+namespace config_templates_test {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;

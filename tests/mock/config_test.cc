@@ -11,7 +11,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::mock {
-namespace {
+namespace config_test {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;

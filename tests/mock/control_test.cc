@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 namespace millstone::mock {
-namespace {
+namespace control_test {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;

@@ -11,7 +11,7 @@
 #include "mock/h2_connection.h"
 
 namespace millstone::mock {
-namespace {
+namespace grpc_config_test {
 
 const std::string kProtoDir = std::string(MILLSTONE_SOURCE_DIR) + "/tests/interop/protos";
 // parse_mock_config resolves proto: against the folder of the source name.

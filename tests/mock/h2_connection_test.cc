@@ -18,7 +18,7 @@
 #include "net/clock.h"
 
 namespace millstone::mock {
-namespace {
+namespace h2_connection_test {
 
 const char* const kYaml = R"(
 routes:

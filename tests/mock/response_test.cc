@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::mock {
-namespace {
+namespace response_test {
 
 Route route_with_errors(const std::vector<double>& rates) {
   Route route;

@@ -8,7 +8,7 @@
 #include "mock/router.h"
 
 namespace millstone::mock {
-namespace {
+namespace router_test {
 
 const char* const kRoutes = R"(
 routes:

@@ -7,7 +7,7 @@
 #include "mock/config.h"
 
 namespace millstone::mock {
-namespace {
+namespace socket_config_test {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;

@@ -18,7 +18,7 @@
 #include "ws/frame.h"
 
 namespace millstone::mock {
-namespace {
+namespace socket_routes_test {
 
 // Reads at most `limit` bytes from a non-blocking fd; returns what it got.
 std::string read_some(int fd, size_t limit) {

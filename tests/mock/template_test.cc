@@ -20,7 +20,7 @@
 #include "mock/config.h"
 
 namespace millstone::mock {
-namespace {
+namespace template_test {
 
 using ::testing::HasSubstr;
 using Kind = Template::Segment::Kind;

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::monitor {
-namespace {
+namespace prom_text_test {
 
 Exposition parse_ok(std::string_view text) {
   Exposition e;

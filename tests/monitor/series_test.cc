@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::monitor {
-namespace {
+namespace series_test {
 
 Exposition parse(const std::string& text) {
   Exposition e;

@@ -10,7 +10,7 @@
 #include "net/clock.h"
 
 namespace millstone::net {
-namespace {
+namespace event_loop_test {
 
 TEST(Timer, FiresInDeadlineOrderAndFifoForEqualDeadlines) {
   EventLoop loop;

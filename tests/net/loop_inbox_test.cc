@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::net {
-namespace {
+namespace loop_inbox_test {
 
 TEST(LoopInbox, TasksFromAnotherThreadRunOnTheLoopInOrder) {
   EventLoop loop;

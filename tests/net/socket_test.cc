@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::net {
-namespace {
+namespace socket_test {
 
 TEST(Endpoint, NumericV4AndV6) {
   auto v4 = make_endpoint("127.0.0.1", 8080);

@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::net {
-namespace {
+namespace stop_request_test {
 
 bool readable(int fd) {
   pollfd p{fd, POLLIN, 0};

@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::net {
-namespace {
+namespace stream_test {
 
 using metrics::ErrorCause;
 

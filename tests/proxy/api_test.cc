@@ -17,7 +17,7 @@
 #include "proxy/fault_proxy.h"
 
 namespace millstone::proxy {
-namespace {
+namespace api_test {
 
 using nlohmann::json;
 

@@ -16,7 +16,7 @@
 #include "proxy/fault_proxy.h"
 
 namespace millstone::proxy {
-namespace {
+namespace in_process_test {
 
 using testing::monotonic_ns;
 

@@ -16,7 +16,7 @@
 #include "harness.h"
 
 namespace millstone::proxy::testing {
-namespace {
+namespace proxy_test {
 
 constexpr int64_t kMs = 1'000'000;
 

@@ -11,7 +11,7 @@
 #include "proxy/link.h"
 
 namespace millstone::proxy {
-namespace {
+namespace toxic_test {
 
 constexpr int64_t kMs = net::kNsPerMs;
 constexpr int64_t kT0 = 1'000 * kMs;  // an arbitrary start

@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::random {
-namespace {
+namespace randomness_test {
 
 constexpr int kSamples = 100'000;
 

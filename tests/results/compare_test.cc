@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::results {
-namespace {
+namespace compare_test {
 
 using ::testing::HasSubstr;
 

@@ -17,7 +17,7 @@
 #include "results/metrics_exporter.h"
 
 namespace millstone::results {
-namespace {
+namespace dashboard_test {
 
 const std::string kDashboard = MILLSTONE_SOURCE_DIR "/dashboards/grafana/millstone.json";
 constexpr const char* kPromtool = "/usr/bin/promtool";

@@ -18,7 +18,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::results {
-namespace {
+namespace history_test {
 
 using ::testing::HasSubstr;
 

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::results {
-namespace {
+namespace junit_test {
 
 RunRecord scenario_record() {
   RunRecord r;

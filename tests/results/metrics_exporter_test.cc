@@ -24,7 +24,7 @@
 #include "net/socket.h"
 
 namespace millstone::results {
-namespace {
+namespace metrics_exporter_test {
 
 using metrics::ErrorCause;
 using metrics::Snapshot;

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::results {
-namespace {
+namespace report_test {
 
 RunRecord sample_record(const std::string& hostile) {
   RunRecord r;

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::results {
-namespace {
+namespace text_table_test {
 
 TEST(DisplayWidth, CountsColumnsNotBytes) {
   EXPECT_EQ(display_width(""), 0u);

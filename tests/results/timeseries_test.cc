@@ -7,7 +7,7 @@
 #include "metrics/snapshot.h"
 
 namespace millstone::results {
-namespace {
+namespace timeseries_test {
 
 std::vector<std::string> lines(const std::string& text, const std::string& sep) {
   std::vector<std::string> out;

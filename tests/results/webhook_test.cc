@@ -18,7 +18,7 @@
 
 #include "../support/http_receiver.h"
 namespace millstone::results {
-namespace {
+namespace webhook_test {
 
 using Receiver = millstone::testing::HttpReceiver;
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 namespace millstone::scenario {
-namespace {
+namespace check_test {
 
 using Outcome = JsonEvaluator::Outcome;
 using Op = Expectation::Op;

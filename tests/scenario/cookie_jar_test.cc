@@ -5,7 +5,7 @@
 #include <string>
 
 namespace millstone::scenario {
-namespace {
+namespace cookie_jar_test {
 
 constexpr int64_t kNow = 1700000000;  // 2023-11-14T22:13:20Z
 

@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::scenario {
-namespace {
+namespace correlation_test {
 
 constexpr int64_t kHold = 1000;
 

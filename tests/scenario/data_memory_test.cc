@@ -16,7 +16,7 @@
 #include "scenario/loader.h"
 
 namespace millstone::scenario {
-namespace {
+namespace data_memory_test {
 
 class DataMemoryTest : public ::testing::Test {
  protected:

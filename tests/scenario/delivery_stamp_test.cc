@@ -5,7 +5,7 @@
 #include "metrics/histogram.h"
 
 namespace millstone::scenario {
-namespace {
+namespace delivery_stamp_test {
 
 using Type = JsonEvaluator::Value::Type;
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 namespace millstone::scenario {
-namespace {
+namespace extract_test {
 
 using Outcome = JsonEvaluator::Outcome;
 using Type = JsonEvaluator::Value::Type;

@@ -8,7 +8,7 @@
 #include "scenario/workload.h"
 
 namespace millstone::scenario {
-namespace {
+namespace iterations_share_test {
 
 // Every iteration lands on a worker that has a VU to run it, and the shares
 // add up to the total, whatever the counts.

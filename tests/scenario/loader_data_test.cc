@@ -8,7 +8,7 @@
 #include "scenario/loader.h"
 
 namespace millstone::scenario {
-namespace {
+namespace loader_data_test {
 
 using ::testing::ElementsAre;
 using ::testing::StartsWith;

@@ -11,7 +11,7 @@
 #include "scenario/loader.h"
 
 namespace millstone::scenario {
-namespace {
+namespace loader_drills_test {
 
 using ::testing::ElementsAre;
 using ::testing::Pair;

@@ -9,7 +9,7 @@
 #include "scenario/loader.h"
 
 namespace millstone::scenario {
-namespace {
+namespace loader_errors_test {
 
 const std::string kDataDir = MILLSTONE_SOURCE_DIR "/tests/scenario/data";
 
@@ -1259,7 +1259,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, LoaderErrorTest, ::testing::ValuesIn(kCases),
 }  // namespace millstone::scenario
 
 namespace millstone::scenario {
-namespace {
+namespace loader_errors_test {
 
 TEST(LoaderMonitorTest, EndpointsCarryTheirNamesPatternsAndIntervals) {
   const auto plan = parse_scenario(R"yaml(target: http://localhost:9

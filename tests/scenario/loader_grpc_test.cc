@@ -18,7 +18,7 @@
 #include "scenario/loader.h"
 
 namespace millstone::scenario {
-namespace {
+namespace loader_grpc_test {
 
 constexpr const char* kProto = R"(syntax = "proto3";
 package shop.v1;

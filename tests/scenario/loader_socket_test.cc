@@ -10,7 +10,7 @@
 #include "scenario/loader.h"
 
 namespace millstone::scenario {
-namespace {
+namespace loader_socket_test {
 
 std::unique_ptr<Plan> load(std::string_view yaml) {
   return parse_scenario(yaml, "s.yaml", ".");

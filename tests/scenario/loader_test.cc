@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::scenario {
-namespace {
+namespace loader_test {
 
 using ::testing::ElementsAre;
 using ::testing::Pair;
@@ -492,7 +492,7 @@ TEST(LoaderTest, MissingFileIsOneLine) {
 }  // namespace millstone::scenario
 
 namespace millstone::scenario {
-namespace {
+namespace loader_test {
 
 // defaults: http: sets every request's HTTP version; a step's http: overrides it.
 TEST(LoaderHttpVersion, DefaultsAndStepOverride) {

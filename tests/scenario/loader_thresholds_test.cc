@@ -8,7 +8,7 @@
 #include "scenario/threshold_parse.h"
 
 namespace millstone::scenario {
-namespace {
+namespace loader_thresholds_test {
 
 using ::testing::ElementsAre;
 using M = Threshold::Metric;

@@ -16,7 +16,7 @@
 #include "tls/certificate.h"
 
 namespace millstone::scenario {
-namespace {
+namespace loader_tls_test {
 
 tls::CertificateSpec ca_spec() {
   tls::CertificateSpec spec;

@@ -8,7 +8,7 @@
 #include "scenario/loader.h"
 
 namespace millstone::scenario {
-namespace {
+namespace parameters_test {
 
 std::unique_ptr<Plan> load(std::string_view yaml, const Parameters& parameters = {},
                            const Overrides& overrides = {}) {

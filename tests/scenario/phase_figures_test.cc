@@ -10,7 +10,7 @@
 #include "scenario/loader.h"
 
 namespace millstone::scenario {
-namespace {
+namespace phase_figures_test {
 
 using Seconds = std::map<uint64_t, metrics::Snapshot>;
 

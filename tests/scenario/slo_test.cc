@@ -13,7 +13,7 @@
 #include "scenario/threshold_parse.h"
 
 namespace millstone::scenario {
-namespace {
+namespace slo_test {
 
 using Seconds = std::map<uint64_t, metrics::Snapshot>;
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 namespace millstone::scenario {
-namespace {
+namespace template_test {
 
 // Matches ^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ (by hand:
 // GCC 12's <regex> draws -Wmaybe-uninitialized under sanitizers).

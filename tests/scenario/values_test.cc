@@ -5,7 +5,7 @@
 #include <string>
 
 namespace millstone::scenario {
-namespace {
+namespace values_test {
 
 TEST(VariableTableTest, InternAssignsDenseSlotsInOrder) {
   VariableTable table;

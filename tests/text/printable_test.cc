@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::text {
-namespace {
+namespace printable_test {
 
 using namespace std::string_literals;
 

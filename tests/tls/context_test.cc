@@ -9,7 +9,7 @@
 #include "tls_harness.h"
 
 namespace millstone::tls {
-namespace {
+namespace context_test {
 
 using namespace testing;
 

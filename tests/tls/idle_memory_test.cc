@@ -16,7 +16,7 @@
 #include "tls_harness.h"
 
 namespace millstone::tls {
-namespace {
+namespace idle_memory_test {
 
 using namespace testing;
 

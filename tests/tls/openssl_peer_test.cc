@@ -13,7 +13,7 @@
 extern char** environ;
 
 namespace millstone::tls {
-namespace {
+namespace openssl_peer_test {
 
 using metrics::ErrorCause;
 using namespace testing;

@@ -8,7 +8,7 @@
 #include "tls_harness.h"
 
 namespace millstone::tls {
-namespace {
+namespace tls_stream_test {
 
 using metrics::ErrorCause;
 using namespace testing;

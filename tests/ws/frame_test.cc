@@ -6,7 +6,7 @@
 #include <vector>
 
 namespace millstone::ws {
-namespace {
+namespace frame_test {
 
 struct Seen {
   Event::Kind kind;

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 namespace millstone::ws {
-namespace {
+namespace handshake_test {
 
 using Headers = std::vector<std::pair<std::string_view, std::string_view>>;
 
