@@ -14,12 +14,12 @@
 // counts and forwards to malloc.
 namespace response_parser_test {
 std::atomic<size_t> g_allocations{0};
-}  // namespace
+}  // namespace response_parser_test
 
 // noinline keeps GCC from pairing the inlined free() with operator new and
 // warning about a mismatch that is not one.
 [[gnu::noinline]] void* operator new(size_t size) {
-  ++g_allocations;
+  ++::response_parser_test::g_allocations;
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
@@ -1068,7 +1068,7 @@ TEST(ResponseParserTest, NoAllocationWhenHeaderBlockArrivesWhole) {
       "0123456789";
   std::string chunked =
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nT: x\r\n\r\n";
-  size_t before = g_allocations.load();
+  size_t before = ::response_parser_test::g_allocations.load();
   for (int i = 0; i < 100; ++i) {
     parser.reset(false);
     ASSERT_EQ(parser.feed(wire.data(), wire.size()).state, State::kComplete);
@@ -1079,7 +1079,7 @@ TEST(ResponseParserTest, NoAllocationWhenHeaderBlockArrivesWhole) {
     ASSERT_EQ(parser.feed(wire.data(), wire.size() - 5).state, State::kNeedMore);
     ASSERT_EQ(parser.feed(wire.data() + wire.size() - 5, 5).state, State::kComplete);
   }
-  EXPECT_EQ(g_allocations.load() - before, 0u);
+  EXPECT_EQ(::response_parser_test::g_allocations.load() - before, 0u);
 }
 
 TEST(ResponseParserTest, SplitHeadersReuseBufferCapacity) {
@@ -1091,10 +1091,10 @@ TEST(ResponseParserTest, SplitHeadersReuseBufferCapacity) {
     return parser.feed(wire.data() + 20, wire.size() - 20).state;
   };
   ASSERT_EQ(parse_split(), State::kComplete);  // warms the partial-line buffer
-  size_t before = g_allocations.load();
+  size_t before = ::response_parser_test::g_allocations.load();
   for (int i = 0; i < 100; ++i)
     ASSERT_EQ(parse_split(), State::kComplete);
-  EXPECT_EQ(g_allocations.load() - before, 0u);
+  EXPECT_EQ(::response_parser_test::g_allocations.load() - before, 0u);
 }
 
 }  // namespace
