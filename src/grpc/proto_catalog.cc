@@ -176,7 +176,11 @@ std::string ProtoCatalog::descriptor_set() const {
   return set.SerializeAsString();
 }
 
-ProtoCatalog::~ProtoCatalog() = default;
+ProtoCatalog::~ProtoCatalog() {
+  // The factory's prototypes point into the pool's descriptors: they go
+  // first (own_pool_ is declared after factory_, so would be destroyed first).
+  factory_.reset();
+}
 
 const pb::MethodDescriptor& ProtoCatalog::method(std::string_view call) const {
   std::string error;
