@@ -695,14 +695,15 @@ int main_command(int argc, char** argv, bool parse_only) {
           "After the run, the coordinator's pod keeps its /results (report, JSON) this long "
           "for kubectl cp; 0 exits at once")
       ->default_str("10m");
-  render_cmd->add_option_function<std::vector<std::string>>(
-      "-e,--env",
-      [&k8s](const std::vector<std::string>& texts) {
-        for (const std::string& text : texts)
-          k8s.env.push_back(env_pair(text));
-      },
-      "Scenario parameter NAME=VALUE; every parameter the scenario uses is written into the "
-      "coordinator's command line")
+  render_cmd
+      ->add_option_function<std::vector<std::string>>(
+          "-e,--env",
+          [&k8s](const std::vector<std::string>& texts) {
+            for (const std::string& text : texts)
+              k8s.env.push_back(env_pair(text));
+          },
+          "Scenario parameter NAME=VALUE; every parameter the scenario uses is written into the "
+          "coordinator's command line")
       // One value per -e, so a `--` after it still starts the run flags.
       ->allow_extra_args(false);
   render_cmd->add_option("run_args", k8s.run_args, "After --: more `millstone run` flags");

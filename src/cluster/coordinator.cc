@@ -140,8 +140,8 @@ void Coordinator::end(Peer& peer, WorkerOutcome::State state, std::string reason
   // --on-agent-loss fail: the run ends now, and is incomplete.
   stopped_on_loss_ = true;
   result_.worker_failures.push_back(
-      fmt::format("{} was lost at second {} ({}); --on-agent-loss fail stopped the run",
-                  loss.agent, loss.at_second, text::printable(loss.cause)));
+      fmt::format("{} was lost at second {} ({}); --on-agent-loss fail stopped the run", loss.agent,
+                  loss.at_second, text::printable(loss.cause)));
   request_stop();
 }
 

@@ -180,5 +180,5 @@ TEST(AmqpCodec, DecodesServerMethods) {
   EXPECT_EQ(method_name(m.key), "basic.publish");
 }
 
-}  // namespace
+}  // namespace codec_test
 }  // namespace millstone::amqp

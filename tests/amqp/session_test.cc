@@ -246,5 +246,5 @@ TEST(AmqpSession, CloseCompletesOnCloseOk) {
   EXPECT_EQ(f.recorder.failure, Failure::kNone);
 }
 
-}  // namespace
+}  // namespace session_test
 }  // namespace millstone::amqp

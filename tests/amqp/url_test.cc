@@ -35,5 +35,5 @@ TEST(AmqpUrl, RejectsWhatItCannotUse) {
   }
 }
 
-}  // namespace
+}  // namespace url_test
 }  // namespace millstone::amqp

@@ -79,5 +79,5 @@ TEST(FlagValues, AlpnListsKeepTheirOrder) {
   }
 }
 
-}  // namespace
+}  // namespace flag_values_test
 }  // namespace millstone::cli

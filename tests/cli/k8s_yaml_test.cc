@@ -135,5 +135,5 @@ TEST(K8sYaml, PrintableTextIsUtf8WithoutControls) {
   EXPECT_FALSE(yaml_printable("\xc0\xaf"));      // overlong
 }
 
-}  // namespace
+}  // namespace k8s_yaml_test
 }  // namespace millstone::cli

@@ -104,5 +104,5 @@ TEST(WorkerCount, MoreProcessesThanCoresIsSaidBeforeTheRun) {
   EXPECT_NE(warning->find("ends on time"), std::string::npos) << *warning;
 }
 
-}  // namespace
+}  // namespace limits_test
 }  // namespace millstone::cli

@@ -87,5 +87,5 @@ TEST(LiveEvents, AnInheritedSocketWhoseReaderLeftCostsTheRunNothing) {
   EXPECT_EQ(live->dropped_lines(), 0u);
 }
 
-}  // namespace
+}  // namespace live_events_test
 }  // namespace millstone::cli

@@ -56,5 +56,5 @@ TEST(PhaseSummary, TableAndNotRecovered) {
   EXPECT_EQ(j["tolerance"]["p99"], "20%");
 }
 
-}  // namespace
+}  // namespace phase_summary_test
 }  // namespace millstone::cli

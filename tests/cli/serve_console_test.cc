@@ -92,5 +92,5 @@ TEST(ServeConsole, SavedScenariosAreTheYamlFilesOfTheDirectorySortedByName) {
   EXPECT_NE(r.body.find("--scenarios"), std::string::npos) << r.body;
 }
 
-}  // namespace
+}  // namespace serve_console_test
 }  // namespace millstone::serve

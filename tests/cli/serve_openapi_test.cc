@@ -94,5 +94,5 @@ TEST(ServeOpenApi, TheRouterServesEveryDocumentedOperation) {
   EXPECT_EQ(seen.size(), ServeApi::routes().size());
 }
 
-}  // namespace
+}  // namespace serve_openapi_test
 }  // namespace millstone::serve

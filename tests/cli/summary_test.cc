@@ -415,5 +415,5 @@ TEST(Format, ChosenPercentilesInTextAndJson) {
               1.0);
 }
 
-}  // namespace
+}  // namespace summary_test
 }  // namespace millstone::cli

@@ -292,5 +292,5 @@ TEST(AgentHandshakeCorpus, TheSeedsAdmitAndJoin) {
   EXPECT_EQ(join.state(), JoinHandshake::State::kJoined) << join.reason();
 }
 
-}  // namespace
+}  // namespace agent_handshake_test
 }  // namespace millstone::cluster

@@ -514,5 +514,5 @@ TEST(AgentDial, BackoffDoublesToItsCapWithJitter) {
   EXPECT_EQ(dial_backoff_ns(o, 50, 1.0), 6000 * net::kNsPerMs);
 }
 
-}  // namespace
+}  // namespace agent_listener_test
 }  // namespace millstone::cluster

@@ -408,5 +408,5 @@ TEST(AgentLoss, AnAgentsFailedWorkersReachTheCoordinator) {
   EXPECT_EQ(result.worker_failures[0], "agent a: worker 1 (pid 7) killed by signal 9 (Killed)");
 }
 
-}  // namespace
+}  // namespace agent_test
 }  // namespace millstone::cluster

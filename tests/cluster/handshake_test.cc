@@ -326,5 +326,5 @@ TEST(WorkerHandshake, ACoordinatorThatNeverAnswersIsGivenUpOn) {
   EXPECT_EQ(type, MessageType::kError);
 }
 
-}  // namespace
+}  // namespace handshake_test
 }  // namespace millstone::cluster

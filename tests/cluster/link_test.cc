@@ -194,5 +194,5 @@ TEST(OutboxTest, SnapshotsWaitThenCoalesceButNoCountIsLost) {
   EXPECT_EQ(messages + outbox.coalesced(), 40u);
 }
 
-}  // namespace
+}  // namespace link_test
 }  // namespace millstone::cluster

@@ -123,5 +123,5 @@ TEST(SplitOverAgents, MergedArrivalsAreEvenlySpaced) {
     EXPECT_NEAR(merged[j] - merged[j - 1], net::kNsPerMs, 1) << j;
 }
 
-}  // namespace
+}  // namespace split_plan_test
 }  // namespace millstone::cluster

@@ -145,5 +145,5 @@ TEST_F(TokenFile, MissingOrWrongContentSaysWhich) {
       << error_of();
 }
 
-}  // namespace
+}  // namespace token_test
 }  // namespace millstone::cluster

@@ -746,5 +746,5 @@ TEST(WireTest, AgentLinkMessagesRoundTripAndRejectTheMalformed) {
   EXPECT_STREQ(message_type_name(MessageType::kPong), "pong");
 }
 
-}  // namespace
+}  // namespace wire_test
 }  // namespace millstone::cluster

@@ -181,5 +181,5 @@ TEST_F(WorkerClockTest, ADataFileThatWasNotSentIsRefusedByName) {
       << seen.error;
 }
 
-}  // namespace
+}  // namespace worker_clock_test
 }  // namespace millstone::cluster

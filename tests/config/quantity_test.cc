@@ -69,5 +69,5 @@ TEST(Rate, RejectsWithAReason) {
   EXPECT_NE(problem.find("out of range"), std::string::npos) << problem;
 }
 
-}  // namespace
+}  // namespace quantity_test
 }  // namespace millstone::config

@@ -91,5 +91,5 @@ TEST(YamlReaderTest, ExpansionBudgetNamesTheFileKind) {
   }
 }
 
-}  // namespace
+}  // namespace yaml_fields_test
 }  // namespace millstone::config

@@ -229,5 +229,5 @@ TEST(DrillHttp, AnUnreachableApiIsAFailureWithItsCause) {
   EXPECT_NE(r.detail.find("http://127.0.0.1:1/proxies/x/toxics"), std::string::npos) << r.detail;
 }
 
-}  // namespace
+}  // namespace actions_test
 }  // namespace millstone::drill

@@ -200,5 +200,5 @@ TEST(DrillScheduler, ARunThatNeverStartedStartsNothing) {
   EXPECT_EQ(log.events[0].kind, DrillEvent::Kind::kNotStarted);
 }
 
-}  // namespace
+}  // namespace scheduler_test
 }  // namespace millstone::drill

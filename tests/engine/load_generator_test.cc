@@ -169,5 +169,5 @@ TEST_F(LoadGeneratorTest, RefusedConnectionsAreAttemptedButNotEstablished) {
   EXPECT_EQ(o.total.in_flight, 0u);
 }
 
-}  // namespace
+}  // namespace load_generator_test
 }  // namespace millstone::engine

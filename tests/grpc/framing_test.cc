@@ -97,5 +97,5 @@ TEST(GrpcFraming, SplitsAGatheredStreamLikeTheReader) {
   EXPECT_EQ(split_messages(frame_message("12345"), 4, &messages), FramingError::kTooLarge);
 }
 
-}  // namespace
+}  // namespace framing_test
 }  // namespace millstone::grpc

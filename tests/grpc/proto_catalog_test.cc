@@ -166,5 +166,5 @@ TEST(GrpcProtoCatalog, DescriptorSetInAnyOrderOrIncompleteIsJudged) {
             "junk: not a FileDescriptorSet");
 }
 
-}  // namespace
+}  // namespace proto_catalog_test
 }  // namespace millstone::grpc

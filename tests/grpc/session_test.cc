@@ -356,5 +356,5 @@ TEST(GrpcContentType, AcceptsGrpcAndItsSubtypes) {
   EXPECT_FALSE(grpc_content_type(""));
 }
 
-}  // namespace
+}  // namespace session_test
 }  // namespace millstone::grpc

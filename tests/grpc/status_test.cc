@@ -45,5 +45,5 @@ TEST(GrpcStatus, MessageFieldPercentEncoding) {
   EXPECT_EQ(decode_message_field(encode_message_field("any\x01text%")), "any\x01text%");
 }
 
-}  // namespace
+}  // namespace status_test
 }  // namespace millstone::grpc

@@ -69,5 +69,5 @@ TEST(ChunkedDecoderTest, AllowanceLimitsThePayload) {
   EXPECT_EQ(chunks.expect(), Expect::kDataEnd);
 }
 
-}  // namespace
+}  // namespace chunked_test
 }  // namespace millstone::http

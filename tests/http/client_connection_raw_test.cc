@@ -225,5 +225,5 @@ TEST_F(RawConnectionTest, SendRawKeepsOrderWhenTheSocketIsFull) {
   EXPECT_EQ(listener_.writable, 1);  // once, when the kept bytes were all written
 }
 
-}  // namespace
+}  // namespace client_connection_raw_test
 }  // namespace millstone::http

@@ -242,5 +242,5 @@ TEST_F(TlsConnectionTest, PlainConnectionsStayPlain) {
   EXPECT_EQ(recorder_.status, 400);
 }
 
-}  // namespace
+}  // namespace client_connection_tls_test
 }  // namespace millstone::http

@@ -136,5 +136,5 @@ TEST(Http1Session, ExpireFailsTheRequestAndEndsTheSession) {
   EXPECT_EQ(recorder.failures.size(), 1u);  // reported once
 }
 
-}  // namespace
+}  // namespace http1_session_test
 }  // namespace millstone::http

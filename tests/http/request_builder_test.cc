@@ -127,5 +127,5 @@ TEST(ParseHeaderArgTest, NullErrorPointerIsAllowed) {
   EXPECT_FALSE(parse_header_arg("nope", &out, nullptr));
 }
 
-}  // namespace
+}  // namespace request_builder_test
 }  // namespace millstone::http

@@ -670,5 +670,5 @@ TEST(RequestParserTest, LargeBodyAcrossReads) {
   EXPECT_EQ(parser.body().size(), body.size());
 }
 
-}  // namespace
+}  // namespace request_parser_test
 }  // namespace millstone::http

@@ -1097,7 +1097,7 @@ TEST(ResponseParserTest, SplitHeadersReuseBufferCapacity) {
   EXPECT_EQ(::response_parser_test::g_allocations.load() - before, 0u);
 }
 
-}  // namespace
+}  // namespace response_parser_test
 }  // namespace millstone::http
 
 namespace millstone::http {
@@ -1157,5 +1157,5 @@ TEST(ResponseParserTest, HeaderIterationIsEmptyWhenCaptureIsOff) {
   EXPECT_EQ(parser.header_count(), 0u);
 }
 
-}  // namespace
+}  // namespace response_parser_test
 }  // namespace millstone::http

@@ -78,5 +78,5 @@ TEST(SyntaxTest, ChunkSizeLine) {
   EXPECT_EQ(parse_chunk_size_line("10 20", &size), ChunkLine::kBad);
 }
 
-}  // namespace
+}  // namespace syntax_test
 }  // namespace millstone::http::syntax

@@ -188,5 +188,5 @@ TEST(UrlTest, NullErrorPointerIsAllowed) {
   EXPECT_TRUE(parse_url("http://h/", nullptr).has_value());
 }
 
-}  // namespace
+}  // namespace url_test
 }  // namespace millstone::http

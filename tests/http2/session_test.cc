@@ -361,5 +361,5 @@ TEST(Http2Capture, FieldsAndBodyPrefixSurviveASubmitFromTheCallback) {
   EXPECT_EQ(session.in_flight(), 0u);
 }
 
-}  // namespace
+}  // namespace session_test
 }  // namespace millstone::http2

@@ -266,5 +266,5 @@ TEST(HistogramTest, RestoreRejectsBadInput) {
           Histogram::kMaxValue + 1, Histogram::kMaxValue + 1);
 }
 
-}  // namespace
+}  // namespace histogram_test
 }  // namespace millstone::metrics

@@ -219,7 +219,7 @@ TEST(SnapshotTest, FailuresAreTransportErrorsPlusHttpFailuresOverAttempts) {
   EXPECT_EQ(Snapshot{}.failures().rate(), 0.0);
 }
 
-}  // namespace
+}  // namespace snapshot_test
 }  // namespace millstone::metrics
 
 namespace millstone::metrics {
@@ -240,5 +240,5 @@ TEST(SnapshotTest, GeneratorLoadAddsTimesAndKeepsTheBusiestWorker) {
   EXPECT_FALSE(saturated(899, 949, 99'999));
 }
 
-}  // namespace
+}  // namespace snapshot_test
 }  // namespace millstone::metrics

@@ -255,5 +255,5 @@ TEST_F(ParamRouterTest, AgreesWithThePlainScan) {
   }
 }
 
-}  // namespace
+}  // namespace config_templates_test
 }  // namespace millstone::mock

@@ -507,5 +507,5 @@ TEST(MockConfigTest, YamlSyntaxErrorsAreConfigErrors) {
   }
 }
 
-}  // namespace
+}  // namespace config_test
 }  // namespace millstone::mock

@@ -237,5 +237,5 @@ TEST(MockControlShared, UpdateReadAndApplied) {
   EXPECT_EQ(shared.applied_count(1), 2u);
 }
 
-}  // namespace
+}  // namespace control_test
 }  // namespace millstone::mock

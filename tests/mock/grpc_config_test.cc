@@ -160,5 +160,5 @@ TEST(MockGrpcConfig, ABadProtoIsItsOwnFileAndLine) {
   }
 }
 
-}  // namespace
+}  // namespace grpc_config_test
 }  // namespace millstone::mock

@@ -392,5 +392,5 @@ TEST_F(MockH2Connection, TemplatesSeeTheHostFieldAndOneJoinedCookie) {
   EXPECT_EQ(client_.answers[id].body, "host=example.test cookie=a=1; b=2");
 }
 
-}  // namespace
+}  // namespace h2_connection_test
 }  // namespace millstone::mock

@@ -64,5 +64,5 @@ TEST(PickErrorTest, SameSeedSameChoices) {
   }
 }
 
-}  // namespace
+}  // namespace response_test
 }  // namespace millstone::mock

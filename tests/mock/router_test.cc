@@ -133,5 +133,5 @@ TEST(BuildResponseTest, ReasonPhrases) {
   EXPECT_EQ(reason_phrase(599), "");
 }
 
-}  // namespace
+}  // namespace router_test
 }  // namespace millstone::mock

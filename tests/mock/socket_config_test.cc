@@ -182,5 +182,5 @@ TEST(SocketConfigTest, ExampleFileLoads) {
   EXPECT_EQ(config.tcp.size(), 1u);
 }
 
-}  // namespace
+}  // namespace socket_config_test
 }  // namespace millstone::mock

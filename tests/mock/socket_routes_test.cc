@@ -101,5 +101,5 @@ websockets:
   ::close(client);
 }
 
-}  // namespace
+}  // namespace socket_routes_test
 }  // namespace millstone::mock

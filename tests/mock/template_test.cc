@@ -329,5 +329,5 @@ TEST(SharedCounterTest, ValuesAreUniqueAcrossTwoProcesses) {
   munmap(p, sizeof(std::atomic<uint64_t>));
 }
 
-}  // namespace
+}  // namespace template_test
 }  // namespace millstone::mock

@@ -148,5 +148,5 @@ TEST(PromText, EmptyAndUnterminatedLastLineAreFine) {
   EXPECT_EQ(parse_ok("a 1\nb 2").samples.size(), 2u);
 }
 
-}  // namespace
+}  // namespace prom_text_test
 }  // namespace millstone::monitor

@@ -130,5 +130,5 @@ TEST(MonitorSeries, NothingMatchedIsAWarningAndSeriesAreCapped) {
   EXPECT_THROW(SeriesBuilder(Target{"bad", "http://x", {"("}, 1000, ""}), std::invalid_argument);
 }
 
-}  // namespace
+}  // namespace series_test
 }  // namespace millstone::monitor

@@ -113,5 +113,5 @@ TEST(EventLoop, AddFailsCleanlyOnABadDescriptor) {
   EXPECT_EQ(loop.add(-1, EPOLLIN, &recorder), 0u);
 }
 
-}  // namespace
+}  // namespace event_loop_test
 }  // namespace millstone::net

@@ -32,5 +32,5 @@ TEST(LoopInbox, TasksFromAnotherThreadRunOnTheLoopInOrder) {
     ASSERT_EQ(ran[i], i);
 }
 
-}  // namespace
+}  // namespace loop_inbox_test
 }  // namespace millstone::net

@@ -96,5 +96,5 @@ TEST(ParseSources, NumericAndOfTheTargetsFamily) {
   EXPECT_FALSE(parse_sources({"localhost"}, AF_INET, &out, &error));
 }
 
-}  // namespace
+}  // namespace socket_test
 }  // namespace millstone::net

@@ -27,5 +27,5 @@ TEST(StopRequest, TheFirstReasonWinsAndTheDescriptorBecomesReadable) {
   EXPECT_EQ(stop.reason(), "abort guard tripped");
 }
 
-}  // namespace
+}  // namespace stop_request_test
 }  // namespace millstone::net

@@ -117,5 +117,5 @@ TEST(PlainStream, CloseIsIdempotentAndForgetsTheDescriptor) {
   EXPECT_EQ(::recv(pair.peer, buffer, sizeof buffer, 0), 0);  // the peer sees the end
 }
 
-}  // namespace
+}  // namespace stream_test
 }  // namespace millstone::net

@@ -332,5 +332,5 @@ TEST(ProxyApiInterop, ToxiproxyNodeClient) {
   EXPECT_EQ(proxy.stop(), 0);
 }
 
-}  // namespace
+}  // namespace api_test
 }  // namespace millstone::proxy

@@ -242,5 +242,5 @@ TEST(InProcess, ManyConnectionsWithMixedToxicsAllFinish) {
   }
 }
 
-}  // namespace
+}  // namespace in_process_test
 }  // namespace millstone::proxy

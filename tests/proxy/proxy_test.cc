@@ -491,5 +491,5 @@ TEST(ProxyCommand, AddressInUseIsExit7) {
   close(taken);
 }
 
-}  // namespace
+}  // namespace proxy_test
 }  // namespace millstone::proxy::testing

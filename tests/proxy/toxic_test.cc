@@ -365,5 +365,5 @@ TEST(Link, BandwidthThenLatencyAddUp) {
   EXPECT_EQ(take_output(link).size(), 500u);
 }
 
-}  // namespace
+}  // namespace toxic_test
 }  // namespace millstone::proxy

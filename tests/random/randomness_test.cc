@@ -169,5 +169,5 @@ TEST(UniformBelowTest, StaysInRangeAndReachesBothEnds) {
   }
 }
 
-}  // namespace
+}  // namespace randomness_test
 }  // namespace millstone::random

@@ -338,5 +338,5 @@ TEST(Compare, JsonListsEveryMetricWithItsVerdict) {
   EXPECT_TRUE(found);
 }
 
-}  // namespace
+}  // namespace compare_test
 }  // namespace millstone::results

@@ -234,5 +234,5 @@ TEST(GrafanaDashboard, PromtoolParsesEveryExpression) {
   EXPECT_NE(broken.exit_code, 0) << broken.output;
 }
 
-}  // namespace
+}  // namespace dashboard_test
 }  // namespace millstone::results

@@ -369,5 +369,5 @@ TEST(HistoryPath, FollowsMillstoneHistoryThenXdgThenHome) {
   restore("HOME", home);
 }
 
-}  // namespace
+}  // namespace history_test
 }  // namespace millstone::results

@@ -176,5 +176,5 @@ TEST(Junit, EscapesMarkupControlCharactersAndBadUtf8) {
   }
 }
 
-}  // namespace
+}  // namespace junit_test
 }  // namespace millstone::results

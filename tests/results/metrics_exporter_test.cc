@@ -563,5 +563,5 @@ TEST(MetricsExporterPromtool, PromtoolDoesReportAProblem) {
   EXPECT_NE(r.output, "");
 }
 
-}  // namespace
+}  // namespace metrics_exporter_test
 }  // namespace millstone::results

@@ -188,5 +188,5 @@ TEST(Verdict, NamesWhatItJudged) {
       << v.judged;
 }
 
-}  // namespace
+}  // namespace report_test
 }  // namespace millstone::results

@@ -59,5 +59,5 @@ TEST(TextTable, MissingCellsAreEmpty) {
   EXPECT_EQ(table.render(), "a\nbb c\n");
 }
 
-}  // namespace
+}  // namespace text_table_test
 }  // namespace millstone::results

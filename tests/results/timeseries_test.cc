@@ -110,5 +110,5 @@ TEST(Timeseries, RejectsAnUnknownExtensionWhenWriting) {
   EXPECT_THROW(write_timeseries(record_with_steps(), "/tmp/series.txt"), ResultsError);
 }
 
-}  // namespace
+}  // namespace timeseries_test
 }  // namespace millstone::results

@@ -196,5 +196,5 @@ TEST(WebhookPost, UnreachableAndUnsupportedUrlsAreErrors) {
   EXPECT_FALSE(error.empty());
 }
 
-}  // namespace
+}  // namespace webhook_test
 }  // namespace millstone::results

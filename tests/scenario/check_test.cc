@@ -390,5 +390,5 @@ TEST(CheckTest, WhyMayBeNull) {
                    .evaluate(response(), Outcome::kMissing, nullptr, nullptr));
 }
 
-}  // namespace
+}  // namespace check_test
 }  // namespace millstone::scenario

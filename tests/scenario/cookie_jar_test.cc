@@ -330,5 +330,5 @@ TEST(CookieDateTest, EarliestYear) {
   EXPECT_EQ(date("01 Jan 1601 00:00:00"), -11644473600);
 }
 
-}  // namespace
+}  // namespace cookie_jar_test
 }  // namespace millstone::scenario

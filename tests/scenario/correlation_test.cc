@@ -77,5 +77,5 @@ TEST(CorrelationTable, HeldMessagesAreBounded) {
   EXPECT_EQ(table.held(), 0u);
 }
 
-}  // namespace
+}  // namespace correlation_test
 }  // namespace millstone::scenario

@@ -58,5 +58,5 @@ TEST_F(DataMemoryTest, ALoadedCsvCostsItsRowIndexNotACopyPerCell) {
   EXPECT_EQ(cells, (std::vector<std::string>{"user99999", "pw99999", "9"}));
 }
 
-}  // namespace
+}  // namespace data_memory_test
 }  // namespace millstone::scenario

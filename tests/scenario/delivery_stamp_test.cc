@@ -57,5 +57,5 @@ TEST(DeliveryStamp, WhatIsNoTimeIsInvalid) {
   EXPECT_EQ(delivery_latency_us(flag, kNowUs), std::nullopt);
 }
 
-}  // namespace
+}  // namespace delivery_stamp_test
 }  // namespace millstone::scenario

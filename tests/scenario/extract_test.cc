@@ -490,5 +490,5 @@ TEST(ResponseViewTest, HeaderLookupIsCaseInsensitive) {
   EXPECT_EQ(r.find_header("x-missing"), nullptr);
 }
 
-}  // namespace
+}  // namespace extract_test
 }  // namespace millstone::scenario

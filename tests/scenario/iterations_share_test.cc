@@ -82,5 +82,5 @@ TEST(ArrivalShareTest, MergedArrivalsAreOneWorkersSchedule) {
   EXPECT_NEAR(ScenarioWorkload::arrival_due_ns(constant, 0, 0, 1, 1), 5'000'000, 1);
 }
 
-}  // namespace
+}  // namespace iterations_share_test
 }  // namespace millstone::scenario

@@ -114,5 +114,5 @@ TEST(LoaderDataTest, JsonErrors) {
             "letters, digits and _ (rename it in the objects)");
 }
 
-}  // namespace
+}  // namespace loader_data_test
 }  // namespace millstone::scenario

@@ -233,5 +233,5 @@ TEST_P(LoaderDrillErrors, NamesFileLineAndWhatWasExpected) {
 INSTANTIATE_TEST_SUITE_P(Cases, LoaderDrillErrors, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
-}  // namespace
+}  // namespace loader_drills_test
 }  // namespace millstone::scenario

@@ -1255,7 +1255,7 @@ TEST(LoaderLimitsTest, ChecksBeyondWhatASnapshotCarriesAreRefused) {
 INSTANTIATE_TEST_SUITE_P(Cases, LoaderErrorTest, ::testing::ValuesIn(kCases),
                          [](const auto& info) { return std::string(info.param.name); });
 
-}  // namespace
+}  // namespace loader_errors_test
 }  // namespace millstone::scenario
 
 namespace millstone::scenario {
@@ -1282,5 +1282,5 @@ monitor:
   EXPECT_EQ(plan->monitors[1].interval_us, 5'000'000);
 }
 
-}  // namespace
+}  // namespace loader_errors_test
 }  // namespace millstone::scenario

@@ -203,5 +203,5 @@ TEST_F(LoaderGrpcTest, BadInputNamesTheLineAndWhatWasExpected) {
   }
 }
 
-}  // namespace
+}  // namespace loader_grpc_test
 }  // namespace millstone::scenario

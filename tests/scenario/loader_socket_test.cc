@@ -267,5 +267,5 @@ TEST(LoaderSocketTest, UnknownKeysSuggest) {
               ::testing::HasSubstr("latency_from \"sent\""));
 }
 
-}  // namespace
+}  // namespace loader_socket_test
 }  // namespace millstone::scenario

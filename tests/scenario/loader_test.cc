@@ -488,7 +488,7 @@ TEST(LoaderTest, MissingFileIsOneLine) {
   }
 }
 
-}  // namespace
+}  // namespace loader_test
 }  // namespace millstone::scenario
 
 namespace millstone::scenario {
@@ -539,5 +539,5 @@ TEST(LoaderHttpVersion, UnknownVersionNamesItsLine) {
   }
 }
 
-}  // namespace
+}  // namespace loader_test
 }  // namespace millstone::scenario

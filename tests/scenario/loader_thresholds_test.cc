@@ -141,5 +141,5 @@ TEST(LoaderThresholdTest, ResolvesSuffixesByWholeComponents) {
   EXPECT_THAT(resolve_suffix("a/b", overlapping), ElementsAre(0u));
 }
 
-}  // namespace
+}  // namespace loader_thresholds_test
 }  // namespace millstone::scenario

@@ -225,5 +225,5 @@ TEST_F(LoaderTlsTest, BadKeyNamesTheFile) {
   EXPECT_THAT(error, ::testing::HasSubstr("other.key")) << error;
 }
 
-}  // namespace
+}  // namespace loader_tls_test
 }  // namespace millstone::scenario

@@ -188,5 +188,5 @@ scenarios:
   }
 }
 
-}  // namespace
+}  // namespace parameters_test
 }  // namespace millstone::scenario

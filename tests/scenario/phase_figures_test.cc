@@ -103,5 +103,5 @@ slo:
   }
 }
 
-}  // namespace
+}  // namespace phase_figures_test
 }  // namespace millstone::scenario

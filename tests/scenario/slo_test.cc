@@ -395,5 +395,5 @@ TEST(SloLoader, ErrorsNameFileLineAndColumn) {
             "guards:");
 }
 
-}  // namespace
+}  // namespace slo_test
 }  // namespace millstone::scenario

@@ -455,5 +455,5 @@ TEST_F(TemplateTest, RenderWritesInPlaceIntoAReservedBuffer) {
   EXPECT_TRUE(is_uuid_v4(out.substr(query + 21, 36))) << out;
 }
 
-}  // namespace
+}  // namespace template_test
 }  // namespace millstone::scenario

@@ -80,5 +80,5 @@ TEST(RenderContextTest, DefaultsAreEmpty) {
   EXPECT_EQ(context.now_unix_ms, 0);
 }
 
-}  // namespace
+}  // namespace values_test
 }  // namespace millstone::scenario

@@ -42,5 +42,5 @@ TEST(Printable, InvalidUtf8IsReplaced) {
   EXPECT_EQ(printable("ok\xE2\x82"), "ok" + r + r);         // truncated at the end
 }
 
-}  // namespace
+}  // namespace printable_test
 }  // namespace millstone::text

@@ -152,5 +152,5 @@ TEST(TlsSetup, FreeBuffersOnlyOnLibrariesWithTheUseAfterFreeFixed) {
   EXPECT_FALSE(free_buffers_is_safe(0x1010117fUL));  // 1.1.1w
 }
 
-}  // namespace
+}  // namespace context_test
 }  // namespace millstone::tls

@@ -153,5 +153,5 @@ TEST(HostileServer, GarbageAfterTheHandshakeIsAProtocolError) {
   EXPECT_EQ(r.cause, ErrorCause::kProtocolError) << client->error_text();
 }
 
-}  // namespace
+}  // namespace hostile_server_test
 }  // namespace millstone::tls

@@ -77,5 +77,5 @@ TEST(TlsIdleMemory, HeapBytesPerIdleServerConnection) {
   measure(TlsVersion::k1_2, true, "TLS 1.2", Side::kServer);
 }
 
-}  // namespace
+}  // namespace idle_memory_test
 }  // namespace millstone::tls

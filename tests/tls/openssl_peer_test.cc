@@ -159,5 +159,5 @@ TEST(OpensslPeer, FailuresAreClassified) {
   }
 }
 
-}  // namespace
+}  // namespace openssl_peer_test
 }  // namespace millstone::tls

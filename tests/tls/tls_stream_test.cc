@@ -321,5 +321,5 @@ TEST(TlsClientCertificate, RequiredAndGiven) {
   EXPECT_EQ(transfer(*s, *c, "welcome"), "welcome");
 }
 
-}  // namespace
+}  // namespace tls_stream_test
 }  // namespace millstone::tls

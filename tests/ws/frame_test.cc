@@ -457,5 +457,5 @@ TEST(FrameParser, ErrorAfterGoodFramesReportsTheirConsumption) {
   }
 }
 
-}  // namespace
+}  // namespace frame_test
 }  // namespace millstone::ws

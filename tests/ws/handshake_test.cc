@@ -154,5 +154,5 @@ TEST(Handshake, ServerRejectsBadUpgrades) {
   EXPECT_FALSE(build_server_response("GET", h, {}, &response, &error));
 }
 
-}  // namespace
+}  // namespace handshake_test
 }  // namespace millstone::ws
