@@ -19,7 +19,5 @@ const ErrorRule* pick_error(const Route& route, Prng& prng);
 // when !keep_alive. No Date header: see docs/mock.md.
 std::string build_response(int status, const Headers& headers, std::string_view body,
                            bool keep_alive);
-// "" for statuses without a well-known phrase (the status line stays valid).
-std::string_view reason_phrase(int status);
 
 }  // namespace millstone::mock

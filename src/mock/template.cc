@@ -10,6 +10,7 @@
 
 #include "config/yaml_text.h"
 #include "http/request_parser.h"
+#include "http/status.h"
 #include "mock/config.h"
 #include "mock/response.h"
 
@@ -664,7 +665,7 @@ void TemplateRenderer::render_response(const ResponseTemplate& response, bool ke
   out->append("HTTP/1.1 ");
   append_signed(response.status, out);
   out->push_back(' ');
-  out->append(reason_phrase(response.status));
+  out->append(http::reason_phrase(response.status));
   out->append("\r\n");
   for (const auto& [name, value] : response.headers) {
     out->append(name);

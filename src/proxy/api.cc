@@ -236,39 +236,6 @@ constexpr const char* kToxicTypes =
 
 }  // namespace
 
-const char* status_reason(int status) {
-  switch (status) {
-    case 100:
-      return "Continue";
-    case 200:
-      return "OK";
-    case 201:
-      return "Created";
-    case 204:
-      return "No Content";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Content Too Large";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    default:
-      return "Unknown";
-  }
-}
-
 bool ControlApi::parse(std::string_view body, std::string* error) {
   padded_.assign(body);
   padded_.append(simdjson::SIMDJSON_PADDING, '\0');

@@ -66,7 +66,4 @@ class ControlApi {
   simdjson::dom::element root_;
 };
 
-// Reason phrase for the status codes the API uses.
-const char* status_reason(int status);
-
 }  // namespace millstone::proxy

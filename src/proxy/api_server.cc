@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/request_parser.h"
+#include "http/status.h"
 #include "net/clock.h"
 #include "net/stream.h"
 
@@ -24,7 +25,8 @@ constexpr int64_t kIdleTimeoutNs = 60 * net::kNsPerSec;
 constexpr size_t kMaxPendingOutput = 4 * 1024 * 1024;
 
 void append_response(std::string* out, int status, const std::string& body, bool close) {
-  fmt::format_to(std::back_inserter(*out), "HTTP/1.1 {} {}\r\n", status, status_reason(status));
+  fmt::format_to(std::back_inserter(*out), "HTTP/1.1 {} {}\r\n", status,
+                 http::reason_phrase(status));
   if (status != 204) {
     fmt::format_to(std::back_inserter(*out),
                    "Content-Type: application/json\r\nContent-Length: {}\r\n", body.size());

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "http/request_parser.h"
+#include "http/status.h"
 #include "net/clock.h"
 #include "net/stream.h"
 #include "tls/tls_stream.h"
@@ -21,39 +22,11 @@ constexpr int64_t kKeepaliveNs = 15 * net::kNsPerSec;
 // Answers (or events) waiting for a client that does not read them.
 constexpr size_t kMaxPendingOutput = 4 * 1024 * 1024;
 
-const char* reason(int status) {
-  switch (status) {
-    case 100:
-      return "Continue";
-    case 200:
-      return "OK";
-    case 202:
-      return "Accepted";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Content Too Large";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-  }
-  return "Unknown";
-}
-
 void append_response(std::string* out, const ApiResponse& r, bool head_only, bool close) {
   fmt::format_to(std::back_inserter(*out),
                  "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n"
                  "Cache-Control: no-store\r\n",
-                 r.status, reason(r.status), r.content_type, r.body.size());
+                 r.status, http::reason_phrase(r.status), r.content_type, r.body.size());
   for (const auto& [name, value] : r.headers)
     fmt::format_to(std::back_inserter(*out), "{}: {}\r\n", name, value);
   if (close) out->append("Connection: close\r\n");

@@ -124,14 +124,5 @@ TEST(BuildResponseTest, NoContentHasNoLengthNorBody) {
 TEST(BuildResponseTest, UnknownStatusKeepsAValidStatusLine) {
   EXPECT_EQ(build_response(299, {}, "x", true), "HTTP/1.1 299 \r\nContent-Length: 1\r\n\r\nx");
 }
-
-TEST(BuildResponseTest, ReasonPhrases) {
-  EXPECT_EQ(reason_phrase(201), "Created");
-  EXPECT_EQ(reason_phrase(404), "Not Found");
-  EXPECT_EQ(reason_phrase(429), "Too Many Requests");
-  EXPECT_EQ(reason_phrase(500), "Internal Server Error");
-  EXPECT_EQ(reason_phrase(599), "");
-}
-
 }  // namespace router_test
 }  // namespace millstone::mock
