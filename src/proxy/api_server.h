@@ -1,67 +1,58 @@
 #pragma once
-// HTTP/1.1 for the control API on the fault proxy's event loop: keep-alive,
-// pipelining, "Expect: 100-continue" (curl sends it for larger bodies),
-// requests parsed by http::RequestParser with bounded headers (64 KiB) and
-// bodies (1 MiB; larger is 413). A connection idle for a minute is closed,
-// and one whose answers are not being read stops being read.
-#include <cstdint>
+// The fault proxy's control API over HTTP/1.1: the control APIs' server
+// (http/api_server.h: keep-alive, pipelining, "Expect: 100-continue",
+// bounded headers) with ControlApi's routes and bodies up to 1 MiB.
 #include <memory>
 #include <string>
-#include <unordered_map>
-#include <vector>
 
+#include "http/api_server.h"
 #include "net/event_loop.h"
 #include "net/socket.h"
 #include "proxy/api.h"
 
 namespace millstone::proxy {
 
-class ApiConnection;
+// ControlApi behind the HTTP handler interface.
+class ApiHandler final : public http::ApiHandler {
+ public:
+  static constexpr http::ApiLimits kLimits{.max_header_bytes = 64 * 1024,
+                                           .max_body_bytes = 1024 * 1024};
+  explicit ApiHandler(ControlApi& api) : api_(api) {}
+  http::ApiReply handle(const http::RequestParser& request) override;
 
-// One complete HTTP exchange on bytes: what the server answers to `input`
-// (any number of pipelined requests), and whether it then closes. Used by
-// the server's connections and by the fuzzer (fuzz/proxy_api_fuzz.cc).
+ private:
+  ControlApi& api_;
+};
+
+// One connection's HTTP exchanges on bytes (the fuzzer's and the unit
+// tests' way in).
 class ApiSession {
  public:
-  explicit ApiSession(ControlApi& api);
-  ~ApiSession();
+  explicit ApiSession(ControlApi& api) : handler_(api), exchange_(handler_, ApiHandler::kLimits) {}
   // Consumes bytes; appends responses to *out. Returns false once the
   // connection must close (after *out is sent): a malformed request, or
   // "Connection: close".
-  bool feed(const char* data, size_t size, std::string* out);
+  bool feed(const char* data, size_t size, std::string* out) {
+    return exchange_.feed(data, size, out) == http::ApiExchange::Next::kMore;
+  }
 
  private:
-  struct State;
-  std::unique_ptr<State> state_;
+  ApiHandler handler_;
+  http::ApiExchange exchange_;
 };
 
-class ApiServer final : public net::IoHandler {
+class ApiServer {
  public:
-  ApiServer(net::EventLoop& loop, ControlApi& api);
-  ~ApiServer() override;
-  ApiServer(const ApiServer&) = delete;
-  ApiServer& operator=(const ApiServer&) = delete;
+  ApiServer(net::EventLoop& loop, ControlApi& api)
+      : handler_(api), server_(loop, handler_, ApiHandler::kLimits) {}
 
   // Binds and listens; false with errno set.
-  bool listen(const net::Endpoint& endpoint);
-  const net::Endpoint& endpoint() const { return endpoint_; }
-
-  void on_io(uint32_t events) override;
+  bool listen(const net::Endpoint& endpoint) { return server_.listen(endpoint); }
+  const net::Endpoint& endpoint() const { return server_.endpoint(); }
 
  private:
-  friend class ApiConnection;
-  void retire(ApiConnection* connection);
-
-  net::EventLoop& loop_;
-  ControlApi& api_;
-  int fd_ = -1;
-  uint64_t registration_ = 0;
-  net::Endpoint endpoint_;
-  std::vector<char> read_buffer_;
-  std::unordered_map<ApiConnection*, std::unique_ptr<ApiConnection>> connections_;
-  std::vector<std::unique_ptr<ApiConnection>> graveyard_;
-  net::Timer reaper_;
-  net::Timer accept_retry_;
+  ApiHandler handler_;
+  http::ApiServer server_;
 };
 
 }  // namespace millstone::proxy

@@ -193,7 +193,7 @@ ApiResponse ServeApi::get_run(const http::RequestParser&, std::string_view id) {
 ApiResponse ServeApi::run_events(const http::RequestParser&, std::string_view id) {
   if (runs_.find(id) == nullptr) return error_response(404, fmt::format("no run {}", id));
   ApiResponse r;
-  r.events_of = std::string(id);
+  r.event_stream = std::string(id);
   return r;
 }
 

@@ -9,20 +9,15 @@
 #include <utility>
 #include <vector>
 
+#include "http/api_server.h"
 #include "http/request_parser.h"
 #include "serve/run_queue.h"
 
 namespace millstone::serve {
 
-struct ApiResponse {
-  int status = 200;
-  std::string content_type = "application/json";
-  std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;
-  // Set for GET /v1/runs/{id}/events: the connection becomes that run's
-  // Server-Sent Events stream.
-  std::string events_of;
-};
+// An answer; `event_stream` (GET /v1/runs/{id}/events) names the run whose
+// Server-Sent Events the connection becomes.
+using ApiResponse = http::ApiReply;
 
 class ServeApi {
  public:

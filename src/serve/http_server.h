@@ -1,16 +1,12 @@
 #pragma once
-// HTTP/1.1 (and HTTPS when given a TLS context) for `millstone serve`, on the
-// project's event loop and request parser: keep-alive, pipelining, "Expect:
-// 100-continue", bounded headers (64 KiB) and bodies (ServeApi::kMaxBodyBytes;
-// larger is 413). A connection idle for a minute is closed; one whose answers
-// are not being read stops being read. An events request turns its
-// connection into a Server-Sent Events stream, closed after the run's `end`
-// event; a stream whose client reads too slowly (4 MiB unsent) is dropped.
-#include <cstdint>
+// HTTP/1.1 (and HTTPS when given a TLS context) for `millstone serve`: the
+// control APIs' server (http/api_server.h) with ServeApi's routes, bodies up
+// to ServeApi::kMaxBodyBytes, and GET /v1/runs/{id}/events as a Server-Sent
+// Events stream of that run, closed after the run's `end` event.
 #include <memory>
 #include <unordered_map>
-#include <vector>
 
+#include "http/api_server.h"
 #include "net/event_loop.h"
 #include "net/socket.h"
 #include "serve/api.h"
@@ -18,9 +14,7 @@
 
 namespace millstone::serve {
 
-class ServeConnection;
-
-class ServeServer final : public net::IoHandler {
+class ServeServer final : private http::ApiHandler {
  public:
   // `tls` may be null (plain HTTP); it must outlive the server.
   ServeServer(net::EventLoop& loop, ServeApi& api, RunQueue& runs,
@@ -30,27 +24,21 @@ class ServeServer final : public net::IoHandler {
   ServeServer& operator=(const ServeServer&) = delete;
 
   // Binds and listens; false with errno set.
-  bool listen(const net::Endpoint& endpoint);
-  const net::Endpoint& endpoint() const { return endpoint_; }
-
-  void on_io(uint32_t events) override;
+  bool listen(const net::Endpoint& endpoint) { return server_.listen(endpoint); }
+  const net::Endpoint& endpoint() const { return server_.endpoint(); }
 
  private:
-  friend class ServeConnection;
-  void retire(ServeConnection* connection);
+  // A run's events, forwarded to one connection's stream.
+  class Subscriber;
 
-  net::EventLoop& loop_;
+  http::ApiReply handle(const http::RequestParser& request) override;
+  void open_stream(const std::string& run_id, http::EventStream* stream) override;
+  void close_stream(http::EventStream* stream) override;
+
   ServeApi& api_;
   RunQueue& runs_;
-  const tls::TlsServerContext* tls_;
-  int fd_ = -1;
-  uint64_t registration_ = 0;
-  net::Endpoint endpoint_;
-  std::vector<char> read_buffer_;
-  std::unordered_map<ServeConnection*, std::unique_ptr<ServeConnection>> connections_;
-  std::vector<std::unique_ptr<ServeConnection>> graveyard_;
-  net::Timer reaper_;
-  net::Timer accept_retry_;
+  std::unordered_map<http::EventStream*, std::unique_ptr<Subscriber>> subscribers_;
+  http::ApiServer server_;
 };
 
 }  // namespace millstone::serve
