@@ -9,6 +9,7 @@
 #include "http/status.h"
 #include "net/clock.h"
 #include "net/stream.h"
+#include "text/json_string.h"
 #include "tls/tls_stream.h"
 
 namespace millstone::http {
@@ -19,23 +20,6 @@ constexpr int64_t kIdleTimeoutNs = 60 * net::kNsPerSec;
 constexpr int64_t kStreamKeepaliveNs = 15 * net::kNsPerSec;
 // Answers (or events) waiting for a client that does not read them.
 constexpr size_t kMaxPendingOutput = 4 * 1024 * 1024;
-
-std::string json_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (const char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20 || u >= 0x7f) {
-      fmt::format_to(std::back_inserter(out), "\\u{:04x}", u);
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -84,7 +68,7 @@ ApiExchange::Next ApiExchange::feed(const char* data, size_t size, std::string* 
               ? fmt::format("request headers larger than {} bytes", limits_.max_header_bytes)
               : fmt::format("malformed HTTP request ({})", request_error_name(error));
       reply.body =
-          fmt::format(R"({{"error":"{}","status":{}}})", json_escape(message), reply.status);
+          fmt::format(R"({{"error":"{}","status":{}}})", text::json_escaped(message), reply.status);
       append_reply(out, reply, false, true);
       return Next::kClose;
     }

@@ -22,6 +22,7 @@
 #include "grpc/proto_catalog.h"
 #include "grpc/status.h"
 #include "http/syntax.h"
+#include "text/json_string.h"
 #include "tls/options.h"
 #include "tls/server_context.h"
 #include "ws/frame.h"
@@ -73,23 +74,6 @@ bool is_tchar(char c) {
 }
 
 using http::syntax::iequals;
-
-// A JSON string literal of `text` (UTF-8 kept, controls escaped).
-std::string json_quote(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-  return out;
-}
 
 class Parser {
  public:
@@ -966,7 +950,7 @@ std::string Parser::json_of(const YAML::Node& node, const YAML::Mark& mark, int 
     for (const auto& item : node) {
       if (!first) out += ',';
       first = false;
-      out += json_quote(item.first.Scalar());
+      out += text::json_quoted(item.first.Scalar());
       out += ':';
       out += json_of(item.second, mark, depth + 1);
     }
@@ -987,7 +971,7 @@ std::string Parser::json_of(const YAML::Node& node, const YAML::Mark& mark, int 
     if (!quoted && (text == "true" || text == "false" || text == "null" || numeric)) {
       out += text;
     } else {
-      out += json_quote(text);
+      out += text::json_quoted(text);
     }
   } else {
     out += "null";

@@ -30,6 +30,7 @@
 #include "net/clock.h"
 #include "net/event_loop.h"
 #include "net/stream.h"
+#include "text/json_string.h"
 #include "text/printable.h"
 #include "tls/tls_stream.h"
 #include "ws/frame.h"
@@ -230,21 +231,6 @@ void bump(std::atomic<uint64_t>& counter) {
   counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += fmt::format("\\u{:04x}", c);
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::string sockets_json(const MockConfig& config, SharedSocketCounters& sockets) {
   std::string out = "\"sockets\":[";
   for (size_t row = 0; row < sockets.rows(); ++row) {
@@ -254,9 +240,10 @@ std::string sockets_json(const MockConfig& config, SharedSocketCounters& sockets
         "{}{{\"name\":\"{}\",\"kind\":\"{}\",\"{}\":\"{}\",\"open\":{},\"total\":{},"
         "\"messages_in\":{},\"messages_out\":{},\"pushes\":{},\"protocol_errors\":{},"
         "\"overflow_closes\":{},\"refused_at_fd_limit\":{}}}",
-        row ? "," : "", json_escape(r.name), ws ? "websocket" : "tcp", ws ? "path" : "listen",
-        json_escape(ws ? r.path : r.listen_text), sockets.sum(row, &SocketCounters::open),
-        sockets.sum(row, &SocketCounters::total), sockets.sum(row, &SocketCounters::messages_in),
+        row ? "," : "", text::json_escaped(r.name), ws ? "websocket" : "tcp",
+        ws ? "path" : "listen", text::json_escaped(ws ? r.path : r.listen_text),
+        sockets.sum(row, &SocketCounters::open), sockets.sum(row, &SocketCounters::total),
+        sockets.sum(row, &SocketCounters::messages_in),
         sockets.sum(row, &SocketCounters::messages_out), sockets.sum(row, &SocketCounters::pushes),
         sockets.sum(row, &SocketCounters::protocol_errors),
         sockets.sum(row, &SocketCounters::overflow_closes),
@@ -286,8 +273,9 @@ std::string stats_json(const MockConfig& config, SharedCounters& counters,
     out += fmt::format(
         "{}{{\"name\":\"{}\",\"requests\":{},\"error_status\":{},\"error_reset\":{},"
         "\"error_stall\":{},\"http2_requests\":{}}}",
-        r ? "," : "", json_escape(name), requests, counters.sum(r, &RouteCounters::error_status),
-        counters.sum(r, &RouteCounters::error_reset), counters.sum(r, &RouteCounters::error_stall),
+        r ? "," : "", text::json_escaped(name), requests,
+        counters.sum(r, &RouteCounters::error_status), counters.sum(r, &RouteCounters::error_reset),
+        counters.sum(r, &RouteCounters::error_stall),
         counters.sum(r, &RouteCounters::http2_requests));
   }
   out += fmt::format("],\"requests\":{}{},{}{}}}\n", total, h2.json(),

@@ -13,6 +13,7 @@
 #include "http/status.h"
 #include "mock/config.h"
 #include "mock/response.h"
+#include "text/json_string.h"
 
 namespace millstone::mock {
 namespace {
@@ -436,38 +437,6 @@ bool Template::uses_json() const {
                      [](const Segment& s) { return s.kind == Kind::kJson; });
 }
 
-void append_json_escaped(std::string_view text, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (u < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[u >> 4]);
-          out->push_back(kHex[u & 15]);
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-}
-
 void append_url_encoded(std::string_view text, std::string* out) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   for (char c : text) {
@@ -647,7 +616,7 @@ void TemplateRenderer::render(const Template& t, std::string* out) {
       std::string* target = last ? out : &filtered_;
       if (!last) filtered_.clear();
       if (s.filters[i] == Template::Filter::kJson) {
-        append_json_escaped(scratch_, target);
+        text::append_json_escaped(scratch_, target);
       } else {
         append_url_encoded(scratch_, target);
       }

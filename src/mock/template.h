@@ -144,8 +144,8 @@ class TemplateRenderer {
   std::string body_;      // rendered before the headers, for Content-Length
 };
 
-// Filters, exposed for tests. Both append to out.
-void append_json_escaped(std::string_view text, std::string* out);
+// Filters, exposed for tests. Both append to out (the json filter is
+// text::append_json_escaped).
 void append_url_encoded(std::string_view text, std::string* out);
 void append_url_decoded(std::string_view text, bool plus_is_space, std::string* out);
 

@@ -18,6 +18,7 @@
 #include "metrics/snapshot_limits.h"
 #include "scenario/loader.h"
 #include "scenario/loader_context.h"
+#include "text/json_string.h"
 
 namespace millstone::scenario::detail {
 namespace {
@@ -135,40 +136,6 @@ void append_urlencoded(std::string_view in, std::string* out) {
   }
 }
 
-std::string json_escaped(std::string_view in) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char c : in) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (u < 0x20) {
-          out += "\\u00";
-          out += kHex[u >> 4];
-          out += kHex[u & 15];
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
 // "name | urlencode", "env.Q | default(\"x\") | json": a default is not a filter.
 bool names_filter(std::string_view expression) {
   for (size_t bar = expression.find('|'); bar != std::string_view::npos;
@@ -196,7 +163,7 @@ std::string compose(const std::vector<TemplatePart>& parts, std::string_view fil
       }
       out += "}}";
     } else if (filter == "json") {
-      out += Template::escape(json_escaped(part.text));
+      out += Template::escape(text::json_escaped(part.text));
     } else {
       append_urlencoded(part.text, &out);  // no braces survive encoding
     }
@@ -1405,7 +1372,7 @@ std::string FlowCompiler::json_text(const YAML::Node& node, const YAML::Mark& ma
       std::string out = "{";
       for (const Field& field : map.fields) {
         out += out.size() > 1 ? "," : "";
-        out += "\"" + Template::escape(json_escaped(field.key)) + "\":";
+        out += "\"" + Template::escape(text::json_escaped(field.key)) + "\":";
         out += json_text(field.value, field.mark, depth + 1);
       }
       return out + "}";

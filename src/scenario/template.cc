@@ -1,4 +1,5 @@
 #include "scenario/template.h"
+#include "text/json_string.h"
 
 #include <charconv>
 #include <optional>
@@ -301,50 +302,6 @@ void append_urlencoded(std::string_view in, std::string* out) {
   out->append(in.data() + run, in.size() - run);
 }
 
-void append_json_escaped(std::string_view in, std::string* out) {
-  size_t run = 0;
-  for (size_t i = 0; i < in.size(); ++i) {
-    const auto c = static_cast<unsigned char>(in[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(in.data() + run, i - run);
-    run = i + 1;
-    char short_form = 0;
-    switch (c) {
-      case '"':
-        short_form = '"';
-        break;
-      case '\\':
-        short_form = '\\';
-        break;
-      case '\n':
-        short_form = 'n';
-        break;
-      case '\r':
-        short_form = 'r';
-        break;
-      case '\t':
-        short_form = 't';
-        break;
-      case '\b':
-        short_form = 'b';
-        break;
-      case '\f':
-        short_form = 'f';
-        break;
-      default:
-        break;
-    }
-    if (short_form != 0) {
-      const char escaped[2] = {'\\', short_form};
-      out->append(escaped, 2);
-    } else {
-      const char escaped[6] = {'\\', 'u', '0', '0', kUpperHex[c >> 4], kUpperHex[c & 15]};
-      out->append(escaped, 6);
-    }
-  }
-  out->append(in.data() + run, in.size() - run);
-}
-
 void append_filtered(Filter filter, std::string_view value, std::string* out) {
   switch (filter) {
     case Filter::kNone:
@@ -354,7 +311,7 @@ void append_filtered(Filter filter, std::string_view value, std::string* out) {
       append_urlencoded(value, out);
       break;
     case Filter::kJson:
-      append_json_escaped(value, out);
+      text::append_json_escaped(value, out);
       break;
   }
 }

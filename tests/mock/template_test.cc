@@ -18,6 +18,7 @@
 
 #include "http/request_parser.h"
 #include "mock/config.h"
+#include "text/json_string.h"
 
 namespace millstone::mock {
 namespace template_test {
@@ -194,7 +195,7 @@ TEST_F(RenderTest, Filters) {
   EXPECT_EQ(render("{{ request.body | json }}"), "a\\\"b\\\\c\\n/d e&");
   EXPECT_EQ(render("{{ request.body | urlencode }}"), "a%22b%5Cc%0A%2Fd%20e%26");
   std::string out;
-  append_json_escaped(std::string_view("\x01\t", 2), &out);
+  text::append_json_escaped(std::string_view("\x01\t", 2), &out);
   EXPECT_EQ(out, "\\u0001\\t");
 }
 
