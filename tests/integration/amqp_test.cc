@@ -560,11 +560,5 @@ scenarios:
   }
 }
 
-TEST(AmqpBrokerDevTemp, MockOnly) {
-  Broker broker;
-  ASSERT_TRUE(broker.ready());
-  mock_closes_the_loop(broker);
-}
-
 }  // namespace amqp_test
 }  // namespace millstone::testing
