@@ -79,7 +79,8 @@ class MockAmqpLink final : private http::ClientListener, private amqp::SessionLi
 
   // Resolves the broker and connects (a failure is retried like a lost connection).
   void start();
-  // Shutdown: closes the connection; nothing is published after.
+  // Shutdown: closes the connection; nothing is published after (what was
+  // still waiting, or is scheduled during the drain, counts as publish_failed).
   void stop();
   // A route's publish for the request the renderer was begun with
   // (TemplateRenderer::begin): rendered now, due `answer_delay_us` plus a
