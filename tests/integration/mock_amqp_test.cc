@@ -74,5 +74,14 @@ websockets:
       << upgrade.body;
 }
 
+// The scenario half of the example pair is valid without a broker or a mock
+// (the pair runs against a real broker in amqp_test.cc, skipped without one).
+TEST(MockAmqp, TheAsyncExampleScenarioValidates) {
+  const ProcessResult r = run_millstone(
+      {"validate", std::string(MILLSTONE_SOURCE_DIR) + "/examples/orders-async.yaml"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("1 request, 3 socket steps"), std::string::npos) << r.out;
+}
+
 }  // namespace mock_amqp_test
 }  // namespace millstone::testing
