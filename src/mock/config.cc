@@ -15,6 +15,7 @@
 #include <google/protobuf/descriptor.h>
 #include <yaml-cpp/yaml.h>
 
+#include "amqp/url.h"
 #include "config/quantity.h"
 #include "config/yaml_fields.h"
 #include "config/yaml_text.h"
@@ -48,13 +49,14 @@ constexpr config::FileKind kMockConfig{
 
 constexpr size_t kMaxRoutes = 10000;
 
-constexpr std::string_view kTopKeys[] = {"seed", "routes", "websockets", "tcp", "grpc"};
+constexpr std::string_view kTopKeys[] = {"seed", "routes", "websockets", "tcp", "grpc", "amqp"};
 constexpr std::string_view kGrpcKeys[] = {"name",   "proto",   "import_paths", "method", "response",
                                           "status", "message", "latency",      "errors", "replies"};
 constexpr std::string_view kGrpcErrorKeys[] = {"rate", "status", "message", "reset", "stall"};
 constexpr std::string_view kWebSocketKeys[] = {
     "name",       "path",       "subprotocols", "echo",       "push",
-    "on_message", "ping_every", "close_after",  "close_code", "max_message_bytes"};
+    "on_message", "ping_every", "close_after",  "close_code", "max_message_bytes",
+    "amqp_push"};
 constexpr std::string_view kTcpKeys[] = {"name", "listen",     "framing",     "echo",
                                          "push", "on_message", "close_after", "max_message_bytes",
                                          "tls"};
@@ -64,7 +66,26 @@ constexpr std::string_view kReplyKeys[] = {"match", "reply", "then_push"};
 constexpr std::string_view kMatchKeys[] = {"contains", "equals", "regex"};
 constexpr std::string_view kFramings[] = {"line", "length32", "raw"};
 constexpr std::string_view kRouteKeys[] = {"name", "method",    "path",    "status", "headers",
-                                           "body", "body_file", "latency", "errors"};
+                                           "body", "body_file", "latency", "errors", "publish"};
+constexpr std::string_view kAmqpKeys[] = {"url", "heartbeat", "exchanges", "queues"};
+constexpr std::string_view kAmqpExchangeKeys[] = {"name", "type", "durable"};
+constexpr std::string_view kAmqpQueueKeys[] = {"name",
+                                               "durable",
+                                               "auto_delete",
+                                               "bind",
+                                               "message_ttl",
+                                               "dead_letter_exchange",
+                                               "dead_letter_routing_key"};
+constexpr std::string_view kAmqpBindKeys[] = {"exchange", "routing_key"};
+constexpr std::string_view kPublishKeys[] = {
+    "exchange",     "routing_key", "body",    "headers", "correlation_id", "message_id",
+    "content_type", "persistent",  "latency", "fail",    "retry"};
+constexpr std::string_view kRetryKeys[] = {"queue", "returns_to"};
+constexpr std::string_view kAmqpPushKeys[] = {"exchange", "routing_key", "key", "match"};
+constexpr std::string_view kPushKeyKeys[] = {"query", "header"};
+constexpr std::string_view kPushMatchKeys[] = {"json", "header"};
+constexpr std::string_view kExchangeTypes[] = {"direct", "fanout", "topic", "headers"};
+constexpr size_t kMaxShortString = 255;  // AMQP short strings: names, routing keys
 constexpr std::string_view kPushPatchKeys[] = {"every"};
 constexpr std::string_view kErrorKeys[] = {"rate", "status", "body", "headers", "reset", "stall"};
 
@@ -116,6 +137,12 @@ class Parser {
   void parse_socket_common(const MapFields& map, SocketRoute* route);
   SocketRoute parse_websocket(const YAML::Node& node);
   SocketRoute parse_tcp(const YAML::Node& node);
+  std::string short_string(const Field& field, std::string_view expected);
+  MockAmqp parse_amqp(const Field& field);
+  RoutePublish parse_publish(const Field& field, std::span<const PathSegment> pattern);
+  SocketAmqpPush parse_amqp_push(const Field& field);
+  void check_amqp(const MockConfig& config, const std::vector<YAML::Mark>& route_marks,
+                  const std::vector<YAML::Mark>& socket_marks);
   void check_reachable(const std::vector<Route>& routes, const std::vector<YAML::Mark>& marks);
 
   config::Reader reader_;
@@ -562,7 +589,400 @@ Route Parser::parse_route(const YAML::Node& node) {
   if (const Field* errors = map.find("errors")) {
     route.errors = parse_errors(*errors, route.pattern);
   }
+  if (const Field* publish = map.find("publish")) {
+    route.publish = parse_publish(*publish, route.pattern);
+  }
   return route;
+}
+
+// ---- AMQP (docs/mock.md#amqp) ----
+
+std::string Parser::short_string(const Field& field, std::string_view expected) {
+  std::string text = reader_.scalar(field, expected);
+  if (text.size() > kMaxShortString) {
+    reader_.fail(field.mark, fmt::format("{} is {} bytes; expected at most 255 (an AMQP short "
+                                         "string)",
+                                         field.key, text.size()));
+  }
+  return text;
+}
+
+MockAmqp Parser::parse_amqp(const Field& field) {
+  MockAmqp amqp;
+  MapFields map;
+  const Field* url = &field;
+  if (!field.value.IsScalar()) {
+    map = reader_.read_map(field.value, field.mark, "amqp", kAmqpKeys);
+    url = map.find("url");
+    if (url == nullptr) {
+      reader_.fail(map.mark,
+                   "amqp has no url; expected e.g. url: amqp://guest:guest@127.0.0.1:5672/");
+    }
+  }
+  const std::string text = reader_.scalar(*url, "an amqp:// URL");
+  std::string error;
+  const std::optional<amqp::AmqpUrl> parsed = amqp::parse_amqp_url(text, &error);
+  if (!parsed) {
+    reader_.fail(url->mark, fmt::format("amqp url {}: {}", shown(text), error));
+  }
+  if (parsed->tls) {
+    reader_.fail(url->mark, fmt::format("amqp url {} is amqps://, which the mock does not speak "
+                                        "yet; expected amqp://",
+                                        shown(parsed->display())));
+  }
+  amqp.url_display = parsed->display();
+  amqp.host = parsed->host;
+  amqp.port = parsed->port;
+  amqp.user = parsed->user;
+  amqp.password = parsed->password;
+  amqp.vhost = parsed->vhost;
+  if (field.value.IsScalar()) return amqp;
+
+  if (const Field* heartbeat = map.find("heartbeat")) {
+    const int64_t us = reader_.duration_us(*heartbeat);
+    if (us < 1'000'000 || us > 3600'000'000) {
+      reader_.fail(heartbeat->mark, "heartbeat is out of range; expected 1s to 1h");
+    }
+    amqp.heartbeat_s = static_cast<uint16_t>(us / 1'000'000);
+  }
+  auto list = [&](const Field& f, std::string_view example) {
+    if (!f.value.IsSequence()) {
+      reader_.fail(f.mark, fmt::format("amqp {} is {}; expected a list such as {}", f.key,
+                                       kind_of(f.value), example));
+    }
+    std::vector<YAML::Node> items;
+    for (const YAML::Node& item : f.value)
+      items.push_back(item);
+    if (items.size() > 64) {
+      reader_.fail(f.mark,
+                   fmt::format("amqp {} has {} entries; expected at most 64", f.key, items.size()));
+    }
+    return items;
+  };
+  auto name_of = [&](const MapFields& m, std::string_view what) {
+    const Field* name = m.find("name");
+    if (name == nullptr)
+      reader_.fail(m.mark, fmt::format("{} has no name; expected name: NAME", what));
+    std::string n = short_string(*name, "a name");
+    if (n.empty()) reader_.fail(name->mark, fmt::format("{} name is empty; expected a name", what));
+    return n;
+  };
+  if (const Field* exchanges = map.find("exchanges")) {
+    for (const YAML::Node& item : list(*exchanges, "[{name: orders, type: topic}]")) {
+      const YAML::Mark mark = item.Mark().is_null() ? exchanges->mark : item.Mark();
+      const MapFields e = reader_.read_map(item, mark, "amqp exchange", kAmqpExchangeKeys);
+      MockAmqp::Exchange exchange;
+      exchange.name = name_of(e, "amqp exchange");
+      if (exchange.name.rfind("amq.", 0) == 0) {
+        reader_.fail(e.mark, fmt::format("amqp exchange {} is one of the broker's own (amq.*); "
+                                         "expected another name (the broker refuses to declare "
+                                         "it)",
+                                         shown(exchange.name)));
+      }
+      if (const Field* type = e.find("type")) {
+        exchange.type = reader_.scalar(*type, "direct, fanout, topic or headers");
+        if (std::find(std::begin(kExchangeTypes), std::end(kExchangeTypes), exchange.type) ==
+            std::end(kExchangeTypes)) {
+          reader_.fail(type->mark, fmt::format("amqp exchange type {} is unknown; expected "
+                                               "direct, fanout, topic or headers",
+                                               shown(exchange.type)));
+        }
+      }
+      if (const Field* durable = e.find("durable")) exchange.durable = reader_.boolean(*durable);
+      amqp.exchanges.push_back(std::move(exchange));
+    }
+  }
+  if (const Field* queues = map.find("queues")) {
+    for (const YAML::Node& item : list(*queues, "[{name: orders.retry, message_ttl: 1s}]")) {
+      const YAML::Mark mark = item.Mark().is_null() ? queues->mark : item.Mark();
+      const MapFields q = reader_.read_map(item, mark, "amqp queue", kAmqpQueueKeys);
+      MockAmqp::Queue queue;
+      queue.name = name_of(q, "amqp queue");
+      if (const Field* durable = q.find("durable")) queue.durable = reader_.boolean(*durable);
+      if (const Field* ad = q.find("auto_delete")) queue.auto_delete = reader_.boolean(*ad);
+      if (const Field* ttl = q.find("message_ttl")) {
+        const int64_t us = reader_.duration_us(*ttl);
+        if (us % 1000 != 0) {
+          reader_.fail(ttl->mark,
+                       "message_ttl is not whole milliseconds; expected e.g. 500ms or 30s");
+        }
+        queue.message_ttl_ms = us / 1000;
+      }
+      if (const Field* dlx = q.find("dead_letter_exchange")) {
+        queue.dead_letter_exchange = short_string(*dlx, "an exchange name (\"\" the default)");
+      }
+      if (const Field* dlk = q.find("dead_letter_routing_key")) {
+        if (!queue.dead_letter_exchange) {
+          reader_.fail(dlk->key_mark,
+                       "dead_letter_routing_key without dead_letter_exchange; expected both "
+                       "(the key is used when a message is dead-lettered to that exchange)");
+        }
+        queue.dead_letter_routing_key = short_string(*dlk, "a routing key");
+      }
+      if (const Field* bind = q.find("bind")) {
+        std::vector<YAML::Node> binds;
+        if (bind->value.IsSequence()) {
+          for (const YAML::Node& b : bind->value)
+            binds.push_back(b);
+        } else {
+          binds.push_back(bind->value);
+        }
+        for (const YAML::Node& b : binds) {
+          const YAML::Mark bmark = b.Mark().is_null() ? bind->mark : b.Mark();
+          const MapFields m = reader_.read_map(b, bmark, "bind", kAmqpBindKeys);
+          const Field* exchange = m.find("exchange");
+          if (exchange == nullptr) {
+            reader_.fail(m.mark,
+                         "bind has no exchange; expected {exchange: NAME, routing_key: KEY}");
+          }
+          MockAmqp::Binding binding;
+          binding.exchange = short_string(*exchange, "an exchange name");
+          if (binding.exchange.empty()) {
+            reader_.fail(exchange->mark,
+                         "bind exchange is empty; expected a named exchange (the "
+                         "default exchange binds every queue by its name)");
+          }
+          binding.routing_key = queue.name;
+          if (const Field* key = m.find("routing_key")) {
+            binding.routing_key = short_string(*key, "a routing key");
+          }
+          queue.bind.push_back(std::move(binding));
+        }
+      }
+      for (const MockAmqp::Queue& other : amqp.queues) {
+        if (other.name == queue.name) {
+          reader_.fail(mark,
+                       fmt::format("amqp queue {} is declared twice; expected each queue once",
+                                   shown(queue.name)));
+        }
+      }
+      amqp.queues.push_back(std::move(queue));
+    }
+  }
+  return amqp;
+}
+
+RoutePublish Parser::parse_publish(const Field& field, std::span<const PathSegment> pattern) {
+  const MapFields map = reader_.read_map(field.value, field.mark, "publish", kPublishKeys);
+  RoutePublish publish;
+  auto templ = [&](const Field& f, std::string_view expected) {
+    return compile_template(reader_.scalar(f, expected), f.mark, pattern);
+  };
+  if (const Field* exchange = map.find("exchange")) {
+    publish.exchange = short_string(*exchange, "an exchange name");
+  }
+  const Field* key = map.find("routing_key");
+  if (key == nullptr && publish.exchange.empty()) {
+    reader_.fail(map.mark,
+                 "publish has neither exchange nor routing_key; expected e.g. "
+                 "{exchange: orders.events, routing_key: order.processed, body: ...}");
+  }
+  publish.routing_key = key ? templ(*key, "a routing key (a template)") : Template::literal("");
+  const Field* body = map.find("body");
+  if (body == nullptr) {
+    reader_.fail(map.mark,
+                 "publish has no body; expected body: TEMPLATE, e.g. "
+                 "'{\"reference\":\"{{ request.json.reference | json }}\"}'");
+  }
+  publish.body = templ(*body, "the message body (a template)");
+  if (const Field* headers = map.find("headers")) {
+    const MapFields h = reader_.read_map(headers->value, headers->mark, "headers", {});
+    for (const Field& header : h.fields) {
+      if (header.key.empty() || header.key.size() > kMaxShortString ||
+          header.key.rfind("x-millstone-", 0) == 0) {
+        reader_.fail(header.key_mark,
+                     fmt::format("publish header {} is empty, over 255 bytes or starts with "
+                                 "x-millstone- (the mock's own); expected another name",
+                                 shown(header.key)));
+      }
+      publish.headers.emplace_back(header.key, templ(header, "a header value (a template)"));
+    }
+  }
+  if (const Field* f = map.find("correlation_id")) publish.correlation_id = templ(*f, "a template");
+  if (const Field* f = map.find("message_id")) publish.message_id = templ(*f, "a template");
+  if (const Field* f = map.find("content_type")) {
+    publish.content_type = short_string(*f, "a content type such as application/json");
+  }
+  if (const Field* f = map.find("persistent")) publish.persistent = reader_.boolean(*f);
+  if (const Field* f = map.find("latency")) publish.latency = reader_.latency(*f);
+  const Field* fail = map.find("fail");
+  if (fail != nullptr) publish.fail = parse_rate(*fail);
+  const Field* retry = map.find("retry");
+  if (retry != nullptr) {
+    const MapFields r = reader_.read_map(retry->value, retry->mark, "retry", kRetryKeys);
+    const Field* queue = r.find("queue");
+    const Field* returns_to = r.find("returns_to");
+    if (queue == nullptr || returns_to == nullptr) {
+      reader_.fail(r.mark,
+                   "retry needs queue and returns_to; expected e.g. {queue: orders.retry, "
+                   "returns_to: orders.retry.due}");
+    }
+    publish.retry_queue = short_string(*queue, "a queue name");
+    publish.retry_returns_to = short_string(*returns_to, "a queue name");
+    if (publish.retry_queue == publish.retry_returns_to) {
+      reader_.fail(returns_to->mark,
+                   "retry returns_to is the retry queue itself; expected the "
+                   "queue its expired messages are dead-lettered to");
+    }
+  }
+  if (publish.fail > 0 && retry == nullptr) {
+    reader_.fail(fail->mark,
+                 "publish has fail but no retry; expected retry: {queue: Q, "
+                 "returns_to: R} (where the failed share waits, and where it comes "
+                 "back)");
+  }
+  if (retry != nullptr && publish.fail == 0) {
+    reader_.fail(retry->key_mark,
+                 "publish has retry but no fail (or fail: 0); expected fail: "
+                 "RATIO, the share that is retried");
+  }
+  return publish;
+}
+
+SocketAmqpPush Parser::parse_amqp_push(const Field& field) {
+  const MapFields map = reader_.read_map(field.value, field.mark, "amqp_push", kAmqpPushKeys);
+  SocketAmqpPush push;
+  const Field* exchange = map.find("exchange");
+  if (exchange == nullptr) {
+    reader_.fail(map.mark,
+                 "amqp_push has no exchange; expected e.g. {exchange: orders.events, "
+                 "routing_key: order.processed}");
+  }
+  push.exchange = short_string(*exchange, "an exchange name");
+  if (push.exchange.empty()) {
+    reader_.fail(exchange->mark,
+                 "amqp_push exchange is empty; expected a named exchange to bind "
+                 "the worker's queue to");
+  }
+  if (const Field* key = map.find("routing_key")) {
+    push.routing_key = short_string(*key, "a binding key");
+  }
+  const Field* key = map.find("key");
+  const Field* match = map.find("match");
+  if ((key == nullptr) != (match == nullptr)) {
+    reader_.fail(map.mark,
+                 "amqp_push has only one of key and match; expected both (which "
+                 "connection waits for which message) or neither (every message to "
+                 "every connection)");
+  }
+  if (key == nullptr) return push;
+  const MapFields k = reader_.read_map(key->value, key->mark, "key", kPushKeyKeys);
+  if (k.fields.size() != 1) {
+    reader_.fail(k.mark, "key has " + std::to_string(k.fields.size()) +
+                             " sources; expected exactly one of query or header");
+  }
+  push.key_from = k.fields[0].key == "query" ? SocketAmqpPush::KeyFrom::kQuery
+                                             : SocketAmqpPush::KeyFrom::kHeader;
+  push.key_name = reader_.scalar(k.fields[0], "a query parameter or header name");
+  if (push.key_name.empty()) {
+    reader_.fail(k.fields[0].mark, "key name is empty; expected e.g. {query: user}");
+  }
+  if (match->value.IsScalar()) {
+    const std::string text = reader_.scalar(*match, "correlation_id, message_id or a map");
+    if (text == "correlation_id") {
+      push.match = SocketAmqpPush::Match::kCorrelationId;
+    } else if (text == "message_id") {
+      push.match = SocketAmqpPush::Match::kMessageId;
+    } else {
+      reader_.fail(match->mark, fmt::format("match {} is unknown; expected correlation_id, "
+                                            "message_id, {{json: FIELD}} or {{header: NAME}}",
+                                            shown(text)));
+    }
+    return push;
+  }
+  const MapFields m = reader_.read_map(match->value, match->mark, "match", kPushMatchKeys);
+  if (m.fields.size() != 1) {
+    reader_.fail(m.mark, "match has " + std::to_string(m.fields.size()) +
+                             " fields; expected exactly one of json or header");
+  }
+  const std::string name = reader_.scalar(m.fields[0], "a field name");
+  if (m.fields[0].key == "header") {
+    push.match = SocketAmqpPush::Match::kHeader;
+    push.match_name = name;
+    if (name.empty()) reader_.fail(m.fields[0].mark, "match header is empty; expected a name");
+    return push;
+  }
+  // A JSON field: user, a.b.c or $.a.b (a number indexes an array), kept as
+  // a JSON pointer.
+  push.match = SocketAmqpPush::Match::kJson;
+  std::string_view path = name;
+  if (path.starts_with("$.")) path.remove_prefix(2);
+  if (path.empty()) {
+    reader_.fail(m.fields[0].mark, "match json is empty; expected a field such as user or a.b");
+  }
+  while (!path.empty()) {
+    const size_t dot = path.find('.');
+    const std::string_view part = path.substr(0, dot);
+    if (part.empty()) {
+      reader_.fail(m.fields[0].mark, fmt::format("match json {} has an empty part; expected a "
+                                                 "field such as user or order.user",
+                                                 shown(name)));
+    }
+    push.match_name += '/';
+    for (char c : part) {
+      if (c == '~') {
+        push.match_name += "~0";
+      } else if (c == '/') {
+        push.match_name += "~1";
+      } else {
+        push.match_name += c;
+      }
+    }
+    path.remove_prefix(dot == std::string_view::npos ? path.size() : dot + 1);
+  }
+  return push;
+}
+
+// After the whole file: what publishes and pushes need is declared.
+void Parser::check_amqp(const MockConfig& config, const std::vector<YAML::Mark>& route_marks,
+                        const std::vector<YAML::Mark>& socket_marks) {
+  for (size_t i = 0; i < config.routes.size(); ++i) {
+    const Route& route = config.routes[i];
+    if (!route.publish) continue;
+    const YAML::Mark mark = i < route_marks.size() ? route_marks[i] : YAML::Mark();
+    if (!config.amqp) {
+      reader_.fail(mark, fmt::format("route {} publishes, but the config has no amqp block; "
+                                     "expected amqp: {{url: amqp://guest:guest@127.0.0.1:5672/}}",
+                                     shown(route.name)));
+    }
+    const RoutePublish& p = *route.publish;
+    if (p.retry_queue.empty()) continue;
+    const MockAmqp::Queue* wait = nullptr;
+    const MockAmqp::Queue* due = nullptr;
+    for (const MockAmqp::Queue& q : config.amqp->queues) {
+      if (q.name == p.retry_queue) wait = &q;
+      if (q.name == p.retry_returns_to) due = &q;
+    }
+    if (wait == nullptr || due == nullptr) {
+      reader_.fail(mark, fmt::format("route {} retries through {}, which amqp: queues does not "
+                                     "declare; expected both retry queues declared there",
+                                     shown(route.name),
+                                     shown(wait == nullptr ? p.retry_queue : p.retry_returns_to)));
+    }
+    if (wait->message_ttl_ms < 0 || !wait->dead_letter_exchange) {
+      reader_.fail(mark, fmt::format("retry queue {} has no message_ttl or no "
+                                     "dead_letter_exchange; expected both, so that the broker "
+                                     "returns failed messages after the TTL",
+                                     shown(wait->name)));
+    }
+    if (wait->dead_letter_exchange->empty() &&
+        wait->dead_letter_routing_key.value_or(wait->name) != due->name) {
+      reader_.fail(mark, fmt::format("retry queue {} dead-letters to the default exchange with "
+                                     "routing key {}, not to {}; expected "
+                                     "dead_letter_routing_key: {}",
+                                     shown(wait->name),
+                                     shown(wait->dead_letter_routing_key.value_or(wait->name)),
+                                     shown(due->name), due->name));
+    }
+  }
+  for (size_t i = 0; i < config.websockets.size(); ++i) {
+    if (config.websockets[i].amqp_push && !config.amqp) {
+      reader_.fail(i < socket_marks.size() ? socket_marks[i] : YAML::Mark(),
+                   fmt::format("websocket route {} has amqp_push, but the config has no amqp "
+                               "block; expected amqp: {{url: amqp://guest:guest@127.0.0.1:5672/}}",
+                               shown(config.websockets[i].name)));
+    }
+  }
 }
 
 // Route order is match order, so a route that an earlier one covers entirely
@@ -745,10 +1165,10 @@ void Parser::parse_socket_common(const MapFields& map, SocketRoute* route) {
     route->max_message_bytes = static_cast<size_t>(value);
   }
   if (!route->echo && !route->push && route->on_message.empty() && route->close_after_us == 0 &&
-      route->ping_every_us == 0) {
+      route->ping_every_us == 0 && !route->amqp_push) {
     reader_.fail(map.mark,
                  "socket route does nothing; expected at least one of echo, push, on_message, "
-                 "ping_every or close_after");
+                 "ping_every, close_after or amqp_push");
   }
 }
 
@@ -801,6 +1221,7 @@ SocketRoute Parser::parse_websocket(const YAML::Node& node) {
     }
     route.close_code = static_cast<uint16_t>(value);
   }
+  if (const Field* push = map.find("amqp_push")) route.amqp_push = parse_amqp_push(*push);
   parse_socket_common(map, &route);
   if (route.name.empty()) route.name = "ws " + route.path;
   return route;
@@ -1160,8 +1581,10 @@ MockConfig Parser::parse(const YAML::Node& root) {
     }
     config.seed_given = true;
   }
+  if (const Field* amqp = map.find("amqp")) config.amqp = parse_amqp(*amqp);
 
   std::vector<std::string> socket_names;
+  std::vector<YAML::Mark> socket_marks;  // of the websockets
   auto check_name = [&](const SocketRoute& route, const YAML::Mark& mark) {
     if (std::find(socket_names.begin(), socket_names.end(), route.name) != socket_names.end()) {
       reader_.fail(mark, fmt::format("socket route name {} is used twice; expected unique names",
@@ -1193,6 +1616,7 @@ MockConfig Parser::parse(const YAML::Node& root) {
         }
         check_name(route, mark);
         config.websockets.push_back(std::move(route));
+        socket_marks.push_back(mark);
       } else {
         SocketRoute route = parse_tcp(item);
         check_name(route, mark);
@@ -1224,6 +1648,7 @@ MockConfig Parser::parse(const YAML::Node& root) {
   if (routes == nullptr) {
     if (!config.websockets.empty() || !config.tcp.empty() || !config.routes.empty()) {
       check_reachable(config.routes, marks);
+      check_amqp(config, marks, socket_marks);
       config.counter_names = std::move(counter_names_);
       return config;
     }
@@ -1247,6 +1672,7 @@ MockConfig Parser::parse(const YAML::Node& root) {
     marks.push_back(mark);
   }
   check_reachable(config.routes, marks);
+  check_amqp(config, marks, socket_marks);
   config.counter_names = std::move(counter_names_);
   return config;
 }

@@ -63,6 +63,26 @@ struct ErrorRule {
   std::optional<GrpcAnswer> grpc;
 };
 
+// What a route publishes to the mock's broker after it answers
+// (docs/mock.md#amqp): rendered from the request when it arrives, published
+// after the answer's delay plus a draw from `latency`. A `fail` share goes to
+// `retry_queue` instead (a queue with a message TTL that dead-letters to
+// `retry_returns_to`, which the mock consumes), and is published from there.
+struct RoutePublish {
+  std::string exchange;  // "" is the default exchange
+  Template routing_key;
+  Template body;
+  std::vector<std::pair<std::string, Template>> headers;  // string application headers
+  std::optional<Template> correlation_id;
+  std::optional<Template> message_id;
+  std::string content_type;
+  bool persistent = false;
+  LatencyModel latency;
+  double fail = 0;  // in [0, 1]
+  std::string retry_queue;
+  std::string retry_returns_to;
+};
+
 struct Route {
   std::string name;    // from the config, or "METHOD PATH"
   std::string method;  // "*" matches any method
@@ -84,6 +104,7 @@ struct Route {
   // from the config's JSON) and trailers carrying this status. Over HTTP/1.1
   // it answers 426.
   std::optional<GrpcAnswer> grpc;
+  std::optional<RoutePublish> publish;
 };
 
 // A message a socket route sends on a timer: rendered once per tick and
@@ -102,6 +123,21 @@ struct SocketReply {
   std::shared_ptr<const re2::RE2> regex;  // kRegex
   std::optional<Template> reply;
   std::optional<SocketPush> then_push;
+};
+
+// A WebSocket route's pushes of broker messages (docs/mock.md#amqp): each
+// worker consumes a queue of its own bound to `exchange` with `routing_key`,
+// and writes every message's body to the connections whose key (from the
+// upgrade request) equals the message's; without a key, to every connection.
+struct SocketAmqpPush {
+  enum class KeyFrom : uint8_t { kNone, kQuery, kHeader };
+  enum class Match : uint8_t { kNone, kJson, kHeader, kCorrelationId, kMessageId };
+  std::string exchange;
+  std::string routing_key;  // the binding key (topic patterns allowed)
+  KeyFrom key_from = KeyFrom::kNone;
+  std::string key_name;  // the query parameter or request header
+  Match match = Match::kNone;
+  std::string match_name;  // kJson: a JSON pointer ("/user"); kHeader: the header's name
 };
 
 // A WebSocket route (matched by exact path on an HTTP upgrade) or a raw TCP
@@ -129,6 +165,39 @@ struct SocketRoute {
   int64_t close_after_us = 0;  // 0: never
   uint16_t close_code = 1000;  // WebSocket close code used by close_after
   size_t max_message_bytes = 1 << 20;
+  std::optional<SocketAmqpPush> amqp_push;  // websockets only
+};
+
+// The broker of `amqp:` (docs/mock.md#amqp) and what the mock declares on it
+// once connected, in this order: exchanges, queues, their bindings.
+struct MockAmqp {
+  struct Exchange {
+    std::string name;
+    std::string type = "direct";
+    bool durable = false;
+  };
+  struct Binding {
+    std::string exchange;
+    std::string routing_key;
+  };
+  struct Queue {
+    std::string name;
+    bool durable = false;
+    bool auto_delete = false;
+    int64_t message_ttl_ms = -1;  // -1: none
+    std::optional<std::string> dead_letter_exchange;
+    std::optional<std::string> dead_letter_routing_key;
+    std::vector<Binding> bind;
+  };
+  std::string url_display;  // without the password
+  std::string host;
+  uint16_t port = 5672;
+  std::string user = "guest";
+  std::string password = "guest";
+  std::string vhost = "/";
+  uint16_t heartbeat_s = 30;
+  std::vector<Exchange> exchanges;
+  std::vector<Queue> queues;
 };
 
 struct MockConfig {
@@ -140,6 +209,7 @@ struct MockConfig {
   // {{ counter.NAME }} names, in order of first use; Template segments index
   // into this. Each route's own {{ counter }} needs no name.
   std::vector<std::string> counter_names;
+  std::optional<MockAmqp> amqp;
 };
 
 // Larger inputs are rejected before parsing: a mock config is small, and

@@ -600,10 +600,12 @@ void H2Connection::dispatch(Stream& s) {
   }
   const ResponseTemplate* templated = route.templated ? &*route.templated : nullptr;
   int64_t delay_us = route.latency.sample_us(context_.prng);
+  bool status_error = false;
   if (const ErrorRule* rule = pick_error(route, context_.prng)) {
     const size_t rule_index = static_cast<size_t>(rule - route.errors.data());
     switch (rule->kind) {
       case ErrorRule::kStatus:
+        status_error = true;
         context_.host.count(index, H2Host::Count::kErrorStatus);
         response = &prebuilt.errors[rule_index];
         templated = rule->templated ? &*rule->templated : nullptr;
@@ -626,6 +628,14 @@ void H2Connection::dispatch(Stream& s) {
     s.response = response;
     s.pin = TablePin(context_.table_pins);
   }
+  // The route's publish, as over HTTP/1.1 (server.cc): same request values
+  // as the answer, none after an error status.
+  if (route.publish && !status_error) {
+    if (!templated) {
+      context_.renderer.begin(RenderRequest{as_http1(s), params, static_cast<size_t>(index)});
+    }
+    context_.host.publish(*route.publish, delay_us);
+  }
   if (delay_us <= 0) {
     submit(s);
   } else {
@@ -639,11 +649,7 @@ void H2Connection::answer(Stream& s, const H2Response& response) {
   submit(s);
 }
 
-// Templates read the request through an HTTP/1.1 parser (request.header.X,
-// request.json...): the HTTP/2 request is written out as HTTP/1.1 once and
-// parsed, then the rendered response is taken apart again.
-void H2Connection::answer_templated(Stream& s, const ResponseTemplate& response, int route,
-                                    const PathParams& params) {
+const http::RequestParser* H2Connection::as_http1(Stream& s) {
   std::string& text = context_.scratch_request;
   text.clear();
   text.append(s.method).append(" ").append(s.path).append(" HTTP/1.1\r\n");
@@ -675,13 +681,19 @@ void H2Connection::answer_templated(Stream& s, const ResponseTemplate& response,
   http::RequestParser& parser = context_.scratch_parser;
   parser.reset();
   const http::RequestParser::Result r = parser.feed(text.data(), text.size());
-  std::string bytes;
-  size_t header_bytes = 0;
   // The parser refuses what nghttp2 let through only at its own limits; then
   // the template sees no request values, as a missing value renders as "".
-  const bool parsed = r.state == http::RequestParser::State::kComplete;
-  context_.renderer.begin(
-      RenderRequest{parsed ? &parser : nullptr, params, static_cast<size_t>(route)});
+  return r.state == http::RequestParser::State::kComplete ? &parser : nullptr;
+}
+
+// Templates read the request through an HTTP/1.1 parser (request.header.X,
+// request.json...): the HTTP/2 request is written out as HTTP/1.1 once and
+// parsed, then the rendered response is taken apart again.
+void H2Connection::answer_templated(Stream& s, const ResponseTemplate& response, int route,
+                                    const PathParams& params) {
+  std::string bytes;
+  size_t header_bytes = 0;
+  context_.renderer.begin(RenderRequest{as_http1(s), params, static_cast<size_t>(route)});
   context_.renderer.render_response(response, true, &bytes, &header_bytes);
   s.rendered = H2Response{};
   s.rendered.status = response.status;

@@ -111,6 +111,9 @@ class H2Host {
                        int* /*status*/, std::string* /*json*/) {
     return false;
   }
+  // A route's publish (docs/mock.md#amqp) for the request the worker's
+  // renderer was begun with, due answer_delay_us plus its own latency from now.
+  virtual void publish(const RoutePublish& /*publish*/, int64_t /*answer_delay_us*/) {}
   // True when target is a WebSocket route's path (no RFC 8441 here: answered 426).
   virtual bool websocket_path(std::string_view target) = 0;
 };
@@ -230,6 +233,9 @@ class H2Connection {
  private:
   void dispatch(Stream& stream);
   void answer(Stream& stream, const H2Response& response);
+  // The request written out as HTTP/1.1 and parsed (templates read it that
+  // way); null when the parser refuses it at its own limits.
+  const http::RequestParser* as_http1(Stream& s);
   void answer_templated(Stream& stream, const ResponseTemplate& response, int route,
                         const PathParams& params);
   void submit(Stream& stream);

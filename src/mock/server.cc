@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "http/request_parser.h"
+#include "mock/amqp_link.h"
 #include "mock/control.h"
 #include "mock/h2_connection.h"
 #include "mock/response.h"
@@ -261,7 +262,7 @@ std::string sockets_json(const MockConfig& config, SharedSocketCounters& sockets
 
 std::string stats_json(const MockConfig& config, SharedCounters& counters,
                        SharedSocketCounters& sockets, const SharedTlsCounters* tls,
-                       const SharedH2Counters& h2) {
+                       const SharedH2Counters& h2, const SharedAmqpCounters* amqp) {
   std::string out = "{\"routes\":[";
   uint64_t total = 0;
   for (size_t r = 0; r < counters.routes(); ++r) {
@@ -278,8 +279,9 @@ std::string stats_json(const MockConfig& config, SharedCounters& counters,
         counters.sum(r, &RouteCounters::error_stall),
         counters.sum(r, &RouteCounters::http2_requests));
   }
-  out += fmt::format("],\"requests\":{}{},{}{}}}\n", total, h2.json(),
-                     sockets_json(config, sockets), tls_json(tls));
+  out += fmt::format("],\"requests\":{}{},{}{}{}}}\n", total, h2.json(),
+                     sockets_json(config, sockets), tls_json(tls),
+                     amqp != nullptr && config.amqp ? amqp->json(*config.amqp) : std::string());
   return out;
 }
 
@@ -426,8 +428,8 @@ class Worker final : public net::IoHandler, public H2Host {
   Worker(const MockConfig& config, const ServerOptions& options, SharedControl& control_shared,
          SharedCounters& counters, SharedSocketCounters& socket_counters,
          SharedTlsCounters* tls_counters, SharedH2Counters& h2_counters,
-         std::span<std::atomic<uint64_t>> sequences, uint32_t index, int listen_fd,
-         std::vector<const tls::TlsServerContext*> tcp_tls)
+         SharedAmqpCounters* amqp_counters, std::span<std::atomic<uint64_t>> sequences,
+         uint32_t index, int listen_fd, std::vector<const tls::TlsServerContext*> tcp_tls)
       : config(config),
         table(std::make_unique<RouteTable>(config)),
         counters(counters),
@@ -457,8 +459,13 @@ class Worker final : public net::IoHandler, public H2Host {
         control_shared_(control_shared),
         control_api_(config, control_shared, options.control_token, [this] { apply_control(); }),
         wake_(*this),
-        stop_(*this) {
+        stop_(*this),
+        amqp_counters(amqp_counters) {
     h2.table_pins = &table->pins;
+    if (config.amqp && amqp_counters != nullptr) {
+      amqp = std::make_unique<MockAmqpLink>(loop, config, index, amqp_counters->at(index), prng,
+                                            sockets);
+    }
   }
 
   int run(std::span<const int> tcp_fds) {
@@ -469,6 +476,7 @@ class Worker final : public net::IoHandler, public H2Host {
                    strerror(errno));
       return 1;
     }
+    if (amqp) amqp->start();
     return loop.run() ? 0 : 1;
   }
 
@@ -556,6 +564,11 @@ class Worker final : public net::IoHandler, public H2Host {
     }
   }
   std::string stats_json() override;
+  // A route's publish (docs/mock.md#amqp), for the request the renderer was
+  // begun with; due answer_delay_us plus the publish's own latency from now.
+  void publish(const RoutePublish& publish, int64_t answer_delay_us) override {
+    if (amqp) amqp->schedule(publish, renderer, answer_delay_us);
+  }
   bool control(std::string_view method, std::string_view target, std::string_view authorization,
                std::string_view body, int* status, std::string* json) override {
     std::optional<ControlAnswer> answer;
@@ -612,6 +625,7 @@ class Worker final : public net::IoHandler, public H2Host {
     stopping_ = true;
     listener_.stop();
     accept_retry_.cancel();
+    if (amqp) amqp->stop();
     for (size_t slot = 0; slot < connections_.size(); ++slot) {
       Connection* c = connections_[slot].get();
       if (c == nullptr) continue;
@@ -762,12 +776,19 @@ class Worker final : public net::IoHandler, public H2Host {
   net::Timer drain_deadline_{loop, [this] { finish(); }};
   std::vector<int> to_release_;
   net::Timer release_timer_{loop, [this] { release_scheduled(); }};
+
+ public:
+  SharedAmqpCounters* amqp_counters;   // null without amqp:
+  std::unique_ptr<MockAmqpLink> amqp;  // null without amqp:
+
+ private:
   // Last: destroyed first, while the HTTP/2 context and timers they use live.
   std::vector<std::unique_ptr<Connection>> connections_;
 };
 
 std::string Worker::stats_json() {
-  return mock::stats_json(config, counters, socket_counters, tls_counters, h2_counters);
+  return mock::stats_json(config, counters, socket_counters, tls_counters, h2_counters,
+                          amqp_counters);
 }
 
 Connection::Connection(Worker& worker, int slot, std::unique_ptr<net::Stream> stream, bool tls)
@@ -947,10 +968,12 @@ void Connection::handle_request() {
   const Prebuilt* response = &prebuilt.normal[keep_alive];
   const ResponseTemplate* templated = route.templated ? &*route.templated : nullptr;
   int64_t delay_us = route.latency.sample_us(worker_.prng);
+  bool status_error = false;
   if (const ErrorRule* rule = pick_error(route, worker_.prng)) {
     size_t rule_index = static_cast<size_t>(rule - route.errors.data());
     switch (rule->kind) {
       case ErrorRule::kStatus:
+        status_error = true;
         bump(counters.error_status);
         response = &prebuilt.errors[rule_index][keep_alive];
         templated = rule->templated ? &*rule->templated : nullptr;
@@ -976,6 +999,14 @@ void Connection::handle_request() {
     worker_.renderer.render_response(*templated, keep_alive, &rendered_.bytes,
                                      &rendered_.header_bytes);
     response = &rendered_;
+  }
+  // The route's publish, unless an error status answered instead. It sees
+  // the same request values as the answer (the same counter, uuid...).
+  if (route.publish && !status_error) {
+    if (!templated) {
+      worker_.renderer.begin(RenderRequest{&parser_, params, static_cast<size_t>(index)});
+    }
+    worker_.publish(*route.publish, delay_us);
   }
   if (delay_us <= 0) {
     respond(*response, head, keep_alive);
@@ -1012,6 +1043,23 @@ bool Connection::try_upgrade(int route, bool keep_alive) {
     respond(rendered_, false, false);
     return true;
   }
+  std::string amqp_key;
+  if (r.amqp_push && r.amqp_push->key_from != SocketAmqpPush::KeyFrom::kNone) {
+    amqp_key = amqp_push_key(*r.amqp_push, parser_.target(),
+                             [this](std::string_view name) { return parser_.header(name); });
+    if (amqp_key.empty()) {
+      bump(worker_.counters.at(worker_.index, worker_.counters.malformed()).requests);
+      const bool query = r.amqp_push->key_from == SocketAmqpPush::KeyFrom::kQuery;
+      rendered_ = prebuild(
+          400, {{"Content-Type", "text/plain"}},
+          fmt::format("bad WebSocket upgrade: this path pushes the messages of one key, named "
+                      "by the {} {}; the request has none\n",
+                      query ? "query parameter" : "header", r.amqp_push->key_name),
+          false);
+      respond(rendered_, false, false);
+      return true;
+    }
+  }
   if (!output_.empty() || parser_.body().size() != 0) {
     // Pipelined answers still queued, or a body on an upgrade: not a clean
     // hand-over point.
@@ -1029,12 +1077,12 @@ bool Connection::try_upgrade(int route, bool keep_alive) {
   if (tls_) {
     std::unique_ptr<tls::TlsStream> stream(static_cast<tls::TlsStream*>(stream_.release()));
     worker_.sockets.adopt_websocket(std::move(stream), static_cast<size_t>(route), response,
-                                    leftover);
+                                    leftover, amqp_key);
     return true;
   }
   const int fd = static_cast<net::PlainStream&>(*stream_).release();
   stream_.reset();
-  worker_.sockets.adopt_websocket(fd, static_cast<size_t>(route), response, leftover);
+  worker_.sockets.adopt_websocket(fd, static_cast<size_t>(route), response, leftover, amqp_key);
   return true;
 }
 
@@ -1144,11 +1192,11 @@ void Connection::flush() {
 int worker_main(const MockConfig& config, const ServerOptions& options,
                 SharedControl& control_shared, SharedCounters& counters,
                 SharedSocketCounters& socket_counters, SharedTlsCounters* tls_counters,
-                SharedH2Counters& h2_counters, std::span<std::atomic<uint64_t>> sequences,
-                uint32_t index, int listen_fd, std::span<const int> tcp_fds,
-                const TcpTlsContexts& tcp_tls) {
+                SharedH2Counters& h2_counters, SharedAmqpCounters* amqp_counters,
+                std::span<std::atomic<uint64_t>> sequences, uint32_t index, int listen_fd,
+                std::span<const int> tcp_fds, const TcpTlsContexts& tcp_tls) {
   Worker worker(config, options, control_shared, counters, socket_counters, tls_counters,
-                h2_counters, sequences, index, listen_fd, tcp_tls.by_listener);
+                h2_counters, amqp_counters, sequences, index, listen_fd, tcp_tls.by_listener);
   return worker.run(tcp_fds);
 }
 
@@ -1257,8 +1305,9 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
   SharedTlsCounters tls_counters(options.tls ? workers : 1);
   SharedH2Counters h2_counters(workers);
   SharedControl control(workers);
+  SharedAmqpCounters amqp_counters(workers);
   if (!counters.ok() || !sequences.ok() || !socket_counters.ok() || !tls_counters.ok() ||
-      !h2_counters.ok() || !control.ok()) {
+      !h2_counters.ok() || !control.ok() || !amqp_counters.ok()) {
     std::fprintf(stderr, "millstone mock: cannot map shared counters: %s\n", strerror(errno));
     return ServerExit::kFailed;
   }
@@ -1303,7 +1352,8 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
       prctl(PR_SET_PDEATHSIG, SIGTERM);
       if (getppid() != parent) _exit(1);
       _exit(worker_main(config, options, control, counters, socket_counters,
-                        options.tls ? &tls_counters : nullptr, h2_counters, sequences.slots(), i,
+                        options.tls ? &tls_counters : nullptr, h2_counters,
+                        config.amqp ? &amqp_counters : nullptr, sequences.slots(), i,
                         listeners.http, listeners.tcp, tcp_tls));
     }
     if (pid > 0) children.push_back(pid);
@@ -1320,6 +1370,12 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
         "millstone mock: listening on %s%s with %u workers and %zu routes (counts: GET %s)\n",
         options.tls ? "https://" : "", bound.to_string().c_str(), listening, config.routes.size(),
         kStatsPath);
+    if (config.amqp) {
+      std::printf(
+          "millstone mock: amqp %s, one connection per worker (counts: \"amqp\" in "
+          "GET %s)\n",
+          text::printable(config.amqp->url_display).c_str(), kStatsPath);
+    }
     if (options.tls) {
       std::printf("millstone mock: TLS certificate SHA-256 %s%s%s\n",
                   options.tls->fingerprint_sha256().c_str(),
@@ -1385,6 +1441,10 @@ ServerExit run_mock_server(const MockConfig& config, const ServerOptions& option
     print_stats(config, counters);
     print_socket_stats(config, socket_counters);
     if (options.tls) print_tls_stats(tls_counters);
+    if (config.amqp) {
+      std::fputs(amqp_counters.summary_line().c_str(), stdout);
+      std::fflush(stdout);
+    }
     if (options.http2.enabled) {
       std::fputs(h2_counters.summary_line().c_str(), stdout);
       std::fflush(stdout);

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <unordered_map>
 
 #include "net/clock.h"
 #include "net/socket.h"
@@ -525,6 +526,8 @@ static_assert(sizeof(SocketSession) <= 256, "an idle socket session must stay sm
 struct SocketRuntime::Route {
   SocketSession* head = nullptr;  // open sessions, oldest first
   SocketSession* tail = nullptr;
+  // amqp_push with a key: the open sessions by their key.
+  std::unordered_multimap<std::string, SocketSession*> by_key;
   std::unique_ptr<net::Timer> push;
   int64_t push_every_us = 0;                             // the file's, or what the control API set
   std::vector<std::unique_ptr<net::Timer>> rule_pushes;  // per on_message rule with then_push
@@ -616,10 +619,11 @@ void SocketRuntime::add_session(std::unique_ptr<SocketSession> session) {
 }
 
 void SocketRuntime::adopt_websocket(int fd, size_t route, std::string_view unsent,
-                                    std::string_view input) {
+                                    std::string_view input, std::string_view amqp_key) {
   auto session = std::make_unique<SocketSession>(*this, fd, static_cast<uint32_t>(route), true);
   SocketSession* s = session.get();
   add_session(std::move(session));
+  set_amqp_key(s, amqp_key);
   if (!s->start(unsent, input)) {
     release(s);
     return;
@@ -628,12 +632,14 @@ void SocketRuntime::adopt_websocket(int fd, size_t route, std::string_view unsen
 }
 
 void SocketRuntime::adopt_websocket(std::unique_ptr<tls::TlsStream> stream, size_t route,
-                                    std::string_view unsent, std::string_view input) {
+                                    std::string_view unsent, std::string_view input,
+                                    std::string_view amqp_key) {
   const int fd = stream->fd();
   auto session = std::make_unique<SocketSession>(*this, fd, static_cast<uint32_t>(route), true,
                                                  std::move(stream));
   SocketSession* s = session.get();
   add_session(std::move(session));
+  set_amqp_key(s, amqp_key);
   if (!s->start(unsent, input)) {
     release(s);
     return;
@@ -641,7 +647,62 @@ void SocketRuntime::adopt_websocket(std::unique_ptr<tls::TlsStream> stream, size
   s->finish();
 }
 
+void SocketRuntime::set_amqp_key(SocketSession* s, std::string_view key) {
+  const SocketRoute& r = s->route();
+  if (!r.amqp_push || r.amqp_push->key_from == SocketAmqpPush::KeyFrom::kNone) return;
+  const size_t fd = static_cast<size_t>(s->fd());
+  if (fd >= amqp_keys_.size()) amqp_keys_.resize(fd + 1024);
+  amqp_keys_[fd] = key;
+  routes_[s->row()]->by_key.emplace(amqp_keys_[fd], s);
+}
+
+void SocketRuntime::drop_amqp_key(SocketSession* s) {
+  const size_t fd = static_cast<size_t>(s->fd());
+  if (fd >= amqp_keys_.size()) return;
+  auto& by_key = routes_[s->row()]->by_key;
+  auto [first, last] = by_key.equal_range(amqp_keys_[fd]);
+  for (auto it = first; it != last; ++it) {
+    if (it->second == s) {
+      by_key.erase(it);
+      break;
+    }
+  }
+  std::string().swap(amqp_keys_[fd]);
+}
+
+size_t SocketRuntime::push_amqp(size_t row, bool keyed, std::string_view key,
+                                std::string_view body) {
+  if (row >= routes_.size()) return 0;
+  Route& route = *routes_[row];
+  std::vector<SocketSession*> targets;
+  if (keyed) {
+    auto [first, last] = route.by_key.equal_range(std::string(key));
+    for (auto it = first; it != last; ++it)
+      targets.push_back(it->second);
+  } else {
+    for (SocketSession* s = route.head; s != nullptr; s = s->next)
+      targets.push_back(s);
+  }
+  if (targets.empty()) return 0;
+  frame_.clear();
+  targets.front()->frame(body, true, &frame_);
+  bump(counters_[row].pushes);
+  size_t sent = 0;
+  std::vector<SocketSession*> dead;
+  for (SocketSession* s : targets) {
+    if (s->closing() || s->dead_) continue;
+    s->send_bytes(frame_);
+    ++sent;
+    if (s->dead_) dead.push_back(s);
+  }
+  bump(counters_[row].messages_out, sent);
+  for (SocketSession* s : dead)
+    release(s);
+  return sent;
+}
+
 void SocketRuntime::release(SocketSession* s) {
+  drop_amqp_key(s);
   if (s->in_closing_list) {
     (s->prev ? s->prev->next : closing_head_) = s->next;
     (s->next ? s->next->prev : closing_tail_) = s->prev;
@@ -653,6 +714,7 @@ void SocketRuntime::release(SocketSession* s) {
 
 void SocketRuntime::start_closing(SocketSession* s) {
   if (s->in_closing_list) return;
+  drop_amqp_key(s);
   routes_[s->row()]->unlink(s);
   s->closing_ = true;
   s->closing_ns_ = now_ns();
@@ -808,6 +870,29 @@ void SocketRuntime::on_tcp_accept(size_t index) {
       break;
   }
   if (accepted) l.shared.requeue();
+}
+
+std::string amqp_push_key(const SocketAmqpPush& push, std::string_view target,
+                          const std::function<std::string_view(std::string_view)>& header) {
+  if (push.key_from == SocketAmqpPush::KeyFrom::kHeader) return std::string(header(push.key_name));
+  if (push.key_from != SocketAmqpPush::KeyFrom::kQuery) return {};
+  const size_t q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view query = target.substr(q + 1);
+  query = query.substr(0, query.find('#'));
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query.remove_prefix(amp == std::string_view::npos ? query.size() : amp + 1);
+    const size_t eq = pair.find('=');
+    std::string name;
+    append_url_decoded(pair.substr(0, eq), true, &name);
+    if (name != push.key_name) continue;
+    std::string value;
+    if (eq != std::string_view::npos) append_url_decoded(pair.substr(eq + 1), true, &value);
+    return value;
+  }
+  return {};
 }
 
 TcpTlsContexts make_tcp_tls_contexts(const MockConfig& config,

@@ -82,10 +82,19 @@ class SocketRuntime {
   // Takes over an upgraded connection: fd is no longer registered anywhere.
   // `unsent` is what is left of the 101 response; `input` holds bytes the
   // client sent after the request.
-  void adopt_websocket(int fd, size_t route, std::string_view unsent, std::string_view input);
+  // `amqp_key`: for a route whose amqp_push has a key, the connection's
+  // (from the upgrade request, amqp_push_key): it receives the messages
+  // that carry this key.
+  void adopt_websocket(int fd, size_t route, std::string_view unsent, std::string_view input,
+                       std::string_view amqp_key = {});
   // The same for a wss connection: the TLS stream (handshake done) comes along.
   void adopt_websocket(std::unique_ptr<tls::TlsStream> stream, size_t route,
-                       std::string_view unsent, std::string_view input);
+                       std::string_view unsent, std::string_view input,
+                       std::string_view amqp_key = {});
+  // A broker message for route `row`'s amqp_push: its body, as a text
+  // message, to every open connection of the route whose key equals `key`
+  // (keyed), or to every one. Returns the copies written.
+  size_t push_amqp(size_t row, bool keyed, std::string_view key, std::string_view body);
   // Serves the TCP listeners, one per config.tcp entry in that order. The
   // sockets were opened by the parent and are shared by every worker (see
   // SharedListener); fd_limit is the worker's (it outlives this runtime).
@@ -116,6 +125,8 @@ class SocketRuntime {
   struct Route;
   struct Listener;
   void add_session(std::unique_ptr<SocketSession> session);
+  void set_amqp_key(SocketSession* session, std::string_view key);
+  void drop_amqp_key(SocketSession* session);
   void on_tcp_accept(size_t listener);
   void push_tick(size_t row, int rule);  // rule -1: the route's push
   void ping_tick(size_t row);
@@ -132,12 +143,20 @@ class SocketRuntime {
   std::vector<std::unique_ptr<Route>> routes_;  // websockets, then tcp
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::vector<std::unique_ptr<SocketSession>> sessions_;  // by fd
-  std::string frame_;                                     // one push, framed
+  std::vector<std::string> amqp_keys_;  // by fd: the key of a keyed amqp_push connection
+  std::string frame_;                   // one push, framed
   std::string rendered_;
   SocketSession* closing_head_ = nullptr;  // closing sessions, oldest first
   SocketSession* closing_tail_ = nullptr;
   std::unique_ptr<net::Timer> sweep_timer_;
 };
+
+// The key of a WebSocket upgrade on a route whose amqp_push has one: the
+// query parameter (percent-decoded) or the request header it names. Empty
+// when the request does not carry it. `header` looks a request header up by
+// name (case-insensitive).
+std::string amqp_push_key(const SocketAmqpPush& push, std::string_view target,
+                          const std::function<std::string_view(std::string_view)>& header);
 
 // One listening socket shared by all worker processes (opened exclusive by
 // the parent, inherited at fork): no other program can bind the address, and

@@ -20,6 +20,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -320,6 +321,84 @@ class DelayService final : private amqp::SessionListener {
   int received_ = 0, published_ = 0, dropped_ = 0, duplicated_ = 0;
 };
 
+// The mock closes the loop (docs/mock.md#amqp): examples/orders-async.yaml
+// against examples/orders-async-mock.yaml (two workers) and the broker.
+// Each POST publishes a "processed" event after a drawn processing time; a
+// tenth go through the retry queue first (a TTL, then dead-lettered back to
+// the mock); each worker consumes its own queue and pushes to the
+// WebSocket whose ?user= matches. The mock's own counts (published,
+// pushed) equal what the scenario received, every retried order shows a
+// latency of at least the TTL, and the broker's queues end empty.
+void mock_closes_the_loop(const Broker& broker) {
+  const std::string examples = std::string(MILLSTONE_SOURCE_DIR) + "/examples/";
+  std::ifstream in(examples + "orders-async-mock.yaml");
+  std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  yaml = std::regex_replace(yaml, std::regex("amqp://guest:guest@127\\.0\\.0\\.1:5672/"),
+                            broker.url());
+  ASSERT_NE(yaml.find(broker.url()), std::string::npos);
+  constexpr double kTtlMs = 1000;  // the example's message_ttl
+  ASSERT_NE(yaml.find("message_ttl: 1s"), std::string::npos);
+  MockServer mock(yaml, 2);
+  // Both workers connected, declared and consuming before the first order.
+  nlohmann::json stats;
+  for (int i = 0; i < 250; ++i) {
+    stats = mock.stats();
+    if (stats["amqp"]["connected"] == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(stats["amqp"]["connected"], 2) << stats.dump();
+  const std::string out = temp_dir() + "/orders-async.json";
+  const auto began = std::chrono::steady_clock::now();
+  // The example as shipped, 2 s instead of 20 s (50 orders a second).
+  const ProcessResult run = run_millstone({"run", examples + "orders-async.yaml", "--target",
+                                           mock.url(""), "-d", "2s", "-q", "-o", out},
+                                          60);
+  const double took_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+  const nlohmann::json j = read_json(out);
+  stats = mock.stats();
+  const nlohmann::json& amqp = stats["amqp"];
+  nlohmann::json processed, place;
+  for (const nlohmann::json& step : j["steps"]) {
+    if (step["name"] == "order/processed") processed = step;
+    if (step["name"] == "order/place order") place = step;
+  }
+  ASSERT_TRUE(processed.is_object()) << j["steps"].dump();
+  const int orders = place["requests"];
+  const int received = processed["requests"];
+  EXPECT_GE(orders, 90);
+  EXPECT_EQ(stats["routes"][0]["requests"], orders);  // the mock's own count
+  EXPECT_EQ(received, orders) << j["errors"].dump();
+  EXPECT_EQ(j["error_total"], 0) << j["errors"].dump();
+  EXPECT_EQ(amqp["published"], received) << amqp.dump();
+  EXPECT_EQ(amqp["pushed"], received) << amqp.dump();
+  EXPECT_EQ(stats["sockets"][0]["messages_out"], received);
+  // Every worker's queue gets every event; only the worker holding the
+  // user's connection pushes it.
+  EXPECT_EQ(amqp["consumed"], 2 * received) << amqp.dump();
+  EXPECT_EQ(amqp["not_pushed"], received) << amqp.dump();
+  EXPECT_EQ(amqp["publish_failed"], 0);
+  EXPECT_EQ(amqp["unroutable"], 0);
+  const int retried = amqp["retried"];
+  EXPECT_EQ(amqp["returned"], retried);
+  EXPECT_GT(retried, 0);
+  EXPECT_LT(retried, orders / 3);
+  // The retried share waited at least the TTL: the sum of all latencies
+  // holds `retried` TTLs, the slowest order waited one, the median none.
+  const nlohmann::json& latency = processed["latency_ms"];
+  std::printf(
+      "mock loop: %d orders, %d retried; end-to-end p50 %.1f ms p99 %.1f ms max %.1f ms; "
+      "run %.1f s\n",
+      orders, retried, latency["p50"].get<double>(), latency["p99"].get<double>(),
+      latency["max"].get<double>(), took_s);
+  EXPECT_GE(latency["mean"].get<double>() * received, retried * kTtlMs);
+  EXPECT_GE(latency["max"].get<double>(), kTtlMs);
+  EXPECT_LT(latency["p50"].get<double>(), kTtlMs);
+  EXPECT_EQ(broker.queue_depth("orders.retry"), 0);
+  EXPECT_EQ(broker.queue_depth("orders.retry.due"), 0);
+}
+
 TEST(AmqpBroker, CountsMatchTheBrokersAndRefusalsAreClassified) {
   if (access(kBrokerScript, X_OK) != 0 || access(kEpmd, X_OK) != 0) {
     GTEST_SKIP() << "rabbitmq-server is not installed (scripts/install-deps.sh installs it)";
@@ -448,7 +527,10 @@ scenarios:
     EXPECT_EQ(broker.queue_depth("pl.done.1"), 0);
   }
 
-  // 6. The broker stops mid-run: classified errors, reconnection attempts
+  // 6. The mock publishes and pushes through the broker (examples/orders-async*.yaml).
+  mock_closes_the_loop(broker);
+
+  // 7. The broker stops mid-run: classified errors, reconnection attempts
   // refused, and the run still ends when its duration is over.
   const std::string fourth = dir + "/stopped.json";
   // Stopped once both connections are open: logged in (the broker's log

@@ -270,7 +270,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "mock.yaml:2:1: invalid YAML: unexpected \",\"; expected well-formed YAML"},
         ErrorCase{"seeed: 1\n",
                   "mock.yaml:1:1: unknown key \"seeed\" in the config (did you mean \"seed\"?); "
-                  "expected one of: seed, routes, websockets, tcp, grpc"},
+                  "expected one of: seed, routes, websockets, tcp, grpc, amqp"},
         ErrorCase{
             "seed: 1\n",
             "mock.yaml:1:1: the config has no routes; expected a routes list (or grpc, websockets "
@@ -290,7 +290,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"routes:\n  - path: /x\n    staus: 200\n",
                   "mock.yaml:3:5: unknown key \"staus\" in route (did you mean \"status\"?); "
                   "expected one of: name, method, path, status, headers, body, body_file, "
-                  "latency, errors"},
+                  "latency, errors, publish"},
         ErrorCase{"routes:\n  - status: 200\n",
                   "mock.yaml:2:5: route has no path; expected e.g. path: /hello"},
         ErrorCase{"routes:\n  - path: hello\n",

@@ -111,7 +111,7 @@ TEST(SocketConfigTest, UnknownKeysSuggest) {
   EXPECT_EQ(error_of("websockets:\n  - path: /ws\n    ecko: true\n"),
             "mock.yaml:3:5: unknown key \"ecko\" in websocket route (did you mean \"echo\"?); "
             "expected one of: name, path, subprotocols, echo, push, on_message, ping_every, "
-            "close_after, close_code, max_message_bytes");
+            "close_after, close_code, max_message_bytes, amqp_push");
   EXPECT_THAT(error_of("tcp:\n  - listen: 127.0.0.1:1\n    echo: true\n    framming: line\n"),
               StartsWith("mock.yaml:4:5: unknown key \"framming\" in tcp listener (did you mean "
                          "\"framing\"?)"));
