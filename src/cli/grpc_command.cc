@@ -191,8 +191,12 @@ int grpc_command(RunOptions run, const GrpcOptions& grpc) {
     }
     if (grpc.list) return print_services(*catalog, result.services);
     if (!run.quiet) {
-      fmt::print(stderr, "millstone grpc: {} from server reflection ({}, {} files, {} questions)\n",
-                 symbols.front(), result.version, result.files, result.questions);
+      const auto count = [](size_t n, const char* one, const char* many) {
+        return fmt::format("{} {}", n, n == 1 ? one : many);
+      };
+      fmt::print(stderr, "millstone grpc: {} from server reflection ({}, {} in {})\n",
+                 symbols.front(), result.version, count(result.files, "file", "files"),
+                 count(result.questions, "answer", "answers"));
     }
   } else {
     try {

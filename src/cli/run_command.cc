@@ -242,19 +242,6 @@ scenario::GrpcReflection reflect_for_scenario(const RunOptions& options, const s
     request.tls = plan.tls;
     request.server_name = plan.tls_server_name.empty() ? target.host : plan.tls_server_name;
   }
-  // The file's literal default headers (authorization...), but what gRPC sets.
-  for (const auto& [name, value] : plan.default_headers) {
-    std::string lower_name = name;
-    for (char& c : lower_name)
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (lower_name.empty() || lower_name.front() == ':' || lower_name == "content-type" ||
-        lower_name == "te" || lower_name == "host" || lower_name == "connection" ||
-        lower_name == "content-length" || lower_name == "transfer-encoding" ||
-        lower_name == "user-agent" || lower_name.starts_with("grpc-")) {
-      continue;
-    }
-    request.metadata.emplace_back(std::move(lower_name), value);
-  }
   request.connect_timeout_us = options.connect_timeout_us;
   request.timeout_us = plan.timeout_us;
   const grpc::ReflectionResult result = grpc::reflect(request, services);

@@ -47,7 +47,7 @@ TEST(GrpcReflection, ReflectRunCountsMatchTheMocksOwn) {
        R"({"name":"ada","times":2})", "-z", "500ms", "--streams", "4", "-w", "1", "-o", out},
       30);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.err.find("millstone.test.Greeter from server reflection (v1, 2 files, 1 questions)"),
+  EXPECT_NE(r.err.find("millstone.test.Greeter from server reflection (v1, 2 files in 1 answer)"),
             std::string::npos)
       << r.err;
   const nlohmann::json j = read_json(out);
