@@ -164,6 +164,22 @@ TEST(GrpcReflection, UnknownSymbolUnreachableAndFlagMisuse) {
   EXPECT_NE(r.err.find("expected --proto FILE"), std::string::npos) << r.err;
 }
 
+TEST(GrpcReflection, ValidateAndK8sRenderDoNotAsk) {
+  MockServer mock(mock_yaml());
+  const std::string scenario = write_temp_file("target: http://" + target(mock.port()) +
+                                                   "\n"
+                                                   "grpc: {reflection: true}\n"
+                                                   "flows: {f: {steps: [{grpc: {call: " +
+                                                   kHello + ", message: {name: a}}}]}}\n",
+                                               ".yaml");
+  ProcessResult r = run_millstone({"validate", scenario}, 20);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = run_millstone({"k8s", "render", scenario, "--agents", "2"}, 20);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("reflection: true"), std::string::npos);  // the file travels as written
+  EXPECT_EQ(reflection_calls(mock.stats()), 0u);
+}
+
 TEST(GrpcReflection, OverTlsWithTheRunsTlsFlags) {
   const std::string config = write_temp_file(mock_yaml(), ".yaml");
   const std::string cert = temp_dir() + "/reflection-served.pem";
