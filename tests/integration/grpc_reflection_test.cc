@@ -180,6 +180,22 @@ TEST(GrpcReflection, ValidateAndK8sRenderDoNotAsk) {
   EXPECT_EQ(reflection_calls(mock.stats()), 0u);
 }
 
+TEST(GrpcReflection, GarbageOrSilenceIsAConfigErrorInBoundedTime) {
+  // Bytes that are not HTTP/2, then a close.
+  SocketTestServer garbage(SocketTestServer::Mode::kTcpGarbageClose);
+  ProcessResult r =
+      run_millstone({"grpc", target(garbage.port()), "--reflect", "--call", kHello}, 20);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("server reflection at http://" + target(garbage.port())), std::string::npos)
+      << r.err;
+  // Accepted, never answered: --timeout ends the wait.
+  SocketTestServer silent(SocketTestServer::Mode::kTcpNoRead);
+  r = run_millstone(
+      {"grpc", target(silent.port()), "--reflect", "--call", kHello, "--timeout", "300ms"}, 20);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("no answer in time (--timeout)"), std::string::npos) << r.err;
+}
+
 TEST(GrpcReflection, OverTlsWithTheRunsTlsFlags) {
   const std::string config = write_temp_file(mock_yaml(), ".yaml");
   const std::string cert = temp_dir() + "/reflection-served.pem";
