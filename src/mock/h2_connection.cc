@@ -748,6 +748,11 @@ void H2Connection::start_reflection(Stream& s) {
 void H2Connection::reflection_input(Stream& s) {
   // Each complete request message is answered at once, in order.
   for (;;) {
+    if (s.outbox.size() - s.body_offset > context_.options.max_buffered_bytes) {
+      // A client that asks faster than it reads the answers: not buffered without end.
+      end_reflection(s, 8 /* RESOURCE_EXHAUSTED */, "the answers are not being read");
+      return;
+    }
     if (s.body.size() < grpc::kPrefixBytes) break;
     const auto byte = [&](size_t i) {
       return static_cast<uint32_t>(static_cast<uint8_t>(s.body[i]));
