@@ -260,10 +260,14 @@ int main_command(int argc, char** argv, bool parse_only) {
       ->add_option("target", grpc_run.url,
                    "HOST:PORT or http://HOST:PORT (cleartext HTTP/2), https://HOST:PORT (TLS)")
       ->required();
-  grpc_cmd->add_option("--proto", grpc.proto, "The .proto file declaring the service")->required();
+  grpc_cmd->add_option("--proto", grpc.proto, "The .proto file declaring the service");
+  grpc_cmd->add_flag("--reflect", grpc.reflect,
+                     "Ask the server's reflection service for the service instead of --proto");
+  grpc_cmd->add_flag("--list", grpc.list,
+                     "Print the services and methods the server's reflection lists, then exit");
   grpc_cmd->add_option("--import-path", grpc.import_paths,
                        "Folder the .proto's imports are found in (repeatable)");
-  grpc_cmd->add_option("--call", grpc.call, "The method: package.Service/Method")->required();
+  grpc_cmd->add_option("--call", grpc.call, "The method: package.Service/Method");
   grpc_cmd->add_option(
       "-d,--data", grpc.data,
       "The request message as JSON (proto3 JSON mapping), a list for client streaming; "

@@ -87,6 +87,8 @@ struct GrpcOptions {
   std::string proto;                      // --proto FILE
   std::vector<std::string> import_paths;  // --import-path DIR (repeatable)
   std::string call;                       // --call package.Service/Method
+  bool reflect = false;                   // --reflect: the service from server reflection
+  bool list = false;                      // --list: print what reflection lists, no run
   std::string data;                       // -d JSON
   std::string data_file;                  // --data-file FILE
   std::vector<std::string> metadata;      // -H "name: value"

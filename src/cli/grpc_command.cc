@@ -1,6 +1,6 @@
 // `millstone grpc`: load a gRPC method (docs/grpc.md). The .proto file is
-// parsed here, once, and the request message encoded once from JSON; the
-// workers get an HTTP/2 plan whose body is that length-prefixed message and
+// parsed here, once (or the server's reflection asked, --reflect), and the request message encoded
+// once from JSON; the workers get an HTTP/2 plan whose body is that length-prefixed message and
 // judge each answer as gRPC (grpc/session.h). Workers read no .proto.
 #include <cerrno>
 #include <cstring>
@@ -16,6 +16,7 @@
 #include "cli/run_execute.h"
 #include "grpc/framing.h"
 #include "grpc/proto_catalog.h"
+#include "grpc/reflection_client.h"
 #include "grpc/status.h"
 #include "http/request_builder.h"
 #include "http/url.h"
@@ -47,6 +48,24 @@ std::string lower(std::string_view text) {
   for (char& c : out)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return out;
+}
+
+// --list: each service the server lists, and the methods of those it described.
+int print_services(const grpc::ProtoCatalog& catalog, const std::vector<std::string>& services) {
+  for (const std::string& name : services) {
+    fmt::print("{}\n", text::printable(name));
+    const google::protobuf::ServiceDescriptor* service = catalog.service(name);
+    for (int i = 0; service != nullptr && i < service->method_count(); ++i) {
+      const google::protobuf::MethodDescriptor& m = *service->method(i);
+      const char* kind =
+          m.client_streaming()
+              ? (m.server_streaming() ? "  (bidirectional streaming)" : "  (client streaming)")
+              : (m.server_streaming() ? "  (server streaming)" : "");
+      fmt::print("  {}({}) returns ({}){}\n", m.name(), m.input_type()->full_name(),
+                 m.output_type()->full_name(), kind);
+    }
+  }
+  return kExitOk;
 }
 
 }  // namespace
@@ -82,13 +101,109 @@ int grpc_command(RunOptions run, const GrpcOptions& grpc) {
     json = content.str();
   }
 
+  const bool reflection = grpc.reflect || grpc.list;
+  if (reflection && !grpc.proto.empty()) {
+    return grpc_usage(fmt::format(
+        "{} and --proto: give one (--reflect asks the server for the service, --proto reads it "
+        "from a file)",
+        grpc.list ? "--list" : "--reflect"));
+  }
+  if (reflection && !grpc.import_paths.empty()) {
+    return grpc_usage("--import-path is for --proto; with --reflect the server sends the imports");
+  }
+  if (!reflection && grpc.proto.empty()) {
+    return grpc_usage(
+        "expected --proto FILE (the service's .proto) or --reflect (ask the server's reflection "
+        "service)");
+  }
+  if (!grpc.list && grpc.call.empty()) {
+    return grpc_usage(
+        "expected --call package.Service/Method, such as helloworld.Greeter/SayHello");
+  }
+  std::vector<std::pair<std::string, std::string>> metadata;
+  for (const std::string& h : grpc.metadata) {
+    std::pair<std::string, std::string> field;
+    if (!http::parse_header_arg(h, &field, &error)) {
+      return grpc_usage(fmt::format("-H '{}': {}", h, error));
+    }
+    if (reserved_metadata(lower(field.first))) {
+      return grpc_usage(
+          fmt::format("-H '{}': {} is set by millstone for every call; expected other metadata", h,
+                      field.first));
+    }
+    metadata.push_back(std::move(field));
+  }
+  engine::RunPlan plan;
+  run.http2 = true;  // TLS offers ALPN h2 alone
+  if (const int code = prepare_run_tls(run, *url, &plan); code != 0) return code;
+
   std::unique_ptr<grpc::ProtoCatalog> catalog;
   const google::protobuf::MethodDescriptor* method = nullptr;
   std::string message;
-  try {
-    catalog = std::make_unique<grpc::ProtoCatalog>(grpc.proto, grpc.import_paths);
-  } catch (const grpc::ProtoError& e) {
-    return grpc_config_error(e.what());  // FILE:LINE:COL: what protobuf's parser said
+  if (reflection) {
+    // Before the run and outside its measurement: the descriptors, once.
+    std::vector<std::string> symbols;
+    if (!grpc.list) {
+      const std::string service = grpc::service_of_call(grpc.call);
+      if (service.empty()) {
+        return grpc_usage(fmt::format(
+            "--call '{}': expected package.Service/Method, such as helloworld.Greeter/SayHello",
+            grpc.call));
+      }
+      symbols.push_back(service);
+    }
+    const std::string where = fmt::format("{}://{}", url->scheme, url->host_header());
+    grpc::ReflectionTarget target;
+    target.host = url->host;
+    target.port = url->port;
+    target.authority = url->host_header();
+    if (plan.tls) {
+      target.tls = *plan.tls;
+      target.server_name = plan.tls_server_name;
+    }
+    target.metadata = metadata;
+    target.connect_timeout_us = run.connect_timeout_us;
+    target.timeout_us = run.timeout_us;
+    const grpc::ReflectionResult result = grpc::reflect(target, symbols);
+    switch (result.failure) {
+      case grpc::ReflectionFailure::kNone:
+        break;
+      case grpc::ReflectionFailure::kUnreachable:
+        fmt::print(stderr, "millstone grpc: {} is unreachable: {}\n", text::printable(where),
+                   text::printable(result.error));
+        return kExitUnreachable;
+      case grpc::ReflectionFailure::kTls:
+        fmt::print(stderr, "millstone grpc: {}: {}\n", text::printable(where),
+                   text::printable(result.error));
+        return kExitTls;
+      case grpc::ReflectionFailure::kReflection:
+        return grpc_config_error(fmt::format(
+            "server reflection at {}{}: {}; expected the server to describe {} (or give its "
+            ".proto with --proto)",
+            where, grpc.list ? "" : " for " + symbols.front(), result.error,
+            grpc.list ? "its services" : symbols.front()));
+    }
+    try {
+      catalog = grpc::ProtoCatalog::from_descriptor_set(result.descriptor_set,
+                                                        "server reflection at " + where);
+    } catch (const grpc::ProtoError& e) {
+      return grpc_config_error(e.what());  // the server sent descriptors that do not build
+    }
+    if (grpc.list) return print_services(*catalog, result.services);
+    if (!run.quiet) {
+      const auto count = [](size_t n, const char* one, const char* many) {
+        return fmt::format("{} {}", n, n == 1 ? one : many);
+      };
+      fmt::print(stderr, "millstone grpc: {} from server reflection ({}, {} in {})\n",
+                 symbols.front(), result.version, count(result.files, "file", "files"),
+                 count(result.questions, "answer", "answers"));
+    }
+  } else {
+    try {
+      catalog = std::make_unique<grpc::ProtoCatalog>(grpc.proto, grpc.import_paths);
+    } catch (const grpc::ProtoError& e) {
+      return grpc_config_error(e.what());  // FILE:LINE:COL: what protobuf's parser said
+    }
   }
   try {
     method = &catalog->method(grpc.call);
@@ -131,21 +246,6 @@ int grpc_command(RunOptions run, const GrpcOptions& grpc) {
     grpc::append_message(&body, message);
   }
 
-  std::vector<std::pair<std::string, std::string>> metadata;
-  for (const std::string& h : grpc.metadata) {
-    std::pair<std::string, std::string> field;
-    if (!http::parse_header_arg(h, &field, &error)) {
-      return grpc_usage(fmt::format("-H '{}': {}", h, error));
-    }
-    if (reserved_metadata(lower(field.first))) {
-      return grpc_usage(
-          fmt::format("-H '{}': {} is set by millstone for every call; expected other metadata", h,
-                      field.first));
-    }
-    metadata.push_back(std::move(field));
-  }
-
-  engine::RunPlan plan;
   plan.url = target;
   plan.connections = run.connections;
   plan.rate = run.rate;
@@ -173,8 +273,6 @@ int grpc_command(RunOptions run, const GrpcOptions& grpc) {
   for (auto& field : metadata)
     request.headers.push_back(std::move(field));
   request.body = std::move(body);  // the messages, framed once
-  run.http2 = true;                // TLS offers ALPN h2 alone
-  if (const int code = prepare_run_tls(run, *url, &plan); code != 0) return code;
 
   const std::string call = fmt::format("{}/{}", method->service()->full_name(), method->name());
   RunDescription description;

@@ -34,6 +34,7 @@
 #include "config/yaml_text.h"
 #include "drill/actions.h"
 #include "drill/scheduler.h"
+#include "grpc/reflection_client.h"
 #include "http/request_builder.h"
 #include "http/url.h"
 #include "monitor/collector.h"
@@ -221,6 +222,56 @@ int prepare_tls(const RunOptions& options, const http::Url& url, engine::RunPlan
   plan->tls = std::move(tls);
   plan->tls_server_name = url.host;
   return 0;
+}
+
+// grpc: {reflection: true}: the target's reflection service asked while the
+// scenario loads, before any worker starts (docs/scenarios.md#grpc-steps),
+// over the run's target (--target included) and the file's TLS settings.
+scenario::GrpcReflection reflect_for_scenario(const RunOptions& options, const scenario::Plan& plan,
+                                              const std::vector<std::string>& services) {
+  http::Url target = plan.target;
+  std::string error;
+  if (!options.target.empty()) {
+    if (auto url = http::parse_url(options.target, &error)) target = *url;  // else reported later
+  }
+  grpc::ReflectionTarget request;
+  request.host = target.host;
+  request.port = target.port;
+  request.authority = target.host_header();
+  if (target.tls()) {
+    request.tls = plan.tls;
+    request.server_name = plan.tls_server_name.empty() ? target.host : plan.tls_server_name;
+  }
+  request.connect_timeout_us = options.connect_timeout_us;
+  request.timeout_us = plan.timeout_us;
+  const grpc::ReflectionResult result = grpc::reflect(request, services);
+  const std::string where = fmt::format("{}://{}", target.scheme, target.host_header());
+  scenario::GrpcReflection out;
+  switch (result.failure) {
+    case grpc::ReflectionFailure::kNone:
+      out.descriptor_set = result.descriptor_set;
+      break;
+    case grpc::ReflectionFailure::kUnreachable:
+      out.error = fmt::format("{} is unreachable: {}", where, result.error);
+      out.exit_code = kExitUnreachable;
+      break;
+    case grpc::ReflectionFailure::kTls:
+      out.error = fmt::format("{}: {}", where, result.error);
+      out.exit_code = kExitTls;
+      break;
+    case grpc::ReflectionFailure::kReflection: {
+      std::string names;
+      for (const std::string& service : services)
+        names += (names.empty() ? "" : ", ") + service;
+      out.error = fmt::format(
+          "server reflection at {}: {}; expected the server to describe {} (or protos: with "
+          "their .proto files)",
+          where, result.error, names);
+      out.exit_code = kExitConfig;
+      break;
+    }
+  }
+  return out;
 }
 
 // Many connections need many descriptors: use the whole hard limit, and
@@ -840,14 +891,21 @@ int run_scenario(const RunOptions& options) {
   if (options.rate > 0) overrides.rate = options.rate;
   std::unique_ptr<scenario::Plan> plan;
   std::string source;
+  const scenario::GrpcReflector reflector = [&options](const scenario::Plan& loading,
+                                                       const std::vector<std::string>& services) {
+    return reflect_for_scenario(options, loading, services);
+  };
   try {
-    plan = scenario::load_scenario_file(options.url, parameters, overrides);
+    plan = scenario::load_scenario_file(options.url, parameters, overrides, &reflector);
     std::ifstream in(options.url, std::ios::binary);
     std::ostringstream content;
     content << in.rdbuf();
     source = content.str();
   } catch (const scenario::OverrideError& e) {
     return usage_error(e.what());
+  } catch (const scenario::GrpcReflectionError& e) {
+    fmt::print(stderr, "millstone run: {}\n", text::printable(e.what()));
+    return e.exit_code();
   } catch (const scenario::ScenarioError& e) {
     fmt::print(stderr, "millstone run: {}\n", text::printable(e.what()));  // quotes the file
     return kExitConfig;

@@ -226,6 +226,10 @@ const pb::MethodDescriptor* ProtoCatalog::find_method(std::string_view call,
   return method;
 }
 
+const pb::ServiceDescriptor* ProtoCatalog::service(std::string_view name) const {
+  return pool().FindServiceByName(std::string(name));
+}
+
 const pb::Descriptor& ProtoCatalog::message_type(std::string_view name) const {
   const pb::Descriptor* type = pool().FindMessageTypeByName(std::string(name));
   if (type == nullptr) throw ProtoError(fmt::format("no message type {} in {}", name, file_));
@@ -273,6 +277,15 @@ bool ProtoCatalog::try_decode_to_json(const pb::Descriptor& type, std::string_vi
   if (!message->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) return false;
   out->clear();
   return pb::util::MessageToJsonString(*message, out).ok();
+}
+
+std::string service_of_call(std::string_view call) {
+  std::string name(call);
+  if (!name.empty() && name.front() == '/') name.erase(0, 1);
+  size_t split = name.find('/');
+  if (split == std::string::npos) split = name.find_last_of('.');
+  if (split == std::string::npos || split == 0 || split + 1 >= name.size()) return {};
+  return name.substr(0, split);
 }
 
 std::string method_path(const pb::MethodDescriptor& method) {

@@ -17,6 +17,7 @@ class DescriptorPool;
 class DynamicMessageFactory;
 class FileDescriptor;
 class MethodDescriptor;
+class ServiceDescriptor;
 namespace compiler {
 class DiskSourceTree;
 class Importer;
@@ -56,6 +57,8 @@ class ProtoCatalog {
   // "helloworld.Greeter has no method Hi; it has: SayHello").
   const google::protobuf::MethodDescriptor* find_method(std::string_view call,
                                                         std::string* error) const;
+  // A service by full name ("package.Service"); null when the pool has none.
+  const google::protobuf::ServiceDescriptor* service(std::string_view name) const;
   // A message type by full name ("package.Message"); throws ProtoError.
   const google::protobuf::Descriptor& message_type(std::string_view name) const;
   // JSON (proto3's JSON mapping) -> the serialized message of `type`. Throws
@@ -89,6 +92,11 @@ class ProtoCatalog {
   std::unique_ptr<google::protobuf::DescriptorPool> own_pool_;  // from_descriptor_set
   std::vector<const google::protobuf::FileDescriptor*> roots_;
 };
+
+// The service of "package.Service/Method" (also "/package.Service/Method"
+// and "package.Service.Method"), as find_method() reads it; empty when the
+// text has no such form.
+std::string service_of_call(std::string_view call);
 
 // The HTTP/2 :path of a method: "/package.Service/Method".
 std::string method_path(const google::protobuf::MethodDescriptor& method);

@@ -11,6 +11,7 @@ namespace millstone::grpc {
 
 inline constexpr uint32_t kStatusOk = 0;
 inline constexpr uint32_t kStatusDeadlineExceeded = 4;
+inline constexpr uint32_t kStatusUnimplemented = 12;
 inline constexpr uint32_t kStatusInternal = 13;
 inline constexpr uint32_t kStatusUnavailable = 14;
 inline constexpr uint32_t kLastStatus = 16;  // UNAUTHENTICATED

@@ -21,6 +21,7 @@
 #include "config/yaml_text.h"
 #include "grpc/framing.h"
 #include "grpc/proto_catalog.h"
+#include "grpc/reflection.h"
 #include "grpc/status.h"
 #include "http/syntax.h"
 #include "text/json_string.h"
@@ -49,7 +50,8 @@ constexpr config::FileKind kMockConfig{
 
 constexpr size_t kMaxRoutes = 10000;
 
-constexpr std::string_view kTopKeys[] = {"seed", "routes", "websockets", "tcp", "grpc", "amqp"};
+constexpr std::string_view kTopKeys[] = {"seed", "routes",          "websockets", "tcp",
+                                         "grpc", "grpc_reflection", "amqp"};
 constexpr std::string_view kGrpcKeys[] = {"name",   "proto",   "import_paths", "method", "response",
                                           "status", "message", "latency",      "errors", "replies"};
 constexpr std::string_view kGrpcErrorKeys[] = {"rate", "status", "message", "reset", "stall"};
@@ -1642,6 +1644,26 @@ MockConfig Parser::parse(const YAML::Node& root) {
       }
       config.routes.push_back(parse_grpc(item));
       marks.push_back(mark);
+    }
+  }
+  // Server reflection for the grpc list's services: on unless grpc_reflection: false.
+  bool reflection = !catalogs_.empty();
+  if (const Field* flag = map.find("grpc_reflection")) {
+    reflection = reader_.boolean(*flag);
+    if (reflection && catalogs_.empty()) {
+      reader_.fail(flag->mark,
+                   "grpc_reflection describes the grpc list's services, and there is no grpc "
+                   "list; expected grpc: with at least one method");
+    }
+  }
+  if (reflection) {
+    std::string descriptors;  // FileDescriptorSets concatenate into one
+    for (const auto& [key, catalog] : catalogs_)
+      descriptors += catalog->descriptor_set();
+    try {
+      config.grpc_reflection = std::make_shared<const grpc::ReflectionIndex>(descriptors);
+    } catch (const grpc::ProtoError& e) {
+      reader_.fail(map.find("grpc")->mark, fmt::format("grpc: server reflection: {}", e.what()));
     }
   }
   const Field* routes = map.find("routes");

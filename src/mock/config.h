@@ -20,6 +20,10 @@
 #include "net/socket.h"
 #include "random/randomness.h"
 
+namespace millstone::grpc {
+class ReflectionIndex;
+}  // namespace millstone::grpc
+
 namespace millstone::mock {
 
 using Header = std::pair<std::string, std::string>;
@@ -209,6 +213,9 @@ struct MockConfig {
   // {{ counter.NAME }} names, in order of first use; Template segments index
   // into this. Each route's own {{ counter }} needs no name.
   std::vector<std::string> counter_names;
+  // gRPC server reflection (v1 and v1alpha) of the grpc list's .proto files
+  // (docs/mock.md#grpc-reflection); null with grpc_reflection: false or no grpc list.
+  std::shared_ptr<const grpc::ReflectionIndex> grpc_reflection;
   std::optional<MockAmqp> amqp;
 };
 

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "grpc/framing.h"
+#include "grpc/reflection.h"
 #include "grpc/session.h"
 #include "grpc/status.h"
 #include "mock/control.h"
@@ -123,12 +124,12 @@ std::string SharedH2Counters::json() const {
       ",\"connections\":{},\"open_connections\":{},\"refused_at_fd_limit\":{},\"http2\":{{"
       "\"connections\":{},\"requests\":{},"
       "\"max_concurrent_streams\":{},\"protocol_errors\":{},\"goaways_sent\":{},"
-      "\"streams_reset\":{}}}",
+      "\"streams_reset\":{},\"reflection_calls\":{},\"reflection_requests\":{}}}",
       sum(&H2Counters::connections), sum(&H2Counters::open_connections),
       sum(&H2Counters::refused_at_fd_limit), sum(&H2Counters::h2_connections),
       sum(&H2Counters::h2_requests), max(&H2Counters::max_concurrent_streams),
-      sum(&H2Counters::protocol_errors), sum(&H2Counters::goaways),
-      sum(&H2Counters::streams_reset));
+      sum(&H2Counters::protocol_errors), sum(&H2Counters::goaways), sum(&H2Counters::streams_reset),
+      sum(&H2Counters::reflection_calls), sum(&H2Counters::reflection_requests));
 }
 
 std::string SharedH2Counters::summary_line() const {
@@ -138,6 +139,10 @@ std::string SharedH2Counters::summary_line() const {
       sum(&H2Counters::connections), sum(&H2Counters::h2_connections),
       sum(&H2Counters::h2_requests), max(&H2Counters::max_concurrent_streams),
       sum(&H2Counters::protocol_errors), sum(&H2Counters::streams_reset));
+  if (const uint64_t calls = sum(&H2Counters::reflection_calls); calls > 0) {
+    line += fmt::format(", {} gRPC reflection calls ({} questions)", calls,
+                        sum(&H2Counters::reflection_requests));
+  }
   const uint64_t refused = sum(&H2Counters::refused_at_fd_limit);
   if (refused > 0) {
     line += fmt::format(", {} refused at once while every worker was out of descriptors", refused);
@@ -229,7 +234,24 @@ struct H2Connection::Stream {
   TablePin pin;  // while `response` points into the worker's route table
   bool head = false;
   size_t body_offset = 0;
+  // A reflection call: its answers so far (body_offset into them), and once
+  // ended the status its trailers carry. The index stays alive while the
+  // control API swaps the route table.
+  bool reflection = false;
+  bool reflection_ended = false;
+  uint32_t reflection_status = 0;
+  std::string reflection_message;
+  std::string outbox;
+  std::shared_ptr<const grpc::ReflectionIndex> reflection_index;
 };
+
+namespace {
+
+bool reflection_path(std::string_view path) {
+  return path == grpc::kReflectionV1Path || path == grpc::kReflectionV1AlphaPath;
+}
+
+}  // namespace
 
 struct H2Connection::Callbacks {
   static H2Connection& self(void* user_data) { return *static_cast<H2Connection*>(user_data); }
@@ -288,6 +310,12 @@ struct H2Connection::Callbacks {
     auto it = c.streams_.find(stream_id);
     if (it == c.streams_.end()) return 0;
     Stream& s = *it->second;
+    if (s.reflection) {
+      if (s.reflection_ended) return 0;
+      s.body.append(reinterpret_cast<const char*>(data), size);
+      c.reflection_input(s);
+      return 0;
+    }
     if (s.malformed || s.dispatched) return 0;
     if (s.body.size() + size > c.context_.options.max_body_bytes) {
       // Answered 400 now; the rest of the body is not waited for (the stream
@@ -308,8 +336,21 @@ struct H2Connection::Callbacks {
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) return 0;
     H2Connection& c = self(user_data);
     auto it = c.streams_.find(frame->hd.stream_id);
-    if (it == c.streams_.end() || it->second->dispatched) return 0;
+    if (it == c.streams_.end()) return 0;
     Stream& s = *it->second;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST &&
+        !s.malformed && !s.dispatched && s.method == "POST" && reflection_path(s.path)) {
+      c.start_reflection(s);
+    }
+    if (s.reflection) {
+      // The client half-closed: the questions are over, and so is the call.
+      if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && !s.reflection_ended) {
+        c.end_reflection(s, s.body.empty() ? grpc::kStatusOk : grpc::kStatusInternal,
+                         s.body.empty() ? "" : "the call ended inside a message", true);
+      }
+      return 0;
+    }
+    if (s.dispatched) return 0;
     if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
       // "expect: 100-continue" before a body: say go ahead, as the HTTP/1.1 path does.
       if (frame->hd.type == NGHTTP2_HEADERS && s.expects_continue && !s.malformed) {
@@ -368,6 +409,43 @@ struct H2Connection::Callbacks {
     return 0;
   }
 
+  // Trailers of a gRPC answer, copied by nghttp2.
+  static void submit_trailers(nghttp2_session* session, int32_t id,
+                              const std::vector<std::pair<std::string, std::string>>& trailers) {
+    std::vector<nghttp2_nv> nv;
+    for (const auto& [name, value] : trailers) {
+      nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+                              reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())),
+                              name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
+    }
+    nghttp2_submit_trailer(session, id, nv.data(), nv.size());
+  }
+
+  // A reflection call's answers as they are made; deferred while there is
+  // none and the call goes on.
+  static ssize_t read_reflection(nghttp2_session* session, int32_t, uint8_t* buf, size_t length,
+                                 uint32_t* data_flags, nghttp2_data_source* source, void*) {
+    Stream& s = *static_cast<Stream*>(source->ptr);
+    const size_t n = std::min(length, s.outbox.size() - s.body_offset);
+    if (n == 0 && !s.reflection_ended) return NGHTTP2_ERR_DEFERRED;
+    std::memcpy(buf, s.outbox.data() + s.body_offset, n);
+    s.body_offset += n;
+    if (s.body_offset == s.outbox.size()) {
+      s.outbox.clear();
+      s.body_offset = 0;
+      if (s.reflection_ended) {
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        std::vector<std::pair<std::string, std::string>> trailers{
+            {"grpc-status", std::to_string(s.reflection_status)}};
+        if (!s.reflection_message.empty()) {
+          trailers.emplace_back("grpc-message", grpc::encode_message_field(s.reflection_message));
+        }
+        submit_trailers(session, s.id, trailers);
+      }
+    }
+    return static_cast<ssize_t>(n);
+  }
+
   static ssize_t read_body(nghttp2_session* session, int32_t, uint8_t* buf, size_t length,
                            uint32_t* data_flags, nghttp2_data_source* source, void*) {
     Stream& s = *static_cast<Stream*>(source->ptr);
@@ -380,13 +458,7 @@ struct H2Connection::Callbacks {
       if (!s.response->trailers.empty()) {
         // gRPC: the status follows the message, in trailers that end the stream.
         *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-        std::vector<nghttp2_nv> nv;
-        for (const auto& [name, value] : s.response->trailers) {
-          nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
-                                  reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())),
-                                  name.size(), value.size(), NGHTTP2_NV_FLAG_NONE});
-        }
-        nghttp2_submit_trailer(session, s.id, nv.data(), nv.size());
+        submit_trailers(session, s.id, s.response->trailers);
       }
     }
     return static_cast<ssize_t>(n);
@@ -641,6 +713,94 @@ void H2Connection::dispatch(Stream& s) {
   } else {
     schedule(s, delay_us);
   }
+}
+
+void H2Connection::start_reflection(Stream& s) {
+  s.dispatched = true;
+  bump(context_.counters.h2_requests);
+  bump(context_.counters.reflection_calls);
+  bool grpc_type = false;
+  for (const auto& [name, value] : s.headers)
+    if (name == "content-type") grpc_type = grpc::grpc_content_type(value);
+  std::vector<std::pair<std::string, std::string>>().swap(s.headers);
+  release(s);
+  s.early = true;  // answered before the request ends: reset (NO_ERROR) once answered
+  if (!grpc_type) {
+    answer(s, context_.responses->grpc_unsupported_media);
+    return;
+  }
+  if (!context_.config->grpc_reflection) {
+    // As gRPC servers answer a service they do not have: at once, trailers-only.
+    s.rendered = make_grpc_response(
+        GrpcAnswer{grpc::kStatusUnimplemented, "server reflection is off (grpc_reflection: false)"},
+        {});
+    answer(s, s.rendered);
+    return;
+  }
+  s.early = false;
+  s.reflection = true;
+  s.reflection_index = context_.config->grpc_reflection;
+  static const std::pair<std::string_view, std::string_view> kFields[] = {
+      {":status", "200"}, {"content-type", "application/grpc"}};
+  nghttp2_nv nv[2];
+  for (size_t i = 0; i < 2; ++i) {
+    nv[i] = nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(kFields[i].first.data())),
+                       reinterpret_cast<uint8_t*>(const_cast<char*>(kFields[i].second.data())),
+                       kFields[i].first.size(), kFields[i].second.size(), NGHTTP2_NV_FLAG_NONE};
+  }
+  nghttp2_data_provider provider{};
+  provider.source.ptr = &s;
+  provider.read_callback = &Callbacks::read_reflection;
+  s.body_offset = 0;
+  nghttp2_submit_response(session_, s.id, nv, 2, &provider);
+}
+
+void H2Connection::reflection_input(Stream& s) {
+  // Each complete request message is answered at once, in order.
+  for (;;) {
+    if (s.outbox.size() - s.body_offset > context_.options.max_buffered_bytes) {
+      // A client that asks faster than it reads the answers: not buffered without end.
+      end_reflection(s, 8 /* RESOURCE_EXHAUSTED */, "the answers are not being read");
+      return;
+    }
+    if (s.body.size() < grpc::kPrefixBytes) break;
+    const auto byte = [&](size_t i) {
+      return static_cast<uint32_t>(static_cast<uint8_t>(s.body[i]));
+    };
+    const uint32_t length = byte(1) << 24 | byte(2) << 16 | byte(3) << 8 | byte(4);
+    if (byte(0) != 0 || length > context_.options.max_body_bytes) {
+      end_reflection(s, grpc::kStatusInternal, "malformed request message");
+      return;
+    }
+    if (s.body.size() < grpc::kPrefixBytes + length) break;
+    grpc::ReflectionRequest request;
+    const bool ok = grpc::decode_reflection_request(
+        std::string_view(s.body).substr(grpc::kPrefixBytes, length), &request);
+    s.body.erase(0, grpc::kPrefixBytes + length);
+    if (!ok) {
+      end_reflection(s, grpc::kStatusInternal, "not a ServerReflectionRequest");
+      return;
+    }
+    bump(context_.counters.reflection_requests);
+    grpc::append_message(&s.outbox,
+                         grpc::encode_reflection_response(s.reflection_index->answer(request)));
+  }
+  if (s.body.size() > context_.options.max_body_bytes) {
+    end_reflection(s, grpc::kStatusInternal, "request message too large");
+    return;
+  }
+  nghttp2_session_resume_data(session_, s.id);
+}
+
+void H2Connection::end_reflection(Stream& s, uint32_t status, std::string_view message,
+                                  bool client_ended) {
+  s.reflection_ended = true;
+  s.reflection_status = status;
+  s.reflection_message.assign(message);
+  std::string().swap(s.body);
+  // Ended by us before the client half-closed: reset once the trailers are out.
+  s.early = !client_ended;
+  nghttp2_session_resume_data(session_, s.id);
 }
 
 void H2Connection::answer(Stream& s, const H2Response& response) {

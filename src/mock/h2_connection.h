@@ -63,6 +63,11 @@ struct H2Counters {
   std::atomic<uint64_t> protocol_errors{0};         // GOAWAY sent with an error code (bad client)
   std::atomic<uint64_t> goaways{0};                 // GOAWAY frames sent, for any reason
   std::atomic<uint64_t> streams_reset{0};           // RST_STREAM frames sent (injected or refused)
+  // gRPC server reflection (docs/mock.md#grpc-reflection): calls to
+  // ServerReflectionInfo (v1 or v1alpha, answered or not), and the questions
+  // answered on them.
+  std::atomic<uint64_t> reflection_calls{0};
+  std::atomic<uint64_t> reflection_requests{0};
   // The HTTP listener's connections reset at once while every worker was
   // out of descriptors (FdLimit in socket_routes.h).
   std::atomic<uint64_t> refused_at_fd_limit{0};
@@ -232,6 +237,14 @@ class H2Connection {
 
  private:
   void dispatch(Stream& stream);
+  // gRPC server reflection: a call answered question by question as its
+  // request messages arrive, not once the client half-closes.
+  void start_reflection(Stream& stream);
+  void reflection_input(Stream& stream);
+  // `client_ended`: the client half-closed; else the stream is reset (NO_ERROR)
+  // once the trailers are out.
+  void end_reflection(Stream& stream, uint32_t status, std::string_view message,
+                      bool client_ended = false);
   void answer(Stream& stream, const H2Response& response);
   // The request written out as HTTP/1.1 and parsed (templates read it that
   // way); null when the parser refuses it at its own limits.

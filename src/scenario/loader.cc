@@ -92,13 +92,14 @@ std::string suggest_full_name(std::string_view name,
 class TopLevel {
  public:
   TopLevel(yaml::Reader& reader, Plan& plan, std::string base_dir, const Overrides& overrides,
-           const DataFileSet* data_files)
+           const DataFileSet* data_files, const GrpcReflector* reflector)
       : reader_(reader),
         plan_(plan),
         ctx_{reader, plan},
         base_dir_(std::move(base_dir)),
         data_files_(data_files) {
     ctx_.overrides = overrides;
+    ctx_.reflector = reflector;
   }
 
   void compile(const YAML::Node& root);
@@ -166,7 +167,7 @@ void TopLevel::compile(const YAML::Node& root) {
     reader_.fail(map.mark, "the scenario has no flows; expected flows: with at least one flow");
   }
   if (const Field* grpc = map.find("grpc")) {
-    compile_grpc(ctx_, *grpc, base_dir_, data_files_);
+    compile_grpc(ctx_, *grpc, *flows, base_dir_, data_files_);
   }
   if (const Field* amqp = map.find("amqp")) {
     compile_amqp(ctx_, *amqp);
@@ -660,7 +661,8 @@ std::vector<std::pair<std::string, Template>> compile_headers(LoadContext& ctx,
 
 std::unique_ptr<Plan> parse_scenario(std::string_view yaml_text, const std::string& source_name,
                                      const std::string& base_dir, const Parameters& parameters,
-                                     const Overrides& overrides, const DataFileSet* data_files) {
+                                     const Overrides& overrides, const DataFileSet* data_files,
+                                     const GrpcReflector* reflector) {
   if (yaml_text.size() > detail::kMaxScenarioBytes) {
     throw ScenarioError(
         fmt::format("{}: the scenario is {} bytes; expected at most 4 MiB (put "
@@ -674,7 +676,7 @@ std::unique_ptr<Plan> parse_scenario(std::string_view yaml_text, const std::stri
   plan->variables.set_parameters(parameters);
   yaml::Reader reader(source_name, text, detail::kScenarioFile);
   try {
-    detail::TopLevel(reader, *plan, base_dir, overrides, data_files).compile(root);
+    detail::TopLevel(reader, *plan, base_dir, overrides, data_files, reflector).compile(root);
   } catch (const YAML::Exception& e) {
     // Conversions inside yaml-cpp (a bad alias...) are still the file's fault.
     throw ScenarioError(fmt::format("{}: invalid YAML: {}; expected well-formed YAML",
@@ -684,14 +686,15 @@ std::unique_ptr<Plan> parse_scenario(std::string_view yaml_text, const std::stri
 }
 
 std::unique_ptr<Plan> load_scenario_file(const std::string& path, const Parameters& parameters,
-                                         const Overrides& overrides) {
+                                         const Overrides& overrides,
+                                         const GrpcReflector* reflector) {
   std::string text;
   // One byte over the limit is enough for parse_scenario to report the size.
   if (const int error = yaml::read_whole_file(path, detail::kMaxScenarioBytes + 1, &text)) {
     throw ScenarioError(fmt::format("{}: cannot read: {}", path, std::strerror(error)));
   }
   return parse_scenario(text, path, std::filesystem::path(path).parent_path().string(), parameters,
-                        overrides);
+                        overrides, nullptr, reflector);
 }
 
 }  // namespace millstone::scenario

@@ -33,7 +33,8 @@ struct LoadContext {
 
   yaml::Reader& reader;
   Plan& plan;
-  Overrides overrides;  // from the command line
+  Overrides overrides;                       // from the command line
+  const GrpcReflector* reflector = nullptr;  // grpc: {reflection: true}; null: not asked
 
   std::vector<std::string> constant_names;      // from vars:, for messages
   std::vector<int> slot_data_source;            // variable slot -> index into plan.data, or -1
@@ -100,12 +101,13 @@ void compile_amqp(LoadContext& ctx, const yaml::Field& field);
 AmqpStep compile_amqp_step(LoadContext& ctx, const yaml::Field& action);
 
 // grpc: (loader_grpc.cc), before the flows whose grpc steps need it: the
-// .proto files (the coordinator) or the descriptors it sent (a worker,
-// `data_files` given). And one grpc step's call; `json_text` turns a YAML
+// .proto files or server reflection (the coordinator) or the descriptors it
+// sent (a worker, `data_files` given). And one grpc step's call; `json_text` turns a YAML
 // message into JSON template text (the flow compiler's, as for json: bodies).
 using JsonText = std::function<std::string(const YAML::Node&, const YAML::Mark&)>;
-void compile_grpc(LoadContext& ctx, const yaml::Field& field, const std::string& base_dir,
-                  const DataFileSet* data_files);
+// `flows`: read for the services grpc steps call, which reflection is asked for.
+void compile_grpc(LoadContext& ctx, const yaml::Field& field, const yaml::Field& flows,
+                  const std::string& base_dir, const DataFileSet* data_files);
 std::shared_ptr<const GrpcCall> compile_grpc_call(LoadContext& ctx, const yaml::Field& action,
                                                   const JsonText& json_text,
                                                   std::string* method_name);

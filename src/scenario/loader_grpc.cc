@@ -1,10 +1,12 @@
-// grpc: at the top level (the .proto files) and each grpc step's call
+// grpc: at the top level (the .proto files, or server reflection) and each grpc step's call
 // (docs/scenarios.md#grpc-steps): the method found in the descriptors, the
 // request messages checked field by field against its input type, with the
 // line and column of what does not fit, and compiled into JSON templates.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
 #include <google/protobuf/descriptor.h>
@@ -23,7 +25,7 @@ using yaml::Field;
 using yaml::MapFields;
 using yaml::shown;
 
-constexpr std::string_view kGrpcKeys[] = {"protos", "import_paths"};
+constexpr std::string_view kGrpcKeys[] = {"protos", "import_paths", "reflection"};
 constexpr std::string_view kCallKeys[] = {"call", "message", "messages", "metadata", "deadline"};
 constexpr size_t kMaxMessages = 10'000;
 
@@ -194,6 +196,28 @@ class MessageChecker {
   const JsonText& json_text_;
 };
 
+// The services grpc steps call, in file order, each once: what reflection is
+// asked for. Steps nest in steps: (groups, loops) as the flow compiler reads
+// them; what is not a well-formed step is left to it.
+void collect_services(const YAML::Node& steps, int depth, std::vector<std::string>* out) {
+  if (!steps.IsSequence() || depth > 64) return;
+  for (const YAML::Node& step : steps) {
+    if (!step.IsMap()) continue;
+    for (const auto& entry : step) {
+      if (!entry.first.IsScalar()) continue;
+      const std::string& key = entry.first.Scalar();
+      if (key == "steps") collect_services(entry.second, depth + 1, out);
+      if (key != "grpc" || !entry.second.IsMap()) continue;
+      const YAML::Node call = entry.second["call"];
+      if (!call.IsDefined() || !call.IsScalar()) continue;
+      const std::string service = grpc::service_of_call(call.Scalar());
+      if (!service.empty() && std::find(out->begin(), out->end(), service) == out->end()) {
+        out->push_back(service);
+      }
+    }
+  }
+}
+
 Template message_template(LoadContext& ctx, const YAML::Mark& mark, const std::string& text) {
   std::string error;
   size_t offset = 0;
@@ -207,20 +231,76 @@ Template message_template(LoadContext& ctx, const YAML::Mark& mark, const std::s
   return std::move(*compiled);
 }
 
+// grpc: {reflection: true}: the services the steps call, from the target's
+// reflection service (the coordinator, through ctx.reflector), from what the
+// coordinator sent (a worker), or not yet (no reflector: validate, k8s render).
+void compile_reflection(LoadContext& ctx, const Field& field, const Field& flows,
+                        const DataFileSet* data_files) {
+  yaml::Reader& reader = ctx.reader;
+  GrpcSettings& grpc = ctx.plan.grpc;
+  try {
+    if (data_files != nullptr) {
+      const auto sent = data_files->find(grpc.descriptor_key);
+      if (sent == data_files->end()) {
+        reader.fail(field.mark,
+                    "the descriptors from server reflection were not sent with the run's "
+                    "Start; expected the coordinator to send them");
+      }
+      grpc.catalog =
+          grpc::ProtoCatalog::from_descriptor_set(sent->second->view(), "server reflection");
+      return;
+    }
+    if (ctx.reflector == nullptr) return;  // calls checked for form only
+    std::vector<std::string> services;
+    if (flows.value.IsMap()) {
+      for (const auto& flow : flows.value) {
+        if (flow.second.IsMap()) collect_services(flow.second["steps"], 0, &services);
+      }
+    }
+    std::string descriptors;
+    if (!services.empty()) {
+      GrpcReflection answer = (*ctx.reflector)(ctx.plan, services);
+      if (answer.exit_code != 0) {
+        throw GrpcReflectionError(
+            fmt::format("{}: reflection: {}", reader.location(field.mark), answer.error),
+            answer.exit_code);
+      }
+      descriptors = std::move(answer.descriptor_set);
+    }
+    auto catalog = grpc::ProtoCatalog::from_descriptor_set(descriptors, "server reflection");
+    grpc.descriptor_set = catalog->descriptor_set();
+    grpc.catalog = std::move(catalog);
+  } catch (const grpc::ProtoError& e) {
+    reader.fail(field.mark, fmt::format("reflection: {}", e.what()));
+  }
+}
+
 }  // namespace
 
-void compile_grpc(LoadContext& ctx, const Field& field, const std::string& base_dir,
-                  const DataFileSet* data_files) {
+void compile_grpc(LoadContext& ctx, const Field& field, const Field& flows,
+                  const std::string& base_dir, const DataFileSet* data_files) {
   yaml::Reader& reader = ctx.reader;
   GrpcSettings& grpc = ctx.plan.grpc;
   grpc.location = reader.location(field.mark);
   grpc.descriptor_key = "grpc-descriptors";
   const MapFields map = reader.read_map(field.value, field.mark, "grpc", kGrpcKeys);
   const Field* protos = map.find("protos");
+  const Field* reflection = map.find("reflection");
+  if (reflection != nullptr) grpc.reflection = reader.boolean(*reflection);
+  if (grpc.reflection) {
+    if (protos != nullptr || map.find("import_paths") != nullptr) {
+      reader.fail((protos != nullptr ? protos : map.find("import_paths"))->key_mark,
+                  "grpc has reflection: true and .proto files; expected one (reflection: the "
+                  "server describes its services, protos: the files do)");
+    }
+    compile_reflection(ctx, *reflection, flows, data_files);
+    return;
+  }
   if (protos == nullptr) {
     reader.fail(map.mark,
                 "grpc has no protos; expected protos: with the .proto files of the "
-                "services called, e.g. protos: [greeter.proto]");
+                "services called, e.g. protos: [greeter.proto], or reflection: true to ask "
+                "the target's server reflection");
   }
   std::vector<std::pair<std::string, YAML::Mark>> files;
   for (auto& [name, mark] : paths_of(reader, *protos, "protos")) {
@@ -283,16 +363,30 @@ std::shared_ptr<const GrpcCall> compile_grpc_call(LoadContext& ctx, const Field&
   auto call = std::make_shared<GrpcCall>();
   const std::string call_text = reader.scalar(*call_field, "package.Service/Method");
   std::string error;
-  const pb::MethodDescriptor* method = settings.catalog->find_method(call_text, &error);
-  if (method == nullptr) {
-    reader.fail(call_field->mark, fmt::format("call {}: {}", shown(call_text), error));
+  const bool checked = settings.catalog != nullptr;
+  if (checked) {
+    const pb::MethodDescriptor* method = settings.catalog->find_method(call_text, &error);
+    if (method == nullptr) {
+      reader.fail(call_field->mark, fmt::format("call {}: {}", shown(call_text), error));
+    }
+    call->method = fmt::format("{}/{}", method->service()->full_name(), method->name());
+    call->request_type = method->input_type();
+    call->response_type = method->output_type();
+    call->client_streaming = method->client_streaming();
+    call->server_streaming = method->server_streaming();
+  } else {
+    // reflection: true, not asked here: the form only (no run is made of this plan).
+    const std::string service = grpc::service_of_call(call_text);
+    if (service.empty()) {
+      reader.fail(call_field->mark, fmt::format("call {}: expected package.Service/Method, such as "
+                                                "helloworld.Greeter/SayHello",
+                                                shown(call_text)));
+    }
+    call->method =
+        fmt::format("{}/{}", service, call_text.substr(call_text.find_last_of("/.") + 1));
+    call->client_streaming = map.find("messages") != nullptr;
   }
-  call->method = fmt::format("{}/{}", method->service()->full_name(), method->name());
   *method_name = call->method;
-  call->request_type = method->input_type();
-  call->response_type = method->output_type();
-  call->client_streaming = method->client_streaming();
-  call->server_streaming = method->server_streaming();
 
   const Field* message = map.find("message");
   const Field* messages = map.find("messages");
@@ -307,7 +401,8 @@ std::shared_ptr<const GrpcCall> compile_grpc_call(LoadContext& ctx, const Field&
                             "takes one request message: expected message:",
                             call->method));
   }
-  MessageChecker checker(reader, *settings.catalog, json_text);
+  std::optional<MessageChecker> checker;
+  if (checked) checker.emplace(reader, *settings.catalog, json_text);
   std::vector<std::pair<YAML::Node, YAML::Mark>> nodes;
   if (message != nullptr) {
     nodes.emplace_back(message->value, message->mark);
@@ -328,12 +423,12 @@ std::shared_ptr<const GrpcCall> compile_grpc_call(LoadContext& ctx, const Field&
   if (nodes.empty() && !call->client_streaming) nodes.emplace_back(YAML::Node(), action.mark);
   bool literal = true;
   for (const auto& [node, mark] : nodes) {
-    checker.message(node, mark, *call->request_type, 0);
+    if (checker) checker->message(node, mark, *call->request_type, 0);
     const std::string text = node.IsNull() ? std::string("{}") : json_text(node, mark);
     call->messages.push_back(message_template(ctx, mark, text));
     literal = literal && call->messages.back().is_literal();
   }
-  if (literal) {
+  if (literal && checked) {
     // Encoded once; this also judges what the field checks leave to protobuf.
     std::string body;
     std::string bytes;

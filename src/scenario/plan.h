@@ -227,7 +227,8 @@ struct AmqpSettings {
 };
 
 // grpc: (docs/scenarios.md#grpc-steps): where the services of grpc steps
-// come from. The coordinator parses the .proto files; its workers rebuild
+// come from. The coordinator parses the .proto files (or asks the target's
+// server reflection); its workers rebuild
 // the same descriptors from the FileDescriptorSet it sends as a data file
 // named `descriptor_key`, and read no .proto.
 struct GrpcSettings {
@@ -237,7 +238,11 @@ struct GrpcSettings {
   std::shared_ptr<const grpc::ProtoCatalog> catalog;
   std::string descriptor_key;  // the data file's name: "grpc-descriptors:" + the scenario path
   std::string descriptor_set;  // serialized FileDescriptorSet (the coordinator's copy)
-  bool enabled() const { return catalog != nullptr; }
+  // reflection: true: from the target's server reflection instead of
+  // protos. Loaded without a reflector (validate, k8s render) catalog stays
+  // null and the steps are checked for form only.
+  bool reflection = false;
+  bool enabled() const { return catalog != nullptr || reflection; }
 };
 
 // A flow compiles to a flat program; loops become jumps, groups become name prefixes.

@@ -270,7 +270,7 @@ INSTANTIATE_TEST_SUITE_P(
                   "mock.yaml:2:1: invalid YAML: unexpected \",\"; expected well-formed YAML"},
         ErrorCase{"seeed: 1\n",
                   "mock.yaml:1:1: unknown key \"seeed\" in the config (did you mean \"seed\"?); "
-                  "expected one of: seed, routes, websockets, tcp, grpc, amqp"},
+                  "expected one of: seed, routes, websockets, tcp, grpc, grpc_reflection, amqp"},
         ErrorCase{
             "seed: 1\n",
             "mock.yaml:1:1: the config has no routes; expected a routes list (or grpc, websockets "

@@ -203,5 +203,100 @@ TEST_F(LoaderGrpcTest, BadInputNamesTheLineAndWhatWasExpected) {
   }
 }
 
+constexpr const char* kReflectionYaml = R"(target: http://127.0.0.1:9
+grpc: {reflection: true}
+flows:
+  f:
+    steps:
+      - group: g
+        steps:
+          - loop: 2
+            steps:
+              - grpc: {call: shop.v1.Orders/Get, message: {id: A1}}
+      - grpc: {call: /shop.v1.Orders/Watch}
+)";
+
+TEST_F(LoaderGrpcTest, ReflectionAsksForTheServicesTheStepsCall) {
+  std::vector<std::vector<std::string>> asked;
+  const std::string descriptors = grpc::ProtoCatalog(dir_ + "/shop.proto", {}).descriptor_set();
+  const GrpcReflector reflector = [&](const Plan& plan, const std::vector<std::string>& services) {
+    EXPECT_EQ(plan.target.port, 9);  // compiled before grpc:
+    asked.push_back(services);
+    return GrpcReflection{descriptors, "", 0};
+  };
+  auto plan = parse_scenario(kReflectionYaml, "s.yaml", dir_, {}, {}, nullptr, &reflector);
+  ASSERT_EQ(asked, (std::vector<std::vector<std::string>>{{"shop.v1.Orders"}}));
+  ASSERT_NE(plan->grpc.catalog, nullptr);
+  EXPECT_FALSE(plan->grpc.descriptor_set.empty());
+  const auto& requests = plan->flows[0].requests;
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].grpc->request_type->full_name(), "shop.v1.GetOrder");
+  EXPECT_TRUE(requests[0].grpc->literal_body.has_value());
+  EXPECT_TRUE(requests[1].grpc->server_streaming);
+
+  // Messages are checked against what the server described.
+  std::string bad = kReflectionYaml;
+  bad.replace(bad.find("id: A1"), 6, "idd: 1");
+  try {
+    parse_scenario(bad, "s.yaml", dir_, {}, {}, nullptr, &reflector);
+    ADD_FAILURE() << "loaded";
+  } catch (const ScenarioError& e) {
+    EXPECT_THAT(e.what(),
+                ::testing::StartsWith("s.yaml:10:60: shop.v1.GetOrder has no field \"idd\""));
+  }
+
+  // A worker rebuilds them from what was sent, and asks nothing.
+  const size_t questions = asked.size();
+  DataFileSet sent;
+  sent[plan->grpc.descriptor_key] = DataBytes::own(plan->grpc.descriptor_set);
+  auto worker = parse_scenario(kReflectionYaml, "s.yaml", dir_, {}, {}, &sent, &reflector);
+  EXPECT_EQ(asked.size(), questions);
+  EXPECT_EQ(worker->flows[0].requests[0].grpc->request_type->full_name(), "shop.v1.GetOrder");
+}
+
+TEST_F(LoaderGrpcTest, ReflectionFailuresKeepTheirExitCode) {
+  const GrpcReflector unreachable = [](const Plan&, const std::vector<std::string>&) {
+    return GrpcReflection{"", "http://127.0.0.1:9 is unreachable: refused", 4};
+  };
+  try {
+    parse_scenario(kReflectionYaml, "s.yaml", dir_, {}, {}, nullptr, &unreachable);
+    ADD_FAILURE() << "loaded";
+  } catch (const GrpcReflectionError& e) {
+    EXPECT_EQ(e.exit_code(), 4);
+    EXPECT_STREQ(e.what(), "s.yaml:2:20: reflection: http://127.0.0.1:9 is unreachable: refused");
+  }
+  // Descriptors that do not build are the file's config error, at reflection:.
+  const GrpcReflector garbage = [](const Plan&, const std::vector<std::string>&) {
+    return GrpcReflection{"\x0a\x03\x0a\x01", "", 0};
+  };
+  try {
+    parse_scenario(kReflectionYaml, "s.yaml", dir_, {}, {}, nullptr, &garbage);
+    ADD_FAILURE() << "loaded";
+  } catch (const GrpcReflectionError&) {
+    ADD_FAILURE() << "not a reflection failure";
+  } catch (const ScenarioError& e) {
+    EXPECT_THAT(e.what(), ::testing::StartsWith("s.yaml:2:20: reflection: server reflection: "));
+  }
+}
+
+TEST_F(LoaderGrpcTest, WithoutAReflectorStepsAreCheckedForFormOnly) {
+  // validate and k8s render: no network; the run's coordinator asks.
+  ASSERT_EQ(error_of(kReflectionYaml), "");
+  EXPECT_TRUE(plan_->grpc.reflection);
+  EXPECT_EQ(plan_->grpc.catalog, nullptr);
+  EXPECT_EQ(plan_->step_names[0], "f/g/grpc shop.v1.Orders/Get");
+  EXPECT_EQ(plan_->flows[0].requests[1].target.source(), "/shop.v1.Orders/Watch");
+  std::string bad = kReflectionYaml;
+  bad.replace(bad.find("/shop.v1.Orders/Watch"), 21, "Watch");
+  EXPECT_EQ(error_of(bad),
+            "DIR/s.yaml:11:22: call \"Watch\": expected package.Service/Method, such as "
+            "helloworld.Greeter/SayHello");
+  std::string both = kReflectionYaml;
+  both.replace(both.find("{reflection: true}"), 18, "{reflection: true, protos: [shop.proto]}");
+  EXPECT_EQ(error_of(both),
+            "DIR/s.yaml:2:26: grpc has reflection: true and .proto files; expected one "
+            "(reflection: the server describes its services, protos: the files do)");
+}
+
 }  // namespace loader_grpc_test
 }  // namespace millstone::scenario
