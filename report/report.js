@@ -357,14 +357,14 @@
     var code = run.exit_code;
     if (code === 0) return [];
     if (code === 99) {
-      var failed = (s.thresholds || []).filter(function (t) { return !t.passed; });
+      var failed = (s.thresholds || []).filter(function (t) { return !t.passed && t.status !== "no_data"; });
       var reasons = failed.map(function (t) {
         return "Threshold failed: " + t.threshold + ": observed " + t.observed +
                (t.location ? " (" + t.location + ")" : "");
       });
       // SLO objectives: in which phases, windows or recoveries each failed.
       ((s.slo && s.slo.objectives) || []).filter(function (o) { return !o.passed; }).forEach(function (o) {
-        var where = (o.phases || []).filter(function (p) { return !p.passed; }).map(function (p) {
+        var where = (o.phases || []).filter(function (p) { return !p.passed && !p.no_data; }).map(function (p) {
           return p.phase + " (observed " + p.observed + ")";
         });
         (o.recovery || []).filter(function (r) { return r.status === "not_recovered"; }).forEach(function (r) {
@@ -572,6 +572,9 @@
     if (s.generator && s.generator.limited) {
       ov.appendChild(el("p", {"class": "warning", id: "generator-limited", text: "Limited by the generator: " + s.generator.reason}));
     }
+    if (s.knee && s.knee.text) {
+      ov.appendChild(el("p", {"class": "note", id: "knee", text: s.knee.text.charAt(0).toUpperCase() + s.knee.text.slice(1) + "."}));
+    }
     if (s.interrupted) ov.appendChild(el("p", {"class": "warning", text: "The run was interrupted."}));
     (s.worker_failures || []).forEach(function (f) {
       ov.appendChild(el("p", {"class": "warning", text: "Incomplete: " + f}));
@@ -602,20 +605,27 @@
     var series = perSecond(s);
     var tl = series.entries;
     var markers = scenarioMarkers(s);
+    // The saturation knee of a ramp (docs/scenarios.md#saturation-knee), on
+    // the load charts: where p99 turned up while throughput stopped growing.
+    var loadMarkers = markers;
+    if (s.knee && typeof s.knee.second === "number") {
+      loadMarkers = markers.concat([{x: s.knee.second, text: "saturation knee ~" + Math.round(num(s.knee.rps)) + " rps"}])
+          .sort(function (a, b) { return a.x - b.x; });
+    }
     var bands = drillBands(s).concat(lossBands(s));
     var xs = tl.map(function (t) { return num(t.second); });
     function col(name) { return tl.map(function (t) { return typeof t[name] === "number" ? t[name] : null; }); }
     var over = section("Over time", "timeline");
     if (!tl.length) over.appendChild(empty("The run recorded no whole second."));
-    chart(over, {title: "Throughput and errors", yLabel: "per second", note: series.note, markers: markers, bands: bands}, xs,
+    chart(over, {title: "Throughput and errors", yLabel: "per second", note: series.note, markers: loadMarkers, bands: bands}, xs,
           [{label: "requests/s", values: col("rps")},
            {label: "transport errors/s", values: col("errors"), color: "#dc2626"},
            {label: "HTTP failures/s", values: col("http_failures"), color: "#ea580c"}]);
-    chart(over, {title: "Latency", yLabel: "ms", markers: markers, bands: bands, format: fmtMs}, xs,
+    chart(over, {title: "Latency", yLabel: "ms", markers: loadMarkers, bands: bands, format: fmtMs}, xs,
           [{label: "p50", values: col("p50_ms")}, {label: "p90", values: col("p90_ms")},
            {label: "p99", values: col("p99_ms")}, {label: "max", values: col("max_ms")}]);
     if (scenario) {
-      chart(over, {title: "Virtual users", yLabel: "VUs", markers: markers, bands: bands}, xs, [{label: "VUs", values: col("vus")}]);
+      chart(over, {title: "Virtual users", yLabel: "VUs", markers: loadMarkers, bands: bands}, xs, [{label: "VUs", values: col("vus")}]);
       var stepNames = (s.steps || []).map(function (st) { return st.name; });
       chart(over, {title: "p99 latency per step", yLabel: "ms", markers: markers, bands: bands, format: fmtMs}, xs,
             stepNames.map(function (name) {
@@ -758,7 +768,11 @@
       else th.appendChild(table(
         [{label: ""}, {label: "threshold"}, {label: "observed", num: 1}, {label: "where"}],
         s.thresholds.map(function (t) {
-          return [tag(t.passed), el("code", {text: t.threshold}), t.observed, t.location];
+          // A target series without data (a dead endpoint) is not judged: neither pass nor FAIL.
+          var judged = t.status === "no_data"
+              ? el("span", {"class": "tag neutral", text: "no data"}) : tag(t.passed);
+          return [judged, el("code", {text: t.threshold}),
+                  t.status === "no_data" ? "not evaluated: no data from the monitored target" : t.observed, t.location];
         })));
     }
 

@@ -191,8 +191,12 @@ std::string format_run(const results::RunRecord& record, bool is_baseline) {
     results::TextTable table({Align::kLeft, Align::kLeft, Align::kLeft});
     for (const nlohmann::json& t : s["thresholds"]) {
       bool passed = t.contains("passed") && t["passed"].is_boolean() && t["passed"].get<bool>();
-      table.add_row(
-          {passed ? "pass" : "FAIL", str(t, "threshold"), "observed " + str(t, "observed")});
+      const bool no_data = str(t, "status") == "no_data";
+      table.add_row({no_data  ? "--"
+                     : passed ? "pass"
+                              : "FAIL",
+                     str(t, "threshold"),
+                     no_data ? "not evaluated: no data" : "observed " + str(t, "observed")});
     }
     out += table.render();
   }

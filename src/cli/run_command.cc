@@ -44,6 +44,7 @@
 #include "net/stream.h"
 #include "proxy/proxy_thread.h"
 #include "results/junit.h"
+#include "results/knee.h"
 #include "results/metrics_exporter.h"
 #include "results/record.h"
 #include "results/report.h"
@@ -51,6 +52,7 @@
 #include "results/webhook.h"
 #include "scenario/loader.h"
 #include "scenario/slo.h"
+#include "scenario/target_thresholds.h"
 #include "scenario/thresholds.h"
 #include "text/printable.h"
 #include "tls/client_context.h"
@@ -492,6 +494,23 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   std::string error;
   std::vector<monitor::Target> monitor_list;
   if (!monitor_targets(options, scenario, &monitor_list)) return kExitUsage;
+  if (scenario) {
+    // target.* thresholds and objectives need something monitored (--monitor
+    // counts, so this is checked here rather than when the file is loaded).
+    std::vector<const scenario::Threshold*> on_target;
+    for (const scenario::Threshold& t : scenario->thresholds)
+      on_target.push_back(&t);
+    for (const scenario::Objective& o : scenario->objectives)
+      on_target.push_back(&o.threshold);
+    for (const scenario::Threshold* t : on_target) {
+      if (t->metric != scenario::Threshold::Metric::kTarget) continue;
+      if (const std::string problem = scenario::target_threshold_problem(*t, monitor_list);
+          !problem.empty()) {
+        fmt::print(stderr, "millstone run: {}\n", text::printable(problem));
+        return kExitConfig;
+      }
+    }
+  }
   auto endpoint = net::resolve(url.host, url.port, &error);
   if (!endpoint) {
     fmt::print(stderr, "millstone run: {} is unreachable: {}\n", text::printable(description.url),
@@ -727,8 +746,31 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     json["agents"] = fleet->summary_json(result);
   }
   json["generator"] = generator_json(result);
+  if (scenario && std::any_of(scenario->scenarios.begin(), scenario->scenarios.end(),
+                              [](const scenario::ScenarioRun& r) {
+                                return r.executor.kind == scenario::Executor::Kind::kRampingVus ||
+                                       r.executor.kind ==
+                                           scenario::Executor::Kind::kRampingArrivalRate;
+                              })) {
+    // A ramp: where throughput stopped growing and p99 turned up
+    // (docs/scenarios.md#saturation-knee).
+    const results::KneeRule rule;
+    const std::vector<results::LoadWindow> windows =
+        results::load_windows(result.seconds, result.duration_s, rule.window_s);
+    const std::optional<results::Knee> knee = results::find_knee(windows, rule);
+    text += fmt::format(
+        "  knee         {}\n",
+        knee ? results::knee_text(*knee)
+        : windows.size() < static_cast<size_t>(rule.hold_windows) + 1
+            ? fmt::format("too short to look for a saturation knee (it takes {} windows of {}s)",
+                          rule.hold_windows + 1, rule.window_s)
+            : std::string("no saturation knee: p99 did not turn up while throughput stopped "
+                          "growing"));
+    json["knee"] = knee ? results::knee_json(*knee, rule) : nlohmann::json();
+  }
   if (scenario) {
-    thresholds = scenario::evaluate_thresholds(*scenario, result.total, result.duration_s);
+    thresholds = scenario::evaluate_thresholds(*scenario, result.total, result.duration_s,
+                                               monitored ? &*monitored : nullptr);
     text += format_scenario_summary(*scenario, result.total, thresholds, options.percentiles);
     add_scenario_json(*scenario, result.total, thresholds, &json);
     if (!scenario->drills.empty()) {
@@ -743,8 +785,15 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     if (!scenario->objectives.empty()) {
       // The phases come from the run's drills; without any, the run is one phase.
       const scenario::FaultWindows& faults = result.fault_windows;
-      const scenario::SloJudgment judgment =
-          scenario::judge_objectives(*scenario, result.seconds, faults, result.duration_s);
+      const scenario::SloJudgment judgment = scenario::judge_objectives(
+          *scenario, result.seconds, faults, result.duration_s, monitored ? &*monitored : nullptr);
+      for (const scenario::ObjectiveJudgment& o : judgment.objectives) {
+        if (!o.unevaluated) continue;
+        fmt::print(stderr,
+                   "millstone run: warning: SLO {} ({}) was not evaluated: no data from the "
+                   "monitored target\n",
+                   text::printable(o.objective->threshold.text), o.objective->threshold.location);
+      }
       slo_ok = judgment.passed();
       const std::optional<scenario::GuardTrip> no_trip;
       const std::optional<scenario::GuardTrip>& trip = guards ? guards->trip() : no_trip;
@@ -782,8 +831,15 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   std::fflush(options.out == "-" ? stderr : stdout);
 
   int code = kExitOk;
-  bool thresholds_ok =
-      std::all_of(thresholds.begin(), thresholds.end(), [](const auto& t) { return t.passed; });
+  // A target.* threshold without data is a warning, never the verdict (docs/monitoring.md).
+  for (const scenario::ThresholdOutcome& t : thresholds) {
+    if (!t.unevaluated) continue;
+    fmt::print(stderr,
+               "millstone run: warning: threshold {} ({}) was not evaluated: no data from the "
+               "monitored target\n",
+               text::printable(t.threshold->text), t.threshold->location);
+  }
+  bool thresholds_ok = std::all_of(thresholds.begin(), thresholds.end(), scenario::threshold_ok);
   if (!result.worker_failures.empty()) {
     code = kExitIncomplete;
   } else if (!drill_failures.empty()) {

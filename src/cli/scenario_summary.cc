@@ -124,6 +124,12 @@ std::string format_scenario_summary(const scenario::Plan& plan, const metrics::S
   if (!thresholds.empty()) {
     out += "\n  thresholds\n";
     for (const auto& t : thresholds) {
+      if (t.unevaluated) {
+        // A dead endpoint: said, but it neither passes nor fails the run.
+        out += fmt::format("    {} {:<40} not evaluated: no data from the monitored target\n",
+                           "--  ", printable(t.threshold->text));
+        continue;
+      }
       out += fmt::format("    {} {:<40} observed {}\n", t.passed ? "ok  " : "FAIL",
                          printable(t.threshold->text), printable(t.observed_text));
     }
@@ -204,11 +210,17 @@ void add_scenario_json(const scenario::Plan& plan, const metrics::Snapshot& tota
   nlohmann::json ts = nlohmann::json::array();
   bool all = true;
   for (const auto& t : thresholds) {
-    all = all && t.passed;
+    all = all && scenario::threshold_ok(t);
     ts.push_back({{"threshold", t.threshold->text},
                   {"location", t.threshold->location},
                   {"passed", t.passed},
+                  {"status", t.unevaluated ? "no_data"
+                             : t.passed    ? "passed"
+                                           : "failed"},
                   {"observed", t.observed_text}});
+    if (t.threshold->metric == scenario::Threshold::Metric::kTarget) {
+      ts.back()["value"] = t.has_data ? nlohmann::json(t.observed) : nlohmann::json();
+    }
   }
   j["thresholds"] = ts;
   j["thresholds_passed"] = all;

@@ -14,6 +14,7 @@ using scenario::Recovery;
 using text::printable;
 
 std::string verdict_cell(const scenario::ThresholdOutcome& o) {
+  if (o.unevaluated) return "-- no data";
   return fmt::format("{} {}", o.passed ? "ok" : "FAIL", printable(o.observed_text));
 }
 
@@ -35,6 +36,7 @@ nlohmann::json span_json(const scenario::SpanJudgment& j) {
   nlohmann::json out = {{"start_s", j.first_s},
                         {"end_s", j.end_s},
                         {"passed", j.outcome.passed},
+                        {"no_data", j.outcome.unevaluated},
                         {"observed", j.outcome.observed_text}};
   out["value"] = j.outcome.has_data ? nlohmann::json(j.outcome.observed) : nlohmann::json();
   return out;
@@ -74,7 +76,10 @@ std::string format_slo_summary(const scenario::SloJudgment& judgment,
   header.push_back("worst window");
   table.add_row(header);
   for (const scenario::ObjectiveJudgment& o : judgment.objectives) {
-    std::vector<std::string> row = {fmt::format("{} {}{}", o.passed ? "ok  " : "FAIL",
+    std::vector<std::string> row = {fmt::format("{} {}{}",
+                                                o.unevaluated ? "--  "
+                                                : o.passed    ? "ok  "
+                                                              : "FAIL",
                                                 printable(o.objective->threshold.text),
                                                 o.objective->guard ? " (guard)" : "")};
     for (const scenario::SpanJudgment& p : o.phases)
@@ -90,6 +95,12 @@ std::string format_slo_summary(const scenario::SloJudgment& judgment,
     table.add_row(std::move(row));
   }
   out += table.render();
+  for (const scenario::ObjectiveJudgment& o : judgment.objectives) {
+    if (o.unevaluated) {
+      out += fmt::format("    not evaluated: {}: no data from the monitored target\n",
+                         printable(o.objective->threshold.text));
+    }
+  }
   if (!judgment.faults.empty()) {
     out += "\n  time to recover\n";
     results::TextTable recovery({results::TextTable::Align::kLeft, results::TextTable::Align::kLeft,
@@ -136,7 +147,10 @@ void add_slo_json(const scenario::SloJudgment& judgment,
                           {"guard", objective.guard},
                           {"window_s", objective.window_s},
                           {"recovery_window_s", objective.recovery_window_s},
-                          {"passed", o.passed}};
+                          {"passed", o.passed},
+                          {"status", o.unevaluated ? "no_data"
+                                     : o.passed    ? "passed"
+                                                   : "failed"}};
     if (objective.guard) one["for_s"] = objective.guard_for_s;
     nlohmann::json by_phase = nlohmann::json::array();
     for (size_t i = 0; i < o.phases.size(); ++i) {

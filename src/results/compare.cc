@@ -152,10 +152,14 @@ void compare_thresholds(const nlohmann::json& run, const nlohmann::json& baselin
   const nlohmann::json& base_thresholds = member(baseline, "thresholds");
   if (!run_thresholds.is_array() || !base_thresholds.is_array()) return;
   for (const nlohmann::json& t : run_thresholds) {
-    if (!member(t, "threshold").is_string() || !member(t, "passed").is_boolean()) continue;
+    // A target.* threshold without data (status no_data) was not judged: nothing to compare.
+    auto judged = [](const nlohmann::json& j) {
+      return member(j, "passed").is_boolean() && member(j, "status") != "no_data";
+    };
+    if (!member(t, "threshold").is_string() || !judged(t)) continue;
     auto base =
         std::find_if(base_thresholds.begin(), base_thresholds.end(), [&](const nlohmann::json& b) {
-          return member(b, "threshold") == t["threshold"] && member(b, "passed").is_boolean();
+          return member(b, "threshold") == t["threshold"] && judged(b);
         });
     if (base == base_thresholds.end()) continue;
     bool was = (*base)["passed"].get<bool>();

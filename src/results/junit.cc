@@ -100,6 +100,8 @@ struct Case {
   std::string failure_message;  // empty = passed
   std::string failure_text;
   std::string type;
+  // Not judged (a target.* threshold without data, docs/monitoring.md): <skipped/>.
+  std::string skipped_message;
 };
 
 std::string iso_time(int64_t unix_ms) {
@@ -114,16 +116,24 @@ std::string iso_time(int64_t unix_ms) {
 void write_suite(std::string* out, const std::string& name, const std::string& classname,
                  const std::vector<Case>& cases, double time_s, const RunRecord& record) {
   size_t failures = 0;
-  for (const Case& c : cases)
+  size_t skipped = 0;
+  for (const Case& c : cases) {
     failures += !c.failure_message.empty();
+    skipped += !c.skipped_message.empty();
+  }
   *out += fmt::format(
-      "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\" "
+      "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" "
       "time=\"{:.3f}\" timestamp=\"{}\" hostname=\"{}\">\n",
-      xml_escape(name), cases.size(), failures, time_s, iso_time(record.env.started_unix_ms),
-      xml_escape(record.env.host));
+      xml_escape(name), cases.size(), failures, skipped, time_s,
+      iso_time(record.env.started_unix_ms), xml_escape(record.env.host));
   for (const Case& c : cases) {
     *out += fmt::format("    <testcase name=\"{}\" classname=\"{}\" time=\"0\"", xml_escape(c.name),
                         xml_escape(classname));
+    if (!c.skipped_message.empty()) {
+      *out += fmt::format(">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+                          xml_escape(c.skipped_message));
+      continue;
+    }
     if (c.failure_message.empty()) {
       *out += "/>\n";
       continue;
@@ -147,9 +157,11 @@ std::string junit_xml(const RunRecord& record) {
   std::vector<Case> thresholds;
   if (s.contains("thresholds") && s["thresholds"].is_array()) {
     for (const nlohmann::json& t : s["thresholds"]) {
-      Case c{str(t, "threshold"), "", "", "threshold"};
+      Case c{str(t, "threshold"), "", "", "threshold", ""};
       bool passed = t.contains("passed") && t["passed"].is_boolean() && t["passed"].get<bool>();
-      if (!passed) {
+      if (str(t, "status") == "no_data") {
+        c.skipped_message = "not evaluated: no data from the monitored target";
+      } else if (!passed) {
         c.failure_message =
             fmt::format("observed {}, limit: {}", str(t, "observed"), str(t, "threshold"));
         c.failure_text = fmt::format("threshold {} at {}\nobserved: {}\n", str(t, "threshold"),
@@ -161,7 +173,7 @@ std::string junit_xml(const RunRecord& record) {
   std::vector<Case> checks;
   if (s.contains("checks") && s["checks"].is_array()) {
     for (const nlohmann::json& k : s["checks"]) {
-      Case c{str(k, "name"), "", "", "check"};
+      Case c{str(k, "name"), "", "", "check", ""};
       uint64_t passed = count(k, "passed");
       uint64_t failed = count(k, "failed");
       if (failed) {
@@ -191,8 +203,10 @@ std::string junit_xml(const RunRecord& record) {
       };
       if (o.contains("phases") && o["phases"].is_array()) {
         for (const nlohmann::json& p : o["phases"]) {
-          Case c{fmt::format("{} [{}]", objective, str(p, "phase")), "", "", "slo"};
-          if (!passed(p)) {
+          Case c{fmt::format("{} [{}]", objective, str(p, "phase")), "", "", "slo", ""};
+          if (p.contains("no_data") && p["no_data"].is_boolean() && p["no_data"].get<bool>()) {
+            c.skipped_message = "not evaluated: no data from the monitored target in this phase";
+          } else if (!passed(p)) {
             c.failure_message =
                 fmt::format("observed {} in phase {} ({}s-{}s), limit: {}", str(p, "observed"),
                             str(p, "phase"), count(p, "start_s"), count(p, "end_s"), objective);
@@ -204,7 +218,7 @@ std::string junit_xml(const RunRecord& record) {
       }
       if (o.contains("windows") && o["windows"].is_object()) {
         const nlohmann::json& w = o["windows"];
-        Case c{fmt::format("{} [{}s windows]", objective, count(o, "window_s")), "", "", "slo"};
+        Case c{fmt::format("{} [{}s windows]", objective, count(o, "window_s")), "", "", "slo", ""};
         if (count(w, "failed") > 0 && w.contains("worst") && w["worst"].is_object()) {
           const nlohmann::json& worst = w["worst"];
           c.failure_message =
@@ -220,7 +234,8 @@ std::string junit_xml(const RunRecord& record) {
         for (const nlohmann::json& r : o["recovery"]) {
           const std::string status = str(r, "status");
           if (status == "still_on") continue;  // nothing to judge
-          Case c{fmt::format("{} [recovery after {}]", objective, str(r, "fault")), "", "", "slo"};
+          Case c{fmt::format("{} [recovery after {}]", objective, str(r, "fault")), "", "", "slo",
+                 ""};
           if (status != "recovered") {
             const double watched =
                 r.contains("time_s") && r["time_s"].is_number() ? r["time_s"].get<double>() : 0;
@@ -238,7 +253,7 @@ std::string junit_xml(const RunRecord& record) {
   // makes every other verdict unreliable, so it is a failure of its own.
   std::vector<Case> run;
   {
-    Case c{"complete", "", "", "incomplete"};
+    Case c{"complete", "", "", "incomplete", ""};
     std::vector<std::string> failures;
     if (s.contains("worker_failures") && s["worker_failures"].is_array()) {
       for (const nlohmann::json& f : s["worker_failures"])
@@ -254,7 +269,7 @@ std::string junit_xml(const RunRecord& record) {
   }
   if (slo_json && (*slo_json).contains("abort") && (*slo_json)["abort"].is_object()) {
     // The run stopped early: what was not run was not judged.
-    Case c{"not stopped by an abort guard", "", "", "aborted"};
+    Case c{"not stopped by an abort guard", "", "", "aborted", ""};
     c.failure_message = str((*slo_json)["abort"], "reason");
     c.failure_text = c.failure_message + "\n";
     run.push_back(std::move(c));

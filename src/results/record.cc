@@ -101,10 +101,16 @@ std::string error_rate_text(const nlohmann::json& s) {
 RunVerdict run_verdict(const RunRecord& record) {
   const nlohmann::json& s = record.summary.is_object() ? record.summary : nlohmann::json::object();
   size_t thresholds = 0;
+  size_t unevaluated = 0;
   size_t failed = 0;
   std::string first_failed;
   if (auto t = s.find("thresholds"); t != s.end() && t->is_array()) {
     for (const nlohmann::json& one : *t) {
+      // A target.* threshold without data was not judged (docs/monitoring.md).
+      if (one.is_object() && one.value("status", std::string()) == "no_data") {
+        ++unevaluated;
+        continue;
+      }
       ++thresholds;
       if (!one.is_object() || one.value("passed", true)) continue;
       if (failed++ == 0) {
@@ -134,12 +140,14 @@ RunVerdict run_verdict(const RunRecord& record) {
       v.good = true;
       if (thresholds || objectives) {
         v.word = "PASSED";
-        v.judged =
-            objectives == 0
-                ? fmt::format("{} of {} thresholds held; {}", thresholds, thresholds,
-                              error_rate_text(s))
-                : fmt::format("{} of {} thresholds and {} of {} SLO objectives held; {}",
-                              thresholds, thresholds, objectives, objectives, error_rate_text(s));
+        const std::string not_judged =
+            unevaluated ? fmt::format(" ({} more not evaluated: no data)", unevaluated) : "";
+        v.judged = objectives == 0
+                       ? fmt::format("{} of {} thresholds held{}; {}", thresholds, thresholds,
+                                     not_judged, error_rate_text(s))
+                       : fmt::format("{} of {} thresholds and {} of {} SLO objectives held{}; {}",
+                                     thresholds, thresholds, objectives, objectives, not_judged,
+                                     error_rate_text(s));
       } else {
         v.word = "COMPLETED";
         v.judged = fmt::format("no thresholds, so nothing was judged; {}", error_rate_text(s));

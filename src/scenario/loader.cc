@@ -18,6 +18,7 @@
 #include "http/url.h"
 #include "scenario/data_file.h"
 #include "scenario/loader_context.h"
+#include "scenario/target_thresholds.h"
 #include "scenario/threshold_parse.h"
 #include "tls/client_context.h"
 
@@ -175,6 +176,10 @@ void TopLevel::compile(const YAML::Node& root) {
   collect_extracted_names(ctx_, *flows);
   compile_flows(ctx_, *flows);
   compile_scenarios(ctx_, map.find("scenarios"));
+  // Before thresholds and slo: target.NAME.* names one of them.
+  if (const Field* monitor = map.find("monitor")) {
+    compile_monitors(ctx_, *monitor);
+  }
   if (const Field* thresholds = map.find("thresholds")) {
     compile_thresholds(*thresholds);
   }
@@ -188,9 +193,6 @@ void TopLevel::compile(const YAML::Node& root) {
   // After scenarios: a drill may start when one of them starts.
   if (const Field* drills = map.find("drills")) {
     compile_drills(ctx_, *drills, base_dir_);
-  }
-  if (const Field* monitor = map.find("monitor")) {
-    compile_monitors(ctx_, *monitor);
   }
 }
 
@@ -559,6 +561,27 @@ void resolve_threshold_names(LoadContext& ctx, Threshold& threshold, const YAML:
           at_tag(threshold.flow),
           fmt::format("no flow is named {}{}; expected one of: {}", shown(threshold.flow),
                       yaml::did_you_mean(threshold.flow, flows), yaml::join(flows, 12)));
+    }
+  }
+  if (threshold.metric == Threshold::Metric::kTarget && !threshold.target.monitor.empty()) {
+    // target.NAME.*: NAME is a monitor: entry of the file (docs/monitoring.md).
+    std::vector<monitor::Target> endpoints;
+    for (const MonitorEndpoint& m : ctx.plan.monitors)
+      endpoints.push_back({m.name, m.url, m.metrics, m.interval_us / 1000, m.location});
+    const size_t at = text.find("target.");
+    const YAML::Mark name_mark =
+        ctx.reader.mark_at(node, mark, at == std::string::npos ? 0 : at + 7);
+    if (endpoints.empty()) {
+      ctx.reader.fail(name_mark,
+                      fmt::format("no monitor: entry is named {}; expected a monitor: entry with "
+                                  "name: {} (or target.cpu, target.memory... for every endpoint)",
+                                  shown(threshold.target.monitor), threshold.target.monitor));
+    }
+    Threshold unlocated = threshold;
+    unlocated.location.clear();
+    if (const std::string problem = target_threshold_problem(unlocated, endpoints);
+        !problem.empty()) {
+      ctx.reader.fail(name_mark, problem);
     }
   }
   if (threshold.metric == Threshold::Metric::kCheckPassRate && ctx.plan.check_names.empty()) {

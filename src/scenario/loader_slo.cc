@@ -140,6 +140,14 @@ class ObjectiveReader {
       } else {
         objective.threshold = parse(item, mark);
       }
+      if (objective.guard && objective.threshold.metric == Threshold::Metric::kTarget) {
+        // Guards judge each second as it arrives; the target's scrapes are
+        // judged when the run has ended (docs/monitoring.md).
+        reader_.fail(mark, fmt::format("guard {} is on the target's series; expected an "
+                                       "objective (not a guard): target.* series are judged "
+                                       "after the run",
+                                       yaml::shown(objective.threshold.text)));
+      }
       ctx_.plan.objectives.push_back(std::move(objective));
     }
   }

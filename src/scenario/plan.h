@@ -329,6 +329,7 @@ struct Threshold {
     kRps,            // requests per second
     kIterations,     // completed iterations
     kDroppedIterations,
+    kTarget,  // a monitored endpoint's series (docs/monitoring.md#thresholds-and-slos)
   };
   Metric metric = Metric::kLatency;
   std::string step;   // empty = all steps; else a name from Plan::step_names
@@ -338,6 +339,16 @@ struct Threshold {
   double percentile = 0;  // 0..100, kLatency with kPercentile
   enum class Op { kLt, kLe, kGt, kGe, kEq } op = Op::kLt;
   double value = 0;  // latency in microseconds; rates as fractions 0..1; counts as numbers
+  // kTarget: which series, aggregated how over its per-second points (the
+  // value is in the series' own unit: percent, bytes, bytes/s, as exposed).
+  struct TargetSeries {
+    enum class Kind { kCpu, kMemory, kNetworkRx, kNetworkTx, kSelected } kind = Kind::kCpu;
+    std::string monitor;  // a monitor: name; empty = every endpoint
+    std::string series;   // kSelected: "metric" (every label set) or "metric{a=\"b\"}" (exactly)
+    enum class Aggregate { kMax, kMin, kAvg, kPercentile } aggregate = Aggregate::kMax;
+    double percentile = 0;  // kPercentile: 0..100
+  };
+  TargetSeries target;
 };
 
 // One `slo:` line (docs/scenarios.md#slos-and-phases): a threshold judged per

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "scenario/target_thresholds.h"
+
 namespace millstone::scenario {
 
 namespace {
@@ -41,6 +43,7 @@ std::vector<FaultSpan> fault_spans(const FaultWindows& faults, int64_t run_secon
 // How far an outcome is on the wrong side of its limit, for the worst window:
 // larger is worse; no data is worst of all.
 double badness(const ThresholdOutcome& o) {
+  if (o.unevaluated) return -INFINITY;  // a target series without points: not a failure
   if (!o.has_data) return INFINITY;
   const Threshold& t = *o.threshold;
   switch (t.op) {
@@ -140,7 +143,8 @@ bool SloJudgment::passed() const {
 }
 
 SloJudgment judge_objectives(const Plan& plan, const std::map<uint64_t, metrics::Snapshot>& seconds,
-                             const FaultWindows& faults, double duration_s) {
+                             const FaultWindows& faults, double duration_s,
+                             const monitor::MonitorResult* monitored) {
   SloJudgment judgment;
   const SecondSeries series(seconds, duration_s);
   const int64_t run_seconds = series.run_seconds();
@@ -148,12 +152,21 @@ SloJudgment judge_objectives(const Plan& plan, const std::map<uint64_t, metrics:
   judgment.phases = cut_phases(faults, run_seconds);
   if (plan.objectives.empty()) return judgment;
 
+  static const std::vector<monitor::Series> kNoSeries;
+  const std::vector<monitor::Series>& target_series = monitored ? monitored->series : kNoSeries;
   auto judge = [&](const Threshold& t, const metrics::Snapshot& merged, int64_t first_s,
                    int64_t end_s) {
     SpanJudgment j;
     j.first_s = first_s;
     j.end_s = end_s;
-    j.outcome = evaluate_threshold(plan, t, merged, static_cast<double>(end_s - first_s));
+    if (t.metric == Threshold::Metric::kTarget) {
+      // The target's points of these seconds; a span that ends the run takes
+      // the folded last second's too.
+      j.outcome =
+          evaluate_target_threshold(t, target_series, first_s, end_s >= run_seconds ? -1 : end_s);
+    } else {
+      j.outcome = evaluate_threshold(plan, t, merged, static_cast<double>(end_s - first_s));
+    }
     return j;
   };
   std::vector<metrics::Snapshot> phase_totals;
@@ -180,10 +193,12 @@ SloJudgment judge_objectives(const Plan& plan, const std::map<uint64_t, metrics:
     ObjectiveJudgment oj;
     oj.objective = &objective;
     bool passed = true;
+    bool evaluated = false;
     for (size_t i = 0; i < judgment.phases.size(); ++i) {
       const Phase& p = judgment.phases[i];
       oj.phases.push_back(judge(t, phase_totals[i], p.first_s, p.end_s));
-      passed = passed && oj.phases.back().outcome.passed;
+      passed = passed && threshold_ok(oj.phases.back().outcome);
+      evaluated = evaluated || !oj.phases.back().outcome.unevaluated;
     }
     const std::vector<metrics::Snapshot>& windows = windows_of(objective.window_s);
     for (size_t start = 0; start < windows.size(); ++start) {
@@ -191,7 +206,7 @@ SloJudgment judge_objectives(const Plan& plan, const std::map<uint64_t, metrics:
       SpanJudgment w =
           judge(t, windows[start], first_s, std::min(first_s + objective.window_s, run_seconds));
       ++oj.windows;
-      if (!w.outcome.passed) ++oj.windows_failed;
+      if (!threshold_ok(w.outcome)) ++oj.windows_failed;
       if (!oj.worst_window || badness(w.outcome) > badness(oj.worst_window->outcome)) {
         oj.worst_window = std::move(w);
       }
@@ -202,8 +217,9 @@ SloJudgment judge_objectives(const Plan& plan, const std::map<uint64_t, metrics:
 
     // Whether the objective held on each second by itself, for recovery.
     std::vector<bool> held;
-    for (const metrics::Snapshot& second : single_seconds)
-      held.push_back(evaluate_threshold(plan, t, second, 1.0).passed);
+    for (int64_t s = 0; s < run_seconds; ++s) {
+      held.push_back(threshold_ok(judge(t, single_seconds[s], s, s + 1).outcome));
+    }
     oj.recovery.resize(faults.size());
     for (const FaultSpan& span : spans) {
       Recovery& r = oj.recovery[span.index];
@@ -234,10 +250,12 @@ SloJudgment judge_objectives(const Plan& plan, const std::map<uint64_t, metrics:
       if (r.status != Recovery::Status::kRecovered) {
         r.status = Recovery::Status::kNotRecovered;
         r.time_s = std::max(0.0, static_cast<double>(until) - fault.end_s);
-        passed = false;
+        // A target series without any point judged nothing, so cannot fail.
+        if (evaluated) passed = false;
       }
     }
     oj.passed = passed;
+    oj.unevaluated = !evaluated && !judgment.phases.empty();
     judgment.objectives.push_back(std::move(oj));
   }
   return judgment;

@@ -82,6 +82,9 @@ struct ObjectiveJudgment {
   std::optional<SpanJudgment> worst_window;  // failing with no data, else furthest from the limit
   std::vector<Recovery> recovery;            // parallel to the FaultWindows
   bool passed = false;  // every phase, every window, every ended fault recovered
+  // A target.* objective whose series had no point at all (a dead endpoint):
+  // not failed (passed is true), but judged on nothing; warned about.
+  bool unevaluated = false;
 };
 
 struct SloJudgment {
@@ -92,8 +95,11 @@ struct SloJudgment {
 };
 
 // `duration_s`: the run's length (RunResult::duration_s), or < 0 if unknown.
+// `monitored`: the target's series, for target.* objectives (null: none, so
+// those are unevaluated).
 SloJudgment judge_objectives(const Plan& plan, const std::map<uint64_t, metrics::Snapshot>& seconds,
-                             const FaultWindows& faults, double duration_s = -1);
+                             const FaultWindows& faults, double duration_s = -1,
+                             const monitor::MonitorResult* monitored = nullptr);
 
 // "3s-6s": seconds [3, 6) of the run, for the text summary.
 std::string span_text(int64_t first_s, int64_t end_s);

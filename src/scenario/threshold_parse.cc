@@ -1,6 +1,7 @@
 #include "scenario/threshold_parse.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -13,11 +14,15 @@ namespace {
 namespace yaml = config;
 using yaml::shown;
 
-constexpr std::string_view kMetrics[] = {"latency", "checks",     "error_rate",        "requests",
-                                         "rps",     "iterations", "dropped_iterations"};
+constexpr std::string_view kMetrics[] = {"latency", "checks",     "error_rate",         "requests",
+                                         "rps",     "iterations", "dropped_iterations", "target"};
 constexpr std::string_view kMetricHint =
     "expected latency.pNN (p50, p95, p99.9...), latency.min, latency.max, latency.mean, checks, "
-    "error_rate, requests, rps, iterations or dropped_iterations";
+    "error_rate, requests, rps, iterations, dropped_iterations or target.SERIES";
+constexpr std::string_view kTargetHint =
+    "expected target.cpu, target.memory, target.network.rx, target.network.tx, or "
+    "target.MONITOR.SERIES (a monitor: name and a metric it keeps), each optionally followed by "
+    ".max (the default), .min, .avg or .pNN";
 
 struct MetricInfo {
   Threshold::Metric metric;
@@ -59,7 +64,8 @@ class ThresholdParser {
     }
     at_ = begin;
     end_ = end;
-    if (!parse_metric() || !parse_tag() || !parse_operator() || !parse_value()) {
+    if (!parse_metric() || (threshold_.metric != Threshold::Metric::kTarget && !parse_tag()) ||
+        !parse_operator() || !parse_value()) {
       return std::nullopt;
     }
     return std::move(threshold_);
@@ -70,6 +76,11 @@ class ThresholdParser {
     *error_ = std::move(message);
     *offset_ = at;
     return std::nullopt;
+  }
+
+  bool fail(size_t at, std::string message) {
+    failed(at, std::move(message));
+    return false;
   }
 
   void skip_spaces() {
@@ -86,6 +97,10 @@ class ThresholdParser {
     const std::string_view token = text_.substr(start, at_ - start);
     const size_t dot = token.find('.');
     const std::string_view base = token.substr(0, dot);
+    if (base == "target") {
+      at_ = start;
+      return parse_target();
+    }
     const std::optional<MetricInfo> info = metric_info(base);
     if (!info) {
       std::string hint;
@@ -117,6 +132,140 @@ class ThresholdParser {
       return false;
     }
     return parse_statistic(token.substr(dot + 1), start + dot + 1);
+  }
+
+  // target.SELECTOR[.STAT]: the selector runs to the comparison, and may
+  // hold a series' labels in braces (with quoted values holding anything).
+  bool parse_target() {
+    const size_t start = at_;
+    constexpr std::string_view kPrefix = "target.";
+    if (text_.substr(start, kPrefix.size()) != kPrefix) {
+      return fail(start + std::min(text_.size() - start, std::string_view("target").size()),
+                  fmt::format("target needs a series; {}", kTargetHint));
+    }
+    const size_t from = start + kPrefix.size();
+    size_t i = from;
+    int depth = 0;
+    bool quoted = false;
+    // Dots outside braces split the selector; remembered as offsets in text_.
+    std::vector<size_t> dots;
+    for (; i < end_; ++i) {
+      const char c = text_[i];
+      if (quoted) {
+        if (c == '\\') {
+          ++i;
+        } else if (c == '"') {
+          quoted = false;
+        }
+        continue;
+      }
+      if (depth > 0 && c == '"') {
+        quoted = true;
+      } else if (c == '{') {
+        ++depth;
+      } else if (c == '}') {
+        if (depth == 0) break;
+        --depth;
+      } else if (depth == 0 &&
+                 (is_space(c) || std::string_view("<>=!").find(c) != std::string_view::npos)) {
+        break;
+      } else if (depth == 0 && c == '.') {
+        dots.push_back(i);
+      }
+    }
+    if (quoted || depth > 0) {
+      return fail(from,
+                  "the series' labels are not closed; expected e.g. "
+                  "target.api.http_requests_total{code=\"500\"}");
+    }
+    at_ = i;
+    size_t sel_end = i;
+    Threshold::TargetSeries& target = threshold_.target;
+    threshold_.metric = Threshold::Metric::kTarget;
+    // A last component that is a statistic is the aggregation.
+    if (!dots.empty()) {
+      const size_t dot = dots.back();
+      const std::string_view last = text_.substr(dot + 1, sel_end - dot - 1);
+      std::optional<Threshold::TargetSeries::Aggregate> aggregate;
+      using A = Threshold::TargetSeries::Aggregate;
+      if (last == "max") aggregate = A::kMax;
+      if (last == "min") aggregate = A::kMin;
+      if (last == "avg" || last == "mean") aggregate = A::kAvg;
+      if (last.size() > 1 && last[0] == 'p' &&
+          last.find_first_not_of("0123456789.", 1) == std::string_view::npos) {
+        const std::optional<double> p = yaml::parse_double(last.substr(1));
+        if (!p || *p <= 0 || *p > 100) {
+          return fail(dot + 1, fmt::format("percentile {} is out of range; expected p followed "
+                                           "by a number above 0 and at most 100, such as p95",
+                                           shown(last)));
+        }
+        aggregate = A::kPercentile;
+        target.percentile = *p;
+      }
+      if (aggregate) {
+        target.aggregate = *aggregate;
+        sel_end = dot;
+        dots.pop_back();
+      }
+    }
+    const std::string_view selector = text_.substr(from, sel_end - from);
+    using K = Threshold::TargetSeries::Kind;
+    struct Alias {
+      std::string_view name;
+      K kind;
+    };
+    constexpr Alias kAliases[] = {{"network.rx", K::kNetworkRx},
+                                  {"network.tx", K::kNetworkTx},
+                                  {"cpu", K::kCpu},
+                                  {"memory", K::kMemory}};
+    for (const Alias& alias : kAliases) {
+      if (selector == alias.name) {
+        target.kind = alias.kind;
+        return true;
+      }
+      if (selector.size() > alias.name.size() + 1 && selector.ends_with(alias.name) &&
+          selector[selector.size() - alias.name.size() - 1] == '.') {
+        target.kind = alias.kind;
+        target.monitor = std::string(selector.substr(0, selector.size() - alias.name.size() - 1));
+        return true;
+      }
+    }
+    if (selector.empty() || selector == "network" || selector.ends_with(".network")) {
+      return fail(from + selector.size(),
+                  fmt::format("target series {} is incomplete; {}", shown(selector), kTargetHint));
+    }
+    if (dots.empty()) {
+      std::string hint;
+      constexpr std::string_view kNames[] = {"cpu", "memory", "network.rx", "network.tx"};
+      if (auto best = yaml::closest(selector, kNames)) {
+        hint = fmt::format(" (did you mean \"target.{}\"?)", *best);
+      }
+      return fail(
+          from, fmt::format("unknown target series {}{}; {}", shown(selector), hint, kTargetHint));
+    }
+    const size_t split = dots.back();
+    target.kind = K::kSelected;
+    target.monitor = std::string(text_.substr(from, split - from));
+    target.series = std::string(text_.substr(split + 1, sel_end - split - 1));
+    const std::string_view metric =
+        std::string_view(target.series)
+            .substr(0, std::min(target.series.size(), target.series.find('{')));
+    const bool valid_name =
+        !metric.empty() && !std::isdigit(static_cast<unsigned char>(metric[0])) &&
+        metric.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:") ==
+            std::string_view::npos;
+    if (!valid_name || (metric.size() < target.series.size() && !target.series.ends_with('}'))) {
+      return fail(split + 1, fmt::format("{} is not a Prometheus series; expected a metric name "
+                                         "([a-zA-Z_:][a-zA-Z0-9_:]*), optionally with its labels "
+                                         "as the summary shows them, e.g. "
+                                         "http_requests_total{{code=\"500\"}}",
+                                         shown(target.series)));
+    }
+    if (target.monitor.empty()) {
+      return fail(from, fmt::format("the monitor's name is empty; {}", kTargetHint));
+    }
+    return true;
   }
 
   bool parse_statistic(std::string_view stat, size_t at) {
@@ -174,6 +323,19 @@ class ThresholdParser {
         return "iterations > 100";
       case Threshold::Metric::kRequests:
         return "requests > 100";
+      case Threshold::Metric::kTarget:
+        switch (threshold_.target.kind) {
+          case Threshold::TargetSeries::Kind::kCpu:
+            return "target.cpu < 80%";
+          case Threshold::TargetSeries::Kind::kMemory:
+            return "target.memory < 2GiB";
+          case Threshold::TargetSeries::Kind::kNetworkRx:
+          case Threshold::TargetSeries::Kind::kNetworkTx:
+            return "target.network.rx < 100MB/s";
+          case Threshold::TargetSeries::Kind::kSelected:
+            return "target.api.db_pool_in_use.max < 50";
+        }
+        break;
       case Threshold::Metric::kLatency:
         break;
     }
@@ -295,6 +457,8 @@ class ThresholdParser {
         threshold_.value = *value;
         return true;
       }
+      case M::kTarget:
+        return parse_target_value(raw, start);
       case M::kRequests:
       case M::kIterations:
       case M::kDroppedIterations: {
@@ -339,6 +503,71 @@ class ThresholdParser {
       return false;
     }
     threshold_.value = *number * scale;
+    return true;
+  }
+
+  // In the series' unit: percent for CPU, bytes (and bytes/s) with an
+  // optional SI or IEC unit for memory and network, a plain number otherwise.
+  bool parse_target_value(std::string_view raw, size_t start) {
+    using K = Threshold::TargetSeries::Kind;
+    const K kind = threshold_.target.kind;
+    if (kind == K::kCpu) {
+      std::string_view number = raw;
+      if (number.ends_with('%')) number = yaml::trim(number.substr(0, number.size() - 1));
+      const std::optional<double> value = yaml::parse_double(number);
+      if (!value || *value < 0 || *value > 100) {
+        failed(start, fmt::format("{} is not a CPU share; expected a percentage from 0% to 100%, "
+                                  "such as 80%",
+                                  shown(raw)));
+        return false;
+      }
+      threshold_.value = *value;
+      return true;
+    }
+    if (kind == K::kSelected) {
+      const std::optional<double> value = yaml::parse_double(raw);
+      if (!value || !std::isfinite(*value)) {
+        failed(start, fmt::format("{} is not a number; expected the series' value as the summary "
+                                  "shows it (counters as rates per second), e.g. {}",
+                                  shown(raw), example()));
+        return false;
+      }
+      threshold_.value = *value;
+      return true;
+    }
+    const bool network = kind != K::kMemory;
+    std::string_view text = raw;
+    if (network && text.ends_with("/s")) text = yaml::trim(text.substr(0, text.size() - 2));
+    const size_t unit_at = std::min(text.size(), text.find_first_not_of("0123456789.+-eE"));
+    const std::optional<double> number = yaml::parse_double(text.substr(0, unit_at));
+    const std::string_view unit = yaml::trim(text.substr(unit_at));
+    struct Unit {
+      std::string_view name;
+      double scale;
+    };
+    constexpr Unit kUnits[] = {{"", 1},
+                               {"B", 1},
+                               {"kB", 1e3},
+                               {"KB", 1e3},
+                               {"MB", 1e6},
+                               {"GB", 1e9},
+                               {"TB", 1e12},
+                               {"KiB", 1024.0},
+                               {"MiB", 1048576.0},
+                               {"GiB", 1073741824.0},
+                               {"TiB", 1099511627776.0}};
+    const Unit* found = nullptr;
+    for (const Unit& u : kUnits) {
+      if (u.name == unit) found = &u;
+    }
+    if (!number || *number < 0 || found == nullptr) {
+      failed(start, fmt::format("{} is not {}; expected a number with an optional unit (B, kB, MB, "
+                                "GB, TB, KiB, MiB, GiB, TiB), such as {}",
+                                shown(raw), network ? "a rate in bytes per second" : "a size",
+                                network ? "100MB/s" : "2GiB"));
+      return false;
+    }
+    threshold_.value = *number * found->scale;
     return true;
   }
 

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "scenario/target_thresholds.h"
+
 namespace millstone::scenario {
 
 namespace {
@@ -19,7 +21,9 @@ std::string latency_text(double us) {
   return fmt::format("{:.2f}s", us / 1e6);
 }
 
-bool compare(double observed, Threshold::Op op, double value) {
+}  // namespace
+
+bool compare_to_limit(double observed, Threshold::Op op, double value) {
   switch (op) {
     case Threshold::Op::kLt:
       return observed < value;
@@ -34,8 +38,6 @@ bool compare(double observed, Threshold::Op op, double value) {
   }
   return false;
 }
-
-}  // namespace
 
 ThresholdOutcome evaluate_threshold(const Plan& plan, const Threshold& t,
                                     const metrics::Snapshot& total, double duration_s) {
@@ -121,22 +123,32 @@ ThresholdOutcome evaluate_threshold(const Plan& plan, const Threshold& t,
       o.observed_text = fmt::format("{}", n);
       break;
     }
+    case Threshold::Metric::kTarget:
+      // Judged over the monitored series (evaluate_target_threshold); here
+      // there are none.
+      return evaluate_target_threshold(t, {});
     case Threshold::Metric::kDroppedIterations:
       o.has_data = true;
       o.observed = static_cast<double>(total.dropped_iterations);
       o.observed_text = fmt::format("{}", total.dropped_iterations);
       break;
   }
-  o.passed = o.has_data && compare(o.observed, t.op, t.value);
+  o.passed = o.has_data && compare_to_limit(o.observed, t.op, t.value);
   if (!o.has_data) o.observed_text = "no data";
   return o;
 }
 
 std::vector<ThresholdOutcome> evaluate_thresholds(const Plan& plan, const metrics::Snapshot& total,
-                                                  double duration_s) {
+                                                  double duration_s,
+                                                  const monitor::MonitorResult* monitored) {
   std::vector<ThresholdOutcome> outcomes;
   for (const Threshold& t : plan.thresholds) {
-    outcomes.push_back(evaluate_threshold(plan, t, total, duration_s));
+    if (t.metric == Threshold::Metric::kTarget) {
+      outcomes.push_back(evaluate_target_threshold(
+          t, monitored ? monitored->series : std::vector<monitor::Series>{}));
+    } else {
+      outcomes.push_back(evaluate_threshold(plan, t, total, duration_s));
+    }
   }
   return outcomes;
 }

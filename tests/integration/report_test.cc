@@ -565,3 +565,78 @@ TEST_F(ReportIntegration, SummariesValidateAgainstTheSchema) {
 
 }  // namespace report_test
 }  // namespace millstone::testing
+
+namespace millstone::testing {
+namespace report_test {
+
+// A ramp's saturation knee (docs/scenarios.md#saturation-knee) from a
+// synthetic record: a dashed line on the throughput, latency and VU charts,
+// and the sentence under the overview; a no-data target threshold is shown
+// as not evaluated, not as a failure.
+TEST(ReportIntegrationKnee, TheKneeIsMarkedOnTheLoadCharts) {
+  ASSERT_TRUE(have("/usr/bin/chromium"));
+  results::RunRecord record;
+  record.id = "20261204-120000-abcd";
+  record.name = "ramp.yaml";
+  record.exit_code = 99;
+  nlohmann::json timeline = nlohmann::json::array();
+  const double rps[] = {100, 200, 300, 395, 405, 402, 404};
+  const double p99[] = {5, 5.2, 5.5, 6, 9, 14, 19};
+  for (int s = 0; s < 21; ++s) {
+    timeline.push_back({{"second", s},
+                        {"rps", rps[s / 3]},
+                        {"p50_ms", 1},
+                        {"p90_ms", 2},
+                        {"p99_ms", p99[s / 3]},
+                        {"max_ms", 30},
+                        {"vus", 10 * (s / 3 + 1)},
+                        {"steps", nlohmann::json::object()}});
+  }
+  const std::string text =
+      "saturation knee at ~395 rps / 50 VUs, at t=12s: p99 rose from 6.0 to 14.0 ms while rps "
+      "grew only 1.8%";
+  record.summary = {{"model", "scenario"},
+                    {"scenario", "ramp"},
+                    {"duration_s", 21},
+                    {"timeline", timeline},
+                    {"steps", nlohmann::json::array()},
+                    {"thresholds",
+                     {{{"threshold", "target.cpu < 80%"},
+                       {"location", "ramp.yaml:9:5"},
+                       {"passed", false},
+                       {"status", "no_data"},
+                       {"observed", "no data"}},
+                      {{"threshold", "latency.p99 < 10ms"},
+                       {"location", "ramp.yaml:10:5"},
+                       {"passed", false},
+                       {"status", "failed"},
+                       {"observed", "19.00ms"}}}},
+                    {"knee",
+                     {{"second", 12},
+                      {"rps", 395},
+                      {"vus", 50},
+                      {"p99_before_ms", 6},
+                      {"p99_after_ms", 14},
+                      {"rps_growth_percent", 1.8},
+                      {"from_s", 9},
+                      {"to_s", 18},
+                      {"window_s", 3},
+                      {"text", text}}}};
+  const std::string path = write_temp_file("", ".html");
+  results::write_html_report(record, path);
+  Rendered r = render_in_chromium(path);
+  ASSERT_EQ(r.status, "ok") << r.run.err.substr(0, 4000);
+  EXPECT_TRUE(r.console_errors.empty()) << r.console_errors.front();
+  EXPECT_EQ(body_attribute(r.dom, "data-markers"), "3");  // throughput, latency, VUs
+  EXPECT_NE(r.dom.find("Dashed lines: saturation knee ~395 rps at 12 s"), std::string::npos)
+      << r.dom.substr(0, 2000);
+  EXPECT_NE(r.dom.find("Saturation knee at ~395 rps / 50 VUs, at t=12s"), std::string::npos);
+  EXPECT_NE(r.dom.find("not evaluated: no data from the monitored target"), std::string::npos);
+  // The header's reasons name the failed threshold, not the unevaluated one.
+  EXPECT_NE(r.dom.find("Threshold failed: latency.p99 &lt; 10ms: observed 19.00ms"),
+            std::string::npos);
+  EXPECT_EQ(r.dom.find("Threshold failed: target.cpu"), std::string::npos);
+}
+
+}  // namespace report_test
+}  // namespace millstone::testing

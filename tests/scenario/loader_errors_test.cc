@@ -742,13 +742,13 @@ thresholds: latency.p99 < 1s
 flows: {a: {steps: [{get: /}]}}
 thresholds: [latncy.p99 < 1s]
 )yaml",
-     "s.yaml:3:14: unknown metric \"latncy.p99\" (did you mean \"latency\"?); expected latency.pNN (p50, p95, p99.9...), latency.min, latency.max, latency.mean, checks, error_rate, requests, rps, iterations or dropped_iterations"},
+     "s.yaml:3:14: unknown metric \"latncy.p99\" (did you mean \"latency\"?); expected latency.pNN (p50, p95, p99.9...), latency.min, latency.max, latency.mean, checks, error_rate, requests, rps, iterations, dropped_iterations or target.SERIES"},
     {"ThresholdK6Metric",
      R"yaml(target: http://localhost:9
 flows: {a: {steps: [{get: /}]}}
 thresholds: ['http_req_duration < 1s']
 )yaml",
-     "s.yaml:3:15: unknown metric \"http_req_duration\" (did you mean \"latency\"?); expected latency.pNN (p50, p95, p99.9...), latency.min, latency.max, latency.mean, checks, error_rate, requests, rps, iterations or dropped_iterations"},
+     "s.yaml:3:15: unknown metric \"http_req_duration\" (did you mean \"latency\"?); expected latency.pNN (p50, p95, p99.9...), latency.min, latency.max, latency.mean, checks, error_rate, requests, rps, iterations, dropped_iterations or target.SERIES"},
     {"ThresholdAvg",
      R"yaml(target: http://localhost:9
 flows: {a: {steps: [{get: /}]}}

@@ -81,8 +81,8 @@ TEST(LoaderThresholdTest, ErrorsPointAtTheProblem) {
       {"", 0, "the threshold is empty; expected e.g. \"latency.p99 < 200ms\""},
       {"p99 < 1s", 0,
        "unknown metric \"p99\"; expected latency.pNN (p50, p95, p99.9...), latency.min, "
-       "latency.max, latency.mean, checks, error_rate, requests, rps, iterations or "
-       "dropped_iterations"},
+       "latency.max, latency.mean, checks, error_rate, requests, rps, iterations, "
+       "dropped_iterations or target.SERIES"},
       {"latency.p0 < 1s", 8,
        "percentile \"p0\" is out of range; expected p followed by a number above 0 and at most "
        "100, such as p99 or p99.9"},
