@@ -340,6 +340,12 @@ void append_basic_nack(std::string& out, uint16_t channel, uint64_t delivery_tag
   f.w().bits({multiple, requeue});
 }
 
+void append_basic_reject(std::string& out, uint16_t channel, uint64_t delivery_tag, bool requeue) {
+  MethodFrame f(out, channel, method::kBasicReject);
+  f.w().longlong_uint(delivery_tag);
+  f.w().bits({requeue});
+}
+
 void append_confirm_select(std::string& out, uint16_t channel) {
   MethodFrame f(out, channel, method::kConfirmSelect);
   f.w().bits({false});

@@ -175,6 +175,7 @@ void append_basic_consume(std::string& out, uint16_t channel, const BasicConsume
 void append_basic_ack(std::string& out, uint16_t channel, uint64_t delivery_tag, bool multiple);
 void append_basic_nack(std::string& out, uint16_t channel, uint64_t delivery_tag, bool multiple,
                        bool requeue);
+void append_basic_reject(std::string& out, uint16_t channel, uint64_t delivery_tag, bool requeue);
 void append_confirm_select(std::string& out, uint16_t channel);
 // basic.publish, its content header and as many body frames as frame_max
 // needs: one message, ready to write.

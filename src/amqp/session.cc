@@ -429,6 +429,11 @@ void Session::nack(uint64_t delivery_tag, bool multiple, bool requeue) {
   append_basic_nack(out_, kChannel, delivery_tag, multiple, requeue);
 }
 
+void Session::reject(uint64_t delivery_tag, bool requeue) {
+  if (state_ != State::kOpen) return;
+  append_basic_reject(out_, kChannel, delivery_tag, requeue);
+}
+
 void Session::close() {
   if (state_ == State::kClosed || state_ == State::kClosing) return;
   append_connection_close(out_, kReplySuccess, "millstone: done");

@@ -133,6 +133,8 @@ class Session {
                    const BasicProperties& properties, std::string_view body);
   void ack(uint64_t delivery_tag, bool multiple);
   void nack(uint64_t delivery_tag, bool multiple, bool requeue);
+  // basic.reject: one message, like nack without multiple.
+  void reject(uint64_t delivery_tag, bool requeue);
   // Starts the closing handshake; on_closed follows close-ok.
   void close();
 

@@ -551,7 +551,30 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
                  text::printable(scenario->amqp.url_display), text::printable(error));
       return kExitUnreachable;
     }
-    close(fd);
+    if (!scenario->amqp.tls) {
+      close(fd);
+    } else {
+      // amqps://: the handshake the workers will do, with the scenario's
+      // defaults: tls:, so a refused certificate is one line and exit 8.
+      tls::TlsClientOptions amqp_tls = scenario->tls;
+      amqp_tls.alpn.clear();
+      bool ok = false;
+      try {
+        const std::string& name =
+            scenario->tls_server_name.empty() ? scenario->amqp.host : scenario->tls_server_name;
+        ok = preflight_handshake(amqp_tls, name, scenario->amqp.port, fd, connect_timeout_us, true,
+                                 false, &error);
+      } catch (const tls::TlsSetupError& e) {
+        close(fd);
+        fmt::print(stderr, "millstone run: amqps: {}\n", text::printable(e.what()));
+        return kExitConfig;
+      }
+      if (!ok) {
+        fmt::print(stderr, "millstone run: AMQP broker {}: {}\n",
+                   text::printable(scenario->amqp.url_display), text::printable(error));
+        return kExitTls;
+      }
+    }
   }
   const bool uses_target = scenario == nullptr || scenario->uses_http_version(1) ||
                            scenario->uses_http_version(2) || scenario->has_socket_steps();

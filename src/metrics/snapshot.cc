@@ -74,6 +74,8 @@ const char* error_cause_name(ErrorCause cause) {
       return "unmatched_message";
     case ErrorCause::kAmqpError:
       return "amqp_error";
+    case ErrorCause::kPublishNacked:
+      return "publish_nacked";
     case ErrorCause::kCount:
       break;
   }

@@ -87,6 +87,7 @@ enum class ErrorCause : uint8_t {
   kMessageTimeout,    // an amqp.expect's message did not arrive within its timeout (lost)
   kUnmatchedMessage,  // a delivery no VU claimed within the hold time (late, duplicated, foreign)
   kAmqpError,         // the worker's AMQP connection failed or the broker closed it
+  kPublishNacked,     // an amqp.publish with confirm: true that the broker nacked
   kCount
 };
 // Stable snake_case name ("connect_refused"); "unknown" for out-of-range values.

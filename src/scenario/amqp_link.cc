@@ -14,7 +14,8 @@ constexpr size_t kReadBufferBytes = 64 * 1024;
 }  // namespace
 
 AmqpLink::AmqpLink(net::EventLoop& loop, const AmqpSettings& settings, uint32_t worker,
-                   AmqpLinkListener& listener, metrics::Snapshot* stats)
+                   AmqpLinkListener& listener, metrics::Snapshot* stats, tls::TlsClientContext* tls,
+                   std::string_view server_name)
     : loop_(loop), settings_(settings), worker_(worker), listener_(listener), retry_(loop, [this] {
         retired_.reset();
         conn_->connect(net::now_ns());
@@ -25,6 +26,11 @@ AmqpLink::AmqpLink(net::EventLoop& loop, const AmqpSettings& settings, uint32_t 
   options_.heartbeat_s = settings.heartbeat_s;
   context_.read_buffer.resize(kReadBufferBytes);
   context_.stats = stats;
+  if (tls != nullptr) {
+    context_.tls = tls;
+    context_.tls_target = &tls->target(
+        server_name.empty() ? std::string_view(settings.host) : server_name, settings.port);
+  }
 }
 
 AmqpLink::~AmqpLink() = default;
@@ -58,11 +64,32 @@ void AmqpLink::tick(int64_t now_ns) {
 }
 
 bool AmqpLink::publish(std::string_view exchange, std::string_view routing_key,
-                       const amqp::BasicProperties& properties, std::string_view body) {
+                       const amqp::BasicProperties& properties, std::string_view body,
+                       uint64_t* confirm_tag) {
   if (!ready_ || !session_ || !session_->open()) return false;
-  session_->publish(exchange, routing_key, false, properties, body);
+  *confirm_tag = session_->publish(exchange, routing_key, false, properties, body);
   flush();
   return true;
+}
+
+void AmqpLink::settle(uint64_t delivery_tag, AmqpStep::Settle how, bool requeue) {
+  if (!session_ || !session_->open()) return;  // lost with the connection: the broker requeues
+  switch (how) {
+    case AmqpStep::Settle::kAck:
+      session_->ack(delivery_tag, false);
+      break;
+    case AmqpStep::Settle::kNack:
+      session_->nack(delivery_tag, false, requeue);
+      break;
+    case AmqpStep::Settle::kReject:
+      session_->reject(delivery_tag, requeue);
+      break;
+  }
+  flush();
+}
+
+void AmqpLink::on_confirm(amqp::Session&, uint64_t tag, bool multiple, bool ack) {
+  listener_.on_amqp_confirm(tag, multiple, ack);
 }
 
 void AmqpLink::on_connected(http::ClientConnection& connection) {
@@ -92,7 +119,7 @@ void AmqpLink::after_session() {
     flush();  // the close-ok the session may have queued
     session_failed_ = false;
     conn_->close();
-    down(failure_text_);
+    down(failure_text_, metrics::ErrorCause::kAmqpError, false);
     return;
   }
   flush();
@@ -104,18 +131,32 @@ void AmqpLink::on_failure(http::ClientConnection&, metrics::ErrorCause cause, bo
   if (session_ && session_->on_transport_closed() == amqp::Failure::kAuthFailed) {
     why = amqp::failure_name(amqp::Failure::kAuthFailed);
   }
-  down(fmt::format("{}: {}", why, conn_->error_text()));
+  // A certificate or TLS version the options refuse fails the same way
+  // every time: counted by its cause, not retried (as `millstone amqp`).
+  const bool tls_verdict = cause == metrics::ErrorCause::kTlsCertificateExpired ||
+                           cause == metrics::ErrorCause::kTlsCertificateHostname ||
+                           cause == metrics::ErrorCause::kTlsCertificateUntrusted ||
+                           cause == metrics::ErrorCause::kTlsCertificate ||
+                           cause == metrics::ErrorCause::kTlsProtocolVersion ||
+                           cause == metrics::ErrorCause::kTlsAlertReceived;
+  const bool tls_cause = tls_verdict || cause == metrics::ErrorCause::kTlsHandshake;
+  down(fmt::format("{}: {}", why, conn_->error_text()),
+       tls_cause ? cause : metrics::ErrorCause::kAmqpError, tls_verdict);
 }
 
 void AmqpLink::on_idle_close(http::ClientConnection& connection) {
   on_failure(connection, metrics::ErrorCause::kClosed, false);
 }
 
-void AmqpLink::down(std::string why) {
+void AmqpLink::down(std::string why, metrics::ErrorCause cause, bool for_good) {
   ready_ = false;
   if (session_) retired_ = std::move(session_);
   if (stopped_) return;
-  listener_.on_amqp_down(why);
+  listener_.on_amqp_down(why, cause, for_good);
+  if (for_good) {
+    stopped_ = true;
+    return;
+  }
   retry_.arm_after(kRetryNs);
 }
 
@@ -132,6 +173,7 @@ void AmqpLink::on_open(amqp::Session& session) {
     m.queue = AmqpSettings::for_worker(q.name, worker_);
     m.durable = q.durable;
     m.auto_delete = q.auto_delete;
+    m.arguments = q.arguments;
     session.declare_queue(m);
     if (!q.bind_exchange.empty()) {
       amqp::QueueBind b;
@@ -141,13 +183,19 @@ void AmqpLink::on_open(amqp::Session& session) {
       session.bind_queue(b);
     }
   }
+  if (settings_.confirms) session.confirm_select();
   for (size_t i = 0; i < settings_.consumed.size(); ++i) {
+    const AmqpSettings::Consumed& consumed = settings_.consumed[i];
     amqp::BasicConsume m;
-    m.queue = AmqpSettings::for_worker(settings_.consumed[i].queue, worker_);
+    m.queue = AmqpSettings::for_worker(consumed.queue, worker_);
     m.consumer_tag = fmt::format("millstone.{}", i);
-    // No acks: the broker forgets a message once it is written to us, so a
-    // VU's wait is not lengthened by our own acknowledgements.
-    m.no_ack = true;
+    // Without ack: manual, no acks: the broker forgets a message once it
+    // is written to us, so a VU's wait is not lengthened by our own
+    // acknowledgements. With it, basic.qos (global false) bounds the
+    // unacknowledged messages of the consumer that follows (RabbitMQ's
+    // per-consumer prefetch), so each queue gets its own.
+    m.no_ack = !consumed.manual_ack;
+    if (consumed.manual_ack) session.qos(consumed.prefetch);
     session.consume(m);
   }
   if (session.pending_calls() == 0) on_reply(session, amqp::ServerMethod{});

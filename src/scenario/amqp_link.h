@@ -24,15 +24,23 @@ class AmqpLinkListener {
   virtual void on_amqp_ready() = 0;
   // A message on consumed queue `queue` (an index into AmqpSettings::consumed).
   virtual void on_amqp_delivery(uint32_t queue, const amqp::Delivery& delivery, int64_t now_ns) = 0;
-  // The connection is gone (it reconnects by itself); `why` for people.
-  virtual void on_amqp_down(std::string_view why) = 0;
+  // Publisher confirms: the broker took (ack) or lost (nack) tag `tag`,
+  // or every tag up to it when `multiple`.
+  virtual void on_amqp_confirm(uint64_t tag, bool multiple, bool ack) = 0;
+  // The connection is gone; `why` for people, `cause` what to count.
+  // It reconnects by itself unless `for_good` (a TLS verdict: a
+  // certificate or version that would fail again).
+  virtual void on_amqp_down(std::string_view why, metrics::ErrorCause cause, bool for_good) = 0;
 };
 
 class AmqpLink final : private http::ClientListener, private amqp::SessionListener {
  public:
   // `worker`: the index that replaces {{ worker }} in queue names and keys.
+  // `tls`: amqps:// (the scenario's defaults: tls: verification), else
+  // null; `server_name` the name sent and verified ("" = the URL's host).
   AmqpLink(net::EventLoop& loop, const AmqpSettings& settings, uint32_t worker,
-           AmqpLinkListener& listener, metrics::Snapshot* stats);
+           AmqpLinkListener& listener, metrics::Snapshot* stats, tls::TlsClientContext* tls,
+           std::string_view server_name);
   ~AmqpLink() override;
 
   // Resolves the broker's address and connects. False with *error if the
@@ -42,9 +50,13 @@ class AmqpLink final : private http::ClientListener, private amqp::SessionListen
   void tick(int64_t now_ns);
   void stop();
   bool ready() const { return ready_; }
-  // False when not ready (the message is not sent).
+  // False when not ready (the message is not sent). *confirm_tag: the tag
+  // its confirm will carry (AmqpSettings::confirms), else 0.
   bool publish(std::string_view exchange, std::string_view routing_key,
-               const amqp::BasicProperties& properties, std::string_view body);
+               const amqp::BasicProperties& properties, std::string_view body,
+               uint64_t* confirm_tag);
+  // Manual acknowledgements of deliveries on this connection.
+  void settle(uint64_t delivery_tag, AmqpStep::Settle how, bool requeue);
 
  private:
   void on_connected(http::ClientConnection& connection) override;
@@ -56,7 +68,7 @@ class AmqpLink final : private http::ClientListener, private amqp::SessionListen
   void on_writable(http::ClientConnection&) override {}
   void on_open(amqp::Session& session) override;
   void on_reply(amqp::Session& session, const amqp::ServerMethod& reply) override;
-  void on_confirm(amqp::Session&, uint64_t, bool, bool) override {}
+  void on_confirm(amqp::Session& session, uint64_t tag, bool multiple, bool ack) override;
   void on_delivery(amqp::Session& session, const amqp::Delivery& delivery) override;
   void on_return(amqp::Session&, const amqp::ServerMethod&) override {}
   void on_blocked(amqp::Session&, bool) override {}
@@ -66,7 +78,7 @@ class AmqpLink final : private http::ClientListener, private amqp::SessionListen
 
   void flush();
   void after_session();
-  void down(std::string why);
+  void down(std::string why, metrics::ErrorCause cause, bool for_good);
 
   net::EventLoop& loop_;
   const AmqpSettings& settings_;

@@ -2,7 +2,7 @@
 
 namespace millstone::scenario {
 
-int64_t CorrelationTable::wait(std::string_view key, uint32_t waiter) {
+int64_t CorrelationTable::wait(std::string_view key, uint32_t waiter, uint64_t* tag) {
   auto [it, added] = entries_.try_emplace(std::string(key));
   if (added) {
     it->second.waiter = waiter;
@@ -11,6 +11,7 @@ int64_t CorrelationTable::wait(std::string_view key, uint32_t waiter) {
   }
   if (it->second.waiter != kNoWaiter) return -1;
   const int64_t arrived = it->second.arrived_ns;
+  if (tag != nullptr) *tag = it->second.tag;
   entries_.erase(it);  // its held_order_ entry is skipped at expiry
   return arrived;
 }
@@ -22,7 +23,8 @@ void CorrelationTable::cancel(std::string_view key, uint32_t waiter) {
   --waiting_;
 }
 
-CorrelationTable::Delivered CorrelationTable::deliver(std::string_view key, int64_t now_ns) {
+CorrelationTable::Delivered CorrelationTable::deliver(std::string_view key, int64_t now_ns,
+                                                      uint64_t tag) {
   Delivered out;
   auto it = entries_.find(std::string(key));
   if (it != entries_.end()) {
@@ -35,24 +37,25 @@ CorrelationTable::Delivered CorrelationTable::deliver(std::string_view key, int6
     --waiting_;
     return out;
   }
-  expire(now_ns);
+  expire(now_ns);  // callers with manual acks expire first, for the tags
   if (held_order_.size() >= max_held_) {
     out.unmatched = true;
     return out;
   }
-  entries_.emplace(std::string(key), Entry{kNoWaiter, now_ns});
+  entries_.emplace(std::string(key), Entry{kNoWaiter, now_ns, tag});
   held_order_.emplace_back(std::string(key), now_ns);
   out.held = true;
   return out;
 }
 
-uint64_t CorrelationTable::expire(int64_t now_ns) {
+uint64_t CorrelationTable::expire(int64_t now_ns, std::vector<uint64_t>* tags) {
   uint64_t dropped = 0;
   while (!held_order_.empty() && now_ns - held_order_.front().second >= hold_ns_) {
     auto& [key, arrived] = held_order_.front();
     auto it = entries_.find(key);
     if (it != entries_.end() && it->second.waiter == kNoWaiter &&
         it->second.arrived_ns == arrived) {
+      if (tags != nullptr) tags->push_back(it->second.tag);
       entries_.erase(it);
       ++dropped;
     }

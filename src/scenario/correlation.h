@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace millstone::scenario {
 
@@ -23,9 +24,10 @@ class CorrelationTable {
   CorrelationTable(size_t max_held, int64_t hold_ns) : max_held_(max_held), hold_ns_(hold_ns) {}
 
   // VU `waiter` waits for `key`. Returns the arrival time of a message held
-  // for it (consumed: the wait is over), else 0 and the wait is registered.
-  // A second waiter for a key that is waited for already is refused: returns -1.
-  int64_t wait(std::string_view key, uint32_t waiter);
+  // for it (consumed: the wait is over; *tag is its delivery tag), else 0 and
+  // the wait is registered. A second waiter for a key that is waited for
+  // already is refused: returns -1.
+  int64_t wait(std::string_view key, uint32_t waiter, uint64_t* tag = nullptr);
   // The waiter gave up (timeout, end of iteration or run).
   void cancel(std::string_view key, uint32_t waiter);
 
@@ -34,9 +36,11 @@ class CorrelationTable {
     bool held = false;            // kept for a later wait()
     bool unmatched = false;       // dropped: the table is full, or a copy is held already
   };
-  Delivered deliver(std::string_view key, int64_t now_ns);
-  // Drops held messages older than the hold time; returns how many (unmatched).
-  uint64_t expire(int64_t now_ns);
+  // `tag`: the message's delivery tag, kept while it is held (manual acks).
+  Delivered deliver(std::string_view key, int64_t now_ns, uint64_t tag = 0);
+  // Drops held messages older than the hold time; returns how many
+  // (unmatched), their delivery tags appended to *tags when given.
+  uint64_t expire(int64_t now_ns, std::vector<uint64_t>* tags = nullptr);
   // Everything is forgotten (the connection was lost): returns the held count.
   uint64_t clear_held();
 
@@ -47,6 +51,7 @@ class CorrelationTable {
   struct Entry {
     uint32_t waiter = kNoWaiter;  // kNoWaiter: a held message
     int64_t arrived_ns = 0;
+    uint64_t tag = 0;  // a held message's delivery tag
   };
   size_t max_held_;
   int64_t hold_ns_;

@@ -19,13 +19,17 @@ using yaml::shown;
 
 constexpr std::string_view kAmqpKeys[] = {"url", "heartbeat", "exchanges", "queues"};
 constexpr std::string_view kExchangeKeys[] = {"name", "type", "durable"};
-constexpr std::string_view kQueueKeys[] = {"name", "durable", "auto_delete", "bind"};
+constexpr std::string_view kQueueKeys[] = {
+    "name",       "durable",     "auto_delete",          "bind",
+    "type",       "message_ttl", "dead_letter_exchange", "dead_letter_routing_key",
+    "max_length", "arguments"};
 constexpr std::string_view kBindKeys[] = {"exchange", "routing_key"};
-constexpr std::string_view kPublishKeys[] = {"exchange",   "routing_key", "correlation_id",
-                                             "message_id", "reply_to",    "content_type",
-                                             "persistent", "headers",     "body"};
-constexpr std::string_view kExpectKeys[] = {"queue", "correlation_id", "message_id", "header",
-                                            "json",  "contains",       "timeout"};
+constexpr std::string_view kPublishKeys[] = {
+    "exchange",     "routing_key", "correlation_id", "message_id", "reply_to",
+    "content_type", "persistent",  "headers",        "body",       "confirm"};
+constexpr std::string_view kExpectKeys[] = {"queue",    "correlation_id", "message_id", "header",
+                                            "json",     "contains",       "timeout",    "ack",
+                                            "on_match", "requeue",        "prefetch"};
 constexpr size_t kMaxShortString = 255;  // AMQP short strings: names, routing keys
 constexpr size_t kMaxDeclared = 64;
 
@@ -87,6 +91,104 @@ const std::vector<YAML::Node> list_of(yaml::Reader& reader, const Field& field,
                                         items.size(), kMaxDeclared));
   }
   return items;
+}
+
+// A queue argument from YAML: a boolean (true/false), an integer (a 64-bit
+// 'l', as RabbitMQ expects for x-message-ttl, x-max-length...) or, quoted or
+// otherwise, a string.
+amqp::FieldValue argument_value(yaml::Reader& reader, const Field& field) {
+  const std::string text = reader.scalar(field, "a number, true/false or text");
+  const bool plain = field.value.Tag() != "!";  // quoted scalars stay text
+  if (plain && (text == "true" || text == "false"))
+    return amqp::FieldValue::of_bool(text == "true");
+  if (plain && !text.empty()) {
+    size_t digits = text.front() == '-' ? 1 : 0;
+    bool integer = digits < text.size() && text.size() - digits <= 18;
+    for (size_t i = digits; i < text.size() && integer; ++i)
+      integer = text[i] >= '0' && text[i] <= '9';
+    if (integer) return amqp::FieldValue::of_long(std::stoll(text));
+  }
+  if (text.size() > 65535) {
+    reader.fail(field.mark, fmt::format("argument {} is {} bytes; expected at most 65535",
+                                        field.key, text.size()));
+  }
+  return amqp::FieldValue::of_string(text);
+}
+
+void add_argument(yaml::Reader& reader, const Field& field, AmqpSettings::Queue& queue,
+                  const std::string& name, amqp::FieldValue value) {
+  if (amqp::find_field(queue.arguments, name) != nullptr) {
+    reader.fail(field.key_mark, fmt::format("amqp queue {} sets {} twice; expected it once "
+                                            "(by its own key, such as message_ttl:, or under "
+                                            "arguments:)",
+                                            shown(queue.name), name));
+  }
+  queue.arguments.emplace_back(name, std::move(value));
+}
+
+// The queue's type and the x-arguments its convenience keys stand for.
+void compile_queue_arguments(yaml::Reader& reader, const MapFields& q, AmqpSettings::Queue& queue) {
+  auto positive = [&](const Field& f) {
+    return static_cast<int64_t>(reader.number(f, 0, 9.0e15, true));
+  };
+  if (const Field* f = q.find("message_ttl")) {
+    const int64_t us = reader.duration_us(*f);
+    if (us < 0 || us % 1000 != 0) {
+      reader.fail(f->mark, "message_ttl is not whole milliseconds; expected e.g. 500ms or 30s");
+    }
+    add_argument(reader, *f, queue, "x-message-ttl", amqp::FieldValue::of_long(us / 1000));
+  }
+  if (const Field* f = q.find("dead_letter_exchange")) {
+    add_argument(reader, *f, queue, "x-dead-letter-exchange",
+                 amqp::FieldValue::of_string(short_string(reader, *f, "an exchange name")));
+  }
+  if (const Field* f = q.find("dead_letter_routing_key")) {
+    if (q.find("dead_letter_exchange") == nullptr) {
+      reader.fail(f->key_mark,
+                  "dead_letter_routing_key without dead_letter_exchange; expected both "
+                  "(the key is used when a message is dead-lettered to that exchange)");
+    }
+    std::string key = short_string(reader, *f, "a routing key");
+    check_per_worker(reader, *f, key);
+    add_argument(reader, *f, queue, "x-dead-letter-routing-key",
+                 amqp::FieldValue::of_string(std::move(key)));
+  }
+  if (const Field* f = q.find("max_length")) {
+    add_argument(reader, *f, queue, "x-max-length", amqp::FieldValue::of_long(positive(*f)));
+  }
+  if (const Field* f = q.find("type")) {
+    const std::string type = reader.scalar(*f, "classic, quorum or stream");
+    if (type != "classic" && type != "quorum" && type != "stream") {
+      reader.fail(f->mark, fmt::format("amqp queue type {} is unknown; expected classic, quorum or "
+                                       "stream",
+                                       shown(type)));
+    }
+    if (type != "classic") {
+      // The broker refuses non-durable or auto-delete replicated queues (406).
+      if (const Field* d = q.find("durable"); d != nullptr && !queue.durable) {
+        reader.fail(d->mark, fmt::format("a {} queue is durable; expected durable: true or no "
+                                         "durable: key",
+                                         type));
+      }
+      if (queue.auto_delete) {
+        reader.fail(
+            q.find("auto_delete")->mark,
+            fmt::format("a {} queue cannot be auto_delete; expected auto_delete: false", type));
+      }
+      queue.durable = true;
+    }
+    add_argument(reader, *f, queue, "x-queue-type", amqp::FieldValue::of_string(type));
+  }
+  if (const Field* arguments = q.find("arguments")) {
+    const MapFields a = reader.read_map(arguments->value, arguments->mark, "arguments", {});
+    for (const Field& arg : a.fields) {
+      if (arg.key.empty() || arg.key.size() > kMaxShortString) {
+        reader.fail(arg.key_mark,
+                    "argument name is empty or over 255 bytes; expected a short name");
+      }
+      add_argument(reader, arg, queue, arg.key, argument_value(reader, arg));
+    }
+  }
 }
 
 }  // namespace
@@ -163,6 +265,7 @@ void compile_amqp(LoadContext& ctx, const Field& field) {
       queue.name = name_of(reader, q, "amqp queue");
       if (const Field* durable = q.find("durable")) queue.durable = reader.boolean(*durable);
       if (const Field* ad = q.find("auto_delete")) queue.auto_delete = reader.boolean(*ad);
+      compile_queue_arguments(reader, q, queue);
       if (const Field* bind = q.find("bind")) {
         const MapFields b = reader.read_map(bind->value, bind->mark, "bind", kBindKeys);
         const Field* exchange = b.find("exchange");
@@ -233,6 +336,10 @@ AmqpStep compile_amqp_step(LoadContext& ctx, const Field& action) {
       }
     }
     if (const Field* body = map.find("body")) step.body = templ(*body);
+    if (const Field* f = map.find("confirm")) {
+      step.confirm = reader.boolean(*f);
+      amqp.confirms = amqp.confirms || step.confirm;
+    }
     return step;
   }
 
@@ -305,6 +412,56 @@ AmqpStep compile_amqp_step(LoadContext& ctx, const Field& action) {
     }
   }
 
+  const Field* ack = map.find("ack");
+  const Field* on_match = map.find("on_match");
+  const Field* requeue = map.find("requeue");
+  const Field* prefetch = map.find("prefetch");
+  if (ack != nullptr) {
+    const std::string mode = reader.scalar(*ack, "auto or manual");
+    if (mode != "auto" && mode != "manual") {
+      reader.fail(ack->mark, fmt::format("ack {} is unknown; expected auto (the broker forgets a "
+                                         "message once sent) or manual",
+                                         shown(mode)));
+    }
+    consumed.manual_ack = mode == "manual";
+    consumed.ack_given = true;
+  }
+  if (on_match != nullptr) {
+    const std::string what = reader.scalar(*on_match, "ack, nack or reject");
+    if (what == "ack") {
+      step.on_match = AmqpStep::Settle::kAck;
+    } else if (what == "nack") {
+      step.on_match = AmqpStep::Settle::kNack;
+    } else if (what == "reject") {
+      step.on_match = AmqpStep::Settle::kReject;
+    } else {
+      reader.fail(on_match->mark,
+                  fmt::format("on_match {} is unknown; expected ack, nack or reject", shown(what)));
+    }
+    if (ack != nullptr && !consumed.manual_ack) {
+      reader.fail(on_match->key_mark, "on_match with ack: auto; expected ack: manual (or no ack:)");
+    }
+    consumed.manual_ack = true;
+    consumed.ack_given = true;
+  }
+  if (requeue != nullptr) {
+    step.requeue = reader.boolean(*requeue);
+    if (step.on_match == AmqpStep::Settle::kAck) {
+      reader.fail(requeue->key_mark,
+                  "requeue is for on_match: nack or reject; expected it with one of them");
+    }
+  }
+  if (prefetch != nullptr) {
+    consumed.prefetch = static_cast<uint16_t>(reader.number(*prefetch, 0, 65535, true));
+    if (ack != nullptr && !consumed.manual_ack) {
+      reader.fail(prefetch->key_mark,
+                  "prefetch with ack: auto; expected ack: manual (the broker does not bound "
+                  "what it sends without acknowledgements)");
+    }
+    consumed.manual_ack = true;
+    consumed.ack_given = true;
+  }
+
   auto same = std::find_if(amqp.consumed.begin(), amqp.consumed.end(),
                            [&](const auto& c) { return c.queue == consumed.queue; });
   if (same == amqp.consumed.end()) {
@@ -318,6 +475,22 @@ AmqpStep compile_amqp_step(LoadContext& ctx, const Field& action) {
                                             "up once)",
                                             shown(consumed.queue), by->key, shown(consumed.field),
                                             same->location));
+    }
+    if (same->ack_given && consumed.ack_given &&
+        (same->manual_ack != consumed.manual_ack || same->prefetch != consumed.prefetch)) {
+      reader.fail(
+          map.mark,
+          fmt::format("amqp.expect on queue {} acknowledges {} (prefetch {}), "
+                      "but the expect at {} on that queue {} (prefetch {}); "
+                      "expected one way per queue (one consumer reads it)",
+                      shown(consumed.queue), consumed.manual_ack ? "manually" : "automatically",
+                      consumed.prefetch, same->location,
+                      same->manual_ack ? "manually" : "automatically", same->prefetch));
+    }
+    if (!same->ack_given && consumed.ack_given) {
+      same->manual_ack = consumed.manual_ack;
+      same->prefetch = consumed.prefetch;
+      same->ack_given = true;
     }
     step.queue = static_cast<uint32_t>(same - amqp.consumed.begin());
   }

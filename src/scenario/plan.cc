@@ -42,7 +42,7 @@ bool Plan::has_socket_steps() const {
 }
 
 bool Plan::uses_tls() const {
-  if (target.tls()) return true;
+  if (target.tls() || (amqp.enabled && amqp.tls)) return true;
   for (const Flow& flow : flows) {
     for (const SocketStep& step : flow.socket_steps) {
       if (step.uses_tls(target.tls())) return true;

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "amqp/codec.h"
 #include "http/url.h"
 #include "random/randomness.h"
 #include "scenario/check.h"
@@ -168,7 +169,8 @@ struct AmqpStep {
   std::optional<Template> message_id;
   std::optional<Template> reply_to;
   std::string content_type;
-  uint8_t delivery_mode = 0;                              // 0 = not set, 1 transient, 2 persistent
+  bool confirm = false;       // wait for the broker's publisher confirm (ack or nack)
+  uint8_t delivery_mode = 0;  // 0 = not set, 1 transient, 2 persistent
   std::vector<std::pair<std::string, Template>> headers;  // string-valued application headers
   Template body;
   // expect
@@ -176,6 +178,11 @@ struct AmqpStep {
   Template key;        // the correlation value waited for (rendered when the step starts)
   std::optional<Template> contains;  // the matched message's body must contain this
   int64_t timeout_us = 0;            // 0 = the scenario default
+  // With manual acknowledgements on the queue (Consumed::manual_ack): what
+  // is done with the matched message.
+  enum class Settle : uint8_t { kAck, kNack, kReject };
+  Settle on_match = Settle::kAck;
+  bool requeue = false;  // nack and reject: back to the queue, else dead-lettered or dropped
 };
 
 // amqp: (docs/amqp.md#scenario-steps): where the worker's connection goes,
@@ -202,6 +209,8 @@ struct AmqpSettings {
     bool auto_delete = false;
     std::string bind_exchange;  // "" = no binding
     std::string bind_key;
+    // x-message-ttl, x-dead-letter-exchange, x-queue-type... as declared.
+    amqp::FieldTable arguments;
   };
   std::vector<Exchange> exchanges;
   std::vector<Queue> queues;
@@ -214,6 +223,11 @@ struct AmqpSettings {
     std::string field;             // kHeader: the header's name
     std::optional<JsonPath> path;  // kJson
     std::string location;          // the first expect that named it
+    // ack: manual (or on_match:): the consumer acknowledges each message,
+    // with basic.qos prefetch (0 = unlimited); else no-ack.
+    bool manual_ack = false;
+    uint16_t prefetch = 0;
+    bool ack_given = false;  // an expect on the queue said ack:/on_match:/prefetch:
   };
   std::vector<Consumed> consumed;
   // Queue names and binding keys may hold {{ worker }} (the worker's index):
@@ -224,6 +238,8 @@ struct AmqpSettings {
   // A message that arrives before its VU waits is held this long at most
   // (the longest expect timeout), then counted as unmatched.
   int64_t hold_us = 0;
+  // Some amqp.publish has confirm: true: the channel is put in confirm mode.
+  bool confirms = false;
 };
 
 // grpc: (docs/scenarios.md#grpc-steps): where the services of grpc steps
@@ -420,7 +436,7 @@ struct Plan {
   bool has_socket_steps() const;
   // Requests over HTTP/1.1, over HTTP/2: a VU holds a connection for each kind it sends.
   bool uses_http_version(uint8_t version) const;
-  // An https:// target or a socket step with tls: a worker builds one TLS context.
+  // An https:// target, a socket step with tls, or amqps://: a worker builds a TLS context.
   bool uses_tls() const;
   // Connections one VU can hold at once (for sizing workers to the fd limit).
   uint32_t connections_per_vu() const;

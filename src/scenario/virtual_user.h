@@ -96,11 +96,14 @@ class VirtualUser {
   int64_t h2_intended_ns = 0;
   // amqp.* steps (workload_amqp.cc). An expect's latency counts from
   // `origin_ns`: when the flow's last request or publish was due.
-  enum class AmqpWait : uint8_t { kNone, kLink, kMessage };
+  // kLink: a publish waits for the connection; kMessage: an expect for its
+  // message; kConfirm: a publish with confirm: true for the broker's ack.
+  enum class AmqpWait : uint8_t { kNone, kLink, kMessage, kConfirm };
   AmqpWait amqp_wait = AmqpWait::kNone;
   int64_t origin_ns = 0;
   int64_t amqp_started_ns = 0;
-  std::string amqp_key;  // the correlation value an expect waits for
+  std::string amqp_key;   // the correlation value an expect waits for
+  uint64_t amqp_tag = 0;  // kConfirm: the publish's confirm tag
 };
 
 }  // namespace millstone::scenario

@@ -5,6 +5,7 @@
 // extraction, checks and cookies. Reports per-second snapshots with
 // per-step, per-check and per-flow statistics.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,7 +75,8 @@ class ScenarioWorkload final : public engine::Workload,
   // amqp.* steps, over the worker's one AMQP connection (workload_amqp.cc).
   void on_amqp_ready() override;
   void on_amqp_delivery(uint32_t queue, const amqp::Delivery& delivery, int64_t now_ns) override;
-  void on_amqp_down(std::string_view why) override;
+  void on_amqp_confirm(uint64_t tag, bool multiple, bool ack) override;
+  void on_amqp_down(std::string_view why, metrics::ErrorCause cause, bool for_good) override;
 
   // Integer share of a whole-run count for this worker (exact across workers).
   static uint64_t share_of(uint64_t total, uint32_t index, uint32_t count);
@@ -148,6 +150,9 @@ class ScenarioWorkload final : public engine::Workload,
   // Leaves a wait the VU is in (end of its iteration or of the run).
   void amqp_abandon(VirtualUser& vu);
   void amqp_sweep(int64_t now);
+  // Held messages of consumed queue `queue` past the hold time: counted
+  // unmatched, acknowledged with manual acks.
+  void amqp_ack_expired(uint32_t queue, int64_t now);
   RenderContext render_context(const VirtualUser& vu);
 
   // WebSocket and TCP steps (workload_sockets.cc).
@@ -205,9 +210,13 @@ class ScenarioWorkload final : public engine::Workload,
   uint64_t open_sockets_ = 0;
   std::string frame_;  // an outgoing WebSocket frame being built
   std::unique_ptr<AmqpLink> amqp_;
-  std::vector<CorrelationTable> correlations_;  // per consumed queue
-  std::vector<VirtualUser*> amqp_parked_;       // publishes waiting for the connection
-  uint64_t run_tag_ = 0;                        // {{ corr }}
+  std::vector<CorrelationTable> correlations_;       // per consumed queue
+  std::vector<VirtualUser*> amqp_parked_;            // publishes waiting for the connection
+  std::map<uint64_t, uint32_t> amqp_confirms_;       // confirm tag -> VU (kConfirm waits)
+  std::vector<uint64_t> amqp_tags_;                  // delivery tags to acknowledge (scratch)
+  std::unique_ptr<tls::TlsClientContext> tls_amqp_;  // amqps://
+  bool amqp_gone_ = false;  // the connection failed for good (a TLS verdict)
+  uint64_t run_tag_ = 0;    // {{ corr }}
   std::string amqp_body_;
   std::vector<JsonEvaluator::Outcome> amqp_outcomes_;
   std::vector<JsonEvaluator::Value> amqp_values_;

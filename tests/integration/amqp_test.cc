@@ -20,9 +20,11 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "amqp/session.h"
 #include "socket_servers.h"
@@ -132,6 +134,11 @@ class Broker {
     return "amqp://" + user + ":" + password + "@127.0.0.1:" + std::to_string(port_) + "/";
   }
   std::string log() const { return shell("tail -20 " + dir_ + "/broker.log"); }
+  // `rabbitmqctl list_queues name COLUMNS`: a line per queue, tab-separated.
+  std::string queues(const std::string& columns) const {
+    return shell(std::string(kCtlScript) + " -q -n " + node_ + " list_queues name " + columns +
+                 " 2>/dev/null");
+  }
   // Client logins so far, by the broker's own log.
   int logins() const {
     return std::stoi("0" + shell("cat " + dir_ +
@@ -141,8 +148,7 @@ class Broker {
 
   // The broker's own count of messages ready and unacknowledged in `queue`; -1 if unknown.
   long long queue_depth(const std::string& queue) const {
-    const std::string out = shell(std::string(kCtlScript) + " -q -n " + node_ +
-                                  " list_queues name messages 2>/dev/null");
+    const std::string out = queues("messages");
     std::istringstream lines(out);
     std::string line;
     while (std::getline(lines, line)) {
@@ -527,10 +533,93 @@ scenarios:
     EXPECT_EQ(broker.queue_depth("pl.done.1"), 0);
   }
 
-  // 6. The mock publishes and pushes through the broker (examples/orders-async*.yaml).
+  // 6. Acknowledgements, queue arguments, publisher confirms, over amqps://
+  // (the scenario's defaults: tls: ca:). Each iteration publishes with a
+  // confirm to a queue with a dead-letter exchange, nacks the message when
+  // it comes back (requeue: false: the broker dead-letters it), publishes
+  // to a quorum queue, and last to a queue of max_length 1 that rejects
+  // what does not fit: the broker nacks every such publish but the first.
+  // All counts are the broker's own.
+  {
+    constexpr int kIterations = 40;
+    const std::string scenario = dir + "/acks.yaml";
+    std::ofstream(scenario) << "target: http://127.0.0.1:9\n"
+                            << "defaults: {tls: {ca: " << broker.certificate() << "}}\n"
+                            << "amqp:\n  url: " << broker.tls_url() << "\n"
+                            << R"(  exchanges: [{name: ack.dlx, type: fanout}]
+  queues:
+    - {name: ack.in, dead_letter_exchange: ack.dlx, message_ttl: 60s, max_length: 10000}
+    - {name: ack.dead, bind: {exchange: ack.dlx}}
+    - {name: ack.quorum, type: quorum}
+    - {name: ack.full, max_length: 1, arguments: {x-overflow: reject-publish}}
+flows:
+  f:
+    steps:
+      - name: publish
+        amqp.publish: {routing_key: ack.in, correlation_id: "{{ corr }}", body: x, confirm: true}
+      - name: nack
+        amqp.expect: {queue: ack.in, correlation_id: "{{ corr }}", on_match: nack, requeue: false, prefetch: 4, timeout: 2s}
+      - name: quorum
+        amqp.publish: {routing_key: ack.quorum, body: q, confirm: true}
+      - name: full
+        amqp.publish: {routing_key: ack.full, body: f, confirm: true}
+scenarios:
+  main: {executor: iterations, vus: 2, iterations: )"
+                            << kIterations << "}\n";
+    const std::string out = dir + "/acks.json";
+    run = run_millstone({"run", scenario, "-w", "1", "-q", "-o", out}, 30);
+    ASSERT_TRUE(run.exit_code == 0 || run.exit_code == 99) << run.out << run.err;
+    j = read_json(out);
+    ASSERT_EQ(j["steps"].size(), 4u) << j.dump();
+    EXPECT_EQ(j["steps"][0]["requests"], kIterations) << j["steps"][0];
+    EXPECT_EQ(j["steps"][1]["requests"], kIterations) << j["steps"][1];
+    EXPECT_EQ(j["steps"][2]["requests"], kIterations) << j["steps"][2];
+    EXPECT_EQ(j["steps"][3]["requests"], 1) << j["steps"][3];
+    EXPECT_EQ(j["steps"][3]["failed"], kIterations - 1) << j["steps"][3];
+    EXPECT_EQ(j["errors"].value("publish_nacked", 0), kIterations - 1) << j["errors"].dump();
+    EXPECT_EQ(j["errors"].size(), 1u) << j["errors"].dump();
+    EXPECT_EQ(j["steps"][0]["latency_ms"]["count"], kIterations);  // the confirm latency
+    // The broker's counts: nothing left or unacknowledged in ack.in, every
+    // message dead-lettered, the quorum queue is one, the full one holds one.
+    std::istringstream lines(broker.queues("messages messages_unacknowledged type arguments"));
+    std::map<std::string, std::vector<std::string>> rows;
+    for (std::string line; std::getline(lines, line);) {
+      std::vector<std::string> cells;
+      std::istringstream cols(line);
+      for (std::string cell; std::getline(cols, cell, '\t');)
+        cells.push_back(cell);
+      if (cells.size() >= 5) rows[cells[0]] = cells;
+    }
+    ASSERT_EQ(rows.count("ack.in"), 1u);
+    EXPECT_EQ(rows["ack.in"][1], "0");
+    EXPECT_EQ(rows["ack.in"][2], "0");
+    EXPECT_NE(rows["ack.in"][4].find("x-message-ttl"), std::string::npos) << rows["ack.in"][4];
+    EXPECT_EQ(rows["ack.dead"][1], std::to_string(kIterations));
+    // (A quorum queue's depth in list_queues lags by seconds: its type is
+    // the broker's; its 40 publishes are the broker's own confirms.)
+    EXPECT_EQ(rows["ack.quorum"][3], "quorum");
+    EXPECT_EQ(rows["ack.full"][1], "1");
+    std::printf("acks: confirm p50 %.2f ms, nack p50 %.2f ms\n",
+                j["steps"][0]["latency_ms"]["p50"].get<double>(),
+                j["steps"][1]["latency_ms"]["p50"].get<double>());
+
+    // Without the CA the broker's certificate is untrusted: one line before
+    // the run, exit 8, the classified cause.
+    const std::string untrusted = dir + "/untrusted.yaml";
+    std::ofstream(untrusted)
+        << "target: http://127.0.0.1:9\n"
+        << "amqp: " << broker.tls_url() << "\n"
+        << "flows: {f: {steps: [{amqp.publish: {routing_key: q}}]}}\n"
+        << "scenarios: {main: {executor: iterations, vus: 1, iterations: 1}}\n";
+    run = run_millstone({"run", untrusted, "-q"}, 30);
+    EXPECT_EQ(run.exit_code, 8) << run.out << run.err;
+    EXPECT_NE(run.err.find("tls_certificate_untrusted"), std::string::npos) << run.err;
+  }
+
+  // 7. The mock publishes and pushes through the broker (examples/orders-async*.yaml).
   mock_closes_the_loop(broker);
 
-  // 7. The broker stops mid-run: classified errors, reconnection attempts
+  // 8. The broker stops mid-run: classified errors, reconnection attempts
   // refused, and the run still ends when its duration is over.
   const std::string fourth = dir + "/stopped.json";
   // Stopped once both connections are open: logged in (the broker's log

@@ -3,6 +3,7 @@
 #include "scenario/correlation.h"
 
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -75,6 +76,20 @@ TEST(CorrelationTable, HeldMessagesAreBounded) {
   EXPECT_LE(table.held(), 4u);
   EXPECT_EQ(table.clear_held(), 4u);
   EXPECT_EQ(table.held(), 0u);
+}
+
+// Manual acks: a held message keeps its delivery tag for the wait that
+// claims it, and expiry hands back the tags of what nobody claimed.
+TEST(CorrelationTable, HeldMessagesKeepTheirDeliveryTags) {
+  CorrelationTable table(16, kHold);
+  EXPECT_TRUE(table.deliver("a", 10, 41).held);
+  EXPECT_TRUE(table.deliver("b", 11, 42).held);
+  uint64_t tag = 0;
+  EXPECT_EQ(table.wait("b", 3, &tag), 11);
+  EXPECT_EQ(tag, 42u);
+  std::vector<uint64_t> tags;
+  EXPECT_EQ(table.expire(10 + kHold, &tags), 1u);
+  EXPECT_EQ(tags, std::vector<uint64_t>{41});
 }
 
 }  // namespace correlation_test
