@@ -161,6 +161,16 @@ def rss_kib(pids):
     return total
 
 
+def tcp_ext(keys=("ListenOverflows", "ListenDrops", "TCPSynRetrans")):
+    """Kernel TCP counters since boot from /proc/net/netstat (system-wide)."""
+    try:
+        with open("/proc/net/netstat") as f:
+            lines = [line.split() for line in f if line.startswith("TcpExt:")]
+        return {k: int(v) for k, v in zip(lines[0][1:], lines[1][1:]) if k in keys}
+    except (OSError, IndexError, ValueError):
+        return {}
+
+
 def machine_cpu_ticks():
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
@@ -288,7 +298,7 @@ def run(a, tools, tmp):
     print(f"  run:  millstone {' '.join(cmd[1:])}")
     total_s = a.ramp + a.hold + a.slack
     samples = []
-    before_mem, before_sock = meminfo_kib(), sockstat()
+    before_mem, before_sock, before_ext = meminfo_kib(), sockstat(), tcp_ext()
     all_t = None
     hold_cpu = None  # (t, client ticks, mock ticks, machine busy, machine all) at the hold's start
     end_cpu = None
@@ -370,7 +380,8 @@ def run(a, tools, tmp):
             "end_cpu": end_cpu, "cpu_s": ru.ru_utime + ru.ru_stime, "stderr": err_text,
             "final_stats": final_stats, "polls": polls, "mock_log": mock_text,
             "peak_client_workers": max(s["client_workers"] for s in samples), "code": code,
-            "failures": summary.get("worker_failures", [])}
+            "failures": summary.get("worker_failures", []),
+            "tcp_ext": {k: v - before_ext.get(k, 0) for k, v in tcp_ext().items()}}
 
 
 def report(a, r, settings):
@@ -412,6 +423,7 @@ def report(a, r, settings):
           f" alloc {tcp.get('alloc', 0) - tcp0.get('alloc', 0):+,} mem "
           f"{(tcp.get('mem', 0) - tcp0.get('mem', 0)) * 4 // 1024:+,} MiB, sockets used "
           f"{e['sock'].get('sockets', {}).get('used')}")
+    print(f"kernel TCP counters during the run (system-wide): {json.dumps(r['tcp_ext'])}")
     print(f"machine: MemAvailable -{(b['MemAvailable'] - m['MemAvailable']) // 1024:,} MiB = "
           f"{used:.2f} KiB per connection (client + mock + kernel)")
     h, c = r["hold_cpu"], r["end_cpu"]
