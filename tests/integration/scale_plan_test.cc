@@ -36,9 +36,10 @@ scenarios:
 }
 
 // 640 held WebSockets at a limit of 96 descriptors (64 for connections, 32
-// kept for each worker's own): 10 workers. Every VU connects once (the mock's count), the summary's
-// plan says what was decided, and the run ends at its 2 s although the workers started one after
-// another on a machine with fewer cores.
+// kept for each worker's own): 10 workers. Every VU connects once (the
+// mock's count), the summary's plan says what was decided, and the run ends
+// at its 3 s although the workers started one after another on a machine
+// with fewer cores.
 TEST(ScalePlan, ManyVusAtALowFdLimitPlanWorkersAndEndAtTheDuration) {
   MockServer mock(kMock, 2);
   const std::string scenario = write_temp_file(hold_scenario(mock.port(), 640), ".yaml");
