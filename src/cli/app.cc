@@ -482,6 +482,10 @@ int main_command(int argc, char** argv, bool parse_only) {
                                              whole_into(&mock.workers, "--workers", 1, kMaxWorkers),
                                              "Worker processes (default: one per core)");
   mock_cmd->add_option_function<std::string>(
+      "--connections", whole_into(&mock.connections, "--connections", 1, 100'000'000),
+      "Start enough workers to hold this many connections at the open-file limit (each "
+      "worker holds up to its limit; default: one worker per core)");
+  mock_cmd->add_option_function<std::string>(
       "--seed",
       [&mock](const std::string& text) {
         std::string error;

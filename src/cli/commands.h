@@ -139,7 +139,10 @@ struct HistoryOptions {
 struct MockOptions {
   std::string config;  // empty = the built-in demo routes
   std::string listen = "127.0.0.1:8080";
-  uint32_t workers = 0;          // 0 = one per core
+  uint32_t workers = 0;  // 0 = one per core
+  // --connections N: enough workers to hold N connections at the open-file
+  // limit (docs/scale.md); 0 = not given.
+  uint64_t connections = 0;
   std::optional<uint64_t> seed;  // none = from the config (or 0)
   bool quiet = false;
   // HTTPS: --tls (a self-signed certificate made at start-up), or --cert and --key.

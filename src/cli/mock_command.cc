@@ -1,3 +1,5 @@
+#include <sys/resource.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -9,6 +11,7 @@
 #include "cli/builtin_mock.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/limits.h"
 #include "mock/config.h"
 #include "mock/server.h"
 #include "text/printable.h"
@@ -88,8 +91,30 @@ int mock_command(const MockOptions& options) {
   server.http2.enabled = !options.no_http2;
   server.http2.max_concurrent_streams = options.max_concurrent_streams;
   server.control_token = options.control_token;
-  server.workers =
-      options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
+  const uint32_t cores = std::max(1u, std::thread::hardware_concurrency());
+  server.workers = options.workers ? options.workers : cores;
+  if (options.connections > 0) {
+    // Each worker holds connections up to its open-file limit (raised to
+    // the hard limit), so N connections need N / limit workers.
+    rlimit limit{};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    const uint64_t fd_limit = limit.rlim_max == RLIM_INFINITY ? uint64_t{1} << 20 : limit.rlim_max;
+    const uint32_t needed = workers_for_descriptors(options.connections, fd_limit);
+    if (options.workers != 0 && options.workers < needed) {
+      fmt::print(stderr,
+                 "millstone mock: --connections {} at the open-file limit of {} need --workers {} "
+                 "or more (or raise the hard limit: 'ulimit -Hn', LimitNOFILE= in systemd)\n",
+                 options.connections, fd_limit, needed);
+      return kExitUsage;
+    }
+    if (options.workers == 0) server.workers = std::max(cores, needed);
+    if (server.workers > cores) {
+      fmt::print(stderr,
+                 "millstone mock: {} workers for {} connections at the open-file limit of {} per "
+                 "process ({} cores)\n",
+                 server.workers, options.connections, fd_limit, cores);
+    }
+  }
   server.print_stats_on_exit = !options.quiet;
   switch (mock::run_mock_server(config, server)) {
     case mock::ServerExit::kStopped:

@@ -532,12 +532,28 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     }
   }
   bool loopback = net::is_loopback(*endpoint);
+  // What the run planned by itself from the machine's limits, for the JSON
+  // summary's `plan` (docs/scale.md): the warnings are the limits it could
+  // not change.
+  nlohmann::json run_plan = {{"connections", connections}, {"loopback_target", loopback}};
+  std::vector<std::string> plan_warnings;
+  run_plan["source_addresses_chosen"] = false;
   if (plan.source_addresses.empty() && loopback && endpoint->family() == AF_INET) {
     plan.source_addresses = loopback_sources(connections, local_port_count(nullptr));
+    run_plan["source_addresses_chosen"] = !plan.source_addresses.empty();
+  }
+  std::string port_range;
+  run_plan["ports_per_source"] = local_port_count(&port_range);
+  run_plan["port_range"] = port_range;
+  run_plan["source_addresses"] = plan.source_addresses.size();
+  if (!plan.source_addresses.empty()) {
+    run_plan["source_address_first"] = plan.source_addresses.front();
+    run_plan["source_address_last"] = plan.source_addresses.back();
   }
   for (const std::string& warning :
        capacity_warnings(connections, plan.source_addresses.size(), loopback)) {
     fmt::print(stderr, "millstone run: warning: {}\n", warning);
+    plan_warnings.push_back(warning);
   }
 
   const int64_t connect_timeout_us = static_cast<int64_t>(plan.connect_timeout_ms) * 1000;
@@ -626,10 +642,28 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
                "per worker ({{{{ worker }}}} in its name, docs/amqp.md#scenario-steps)\n",
                workers);
   }
-  if (auto warning = worker_count_warning(connections, fd_limit,
-                                          std::max(1u, std::thread::hardware_concurrency()));
-      warning && !fleet) {
+  const uint32_t cores = std::max(1u, std::thread::hardware_concurrency());
+  if (auto warning = worker_count_warning(connections, fd_limit, cores); warning && !fleet) {
     fmt::print(stderr, "millstone run: warning: {}\n", *warning);
+    plan_warnings.push_back(*warning);
+  }
+  run_plan["fd_limit"] = fd_limit;
+  run_plan["cores"] = cores;
+  run_plan["workers_for_descriptors"] = needed;
+  run_plan["workers"] = fleet ? 0 : workers;
+  run_plan["warnings"] = plan_warnings;
+  // A large run says what it planned by itself, once, before it starts.
+  if (!fleet && (workers > cores || !plan.source_addresses.empty())) {
+    std::string sources;
+    if (run_plan["source_addresses_chosen"].get<bool>()) {
+      sources = fmt::format(", source addresses {}-{} ({} local ports each, range {})",
+                            plan.source_addresses.front(), plan.source_addresses.back(),
+                            run_plan["ports_per_source"].get<uint32_t>(), port_range);
+    }
+    fmt::print(stderr,
+               "millstone run: plan: {} connections on {} worker processes (open-file limit {} "
+               "per process, {} cores){}\n",
+               connections, workers, fd_limit, cores, sources);
   }
 
   description.workers = workers;
@@ -769,6 +803,7 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
     json["agents"] = fleet->summary_json(result);
   }
   json["generator"] = generator_json(result);
+  json["plan"] = run_plan;
   if (scenario && std::any_of(scenario->scenarios.begin(), scenario->scenarios.end(),
                               [](const scenario::ScenarioRun& r) {
                                 return r.executor.kind == scenario::Executor::Kind::kRampingVus ||

@@ -16,13 +16,6 @@ namespace millstone::cluster {
 
 namespace {
 
-uint64_t peak_total(const std::map<uint64_t, metrics::Snapshot>& seconds) {
-  uint64_t peak = 0;
-  for (const auto& [index, second] : seconds)
-    peak = std::max(peak, second.peak_vus);
-  return peak;
-}
-
 // A worker ready this long after the start instant gets a note in the run's output.
 constexpr int64_t kLateNoteNs = 100 * net::kNsPerMs;
 
@@ -359,13 +352,18 @@ void Coordinator::handle(Peer& peer, MessageType type, const std::string& payloa
           fail(peer, fmt::format("{} sent a snapshot that does not decode", name));
           return;
         }
+        const uint64_t peak_before = result_.total.peak_vus;
         result_.total.merge(snapshot);
         peer.outcome.load[snapshot.interval_index].merge(snapshot.generator);
         metrics::Snapshot& second = result_.seconds[snapshot.interval_index];
         second.merge(snapshot);
         second.interval_index = snapshot.interval_index;
-        // Peaks add across workers within a second, but not across seconds.
-        result_.total.peak_vus = peak_total(result_.seconds);
+        // Peaks add across workers within a second, but not across seconds:
+        // the run's is the largest second's. A second's only grows as its
+        // snapshots arrive, so the largest so far is kept here at once (going
+        // over every second for every snapshot was quadratic in the run's
+        // length, times the workers: 100 workers for 30 min, 162 million steps).
+        result_.total.peak_vus = std::max(peak_before, second.peak_vus);
         peer.last_interval =
             std::max(peer.last_interval, static_cast<int64_t>(snapshot.interval_index));
         return;

@@ -247,7 +247,10 @@ int serve_worker(WorkerLink& link, const Hello& hello, const WorkerOptions& opti
   done.snapshots_coalesced = outbox.coalesced();
   done.outbox_peak_bytes = link.peak_queued_bytes();
   link.send(MessageType::kDone, encode_done(done));
-  return flush_until(link, deadline) == WaitResult::kOk ? 0 : 1;
+  const bool sent = flush_until(link, deadline) == WaitResult::kOk;
+  // The coordinator has this worker's whole run: the connections close now.
+  workload->release();
+  return sent ? 0 : 1;
 }
 
 int run_worker(int control_fd, unsigned worker_index) {

@@ -23,8 +23,14 @@ class Workload {
   // seconds they happened in and it ends with the others. False (with *error)
   // if it cannot run.
   virtual bool start(int64_t start_ns, std::string* error) = 0;
-  // Ends the run now (deadline reached or stop requested).
+  // Ends the run now (deadline reached or stop requested): the final
+  // snapshot goes to the sink.
   virtual void stop() = 0;
+  // After stop(), once the final snapshot has left: closes the connections
+  // still open. Closing tens of thousands of sockets per worker takes
+  // seconds of CPU (dozens of workers on a few cores, both ends on one
+  // machine: a minute), none of which is part of the measured run.
+  virtual void release() {}
   virtual bool finished() const = 0;
 };
 

@@ -873,6 +873,14 @@ void ScenarioWorkload::on_run_end(RunState& run) {
 }
 
 void ScenarioWorkload::on_run_hard_end(RunState& run) {
+  // The last scenario's hard end is the run's: stop() counts what is cut off
+  // and sends the final snapshot; the connections close after (release()).
+  if (std::all_of(runs_.begin(), runs_.end(),
+                  [&](const auto& other) { return other.get() == &run || other->done; })) {
+    run.accepting = false;
+    stop();
+    return;
+  }
   on_run_end(run);
   std::vector<VirtualUser*> members = run.members;
   for (VirtualUser* vu : members) {
@@ -935,15 +943,19 @@ void ScenarioWorkload::stop() {
   if (finished_) return;
   running_ = false;
   finished_ = true;
+  // Counted now, closed in release(): what is cut off by the end is in the
+  // final snapshot, and the closing is not part of the run.
   for (auto& vu : vus_) {
     if (vu->connection.busy()) ++current_.in_flight;
     vu->timer.cancel();
-    vu->connection.close();
     if (vu->h2) {
       if (vu->h2->in_flight() > 0) ++current_.in_flight;
       vu->h2->close();
     }
-    if (vu->socket) end_socket(*vu, metrics::DisconnectCause::kLocalClose);
+    if (vu->socket) {
+      SocketSession& s = *vu->socket;
+      if (s.open) current_.sockets->add_disconnect(metrics::DisconnectCause::kLocalClose);
+    }
     amqp_abandon(*vu);
   }
   if (amqp_) amqp_->stop();
@@ -963,6 +975,15 @@ void ScenarioWorkload::stop() {
   current_.vus = 0;
   if (current_.sockets) current_.sockets->open = 0;
   sink_(current_, true);
+  current_.clear();
+}
+
+void ScenarioWorkload::release() {
+  for (auto& vu : vus_) {
+    vu->connection.close();
+    // Counted in stop(); this sends the WebSocket close frame and closes.
+    if (vu->socket) end_socket(*vu, metrics::DisconnectCause::kLocalClose);
+  }
   current_.clear();
 }
 

@@ -53,6 +53,7 @@ class ScenarioWorkload final : public engine::Workload,
 
   bool start(int64_t start_ns, std::string* error) override;
   void stop() override;
+  void release() override;
   bool finished() const override { return finished_; }
 
   void on_connected(http::ClientConnection& connection) override;

@@ -93,6 +93,9 @@ TEST(WorkerCount, TheOpenFileLimitSharesConnectionsOutOverProcesses) {
   EXPECT_EQ(workers_for_descriptors(19'968, 20'000), 1u);
   EXPECT_EQ(workers_for_descriptors(19'969, 20'000), 2u);
   EXPECT_EQ(workers_for_descriptors(1'000'000, 20'000), 51u);
+  // Below twice the reserve, half the limit is for connections.
+  EXPECT_EQ(workers_for_descriptors(600, 64), 19u);
+  EXPECT_EQ(workers_for_descriptors(1, 1), 1u);
 }
 
 TEST(WorkerCount, MoreProcessesThanCoresIsSaidBeforeTheRun) {
