@@ -13,6 +13,7 @@ build_packages=(
   libyaml-cpp-dev libfmt-dev libcli11-dev libsimdjson-dev nlohmann-json3-dev libssl-dev libre2-dev
   libsqlite3-dev libcurl4-openssl-dev libnghttp2-dev
   libprotobuf-dev libprotoc-dev  # gRPC: .proto files parsed at start-up, messages from JSON
+  liburing-dev  # the io_uring I/O backend (--io uring)
 )
 packages=(
   "${build_packages[@]}"

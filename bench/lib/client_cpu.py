@@ -42,6 +42,9 @@ def main():
     ap.add_argument("--tls", action="store_true",
                     help="HTTPS keep-alive: nginx with TLS (self-signed P-256 certificate, "
                          "trusted by millstone through --cacert; wrk does not verify)")
+    ap.add_argument("--io", choices=("epoll", "uring", "both"), default=bl.env_default("IO", "epoll"),
+                    help="millstone's --io backend; 'both' alternates epoll and uring in one run and "
+                         "prints them side by side (env IO, default epoll)")
     a = ap.parse_args()
     if a.runs < 1 or a.conns < 1 or a.threads < 1 or a.server_workers < 1:
         ap.error("--runs, --conns, --threads and --server-workers must be >= 1")
@@ -68,15 +71,19 @@ def main():
         print(f"  {a.server} up at {url} (pids {srv.pids()}; response {srv.header_bytes}+"
               f"{len(srv.body)} bytes)")
         tmp = bl.make_tmpdir("bench-client-cpu-")
+        ios = ["epoll", "uring"] if a.io == "both" else [a.io]
         order = []
         for i in range(a.runs):
-            order += [("wrk", i + 1), ("millstone", i + 1)]
+            order += [("wrk", i + 1, None)] + [("millstone", i + 1, io) for io in ios]
         results, warnings = [], []
-        for kind, i in order:
-            print(f"  run {i}/{a.runs}: {kind} ...", flush=True)
-            r = bl.run_client(kind, tools, url, a.threads, a.conns, dur, tmp, f"{kind}-{i}",
-                              cli_cpus, server=srv)
+        for kind, i, io in order:
+            label = kind if io is None else f"millstone/{io}"
+            print(f"  run {i}/{a.runs}: {label} ...", flush=True)
+            r = bl.run_client(kind, tools, url, a.threads, a.conns, dur, tmp,
+                              f"{kind}-{io or ''}-{i}", cli_cpus, server=srv,
+                              millstone_extra=() if io is None else ("--io", io))
             r["run"] = i
+            r["client"] = label
             w = bl.check_errors(r, a.max_error_pct)
             mm = bl.count_mismatch(r, a.conns)
             if mm:
@@ -108,7 +115,8 @@ def main():
     print(bl.fmt_table(hdr, rows))
 
     summ = {}
-    for kind in ("wrk", "millstone"):
+    kinds = ["wrk"] + [f"millstone/{io}" for io in ios]
+    for kind in kinds:
         rs = [r for r in results if r["client"] == kind]
         summ[kind] = {
             "med_us": bl.median([r["us_per_req"] for r in rs]),
@@ -127,17 +135,23 @@ def main():
             for k, s in summ.items()]
     print(bl.fmt_table(hdr, rows))
 
-    m, w = summ["millstone"], summ["wrk"]
-    ratio_med = m["med_us"] / w["med_us"]
-    ratio_best = m["best_us"] / w["best_us"]
-    rps_ratio = m["med_rps"] / w["med_rps"]
-    verdict = ("meets aim (<= %.1f)" % AIM if ratio_med <= AIM else
-               "meets target (<= %.1f), not yet the aim %.1f" % (TARGET, AIM)
-               if ratio_med <= TARGET else "MISSES target (<= %.1f)" % TARGET)
+    w = summ["wrk"]
     print()
-    print(f"RATIO cpu/request millstone/wrk: median {ratio_med:.3f}  best {ratio_best:.3f}  "
-          f"-> {verdict}")
-    print(f"RATIO throughput millstone/wrk (median req/s): {rps_ratio:.3f}")
+    for kind in kinds[1:]:
+        m = summ[kind]
+        ratio_med = m["med_us"] / w["med_us"]
+        ratio_best = m["best_us"] / w["best_us"]
+        rps_ratio = m["med_rps"] / w["med_rps"]
+        verdict = ("meets aim (<= %.1f)" % AIM if ratio_med <= AIM else
+                   "meets target (<= %.1f), not yet the aim %.1f" % (TARGET, AIM)
+                   if ratio_med <= TARGET else "MISSES target (<= %.1f)" % TARGET)
+        print(f"RATIO cpu/request {kind}/wrk: median {ratio_med:.3f}  best {ratio_best:.3f}  "
+              f"-> {verdict}")
+        print(f"RATIO throughput {kind}/wrk (median req/s): {rps_ratio:.3f}")
+    if len(kinds) == 3:
+        u, e = summ["millstone/uring"], summ["millstone/epoll"]
+        print(f"RATIO cpu/request uring/epoll: median {u['med_us'] / e['med_us']:.3f}  "
+              f"best {u['best_us'] / e['best_us']:.3f}")
     for wmsg in warnings:
         print("warning: " + wmsg)
     la2 = bl.load_average()

@@ -146,6 +146,17 @@ int main_command(int argc, char** argv, bool parse_only) {
   run_cmd->add_option_function<std::string>(
       "-w,--workers", whole_into(&run.workers, "--workers", 1, kMaxWorkers),
       "Worker processes (default: one per core, more if the open-file limit needs it)");
+  run_cmd
+      ->add_option_function<std::string>(
+          "--io",
+          [&run](const std::string& text) {
+            run.io =
+                checked(net::parse_io_backend(text), "--io " + text + ": expected epoll or uring");
+          },
+          "What drives the workers' event loops: epoll, or uring (io_uring: multishot recv into "
+          "a shared buffer ring, sends batched per loop turn; plain HTTP/1.1 connections, TLS "
+          "and HTTP/2 keep readiness semantics; Linux 6.0+)")
+      ->default_str("epoll");
   run_cmd->add_option("--source-address", run.source_addresses,
                       "Local addresses to spread connections over, past the ~28,000 ports one "
                       "address has per target: A,B or a range 10.0.0.2-10.0.0.9 (loopback "

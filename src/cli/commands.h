@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "net/io_backend.h"
 #include "scenario/values.h"
 #include "tls/options.h"
 
@@ -62,6 +63,7 @@ struct RunOptions {
   bool no_tls_resumption = false;
   std::optional<std::vector<std::string>> alpn;  // default: http/1.1
   bool no_keepalive = false;  // close after each response and reconnect (http and https)
+  net::IoBackend io = net::IoBackend::kEpoll;  // --io: the workers' event loop backend
   // HTTP/2 (quick mode, docs/http2.md).
   bool http2 = false;                // --http2: ALPN h2 over TLS, prior knowledge over cleartext
   uint32_t streams = 1;              // --streams: requests in flight per connection

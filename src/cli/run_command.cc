@@ -39,6 +39,7 @@
 #include "http/url.h"
 #include "monitor/collector.h"
 #include "net/clock.h"
+#include "net/io_backend.h"
 #include "net/socket.h"
 #include "net/stop_request.h"
 #include "net/stream.h"
@@ -519,6 +520,20 @@ int execute(const RunOptions& options, engine::RunPlan plan, const http::Url& ur
   }
   plan.address = net::numeric_host(*endpoint);
   plan.port = url.port;
+  plan.io_backend = options.io;
+  if (options.io == net::IoBackend::kUring) {
+    // Checked here, once, so the run stops before any worker starts.
+    if (const std::string reason = net::uring_unavailable_reason(); !reason.empty()) {
+      fmt::print(stderr, "millstone run: --io uring: {} (use --io epoll)\n", reason);
+      return kExitConfig;
+    }
+    if (plan.tls || plan.http2) {
+      fmt::print(stderr,
+                 "millstone run: note: --io uring moves plain HTTP/1.1 connections to io_uring "
+                 "completions; {} connections keep epoll-style readiness on the uring loop\n",
+                 plan.http2 ? "HTTP/2" : "TLS");
+    }
+  }
 
   if (!parse_source_flags(options.source_addresses, &plan.source_addresses, &error)) {
     return usage_error(error);

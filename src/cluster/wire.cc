@@ -447,6 +447,7 @@ std::string encode_run_plan(const engine::RunPlan& plan) {
     e.put_bool(plan.grpc);
     e.put_bool(plan.grpc_server_streaming);
   }
+  e.put_varint(static_cast<uint64_t>(plan.io_backend));
   return out;
 }
 
@@ -519,6 +520,9 @@ bool decode_run_plan(std::string_view payload, engine::RunPlan* out) {
       return false;
     }
   }
+  uint64_t io_backend = 0;
+  if (!d.read_varint(&io_backend) || io_backend > 1) return false;
+  p.io_backend = static_cast<net::IoBackend>(io_backend);
   if (!d.at_end()) return false;
   if (!std::isfinite(p.scenario_rate) || p.scenario_rate < 0.0) return false;
   if (!std::isfinite(p.rate) || p.rate < 0.0) return false;

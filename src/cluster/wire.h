@@ -37,7 +37,8 @@ namespace millstone::cluster {
 // local_workers (an agent's share range), Done an agent's failed local workers.
 // Also in 5, gRPC: run plans say whether the HTTP/2 request is a gRPC call, snapshots
 // carry the calls by grpc-status and four more error causes; and snapshots end
-// with the worker's own load (CPU, loop busy time, timer lag: GeneratorLoad).
+// with the worker's own load (CPU, loop busy time, timer lag: GeneratorLoad),
+// and run plans end with the I/O backend (--io epoll|uring).
 // Version 5 had not been released before these went in, so it stayed 5.
 inline constexpr uint32_t kProtocolVersion = 5;
 // Largest payload accepted or produced; bounds what a bad peer can make us buffer.

@@ -187,7 +187,11 @@ int serve_worker(WorkerLink& link, const Hello& hello, const WorkerOptions& opti
   payload = std::string();  // the data files' bytes live on in `start` alone
   const int64_t start_ns = start.start_ns + options.clock_offset_ns;
 
-  net::EventLoop loop;
+  net::EventLoop loop(start.plan.io_backend);
+  if (!loop.ok()) {
+    return refuse(link, fmt::format("--io {}: {}", net::io_backend_name(start.plan.io_backend),
+                                    loop.error()));
+  }
   SnapshotOutbox outbox(link, options.max_pending_snapshots, options.outbox_high_water);
   bool link_ok = true;
   bool finished = false;

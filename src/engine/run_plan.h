@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "http/request_spec.h"
+#include "net/io_backend.h"
 #include "tls/options.h"
 
 namespace millstone::engine {
@@ -55,6 +56,8 @@ struct RunPlan {
   std::vector<std::string> source_addresses;
   uint32_t worker_index = 0;
   uint32_t worker_count = 1;
+  // --io: what drives the workers' event loops (net/io_backend.h).
+  net::IoBackend io_backend = net::IoBackend::kEpoll;
 
   // Scenario runs: the scenario file travels as text and every worker
   // compiles it into the same immutable plan (a remote agent has no access

@@ -47,10 +47,11 @@ void ClientConnection::close() {
 
 void ClientConnection::close_socket(bool reset) {
   if (fd_ < 0) return;
-  loop_.remove(registration_, fd_);
+  if (!uring_) loop_.remove(registration_, fd_);
   stream_->close(reset);
   stream_ = nullptr;
   plain_.reset();
+  uring_.reset();
   tls_.reset();
   fd_ = -1;
   read_waits_writable_ = false;
@@ -177,6 +178,15 @@ void ClientConnection::on_connect_ready() {
     return;
   }
   ++context_.stats->connections_established;
+  if (!tls_ && loop_.uring() != nullptr) {
+    // From here the plain stream runs on completions: a multishot recv into
+    // the loop's buffer ring, sends batched per loop turn.
+    loop_.remove(registration_, fd_);
+    stream_ = &uring_.emplace(*loop_.uring(), plain_->release(), *this);
+    plain_.reset();
+    // Top bit: never equal to an epoll registration kept for comparison.
+    registration_ = uring_->registration() | (uint64_t{1} << 63);
+  }
   if (tls_) {
     state_ = State::kHandshaking;
     continue_handshake();

@@ -16,6 +16,7 @@
 #include "net/event_loop.h"
 #include "net/socket.h"
 #include "net/stream.h"
+#include "net/uring_stream.h"
 #include "tls/client_context.h"
 #include "tls/tls_stream.h"
 
@@ -158,7 +159,10 @@ class ClientConnection final : public net::IoHandler {
   ClientContext& context_;
   ResponseParser parser_;
   // The fd's stream while open: plain_ (in place, no allocation) or tls_.
+  // On an io_uring loop a plain connection moves to uring_ once connected
+  // (the connect itself waits on readiness).
   std::optional<net::PlainStream> plain_;
+  std::optional<net::UringStream> uring_;
   std::unique_ptr<tls::TlsStream> tls_;
   net::Stream* stream_ = nullptr;
   int fd_ = -1;  // stream_->fd(), kept for the loop registration

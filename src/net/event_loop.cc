@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "net/clock.h"
+#include "net/uring.h"
 
 namespace millstone::net {
 
@@ -29,11 +31,21 @@ void Timer::cancel() {
   if (armed()) loop_.timer_cancel(this);
 }
 
-EventLoop::EventLoop() : epoll_fd_(epoll_create1(EPOLL_CLOEXEC)), events_(1024) {}
+EventLoop::EventLoop(IoBackend backend) : epoll_fd_(epoll_create1(EPOLL_CLOEXEC)), events_(1024) {
+  if (epoll_fd_ < 0) {
+    error_ = std::string("epoll_create1: ") + std::strerror(errno);
+    return;
+  }
+  if (backend == IoBackend::kUring) {
+    uring_ = Uring::create(&error_);
+    if (uring_) uring_->watch_readable(epoll_fd_);
+  }
+}
 
 EventLoop::~EventLoop() {
   for (Timer* timer : heap_)
     timer->heap_index_ = Timer::kNotArmed;
+  uring_.reset();  // before the epoll descriptor it watches
   if (epoll_fd_ >= 0) close(epoll_fd_);
 }
 
@@ -88,6 +100,7 @@ bool EventLoop::run() {
 }
 
 bool EventLoop::run_once(int64_t timeout_ns) {
+  if (uring_) return run_once_uring(timeout_ns);
   // epoll_pwait2 takes a nanosecond timeout, so open-model pacing is not
   // rounded to milliseconds.
   timespec ts{timeout_ns / kNsPerSec, timeout_ns % kNsPerSec};
@@ -105,6 +118,12 @@ bool EventLoop::run_once(int64_t timeout_ns) {
     if (errno != EINTR) return false;
     n = 0;
   }
+  dispatch_epoll(n);
+  run_due_timers();
+  return true;
+}
+
+bool EventLoop::dispatch_epoll(int n) {
   for (int i = 0; i < n; ++i) {
     uint64_t registration = events_[i].data.u64;
     uint32_t index = static_cast<uint32_t>(registration);
@@ -113,8 +132,26 @@ bool EventLoop::run_once(int64_t timeout_ns) {
     if (slot.generation != static_cast<uint32_t>(registration >> 32) || !slot.handler) continue;
     slot.handler->on_io(events_[i].events);
   }
-  if (n == static_cast<int>(events_.size()) && events_.size() < 65536) {
-    events_.resize(events_.size() * 2);
+  const bool full = n == static_cast<int>(events_.size());
+  if (full && events_.size() < 65536) events_.resize(events_.size() * 2);
+  return full;
+}
+
+bool EventLoop::run_once_uring(int64_t timeout_ns) {
+  // One io_uring_enter per turn submits the sends and re-arms queued since
+  // the last one and waits, with a nanosecond timeout, for completions.
+  const int64_t wait_from = timeout_ns > 0 ? now_ns() : 0;
+  const bool submitted = uring_->submit_and_wait(timeout_ns);
+  if (timeout_ns > 0) waited_ns_ += now_ns() - wait_from;
+  if (!submitted) return false;
+  if (uring_->dispatch()) {
+    // The epoll descriptor (readiness registrations) has events: take them
+    // without waiting, as many rounds as it takes to empty it.
+    for (;;) {
+      const int n = epoll_wait(epoll_fd_, events_.data(), static_cast<int>(events_.size()), 0);
+      if (n < 0 && errno != EINTR) return false;
+      if (n <= 0 || !dispatch_epoll(n)) break;
+    }
   }
   run_due_timers();
   return true;

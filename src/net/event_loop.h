@@ -3,6 +3,13 @@
 // timer heap. Every socket of a worker is driven from here; there is no
 // thread per connection and no locking.
 //
+// Built with IoBackend::kUring, the loop waits on an io_uring instead
+// (net/uring.h): plain streams run on completions there (net/uring_stream.h)
+// and the readiness registrations below stay on the epoll descriptor, which
+// the ring watches, so connects, TLS and listeners work unchanged. Either
+// way one turn is one wait (epoll_pwait2 or io_uring_enter), the handlers,
+// then the due timers; the wait's timeout is in nanoseconds on both.
+//
 // Handlers register under a slot whose generation changes when they are
 // removed, so events already fetched for a closed socket are dropped instead
 // of reaching the wrong (or a destroyed) handler.
@@ -10,12 +17,17 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <string>
 #include <utility>
 #include <vector>
+
+#include "net/io_backend.h"
 
 namespace millstone::net {
 
 class EventLoop;
+class Uring;
 
 class IoHandler {
  public:
@@ -52,7 +64,7 @@ class Timer {
 
 class EventLoop {
  public:
-  EventLoop();
+  explicit EventLoop(IoBackend backend = IoBackend::kEpoll);
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
@@ -70,6 +82,13 @@ class EventLoop {
   // Runs ready handlers and due timers once, waiting at most timeout_ns.
   bool run_once(int64_t timeout_ns);
 
+  // False when the backend could not be set up; error() says why.
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+  IoBackend backend() const { return uring_ ? IoBackend::kUring : IoBackend::kEpoll; }
+  // The ring of a kUring loop, for UringStream; null on epoll.
+  Uring* uring() { return uring_.get(); }
+
   size_t armed_timers() const { return heap_.size(); }
   // The loop watching itself: nanoseconds spent waiting for events, over its
   // life, and the most a timer has fired after its time since the last
@@ -86,6 +105,10 @@ class EventLoop {
   void sift_down(size_t i);
   bool less(size_t a, size_t b) const;
   void run_due_timers();
+  // Runs the handlers of `ready` fetched events; true when the event array
+  // was full, so more may be waiting.
+  bool dispatch_epoll(int ready);
+  bool run_once_uring(int64_t timeout_ns);
 
   struct Slot {
     IoHandler* handler = nullptr;
@@ -101,6 +124,8 @@ class EventLoop {
   std::vector<epoll_event> events_;
   int64_t waited_ns_ = 0;
   int64_t max_timer_lag_ns_ = 0;
+  std::unique_ptr<Uring> uring_;
+  std::string error_;
 };
 
 }  // namespace millstone::net

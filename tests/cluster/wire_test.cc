@@ -240,6 +240,7 @@ TEST(WireTest, RunPlanCarriesTlsOptions) {
   t.resume_sessions = false;
   plan.tls_server_name = "localhost";
   plan.keepalive = false;
+  plan.io_backend = net::IoBackend::kUring;
   engine::RunPlan decoded;
   ASSERT_TRUE(decode_run_plan(encode_run_plan(plan), &decoded));
   ASSERT_TRUE(decoded.tls.has_value());
@@ -256,6 +257,7 @@ TEST(WireTest, RunPlanCarriesTlsOptions) {
   EXPECT_FALSE(decoded.tls->resume_sessions);
   EXPECT_EQ(decoded.tls_server_name, "localhost");
   EXPECT_FALSE(decoded.keepalive);
+  EXPECT_EQ(decoded.io_backend, net::IoBackend::kUring);
   for (size_t cut = 1; cut < 40; ++cut) {  // every truncation of the TLS part
     EXPECT_FALSE(decode_run_plan(
         encode_run_plan(plan).substr(0, encode_run_plan(plan).size() - cut), &decoded));
@@ -265,6 +267,11 @@ TEST(WireTest, RunPlanCarriesTlsOptions) {
   ASSERT_TRUE(decode_run_plan(encode_run_plan(plain), &decoded));
   EXPECT_FALSE(decoded.tls.has_value());
   EXPECT_TRUE(decoded.keepalive);
+  EXPECT_EQ(decoded.io_backend, net::IoBackend::kEpoll);
+  // An unknown backend number is refused, not cast.
+  std::string bad = encode_run_plan(plain);
+  bad.back() = 7;
+  EXPECT_FALSE(decode_run_plan(bad, &decoded));
 }
 
 TEST(WireTest, RunPlanRejectsNonsense) {

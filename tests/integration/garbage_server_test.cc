@@ -134,6 +134,35 @@ INSTANTIATE_TEST_SUITE_P(
                 false, false, "unexpected_data"}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// The same servers with --io uring: the classification must not depend on
+// the backend (a subset: garbage, a reset, a close, bytes after a response).
+class UringGarbageTest : public ::testing::TestWithParam<Garbage> {};
+
+TEST_P(UringGarbageTest, ClassifiesAsOnEpoll) {
+  GarbageServer server(GetParam());
+  std::string out = write_temp_file("", ".json");
+  auto r = run_millstone(
+      {"run", "http://127.0.0.1:" + std::to_string(server.port()) + "/", "-c", "4", "-d", "800ms",
+       "--timeout", "300ms", "-w", "1", "--io", "uring", "-q", "-o", out},
+      30);
+  ASSERT_FALSE(r.timed_out);
+  if (r.exit_code == 3) GTEST_SKIP() << "io_uring unavailable: " << r.err;
+  auto j = read_json(out);
+  ASSERT_EQ(r.exit_code, j["requests"].get<uint64_t>() == 0 ? 6 : 0) << r.out << r.err;
+  EXPECT_TRUE(j["errors"].contains(GetParam().expected_cause)) << j["errors"].dump();
+  EXPECT_GT(j["error_total"].get<uint64_t>(), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Kinds, UringGarbageTest,
+    ::testing::Values(
+        Garbage{"not_http", "SSH-2.0-OpenSSH_9.2\r\n", false, false, "malformed_status"},
+        Garbage{"reset", "", false, true, "reset"},
+        Garbage{"close_without_answer", "", true, false, "closed"},
+        Garbage{"extra_bytes_after_response", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA",
+                false, false, "unexpected_data"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
 // `millstone amqp` against a "broker" that answers the protocol header with
 // garbage: a classified error per connection, no retry of what would only
 // repeat, and a run that ends at once with exit 6 (never ready).

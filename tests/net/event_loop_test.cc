@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -12,8 +13,18 @@
 namespace millstone::net {
 namespace event_loop_test {
 
-TEST(Timer, FiresInDeadlineOrderAndFifoForEqualDeadlines) {
-  EventLoop loop;
+// Every test runs on both backends: epoll, and io_uring (whose readiness
+// registrations sit on an epoll descriptor the ring watches).
+class TimerOn : public ::testing::TestWithParam<IoBackend> {};
+class EventLoopOn : public ::testing::TestWithParam<IoBackend> {};
+
+std::string backend_name(const ::testing::TestParamInfo<IoBackend>& info) {
+  return std::string(io_backend_name(info.param));
+}
+
+TEST_P(TimerOn, FiresInDeadlineOrderAndFifoForEqualDeadlines) {
+  EventLoop loop(GetParam());
+  ASSERT_TRUE(loop.ok()) << loop.error();
   std::vector<int> order;
   int64_t now = now_ns();
   Timer a(loop, [&] { order.push_back(1); });
@@ -30,8 +41,9 @@ TEST(Timer, FiresInDeadlineOrderAndFifoForEqualDeadlines) {
   EXPECT_EQ(order, (std::vector<int>{1, 2, 4, 3}));
 }
 
-TEST(Timer, CancelAndDestroyPreventFiring) {
-  EventLoop loop;
+TEST_P(TimerOn, CancelAndDestroyPreventFiring) {
+  EventLoop loop(GetParam());
+  ASSERT_TRUE(loop.ok()) << loop.error();
   int fired = 0;
   Timer kept(loop, [&] { ++fired; });
   kept.arm_after(kNsPerMs);
@@ -50,8 +62,9 @@ TEST(Timer, CancelAndDestroyPreventFiring) {
   EXPECT_EQ(loop.armed_timers(), 0u);
 }
 
-TEST(Timer, RearmMovesTheDeadlineAndManyTimersKeepHeapOrder) {
-  EventLoop loop;
+TEST_P(TimerOn, RearmMovesTheDeadlineAndManyTimersKeepHeapOrder) {
+  EventLoop loop(GetParam());
+  ASSERT_TRUE(loop.ok()) << loop.error();
   std::vector<int64_t> fired_at;
   std::vector<std::unique_ptr<Timer>> timers;
   int64_t base = now_ns() + kNsPerMs;
@@ -80,8 +93,9 @@ class Recorder : public IoHandler {
   std::vector<uint32_t> seen;
 };
 
-TEST(EventLoop, DeliversReadinessAndDropsEventsAfterRemove) {
-  EventLoop loop;
+TEST_P(EventLoopOn, DeliversReadinessAndDropsEventsAfterRemove) {
+  EventLoop loop(GetParam());
+  ASSERT_TRUE(loop.ok()) << loop.error();
   int pair[2];
   ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair), 0);
   Recorder recorder;
@@ -107,10 +121,25 @@ TEST(EventLoop, DeliversReadinessAndDropsEventsAfterRemove) {
   close(pair[1]);
 }
 
-TEST(EventLoop, AddFailsCleanlyOnABadDescriptor) {
-  EventLoop loop;
+TEST_P(EventLoopOn, AddFailsCleanlyOnABadDescriptor) {
+  EventLoop loop(GetParam());
+  ASSERT_TRUE(loop.ok()) << loop.error();
   Recorder recorder;
   EXPECT_EQ(loop.add(-1, EPOLLIN, &recorder), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, TimerOn, ::testing::Values(IoBackend::kEpoll, IoBackend::kUring),
+                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Backends, EventLoopOn,
+                         ::testing::Values(IoBackend::kEpoll, IoBackend::kUring), backend_name);
+
+TEST(EventLoop, AnUnavailableUringIsAnErrorNotACrash) {
+  // Where io_uring works the loop is ok; where it does not, error() says why.
+  EventLoop loop(IoBackend::kUring);
+  EXPECT_EQ(loop.ok(), uring_unavailable_reason().empty()) << loop.error();
+  EXPECT_EQ(parse_io_backend("uring"), IoBackend::kUring);
+  EXPECT_EQ(parse_io_backend("epoll"), IoBackend::kEpoll);
+  EXPECT_FALSE(parse_io_backend("poll"));
 }
 
 }  // namespace event_loop_test
