@@ -486,11 +486,72 @@ bool ReflectionResolver::take(const ReflectionResponse& response) {
   return true;
 }
 
+namespace {
+
+void index_messages(const std::string& scope, const pb::DescriptorProto& message,
+                    const std::string& file, std::map<std::string, std::string>* defined) {
+  const std::string name = scope + "." + message.name();
+  (*defined)[name] = file;
+  for (const pb::DescriptorProto& nested : message.nested_type())
+    index_messages(name, nested, file, defined);
+  for (const pb::EnumDescriptorProto& e : message.enum_type())
+    (*defined)[name + "." + e.name()] = file;
+}
+
+void message_references(const pb::DescriptorProto& message, std::set<std::string>* used) {
+  for (const pb::FieldDescriptorProto& field : message.field())
+    used->insert(field.type_name());
+  for (const pb::FieldDescriptorProto& field : message.extension()) {
+    used->insert(field.type_name());
+    used->insert(field.extendee());
+  }
+  for (const pb::DescriptorProto& nested : message.nested_type())
+    message_references(nested, used);
+}
+
+}  // namespace
+
+void add_missing_dependencies(pb::FileDescriptorSet* set) {
+  std::map<std::string, std::string> defined;  // ".pkg.Type" -> the file defining it
+  for (const pb::FileDescriptorProto& file : set->file()) {
+    const std::string scope = file.package().empty() ? "" : "." + file.package();
+    for (const pb::DescriptorProto& message : file.message_type())
+      index_messages(scope, message, file.name(), &defined);
+    for (const pb::EnumDescriptorProto& e : file.enum_type())
+      defined[scope + "." + e.name()] = file.name();
+  }
+  for (pb::FileDescriptorProto& file : *set->mutable_file()) {
+    std::set<std::string> used;
+    for (const pb::DescriptorProto& message : file.message_type())
+      message_references(message, &used);
+    for (const pb::FieldDescriptorProto& field : file.extension()) {
+      used.insert(field.type_name());
+      used.insert(field.extendee());
+    }
+    for (const pb::ServiceDescriptorProto& service : file.service()) {
+      for (const pb::MethodDescriptorProto& method : service.method()) {
+        used.insert(method.input_type());
+        used.insert(method.output_type());
+      }
+    }
+    std::set<std::string> imports(file.dependency().begin(), file.dependency().end());
+    for (const std::string& name : used) {
+      // Only fully qualified names: a relative one is resolved by scope, and
+      // servers that leave out imports write their names in full.
+      if (name.empty() || name[0] != '.') continue;
+      auto it = defined.find(name);
+      if (it == defined.end() || it->second == file.name()) continue;
+      if (imports.insert(it->second).second) file.add_dependency(it->second);
+    }
+  }
+}
+
 std::string ReflectionResolver::descriptor_set() const {
   pb::FileDescriptorSet set;
   for (const auto& [name, bytes] : files_) {
     set.add_file()->ParseFromString(bytes);
   }
+  add_missing_dependencies(&set);
   return set.SerializeAsString();
 }
 

@@ -23,6 +23,7 @@
 
 namespace google::protobuf {
 class DescriptorPool;
+class FileDescriptorSet;
 }  // namespace google::protobuf
 
 namespace millstone::grpc {
@@ -105,6 +106,13 @@ class ReflectionIndex {
   std::map<std::string, std::string, std::less<>> files_;  // name -> serialized proto
   std::vector<std::string> services_;
 };
+
+// Adds to each file's `dependency` the files of the set that define the
+// types it uses but does not import. grpc-js's @grpc/reflection (1.0) sends
+// such files (a service whose method takes google.protobuf.Empty, without
+// importing empty.proto's stand-in), which protobuf refuses to build;
+// grpcurl's builder is as lenient. Fully qualified type names only.
+void add_missing_dependencies(google::protobuf::FileDescriptorSet* set);
 
 // The client's side, as a sequence of questions: next() says what to ask,
 // take() reads the answer to it. Asks file_containing_symbol for each

@@ -1,5 +1,6 @@
 #include "http/client_connection.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -129,6 +130,13 @@ void ClientConnection::send(std::string_view request, bool head, int64_t intende
 void ClientConnection::fail_stream(const net::StreamResult& result) {
   error_text_.assign(stream_->error_text());
   fail(result.cause);
+}
+
+bool ClientConnection::connect_completed_unseen() const {
+  if (state_ != State::kConnecting || fd_ < 0) return false;
+  pollfd p{fd_, POLLOUT, 0};
+  if (::poll(&p, 1, 0) != 1) return false;
+  return (p.revents & POLLOUT) != 0 && (p.revents & (POLLERR | POLLHUP)) == 0;
 }
 
 void ClientConnection::fail(ErrorCause cause) {

@@ -124,6 +124,11 @@ class ClientConnection final : public net::IoHandler {
   bool connected() const { return state_ >= State::kIdle; }
   // Connecting or handshaking: the connect timeout applies.
   bool opening() const { return state_ == State::kConnecting || state_ == State::kHandshaking; }
+  // Connecting, but the kernel has completed the connect and the loop has
+  // not handled its event yet (a loop starved of CPU, or the event in a later
+  // batch than the timeout's sweep): a connect timeout must not blame the
+  // target for the generator's own delay. One poll(2) per call.
+  bool connect_completed_unseen() const;
   // The ALPN protocol TLS negotiated ("h2"); empty over plain TCP or when none.
   std::string_view alpn() const { return tls_ ? tls_->alpn() : std::string_view(); }
   // What the last TLS or socket failure was, in words; empty when none.

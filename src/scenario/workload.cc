@@ -924,7 +924,7 @@ void ScenarioWorkload::on_sweep() {
     if (c.busy() && now - c.sent_ns() >= vu->request_timeout_ns) {
       c.fail(ErrorCause::kTimeout);
     } else if (c.state() == ClientConnection::State::kConnecting &&
-               now - c.connect_started_ns() >= connect_timeout) {
+               now - c.connect_started_ns() >= connect_timeout && !c.connect_completed_unseen()) {
       c.fail(ErrorCause::kConnectTimeout);
     }
     if (http::SessionConnection* h2 = vu->h2.get()) {

@@ -54,6 +54,44 @@ std::string file_named(const std::string& name, const std::vector<std::string>& 
   return file.SerializeAsString();
 }
 
+// As grpc-js's @grpc/reflection sends them: the service's file uses
+// google.protobuf.Empty from another file it sent without importing it.
+TEST(GrpcReflectionMessages, MissingImportsAreAddedFromTheFilesThatDefineTheTypes) {
+  google::protobuf::FileDescriptorSet set;
+  google::protobuf::FileDescriptorProto* empty = set.add_file();
+  empty->set_name("google_protobuf.proto");
+  empty->set_package("google.protobuf");
+  empty->add_message_type()->set_name("Empty");
+  google::protobuf::FileDescriptorProto* svc = set.add_file();
+  svc->set_name("svc.proto");
+  svc->set_package("t");
+  google::protobuf::DescriptorProto* req = svc->add_message_type();
+  req->set_name("Req");
+  google::protobuf::FieldDescriptorProto* field = req->add_field();
+  field->set_name("e");
+  field->set_number(1);
+  field->set_label(google::protobuf::FieldDescriptorProto::LABEL_OPTIONAL);
+  field->set_type(google::protobuf::FieldDescriptorProto::TYPE_MESSAGE);
+  field->set_type_name(".google.protobuf.Empty");
+  google::protobuf::MethodDescriptorProto* method = svc->add_service()->add_method();
+  svc->mutable_service(0)->set_name("S");
+  method->set_name("M");
+  method->set_input_type(".t.Req");
+  method->set_output_type(".google.protobuf.Empty");
+
+  google::protobuf::DescriptorPool before;
+  ASSERT_NE(before.BuildFile(*empty), nullptr);
+  EXPECT_EQ(before.BuildFile(*svc), nullptr);  // protobuf refuses the file as sent
+
+  add_missing_dependencies(&set);
+  ASSERT_EQ(set.file(1).dependency_size(), 1);  // once, though used twice
+  EXPECT_EQ(set.file(1).dependency(0), "google_protobuf.proto");
+  EXPECT_EQ(set.file(0).dependency_size(), 0);
+  google::protobuf::DescriptorPool after;
+  ASSERT_NE(after.BuildFile(set.file(0)), nullptr);
+  EXPECT_NE(after.BuildFile(set.file(1)), nullptr);
+}
+
 TEST(GrpcReflectionMessages, RequestsKeepTheirKindAndText) {
   for (const Kind kind :
        {Kind::kFileByFilename, Kind::kFileContainingSymbol, Kind::kListServices}) {

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
 #include <thread>
 
@@ -119,6 +120,38 @@ TEST_F(RawConnectionTest, RawBytesKeepTheUnconsumedTail) {
   EXPECT_EQ(listener_.idle_closes, 0);
   EXPECT_EQ(c.state(), ClientConnection::State::kClosed);
   EXPECT_FALSE(c.raw());
+}
+
+// A connect the kernel completed while the loop did not run is seen as
+// completed (a connect timeout must not count the loop's own delay); one
+// still waiting for the server's answer, or refused, is not.
+TEST_F(RawConnectionTest, ACompletedConnectIsSeenBeforeTheLoopHandlesIt) {
+  ClientConnection c(loop_, listener_, context_, 0);
+  EXPECT_FALSE(c.connect_completed_unseen());  // not connecting at all
+  c.connect(net::now_ns());
+  ASSERT_EQ(c.state(), ClientConnection::State::kConnecting);
+  // Loopback completes the handshake in the kernel without the loop.
+  bool seen = false;
+  for (int i = 0; i < 200 && !seen; ++i) {
+    seen = c.connect_completed_unseen();
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(listener_.connected, 0);
+  ASSERT_TRUE(run_until([&] { return listener_.connected == 1; }));
+  EXPECT_FALSE(c.connect_completed_unseen());  // connected and handled
+
+  // Refused: nobody listens on the port any more.
+  ClientContext refused = context_;
+  ::close(listen_fd_);
+  listen_fd_ = net::listen_socket(*net::make_endpoint("127.0.0.1", 0), 16);
+  Recorder other;
+  ClientConnection d(loop_, other, refused, 1);
+  d.connect(net::now_ns());
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_FALSE(d.connect_completed_unseen());
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 }
 
 TEST_F(RawConnectionTest, UpgradeDeliversBytesAfterThe101Head) {

@@ -27,9 +27,11 @@ bool have_grpc_js() {
 // node tests/interop/grpc_server.js: cleartext gRPC, counts on a plain HTTP port.
 class GrpcJsServer {
  public:
-  explicit GrpcJsServer(int fail_every = 0, int delay_ms = 0)
+  // `reflect`: the server offers reflection too (@grpc/reflection).
+  explicit GrpcJsServer(int fail_every = 0, int delay_ms = 0, bool reflect = false)
       : count_port_(free_port()),
-        process_({"node", MILLSTONE_SOURCE_DIR "/tests/interop/grpc_server.js", "0",
+        process_({"env", reflect ? "REFLECT=1" : "REFLECT=0", "node",
+                  MILLSTONE_SOURCE_DIR "/tests/interop/grpc_server.js", "0",
                   std::to_string(count_port_), std::to_string(fail_every),
                   std::to_string(delay_ms)}) {
     const std::string line = process_.wait_for_line("listening ", 20);
@@ -103,6 +105,35 @@ TEST(GrpcIntegration, MockRouteCountsMatchTheMocksOwn) {
   EXPECT_GE(route["error_status"].get<uint64_t>(), unavailable);
   EXPECT_LE(route["error_status"].get<uint64_t>(), unavailable + in_flight);
   EXPECT_NE(r.out.find("calls by status: OK "), std::string::npos) << r.out;
+}
+
+// The service comes from a real peer's reflection service (grpc-js with
+// @grpc/reflection), not from a .proto: the calls it counts are the ones
+// millstone reports, and reflection itself is no call of the service.
+TEST(GrpcIntegration, ReflectionFromAGrpcJsServer) {
+  if (!have_grpc_js() ||
+      access(MILLSTONE_SOURCE_DIR "/tests/interop/node_modules/@grpc/reflection", F_OK) != 0)
+    GTEST_SKIP() << "node or tests/interop/node_modules/@grpc/reflection is missing";
+  GrpcJsServer server(/*fail_every=*/0, /*delay_ms=*/0, /*reflect=*/true);
+  ASSERT_NE(server.port(), 0) << "node grpc_server.js did not start";
+  const std::string target = "127.0.0.1:" + std::to_string(server.port());
+  const ProcessResult list = run_millstone({"grpc", target, "--reflect", "--list"}, 30);
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("millstone.test.Greeter"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("SayHello"), std::string::npos) << list.out;
+
+  const std::string out = temp_dir() + "/summary.json";
+  const ProcessResult r =
+      run_millstone({"grpc", target, "--reflect", "--call", kHello, "-d", R"({"name":"ada"})", "-z",
+                     "500ms", "--rate", "200", "-q", "-o", out},
+                    30);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = read_json(out);
+  const nlohmann::json counts = server.counts();
+  ASSERT_TRUE(counts.is_object());
+  EXPECT_GT(counts["calls"].get<uint64_t>(), 50u);
+  EXPECT_EQ(counts["calls"], counts["names"]["ada"]);  // the JSON was encoded from reflection
+  EXPECT_EQ(status_count(j, "OK"), counts["ok"].get<uint64_t>());
 }
 
 TEST(GrpcIntegration, GrpcJsServerCountIsTheTruth) {

@@ -11,7 +11,11 @@
 // With DELAY_MS > 0, SayHello answers that late (a call whose deadline
 // passes first ends DEADLINE_EXCEEDED, by grpc-js itself).
 //
-// usage: node grpc_server.js PORT [COUNT_PORT] [FAIL_EVERY] [DELAY_MS]
+// With REFLECT=1 in the environment, the server also offers gRPC server
+// reflection (v1 and v1alpha) through @grpc/reflection, the package grpc-js
+// users add for grpcurl and Postman.
+//
+// usage: [REFLECT=1] node grpc_server.js PORT [COUNT_PORT] [FAIL_EVERY] [DELAY_MS]
 'use strict';
 const http = require('http');
 const path = require('path');
@@ -33,6 +37,10 @@ const proto = grpc.loadPackageDefinition(definition).millstone.test;
 const counts = { calls: 0, ok: 0, unavailable: 0, names: {} };
 
 const server = new grpc.Server();
+if (process.env.REFLECT === '1') {
+  const { ReflectionService } = require(path.join(__dirname, 'node_modules', '@grpc', 'reflection'));
+  new ReflectionService(definition).addToServer(server);
+}
 server.addService(proto.Greeter.service, {
   SayHello(call, callback) {
     ++counts.calls;
