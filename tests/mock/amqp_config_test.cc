@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "config_text.h"
 #include "mock/config.h"
 #include "mock/socket_routes.h"
 
@@ -14,18 +15,8 @@ namespace amqp_config_test {
 
 using ::testing::HasSubstr;
 
-MockConfig parse(std::string_view text) {
-  return parse_mock_config(text, "mock.yaml");
-}
-
-std::string error_of(std::string_view text) {
-  try {
-    parse(text);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+using config_text::error_of;
+using config_text::parse;
 
 constexpr std::string_view kAmqp = R"(
 amqp:

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "config_text.h"
 #include "mock/config.h"
 #include "mock/router.h"
 
@@ -16,18 +17,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Pair;
 
-MockConfig parse(std::string_view text) {
-  return parse_mock_config(text, "mock.yaml");
-}
-
-std::string error_of(std::string_view text) {
-  try {
-    parse(text);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+using config_text::error_of;
+using config_text::parse;
 
 TEST(MockTemplateConfigTest, PlainRoutesStayPrebuilt) {
   const MockConfig config = parse(R"(

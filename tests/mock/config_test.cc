@@ -1,4 +1,5 @@
 #include "mock/config.h"
+#include "config_text.h"
 
 #include <unistd.h>
 
@@ -18,19 +19,8 @@ using ::testing::HasSubstr;
 using ::testing::Pair;
 using ::testing::StartsWith;
 
-MockConfig parse(std::string_view text) {
-  return parse_mock_config(text, "mock.yaml");
-}
-
-// The message parse_mock_config throws, or "" when the text is valid.
-std::string error_of(std::string_view text) {
-  try {
-    parse(text);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+using config_text::error_of;
+using config_text::parse;
 
 TEST(MockConfigTest, MinimalRouteGetsDefaults) {
   const MockConfig config = parse("routes:\n  - path: /x\n");

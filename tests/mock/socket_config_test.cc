@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "config_text.h"
 #include "mock/config.h"
 
 namespace millstone::mock {
@@ -12,18 +13,8 @@ namespace socket_config_test {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-MockConfig parse(std::string_view text) {
-  return parse_mock_config(text, "mock.yaml");
-}
-
-std::string error_of(std::string_view text) {
-  try {
-    parse(text);
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
+using config_text::error_of;
+using config_text::parse;
 
 TEST(SocketConfigTest, FullWebSocketSection) {
   const MockConfig config = parse(R"(
