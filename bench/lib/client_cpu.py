@@ -34,8 +34,11 @@ def main():
     ap.add_argument("--server-workers", type=int,
                     default=int(bl.env_default("SERVER_WORKERS", 1)),
                     help="server worker processes (env SERVER_WORKERS, default 1)")
-    ap.add_argument("--pin", action="store_true",
-                    help="taskset: server on CPU 0, client on CPU 1 (default: no pinning)")
+    ap.add_argument("--pin", action=argparse.BooleanOptionalAction,
+                    default=bl.env_default("PIN", "1") != "0",
+                    help="taskset: server on CPU 0, client on CPU 1, the figure to compare "
+                         "(default; --no-pin or PIN=0 leaves both free: on 2 cores an unpinned "
+                         "run flatters the ratio)")
     ap.add_argument("--max-error-pct", type=float, default=0.1,
                     help="fail the run if a client reports more errors than this %% of requests")
     ap.add_argument("--path", default="/hello", help="request path (default /hello)")
