@@ -48,7 +48,8 @@ TEST(ApiExchangeTest, HeadAndNoContentCarryNoBody) {
   std::string out;
   const std::string head = "HEAD /a HTTP/1.1\r\nHost: x\r\n\r\n";
   exchange.feed(head.data(), head.size(), &out);
-  EXPECT_NE(out.find("Content-Length: 7\r\n"), std::string::npos) << out;  // HEAD: the size, not the body
+  // HEAD: the size of the body, not the body.
+  EXPECT_NE(out.find("Content-Length: 7\r\n"), std::string::npos) << out;
   EXPECT_EQ(out.substr(out.size() - 4), "\r\n\r\n");
   out.clear();
   const std::string empty = "DELETE /empty HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
