@@ -39,6 +39,8 @@ namespace millstone::cluster {
 // carry the calls by grpc-status and four more error causes; and snapshots end
 // with the worker's own load (CPU, loop busy time, timer lag: GeneratorLoad),
 // and run plans end with the I/O backend (--io epoll|uring).
+// Also in 5, three more error causes (duplicate_message, out_of_order_message,
+// poll_timeout: asynchronous pipelines).
 // Version 5 had not been released before these went in, so it stayed 5.
 inline constexpr uint32_t kProtocolVersion = 5;
 // Largest payload accepted or produced; bounds what a bad peer can make us buffer.

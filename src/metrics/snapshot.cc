@@ -76,6 +76,12 @@ const char* error_cause_name(ErrorCause cause) {
       return "amqp_error";
     case ErrorCause::kPublishNacked:
       return "publish_nacked";
+    case ErrorCause::kDuplicateMessage:
+      return "duplicate_message";
+    case ErrorCause::kOutOfOrderMessage:
+      return "out_of_order_message";
+    case ErrorCause::kPollTimeout:
+      return "poll_timeout";
     case ErrorCause::kCount:
       break;
   }

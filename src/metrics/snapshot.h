@@ -85,9 +85,14 @@ enum class ErrorCause : uint8_t {
                        // request type (nothing was sent)
   // AMQP steps of scenarios (docs/amqp.md#scenario-steps).
   kMessageTimeout,    // an amqp.expect's message did not arrive within its timeout (lost)
-  kUnmatchedMessage,  // a delivery no VU claimed within the hold time (late, duplicated, foreign)
+  kUnmatchedMessage,  // a delivery no VU claimed within the hold time (late or foreign)
   kAmqpError,         // the worker's AMQP connection failed or the broker closed it
   kPublishNacked,     // an amqp.publish with confirm: true that the broker nacked
+  // Pipelines (docs/scenarios.md#end-to-end-latency).
+  kDuplicateMessage,   // a delivery whose correlation value was matched (or is held) already
+  kOutOfOrderMessage,  // a matched delivery whose origin is older than one matched before it
+                       // on the same queue: counted, the step succeeds
+  kPollTimeout,        // a request step's until: did not hold within its poll timeout (lost)
   kCount
 };
 // Stable snake_case name ("connect_refused"); "unknown" for out-of-range values.

@@ -5,6 +5,9 @@ namespace millstone::scenario {
 int64_t CorrelationTable::wait(std::string_view key, uint32_t waiter, uint64_t* tag) {
   auto [it, added] = entries_.try_emplace(std::string(key));
   if (added) {
+    // A value matched before and waited for again (not unique per
+    // iteration): its next delivery is this wait's, not a duplicate.
+    if (!matched_.empty()) matched_.erase(it->first);
     it->second.waiter = waiter;
     ++waiting_;
     return 0;
@@ -13,6 +16,7 @@ int64_t CorrelationTable::wait(std::string_view key, uint32_t waiter, uint64_t* 
   const int64_t arrived = it->second.arrived_ns;
   if (tag != nullptr) *tag = it->second.tag;
   entries_.erase(it);  // its held_order_ entry is skipped at expiry
+  remember(key);
   return arrived;
 }
 
@@ -30,11 +34,18 @@ CorrelationTable::Delivered CorrelationTable::deliver(std::string_view key, int6
   if (it != entries_.end()) {
     if (it->second.waiter == kNoWaiter) {
       out.unmatched = true;  // a duplicate of a message held already
+      out.duplicate = true;
       return out;
     }
     out.waiter = it->second.waiter;
     entries_.erase(it);
     --waiting_;
+    remember(key);
+    return out;
+  }
+  if (matched_.count(std::string(key)) > 0) {
+    out.unmatched = true;  // its VU had it already
+    out.duplicate = true;
     return out;
   }
   expire(now_ns);  // callers with manual acks expire first, for the tags
@@ -46,6 +57,23 @@ CorrelationTable::Delivered CorrelationTable::deliver(std::string_view key, int6
   held_order_.emplace_back(std::string(key), now_ns);
   out.held = true;
   return out;
+}
+
+void CorrelationTable::remember(std::string_view key) {
+  if (max_held_ == 0) return;
+  auto [it, added] = matched_.emplace(key);
+  if (!added) return;
+  matched_order_.emplace_back(key);
+  while (matched_order_.size() > max_held_) {
+    matched_.erase(matched_order_.front());
+    matched_order_.pop_front();
+  }
+}
+
+bool CorrelationTable::out_of_order(int64_t origin_ns) {
+  if (origin_ns < latest_origin_ns_) return true;
+  latest_origin_ns_ = origin_ns;
+  return false;
 }
 
 uint64_t CorrelationTable::expire(int64_t now_ns, std::vector<uint64_t>* tags) {

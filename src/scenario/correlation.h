@@ -7,11 +7,17 @@
 // held, up to a bound and for at most `hold_ns`, then counted as unmatched.
 // Nothing is kept for a message nobody claims beyond that: no leak under
 // load, whatever the broker sends.
+//
+// The table also remembers the last `max_held` values it matched (bounded
+// memory), so a second delivery of one of them is told apart as a duplicate
+// from a late or foreign message, and it keeps the latest origin matched so
+// far, for the out-of-order count (docs/amqp.md#duplicates-and-order).
 #include <cstdint>
 #include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace millstone::scenario {
@@ -34,7 +40,8 @@ class CorrelationTable {
   struct Delivered {
     uint32_t waiter = kNoWaiter;  // the VU that waited, or kNoWaiter
     bool held = false;            // kept for a later wait()
-    bool unmatched = false;       // dropped: the table is full, or a copy is held already
+    bool unmatched = false;       // dropped: the table is full, or a duplicate
+    bool duplicate = false;       // (with unmatched) a copy is held, or the value was matched
   };
   // `tag`: the message's delivery tag, kept while it is held (manual acks).
   Delivered deliver(std::string_view key, int64_t now_ns, uint64_t tag = 0);
@@ -44,7 +51,13 @@ class CorrelationTable {
   // Everything is forgotten (the connection was lost): returns the held count.
   uint64_t clear_held();
 
+  // A message matched for an origin (when its flow's request was due):
+  // true when an earlier origin than one already matched, i.e. the messages
+  // came back in another order than their requests went out.
+  bool out_of_order(int64_t origin_ns);
+
   size_t waiting() const { return waiting_; }
+  size_t remembered() const { return matched_order_.size(); }
   size_t held() const { return held_order_.size(); }
 
  private:
@@ -61,6 +74,11 @@ class CorrelationTable {
   // skipped by its arrival time.
   std::deque<std::pair<std::string, int64_t>> held_order_;
   size_t waiting_ = 0;
+  // Values matched recently, oldest first in matched_order_ (at most max_held_).
+  std::unordered_set<std::string> matched_;
+  std::deque<std::string> matched_order_;
+  int64_t latest_origin_ns_ = INT64_MIN;
+  void remember(std::string_view key);
 };
 
 }  // namespace millstone::scenario

@@ -29,7 +29,7 @@ constexpr std::string_view kPublishKeys[] = {
     "content_type", "persistent",  "headers",        "body",       "confirm"};
 constexpr std::string_view kExpectKeys[] = {"queue",    "correlation_id", "message_id", "header",
                                             "json",     "contains",       "timeout",    "ack",
-                                            "on_match", "requeue",        "prefetch"};
+                                            "on_match", "requeue",        "prefetch",   "from"};
 constexpr size_t kMaxShortString = 255;  // AMQP short strings: names, routing keys
 constexpr size_t kMaxDeclared = 64;
 

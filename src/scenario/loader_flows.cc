@@ -46,23 +46,28 @@ constexpr std::string_view kStepKeys[] = {
     "group",     "loop",        "steps",       "ws.connect", "ws.send",      "ws.expect",
     "ws.hold",   "ws.close",    "tcp.connect", "tcp.send",   "tcp.expect",   "tcp.hold",
     "tcp.close", "subprotocol", "tls",         "http",       "amqp.publish", "amqp.expect",
-    "grpc"};
+    "grpc",      "until"};
 constexpr std::string_view kSocketActions[] = {
     "ws.connect",  "ws.send",  "ws.expect",  "ws.hold",  "ws.close",
     "tcp.connect", "tcp.send", "tcp.expect", "tcp.hold", "tcp.close"};
 constexpr std::string_view kWsSendKeys[] = {"text", "json", "binary_hex"};
 constexpr std::string_view kTcpSendKeys[] = {"text", "hex"};
-constexpr std::string_view kWsExpectKeys[] = {"text",      "equals",  "contains",
-                                              "regex",     "json",    "timeout",
-                                              "unmatched", "extract", "latency_from"};
-constexpr std::string_view kTcpExpectKeys[] = {"equals",  "text",      "contains",
-                                               "regex",   "timeout",   "unmatched",
-                                               "extract", "delimiter", "length_prefix"};
+constexpr std::string_view kWsExpectKeys[] = {"text",         "equals",  "contains",  "regex",
+                                              "json",         "timeout", "unmatched", "extract",
+                                              "latency_from", "from"};
+constexpr std::string_view kTcpExpectKeys[] = {
+    "equals",    "text",    "contains",  "regex",         "timeout",
+    "unmatched", "extract", "delimiter", "length_prefix", "from"};
+// until: of a request step: the check: forms, and how the step polls.
+constexpr std::string_view kUntilPollKeys[] = {"interval", "timeout", "from"};
+constexpr int64_t kMinPollIntervalUs = 1'000;
+constexpr int64_t kMaxPollsPerStep = 100'000;
 constexpr std::string_view kWsHoldKeys[] = {"duration", "latency_from"};
 constexpr std::string_view kTcpHoldKeys[] = {"duration", "delimiter", "length_prefix"};
 constexpr std::string_view kWsCloseKeys[] = {"code", "reason"};
-constexpr std::string_view kRequestStepKeys[] = {"name", "headers", "query", "json",    "body",
-                                                 "form", "timeout", "check", "extract", "http"};
+constexpr std::string_view kRequestStepKeys[] = {"name",    "headers", "query",   "json",
+                                                 "body",    "form",    "timeout", "check",
+                                                 "extract", "http",    "until"};
 constexpr std::string_view kRequestKeys[] = {"method", "path"};
 
 constexpr std::string_view kActionsHint =
@@ -312,12 +317,25 @@ class FlowCompiler {
   void add_checks(HttpRequest& request, std::vector<Check> checks,
                   const std::vector<std::string>& step_components);
   Template tracked(Template t);
+  // from: of the step about to be compiled (its instruction is the next);
+  // resolved once the flow is read, for a step's name may be a later one's.
+  void note_from(const Field& from);
+  void resolve_froms();
+  std::shared_ptr<Poll> compile_until(const Field& until);
 
   LoadContext& ctx_;
   yaml::Reader& reader_;
   Flow& flow_;
   std::vector<std::string> groups_;               // enclosing group names
   std::map<std::string, YAML::Mark> step_names_;  // full names used in this flow
+  std::map<std::string, uint32_t> step_pc_;       // full name -> its instruction
+  struct FromRef {
+    uint32_t pc = 0;  // the instruction of the step that has the from:
+    std::string name;
+    YAML::Mark mark;
+    std::string prefix;  // "flow/group/" where the step is
+  };
+  std::vector<FromRef> from_refs_;
   std::set<uint32_t> data_sources_;
   uint32_t loop_depth_ = 0;
   std::string socket_kind_;  // "ws" or "tcp": the last connect step so far, in file order
@@ -351,6 +369,115 @@ void FlowCompiler::compile(const Field& field) {
   }
   compile_steps(*steps, 0);
   flow_.data_sources.assign(data_sources_.begin(), data_sources_.end());
+  resolve_froms();
+}
+
+void FlowCompiler::note_from(const Field& from) {
+  FromRef ref;
+  ref.pc = static_cast<uint32_t>(flow_.program.size());
+  ref.name = reader_.scalar(from, "request or the name of an earlier step");
+  ref.mark = from.mark;
+  ref.prefix = flow_.name + "/";
+  for (const std::string& group : groups_)
+    ref.prefix += group + "/";
+  if (ref.name.empty()) {
+    reader_.fail(from.mark,
+                 "from is empty; expected request (the flow's last request) or the "
+                 "name of an earlier step");
+  }
+  from_refs_.push_back(std::move(ref));
+}
+
+void FlowCompiler::resolve_froms() {
+  for (const FromRef& ref : from_refs_) {
+    Instruction& in = flow_.program[ref.pc];
+    if (ref.name == "request") {
+      in.from = Instruction::From::kRequest;
+      continue;
+    }
+    // The name as in the same group, then from the flow's top, then whole.
+    auto it = step_pc_.find(ref.prefix + ref.name);
+    if (it == step_pc_.end()) it = step_pc_.find(flow_.name + "/" + ref.name);
+    if (it == step_pc_.end()) it = step_pc_.find(ref.name);
+    if (it == step_pc_.end()) {
+      std::string earlier;
+      size_t listed = 0;
+      for (const auto& [name, pc] : step_pc_) {
+        if (pc >= ref.pc || listed == 5) continue;
+        earlier += fmt::format("{}{}", listed++ == 0 ? "" : ", ",
+                               shown(name.substr(flow_.name.size() + 1)));
+      }
+      reader_.fail(ref.mark,
+                   fmt::format("from {} names no step of flow {}; expected request (the flow's "
+                               "last request) or the name of an earlier step{}{}",
+                               shown(ref.name), shown(flow_.name),
+                               earlier.empty() ? "" : ", such as ", earlier));
+    }
+    if (it->second >= ref.pc) {
+      reader_.fail(
+          ref.mark,
+          fmt::format("from {} names {} (line {}); expected an earlier step: the "
+                      "latency counts from when that step was due",
+                      shown(ref.name), it->second == ref.pc ? "this step itself" : "a later step",
+                      step_names_[it->first].line + 1));
+    }
+    Instruction& origin = flow_.program[it->second];
+    if (origin.mark_slot == Instruction::kNoSlot) origin.mark_slot = flow_.origin_slots++;
+    in.from = Instruction::From::kStep;
+    in.from_slot = origin.mark_slot;
+  }
+}
+
+std::shared_ptr<Poll> FlowCompiler::compile_until(const Field& until) {
+  auto poll = std::make_shared<Poll>();
+  if (!until.value.IsMap()) {
+    reader_.fail(until.mark, fmt::format("until is {}; expected a map of checks such as "
+                                         "{{json: {{$.status: done}}, interval: 100ms}}",
+                                         yaml::kind_of(until.value)));
+  }
+  // The poll's own keys are taken out; the rest are check: forms.
+  YAML::Node checks(YAML::NodeType::Map);
+  for (const auto& entry : until.value) {
+    const std::string key = entry.first.IsScalar() ? entry.first.Scalar() : std::string();
+    if (!contains(kUntilPollKeys, key)) {
+      checks[entry.first] = entry.second;
+      continue;
+    }
+    const YAML::Mark mark =
+        entry.second.Mark().is_null() ? entry.first.Mark() : entry.second.Mark();
+    const Field field{key, entry.first.Mark(), entry.second, mark};
+    if (key == "from") {
+      note_from(field);
+    } else if (key == "interval") {
+      poll->interval_us = reader_.duration_us(field);
+      if (poll->interval_us < kMinPollIntervalUs) {
+        reader_.fail(mark,
+                     "interval is under 1ms; expected a duration of at least 1ms, such as "
+                     "100ms (every poll is a request the server sees)");
+      }
+    } else {
+      poll->timeout_us = reader_.duration_us(field);
+      if (poll->timeout_us <= 0) {
+        reader_.fail(mark, "timeout is 0; expected a duration above 0, such as 10s");
+      }
+    }
+  }
+  if (checks.size() == 0) {
+    reader_.fail(until.mark,
+                 "until has no check; expected what must hold to stop polling, such "
+                 "as {json: {$.status: done}} or {status: 200}");
+  }
+  const int64_t timeout_us = poll->timeout_us > 0 ? poll->timeout_us : ctx_.plan.timeout_us;
+  if (timeout_us / poll->interval_us > kMaxPollsPerStep) {
+    reader_.fail(until.mark, fmt::format("until polls every {}us for {}us: more than {} polls; "
+                                         "expected a longer interval or a shorter timeout",
+                                         poll->interval_us, timeout_us, kMaxPollsPerStep));
+  }
+  Field field = until;
+  field.key = "until";
+  field.value = checks;
+  poll->until = compile_checks(ctx_, field);
+  return poll;
 }
 
 void FlowCompiler::compile_steps(const Field& field, int depth) {
@@ -467,7 +594,8 @@ void FlowCompiler::compile_step(const YAML::Node& node, const YAML::Mark& mark, 
                                         : action->key != "think" && field.key == "steps");
     if (!applies) {
       const std::string_view allowed =
-          is_request ? "name, headers, query, json, body, form, timeout, check, extract, http"
+          is_request
+              ? "name, headers, query, json, body, form, timeout, check, extract, http, until"
           : action->key == "think" ? "think alone"
                                    : "steps";
       reader_.fail(field.key_mark,
@@ -639,12 +767,29 @@ void FlowCompiler::finish_request(HttpRequest request, const MapFields& map, std
     }
   }
 
+  std::shared_ptr<Poll> poll;
+  if (const Field* until = map.find("until")) poll = compile_until(*until);
+
   Instruction instruction;
   instruction.op = Instruction::Op::kRequest;
   instruction.arg = static_cast<uint32_t>(flow_.requests.size());
   instruction.metric = static_cast<uint32_t>(ctx_.plan.step_names.size());
   ctx_.plan.step_names.push_back(full_name);
-  ctx_.step_components.push_back(std::move(components));
+  ctx_.step_components.push_back(components);
+  if (poll) {
+    // The polls that did not satisfy until: are requests of their own step,
+    // "<step> poll"; the step itself records the one that did.
+    if (ctx_.plan.step_names.size() >= kMaxSteps) {
+      reader_.fail(map.find("until")->mark,
+                   fmt::format("more than {} steps (with this step's polls); expected at most {}",
+                               kMaxSteps, kMaxSteps));
+    }
+    poll->metric = static_cast<uint32_t>(ctx_.plan.step_names.size());
+    ctx_.plan.step_names.push_back(full_name + " poll");
+    components.back() += " poll";
+    ctx_.step_components.push_back(std::move(components));
+    request.poll = std::move(poll);
+  }
   flow_.requests.push_back(std::move(request));
   flow_.program.push_back(instruction);
 }
@@ -658,6 +803,7 @@ std::vector<std::string> FlowCompiler::register_step(std::string name, const YAM
   for (const std::string& component : components) {
     *full_name += full_name->empty() ? component : "/" + component;
   }
+  step_pc_[*full_name] = static_cast<uint32_t>(flow_.program.size());
   if (auto [it, added] = step_names_.emplace(*full_name, name_mark); !added) {
     reader_.fail(name_mark, fmt::format("step name {} is already used at line {}; expected "
                                         "unique step names within a flow (give one of them a "
@@ -786,6 +932,14 @@ void FlowCompiler::compile_socket(const MapFields& map, const Field& action) {
 
 void FlowCompiler::compile_amqp(const MapFields& map, const Field& action) {
   AmqpStep step = compile_amqp_step(ctx_, action);
+  if (step.kind == AmqpStep::Kind::kExpect && action.value.IsMap()) {
+    for (const auto& entry : action.value) {
+      if (!entry.first.IsScalar() || entry.first.Scalar() != "from") continue;
+      const YAML::Mark mark =
+          entry.second.Mark().is_null() ? entry.first.Mark() : entry.second.Mark();
+      note_from(Field{"from", entry.first.Mark(), entry.second, mark});
+    }
+  }
   for (const auto& header : step.headers)
     tracked(header.second);
   for (const Template* t : {&step.routing_key, &step.body, &step.key})
@@ -1118,6 +1272,7 @@ void FlowCompiler::socket_expect(SocketStep& step, const Field& action) {
                                            shown(text), error));
     }
   }
+  if (const Field* from = map.find("from")) note_from(*from);
   if (!ws) socket_framing(step, map);
 }
 

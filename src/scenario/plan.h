@@ -69,6 +69,16 @@ struct GrpcCall {
   bool single_response() const { return !server_streaming; }
 };
 
+// A request step with until: (docs/scenarios.md#polling-until-a-value-appears):
+// the request is repeated every `interval_us` until the checks hold or
+// `timeout_us` has passed since the first one was due.
+struct Poll {
+  std::vector<Check> until;  // every one must hold
+  int64_t interval_us = 100'000;
+  int64_t timeout_us = 0;  // 0 = the scenario's timeout
+  uint32_t metric = 0;     // "<step> poll": the requests that did not satisfy it
+};
+
 struct HttpRequest {
   std::string method = "GET";
   Template target;  // path and query, e.g. "/items/{{ id }}?page=2"
@@ -83,6 +93,7 @@ struct HttpRequest {
   uint8_t http_version = 1;
   // grpc: steps (always http_version 2); null for HTTP requests.
   std::shared_ptr<const GrpcCall> grpc;
+  std::shared_ptr<const Poll> poll;  // until:; null for a plain request
 };
 
 // What a ws.expect / tcp.expect waits for. Every condition given must hold.
@@ -276,6 +287,18 @@ struct Instruction {
   uint32_t metric = 0;  // kRequest: index into Plan::step_names
   uint32_t count = 0;   // kLoopBegin
   uint32_t jump = 0;
+  // Where an expect's (or a poll's) latency counts from (from:,
+  // docs/scenarios.md#end-to-end-latency). kDefault: the step's own rule
+  // (ws/tcp: the last send or open; amqp: the last request or publish;
+  // poll: its first request); kRequest: when the flow's last HTTP request or
+  // amqp.publish was due; kStep: when step origin_slot's was due.
+  enum class From : uint8_t { kDefault, kRequest, kStep };
+  static constexpr uint32_t kNoSlot = UINT32_MAX;
+  From from = From::kDefault;
+  uint32_t from_slot = 0;
+  // A step some from: names: its due time in this iteration goes to the
+  // VU's origins[mark_slot].
+  uint32_t mark_slot = kNoSlot;
 };
 
 struct Flow {
@@ -289,6 +312,7 @@ struct Flow {
   bool abort_on_check_failure = false;  // end the iteration at the first failed check
   std::vector<uint32_t> data_sources;   // indexes into Plan::data, a row is taken per iteration
   uint32_t max_loop_depth = 0;
+  uint32_t origin_slots = 0;  // steps named by a from: (Instruction::mark_slot)
 };
 
 struct DataSource {

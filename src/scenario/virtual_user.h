@@ -2,6 +2,7 @@
 // The state of one virtual user, shared by workload.cc (HTTP steps, the
 // executors) and workload_sockets.cc (WebSocket and TCP steps).
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,11 @@ struct SocketSession {
   bool open = false;           // counted in the open-sockets gauge
   bool first_message = false;  // a message has arrived on this connection
   bool close_sent = false;
+  // WebSocket messages that arrived while no expect or hold waited (the VU
+  // was busy with an HTTP request, say): kept, bounded, with their arrival
+  // time, for the next ws.expect; dropped (unsolicited) when the socket ends.
+  std::deque<std::pair<int64_t, std::string>> early;
+  size_t early_bytes = 0;
 };
 
 // One virtual user: a flow's program counter, its variables, cookies and
@@ -101,6 +107,13 @@ class VirtualUser {
   enum class AmqpWait : uint8_t { kNone, kLink, kMessage, kConfirm };
   AmqpWait amqp_wait = AmqpWait::kNone;
   int64_t origin_ns = 0;
+  // Due times of this iteration's steps that a from: names (0: not yet).
+  std::vector<int64_t> origins;
+  // A request step with until: (workload.cc): between two polls (the timer
+  // is the interval), when the first was due, and how many went out.
+  bool poll_wait = false;
+  int64_t poll_started_ns = 0;
+  uint32_t polls = 0;
   int64_t amqp_started_ns = 0;
   std::string amqp_key;   // the correlation value an expect waits for
   uint64_t amqp_tag = 0;  // kConfirm: the publish's confirm tag

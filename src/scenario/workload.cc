@@ -153,6 +153,13 @@ bool ScenarioWorkload::start(int64_t start_ns, std::string* error) {
         rp.check_path.push_back(path ? static_cast<int>(rp.paths.size()) : -1);
         if (path) rp.paths.push_back(path);
       }
+      if (request.poll) {
+        for (const Check& c : request.poll->until) {
+          const JsonPath* path = c.json_path();
+          rp.until_path.push_back(path ? static_cast<int>(rp.paths.size()) : -1);
+          if (path) rp.paths.push_back(path);
+        }
+      }
       paths_[f].push_back(std::move(rp));
     }
   }
@@ -271,6 +278,8 @@ void ScenarioWorkload::start_iteration(VirtualUser& vu, int64_t intended_ns) {
   vu.loops.clear();
   vu.iteration_intended_ns = intended_ns;
   vu.origin_ns = intended_ns;  // an amqp.expect before any request counts from here
+  vu.origins.assign(plan_.flows[vu.flow].origin_slots, 0);
+  vu.poll_wait = false;
   // Only arrival-rate iterations have a due time that the first request's
   // latency counts from; a VU-based iteration starts when its VU is free.
   vu.first_request = run.run.executor.kind == Executor::Kind::kConstantArrivalRate ||
@@ -324,6 +333,7 @@ void ScenarioWorkload::execute_steps(VirtualUser& vu) {
     const Instruction& in = flow.program[vu.pc];
     switch (in.op) {
       case Instruction::Op::kRequest:
+        vu.polls = 0;
         send_request(vu);
         return;
       case Instruction::Op::kSocket:
@@ -359,6 +369,54 @@ void ScenarioWorkload::execute_steps(VirtualUser& vu) {
     }
   }
   finish_iteration(vu, true);
+}
+
+int64_t ScenarioWorkload::origin_of(const VirtualUser& vu, int64_t fallback) const {
+  const Instruction& in = plan_.flows[vu.flow].program[vu.pc];
+  switch (in.from) {
+    case Instruction::From::kDefault:
+      return fallback;
+    case Instruction::From::kRequest:
+      return vu.origin_ns;
+    case Instruction::From::kStep:
+      // The loader allows only earlier steps, which every iteration runs
+      // before this one (loops run at least once): 0 cannot happen.
+      return vu.origins[in.from_slot] != 0 ? vu.origins[in.from_slot] : fallback;
+  }
+  return fallback;
+}
+
+void ScenarioWorkload::mark_origin(VirtualUser& vu, int64_t due_ns) {
+  const Instruction& in = plan_.flows[vu.flow].program[vu.pc];
+  if (in.mark_slot != Instruction::kNoSlot) vu.origins[in.mark_slot] = due_ns;
+}
+
+void ScenarioWorkload::request_due(VirtualUser& vu, int64_t intended_ns) {
+  vu.origin_ns = intended_ns;
+  // A poll's step is due when its first request is; its later polls are not
+  // origins.
+  if (vu.polls++ > 0) return;
+  vu.poll_started_ns = intended_ns;
+  mark_origin(vu, intended_ns);
+}
+
+void ScenarioWorkload::poll_again(VirtualUser& vu, const HttpRequest& request, int64_t done_ns) {
+  const Poll& poll = *request.poll;
+  const int64_t timeout_ns =
+      (poll.timeout_us > 0 ? poll.timeout_us : plan_.timeout_us) * net::kNsPerUs;
+  const int64_t next_ns = done_ns + poll.interval_us * net::kNsPerUs;
+  if (next_ns - vu.poll_started_ns > timeout_ns) {
+    // Lost: the value did not appear in time. The step fails; the polls
+    // that were answered stay counted under "<step> poll".
+    current_.add_error(ErrorCause::kPollTimeout);
+    metrics::StepStats& step = current_.steps[plan_.flows[vu.flow].program[vu.pc].metric];
+    ++step.errors;
+    ++step.failed;
+    finish_iteration(vu, false);
+    return;
+  }
+  vu.poll_wait = true;
+  vu.timer.arm_at(next_ns);
 }
 
 RenderContext ScenarioWorkload::render_context(const VirtualUser& vu) {
@@ -468,7 +526,7 @@ void ScenarioWorkload::transmit(VirtualUser& vu, int64_t now) {
   // iteration was due: a late start is latency the user would have seen.
   int64_t intended = vu.first_request ? std::min(vu.iteration_intended_ns, now) : now;
   vu.first_request = false;
-  vu.origin_ns = intended;
+  request_due(vu, intended);
   vu.connection.send(vu.request, request.method == "HEAD", intended, now);
 }
 
@@ -512,12 +570,6 @@ void ScenarioWorkload::process_response(VirtualUser& vu, const ResponseView& res
   const RequestPaths& rp = paths_[vu.flow][in.arg];
   const int status = response.status;
   int64_t latency_us = std::max<int64_t>(0, done_ns - intended_ns) / 1000;
-
-  metrics::StepStats& step = current_.steps[in.metric];
-  ++step.requests;
-  step.latency.record(static_cast<uint64_t>(latency_us));
-  // A gRPC call fails by its grpc-status (its HTTP status is 200).
-  if (status >= 400 || (request.grpc && response.grpc_status != 0)) ++step.failed;
   ++current_.requests;
   ++current_.status_counts[static_cast<uint16_t>(status)];
   current_.latency.record(static_cast<uint64_t>(latency_us));
@@ -533,6 +585,36 @@ void ScenarioWorkload::process_response(VirtualUser& vu, const ResponseView& res
   std::vector<JsonEvaluator::Outcome> outcomes;
   std::vector<JsonEvaluator::Value> values;
   if (!rp.paths.empty()) json_.evaluate(view.body, rp.paths, &outcomes, &values);
+
+  if (request.poll) {
+    // until: every check must hold; else this was one of the polls (counted
+    // under "<step> poll", whatever its status: until: judges it) and the
+    // next follows after the interval.
+    bool satisfied = true;
+    for (size_t i = 0; satisfied && i < request.poll->until.size(); ++i) {
+      const int p = rp.until_path[i];
+      std::string why;
+      satisfied = request.poll->until[i].evaluate(
+          view, p >= 0 ? outcomes[p] : JsonEvaluator::Outcome::kMissing,
+          p >= 0 ? &values[p] : nullptr, &why);
+    }
+    if (!satisfied) {
+      metrics::StepStats& polls = current_.steps[request.poll->metric];
+      ++polls.requests;
+      polls.latency.record(static_cast<uint64_t>(latency_us));
+      poll_again(vu, request, done_ns);
+      return;
+    }
+    // The step's latency: from its origin (from:, else its first poll) to
+    // the response that satisfied it.
+    latency_us = std::max<int64_t>(0, done_ns - origin_of(vu, vu.poll_started_ns)) / 1000;
+  }
+
+  metrics::StepStats& step = current_.steps[in.metric];
+  ++step.requests;
+  step.latency.record(static_cast<uint64_t>(latency_us));
+  // A gRPC call fails by its grpc-status (its HTTP status is 200).
+  if (status >= 400 || (request.grpc && response.grpc_status != 0)) ++step.failed;
 
   bool abort = false;
   for (size_t i = 0; i < request.checks.size(); ++i) {
@@ -657,6 +739,11 @@ void ScenarioWorkload::finish_iteration(VirtualUser& vu, bool completed) {
 }
 
 void ScenarioWorkload::on_vu_timer(VirtualUser& vu) {
+  if (vu.poll_wait) {
+    vu.poll_wait = false;  // the interval is over: the next poll
+    if (running_ && vu.in_iteration) send_request(vu);
+    return;
+  }
   if (vu.amqp_wait != VirtualUser::AmqpWait::kNone) {
     amqp_timer(vu);  // an amqp step's timeout
     return;

@@ -103,6 +103,7 @@ class ScenarioWorkload final : public engine::Workload,
     std::vector<const JsonPath*> paths;
     std::vector<int> extraction_path;  // per extraction: index in paths, or -1
     std::vector<int> check_path;       // per check: index in paths, or -1
+    std::vector<int> until_path;       // per until: check (polls): index in paths, or -1
   };
 
   VirtualUser* new_vu(RunState& run);
@@ -112,6 +113,16 @@ class ScenarioWorkload final : public engine::Workload,
   void start_iteration(VirtualUser& vu, int64_t intended_ns);
   void execute(VirtualUser& vu);
   void execute_steps(VirtualUser& vu);
+  // from: (Instruction::from, docs/scenarios.md#end-to-end-latency): when
+  // the current step's latency counts from; `fallback` is the step's own
+  // default. mark_origin: the current step is due now (`due_ns`); kept when
+  // a later from: names it. request_due: an HTTP request is due.
+  int64_t origin_of(const VirtualUser& vu, int64_t fallback) const;
+  void mark_origin(VirtualUser& vu, int64_t due_ns);
+  void request_due(VirtualUser& vu, int64_t intended_ns);
+  // A request step with until: whose response did not satisfy it: the next
+  // poll after its interval, or poll_timeout.
+  void poll_again(VirtualUser& vu, const HttpRequest& request, int64_t done_ns);
   void send_request(VirtualUser& vu);
   void transmit(VirtualUser& vu, int64_t now);
   void render_request(VirtualUser& vu, const HttpRequest& request, int64_t now);
@@ -164,6 +175,10 @@ class ScenarioWorkload final : public engine::Workload,
   void socket_failure(VirtualUser& vu, metrics::ErrorCause cause);
   size_t socket_data(VirtualUser& vu, char* data, size_t size);
   void socket_message(VirtualUser& vu, std::string_view message);
+  // The waiting ws.expect/tcp.expect/hold judges a message that arrived at `now`.
+  void match_message(VirtualUser& vu, std::string_view message, int64_t now);
+  // Messages kept for a ws.expect that did not come: counted unsolicited.
+  void drop_early(VirtualUser& vu);
   void socket_server_close(VirtualUser& vu, uint16_t code);
   void socket_protocol_error(VirtualUser& vu, uint16_t close_code);
   void socket_timer(VirtualUser& vu);

@@ -68,6 +68,7 @@ void ScenarioWorkload::run_amqp_step(VirtualUser& vu) {
   const AmqpStep& step = flow.amqp_steps[flow.program[vu.pc].arg];
   const int64_t now = net::now_ns();
   vu.amqp_started_ns = now;
+  mark_origin(vu, now);  // a publish marks when it was due, below
   if (amqp_gone_) {
     // The broker's certificate or TLS version was refused: no connection
     // will come. Backs off like a refused connection, not a busy loop.
@@ -102,7 +103,11 @@ void ScenarioWorkload::run_amqp_step(VirtualUser& vu) {
   if (arrived > 0) {
     if (plan_.amqp.consumed[step.queue].manual_ack) amqp_->settle(tag, step.on_match, step.requeue);
     vu.amqp_wait = AmqpWait::kMessage;  // settled by amqp_step_ok
-    amqp_step_ok(vu, arrived - vu.origin_ns);
+    const int64_t origin = origin_of(vu, vu.origin_ns);
+    if (correlations_[step.queue].out_of_order(origin)) {
+      current_.add_error(ErrorCause::kOutOfOrderMessage);
+    }
+    amqp_step_ok(vu, arrived - origin);
     return;
   }
   vu.amqp_wait = AmqpWait::kMessage;
@@ -142,6 +147,7 @@ void ScenarioWorkload::amqp_publish(VirtualUser& vu, int64_t now) {
     return;
   }
   vu.origin_ns = intended;
+  mark_origin(vu, intended);
   const int64_t from = std::min(intended, vu.amqp_started_ns);
   if (step.confirm && tag != 0) {
     // Publisher confirms: the step's latency is from when the publish was
@@ -311,7 +317,7 @@ void ScenarioWorkload::on_amqp_delivery(uint32_t queue, const amqp::Delivery& de
   amqp_ack_expired(queue, now_ns);
   const CorrelationTable::Delivered d = table.deliver(key, now_ns, delivery.delivery_tag);
   if (d.unmatched) {
-    current_.add_error(ErrorCause::kUnmatchedMessage);
+    current_.add_error(d.duplicate ? ErrorCause::kDuplicateMessage : ErrorCause::kUnmatchedMessage);
     ack_unclaimed();
   }
   if (d.waiter == CorrelationTable::kNoWaiter) return;
@@ -331,7 +337,9 @@ void ScenarioWorkload::on_amqp_delivery(uint32_t queue, const amqp::Delivery& de
       return;
     }
   }
-  amqp_step_ok(vu, now_ns - vu.origin_ns);
+  const int64_t origin = origin_of(vu, vu.origin_ns);
+  if (table.out_of_order(origin)) current_.add_error(ErrorCause::kOutOfOrderMessage);
+  amqp_step_ok(vu, now_ns - origin);
 }
 
 void ScenarioWorkload::on_amqp_down(std::string_view, ErrorCause cause, bool for_good) {

@@ -102,7 +102,7 @@ void ScenarioWorkload::send_h2_request(VirtualUser& vu, int64_t now) {
   // The first request of an arrival-rate iteration counts from when the
   // iteration was due, as over HTTP/1.1.
   vu.h2_intended_ns = vu.first_request ? std::min(vu.iteration_intended_ns, now) : now;
-  vu.origin_ns = vu.h2_intended_ns;
+  request_due(vu, vu.h2_intended_ns);
   vu.first_request = false;
   if (!vu.h2) {
     vu.h2 = std::make_unique<http::SessionConnection>(loop_, *this, h2_context_, *h2_factory_,

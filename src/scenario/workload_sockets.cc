@@ -32,6 +32,10 @@ constexpr size_t kMinMessageBytes = 64 * 1024;
 // this many bytes the socket would not take yet; the queue stays bounded by
 // it plus one message, whatever the server's reading speed.
 constexpr size_t kMaxUnsentBytes = 256 * 1024;
+// WebSocket messages kept for the next ws.expect while none waits, per VU:
+// at most this many, and this many payload bytes; beyond, unsolicited.
+constexpr size_t kMaxEarlyMessages = 64;
+constexpr size_t kMaxEarlyBytes = 256 * 1024;
 
 int64_t unix_us_now() {
   timespec ts;
@@ -198,6 +202,7 @@ void ScenarioWorkload::run_socket_step(VirtualUser& vu) {
   SocketSession& s = *vu.socket;
   const int64_t now = net::now_ns();
   s.step_started_ns = now;
+  mark_origin(vu, now);
   const int64_t timeout_ns =
       (step.timeout_us > 0 ? step.timeout_us : plan_.timeout_us) * net::kNsPerUs;
   const bool ready = s.open && s.connection.connected();
@@ -256,12 +261,26 @@ void ScenarioWorkload::run_socket_step(VirtualUser& vu) {
     }
     case SocketStep::Kind::kWsExpect:
     case SocketStep::Kind::kTcpExpect:
-      if (!ready) {
+      // A message kept from before may still be the one, even when the
+      // server has closed since.
+      if (!ready && s.early.empty()) {
         socket_step_failed(vu, &kClosed);
         return;
       }
       s.wait = Wait::kExpect;
       vu.timer.arm_after(timeout_ns);
+      // Messages that came while the VU was busy elsewhere (a push answering
+      // the HTTP request before its response came back), oldest first, at
+      // their own arrival times.
+      while (!s.early.empty() && s.wait == Wait::kExpect) {
+        auto [arrived, message] = std::move(s.early.front());
+        s.early.pop_front();
+        s.early_bytes -= message.size();
+        const uint32_t generation = s.generation;
+        match_message(vu, message, arrived);
+        if (s.generation != generation) break;
+      }
+      if (s.wait == Wait::kExpect && !ready) socket_step_failed(vu, &kClosed);
       return;  // a message, the timer or the end of the connection continues
     case SocketStep::Kind::kWsHold:
     case SocketStep::Kind::kTcpHold:
@@ -501,10 +520,28 @@ void ScenarioWorkload::socket_message(VirtualUser& vu, std::string_view message)
     s.first_message = true;
     stats.first_message.record(static_cast<uint64_t>(std::max<int64_t>(0, now - s.open_ns)) / 1000);
   }
-  if (!running_ || !vu.in_iteration || (s.wait != Wait::kExpect && s.wait != Wait::kHold)) {
+  if (!running_ || !vu.in_iteration) {
     ++stats.unsolicited;
     return;
   }
+  if (s.wait != Wait::kExpect && s.wait != Wait::kHold) {
+    // Kept for the next ws.expect (bounded). TCP bytes are framed by the
+    // waiting step, so they cannot be kept as messages: unsolicited.
+    if (s.websocket && s.early.size() < kMaxEarlyMessages &&
+        s.early_bytes + message.size() <= kMaxEarlyBytes) {
+      s.early.emplace_back(now, std::string(message));
+      s.early_bytes += message.size();
+    } else {
+      ++stats.unsolicited;
+    }
+    return;
+  }
+  match_message(vu, message, now);
+}
+
+void ScenarioWorkload::match_message(VirtualUser& vu, std::string_view message, int64_t now) {
+  SocketSession& s = *vu.socket;
+  metrics::SocketStats& stats = *current_.sockets;
   const Flow& flow = plan_.flows[vu.flow];
   const uint32_t arg = flow.program[vu.pc].arg;
   const SocketStep& step = flow.socket_steps[arg];
@@ -544,9 +581,10 @@ void ScenarioWorkload::socket_message(VirtualUser& vu, std::string_view message)
   for (size_t i = 0; matched && i < step.match.regexes.size(); ++i) {
     matched = RE2::PartialMatch(message, *step.match.regexes[i].regex);
   }
+  const int64_t origin = origin_of(vu, s.last_send_ns);
   ResponseView view;
   view.body = message;
-  view.latency_us = (now - s.last_send_ns) / 1000;
+  view.latency_us = (now - origin) / 1000;
   for (size_t i = 0; matched && i < step.match.json.size(); ++i) {
     std::string why;
     const int p = rp.check_path[i];
@@ -580,7 +618,7 @@ void ScenarioWorkload::socket_message(VirtualUser& vu, std::string_view message)
       }
     }
   }
-  socket_step_ok(vu, now - s.last_send_ns);
+  socket_step_ok(vu, now - origin);
 }
 
 void ScenarioWorkload::socket_server_close(VirtualUser& vu, uint16_t code) {
@@ -695,10 +733,22 @@ void ScenarioWorkload::end_socket(VirtualUser& vu, DisconnectCause cause) {
     s.connection.close();
   }
   std::string().swap(s.handshake);
+  // Kept messages outlive a server's close (the next ws.expect may still
+  // take them), not the end of the iteration or a new connect.
+  if (cause == DisconnectCause::kLocalClose || cause == DisconnectCause::kTimeout) drop_early(vu);
   if (s.frames.in_fragmented_message()) {
     s.frames =
         ws::FrameParser(ws::Role::kClient, std::max(kMinMessageBytes, plan_.max_body_capture));
   }
+}
+
+void ScenarioWorkload::drop_early(VirtualUser& vu) {
+  SocketSession& s = *vu.socket;
+  if (s.early.empty()) return;
+  // No ws.expect came for them: they were unsolicited after all.
+  current_.sockets->unsolicited += s.early.size();
+  std::deque<std::pair<int64_t, std::string>>().swap(s.early);
+  s.early_bytes = 0;
 }
 
 bool ScenarioWorkload::send_ws_frame(VirtualUser& vu, uint8_t opcode, std::string_view payload) {

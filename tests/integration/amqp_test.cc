@@ -478,7 +478,7 @@ TEST(AmqpBroker, CountsMatchTheBrokersAndRefusalsAreClassified) {
   // reply_to names the queue's binding). Counts are the service's own; the
   // end-to-end p50 sits within 3 ms above the service's delay. Every 25th
   // message is dropped (a message_timeout) and a few are answered twice
-  // (unmatched_message).
+  // (duplicate_message, told apart from unmatched_message).
   {
     constexpr int kIterations = 200;
     DelayService service(
@@ -520,12 +520,15 @@ scenarios:
     EXPECT_EQ(processed["requests"].get<int>(), kIterations - service.dropped()) << processed;
     EXPECT_EQ(j["errors"]["message_timeout"], service.dropped()) << j["errors"].dump();
     EXPECT_GT(service.duplicated(), 0);
-    EXPECT_EQ(j["errors"].value("unmatched_message", 0), service.duplicated())
+    EXPECT_EQ(j["errors"].value("duplicate_message", 0), service.duplicated())
         << j["errors"].dump();
+    EXPECT_EQ(j["errors"].value("unmatched_message", 0), 0) << j["errors"].dump();
     EXPECT_EQ(j["errors"].value("amqp_error", 0), 0) << j["errors"].dump();
     const double p50 = processed["latency_ms"]["p50"];
-    std::printf("pipeline: end-to-end p50 %.2f ms p99 %.2f ms for a 20 ms service; run %.1f s\n",
-                p50, processed["latency_ms"]["p99"].get<double>(), took_s);
+    std::printf("pipeline: end-to-end p50 %.2f ms p99 %.2f ms for a 20 ms service; run %.1f s; "
+                "%d out of order\n",
+                p50, processed["latency_ms"]["p99"].get<double>(), took_s,
+                j["errors"].value("out_of_order_message", 0));
     EXPECT_GE(p50, 20.0);
     EXPECT_LE(p50, 23.0);
     EXPECT_EQ(broker.queue_depth("pl.in"), 0);

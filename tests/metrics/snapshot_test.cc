@@ -33,6 +33,9 @@ TEST(SnapshotTest, ErrorCauseNamesAreStableAndUnique) {
   EXPECT_STREQ(error_cause_name(ErrorCause::kUnmatchedMessage), "unmatched_message");
   EXPECT_STREQ(error_cause_name(ErrorCause::kAmqpError), "amqp_error");
   EXPECT_STREQ(error_cause_name(ErrorCause::kPublishNacked), "publish_nacked");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kDuplicateMessage), "duplicate_message");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kOutOfOrderMessage), "out_of_order_message");
+  EXPECT_STREQ(error_cause_name(ErrorCause::kPollTimeout), "poll_timeout");
   EXPECT_STREQ(error_cause_name(ErrorCause::kCount), "unknown");
   std::set<std::string> names;
   for (size_t i = 0; i < kErrorCauseCount; ++i) {
