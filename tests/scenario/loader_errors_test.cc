@@ -182,7 +182,7 @@ flows:
       - get: /
         extarct: {}
 )yaml",
-     "s.yaml:6:9: unknown key \"extarct\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http, amqp.publish, amqp.expect, grpc"},
+     "s.yaml:6:9: unknown key \"extarct\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http, amqp.publish, amqp.expect, grpc, until"},
     {"StepForeignName",
      R"yaml(target: http://localhost:9
 flows:
@@ -191,7 +191,7 @@ flows:
       - get: /
         capture: {}
 )yaml",
-     "s.yaml:6:9: unknown key \"capture\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http, amqp.publish, amqp.expect, grpc"},
+     "s.yaml:6:9: unknown key \"capture\" in step (did you mean \"extract\"?); expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http, amqp.publish, amqp.expect, grpc, until"},
     {"StepTwoActions",
      R"yaml(target: http://localhost:9
 flows:
@@ -1006,7 +1006,7 @@ flows: {a: {steps: [{get: /}]}}
      R"yaml(target: http://localhost:9
 flows: {a: {steps: [{post: /x, body_file: b.json}]}}
 )yaml",
-     "s.yaml:2:32: unknown key \"body_file\" in step; expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http, amqp.publish, amqp.expect, grpc"},
+     "s.yaml:2:32: unknown key \"body_file\" in step; expected one of: name, get, post, put, patch, delete, head, options, request, headers, query, json, body, form, timeout, check, extract, think, group, loop, steps, ws.connect, ws.send, ws.expect, ws.hold, ws.close, tcp.connect, tcp.send, tcp.expect, tcp.hold, tcp.close, subprotocol, tls, http, amqp.publish, amqp.expect, grpc, until"},
     {"TargetWithSlashOnly",
      R"yaml(target: http://localhost:9/
 flows: {a: {steps: [{get: /}]}}
