@@ -553,7 +553,9 @@ void ScenarioWorkload::match_message(VirtualUser& vu, std::string_view message, 
     if (!step.latency_from) return;
     const JsonEvaluator::Value& v = values.back();
     if (outcomes.back() != JsonEvaluator::Outcome::kFound) return;  // another kind of message
-    const std::optional<uint64_t> latency_us = delivery_latency_us(v, unix_us_now());
+    // At the message's arrival on the wall clock (it may have been kept).
+    const int64_t arrived_unix_us = unix_us_now() - (net::now_ns() - now) / 1000;
+    const std::optional<uint64_t> latency_us = delivery_latency_us(v, arrived_unix_us);
     if (latency_us) {
       stats.delivery.record(*latency_us);
     } else {
