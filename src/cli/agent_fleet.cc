@@ -28,7 +28,7 @@ namespace {
 // worker ready later gets a note, its share missing from the seconds before).
 constexpr int64_t kAgentStartLeadNs = 500 * net::kNsPerMs;
 
-double ms(int64_t ns) {
+double ns_to_ms(int64_t ns) {
   return static_cast<double>(ns) / 1e6;
 }
 
@@ -116,7 +116,7 @@ int AgentFleet::gather() {
                "(+/- {:.3f} ms), rtt {:.3f} ms\n",
                members_.size() + 1, text::printable(h.host), text::printable(m.joined.peer),
                count_of(h.cores, "core", "cores"), h.fd_limit, text::printable(h.build_version),
-               ms(c.offset_ns), ms(c.error_ns()), ms(c.rtt_ns));
+               ns_to_ms(c.offset_ns), ns_to_ms(c.error_ns()), ns_to_ms(c.rtt_ns));
     std::fflush(out_);
     members_.push_back(std::move(m));
   }
@@ -202,8 +202,8 @@ cluster::RunResult AgentFleet::run(const engine::RunPlan& plan, cluster::Progres
     result.worker_notes.push_back(fmt::format(
         "{}'s clock offset moved {:.3f} ms during the run (from {:+.3f} to {:+.3f} ms); its "
         "seconds are aligned on the handshake's offset",
-        m.link->name(), ms(m.link->drift_ns()), ms(m.link->handshake_clock().offset_ns),
-        ms(m.link->offset_ns())));
+        m.link->name(), ns_to_ms(m.link->drift_ns()), ns_to_ms(m.link->handshake_clock().offset_ns),
+        ns_to_ms(m.link->offset_ns())));
   }
   for (Member& m : members_)
     m.link = nullptr;  // closed and gone with the coordinator
@@ -262,9 +262,9 @@ nlohmann::json AgentFleet::summary_json(const cluster::RunResult& result) const 
                         {"fd_limit", m.joined.hello.fd_limit},
                         {"workers", m.workers},
                         {"first_share", m.first_share},
-                        {"clock_offset_ms", ms(m.joined.clock.offset_ns)},
-                        {"clock_error_ms", ms(m.joined.clock.error_ns())},
-                        {"rtt_ms", ms(m.joined.clock.rtt_ns)},
+                        {"clock_offset_ms", ns_to_ms(m.joined.clock.offset_ns)},
+                        {"clock_error_ms", ns_to_ms(m.joined.clock.error_ns())},
+                        {"rtt_ms", ns_to_ms(m.joined.clock.rtt_ns)},
                         {"outcome", outcome_of(result, m.coordinator_index, name, &lost_at)}};
     if (lost_at) a["lost_at_second"] = *lost_at;
     agents.push_back(std::move(a));

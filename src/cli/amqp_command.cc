@@ -36,10 +36,6 @@ double rate_of(uint64_t n, int64_t ns) {
   return ns > 0 ? static_cast<double>(n) * 1e9 / static_cast<double>(ns) : 0;
 }
 
-double ms(uint64_t us) {
-  return static_cast<double>(us) / 1e3;
-}
-
 std::string latency_line(const char* label, const metrics::Histogram& h,
                          const std::vector<double>& percentiles) {
   if (h.count() == 0) return fmt::format("  {:<17} none recorded\n", label);

@@ -14,10 +14,6 @@ using text::printable;
 
 namespace {
 
-double ms(uint64_t us) {
-  return static_cast<double>(us) / 1e3;
-}
-
 // Checks are named "flow/step: ...", so a flow's checks share its prefix.
 std::pair<uint64_t, uint64_t> flow_checks(const scenario::Plan& plan,
                                           const metrics::Snapshot& total, const std::string& flow) {

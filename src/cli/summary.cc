@@ -94,10 +94,6 @@ double rate_of(uint64_t n, double seconds) {
   return seconds > 0 ? n / seconds : 0;
 }
 
-double ms(uint64_t us) {
-  return static_cast<double>(us) / 1e3;
-}
-
 }  // namespace
 
 nlohmann::json percentile_curve_json(const metrics::Histogram& h) {

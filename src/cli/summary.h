@@ -49,6 +49,10 @@ nlohmann::json percentile_curve_json(const metrics::Histogram& h);
 // Most VUs alive at once in any one second (all workers together).
 uint64_t peak_vus(const cluster::RunResult& result);
 // "1,234,567"
+// Microseconds (the histograms' unit) as milliseconds, for JSON and text.
+inline double ms(uint64_t us) {
+  return static_cast<double>(us) / 1e3;
+}
 std::string group_thousands(uint64_t n);
 // 10000000 rather than 1e+07; fractions to 4 significant decimals: "2.5", "99.99".
 std::string plain_number(double value);

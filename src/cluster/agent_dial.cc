@@ -13,28 +13,13 @@
 #include <fmt/format.h>
 
 #include "cluster/agent_tls.h"
+#include "cluster/link.h"
 #include "net/socket.h"
 #include "tls/tls_stream.h"
 
 namespace millstone::cluster {
 
 namespace {
-
-std::string seconds_text(int64_t ns) {
-  return fmt::format("{:g} s", static_cast<double>(ns / net::kNsPerMs) / 1e3);
-}
-
-// False on timeout.
-bool wait_for(int fd, short events, int64_t deadline_ns) {
-  for (;;) {
-    const int64_t left_ms = (deadline_ns - net::now_ns() + net::kNsPerMs - 1) / net::kNsPerMs;
-    if (left_ms <= 0) return false;
-    pollfd p{fd, events, 0};
-    const int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(left_ms, 1000)));
-    if (n > 0) return true;
-    if (n < 0 && errno != EINTR) return true;  // the next call reports the error
-  }
-}
 
 struct Attempt {
   std::unique_ptr<AgentLink> link;
@@ -59,7 +44,7 @@ Attempt attempt_join(const std::string& address, const std::string& host, uint16
   const int started = net::start_connect(fd, *endpoint);
   int connect_error = started < 0 ? errno : 0;
   if (started == 1) {
-    if (!wait_for(fd, POLLOUT, deadline_ns)) {
+    if (!net::wait_until(fd, POLLOUT, deadline_ns)) {
       ::close(fd);
       a.error =
           fmt::format("cannot connect to {} within the attempt's time", endpoint->to_string());
@@ -83,8 +68,8 @@ Attempt attempt_join(const std::string& address, const std::string& host, uint16
     const net::StreamResult r = stream->handshake();
     if (r.status == net::StreamStatus::kOk) break;
     if (r.status == net::StreamStatus::kWouldBlock) {
-      if (!wait_for(stream->fd(), r.wait == net::Readiness::kWritable ? POLLOUT : POLLIN,
-                    deadline_ns)) {
+      if (!net::wait_until(stream->fd(), r.wait == net::Readiness::kWritable ? POLLOUT : POLLIN,
+                           deadline_ns)) {
         a.error = fmt::format("{} did not complete a TLS handshake in time", address);
         return a;
       }

@@ -10,18 +10,11 @@
 #include <fmt/format.h>
 
 #include "cluster/agent_tls.h"
+#include "cluster/link.h"
 #include "net/socket.h"
 #include "tls/tls_stream.h"
 
 namespace millstone::cluster {
-
-namespace {
-
-std::string seconds_text(int64_t ns) {
-  return fmt::format("{:g} s", static_cast<double>(ns / net::kNsPerMs) / 1e3);
-}
-
-}  // namespace
 
 struct AgentListener::Pending {
   std::string peer;

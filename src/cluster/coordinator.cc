@@ -19,10 +19,6 @@ namespace {
 // A worker ready this long after the start instant gets a note in the run's output.
 constexpr int64_t kLateNoteNs = 100 * net::kNsPerMs;
 
-std::string seconds_text(int64_t ns) {
-  return fmt::format("{:g} s", static_cast<double>(ns / net::kNsPerMs) / 1e3);
-}
-
 }  // namespace
 
 struct Coordinator::Peer {

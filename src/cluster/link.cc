@@ -98,21 +98,9 @@ void StreamLink::close() {
   stream_.reset();
 }
 
-namespace {
-
-// False on timeout.
-bool wait_for(int fd, short events, int64_t deadline_ns) {
-  for (;;) {
-    const int64_t left_ms = (deadline_ns - net::now_ns() + net::kNsPerMs - 1) / net::kNsPerMs;
-    if (left_ms <= 0) return false;
-    pollfd p{fd, events, 0};
-    const int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(left_ms, 1000)));
-    if (n > 0) return true;
-    if (n < 0 && errno != EINTR) return true;  // let the next call report the error
-  }
+std::string seconds_text(int64_t ns) {
+  return fmt::format("{:g} s", static_cast<double>(ns / net::kNsPerMs) / 1e3);
 }
-
-}  // namespace
 
 WaitResult receive_until(WorkerLink& link, int64_t deadline_ns, MessageType* type,
                          std::string* payload) {
@@ -129,7 +117,7 @@ WaitResult receive_until(WorkerLink& link, int64_t deadline_ns, MessageType* typ
         break;
     }
     const short events = link.queued_bytes() > 0 ? POLLIN | POLLOUT : POLLIN;
-    if (!wait_for(link.fd(), events, deadline_ns)) return WaitResult::kTimedOut;
+    if (!net::wait_until(link.fd(), events, deadline_ns)) return WaitResult::kTimedOut;
   }
 }
 
@@ -137,7 +125,7 @@ WaitResult flush_until(WorkerLink& link, int64_t deadline_ns) {
   for (;;) {
     if (!link.flush()) return WaitResult::kBroken;
     if (link.queued_bytes() == 0) return WaitResult::kOk;
-    if (!wait_for(link.fd(), POLLOUT, deadline_ns)) return WaitResult::kTimedOut;
+    if (!net::wait_until(link.fd(), POLLOUT, deadline_ns)) return WaitResult::kTimedOut;
   }
 }
 

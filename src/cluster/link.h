@@ -96,6 +96,9 @@ class StreamLink final : public WorkerLink {
 // Blocking helpers for the handshake and the final drain, outside any event
 // loop (the worker before its loop starts and after it ends; tests). Each
 // waits at most until `deadline_ns` (net::now_ns() clock).
+// "1.5 s": a timeout in the words of the run's messages (millisecond precision).
+std::string seconds_text(int64_t ns);
+
 enum class WaitResult { kOk, kTimedOut, kClosed, kBroken };
 WaitResult receive_until(WorkerLink& link, int64_t deadline_ns, MessageType* type,
                          std::string* payload);

@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "config/yaml_fields.h"
+
 namespace millstone::config {
 namespace {
 
@@ -24,14 +26,6 @@ bool is_digit(char c) {
 }
 bool is_blank(char c) {
   return c == ' ' || c == '\t';
-}
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && is_blank(text.front()))
-    text.remove_prefix(1);
-  while (!text.empty() && is_blank(text.back()))
-    text.remove_suffix(1);
-  return text;
 }
 
 // digits [ "." digits ] at the start of *text; consumed on success.

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <simdjson.h>
 
+#include "mock/counter.h"
 #include "mock/socket_routes.h"
 #include "net/clock.h"
 #include "net/socket.h"
@@ -34,10 +35,6 @@ constexpr std::string_view kExchangeHeader = "x-millstone-exchange";
 constexpr std::string_view kRoutingKeyHeader = "x-millstone-routing-key";
 constexpr std::string_view kRetryTag = "millstone.retry.";
 constexpr std::string_view kPushTag = "millstone.ws.";
-
-void bump(std::atomic<uint64_t>& counter, uint64_t by = 1) {
-  counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
-}
 
 // A header's value as text: strings as they are, integers in decimal;
 // nullopt for other kinds.

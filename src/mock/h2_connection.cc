@@ -15,6 +15,7 @@
 #include "grpc/session.h"
 #include "grpc/status.h"
 #include "mock/control.h"
+#include "mock/counter.h"
 #include "mock/response.h"
 #include "mock/server.h"
 #include "net/clock.h"
@@ -22,10 +23,6 @@
 namespace millstone::mock {
 
 namespace {
-
-void bump(std::atomic<uint64_t>& counter) {
-  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-}
 
 void raise_to(std::atomic<uint64_t>& counter, uint64_t value) {
   if (value > counter.load(std::memory_order_relaxed))

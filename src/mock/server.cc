@@ -24,6 +24,7 @@
 #include "http/request_parser.h"
 #include "mock/amqp_link.h"
 #include "mock/control.h"
+#include "mock/counter.h"
 #include "mock/h2_connection.h"
 #include "mock/response.h"
 #include "mock/router.h"
@@ -226,10 +227,6 @@ std::string tls_json(const SharedTlsCounters* tls) {
 const SocketRoute& socket_route(const MockConfig& config, size_t row) {
   return row < config.websockets.size() ? config.websockets[row]
                                         : config.tcp[row - config.websockets.size()];
-}
-
-void bump(std::atomic<uint64_t>& counter) {
-  counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 std::string sockets_json(const MockConfig& config, SharedSocketCounters& sockets) {

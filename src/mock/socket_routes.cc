@@ -11,6 +11,7 @@
 #include <functional>
 #include <unordered_map>
 
+#include "mock/counter.h"
 #include "net/clock.h"
 #include "net/socket.h"
 #include "tls/tls_stream.h"
@@ -20,9 +21,6 @@ namespace millstone::mock {
 
 namespace {
 
-void bump(std::atomic<uint64_t>& counter, uint64_t by = 1) {
-  counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
-}
 void drop(std::atomic<uint64_t>& counter) {
   counter.store(counter.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }

@@ -4,10 +4,14 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "net/clock.h"
 
 namespace millstone::net {
 
@@ -173,6 +177,17 @@ int connect_result(int fd) {
   socklen_t len = sizeof err;
   if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
   return err;
+}
+
+bool wait_until(int fd, short events, int64_t deadline_ns) {
+  for (;;) {
+    const int64_t left_ms = (deadline_ns - now_ns() + kNsPerMs - 1) / kNsPerMs;
+    if (left_ms <= 0) return false;
+    pollfd p{fd, events, 0};
+    const int n = poll(&p, 1, static_cast<int>(std::min<int64_t>(left_ms, 1000)));
+    if (n > 0) return true;
+    if (n < 0 && errno != EINTR) return true;
+  }
 }
 
 void set_no_delay(int fd) {

@@ -48,6 +48,10 @@ int start_connect(int fd, const Endpoint& endpoint);
 // Result of a finished non-blocking connect (SO_ERROR): 0 or an errno value.
 int connect_result(int fd);
 void set_no_delay(int fd);
+// Blocks in poll() until `fd` is ready for `events` (POLLIN, POLLOUT) or the
+// deadline (net::now_ns()) passes: false on timeout. An error on the socket
+// counts as ready: the next call on it reports the error.
+bool wait_until(int fd, short events, int64_t deadline_ns);
 // Closes with an RST instead of a FIN (SO_LINGER 0).
 void close_with_reset(int fd);
 // Listening socket with SO_REUSEADDR (a restart may bind over TIME_WAIT) and

@@ -16,19 +16,8 @@ constexpr size_t kMaxCookieBytes = 4096;
 
 constexpr int64_t kExpired = std::numeric_limits<int64_t>::min();
 
-bool is_space(char c) {
-  return c == ' ' || c == '\t';
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front()))
-    s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back()))
-    s.remove_suffix(1);
-  return s;
-}
-
 using http::syntax::iequals;
+using http::syntax::trim_ows;
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
@@ -162,8 +151,8 @@ bool CookieJar::store(std::string_view set_cookie, std::string_view request_path
   const std::string_view pair = set_cookie.substr(0, pair_end);
   const size_t equals = pair.find('=');
   if (equals == std::string_view::npos) return false;
-  const std::string_view name = trim(pair.substr(0, equals));
-  const std::string_view value = trim(pair.substr(equals + 1));
+  const std::string_view name = trim_ows(pair.substr(0, equals));
+  const std::string_view value = trim_ows(pair.substr(equals + 1));
   if (name.empty() || name.size() + value.size() > kMaxCookieBytes) return false;
 
   std::string_view path;
@@ -176,9 +165,9 @@ bool CookieJar::store(std::string_view set_cookie, std::string_view request_path
     const std::string_view attribute = attributes.substr(0, end);
     attributes = end == std::string_view::npos ? std::string_view() : attributes.substr(end + 1);
     const size_t eq = attribute.find('=');
-    const std::string_view key = trim(attribute.substr(0, eq));
+    const std::string_view key = trim_ows(attribute.substr(0, eq));
     const std::string_view arg =
-        eq == std::string_view::npos ? std::string_view() : trim(attribute.substr(eq + 1));
+        eq == std::string_view::npos ? std::string_view() : trim_ows(attribute.substr(eq + 1));
     // Later attributes of the same name win (section 5.3 step 3 reads the last).
     if (iequals(key, "max-age")) {
       // 5.2.2: optional '-', then digits only; anything else ignores the attribute.

@@ -217,14 +217,7 @@ bool walk(simdjson::dom::element root, const JsonPath& path, simdjson::dom::elem
 }
 
 using http::syntax::iequals;
-
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
+using http::syntax::trim_ows;
 
 }  // namespace
 

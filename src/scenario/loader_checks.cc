@@ -35,10 +35,6 @@ constexpr std::string_view kJsonOps[] = {
     "lt",     "le",         "gt",       "ge",           "length",  "one_of"};
 constexpr std::string_view kDurationOps[] = {"lt", "le", "gt", "ge"};
 
-bool contains(Keys keys, std::string_view key) {
-  return std::find(keys.begin(), keys.end(), key) != keys.end();
-}
-
 class ResponseRules {
  public:
   explicit ResponseRules(LoadContext& ctx) : ctx_(ctx), reader_(ctx.reader) {}

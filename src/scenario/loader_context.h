@@ -3,6 +3,7 @@
 // variables, data, thresholds), loader_slo.cc (slo:), loader_flows.cc (flows, steps, requests),
 // loader_checks.cc (checks and extraction) and loader_scenarios.cc
 // (executors and the timeline).
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -56,6 +57,18 @@ struct LoadContext {
 };
 
 bool is_reserved_name(std::string_view name);
+
+// The longest name of a drill, a proxy or a monitored endpoint: names are
+// shown in summaries, series labels and reports.
+inline constexpr size_t kMaxNameBytes = 64;
+
+inline bool contains(config::Keys keys, std::string_view key) {
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+// The whole text is a JSON number (RFC 8259 grammar): a plain YAML scalar
+// that reads as one is passed on as a number.
+bool is_json_number(std::string_view text);
 
 // http: 2, 1.1 (or 1): the HTTP version of requests, in defaults: or a step.
 uint8_t compile_http_version(yaml::Reader& reader, const yaml::Field& field);

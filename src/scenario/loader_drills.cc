@@ -65,7 +65,6 @@ using yaml::MapFields;
 using yaml::shown;
 
 constexpr size_t kMaxDrills = 100;
-constexpr size_t kMaxNameBytes = 64;
 constexpr int64_t kDefaultTimeoutUs = 10'000'000;
 constexpr int64_t kMaxTimeoutUs = 600'000'000;  // 10m: an action, not a phase of the run
 constexpr std::string_view kDefaultProxyApi = "http://127.0.0.1:8474";
@@ -101,32 +100,6 @@ constexpr std::string_view kTimeAttributes[] = {"latency", "jitter", "delay", "t
 // Characters that mean something to a shell: a command with them but
 // without shell: true would not do what it reads as.
 constexpr std::string_view kShellSyntax = "|&;<>()$`\\\"'*?[]#~=%{}";
-
-bool is_json_number(std::string_view s) {
-  size_t i = 0;
-  auto digits = [&] {
-    const size_t from = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9')
-      ++i;
-    return i > from;
-  };
-  if (i < s.size() && s[i] == '-') ++i;
-  if (i < s.size() && s[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digits()) return false;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == s.size();
-}
 
 void append_json_string(std::string_view text, std::string* out) {
   *out += '"';

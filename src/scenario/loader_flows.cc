@@ -77,10 +77,6 @@ constexpr std::string_view kActionsHint =
 
 using http::syntax::iequals;
 
-bool contains(Keys keys, std::string_view key) {
-  return std::find(keys.begin(), keys.end(), key) != keys.end();
-}
-
 std::string upper(std::string_view text) {
   std::string out(text);
   for (char& c : out) {
@@ -174,11 +170,6 @@ std::string compose(const std::vector<TemplatePart>& parts, std::string_view fil
     }
   }
   return out;
-}
-
-bool is_json_number(std::string_view text) {
-  static const std::regex kNumber(R"(-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?)");
-  return std::regex_match(text.begin(), text.end(), kNumber);
 }
 
 // What a plain YAML scalar means as a JSON value: a number, a literal, or a string.

@@ -21,7 +21,6 @@ using yaml::shown;
 
 constexpr size_t kMaxMonitors = 16;
 constexpr size_t kMaxPatterns = 64;
-constexpr size_t kMaxNameBytes = 64;
 constexpr int64_t kMinIntervalUs = 100'000;
 constexpr int64_t kMaxIntervalUs = 3'600'000'000;
 constexpr std::string_view kMonitorKeys[] = {"name", "url", "metrics", "interval"};

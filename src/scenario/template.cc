@@ -9,7 +9,7 @@ namespace millstone::scenario {
 
 namespace {
 
-using Kind = Template::Segment::Kind;
+using SegmentKind = Template::Segment::Kind;
 using Filter = Template::Segment::Filter;
 
 // --- compiling -------------------------------------------------------------
@@ -19,7 +19,7 @@ struct CompileError {
   size_t offset = 0;
 };
 
-bool is_space(char c) {
+bool is_json_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 bool is_name_start(char c) {
@@ -40,12 +40,13 @@ std::string describe(char c) {
 
 struct Builtin {
   std::string_view name;
-  Kind kind;
+  SegmentKind kind;
 };
 constexpr Builtin kBuiltins[] = {
-    {"vu", Kind::kVu},          {"iteration", Kind::kIteration}, {"worker", Kind::kWorker},
-    {"uuid", Kind::kUuid},      {"now_ms", Kind::kNowMs},        {"now", Kind::kNowS},
-    {"now_iso", Kind::kNowIso}, {"corr", Kind::kCorr},
+    {"vu", SegmentKind::kVu},          {"iteration", SegmentKind::kIteration},
+    {"worker", SegmentKind::kWorker},  {"uuid", SegmentKind::kUuid},
+    {"now_ms", SegmentKind::kNowMs},   {"now", SegmentKind::kNowS},
+    {"now_iso", SegmentKind::kNowIso}, {"corr", SegmentKind::kCorr},
 };
 
 const Builtin* find_builtin(std::string_view name) {
@@ -102,7 +103,7 @@ class ExpressionParser {
     } else if (name == "random") {
       return fail(name_at, "random needs two arguments: random(A, B)");
     } else {
-      segment->kind = Kind::kVariable;
+      segment->kind = SegmentKind::kVariable;
       const int slot = variables_.find(name);
       if (slot >= 0) {
         segment->slot = static_cast<uint32_t>(slot);
@@ -144,7 +145,7 @@ class ExpressionParser {
   }
 
   void skip_space() {
-    while (pos_ < end_ && is_space(text_[pos_]))
+    while (pos_ < end_ && is_json_space(text_[pos_]))
       ++pos_;
   }
 
@@ -187,7 +188,7 @@ class ExpressionParser {
                                "=VALUE on the command line, " + n +
                                " in the environment, or {{ env." + n + " | default(\"...\") }}");
     }
-    segment->kind = Kind::kLiteral;
+    segment->kind = SegmentKind::kLiteral;
     segment->literal.clear();
     append_filtered(filter, value != nullptr ? *value : *fallback, &segment->literal);
     return true;
@@ -246,7 +247,7 @@ class ExpressionParser {
       return fail(low_at, "random(A, B) needs A <= B, got A = " + std::to_string(segment->low) +
                               ", B = " + std::to_string(segment->high));
     }
-    segment->kind = Kind::kRandom;
+    segment->kind = SegmentKind::kRandom;
     return true;
   }
 
@@ -259,7 +260,7 @@ class ExpressionParser {
     const char* last = text_.data() + end_;
     const auto [ptr, ec] = std::from_chars(first, last, *value);
     // "1.5", "1e3", "0x10", "12abc" all stop from_chars early: reject the whole token.
-    const bool clean_end = ptr == last || is_space(*ptr) || *ptr == ',' || *ptr == ')';
+    const bool clean_end = ptr == last || is_json_space(*ptr) || *ptr == ',' || *ptr == ')';
     if (ec == std::errc::result_out_of_range) {
       return fail(at, "random(A, B) argument does not fit in 64 bits");
     }

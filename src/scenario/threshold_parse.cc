@@ -41,7 +41,7 @@ std::optional<MetricInfo> metric_info(std::string_view base) {
   return std::nullopt;
 }
 
-bool is_space(char c) {
+bool is_blank(char c) {
   return c == ' ' || c == '\t';
 }
 
@@ -54,9 +54,9 @@ class ThresholdParser {
     offset_ = offset;
     size_t begin = 0;
     size_t end = text_.size();
-    while (begin < end && is_space(text_[begin]))
+    while (begin < end && is_blank(text_[begin]))
       ++begin;
-    while (end > begin && is_space(text_[end - 1]))
+    while (end > begin && is_blank(text_[end - 1]))
       --end;
     threshold_.text = std::string(text_.substr(begin, end - begin));
     if (begin == end) {
@@ -84,13 +84,13 @@ class ThresholdParser {
   }
 
   void skip_spaces() {
-    while (at_ < end_ && is_space(text_[at_]))
+    while (at_ < end_ && is_blank(text_[at_]))
       ++at_;
   }
 
   bool parse_metric() {
     const size_t start = at_;
-    while (at_ < end_ && !is_space(text_[at_]) &&
+    while (at_ < end_ && !is_blank(text_[at_]) &&
            std::string_view("{<>=!").find(text_[at_]) == std::string_view::npos) {
       ++at_;
     }
@@ -167,7 +167,7 @@ class ThresholdParser {
         if (depth == 0) break;
         --depth;
       } else if (depth == 0 &&
-                 (is_space(c) || std::string_view("<>=!").find(c) != std::string_view::npos)) {
+                 (is_blank(c) || std::string_view("<>=!").find(c) != std::string_view::npos)) {
         break;
       } else if (depth == 0 && c == '.') {
         dots.push_back(i);
@@ -353,7 +353,7 @@ class ThresholdParser {
     size_t close = std::string_view::npos;
     for (size_t i = text_.find('}', open); i < end_; i = text_.find('}', i + 1)) {
       size_t next = i + 1;
-      while (next < end_ && is_space(text_[next]))
+      while (next < end_ && is_blank(text_[next]))
         ++next;
       if (next == end_ || std::string_view("<>=!").find(text_[next]) != std::string_view::npos) {
         close = i;
