@@ -48,6 +48,23 @@ def main():
     ap.add_argument("--io", choices=("epoll", "uring", "both"), default=bl.env_default("IO", "epoll"),
                     help="millstone's --io backend; 'both' alternates epoll and uring in one run and "
                          "prints them side by side (env IO, default epoll)")
+    ap.add_argument("--floor", action=argparse.BooleanOptionalAction,
+                    default=bl.env_default("FLOOR", "1") != "0",
+                    help="also run the floor client (bench/floor/floor_client.cc, built with g++: "
+                         "epoll, send/recv only) and print ratios against it (default; --no-floor "
+                         "or FLOOR=0 skips it)")
+    ap.add_argument("--floor-opts", default=bl.env_default("FLOOR_OPTS", ""),
+                    help="extra floor client options, e.g. '--nodelay 0' or '--busy-poll 50' "
+                         "(env FLOOR_OPTS)")
+    ap.add_argument("--syscalls", action="store_true",
+                    help="count each client's system calls with `perf stat -e raw_syscalls:sys_enter"
+                         ",syscalls:sys_enter_<name>...` (tracepoints, no PMU needed) and print them "
+                         "per server-counted request; the CPU columns then include perf's overhead")
+    ap.add_argument("--instructions", action="store_true",
+                    help="instead of CPU: user-space instructions per request under valgrind "
+                         "(cachegrind, --cache-sim=no, children traced), each client run twice "
+                         "(DURATION and 2 x DURATION) and the difference divided by the difference "
+                         "of the server-counted requests, so start-up cancels out")
     a = ap.parse_args()
     if a.runs < 1 or a.conns < 1 or a.threads < 1 or a.server_workers < 1:
         ap.error("--runs, --conns, --threads and --server-workers must be >= 1")
@@ -55,6 +72,16 @@ def main():
 
     bl.install_signal_handlers()
     tools = bl.find_tools(repo, need_nginx=(a.server == "nginx"), need_taskset=a.pin)
+    if a.syscalls:
+        tools["perf"] = bl.require_tool(os.environ.get("PERF", "perf"), "perf (for --syscalls)")
+    if a.instructions:
+        tools["valgrind"] = bl.require_tool(os.environ.get("VALGRIND", "valgrind"),
+                                            "valgrind (for --instructions)")
+    if a.tls and a.floor:
+        print("  (no floor column with --tls: the floor client speaks plain HTTP)")
+        a.floor = False
+    if a.instructions:
+        return instructions(a, tools, dur)
     srv_cpus, cli_cpus = ("0", "1") if a.pin else (None, None)
 
     la, note = bl.busy_note()
@@ -74,17 +101,26 @@ def main():
         print(f"  {a.server} up at {url} (pids {srv.pids()}; response {srv.header_bytes}+"
               f"{len(srv.body)} bytes)")
         tmp = bl.make_tmpdir("bench-client-cpu-")
+        if a.floor:
+            tools["floor"] = bl.build_floor(repo, tmp)
         ios = ["epoll", "uring"] if a.io == "both" else [a.io]
         order = []
         for i in range(a.runs):
             order += [("wrk", i + 1, None)] + [("millstone", i + 1, io) for io in ios]
+            if a.floor:
+                order.append(("floor", i + 1, None))
         results, warnings = [], []
         for kind, i, io in order:
             label = kind if io is None else f"millstone/{io}"
             print(f"  run {i}/{a.runs}: {label} ...", flush=True)
+            perf_out = os.path.join(tmp, f"perf-{kind}-{io or ''}-{i}.csv")
+            wrap = syscall_wrap(tools, perf_out) if a.syscalls else ()
             r = bl.run_client(kind, tools, url, a.threads, a.conns, dur, tmp,
                               f"{kind}-{io or ''}-{i}", cli_cpus, server=srv,
-                              millstone_extra=() if io is None else ("--io", io))
+                              millstone_extra=() if io is None else ("--io", io),
+                              floor_extra=a.floor_opts.split(), wrap=wrap)
+            if a.syscalls:
+                r["syscalls"] = read_perf_counts(perf_out)
             r["run"] = i
             r["client"] = label
             w = bl.check_errors(r, a.max_error_pct)
@@ -116,9 +152,21 @@ def main():
                      bl.fmt_lat(r["latency_ms"], "mean"), f"{1000.0 * a.conns / r['rps']:.2f}",
                      r["error_total"]])
     print(bl.fmt_table(hdr, rows))
+    if a.syscalls:
+        print()
+        print("System calls per request (perf stat tracepoints over the whole client process "
+              "tree; denominator: the requests the server counted):")
+        hdr = ["run", "client", "srv-counted", "syscalls/req"] + [n for n in SYSCALL_NAMES]
+        rows = []
+        for r in results:
+            den = r.get("server_requests") or r["requests"]
+            sc = r["syscalls"]
+            rows.append([r["run"], r["client"], f"{den:,}", f"{sc.get('total', 0) / den:.3f}"] +
+                        [f"{sc.get(n, 0) / den:.3f}" for n in SYSCALL_NAMES])
+        print(bl.fmt_table(hdr, rows))
 
     summ = {}
-    kinds = ["wrk"] + [f"millstone/{io}" for io in ios]
+    kinds = ["wrk"] + [f"millstone/{io}" for io in ios] + (["floor"] if a.floor else [])
     for kind in kinds:
         rs = [r for r in results if r["client"] == kind]
         summ[kind] = {
@@ -141,6 +189,8 @@ def main():
     w = summ["wrk"]
     print()
     for kind in kinds[1:]:
+        if kind == "floor":
+            continue
         m = summ[kind]
         ratio_med = m["med_us"] / w["med_us"]
         ratio_best = m["best_us"] / w["best_us"]
@@ -151,7 +201,13 @@ def main():
         print(f"RATIO cpu/request {kind}/wrk: median {ratio_med:.3f}  best {ratio_best:.3f}  "
               f"-> {verdict}")
         print(f"RATIO throughput {kind}/wrk (median req/s): {rps_ratio:.3f}")
-    if len(kinds) == 3:
+    if a.floor:
+        f = summ["floor"]
+        for kind in kinds[:-1]:
+            m = summ[kind]
+            print(f"RATIO cpu/request {kind}/floor: median {m['med_us'] / f['med_us']:.3f}  "
+                  f"best {m['best_us'] / f['best_us']:.3f}")
+    if "millstone/uring" in summ and "millstone/epoll" in summ:
         u, e = summ["millstone/uring"], summ["millstone/epoll"]
         print(f"RATIO cpu/request uring/epoll: median {u['med_us'] / e['med_us']:.3f}  "
               f"best {u['best_us'] / e['best_us']:.3f}")
@@ -160,6 +216,119 @@ def main():
     la2 = bl.load_average()
     print(f"loadavg after: {la2}")
     return 0
+
+
+SYSCALL_NAMES = ("sendto", "recvfrom", "read", "write", "writev", "sendmsg", "recvmsg",
+                 "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "io_uring_enter")
+
+
+def syscall_wrap(tools, out_path):
+    events = ["raw_syscalls:sys_enter"] + [f"syscalls:sys_enter_{n}" for n in SYSCALL_NAMES]
+    return [tools["perf"], "stat", "-x", ",", "-o", out_path, "-e", ",".join(events), "--"]
+
+
+def read_perf_counts(path):
+    """perf stat -x , output -> {"total": n, "sendto": n, ...}."""
+    counts = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.strip().split(",")
+                if len(parts) < 3 or not parts[0].strip().isdigit():
+                    continue
+                ev = parts[2]
+                name = "total" if ev == "raw_syscalls:sys_enter" else ev.split("sys_enter_")[-1]
+                counts[name] = int(parts[0])
+    except OSError as e:
+        raise bl.BenchError(f"could not read perf stat output {path}: {e}")
+    if "total" not in counts:
+        raise bl.BenchError(f"no raw_syscalls:sys_enter count in {path} (perf stat failed? "
+                            "tracepoints need root or kernel.perf_event_paranoid <= -1)")
+    return counts
+
+
+def sum_cachegrind(directory):
+    """Sum of the Ir totals ('summary: N') of every cachegrind output file in directory."""
+    total, files = 0, 0
+    for name in os.listdir(directory):
+        with open(os.path.join(directory, name)) as f:
+            for line in f:
+                if line.startswith("summary:"):
+                    total += int(line.split()[1])
+                    files += 1
+    if files == 0:
+        raise bl.BenchError(f"no cachegrind output in {directory}")
+    return total, files
+
+
+def instructions(a, tools, dur):
+    """User-space instructions per request under valgrind (see --instructions)."""
+    srv_cpus, cli_cpus = ("0", "1") if a.pin else (None, None)
+    ios = ["epoll", "uring"] if a.io == "both" else [a.io]
+    try:
+        srv = bl.start_server(a.server, tools, a.server_workers, srv_cpus, tls=a.tls)
+        url = srv.url(a.path)
+        print(f"  {a.server} up at {url}; instructions mode (valgrind cachegrind, user space only)")
+        tmp = bl.make_tmpdir("bench-client-ir-")
+        if a.floor:
+            tools["floor"] = bl.build_floor(repo_root(), tmp)
+        clients = [("wrk", None)] + [("millstone", io) for io in ios] + \
+            ([("floor", None)] if a.floor else [])
+        rows, per_req = [], {}
+        for kind, io in clients:
+            label = kind if io is None else f"millstone/{io}"
+            pts = []
+            for d in (dur, 2 * dur):
+                cg_dir = os.path.join(tmp, f"cg-{kind}-{io or ''}-{d}")
+                os.mkdir(cg_dir)
+                wrap = [tools["valgrind"], "--tool=cachegrind", "--cache-sim=no",
+                        "--trace-children=yes", f"--cachegrind-out-file={cg_dir}/cg.%p", "-q"]
+                print(f"  {label} under valgrind for {d}s ...", flush=True)
+                r = bl.run_client(kind, tools, url, a.threads, a.conns, d, tmp,
+                                  f"ir-{kind}-{io or ''}-{d}", cli_cpus, server=srv,
+                                  millstone_extra=() if io is None else ("--io", io),
+                                  floor_extra=a.floor_opts.split(), wrap=wrap,
+                                  timeout_s=d + 120)
+                w = bl.check_errors(r, a.max_error_pct)
+                if w:
+                    print("  warning: " + w)
+                ir, nfiles = sum_cachegrind(cg_dir)
+                den = r.get("server_requests") or r["requests"]
+                pts.append((ir, den, r["requests"], nfiles))
+            (ir1, n1, c1, f1), (ir2, n2, c2, f2) = pts
+            if n2 <= n1:
+                raise bl.BenchError(f"{label}: the longer run did not serve more requests "
+                                    f"({n1} then {n2}); use a longer --duration")
+            marginal = (ir2 - ir1) / (n2 - n1)
+            per_req[label] = marginal
+            rows.append([label, f"{n1:,}", f"{ir1:,}", f"{n2:,}", f"{ir2:,}", f"{f2}",
+                         f"{ir2 / n2:,.0f}", f"{marginal:,.0f}"])
+    except bl.BenchError as e:
+        print(f"\nFAILED: {e}", file=sys.stderr)
+        return bl.EXIT_RUN_FAILED
+    finally:
+        bl.cleanup()
+    print()
+    print("User-space instructions (valgrind Ir, every process of the client; kernel work is not "
+          "counted). Requests = what the server counted during each run:")
+    print(bl.fmt_table(["client", f"req {dur}s", f"Ir {dur}s", f"req {2 * dur}s",
+                        f"Ir {2 * dur}s", "processes", "Ir/req (long run)",
+                        "Ir/req (difference)"], rows))
+    print()
+    base = per_req["wrk"]
+    for label, v in per_req.items():
+        if label != "wrk":
+            print(f"RATIO user instructions/request {label}/wrk: {v / base:.3f}")
+    if "floor" in per_req:
+        for label, v in per_req.items():
+            if label != "floor":
+                print(f"RATIO user instructions/request {label}/floor: {v / per_req['floor']:.3f}")
+    print(f"loadavg after: {bl.load_average()}")
+    return 0
+
+
+def repo_root():
+    return os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 if __name__ == "__main__":

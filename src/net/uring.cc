@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -121,6 +122,8 @@ std::unique_ptr<Uring> Uring::create(std::string* error) {
   }
   io_uring_buf_ring_advance(uring->buf_ring_, kBufferCount);
   uring->completions_.reserve(kCompletionEntries);
+  const char* submit = std::getenv("MILLSTONE_URING_SUBMIT");
+  uring->submit_each_ = submit != nullptr && std::strcmp(submit, "each") == 0;
   return uring;
 }
 
@@ -171,12 +174,14 @@ void Uring::arm_recv(uint64_t registration, int fd) {
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = kBufferGroup;
   io_uring_sqe_set_data64(sqe, tag(kRecv, registration));
+  if (submit_each_) io_uring_submit(&ring_);
 }
 
 void Uring::send(uint64_t registration, int fd, const char* data, size_t size) {
   io_uring_sqe* sqe = next_sqe();
   io_uring_prep_send(sqe, fd, data, size, MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, tag(kSend, registration));
+  if (submit_each_) io_uring_submit(&ring_);
 }
 
 void Uring::adopt_send_buffer(uint64_t registration, std::string buffer) {

@@ -48,6 +48,12 @@ class Uring {
   // Queues a send of [data, data + size); the bytes must stay valid until
   // on_send, or until adopt_send_buffer took them.
   void send(uint64_t registration, int fd, const char* data, size_t size);
+  // Measurement knob (bench/README.md#batching-sends): submit every send and
+  // re-arm at once, one io_uring_enter each, instead of with the turn's one
+  // submit_and_wait. create() turns it on when the environment has
+  // MILLSTONE_URING_SUBMIT=each.
+  void set_submit_each(bool each) { submit_each_ = each; }
+  bool submit_each() const { return submit_each_; }
   // A stream closing with a send in flight gives its buffer to the ring,
   // which frees it when that send's completion arrives.
   void adopt_send_buffer(uint64_t registration, std::string buffer);
@@ -86,6 +92,7 @@ class Uring {
   char* buffers_ = nullptr;
   size_t mapped_bytes_ = 0;
   int watched_fd_ = -1;
+  bool submit_each_ = false;
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_slots_;
   std::vector<Completion> completions_;

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -110,6 +111,38 @@ TEST(UringStream, WritesLeaveWithTheNextTurnAndThePeerReads) {
   }
   ASSERT_EQ(n, 18);
   EXPECT_EQ(std::string(buffer, 18), "GET / HTTP/1.1\r\n\r\n");
+}
+
+TEST(UringStream, BatchedWritesWaitForTheTurnsSubmit) {
+  Pair pair;
+  SKIP_WITHOUT_URING(pair);
+  ASSERT_FALSE(pair.loop.uring()->submit_each());  // the default: one submit per turn
+  ASSERT_EQ(pair.stream->write("ping").status, StreamStatus::kOk);
+  char buffer[16];
+  // Queued as an SQE only: nothing has reached the peer before the turn.
+  EXPECT_EQ(::recv(pair.peer, buffer, sizeof buffer, MSG_DONTWAIT), -1);
+  pair.loop.run_once(0);
+  EXPECT_EQ(::recv(pair.peer, buffer, sizeof buffer, MSG_DONTWAIT), 4);
+}
+
+TEST(UringStream, SubmitEachSendsBeforeTheTurn) {
+  // The measurement knob of bench/README.md#batching-sends, from the environment.
+  ::setenv("MILLSTONE_URING_SUBMIT", "each", 1);
+  Pair pair;
+  ::unsetenv("MILLSTONE_URING_SUBMIT");
+  SKIP_WITHOUT_URING(pair);
+  ASSERT_TRUE(pair.loop.uring()->submit_each());
+  ASSERT_EQ(pair.stream->write("ping").status, StreamStatus::kOk);
+  char buffer[16];
+  // Submitted by write() itself; a socketpair with room completes it inline.
+  ASSERT_EQ(::recv(pair.peer, buffer, sizeof buffer, MSG_DONTWAIT), 4);
+  EXPECT_EQ(std::string(buffer, 4), "ping");
+  // The completion is still the loop's to deliver, and the stream keeps working.
+  ASSERT_EQ(::send(pair.peer, "pong", 4, 0), 4);
+  ASSERT_TRUE(pair.turn_until(1));
+  const StreamResult r = pair.stream->read(buffer, sizeof buffer);
+  ASSERT_EQ(r.status, StreamStatus::kOk);
+  EXPECT_EQ(std::string(buffer, r.bytes), "pong");
 }
 
 TEST(UringStream, PeerCloseIsTheEndOfTheStream) {
