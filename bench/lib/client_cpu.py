@@ -45,17 +45,21 @@ def main():
     ap.add_argument("--tls", action="store_true",
                     help="HTTPS keep-alive: nginx with TLS (self-signed P-256 certificate, "
                          "trusted by millstone through --cacert; wrk does not verify)")
-    ap.add_argument("--io", choices=("epoll", "uring", "both"), default=bl.env_default("IO", "epoll"),
-                    help="millstone's --io backend; 'both' alternates epoll and uring in one run and "
-                         "prints them side by side (env IO, default epoll)")
+    ap.add_argument("--io", default=bl.env_default("IO", "epoll"),
+                    help="millstone's --io backend(s), alternated in one invocation: epoll, uring, "
+                         "both (= epoll,uring), or a comma list of epoll|uring|uring-each; "
+                         "uring-each is --io uring with MILLSTONE_URING_SUBMIT=each (one "
+                         "io_uring_enter per send instead of one per loop turn) (env IO, default "
+                         "epoll)")
     ap.add_argument("--floor", action=argparse.BooleanOptionalAction,
                     default=bl.env_default("FLOOR", "1") != "0",
                     help="also run the floor client (bench/floor/floor_client.cc, built with g++: "
                          "epoll, send/recv only) and print ratios against it (default; --no-floor "
                          "or FLOOR=0 skips it)")
-    ap.add_argument("--floor-opts", default=bl.env_default("FLOOR_OPTS", ""),
-                    help="extra floor client options, e.g. '--nodelay 0' or '--busy-poll 50' "
-                         "(env FLOOR_OPTS)")
+    ap.add_argument("--floor-opts", action="append", default=None,
+                    help="floor client options, e.g. '--nodelay 0' or '--busy-poll 50'; given "
+                         "more than once, one floor column per value, alternated (the first is the "
+                         "one ratios use; '' is the default floor) (env FLOOR_OPTS, one value)")
     ap.add_argument("--syscalls", action="store_true",
                     help="count each client's system calls with `perf stat -e raw_syscalls:sys_enter"
                          ",syscalls:sys_enter_<name>...` (tracepoints, no PMU needed) and print them "
@@ -68,6 +72,13 @@ def main():
     a = ap.parse_args()
     if a.runs < 1 or a.conns < 1 or a.threads < 1 or a.server_workers < 1:
         ap.error("--runs, --conns, --threads and --server-workers must be >= 1")
+    if a.floor_opts is None:
+        a.floor_opts = [bl.env_default("FLOOR_OPTS", "")]
+    a.ios = ["epoll", "uring"] if a.io == "both" else a.io.split(",")
+    for io in a.ios:
+        if io not in IO_CHOICES:
+            ap.error(f"--io {a.io}: expected epoll, uring, both or a comma list of "
+                     f"{'|'.join(IO_CHOICES)}")
     dur = bl.parse_duration(a.duration)
 
     bl.install_signal_handlers()
@@ -103,22 +114,24 @@ def main():
         tmp = bl.make_tmpdir("bench-client-cpu-")
         if a.floor:
             tools["floor"] = bl.build_floor(repo, tmp)
-        ios = ["epoll", "uring"] if a.io == "both" else [a.io]
+        ios = a.ios
+        floors = [(floor_label(o), o) for o in a.floor_opts] if a.floor else []
         order = []
         for i in range(a.runs):
             order += [("wrk", i + 1, None)] + [("millstone", i + 1, io) for io in ios]
-            if a.floor:
-                order.append(("floor", i + 1, None))
+            order += [("floor", i + 1, o) for _, o in floors]
         results, warnings = [], []
-        for kind, i, io in order:
-            label = kind if io is None else f"millstone/{io}"
+        for n, (kind, i, io) in enumerate(order):
+            label = (floor_label(io) if kind == "floor" else kind if io is None
+                     else f"millstone/{io}")
             print(f"  run {i}/{a.runs}: {label} ...", flush=True)
-            perf_out = os.path.join(tmp, f"perf-{kind}-{io or ''}-{i}.csv")
-            wrap = syscall_wrap(tools, perf_out) if a.syscalls else ()
-            r = bl.run_client(kind, tools, url, a.threads, a.conns, dur, tmp,
-                              f"{kind}-{io or ''}-{i}", cli_cpus, server=srv,
-                              millstone_extra=() if io is None else ("--io", io),
-                              floor_extra=a.floor_opts.split(), wrap=wrap)
+            perf_out = os.path.join(tmp, f"perf-{n}.csv")
+            wrap = list(syscall_wrap(tools, perf_out)) if a.syscalls else []
+            r = bl.run_client(kind, tools, url, a.threads, a.conns, dur, tmp, f"run-{n}",
+                              cli_cpus, server=srv,
+                              millstone_extra=millstone_io_args(io) if kind == "millstone" else (),
+                              floor_extra=io.split() if kind == "floor" else (),
+                              wrap=wrap + millstone_env(io) if kind == "millstone" else wrap)
             if a.syscalls:
                 r["syscalls"] = read_perf_counts(perf_out)
             r["run"] = i
@@ -166,7 +179,7 @@ def main():
         print(bl.fmt_table(hdr, rows))
 
     summ = {}
-    kinds = ["wrk"] + [f"millstone/{io}" for io in ios] + (["floor"] if a.floor else [])
+    kinds = ["wrk"] + [f"millstone/{io}" for io in ios] + [lbl for lbl, _ in floors]
     for kind in kinds:
         rs = [r for r in results if r["client"] == kind]
         summ[kind] = {
@@ -189,7 +202,7 @@ def main():
     w = summ["wrk"]
     print()
     for kind in kinds[1:]:
-        if kind == "floor":
+        if kind.startswith("floor"):
             continue
         m = summ[kind]
         ratio_med = m["med_us"] / w["med_us"]
@@ -202,8 +215,10 @@ def main():
               f"-> {verdict}")
         print(f"RATIO throughput {kind}/wrk (median req/s): {rps_ratio:.3f}")
     if a.floor:
-        f = summ["floor"]
-        for kind in kinds[:-1]:
+        f = summ[floors[0][0]]
+        for kind in kinds:
+            if kind == floors[0][0]:
+                continue
             m = summ[kind]
             print(f"RATIO cpu/request {kind}/floor: median {m['med_us'] / f['med_us']:.3f}  "
                   f"best {m['best_us'] / f['best_us']:.3f}")
@@ -211,11 +226,30 @@ def main():
         u, e = summ["millstone/uring"], summ["millstone/epoll"]
         print(f"RATIO cpu/request uring/epoll: median {u['med_us'] / e['med_us']:.3f}  "
               f"best {u['best_us'] / e['best_us']:.3f}")
+    if "millstone/uring-each" in summ and "millstone/uring" in summ:
+        u, e = summ["millstone/uring"], summ["millstone/uring-each"]
+        print(f"RATIO cpu/request uring (one submit per turn)/uring-each (one per send): median "
+              f"{u['med_us'] / e['med_us']:.3f}  best {u['best_us'] / e['best_us']:.3f}")
     for wmsg in warnings:
         print("warning: " + wmsg)
     la2 = bl.load_average()
     print(f"loadavg after: {la2}")
     return 0
+
+
+IO_CHOICES = ("epoll", "uring", "uring-each")
+
+
+def millstone_io_args(io):
+    return ("--io", "uring" if io == "uring-each" else io)
+
+
+def millstone_env(io):
+    return ["env", "MILLSTONE_URING_SUBMIT=each"] if io == "uring-each" else []
+
+
+def floor_label(opts):
+    return "floor" if not opts.strip() else f"floor[{opts.strip()}]"
 
 
 SYSCALL_NAMES = ("sendto", "recvfrom", "read", "write", "writev", "sendmsg", "recvmsg",
@@ -264,7 +298,7 @@ def sum_cachegrind(directory):
 def instructions(a, tools, dur):
     """User-space instructions per request under valgrind (see --instructions)."""
     srv_cpus, cli_cpus = ("0", "1") if a.pin else (None, None)
-    ios = ["epoll", "uring"] if a.io == "both" else [a.io]
+    ios = a.ios
     try:
         srv = bl.start_server(a.server, tools, a.server_workers, srv_cpus, tls=a.tls)
         url = srv.url(a.path)
@@ -273,21 +307,25 @@ def instructions(a, tools, dur):
         if a.floor:
             tools["floor"] = bl.build_floor(repo_root(), tmp)
         clients = [("wrk", None)] + [("millstone", io) for io in ios] + \
-            ([("floor", None)] if a.floor else [])
+            ([("floor", a.floor_opts[0])] if a.floor else [])
         rows, per_req = [], {}
         for kind, io in clients:
-            label = kind if io is None else f"millstone/{io}"
+            label = (floor_label(io) if kind == "floor" else kind if io is None
+                     else f"millstone/{io}")
             pts = []
             for d in (dur, 2 * dur):
-                cg_dir = os.path.join(tmp, f"cg-{kind}-{io or ''}-{d}")
+                cg_dir = os.path.join(tmp, f"cg-{len(rows)}-{d}")
                 os.mkdir(cg_dir)
                 wrap = [tools["valgrind"], "--tool=cachegrind", "--cache-sim=no",
                         "--trace-children=yes", f"--cachegrind-out-file={cg_dir}/cg.%p", "-q"]
                 print(f"  {label} under valgrind for {d}s ...", flush=True)
+                if kind == "millstone":
+                    wrap = millstone_env(io) + wrap
                 r = bl.run_client(kind, tools, url, a.threads, a.conns, d, tmp,
-                                  f"ir-{kind}-{io or ''}-{d}", cli_cpus, server=srv,
-                                  millstone_extra=() if io is None else ("--io", io),
-                                  floor_extra=a.floor_opts.split(), wrap=wrap,
+                                  f"ir-{len(rows)}-{d}", cli_cpus, server=srv,
+                                  millstone_extra=millstone_io_args(io) if kind == "millstone"
+                                  else (),
+                                  floor_extra=io.split() if kind == "floor" else (), wrap=wrap,
                                   timeout_s=d + 120)
                 w = bl.check_errors(r, a.max_error_pct)
                 if w:
@@ -319,10 +357,12 @@ def instructions(a, tools, dur):
     for label, v in per_req.items():
         if label != "wrk":
             print(f"RATIO user instructions/request {label}/wrk: {v / base:.3f}")
-    if "floor" in per_req:
+    fl = [lbl for lbl in per_req if lbl.startswith("floor")]
+    if fl:
         for label, v in per_req.items():
-            if label != "floor":
-                print(f"RATIO user instructions/request {label}/floor: {v / per_req['floor']:.3f}")
+            if label != fl[0]:
+                print(f"RATIO user instructions/request {label}/{fl[0]}: "
+                      f"{v / per_req[fl[0]]:.3f}")
     print(f"loadavg after: {bl.load_average()}")
     return 0
 
