@@ -188,10 +188,13 @@ void Uring::adopt_send_buffer(uint64_t registration, std::string buffer) {
   orphan_sends_.emplace_back(tag(kSend, registration), std::move(buffer));
 }
 
-void Uring::cancel_fd(int fd) {
-  io_uring_sqe* sqe = next_sqe();
-  io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-  io_uring_sqe_set_data64(sqe, static_cast<uint64_t>(kCancel) << 56);
+void Uring::cancel(uint64_t registration, bool recv, bool send) {
+  for (const auto& [wanted, op] : {std::pair{recv, kRecv}, std::pair{send, kSend}}) {
+    if (!wanted) continue;
+    io_uring_sqe* sqe = next_sqe();
+    io_uring_prep_cancel64(sqe, tag(op, registration), 0);
+    io_uring_sqe_set_data64(sqe, static_cast<uint64_t>(kCancel) << 56);
+  }
   io_uring_submit(&ring_);
 }
 
