@@ -6,6 +6,7 @@ Invoked by bench/client_cpu.sh; see bench/README.md.
 import argparse
 import datetime
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -64,6 +65,11 @@ def main():
                     help="count each client's system calls with `perf stat -e raw_syscalls:sys_enter"
                          ",syscalls:sys_enter_<name>...` (tracepoints, no PMU needed) and print them "
                          "per server-counted request; the CPU columns then include perf's overhead")
+    ap.add_argument("--perf-record", metavar="DIR", default=None,
+                    help="record every client with `perf record -e cpu-clock -F 4999 -g` into "
+                         "DIR/perf-<run>-<client>.data (software clock sampling: works without a "
+                         "PMU) and print each client's kernel share and top kernel call paths; "
+                         "the CPU columns then include perf's overhead")
     ap.add_argument("--instructions", action="store_true",
                     help="instead of CPU: user-space instructions per request under valgrind "
                          "(cachegrind, --cache-sim=no, children traced), each client run twice "
@@ -83,8 +89,13 @@ def main():
 
     bl.install_signal_handlers()
     tools = bl.find_tools(repo, need_nginx=(a.server == "nginx"), need_taskset=a.pin)
-    if a.syscalls:
-        tools["perf"] = bl.require_tool(os.environ.get("PERF", "perf"), "perf (for --syscalls)")
+    if a.syscalls or a.perf_record:
+        tools["perf"] = bl.require_tool(os.environ.get("PERF", "perf"),
+                                        "perf (for --syscalls/--perf-record)")
+    if a.syscalls and a.perf_record:
+        ap.error("--syscalls and --perf-record: one at a time")
+    if a.perf_record:
+        os.makedirs(a.perf_record, exist_ok=True)
     if a.instructions:
         tools["valgrind"] = bl.require_tool(os.environ.get("VALGRIND", "valgrind"),
                                             "valgrind (for --instructions)")
@@ -127,6 +138,11 @@ def main():
             print(f"  run {i}/{a.runs}: {label} ...", flush=True)
             perf_out = os.path.join(tmp, f"perf-{n}.csv")
             wrap = list(syscall_wrap(tools, perf_out)) if a.syscalls else []
+            if a.perf_record:
+                r_out = os.path.join(a.perf_record,
+                                     f"perf-{i}-{label.replace('/', '-').replace(' ', '')}.data")
+                wrap = [tools["perf"], "record", "-q", "-e", "cpu-clock", "-F", "4999", "-g",
+                        "-o", r_out, "--"]
             r = bl.run_client(kind, tools, url, a.threads, a.conns, dur, tmp, f"run-{n}",
                               cli_cpus, server=srv,
                               millstone_extra=millstone_io_args(io) if kind == "millstone" else (),
@@ -134,6 +150,8 @@ def main():
                               wrap=wrap + millstone_env(io) if kind == "millstone" else wrap)
             if a.syscalls:
                 r["syscalls"] = read_perf_counts(perf_out)
+            if a.perf_record:
+                r["perf_data"] = r_out
             r["run"] = i
             r["client"] = label
             w = bl.check_errors(r, a.max_error_pct)
@@ -177,6 +195,13 @@ def main():
             rows.append([r["run"], r["client"], f"{den:,}", f"{sc.get('total', 0) / den:.3f}"] +
                         [f"{sc.get(n, 0) / den:.3f}" for n in SYSCALL_NAMES])
         print(bl.fmt_table(hdr, rows))
+
+    if a.perf_record:
+        print()
+        print(f"Where the client's CPU went (perf record -e cpu-clock; files in {a.perf_record}; "
+              "% of the client's samples, children included):")
+        for r in results:
+            print(f"  run {r['run']} {r['client']}: " + perf_summary(tools, r["perf_data"]))
 
     summ = {}
     kinds = ["wrk"] + [f"millstone/{io}" for io in ios] + [lbl for lbl, _ in floors]
@@ -279,6 +304,31 @@ def read_perf_counts(path):
         raise bl.BenchError(f"no raw_syscalls:sys_enter count in {path} (perf stat failed? "
                             "tracepoints need root or kernel.perf_event_paranoid <= -1)")
     return counts
+
+
+# tcp_sendmsg includes the loopback delivery to the server's socket (do_softirq
+# under it): on loopback the sender pays for the receiver's TCP input.
+PERF_SYMBOLS = ("tcp_sendmsg", "do_softirq.part.0", "tcp_recvmsg", "do_epoll_wait",
+                "__x64_sys_epoll_ctl", "__x64_sys_io_uring_enter", "__schedule")
+
+
+def perf_summary(tools, data):
+    """'kernel 89.8%; __x64_sys_sendto 60.9% ...' from one perf.data file."""
+    def report(*args):
+        r = subprocess.run([tools["perf"], "report", "-i", data, "-q", "-g", "none"] + list(args),
+                           capture_output=True, text=True)
+        return r.stdout.splitlines()
+    kernel = "?"
+    for line in report("--no-children", "--sort", "dso"):
+        parts = line.split()
+        if len(parts) >= 2 and parts[1] == "[kernel.kallsyms]":
+            kernel = parts[0]
+    shares = {}
+    for line in report("--children", "--sort", "sym"):
+        parts = line.split()
+        if len(parts) >= 4 and parts[-1] in PERF_SYMBOLS:
+            shares.setdefault(parts[-1], parts[0])
+    return f"kernel {kernel}; " + ", ".join(f"{k} {v}" for k, v in shares.items())
 
 
 def sum_cachegrind(directory):
