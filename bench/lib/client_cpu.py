@@ -80,7 +80,9 @@ def main():
         ap.error("--runs, --conns, --threads and --server-workers must be >= 1")
     if a.floor_opts is None:
         a.floor_opts = [bl.env_default("FLOOR_OPTS", "")]
-    a.ios = ["epoll", "uring"] if a.io == "both" else a.io.split(",")
+    a.ios = []
+    for io in a.io.split(","):
+        a.ios += ["epoll", "uring"] if io == "both" else [io]
     for io in a.ios:
         if io not in IO_CHOICES:
             ap.error(f"--io {a.io}: expected epoll, uring, both or a comma list of "
