@@ -510,22 +510,70 @@ def millstone_cmd(tools, url, workers, conns, duration_s, out_json, pin_cpus=Non
                                           "-o", out_json] + list(extra)
 
 
+_FLOOR_OUT = re.compile(r"^requests (\d+) errors (\d+) seconds ([\d.]+)$", re.M)
+
+
+def build_floor(repo_root, tmp):
+    """Compiles bench/floor/floor_client.cc with g++ into tmp; returns its path.
+
+    The floor client: epoll, one fixed GET per connection, recv until
+    Content-Length, send the next (bench/README.md#the-floor)."""
+    cxx = os.environ.get("CXX") or shutil.which("g++")
+    if not cxx:
+        print("error: g++ not found (needed to build the floor client; set CXX= or --no-floor)",
+              file=sys.stderr)
+        sys.exit(EXIT_MISSING_TOOL)
+    src = os.path.join(repo_root, "bench", "floor", "floor_client.cc")
+    out = os.path.join(tmp, "floor_client")
+    r = subprocess.run([cxx, "-std=c++20", "-O2", "-Wall", "-Wextra", "-pthread", "-o", out, src],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BenchError(f"building {src} failed:\n{r.stderr[-2000:]}")
+    return out
+
+
+def parse_floor(text):
+    m = _FLOOR_OUT.search(text)
+    if not m:
+        raise BenchError("could not find 'requests N errors E seconds S' in the floor client's "
+                         "output:\n" + text[-1500:])
+    errs = {"floor": int(m.group(2))} if int(m.group(2)) else {}
+    return {"requests": int(m.group(1)), "client_duration_s": float(m.group(3)),
+            "errors": errs, "latency_ms": {}}
+
+
+def floor_cmd(tools, url, threads, conns, duration_s, extra=()):
+    m = re.fullmatch(r"http://([\d.]+):(\d+)(/.*)", url)
+    if not m:
+        raise BenchError(f"the floor client speaks plain HTTP to an IPv4 address, not {url}")
+    return [tools["floor"], m.group(1), m.group(2), m.group(3), str(conns), str(duration_s),
+            str(min(threads, conns))] + list(extra)
+
+
 def run_client(kind, tools, url, threads, conns, duration_s, tmp, tag, pin_cpus=None,
-               server=None, wrk_extra=(), millstone_extra=()):
-    """Run one bounded client load; returns a result dict (raises BenchError on failure)."""
+               server=None, wrk_extra=(), millstone_extra=(), floor_extra=(), wrap=(),
+               timeout_s=None):
+    """Run one bounded client load; returns a result dict (raises BenchError on failure).
+
+    wrap: a command prefix put between the pinning and the client (perf stat,
+    valgrind); the CPU figures then include the wrapper's own."""
     out_p = os.path.join(tmp, f"{tag}.stdout")
     err_p = os.path.join(tmp, f"{tag}.stderr")
     json_p = os.path.join(tmp, f"{tag}.json")
     if kind == "wrk":
-        cmd = wrk_cmd(tools, url, threads, conns, duration_s, pin_cpus) + list(wrk_extra)
+        cmd = wrk_cmd(tools, url, threads, conns, duration_s) + list(wrk_extra)
+    elif kind == "floor":
+        cmd = floor_cmd(tools, url, threads, conns, duration_s, floor_extra)
     else:
-        cmd = millstone_cmd(tools, url, threads, conns, duration_s, json_p, pin_cpus,
+        cmd = millstone_cmd(tools, url, threads, conns, duration_s, json_p, None,
                             millstone_extra)
         if server is not None and server.ca:
             cmd += ["--cacert", server.ca]
+    cmd = pin_prefix(tools, pin_cpus) + list(wrap) + cmd
     req0 = server.requests_served() if server else None
     srv0 = server.cpu_seconds() if server else None
-    code, wall, ut, st = run_measured(cmd, out_p, err_p, timeout_s=duration_s + 30)
+    code, wall, ut, st = run_measured(cmd, out_p, err_p,
+                                      timeout_s=timeout_s or duration_s + 30)
     srv1 = server.cpu_seconds() if server else None
     req1 = server.requests_served() if server else None
     with open(out_p) as f:
@@ -535,7 +583,8 @@ def run_client(kind, tools, url, threads, conns, duration_s, tmp, tag, pin_cpus=
     if code != 0:
         raise BenchError(f"{kind} exited with code {code}\ncommand: {' '.join(cmd)}\n"
                          f"stdout: {out[-1500:]}\nstderr: {err[-1500:]}")
-    res = parse_wrk(out) if kind == "wrk" else parse_millstone(json_p)
+    res = (parse_wrk(out) if kind == "wrk" else parse_floor(out) if kind == "floor"
+           else parse_millstone(json_p))
     if res["requests"] <= 0:
         raise BenchError(f"{kind} completed 0 requests\nstdout: {out[-1500:]}\nstderr: {err[-1500:]}")
     res.update({"client": kind, "cmd": cmd, "wall_s": wall, "user_s": ut, "sys_s": st,

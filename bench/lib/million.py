@@ -295,6 +295,10 @@ def run(a, tools, tmp):
     json_p = os.path.join(tmp, "out.json")
     out_p, err_p = os.path.join(tmp, "run.stdout"), os.path.join(tmp, "run.stderr")
     cmd = [tools["millstone"], "run", scen, "-q", "--no-history", "-o", json_p]
+    if a.io:
+        cmd += ["--io", a.io]
+    if a.pin:
+        cmd = [bl.require_tool("taskset", "taskset (for --pin)"), "-c", a.pin] + cmd
     print(f"  run:  millstone {' '.join(cmd[1:])}")
     total_s = a.ramp + a.hold + a.slack
     samples = []
@@ -390,7 +394,8 @@ def report(a, r, settings):
     s = r["summary"]
     e = r["end"]
     print()
-    print(f"== {a.mode}: {n:,} connections ==")
+    print(f"== {a.mode}: {n:,} connections, --io {a.io or 'default'}"
+          f"{', client pinned to CPU ' + a.pin if a.pin else ''} ==")
     ramp = "never (!)" if r["all_t"] is None else f"{r['all_t']:.1f} s"
     print(f"ramp: all {n:,} open at the mock after {ramp} (planned {a.ramp} s at "
           f"{a.rate:,}/s)")
@@ -496,6 +501,12 @@ def main():
     ap.add_argument("--interval", type=float, default=None,
                     help="sampling interval, s (default 1, 2 above 500,000 connections)")
     ap.add_argument("--verbose", action="store_true", help="print every sample")
+    ap.add_argument("--io", choices=["epoll", "uring"], default=bl.env_default("IO", None),
+                    help="millstone run --io (env IO; default: millstone's own default). "
+                         "uring moves plain HTTP/1.1 connections (mode http) to io_uring; ws and "
+                         "tcp connections keep readiness on the uring loop")
+    ap.add_argument("--pin", default=bl.env_default("PIN", None), metavar="CPUS",
+                    help="taskset -c CPUS for millstone run (env PIN; default: not pinned)")
     a = ap.parse_args()
     if a.hold is None:
         a.hold = int(bl.env_default("HOLD", 1800 if a.long else 300))

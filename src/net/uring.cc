@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 
@@ -121,6 +122,8 @@ std::unique_ptr<Uring> Uring::create(std::string* error) {
   }
   io_uring_buf_ring_advance(uring->buf_ring_, kBufferCount);
   uring->completions_.reserve(kCompletionEntries);
+  const char* submit = std::getenv("MILLSTONE_URING_SUBMIT");
+  uring->submit_each_ = submit != nullptr && std::strcmp(submit, "each") == 0;
   return uring;
 }
 
@@ -171,22 +174,27 @@ void Uring::arm_recv(uint64_t registration, int fd) {
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = kBufferGroup;
   io_uring_sqe_set_data64(sqe, tag(kRecv, registration));
+  if (submit_each_) io_uring_submit(&ring_);
 }
 
 void Uring::send(uint64_t registration, int fd, const char* data, size_t size) {
   io_uring_sqe* sqe = next_sqe();
   io_uring_prep_send(sqe, fd, data, size, MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, tag(kSend, registration));
+  if (submit_each_) io_uring_submit(&ring_);
 }
 
 void Uring::adopt_send_buffer(uint64_t registration, std::string buffer) {
   orphan_sends_.emplace_back(tag(kSend, registration), std::move(buffer));
 }
 
-void Uring::cancel_fd(int fd) {
-  io_uring_sqe* sqe = next_sqe();
-  io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-  io_uring_sqe_set_data64(sqe, static_cast<uint64_t>(kCancel) << 56);
+void Uring::cancel(uint64_t registration, bool recv, bool send) {
+  for (const auto& [wanted, op] : {std::pair{recv, kRecv}, std::pair{send, kSend}}) {
+    if (!wanted) continue;
+    io_uring_sqe* sqe = next_sqe();
+    io_uring_prep_cancel64(sqe, tag(op, registration), 0);
+    io_uring_sqe_set_data64(sqe, static_cast<uint64_t>(kCancel) << 56);
+  }
   io_uring_submit(&ring_);
 }
 

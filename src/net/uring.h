@@ -48,12 +48,22 @@ class Uring {
   // Queues a send of [data, data + size); the bytes must stay valid until
   // on_send, or until adopt_send_buffer took them.
   void send(uint64_t registration, int fd, const char* data, size_t size);
+  // Measurement knob (bench/README.md#batching-sends): submit every send and
+  // re-arm at once, one io_uring_enter each, instead of with the turn's one
+  // submit_and_wait. create() turns it on when the environment has
+  // MILLSTONE_URING_SUBMIT=each.
+  void set_submit_each(bool each) { submit_each_ = each; }
+  bool submit_each() const { return submit_each_; }
   // A stream closing with a send in flight gives its buffer to the ring,
   // which frees it when that send's completion arrives.
   void adopt_send_buffer(uint64_t registration, std::string buffer);
-  // Cancels every request on fd and submits at once, so the kernel lets go
-  // of the socket (and sends the FIN or RST) now, not at the next turn.
-  void cancel_fd(int fd);
+  // Cancels the registration's armed recv and/or its send in flight and
+  // submits at once, so the kernel lets go of the socket (and sends the FIN
+  // or RST) now, not at the next turn. By user_data, which the kernel finds
+  // in a hash table: cancelling by descriptor walks every armed request, and
+  // closing N connections that way costs O(N^2) (seconds per worker at
+  // 17,000 connections).
+  void cancel(uint64_t registration, bool recv, bool send);
   void recycle(uint16_t buffer_id);
 
   // A multishot poll on `fd` (the loop's epoll descriptor): ready() reports it.
@@ -86,6 +96,7 @@ class Uring {
   char* buffers_ = nullptr;
   size_t mapped_bytes_ = 0;
   int watched_fd_ = -1;
+  bool submit_each_ = false;
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_slots_;
   std::vector<Completion> completions_;

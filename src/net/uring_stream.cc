@@ -142,7 +142,7 @@ void UringStream::close(bool reset) {
   if (send_in_flight_) uring_.adopt_send_buffer(registration_, std::move(sending_));
   // The ring holds a reference to the socket while a request is armed; the
   // FIN (or RST) leaves once the cancel lets go of it.
-  if (recv_armed_ || send_in_flight_) uring_.cancel_fd(fd_);
+  if (recv_armed_ || send_in_flight_) uring_.cancel(registration_, recv_armed_, send_in_flight_);
   recv_armed_ = false;
   send_in_flight_ = false;
   if (reset) {

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -112,6 +113,38 @@ TEST(UringStream, WritesLeaveWithTheNextTurnAndThePeerReads) {
   EXPECT_EQ(std::string(buffer, 18), "GET / HTTP/1.1\r\n\r\n");
 }
 
+TEST(UringStream, BatchedWritesWaitForTheTurnsSubmit) {
+  Pair pair;
+  SKIP_WITHOUT_URING(pair);
+  ASSERT_FALSE(pair.loop.uring()->submit_each());  // the default: one submit per turn
+  ASSERT_EQ(pair.stream->write("ping").status, StreamStatus::kOk);
+  char buffer[16];
+  // Queued as an SQE only: nothing has reached the peer before the turn.
+  EXPECT_EQ(::recv(pair.peer, buffer, sizeof buffer, MSG_DONTWAIT), -1);
+  pair.loop.run_once(0);
+  EXPECT_EQ(::recv(pair.peer, buffer, sizeof buffer, MSG_DONTWAIT), 4);
+}
+
+TEST(UringStream, SubmitEachSendsBeforeTheTurn) {
+  // The measurement knob of bench/README.md#batching-sends, from the environment.
+  ::setenv("MILLSTONE_URING_SUBMIT", "each", 1);
+  Pair pair;
+  ::unsetenv("MILLSTONE_URING_SUBMIT");
+  SKIP_WITHOUT_URING(pair);
+  ASSERT_TRUE(pair.loop.uring()->submit_each());
+  ASSERT_EQ(pair.stream->write("ping").status, StreamStatus::kOk);
+  char buffer[16];
+  // Submitted by write() itself; a socketpair with room completes it inline.
+  ASSERT_EQ(::recv(pair.peer, buffer, sizeof buffer, MSG_DONTWAIT), 4);
+  EXPECT_EQ(std::string(buffer, 4), "ping");
+  // The completion is still the loop's to deliver, and the stream keeps working.
+  ASSERT_EQ(::send(pair.peer, "pong", 4, 0), 4);
+  ASSERT_TRUE(pair.turn_until(1));
+  const StreamResult r = pair.stream->read(buffer, sizeof buffer);
+  ASSERT_EQ(r.status, StreamStatus::kOk);
+  EXPECT_EQ(std::string(buffer, r.bytes), "pong");
+}
+
 TEST(UringStream, PeerCloseIsTheEndOfTheStream) {
   Pair pair;
   SKIP_WITHOUT_URING(pair);
@@ -162,6 +195,44 @@ TEST(UringStream, CloseIsIdempotentAndForgetsTheDescriptor) {
   (void)::send(pair.peer, "late", 4, MSG_NOSIGNAL);  // fails if the socket is gone already
   pair.loop.run_once(5 * kNsPerMs);
   EXPECT_TRUE(pair.recorder.seen.empty());
+}
+
+TEST(UringStream, CloseCancelsOnlyItsOwnRequestsAndThePeerSeesTheEnd) {
+  // Two streams on one ring: closing one cancels its armed recv (by its
+  // user_data), so the kernel drops the socket and its peer reads the end;
+  // the other stream's recv stays armed and still delivers.
+  EventLoop loop(IoBackend::kUring);
+  if (!loop.ok()) GTEST_SKIP() << loop.error();
+  int a[2];
+  int b[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, a), 0);
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, b), 0);
+  Recorder seen_a;
+  Recorder seen_b;
+  auto stream_a = std::make_unique<UringStream>(*loop.uring(), a[0], seen_a);
+  auto stream_b = std::make_unique<UringStream>(*loop.uring(), b[0], seen_b);
+  loop.run_once(0);  // both recvs armed in the kernel
+  stream_a->close(false);
+  char buffer[16];
+  ssize_t n = -1;
+  const int64_t deadline = now_ns() + kNsPerSec;
+  while (n != 0 && now_ns() < deadline) {
+    n = ::recv(a[1], buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n != 0) loop.run_once(kNsPerMs);
+  }
+  EXPECT_EQ(n, 0) << "the ring still holds the closed stream's socket";
+  ASSERT_EQ(::send(b[1], "still", 5, 0), 5);
+  const int64_t until = now_ns() + kNsPerSec;
+  while (seen_b.seen.empty() && now_ns() < until)
+    loop.run_once(10 * kNsPerMs);
+  ASSERT_FALSE(seen_b.seen.empty());
+  const StreamResult r = stream_b->read(buffer, sizeof buffer);
+  ASSERT_EQ(r.status, StreamStatus::kOk);
+  EXPECT_EQ(std::string(buffer, r.bytes), "still");
+  EXPECT_TRUE(seen_a.seen.empty());
+  stream_b.reset();
+  ::close(a[1]);
+  ::close(b[1]);
 }
 
 }  // namespace uring_stream_test
