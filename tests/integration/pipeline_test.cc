@@ -252,19 +252,6 @@ class OrderService {
   std::vector<std::thread> connections_;
 };
 
-const nlohmann::json& step(const nlohmann::json& j, const std::string& name) {
-  for (const nlohmann::json& s : j["steps"]) {
-    if (s["name"] == name) return s;
-  }
-  static const nlohmann::json missing = nlohmann::json::object();
-  ADD_FAILURE() << "no step " << name << " in " << j["steps"].dump();
-  return missing;
-}
-
-uint64_t count(const nlohmann::json& j, const char* key) {
-  return j.contains(key) ? j[key].get<uint64_t>() : 0;
-}
-
 constexpr int kPushMs = 20;
 constexpr int kAnswerMs = 30;
 constexpr int kDoneAfter = 3;

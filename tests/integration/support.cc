@@ -130,6 +130,19 @@ nlohmann::json read_json(const std::string& path) {
   return nlohmann::json::parse(read_file(path));
 }
 
+const nlohmann::json& step(const nlohmann::json& summary, const std::string& name) {
+  for (const nlohmann::json& s : summary["steps"]) {
+    if (s["name"] == name) return s;
+  }
+  static const nlohmann::json missing = nlohmann::json::object();
+  ADD_FAILURE() << "no step " << name << " in " << summary["steps"].dump();
+  return missing;
+}
+
+uint64_t count(const nlohmann::json& j, const char* key) {
+  return j.contains(key) ? j[key].get<uint64_t>() : 0;
+}
+
 Process::Process(const std::vector<std::string>& args, uint64_t open_file_limit,
                  const std::string& netns) {
   out_path_ = temp_path(".out");

@@ -117,6 +117,11 @@ std::string write_temp_file(const std::string& content, const std::string& suffi
 // also points MILLSTONE_HISTORY at a throwaway database before any test runs.)
 std::string temp_dir();
 nlohmann::json read_json(const std::string& path);
+// A scenario summary's entry for step `name`; a test failure and an empty
+// object when it has none.
+const nlohmann::json& step(const nlohmann::json& summary, const std::string& name);
+// j[key] as a count, 0 when j has no such key.
+uint64_t count(const nlohmann::json& j, const char* key);
 
 // A command other than millstone, run to its end.
 struct Command {

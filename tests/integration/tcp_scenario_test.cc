@@ -20,19 +20,6 @@ nlohmann::json run_tcp(const std::string& yaml, int http_port, int tcp_port, Pro
   return read_json(out);
 }
 
-uint64_t count(const nlohmann::json& j, const char* key) {
-  return j.contains(key) ? j[key].get<uint64_t>() : 0;
-}
-
-const nlohmann::json& step(const nlohmann::json& j, const std::string& name) {
-  for (const nlohmann::json& s : j["steps"]) {
-    if (s["name"] == name) return s;
-  }
-  static const nlohmann::json missing = nlohmann::json::object();
-  ADD_FAILURE() << "no step " << name << " in " << j["steps"].dump();
-  return missing;
-}
-
 TEST(TcpScenario, LineEchoAndLengthPrefixed) {
   SocketTestServer lines(SocketTestServer::Mode::kTcpLineEcho);
   SocketTestServer prefixed(SocketTestServer::Mode::kTcpLength32);

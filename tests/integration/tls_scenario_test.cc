@@ -27,19 +27,6 @@ bool have_node() {
   return system("node --version > /dev/null 2>&1") == 0;
 }
 
-uint64_t count(const nlohmann::json& j, const char* key) {
-  return j.contains(key) ? j[key].get<uint64_t>() : 0;
-}
-
-const nlohmann::json& step(const nlohmann::json& j, const std::string& name) {
-  for (const nlohmann::json& s : j["steps"]) {
-    if (s["name"] == name) return s;
-  }
-  static const nlohmann::json missing = nlohmann::json::object();
-  ADD_FAILURE() << "no step " << name << " in " << j["steps"].dump();
-  return missing;
-}
-
 struct RunOutcome {
   ProcessResult result;
   nlohmann::json json;

@@ -31,19 +31,6 @@ RunOutcome run_scenario(const std::string& yaml, int port, double timeout_s = 60
   return run;
 }
 
-const nlohmann::json& step(const nlohmann::json& j, const std::string& name) {
-  for (const nlohmann::json& s : j["steps"]) {
-    if (s["name"] == name) return s;
-  }
-  static const nlohmann::json missing = nlohmann::json::object();
-  ADD_FAILURE() << "no step " << name << " in " << j["steps"].dump();
-  return missing;
-}
-
-uint64_t count(const nlohmann::json& j, const char* key) {
-  return j.contains(key) ? j[key].get<uint64_t>() : 0;
-}
-
 TEST(WsScenario, EchoPushesPingsAndDeliveryLatency) {
   SocketTestServer server(SocketTestServer::Mode::kWsEcho);
   const char* yaml = R"(

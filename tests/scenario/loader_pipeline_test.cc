@@ -7,24 +7,15 @@
 #include <gtest/gtest.h>
 
 #include "scenario/loader.h"
+#include "scenario_text.h"
 
 namespace millstone::scenario {
 namespace loader_pipeline_test {
 
 using ::testing::HasSubstr;
 
-std::unique_ptr<Plan> load(std::string_view yaml) {
-  return parse_scenario(yaml, "s.yaml", ".");
-}
-
-std::string error_of(std::string_view yaml) {
-  try {
-    load(yaml);
-  } catch (const ScenarioError& e) {
-    return e.what();
-  }
-  return "(loaded)";
-}
+using scenario_text::error_of;
+using scenario_text::load;
 
 const Instruction& instruction_of(const Plan& plan, std::string_view step) {
   for (const Flow& flow : plan.flows) {

@@ -8,22 +8,13 @@
 #include <gtest/gtest.h>
 
 #include "scenario/loader.h"
+#include "scenario_text.h"
 
 namespace millstone::scenario {
 namespace loader_socket_test {
 
-std::unique_ptr<Plan> load(std::string_view yaml) {
-  return parse_scenario(yaml, "s.yaml", ".");
-}
-
-std::string error_of(std::string_view yaml) {
-  try {
-    load(yaml);
-  } catch (const ScenarioError& e) {
-    return e.what();
-  }
-  return "(loaded)";
-}
+using scenario_text::error_of;
+using scenario_text::load;
 
 TEST(LoaderSocketTest, ChatFlowCompiles) {
   auto plan = load(R"yaml(target: http://127.0.0.1:8080
