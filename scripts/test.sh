@@ -46,14 +46,14 @@ if [ "$mode" = "--asan" ]; then
   exit 0
 fi
 
-BUILD_DIR=build scripts/build.sh
 if [ "$mode" = "" ]; then
+  BUILD_DIR=build scripts/build.sh
   run_normal_suite
   exit 0
 fi
 
 # --both. Much of the normal suite waits (timers, child processes, the suites
-# that run alone on purpose), and the sanitized build is a quarter hour of
+# that run alone on purpose), and the sanitized build is minutes of
 # compiling: it runs meanwhile under SCHED_IDLE, which the kernel schedules
 # only on a core that nothing else wants, so the tests keep the CPU they have
 # alone (a waking test preempts it at once; nice 19 would still take a share).
@@ -66,17 +66,20 @@ else
   echo "test.sh: chrt --idle is not available; the sanitized build runs after the normal suite"
 fi
 if [ ${#idle[@]} -gt 0 ]; then
-  # In its own process group, so that a failing normal suite (or ^C) stops
-  # the whole build, compilers included.
+  # Started first: it also takes the moments the normal build leaves a core
+  # idle (its links). In its own process group, so that a failing normal
+  # build or suite (or ^C) stops it, compilers included.
   BUILD_DIR=build-asan setsid "${idle[@]}" scripts/build.sh "${asan_flags[@]}" >build-asan/build.log 2>&1 &
   asan_pid=$!
   trap 'kill -- "-$asan_pid" 2>/dev/null || true' EXIT
+  BUILD_DIR=build scripts/build.sh
   run_normal_suite  # on failure, set -e exits and the trap stops the build
   asan_status=0
   echo "test.sh: waiting for the sanitized build (build-asan/build.log)"
   wait "$asan_pid" || asan_status=$?
   trap - EXIT
 else
+  BUILD_DIR=build scripts/build.sh
   run_normal_suite
   asan_status=0
   BUILD_DIR=build-asan scripts/build.sh "${asan_flags[@]}" >build-asan/build.log 2>&1 || asan_status=$?
