@@ -274,7 +274,7 @@ void ScenarioWorkload::run_socket_step(VirtualUser& vu) {
       // their own arrival times.
       while (!s.early.empty() && s.wait == Wait::kExpect) {
         auto [arrived, message] = std::move(s.early.front());
-        s.early.pop_front();
+        s.early.erase(s.early.begin());
         s.early_bytes -= message.size();
         const uint32_t generation = s.generation;
         match_message(vu, message, arrived);
@@ -749,7 +749,7 @@ void ScenarioWorkload::drop_early(VirtualUser& vu) {
   if (s.early.empty()) return;
   // No ws.expect came for them: they were unsolicited after all.
   current_.sockets->unsolicited += s.early.size();
-  std::deque<std::pair<int64_t, std::string>>().swap(s.early);
+  std::vector<std::pair<int64_t, std::string>>().swap(s.early);
   s.early_bytes = 0;
 }
 
