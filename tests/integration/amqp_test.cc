@@ -525,10 +525,11 @@ scenarios:
     EXPECT_EQ(j["errors"].value("unmatched_message", 0), 0) << j["errors"].dump();
     EXPECT_EQ(j["errors"].value("amqp_error", 0), 0) << j["errors"].dump();
     const double p50 = processed["latency_ms"]["p50"];
-    std::printf("pipeline: end-to-end p50 %.2f ms p99 %.2f ms for a 20 ms service; run %.1f s; "
-                "%d out of order\n",
-                p50, processed["latency_ms"]["p99"].get<double>(), took_s,
-                j["errors"].value("out_of_order_message", 0));
+    std::printf(
+        "pipeline: end-to-end p50 %.2f ms p99 %.2f ms for a 20 ms service; run %.1f s; "
+        "%d out of order\n",
+        p50, processed["latency_ms"]["p99"].get<double>(), took_s,
+        j["errors"].value("out_of_order_message", 0));
     EXPECT_GE(p50, 20.0);
     EXPECT_LE(p50, 23.0);
     EXPECT_EQ(broker.queue_depth("pl.in"), 0);
